@@ -1,0 +1,1 @@
+"""The export stage: turns a capture session folder into assets and HLS renditions."""

@@ -1,0 +1,1 @@
+"""The index stage: turns audio into transcripts and searchable segments."""

@@ -1,0 +1,1 @@
+"""The player stage: the web player and the pages served beside the API."""
