@@ -1,0 +1,78 @@
+"""Validating the channel list a recorder announces at ``capture/session/start`` (pure)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+CATEGORY_KIND = {"mic": "audio", "system_audio": "audio", "display": "video", "screen": "video", "camera": "video"}
+CHANNEL_ID = re.compile(r"^(mic|system_audio|display|screen|camera):[A-Za-z0-9_.\-]+$")
+
+
+class ChannelError(ValueError):
+    pass
+
+
+def category(channel_id: str) -> str:
+    """The rtstream ``channel_id`` for a device channel: ``display:2`` → ``display`` (DESIGN §2)."""
+    prefix = channel_id.split(":", 1)[0]
+    return "display" if prefix == "screen" else prefix
+
+
+def normalize(raw: Any, max_channels: int, primary: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """Channels as stored on the session, and the primary video channel id.
+
+    Accepts the SDK's, the Node SDK's and the OpenAPI's spellings (``type``/``channel_type``,
+    ``name``/``channel_name``); ``store`` defaults to true as in the OpenAPI, though the Python
+    SDK always sends it.
+    """
+    if not isinstance(raw, list) or not raw:
+        raise ChannelError("channels must be a non-empty list")
+    if len(raw) > max_channels:
+        raise ChannelError(f"Too many channels: {len(raw)} (this server accepts at most {max_channels})")
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, ch in enumerate(raw):
+        if not isinstance(ch, dict):
+            raise ChannelError(f"channels[{i}] must be an object")
+        cid = ch.get("channel_id") or ch.get("id")
+        if not isinstance(cid, str) or not CHANNEL_ID.match(cid):
+            raise ChannelError(
+                f"channels[{i}].channel_id {cid!r} is not a channel id like 'mic:default', "
+                "'system_audio:default' or 'display:1'"
+            )
+        if cid in seen:
+            raise ChannelError(f"Channel {cid} is listed twice")
+        seen.add(cid)
+        expected = CATEGORY_KIND[cid.split(":", 1)[0]]
+        kind = ch.get("type") or ch.get("channel_type") or expected
+        if kind not in ("audio", "video"):
+            raise ChannelError(f"Invalid channel type {kind!r} for {cid}: must be 'audio' or 'video'")
+        if kind != expected:
+            raise ChannelError(f"Channel {cid} is {expected}, not {kind}")
+        store = ch.get("store", True)
+        is_primary = ch.get("is_primary", False)
+        if not isinstance(store, bool) or not isinstance(is_primary, bool):
+            raise ChannelError(f"store and is_primary of {cid} must be true or false")
+        name = ch.get("name") or ch.get("channel_name") or cid
+        out.append({"channel_id": cid, "name": str(name), "type": kind, "store": store,
+                    "is_primary": is_primary})
+    primaries = [c["channel_id"] for c in out if c["is_primary"]]
+    if len(primaries) > 1:
+        raise ChannelError(f"Only one channel can be primary, got {', '.join(primaries)}")
+    if primary is not None:
+        if primary not in seen:
+            raise ChannelError(f"primary_video_channel_id {primary} is not one of the channels")
+        if CATEGORY_KIND[primary.split(':', 1)[0]] != "video":
+            raise ChannelError(f"primary_video_channel_id {primary} is not a video channel")
+    elif primaries:
+        if CATEGORY_KIND[primaries[0].split(':', 1)[0]] != "video":
+            raise ChannelError(f"The primary channel {primaries[0]} is not a video channel")
+        primary = primaries[0]
+    else:
+        videos = [c["channel_id"] for c in out if c["type"] == "video"]
+        stored = [c["channel_id"] for c in out if c["type"] == "video" and c["store"]]
+        primary = (stored or videos or [None])[0]
+    for c in out:
+        c["is_primary"] = c["channel_id"] == primary
+    return out, primary

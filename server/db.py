@@ -1,0 +1,124 @@
+"""The SQLite database: opening it, and the schema as forward-only migrations.
+
+One connection lives on the event-loop thread (queries here take microseconds, cheaper than a hop to
+a thread); worker threads open their own with :func:`open_db`. WAL lets them read while the loop
+writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("reeldb")
+
+
+def open_db(path: Path) -> sqlite_utils.Database:
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    db = sqlite_utils.Database(conn)
+    if db.journal_mode != "wal":
+        db.enable_wal()
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    migrations.apply(db)
+
+
+def loads(value: str | None, default: Any = None) -> Any:
+    return default if value in (None, "") else json.loads(value)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> Iterator[dict[str, Any]]:
+    return db.query(sql, params)
+
+
+def row(db: sqlite_utils.Database, sql: str, params: Any = ()) -> dict[str, Any] | None:
+    return next(iter(db.query(sql, params)), None)
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["api_keys"].create(
+        {"id": str, "key_hash": str, "webhook_secret": str, "created_at": float},
+        pk="id",
+    )
+    db["api_keys"].create_index(["key_hash"], unique=True)
+    db["client_tokens"].create(
+        {"token_hash": str, "api_key_id": str, "user_id": str, "expires_at": float, "created_at": float},
+        pk="token_hash",
+    )
+    db["collections"].create(
+        {"id": str, "name": str, "description": str, "is_public": int, "is_default": int,
+         "created_at": float},
+        pk="id",
+    )
+    db["media"].create(
+        {
+            "id": str, "collection_id": str, "kind": str, "name": str, "description": str,
+            "path": str, "size": int, "length": float, "format": str,
+            "width": int, "height": int, "fps": float, "video_codec": str,
+            "audio_codec": str, "sample_rate": int, "audio_channels": int,
+            "source": str, "origin": str, "created_at": float, "updated_at": float,
+        },
+        pk="id",
+    )
+    db["media"].create_index(["collection_id", "kind", "created_at"])
+    db["uploads"].create(
+        {"id": str, "secret": str, "collection_id": str, "name": str, "path": str, "size": int,
+         "created_at": float, "expires_at": float},
+        pk="id",
+    )
+    db["capture_sessions"].create(
+        {
+            "id": str, "collection_id": str, "api_key_id": str, "end_user_id": str,
+            "client_id": str, "status": str, "callback_url": str, "ws_connection_id": str,
+            "metadata": str, "channels": str, "primary_video_channel_id": str,
+            "export_status": str, "export_error": str, "exported_video_id": str,
+            "exported_videos": str, "error": str, "created_at": float, "updated_at": float,
+            "started_at": float, "stopped_at": float,
+        },
+        pk="id",
+    )
+    db["capture_sessions"].create_index(["collection_id", "status", "created_at"])
+    db["rtstreams"].create(
+        {
+            "id": str, "session_id": str, "collection_id": str, "name": str, "channel_id": str,
+            "media_types": str, "sample_rate": int, "status": str, "store": int,
+            "exported_asset_id": str, "created_at": float,
+        },
+        pk="id",
+    )
+    db["rtstreams"].create_index(["session_id"])
+    db["events"].create(
+        {"id": str, "session_id": str, "event": str, "payload": str, "ws_connection_id": str,
+         "created_at": float},
+        pk="id",
+    )
+    db["deliveries"].create(
+        {"id": int, "event_id": str, "url": str, "api_key_id": str, "status": str,
+         "attempts": int, "next_attempt_at": float, "last_error": str, "delivered_at": float},
+        pk="id",
+    )
+    db["deliveries"].create_index(["status", "next_attempt_at"])
+    db["jobs"].create(
+        {
+            "id": str, "kind": str, "params": str, "status": str, "progress": float,
+            "result": str, "error": str, "attempts": int, "lease_until": float,
+            "owner": str, "created_at": float, "updated_at": float,
+        },
+        pk="id",
+    )
+    db["jobs"].create_index(["status", "created_at"])

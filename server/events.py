@@ -1,0 +1,173 @@
+"""Capture session events: a durable outbox, signed webhooks with retries, and websocket fan-out.
+
+A status change and its event (plus one delivery row per webhook target) are written in the same
+transaction, so an event is never lost between "status changed" and "webhook sent": after a crash the
+dispatcher finds the delivery rows still pending and sends them. Websockets are best effort, as in
+VideoDB: they get the event once, right after commit, if the connection is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import random
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+import sqlite_utils
+from litestar import WebSocket
+
+from . import db as dbm
+from .auth import webhook_secret
+from .ids import new_id
+from .settings import Settings
+
+log = logging.getLogger("reeldb.events")
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def sign_body(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebSocketHub:
+    """Open websocket connections by ``connection_id``."""
+
+    def __init__(self) -> None:
+        self._sockets: dict[str, tuple[WebSocket, str]] = {}
+
+    def add(self, connection_id: str, socket: WebSocket, api_key_id: str) -> None:
+        self._sockets[connection_id] = (socket, api_key_id)
+
+    def remove(self, connection_id: str) -> None:
+        self._sockets.pop(connection_id, None)
+
+    def __contains__(self, connection_id: str) -> bool:
+        return connection_id in self._sockets
+
+    async def send(self, connection_id: str | None, message: dict[str, Any]) -> bool:
+        entry = self._sockets.get(connection_id or "")
+        if entry is None:
+            return False
+        try:
+            await entry[0].send_json(message)
+            return True
+        except Exception as exc:  # a closed socket is normal here; it will be removed by its handler
+            log.debug("websocket %s send failed: %s", connection_id, exc)
+            self.remove(connection_id or "")
+            return False
+
+
+class Events:
+    def __init__(self, db: sqlite_utils.Database, settings: Settings, hub: WebSocketHub) -> None:
+        self.db = db
+        self.settings = settings
+        self.hub = hub
+        self._wake = asyncio.Event()
+        self._client: httpx.AsyncClient | None = None
+
+    # -- writing (inside the caller's transaction) ------------------------------------------------
+    def record(self, session: dict[str, Any], status: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write the event for ``session`` reaching ``status`` and its webhook delivery rows.
+
+        Call inside ``db.atomic()`` together with the status update, then :meth:`published`.
+        """
+        now = time.time()
+        event = {
+            "id": new_id("event"),
+            "version": "2",
+            "event": f"capture_session.{status}",
+            "timestamp": iso(now),
+            "capture_session_id": session["id"],
+            "end_user_id": session.get("end_user_id"),
+            "status": status,
+            "data": data or {},
+        }
+        self.db["events"].insert(
+            {"id": event["id"], "session_id": session["id"], "event": event["event"],
+             "payload": dbm.dumps(event), "ws_connection_id": session.get("ws_connection_id"),
+             "created_at": now}
+        )
+        if session.get("callback_url"):
+            self.db["deliveries"].insert(
+                {"event_id": event["id"], "url": session["callback_url"],
+                 "api_key_id": session.get("api_key_id"), "status": "pending", "attempts": 0,
+                 "next_attempt_at": now, "last_error": None, "delivered_at": None}
+            )
+        return event
+
+    async def published(self, event: dict[str, Any], ws_connection_id: str | None) -> None:
+        """After commit: push to the websocket and wake the webhook dispatcher."""
+        self._wake.set()
+        if ws_connection_id:
+            await self.hub.send(ws_connection_id, {"channel": "capture_session", **event})
+
+    # -- webhook delivery ------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Deliver due webhooks until cancelled."""
+        self._client = httpx.AsyncClient(timeout=self.settings.webhook_timeout)
+        try:
+            while True:
+                self._wake.clear()
+                due = list(dbm.rows(
+                    self.db,
+                    "select d.*, e.payload from deliveries d join events e on e.id = d.event_id "
+                    "where d.status = 'pending' and d.next_attempt_at <= ? order by d.id limit 32",
+                    [time.time()],
+                ))
+                if due:
+                    await asyncio.gather(*(self._deliver(d) for d in due))
+                    continue
+                nxt = dbm.row(self.db, "select min(next_attempt_at) as t from deliveries where status = 'pending'")
+                delay = 3600.0 if not nxt or nxt["t"] is None else max(0.0, nxt["t"] - time.time())
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=min(delay, 3600.0))
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            await self._client.aclose()
+
+    async def _deliver(self, delivery: dict[str, Any]) -> None:
+        body = delivery["payload"].encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "ReelDB-Webhooks/1",
+                   "X-VideoDB-Event-Id": json.loads(body)["id"]}
+        secret = webhook_secret(self.db, delivery["api_key_id"]) if delivery["api_key_id"] else None
+        if secret:
+            headers["X-VideoDB-Signature"] = sign_body(secret, body)
+        attempts = delivery["attempts"] + 1
+        error = None
+        try:
+            assert self._client is not None
+            response = await self._client.post(delivery["url"], content=body, headers=headers)
+            if 200 <= response.status_code < 300:
+                self.db["deliveries"].update(
+                    delivery["id"], {"status": "delivered", "attempts": attempts, "delivered_at": time.time()}
+                )
+                return
+            error = f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if attempts >= self.settings.webhook_max_attempts:
+            self.db["deliveries"].update(
+                delivery["id"], {"status": "failed", "attempts": attempts, "last_error": error}
+            )
+            log.warning(
+                "webhook %s to %s given up after %d attempts: %s",
+                json.loads(body)["event"], delivery["url"], attempts, error,
+            )
+            return
+        delay = min(self.settings.webhook_backoff * 2 ** (attempts - 1), self.settings.webhook_backoff_max)
+        delay *= 1 + random.random() * 0.1
+        self.db["deliveries"].update(
+            delivery["id"],
+            {"attempts": attempts, "last_error": error, "next_attempt_at": time.time() + delay},
+        )
+        log.info("webhook to %s failed (%s); retry %d in %.1fs", delivery["url"], error, attempts, delay)

@@ -1,0 +1,96 @@
+"""The one settings object: read from ``REELDB_*`` variables, overridden by CLI flags.
+
+No other module reads the environment, so a test can build a server from a plain
+``Settings(...)`` and a deployment has one place to look.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("./data")
+    host: str = "127.0.0.1"
+    port: int = 8700
+    api_key: str | None = None
+    #: Base URL that clients reach us at, for URLs we hand out (websocket, uploads, streams).
+    #: Unset: taken from each request's Host header, which is right on loopback and LANs.
+    public_url: str | None = None
+    log_level: str = "info"
+    #: Worker threads for jobs (export, indexing, uploads from URLs).
+    workers: int = 2
+    #: How long a request that starts a job waits for it before answering ``processing``.
+    sync_wait: float = 20.0
+    #: Seconds a running job's lease lasts before another runner may take it back.
+    job_lease: float = 30.0
+    job_max_attempts: int = 3
+    webhook_timeout: float = 10.0
+    webhook_max_attempts: int = 8
+    #: First retry delay; each retry doubles it (capped by ``webhook_backoff_max``).
+    webhook_backoff: float = 2.0
+    webhook_backoff_max: float = 600.0
+    #: Upper bound for ``expires_in`` of client tokens (30 days).
+    token_max_ttl: int = 30 * 86400
+    #: Largest accepted upload, bytes.
+    max_upload_bytes: int = 20 * 1024**3
+    max_channels: int = 8
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "reeldb.db"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.data_dir / "sessions"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Build settings from ``REELDB_<FIELD>`` variables; ``overrides`` (CLI flags) win when not None."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = environ.get(f"REELDB_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f, raw)
+        for name, value in overrides.items():
+            if value is not None:
+                values[name] = value
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"])
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(f: dataclasses.Field, raw: str) -> Any:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    try:
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        if kind.startswith("bool"):
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if kind.startswith("Path"):
+            return Path(raw)
+    except ValueError as exc:
+        raise ValueError(f"REELDB_{f.name.upper()}={raw!r}: {exc}") from None
+    return raw

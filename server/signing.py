@@ -1,0 +1,46 @@
+"""Short signed tokens for URLs handed to clients that cannot send headers.
+
+The SDK opens websocket URLs and posts to upload URLs with no ``x-access-token``, and players fetch
+media with plain GETs; such URLs carry ``<payload>.<expiry>.<hmac>`` signed with the server's secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from pathlib import Path
+
+
+def load_secret(data_dir: Path) -> bytes:
+    path = data_dir / "server_secret"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return bytes.fromhex(path.read_text().strip())
+
+
+def _mac(secret: bytes, message: str) -> str:
+    digest = hmac.new(secret, message.encode(), hashlib.sha256).digest()[:18]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def sign(secret: bytes, payload: str, ttl: float) -> str:
+    """``payload`` must not contain dots; it comes back from :func:`verify` unchanged."""
+    expires = int(time.time() + ttl)
+    message = f"{payload}.{expires}"
+    return f"{message}.{_mac(secret, message)}"
+
+
+def verify(secret: bytes, token: str) -> str | None:
+    try:
+        payload, expires, mac = token.rsplit(".", 2)
+    except ValueError:
+        return None
+    if not hmac.compare_digest(mac, _mac(secret, f"{payload}.{expires}")):
+        return None
+    if not expires.isdigit() or int(expires) < time.time():
+        return None
+    return payload

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from server_process import ServerProcess, WebhookReceiver  # noqa: E402
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    """Start real servers with extra ``REELDB_*`` settings; all are stopped at the end."""
+    started: list[ServerProcess] = []
+
+    def start(name: str = "data", **env: str) -> ServerProcess:
+        proc = ServerProcess(tmp_path / name, env={f"REELDB_{k.upper()}": str(v) for k, v in env.items()})
+        started.append(proc)
+        return proc.start()
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def server(server_factory) -> ServerProcess:
+    return server_factory(webhook_backoff="0.2", webhook_max_attempts="3", sync_wait="10")
+
+
+@pytest.fixture
+def conn(server):
+    import videodb
+
+    return videodb.connect(api_key=server.api_key, base_url=server.url)
+
+
+@pytest.fixture
+def hook():
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()

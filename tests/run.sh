@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian machine for the test suite and run it: system packages, a virtualenv with
+# ReelDB installed as a user would install it (not editable), then pytest. Extra args go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(ffmpeg espeak-ng sox)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing system packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+# (this machine's pip config names local package mirrors; the filter drops their noise, not errors)
+.venv/bin/pip install -q --disable-pip-version-check ".[test]" \
+  2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+exec .venv/bin/python -m pytest "$@"

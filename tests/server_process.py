@@ -1,0 +1,133 @@
+"""Test support: a real ReelDB server process, a webhook receiver, and generated media.
+
+Everything runs on loopback: the server is the installed ``reeldb serve`` in a subprocess with its
+own data dir, so tests see what a user sees, including restarts and SIGKILLs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REELDB = str(Path(sys.executable).with_name("reeldb"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    data_dir: Path
+    api_key: str = "sk-test-" + "k" * 24
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> "ServerProcess":
+        env = {**os.environ, "REELDB_DATA_DIR": str(self.data_dir), "REELDB_PORT": str(self.port),
+               "REELDB_LOG_LEVEL": "info", "HF_HUB_OFFLINE": "1", **self.env}
+        if self.api_key:
+            env["REELDB_API_KEY"] = self.api_key
+        else:
+            env.pop("REELDB_API_KEY", None)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([REELDB, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if requests.get(self.url + "/health", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not become healthy:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def restart(self) -> "ServerProcess":
+        self.stop()
+        return self.start()
+
+
+class WebhookReceiver:
+    """Collects POSTed JSON bodies; ``status`` sets what it answers."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.raw: list[tuple[bytes, dict[str, str]]] = []
+        self.status = 200
+        self._cond = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with receiver._cond:
+                    receiver.raw.append((body, dict(self.headers)))
+                    if receiver.status < 300:
+                        receiver.events.append(json.loads(body))
+                    receiver._cond.notify_all()
+                self.send_response(receiver.status)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"received": true}')
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port or 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def wait_for(self, predicate, timeout: float = 15.0) -> list[dict[str, Any]]:
+        deadline = time.time() + timeout
+        with self._cond:
+            while not predicate(self.events):
+                left = deadline - time.time()
+                if left <= 0:
+                    raise AssertionError(f"timed out; webhook events so far: {[e.get('event') for e in self.events]}")
+                self._cond.wait(left)
+            return list(self.events)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
