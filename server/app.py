@@ -15,10 +15,12 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 
 from . import db as dbm
 from .auth import ensure_api_key
+from .capture_runtime import CaptureRuntime
 from .errors import handle_exception
 from .events import Events, WebSocketHub
 from .jobs import Jobs
-from .routes import capture, collections, media, system
+from .exports import Exports
+from .routes import capture, collections, media, streams, system
 from .services import Services, provide_actor, provide_key, provide_services
 from .settings import Settings
 from .signing import load_secret
@@ -39,6 +41,8 @@ def build_services(settings: Settings) -> tuple[Services, str | None]:
                         load_secret(settings.data_dir))
     register_upload_jobs(services)
     services.presenters["upload"] = media.present_upload
+    services.exports = Exports(services, streams.stream_urls)
+    services.capture = CaptureRuntime(services, on_stopped=services.exports.after_stop)
     return services, new_key
 
 
@@ -58,18 +62,21 @@ def create_app(settings: Settings) -> Litestar:
 
     @contextlib.asynccontextmanager
     async def background(app: Litestar) -> AsyncIterator[None]:
+        await services.capture.recover()
         tasks = [asyncio.create_task(services.events.run(), name="webhooks"),
                  asyncio.create_task(services.jobs.run(), name="jobs"),
                  asyncio.create_task(housekeeping(services), name="housekeeping")]
         try:
             yield
         finally:
+            await services.capture.close()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
     app = Litestar(
-        route_handlers=[*system.handlers, *collections.handlers, *media.handlers, *capture.handlers],
+        route_handlers=[*system.handlers, *collections.handlers, *media.handlers, *capture.handlers,
+                        *streams.handlers],
         dependencies={
             "svc": Provide(provide_services, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),

@@ -122,3 +122,17 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         pk="id",
     )
     db["jobs"].create_index(["status", "created_at"])
+
+
+@migrations()
+def m002_exports_and_streams(db: sqlite_utils.Database) -> None:
+    db["media"].add_column("hls_path", str)
+    db["media"].add_column("session_id", str)
+    db["media"].add_column("channel_id", str)
+    db["exports"].create(
+        {"id": str, "session_id": str, "video_channel_id": str, "status": str, "job_id": str,
+         "video_id": str, "error": str, "connection_id": str, "include_raw": int,
+         "created_at": float, "updated_at": float},
+        pk="id",
+    )
+    db["exports"].create_index(["session_id", "video_channel_id"], unique=True)

@@ -31,7 +31,7 @@ log = logging.getLogger("reeldb.events")
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def sign_body(secret: str, body: bytes) -> str:
@@ -124,7 +124,12 @@ class Events:
                     [time.time()],
                 ))
                 if due:
-                    await asyncio.gather(*(self._deliver(d) for d in due))
+                    # In order per receiver (events of a session arrive as they happened, unless a
+                    # retry intervenes); receivers are served concurrently.
+                    by_url: dict[str, list[dict[str, Any]]] = {}
+                    for delivery in due:
+                        by_url.setdefault(delivery["url"], []).append(delivery)
+                    await asyncio.gather(*(self._deliver_in_order(batch) for batch in by_url.values()))
                     continue
                 nxt = dbm.row(self.db, "select min(next_attempt_at) as t from deliveries where status = 'pending'")
                 delay = 3600.0 if not nxt or nxt["t"] is None else max(0.0, nxt["t"] - time.time())
@@ -134,6 +139,10 @@ class Events:
                     pass
         finally:
             await self._client.aclose()
+
+    async def _deliver_in_order(self, batch: list[dict[str, Any]]) -> None:
+        for delivery in batch:
+            await self._deliver(delivery)
 
     async def _deliver(self, delivery: dict[str, Any]) -> None:
         body = delivery["payload"].encode()

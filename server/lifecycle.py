@@ -1,7 +1,7 @@
 """The capture session status machine, as data.
 
 ``created → starting → active → stopping → stopped → exported``, and ``failed`` from anywhere
-but the end. A reconnecting recorder may call start again on a session that is already starting
+but the end (and back to ``exported`` when a failed export is retried). A reconnecting recorder may call start again on a session that is already starting
 or active; that is not a transition and the caller handles it.
 """
 
@@ -18,7 +18,7 @@ TRANSITIONS: Final[dict[str, frozenset[str]]] = {
     "stopping": frozenset({"stopped", "failed"}),
     "stopped": frozenset({"exported", "failed"}),
     "exported": frozenset({"exported"}),  # a later export of another display is announced again
-    "failed": frozenset(),
+    "failed": frozenset({"exported"}),  # a retried export succeeded
 }
 
 _WHY: Final[dict[tuple[str, str], str]] = {

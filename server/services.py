@@ -25,6 +25,17 @@ class Services:
     secret: bytes
     #: Turn a finished job's stored result into the API's answer, by job kind (URLs depend on the caller).
     presenters: dict[str, Callable[["Services", dict[str, Any], str], Any]] = field(default_factory=dict)
+    #: Live ingest (:class:`reeldb.server.capture_runtime.CaptureRuntime`), set by the app.
+    capture: Any = None
+    #: Session exports (:class:`reeldb.server.exports.Exports`), set by the app.
+    exports: Any = None
+
+    def default_base(self) -> str:
+        """For URLs made outside a request (events): the public URL, else where we listen."""
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        host = self.settings.host if self.settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        return f"http://{host}:{self.settings.port}"
 
     def base_url(self, request: ASGIConnection) -> str:
         """Where the caller reached us: URLs we hand out must work from its side of the network."""

@@ -38,17 +38,25 @@ def create(svc: Services, record: dict[str, Any]) -> tuple[dict[str, Any], dict[
     return record, event
 
 
+def move(svc: Services, session_id: str, new: str, data: dict[str, Any] | None = None,
+         **changes: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Inside the caller's transaction: move a session to ``new`` and record its event; 409 if not allowed.
+
+    Returns the updated row and the event, which the caller publishes after commit.
+    """
+    current = load(svc, session_id)  # read inside the transaction: two stops cannot both win
+    if not lifecycle.can_move(current["status"], new):
+        raise Conflict(lifecycle.refusal(current["status"], new))
+    changes = {**changes, "status": new, "updated_at": time.time()}
+    svc.db["capture_sessions"].update(session_id, changes)
+    updated = {**current, **changes}
+    return updated, svc.events.record(updated, new, data)
+
+
 async def transition(svc: Services, session_id: str, new: str, data: dict[str, Any] | None = None,
                      **changes: Any) -> dict[str, Any]:
-    """Move a session to ``new`` and record its event in one transaction; 409 if not allowed."""
+    """Move a session to ``new`` with its event, in one transaction, then publish the event."""
     with svc.db.atomic():
-        current = load(svc, session_id)  # read inside the transaction: two stops cannot both win
-        if not lifecycle.can_move(current["status"], new):
-            raise Conflict(lifecycle.refusal(current["status"], new))
-        now = time.time()
-        changes = {**changes, "status": new, "updated_at": now}
-        svc.db["capture_sessions"].update(session_id, changes)
-        updated = {**current, **changes}
-        event = svc.events.record(updated, new, data)
+        updated, event = move(svc, session_id, new, data, **changes)
     await svc.events.published(event, updated.get("ws_connection_id"))
     return updated

@@ -40,6 +40,10 @@ class Settings:
     #: Largest accepted upload, bytes.
     max_upload_bytes: int = 20 * 1024**3
     max_channels: int = 8
+    #: How long a session whose recorder dropped waits for it to reconnect before stopping.
+    reconnect_grace: float = 30.0
+    #: Export a session automatically when it stops with at least one stored channel.
+    auto_export: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

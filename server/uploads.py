@@ -8,28 +8,21 @@ anything is recorded: media that cannot be read is refused whole, never stored h
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import httpx
+from reeldb.export import MediaError, probe  # the export stage owns media inspection
 
 from . import db as dbm
-from .ids import new_id
+from .library import add_asset
 from .jobs import JobContext, JobFailed
 from .services import Services
 
 UPLOAD_PATH = re.compile(r"^/upload/(up-[0-9a-f-]+)$")
-KIND_PREFIX = {"video": "video", "audio": "audio", "image": "image"}
-
-
-def media_dir(svc_or_settings: Any, collection_id: str, asset_id: str) -> Path:
-    settings = getattr(svc_or_settings, "settings", svc_or_settings)
-    return settings.media_dir / collection_id / asset_id
 
 
 def classify_source(svc: Services, url: str) -> dict[str, Any]:
@@ -72,8 +65,6 @@ def _fetch(ctx: JobContext, url: str, dest: Path) -> None:
 
 
 def ingest_job(ctx: JobContext) -> dict[str, Any]:
-    from reeldb.export.probe import MediaError, probe  # the export stage owns media inspection
-
     p = ctx.params
     temp: Path | None = Path(p["path"]) if p["source"] == "slot" else None  # the slot is spent either way
     if p["source"] == "http":
@@ -96,32 +87,14 @@ def ingest_job(ctx: JobContext) -> dict[str, Any]:
                 kind = "audio"
             else:
                 raise JobFailed(f"media_type is {wanted!r} but the file is {kind}")
-        asset_id = new_id(kind)
-        dest_dir = media_dir(ctx, p["collection_id"], asset_id)
-        dest_dir.mkdir(parents=True)
         suffix = Path(p.get("filename") or "").suffix.lower() or _extension(info.format)
-        dest = dest_dir / f"source{suffix}"
-        if p["source"] == "file":
-            shutil.copyfile(src, dest)
-        else:
-            os.replace(src, dest)
+        row = add_asset(ctx.db, ctx.settings, src, info, kind, p["collection_id"],
+                        p.get("name") or Path(p.get("filename") or kind).stem, "upload",
+                        move=p["source"] != "file", suffix=suffix, description=p.get("description"),
+                        source=p.get("url") or p.get("path"))
+        if p["source"] != "file":
             temp = None
-        now = time.time()
-        row = {
-            "id": asset_id, "collection_id": p["collection_id"], "kind": kind,
-            "name": p.get("name") or Path(p.get("filename") or asset_id).stem,
-            "description": p.get("description"), "path": str(dest), "size": dest.stat().st_size,
-            "length": info.duration if kind != "image" else None, "format": info.format,
-            "width": info.width if kind != "audio" else None,
-            "height": info.height if kind != "audio" else None,
-            "fps": info.fps if kind == "video" else None,
-            "video_codec": info.video_codec if kind == "video" else None,
-            "audio_codec": info.audio_codec, "sample_rate": info.sample_rate,
-            "audio_channels": info.channels, "source": p.get("url") or p.get("path"),
-            "origin": "upload", "created_at": now, "updated_at": now,
-        }
-        ctx.db["media"].insert(row)
-        return {"media_id": asset_id}
+        return {"media_id": row["id"]}
     finally:
         if temp is not None and temp.exists():
             temp.unlink()
@@ -148,6 +121,11 @@ def sweep_expired(db: Any, now: float | None = None) -> int:
         for path in (Path(slot["path"]), Path(slot["path"] + ".part")):
             path.unlink(missing_ok=True)
         db["uploads"].delete(slot["id"])
+    uploads_dir = Path(db.execute("pragma database_list").fetchone()[2]).parent / "uploads"
+    for partial in uploads_dir.glob("job-*.download"):  # left by a download the server was killed in
+        job = dbm.row(db, "select status from jobs where id = ?", [partial.name.split(".")[0]])
+        if job is None or job["status"] in ("done", "failed"):
+            partial.unlink(missing_ok=True)
     return len(stale)
 
 

@@ -40,6 +40,16 @@ class SessionStart(msgspec.Struct):
     primary_video_channel_id: str | None = None
 
 
+class Offer(msgspec.Struct):
+    sdp: str
+    tracks: dict[str, str]
+    type: str = "offer"
+
+
+class TrackChange(msgspec.Struct):
+    channels: list[str]
+
+
 class ExportRequest(msgspec.Struct):
     video_channel_id: str | None = None
     connection_id: str | None = None
@@ -106,26 +116,12 @@ def get_session(collection_id: str, session_id: str, svc: Services, key: Princip
 
 
 @post("/collection/{collection_id:str}/capture/session/{session_id:str}/export", status_code=200)
-async def export_session(collection_id: str, session_id: str, data: ExportRequest, svc: Services,
-                         key: Principal) -> dict[str, Any]:
+async def export_session(collection_id: str, session_id: str, data: ExportRequest, request: Request,
+                         svc: Services, key: Principal) -> dict[str, Any]:
+    """VideoDB's trigger-or-check: the first call starts the export, later calls report on it."""
     row = _in_collection(svc, collection_id, session_id)
-    channels = dbm.loads(row["channels"], [])
-    if not any(c["store"] for c in channels):
-        raise BadRequest("Nothing to export: no channel of this session has store: true")
-    if data.video_channel_id is not None:
-        match = next((c for c in channels if c["channel_id"] == data.video_channel_id), None)
-        if match is None or match["type"] != "video":
-            raise BadRequest(f"{data.video_channel_id} is not a video channel of this session")
-        if not match["store"]:
-            raise BadRequest(f"{data.video_channel_id} was not stored (store: false), so it cannot be exported")
-    if row["status"] not in ("stopped", "exported"):
-        raise Conflict(f"The session is {row['status']}; export runs once it has stopped")
-    return {"success": True, "data": {
-        "session_id": row["id"],
-        "video_channel_id": data.video_channel_id or row["primary_video_channel_id"],
-        "export_status": row["export_status"] or "exporting",
-        "video_id": row["exported_video_id"],
-    }}
+    export = svc.exports.request(row, data.video_channel_id, data.connection_id or data.ws_connection_id)
+    return {"success": True, "data": svc.exports.view(export, svc.base_url(request))}
 
 
 @post("/capture/session/token", status_code=200, sync_to_thread=False)
@@ -174,12 +170,35 @@ def recorder_get_session(session_id: str, svc: Services, actor: Principal) -> di
 
 @post("/capture/session/{session_id:str}/stop", status_code=200)
 async def stop_session(session_id: str, svc: Services, actor: Principal) -> dict[str, Any]:
+    """Stopping finalizes every channel file before the session reports ``stopped``."""
     row = sessions.load_for(svc, session_id, actor)
-    await sessions.transition(svc, row["id"], "stopping")
-    # Nothing is streaming yet in this build, so every channel is already final.
-    await sessions.transition(svc, row["id"], "stopped", stopped_at=time.time())
+    if row["status"] not in ("starting", "active", "stopping"):
+        raise Conflict(lifecycle.refusal(row["status"], "stopping"))
+    await svc.capture.stop(row["id"])
     return {"success": True, "message": "Operation successful", "data": {"session_id": row["id"], "status": "stopped"}}
 
 
+@post("/capture/session/{session_id:str}/offer", status_code=200)
+async def offer(session_id: str, data: Offer, svc: Services, actor: Principal) -> dict[str, Any]:
+    """WebRTC signalling, WHIP-style: one offer with every channel's track, one answer."""
+    row = sessions.load_for(svc, session_id, actor)
+    if data.type != "offer":
+        raise BadRequest("type must be 'offer'")
+    answer = await svc.capture.offer(row, data.sdp, data.tracks)
+    return {"success": True, "data": {"sdp": answer, "type": "answer"}}
+
+
+@post("/capture/session/{session_id:str}/pause", status_code=200, sync_to_thread=False)
+def pause(session_id: str, data: TrackChange, svc: Services, actor: Principal) -> dict[str, Any]:
+    row = sessions.load_for(svc, session_id, actor)
+    return {"success": True, "data": {"paused": svc.capture.pause(row["id"], data.channels, True)}}
+
+
+@post("/capture/session/{session_id:str}/resume", status_code=200, sync_to_thread=False)
+def resume(session_id: str, data: TrackChange, svc: Services, actor: Principal) -> dict[str, Any]:
+    row = sessions.load_for(svc, session_id, actor)
+    return {"success": True, "data": {"resumed": svc.capture.pause(row["id"], data.channels, False)}}
+
+
 handlers = [create_session, list_sessions, get_session, export_session, create_token, start_session,
-            recorder_get_session, stop_session]
+            recorder_get_session, stop_session, offer, pause, resume]

@@ -22,8 +22,7 @@ from ..services import Services
 from ..signing import sign, verify
 from ..uploads import classify_source
 from .collections import resolve_collection
-
-KINDS = {"video": "video", "audio": "audio", "image": "image"}
+from .streams import stream_urls
 URL_TTL = 24 * 3600
 
 
@@ -34,7 +33,9 @@ def signed_file_url(svc: Services, base: str, media_id: str) -> str:
 def media_urls(svc: Services, row: dict[str, Any], base: str) -> dict[str, Any]:
     if row["kind"] == "image":
         return {"url": signed_file_url(svc, base, row["id"])}
-    return {}  # stream_url / player_url arrive with HLS (export stage)
+    if row["kind"] == "video":
+        return stream_urls(svc, row["id"], base)
+    return {}
 
 
 def present_media(svc: Services, row: dict[str, Any], base: str) -> dict[str, Any]:

@@ -33,7 +33,8 @@ def _write(path: Path, data: bytes) -> Path:
 
 
 def media_files(server) -> list[Path]:
-    return [p for p in (server.data_dir / "media").rglob("*") if p.is_file()]
+    """One source file per asset (HLS renditions live beside it)."""
+    return [p for p in (server.data_dir / "media").rglob("source.*") if p.is_file()]
 
 
 def test_upload_file_reads_real_metadata(conn, files):
@@ -196,3 +197,59 @@ def test_job_interrupted_by_a_restart_is_resumed(server_factory, files):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_job_interrupted_too_often_fails_cleanly(server_factory, files):
+    server = server_factory(sync_wait="0", job_lease="2", job_max_attempts="1")
+    Trickle.payload = files["video"].read_bytes()
+    Trickle.delay = 5.0 / (len(Trickle.payload) / 4096)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        headers = {"x-access-token": server.api_key}
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/slow.mp4"
+        job_id = requests.post(server.url + "/collection/default/upload", json={"url": url},
+                               headers=headers).json()["data"]["id"]
+        time.sleep(1.0)
+        server.kill()
+        server.start()
+        polled = requests.get(f"{server.url}/async-response/{job_id}", headers=headers).json()
+        assert polled == {"success": False, "status": "failed",
+                          "message": "The server stopped while this job was running, too many times"}
+        conn = videodb.connect(api_key=server.api_key, base_url=server.url)
+        assert conn.get_collection().get_videos() == []
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_every_video_streams_over_hls(conn, files):
+    import av
+
+    video = conn.upload(file_path=str(files["video"]))
+    assert video.stream_url.endswith("/index.m3u8") and "/watch?v=" in video.player_url
+    assert video.generate_stream() == video.stream_url
+    playlist = requests.get(video.stream_url, headers={"origin": "http://player.example"})
+    assert playlist.status_code == 200
+    assert playlist.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+    assert playlist.headers["access-control-allow-origin"] == "*"  # hls.js on any page may fetch it
+    assert "#EXT-X-PLAYLIST-TYPE:VOD" in playlist.text and "#EXT-X-ENDLIST" in playlist.text
+    with av.open(video.stream_url) as container:  # PyAV reads the playlist and segments over HTTP
+        frames = sum(1 for _ in container.decode(video=0))
+    assert frames == 50  # 2 s at 25 fps, copied, every frame there
+    segment = video.stream_url.replace("index.m3u8", "seg_00000.ts")
+    whole = requests.get(segment)
+    assert whole.headers["content-type"] == "video/mp2t" and whole.headers["accept-ranges"] == "bytes"
+    part = requests.get(segment, headers={"range": "bytes=188-375"})
+    assert part.status_code == 206 and part.content == whole.content[188:376]
+    assert part.headers["content-range"] == f"bytes 188-375/{len(whole.content)}"
+    tail = requests.get(segment, headers={"range": "bytes=-188"})
+    assert tail.content == whole.content[-188:]
+    assert requests.get(segment, headers={"range": f"bytes={len(whole.content)}-"}).status_code == 416
+    page = requests.get(video.player_url)
+    assert page.status_code == 200 and f'data-src="{video.stream_url}"' in page.text
+    assert requests.get(video.player_url.replace("/watch?", "/embed?")).status_code == 200
+    assert requests.get(video.stream_url.replace("index.m3u8", "../../etc/passwd")).status_code == 404
+    forged = video.stream_url.split("/stream/")[0] + "/stream/m-x.1.y/index.m3u8"
+    assert requests.get(forged).status_code == 404
+    assert b"Hls" in requests.get(video.player_url.split("/watch")[0] + "/player/static/hls.min.js").content[:100000]

@@ -1,0 +1,100 @@
+"""VOD HLS renditions by stream copy: the ``stream_url`` of every video and audio asset.
+
+No re-encode: packets are copied into MPEG-TS segments by FFmpeg's ``hls`` muxer, which cuts
+only at video keyframes (any packet for audio-only input) once ``segment_seconds`` have
+passed. MPEG-TS (not fMP4) because it is what hls.js, Safari and PyAV all read without
+special cases, and the muxer converts H.264 to Annex-B and AAC to ADTS itself.
+
+Written into a temporary folder inside ``out_dir`` and moved into place when complete, so a
+player never sees a playlist whose segments are still being written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import av
+
+from .errors import ExportError
+
+PLAYLIST_NAME = "index.m3u8"
+#: Codecs an MPEG-TS HLS rendition can carry by copy (and hls.js plays).
+_TS_VIDEO = {"h264", "hevc"}
+_TS_AUDIO = {"aac", "mp3", "ac3", "eac3"}
+
+
+class HlsError(ExportError):
+    """The source cannot be segmented by copy (unreadable, or a codec HLS/TS cannot carry)."""
+
+
+def make_hls(src: Path, out_dir: Path, segment_seconds: float = 4, *, name: str = PLAYLIST_NAME) -> Path:
+    """Segment ``src`` (MP4/M4A from :func:`reeldb.export.mux.export_session`, or an upload
+    with H.264/AAC) into ``out_dir``: ``index.m3u8`` (VOD, ENDLIST) + ``seg_00000.ts``...
+
+    Returns the playlist path. Segment URIs in the playlist are relative, so the folder can be
+    served from any URL prefix. Raises :class:`HlsError` if ``src`` cannot be copied to HLS
+    (e.g. VP8 or Opus: transcode first).
+    """
+    src, out_dir = Path(src), Path(out_dir)
+    try:
+        inp = av.open(str(src), mode="r")
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise HlsError(f"{src}: cannot be read for HLS ({exc})") from exc
+    try:
+        video = next(iter(inp.streams.video), None)
+        audio = next(iter(inp.streams.audio), None)
+        if video is not None and video.codec_context.name not in _TS_VIDEO:
+            raise HlsError(f"{src}: video codec {video.codec_context.name} cannot be copied into HLS; transcode to H.264 first")
+        if audio is not None and audio.codec_context.name not in _TS_AUDIO:
+            if video is None:
+                raise HlsError(f"{src}: audio codec {audio.codec_context.name} cannot be copied into HLS; transcode to AAC first")
+            audio = None  # keep the picture rather than fail: the muxed export always has AAC
+        streams = [s for s in (video, audio) if s is not None]
+        if not streams:
+            raise HlsError(f"{src}: no audio or video stream to segment")
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        work = out_dir / f".hls-{uuid.uuid4().hex[:8]}.part"
+        work.mkdir()
+        try:
+            _segment(inp, streams, work, segment_seconds, name)
+            for entry in sorted(work.iterdir(), key=lambda p: p.name == name):  # playlist last
+                os.replace(entry, out_dir / entry.name)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    finally:
+        inp.close()
+    return out_dir / name
+
+
+def _segment(inp: av.container.InputContainer, streams: list, work: Path, segment_seconds: float, name: str) -> None:
+    options = {
+        "hls_time": f"{segment_seconds:g}",
+        "hls_playlist_type": "vod",
+        "hls_list_size": "0",
+        "hls_segment_type": "mpegts",
+        "hls_segment_filename": str(work / "seg_%05d.ts"),
+        "hls_flags": "independent_segments",
+    }
+    out = av.open(str(work / name), mode="w", format="hls", options=options)
+    try:
+        mapping = {s.index: out.add_stream_from_template(s) for s in streams}
+        seen = 0
+        for packet in inp.demux(*streams):
+            if packet.dts is None and packet.pts is None:
+                continue
+            packet.stream = mapping[packet.stream_index]
+            out.mux(packet)
+            seen += 1
+        if seen == 0:
+            raise HlsError(f"{inp.name}: no packets to segment")
+        out.close()
+    except av.error.FFmpegError as exc:
+        out.close()
+        raise HlsError(f"{inp.name}: HLS segmenting failed ({exc})") from exc
+    except BaseException:
+        out.close()
+        raise

@@ -1,0 +1,161 @@
+"""Live capture: one :class:`reeldb.capture.ingest.IngestSession` per recording session.
+
+The capture stage knows WebRTC and files; this module ties it to the session's status machine: the
+first frame makes the session ``active`` (with one rtstream per channel), a dropped recorder gets
+``reconnect_grace`` seconds to come back before the session stops, and a stop finalizes every file
+before the session says ``stopped``. After a crash, sessions left live are stopped on start: their
+files were flushed every second, so they keep what was received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Awaitable, Callable
+
+from reeldb.capture.ingest import IngestError, IngestSession
+
+from . import db as dbm
+from . import lifecycle, sessions
+from .channels import category
+from .errors import BadRequest, Conflict
+from .ids import new_id
+from .services import Services
+
+log = logging.getLogger("reeldb.capture")
+
+
+class CaptureRuntime:
+    def __init__(self, svc: Services, on_stopped: Callable[[str], Awaitable[None]] | None = None) -> None:
+        self.svc = svc
+        self._on_stopped = on_stopped
+        self._ingests: dict[str, IngestSession] = {}
+        self._grace: dict[str, asyncio.Task[None]] = {}
+        self._connected: dict[str, bool] = {}
+        self._stopping: dict[str, asyncio.Task[None]] = {}
+
+    def folder(self, session_id: str):
+        return self.svc.settings.sessions_dir / session_id
+
+    # -- recorder requests -----------------------------------------------------------------------
+    async def offer(self, row: dict[str, Any], sdp: str, tracks: dict[str, str]) -> str:
+        if not lifecycle.is_live(row["status"]):
+            raise Conflict(f"Capture session {row['id']} is {row['status']}; start it before sending media")
+        sid = row["id"]
+        ingest = self._ingests.get(sid)
+        if ingest is not None and self._connected.get(sid):
+            raise Conflict(f"Capture session {sid} already has a connected recorder")
+        if ingest is None:
+            channels = dbm.loads(row["channels"], [])
+            ingest = IngestSession(
+                self.folder(sid), sid, channels,
+                on_media=lambda channel_id: self._on_media(sid, channel_id),
+                on_state=lambda state: self._on_state(sid, state),
+            )
+            self._ingests[sid] = ingest
+        try:
+            return await ingest.accept_offer(sdp, tracks)
+        except IngestError as exc:
+            raise BadRequest(str(exc)) from None
+
+    def pause(self, session_id: str, channel_ids: list[str], paused: bool) -> list[str]:
+        ingest = self._ingests.get(session_id)
+        if ingest is None:
+            raise Conflict(f"Capture session {session_id} has no media connection")
+        unknown = [c for c in channel_ids if c not in ingest.channel_ids]
+        if unknown:
+            raise BadRequest(f"Unknown channel(s) for this session: {', '.join(unknown)}")
+        (ingest.pause if paused else ingest.resume)(channel_ids)
+        return channel_ids
+
+    async def stop(self, session_id: str) -> None:
+        """stopping → finalize files → stopped (→ export). Safe to call twice."""
+        task = self._stopping.get(session_id)
+        if task is None:
+            task = self._stopping[session_id] = asyncio.create_task(self._stop(session_id))
+        await asyncio.shield(task)
+
+    # -- ingest callbacks ------------------------------------------------------------------------
+    async def _on_media(self, session_id: str, channel_id: str) -> None:
+        row = sessions.load(self.svc, session_id)
+        if row["status"] != "starting":
+            return
+        now = time.time()
+        streams = []
+        for ch in dbm.loads(row["channels"], []):
+            streams.append({
+                "id": new_id("rtstream"), "session_id": session_id, "collection_id": row["collection_id"],
+                "name": ch["channel_id"], "channel_id": category(ch["channel_id"]),
+                "media_types": dbm.dumps([ch["type"]]), "sample_rate": 30 if ch["type"] == "video" else 48000,
+                "status": "connected", "store": int(ch["store"]), "exported_asset_id": None, "created_at": now,
+            })
+        data = {"rtstreams": [{"rtstream_id": s["id"], "name": s["name"], "channel_id": s["channel_id"],
+                               "media_types": dbm.loads(s["media_types"]), "store": bool(s["store"])}
+                              for s in streams]}
+        try:
+            with self.svc.db.atomic():
+                self.svc.db["rtstreams"].insert_all(streams)
+                updated, event = sessions.move(self.svc, session_id, "active", data)
+        except Conflict:
+            return
+        await self.svc.events.published(event, updated.get("ws_connection_id"))
+
+    def _on_state(self, session_id: str, state: str) -> None:
+        self._connected[session_id] = state == "connected"
+        if state == "connected":
+            task = self._grace.pop(session_id, None)
+            if task:
+                task.cancel()
+                log.info("session %s: recorder reconnected", session_id)
+        elif state in ("disconnected", "failed") and session_id not in self._grace:
+            log.info("session %s: recorder %s; waiting %.0fs for it to come back", session_id, state,
+                     self.svc.settings.reconnect_grace)
+            self._grace[session_id] = asyncio.create_task(self._expire(session_id))
+
+    async def _expire(self, session_id: str) -> None:
+        await asyncio.sleep(self.svc.settings.reconnect_grace)
+        self._grace.pop(session_id, None)
+        log.warning("session %s: recorder did not come back; stopping", session_id)
+        try:
+            await self.stop(session_id)
+        except Conflict:
+            pass
+
+    async def _stop(self, session_id: str) -> None:
+        try:
+            row = sessions.load(self.svc, session_id)
+            if row["status"] in ("starting", "active"):
+                await sessions.transition(self.svc, session_id, "stopping")
+            elif row["status"] != "stopping":
+                raise Conflict(lifecycle.refusal(row["status"], "stopping"))
+            ingest = self._ingests.pop(session_id, None)
+            if ingest is not None:
+                await ingest.close()
+            grace = self._grace.pop(session_id, None)
+            if grace:
+                grace.cancel()
+            self._connected.pop(session_id, None)
+            self.svc.db.execute("update rtstreams set status = 'stopped' where session_id = ?", [session_id])
+            await sessions.transition(self.svc, session_id, "stopped", stopped_at=time.time())
+            if self._on_stopped is not None:
+                await self._on_stopped(session_id)
+        finally:
+            self._stopping.pop(session_id, None)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def recover(self) -> None:
+        """Stop sessions a previous process left live: what reached disk is kept."""
+        left = list(dbm.rows(self.svc.db, "select id, status from capture_sessions "
+                                          "where status in ('starting', 'active', 'stopping')"))
+        for row in left:
+            log.warning("session %s was %s when the server stopped; stopping it", row["id"], row["status"])
+            await self.stop(row["id"])
+
+    async def close(self) -> None:
+        for task in list(self._grace.values()):
+            task.cancel()
+        for ingest in list(self._ingests.values()):
+            await ingest.close()
+        self._ingests.clear()
+
