@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import threading
@@ -173,20 +174,29 @@ class Trickle(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_job_interrupted_by_a_restart_is_resumed(server_factory, files):
-    server = server_factory(sync_wait="0", job_lease="2")
-    Trickle.payload = files["video"].read_bytes()
-    Trickle.delay = 3.0 / (len(Trickle.payload) / 4096)  # ~3 s per download
+@contextlib.contextmanager
+def upload_killed_midway(server, payload: bytes, seconds: float):
+    """Start a URL upload that takes ``seconds``, SIGKILL the server during it, restart; yield the job id."""
+    Trickle.payload = payload
+    Trickle.delay = seconds / (len(payload) / 4096)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
-        headers = {"x-access-token": server.api_key}
         url = f"http://127.0.0.1:{httpd.server_address[1]}/slow.mp4"
         job_id = requests.post(server.url + "/collection/default/upload", json={"url": url},
-                               headers=headers).json()["data"]["id"]
+                               headers={"x-access-token": server.api_key}).json()["data"]["id"]
         time.sleep(1.0)
         server.kill()
         server.start()
+        yield job_id
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_job_interrupted_by_a_restart_is_resumed(server_factory, files):
+    server = server_factory(sync_wait="0", job_lease="2")
+    with upload_killed_midway(server, files["video"].read_bytes(), seconds=3.0) as job_id:
         conn = videodb.connect(api_key=server.api_key, base_url=server.url)
         deadline = time.time() + 30
         while (result := conn.get_async_response(job_id)).get("id") is None and time.time() < deadline:
@@ -194,33 +204,17 @@ def test_job_interrupted_by_a_restart_is_resumed(server_factory, files):
         assert result["id"].startswith("m-") and abs(result["length"] - 2.0) < 0.15
         assert "requeued after a restart" in server.log()
         assert [v.id for v in conn.get_collection().get_videos()] == [result["id"]]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_job_interrupted_too_often_fails_cleanly(server_factory, files):
     server = server_factory(sync_wait="0", job_lease="2", job_max_attempts="1")
-    Trickle.payload = files["video"].read_bytes()
-    Trickle.delay = 5.0 / (len(Trickle.payload) / 4096)
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        headers = {"x-access-token": server.api_key}
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/slow.mp4"
-        job_id = requests.post(server.url + "/collection/default/upload", json={"url": url},
-                               headers=headers).json()["data"]["id"]
-        time.sleep(1.0)
-        server.kill()
-        server.start()
-        polled = requests.get(f"{server.url}/async-response/{job_id}", headers=headers).json()
+    with upload_killed_midway(server, files["video"].read_bytes(), seconds=5.0) as job_id:
+        polled = requests.get(f"{server.url}/async-response/{job_id}",
+                              headers={"x-access-token": server.api_key}).json()
         assert polled == {"success": False, "status": "failed",
                           "message": "The server stopped while this job was running, too many times"}
         conn = videodb.connect(api_key=server.api_key, base_url=server.url)
         assert conn.get_collection().get_videos() == []
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_every_video_streams_over_hls(conn, files):
