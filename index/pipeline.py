@@ -1,0 +1,79 @@
+"""The indexing job's body: media file → transcript → sentences → vectors → rows.
+
+Why one function: the server's job runner needs a single blocking call it can run in a worker
+thread, resume after a crash (it is idempotent: rows are replaced per asset) and report progress
+from. The transcript is kept separately so ``get_transcript`` works without an index, and
+re-indexing (``force``) does not re-transcribe unless asked.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Optional, Union
+
+import sqlite_utils
+
+from . import embed, segments, store
+from .transcribe import Transcript, transcribe
+
+Progress = Callable[[float], None]
+TRANSCRIBE_SHARE = 0.9  # of progress; embedding and writing take the rest
+
+
+@dataclass(frozen=True)
+class IndexResult:
+    asset_id: str
+    segments: int
+    words: int
+    duration: float
+    generation: int
+
+
+def ensure_transcript(
+    db: sqlite_utils.Database,
+    asset_id: str,
+    path: Union[str, os.PathLike],
+    progress: Optional[Progress] = None,
+    *,
+    force: bool = False,
+    language: Optional[str] = None,
+    whisper_model: Optional[str] = None,
+) -> Transcript:
+    """The asset's stored transcript, transcribing and storing it first if missing (or ``force``).
+    Blocking."""
+    if not force:
+        existing = store.get_transcript(db, asset_id)
+        if existing is not None:
+            if progress:
+                progress(1.0)
+            return existing
+    tr = transcribe(path, progress, model_spec=whisper_model, language=language)
+    store.save_transcript(db, asset_id, tr)
+    return tr
+
+
+def index_asset(
+    db: sqlite_utils.Database,
+    asset_id: str,
+    path: Union[str, os.PathLike],
+    progress: Optional[Progress] = None,
+    *,
+    force: bool = False,
+    language: Optional[str] = None,
+    whisper_model: Optional[str] = None,
+    embed_model: Optional[str] = None,
+) -> IndexResult:
+    """Transcribe (unless a transcript is stored and not ``force``), segment, embed and store.
+
+    Blocking, seconds to minutes: run in a worker thread. Progress goes 0 → 0.9 while
+    transcribing, then 1.0. Raises ``TranscribeError`` / ``ModelNotFound``.
+    """
+    sub = (lambda f: progress(f * TRANSCRIBE_SHARE)) if progress else None
+    tr = ensure_transcript(db, asset_id, path, sub, force=force, language=language, whisper_model=whisper_model)
+    segs = segments.index_segments(tr.words)
+    vecs = embed.embed_texts([s.text for s in segs], model_spec=embed_model)
+    gen = store.save_index(db, asset_id, segs, vecs, embed_model=embed_model or "bundled:all-MiniLM-L6-v2")
+    if progress:
+        progress(1.0)
+    return IndexResult(asset_id, len(segs), len(tr.words), tr.duration, gen)

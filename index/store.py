@@ -1,0 +1,205 @@
+"""Transcripts and spoken-word index rows in the server's SQLite database.
+
+Why in SQLite: the index is small next to the media (a 384-float vector is 1.5 KB per sentence,
+~1 MB per recorded hour) and living in the same file as the assets makes deleting an asset and its
+index one transaction, and backups one file. Vectors are float32 BLOBs; keyword search is an FTS5
+table kept in sync by triggers; ``spoken_indexes.generation`` lets an in-memory search matrix
+notice changes made by other connections (worker threads) with one cheap query.
+
+Tables (all created by :func:`ensure_schema`, which the server calls from a migration):
+- ``transcripts``: one row per asset: language, duration, model, text, words (JSON [[s, e, t]…]).
+- ``spoken_segments``: one row per indexed segment: asset_id, seq, start, end, text, vector.
+- ``spoken_segments_fts``: FTS5 over ``spoken_segments.text`` (porter stemming).
+- ``spoken_indexes``: one row per indexed asset: embed model, dim, count, generation.
+- ``index_state``: a single counter, bumped on every index change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+import sqlite_utils
+
+from .segments import Segment
+from .transcribe import Transcript, Word
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    """Create the index tables if missing. Idempotent; safe to call on every start."""
+    with _transaction(db):
+        db.execute(
+            """CREATE TABLE IF NOT EXISTS transcripts (
+                asset_id TEXT PRIMARY KEY, language TEXT, duration REAL, model TEXT,
+                text TEXT, words TEXT, created_at REAL)"""
+        )
+        db.execute(
+            """CREATE TABLE IF NOT EXISTS spoken_segments (
+                id INTEGER PRIMARY KEY, asset_id TEXT NOT NULL, seq INTEGER NOT NULL,
+                start REAL NOT NULL, "end" REAL NOT NULL, text TEXT NOT NULL, vector BLOB)"""
+        )
+        db.execute("CREATE INDEX IF NOT EXISTS idx_spoken_segments_asset ON spoken_segments(asset_id, seq)")
+        db.execute(
+            """CREATE TABLE IF NOT EXISTS spoken_indexes (
+                asset_id TEXT PRIMARY KEY, embed_model TEXT, dim INTEGER, segment_count INTEGER,
+                generation INTEGER NOT NULL, created_at REAL)"""
+        )
+        db.execute("CREATE TABLE IF NOT EXISTS index_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+        db.execute("INSERT OR IGNORE INTO index_state (key, value) VALUES ('generation', 0)")
+        db.execute(
+            """CREATE VIRTUAL TABLE IF NOT EXISTS spoken_segments_fts USING fts5(
+                text, content='spoken_segments', content_rowid='id', tokenize='porter unicode61')"""
+        )
+        db.execute(
+            """CREATE TRIGGER IF NOT EXISTS spoken_segments_ai AFTER INSERT ON spoken_segments BEGIN
+                INSERT INTO spoken_segments_fts(rowid, text) VALUES (new.id, new.text); END"""
+        )
+        db.execute(
+            """CREATE TRIGGER IF NOT EXISTS spoken_segments_ad AFTER DELETE ON spoken_segments BEGIN
+                INSERT INTO spoken_segments_fts(spoken_segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
+                END"""
+        )
+        db.execute(
+            """CREATE TRIGGER IF NOT EXISTS spoken_segments_au AFTER UPDATE ON spoken_segments BEGIN
+                INSERT INTO spoken_segments_fts(spoken_segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
+                INSERT INTO spoken_segments_fts(rowid, text) VALUES (new.id, new.text); END"""
+        )
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite_utils.Database) -> Iterator[None]:
+    """A savepoint: atomic on its own, nests inside a caller's transaction, works whatever the
+    connection's isolation level (the server's is autocommit)."""
+    name = "reeldb_index_" + uuid.uuid4().hex[:8]
+    db.conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        db.conn.execute(f"ROLLBACK TO {name}")
+        db.conn.execute(f"RELEASE {name}")
+        raise
+    db.conn.execute(f"RELEASE {name}")
+
+
+def save_transcript(db: sqlite_utils.Database, asset_id: str, transcript: Transcript) -> None:
+    """Store (replace) an asset's transcript."""
+    words = json.dumps([[w.start, w.end, w.text] for w in transcript.words], separators=(",", ":"))
+    with _transaction(db):
+        db.execute(
+            """INSERT OR REPLACE INTO transcripts (asset_id, language, duration, model, text, words, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            [asset_id, transcript.language, transcript.duration, transcript.model, transcript.text, words, time.time()],
+        )
+
+
+def get_transcript(db: sqlite_utils.Database, asset_id: str) -> Optional[Transcript]:
+    """An asset's stored transcript, or None."""
+    row = next(db.query("SELECT * FROM transcripts WHERE asset_id = ?", [asset_id]), None)
+    if row is None:
+        return None
+    words = [Word(float(s), float(e), str(t)) for s, e, t in json.loads(row["words"] or "[]")]
+    return Transcript(words=words, language=row["language"] or "en", duration=row["duration"] or 0.0,
+                      model=row["model"] or "")
+
+
+def has_transcript(db: sqlite_utils.Database, asset_id: str) -> bool:
+    return next(db.query("SELECT 1 FROM transcripts WHERE asset_id = ?", [asset_id]), None) is not None
+
+
+def save_index(
+    db: sqlite_utils.Database,
+    asset_id: str,
+    segments: Sequence[Segment],
+    vectors: np.ndarray,
+    *,
+    embed_model: str = "bundled:all-MiniLM-L6-v2",
+) -> int:
+    """Store (replace) an asset's indexed segments and their vectors in one transaction.
+
+    Returns the new generation. Raises ValueError if counts or shapes disagree.
+    """
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) != len(segments):
+        raise ValueError(f"{len(segments)} segments but vectors of shape {vectors.shape}")
+    with _transaction(db):
+        db.execute("DELETE FROM spoken_segments WHERE asset_id = ?", [asset_id])
+        db.conn.executemany(
+            'INSERT INTO spoken_segments (asset_id, seq, start, "end", text, vector) VALUES (?, ?, ?, ?, ?, ?)',
+            [(asset_id, i, s.start, s.end, s.text, vectors[i].tobytes()) for i, s in enumerate(segments)],
+        )
+        gen = _bump(db)
+        db.execute(
+            """INSERT OR REPLACE INTO spoken_indexes (asset_id, embed_model, dim, segment_count, generation, created_at)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            [asset_id, embed_model, int(vectors.shape[1]), len(segments), gen, time.time()],
+        )
+    return gen
+
+
+def _bump(db: sqlite_utils.Database) -> int:
+    db.execute("UPDATE index_state SET value = value + 1 WHERE key = 'generation'")
+    return int(next(db.query("SELECT value FROM index_state WHERE key = 'generation'"))["value"])
+
+
+def has_index(db: sqlite_utils.Database, asset_id: str) -> bool:
+    return next(db.query("SELECT 1 FROM spoken_indexes WHERE asset_id = ?", [asset_id]), None) is not None
+
+
+def delete_for(db: sqlite_utils.Database, asset_id: str) -> None:
+    """Remove an asset's transcript, segments and index row (nothing to do if it has none)."""
+    with _transaction(db):
+        db.execute("DELETE FROM spoken_segments WHERE asset_id = ?", [asset_id])
+        db.execute("DELETE FROM transcripts WHERE asset_id = ?", [asset_id])
+        cur = db.execute("DELETE FROM spoken_indexes WHERE asset_id = ?", [asset_id])
+        if cur.rowcount:
+            _bump(db)
+
+
+def generation(db: sqlite_utils.Database) -> int:
+    """The index's change counter (cheap: one row)."""
+    row = next(db.query("SELECT value FROM index_state WHERE key = 'generation'"), None)
+    return int(row["value"]) if row else 0
+
+
+def index_generations(db: sqlite_utils.Database) -> dict[str, int]:
+    """asset_id → generation of its current index."""
+    return {r["asset_id"]: int(r["generation"]) for r in db.query("SELECT asset_id, generation FROM spoken_indexes")}
+
+
+def load_segments(db: sqlite_utils.Database, asset_id: str) -> tuple[list[Segment], np.ndarray]:
+    """An asset's segments (in order) and their vectors as one (n, dim) float32 matrix."""
+    rows = db.execute(
+        'SELECT start, "end", text, vector FROM spoken_segments WHERE asset_id = ? ORDER BY seq', [asset_id]
+    ).fetchall()
+    segs = [Segment(r[0], r[1], r[2]) for r in rows]
+    if not rows:
+        return segs, np.zeros((0, 0), np.float32)
+    mat = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+    return segs, mat
+
+
+def keyword_rows(
+    db: sqlite_utils.Database, match: str, asset_ids: Optional[Sequence[str]] = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """FTS5 ``match`` expression → rows ``{asset_id, start, end, text, rank}`` best first
+    (``rank`` is bm25: lower is better)."""
+    sql = (
+        'SELECT s.asset_id, s.start, s."end", s.text, bm25(spoken_segments_fts) AS rank '
+        "FROM spoken_segments_fts JOIN spoken_segments s ON s.id = spoken_segments_fts.rowid "
+        "WHERE spoken_segments_fts MATCH ?"
+    )
+    params: list[Any] = [match]
+    if asset_ids is not None:
+        ids = list(asset_ids)
+        if not ids:
+            return []
+        sql += f" AND s.asset_id IN ({','.join('?' * len(ids))})"
+        params += ids
+    sql += " ORDER BY rank LIMIT ?"
+    params.append(int(limit))
+    cur = db.execute(sql, params)
+    return [dict(asset_id=r[0], start=r[1], end=r[2], text=r[3], rank=r[4]) for r in cur.fetchall()]

@@ -1,0 +1,148 @@
+"""Speech to timestamped words, from any media file (audio or video).
+
+Why these choices: faster-whisper with word timestamps gives each word its own start/end, which
+every segmenter and search result is built from; its Silero VAD skips silence (faster, and no
+hallucinated text in long pauses) while keeping timestamps on the original timeline. Audio is
+decoded with PyAV through faster-whisper's ``decode_audio`` (16 kHz mono float32), so a video
+asset is read directly without extracting its audio to a file.
+
+Blocking and CPU-bound: call from a worker thread, never the event loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, NamedTuple, Optional, Union
+
+import numpy as np
+
+from . import models
+
+Progress = Callable[[float], None]
+SAMPLE_RATE = 16000
+
+
+class TranscribeError(Exception):
+    """The media could not be read or holds no audio stream."""
+
+
+class Word(NamedTuple):
+    """One spoken word, times in seconds on the media's timeline; ``text`` has no surrounding spaces."""
+
+    start: float
+    end: float
+    text: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "text": self.text}
+
+
+@dataclass
+class Transcript:
+    words: list[Word] = field(default_factory=list)
+    language: str = "en"
+    duration: float = 0.0
+    model: str = ""
+
+    @property
+    def text(self) -> str:
+        return join_words(self.words)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "words": [list(w) for w in self.words],
+            "language": self.language,
+            "duration": self.duration,
+            "model": self.model,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Transcript":
+        words = [Word(float(s), float(e), str(t)) for s, e, t in data.get("words", [])]
+        return cls(words=words, language=data.get("language", "en"), duration=float(data.get("duration", 0.0)),
+                   model=data.get("model", ""))
+
+
+def join_words(words: Iterable[Word]) -> str:
+    """Words as one string (whisper keeps punctuation on the word, so a space join reads right)."""
+    return " ".join(w.text for w in words if w.text)
+
+
+def whisper_language(code: Optional[str]) -> Optional[str]:
+    """SDK language codes (``en_us``, ``en-GB``, ``fr``) to whisper's two-letter codes."""
+    if not code:
+        return None
+    return code.replace("-", "_").split("_")[0].lower() or None
+
+
+def load_audio(source: Union[str, os.PathLike, np.ndarray]) -> np.ndarray:
+    """16 kHz mono float32 samples of the first audio stream of a media file (PyAV)."""
+    if isinstance(source, np.ndarray):
+        return source.astype(np.float32, copy=False)
+    from faster_whisper.audio import decode_audio
+
+    path = os.fspath(source)
+    if not os.path.exists(path):
+        raise TranscribeError(f"media file not found: {path}")
+    try:
+        return decode_audio(path, sampling_rate=SAMPLE_RATE)
+    except Exception as exc:  # PyAV raises InvalidDataError, StopIteration for no audio, ...
+        raise TranscribeError(f"cannot decode audio from {path}: {exc!r}") from exc
+
+
+def transcribe(
+    path: Union[str, os.PathLike, np.ndarray],
+    progress: Optional[Progress] = None,
+    *,
+    model_spec: Optional[str] = None,
+    language: Optional[str] = None,
+    beam_size: int = 5,
+    vad: bool = True,
+    cpu_threads: int = 0,
+) -> Transcript:
+    """Transcribe a media file to words with timestamps. Blocking; run in a worker thread.
+
+    ``progress`` is called with a fraction in [0, 1] as segments are decoded (from each segment's
+    end time over the duration) and with 1.0 at the end. ``beam_size`` stays faster-whisper's default 5: on tiny.en greedy
+    decoding (1) was only ~30% faster but its word error rate was 6x worse on test speech.
+    Raises :class:`TranscribeError` (unreadable media) or :class:`models.ModelNotFound`.
+    """
+    model = models.get_whisper(model_spec, cpu_threads=cpu_threads)
+    audio = load_audio(path)
+    duration = len(audio) / SAMPLE_RATE
+    if progress:
+        progress(0.0)
+    if duration == 0:
+        if progress:
+            progress(1.0)
+        return Transcript(words=[], language=language or "en", duration=0.0, model=_model_name(model_spec))
+    segments, info = model.transcribe(
+        audio,
+        language=whisper_language(language),
+        beam_size=beam_size,
+        word_timestamps=True,
+        vad_filter=vad,
+        condition_on_previous_text=False,  # avoids repetition loops on long recordings
+    )
+    words: list[Word] = []
+    last = 0.0
+    for seg in segments:
+        for w in seg.words or ():
+            text = w.word.strip()
+            if text:
+                words.append(Word(round(float(w.start), 3), round(float(w.end), 3), text))
+        if progress and duration > 0:
+            frac = min(1.0, max(last, float(seg.end) / duration))
+            if frac > last:
+                last = frac
+                progress(frac)
+    if progress:
+        progress(1.0)
+    return Transcript(words=words, language=info.language or "en", duration=round(duration, 3),
+                      model=_model_name(model_spec))
+
+
+def _model_name(spec: Optional[str]) -> str:
+    return spec or "bundled:tiny.en"

@@ -1,0 +1,139 @@
+"""Synthetic speech for index tests: espeak-ng sentences placed at known times.
+
+Why espeak-ng: deterministic, offline, fast (milliseconds per sentence), so tests know exactly
+what was said and when. Its voice is robotic, which makes whisper's word error rate a pessimistic
+bound for real speech.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+HAVE_ESPEAK = shutil.which("espeak-ng") is not None
+
+
+@dataclass(frozen=True)
+class Placed:
+    text: str
+    start: float  # seconds where the sentence's audio begins
+    end: float  # seconds where it ends (trailing espeak silence trimmed)
+
+
+def say(text: str, rate: int = 48000, wpm: int = 160, voice: str = "en-us") -> np.ndarray:
+    """One sentence as float32 mono at ``rate`` Hz, leading/trailing silence trimmed."""
+    out = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(wpm), "--stdout", text], check=True, capture_output=True
+    ).stdout
+    with wave.open(io.BytesIO(out)) as w:
+        src_rate = w.getframerate()
+        raw = w.readframes(w.getnframes())
+    x = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+    x = _trim(x)
+    if src_rate != rate:
+        n = int(round(len(x) * rate / src_rate))
+        x = np.interp(np.arange(n) * (src_rate / rate), np.arange(len(x)), x).astype(np.float32)
+    return x
+
+
+def _trim(x: np.ndarray, thresh: float = 0.01) -> np.ndarray:
+    idx = np.flatnonzero(np.abs(x) > thresh)
+    return x[idx[0] : idx[-1] + 1] if idx.size else x[:0]
+
+
+def compose(
+    sentences: Sequence[str], gap: float = 1.5, lead: float = 1.0, rate: int = 48000, noise: float = 0.0,
+    seed: int = 0,
+) -> tuple[np.ndarray, list[Placed]]:
+    """Sentences separated by ``gap`` seconds of silence; returns samples and where each lies."""
+    parts = [np.zeros(int(lead * rate), np.float32)]
+    placed = []
+    t = lead
+    for s in sentences:
+        x = say(s, rate)
+        placed.append(Placed(s, round(t, 3), round(t + len(x) / rate, 3)))
+        parts += [x, np.zeros(int(gap * rate), np.float32)]
+        t += len(x) / rate + gap
+    audio = np.concatenate(parts) * 0.7
+    if noise:
+        audio = audio + np.random.default_rng(seed).normal(0, noise, audio.shape).astype(np.float32)
+    return audio.astype(np.float32), placed
+
+
+def write_wav(path: Path, audio: np.ndarray, rate: int = 48000) -> Path:
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+def write_video(path: Path, audio: np.ndarray, rate: int = 48000, fps: int = 5) -> Path:
+    """A small MP4 (H.264 grey frames + AAC) carrying ``audio``: checks we read audio out of video."""
+    import av
+
+    duration = len(audio) / rate
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = 64, 64, "yuv420p"
+        a = out.add_stream("aac", rate=rate)
+        a.layout = "mono"
+        frame_v = np.full((64, 64, 3), 128, np.uint8)
+        for i in range(int(duration * fps) + 1):
+            f = av.VideoFrame.from_ndarray(frame_v, format="rgb24")
+            f.pts = i
+            for p in v.encode(f):
+                out.mux(p)
+        for p in v.encode():
+            out.mux(p)
+        step = 1024
+        for i in range(0, len(audio), step):
+            chunk = audio[i : i + step]
+            f = av.AudioFrame.from_ndarray(chunk.reshape(1, -1).astype(np.float32), format="flt", layout="mono")
+            f.sample_rate = rate
+            f.pts = i
+            for p in a.encode(f):
+                out.mux(p)
+        for p in a.encode():
+            out.mux(p)
+    return path
+
+
+def normalise_words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    """Word error rate: word-level Levenshtein distance over the reference length."""
+    r, h = normalise_words(reference), normalise_words(hypothesis)
+    d = np.arange(len(h) + 1)
+    for i in range(1, len(r) + 1):
+        prev, d = d, np.empty_like(d)
+        d[0] = i
+        for j in range(1, len(h) + 1):
+            d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (r[i - 1] != h[j - 1]))
+    return float(d[-1]) / max(1, len(r))
+
+
+def frames(audio: np.ndarray, rate: int = 48000, samples: int = 960) -> Iterable["object"]:
+    """``audio`` as 20 ms s16 stereo ``av.AudioFrame``s, as aiortc's Opus decoder hands them out."""
+    import av
+
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
+    for i in range(0, len(pcm) - samples + 1, samples):
+        chunk = pcm[i : i + samples]
+        inter = np.repeat(chunk, 2).reshape(1, -1)
+        f = av.AudioFrame.from_ndarray(inter, format="s16", layout="stereo")
+        f.sample_rate = rate
+        f.pts = i
+        yield f

@@ -1,0 +1,91 @@
+"""Live transcription fed frame by frame, as the capture LiveHub would."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from conftest import needs_espeak
+from speech import compose, frames, wer
+
+pytestmark = [pytest.mark.slow, needs_espeak]
+
+#: A final must arrive within this many seconds after the utterance's audio ends (pause 0.6 s
+#: to detect the end + decode). Goal: text within ~2 s of being spoken.
+LATENCY_BOUND = 2.0
+
+
+def run_live(audio, *, realtime: bool, **kw):
+    from reeldb.index.live import LiveTranscriber
+
+    events = []
+
+    async def main():
+        t0 = time.time()
+        sim = {"t": t0}
+        # The transcriber's clock is the simulated capture clock: the time at which each frame's
+        # audio would have been captured, advanced frame by frame (or the wall clock in real time).
+        clock = time.time if realtime else (lambda: sim["t"] + (time.time() - sim["w"]))
+        emitted_at = []
+
+        async def emit(ch, ev):
+            events.append((ch, ev))
+            emitted_at.append(clock())
+
+        lt = LiveTranscriber(emit, clock=clock, **kw)
+        sim["w"] = time.time()
+        for i, f in enumerate(frames(audio)):
+            if realtime:
+                await asyncio.sleep(max(0.0, t0 + (i + 1) * 0.02 - time.time()))
+            else:
+                sim["t"], sim["w"] = t0 + (i + 1) * 0.02, time.time()
+                if i % 10 == 0:
+                    await asyncio.sleep(0)  # let the worker run, like a loop between packets
+            await lt.on_audio("mic", f)
+        await lt.flush()
+        await lt.aclose()
+        return lt
+
+    lt = asyncio.run(main())
+    return events, lt
+
+
+def test_live_final_text_and_latency():
+    sents = ["Please send the slides to the marketing team before Friday.",
+             "The new office in Berlin opens in September."]
+    audio, placed = compose(sents, gap=2.0, lead=1.0)
+    events, lt = run_live(audio, realtime=True)
+    finals = [ev for _, ev in events if ev["is_final"]]
+    interims = [ev for _, ev in events if not ev["is_final"]]
+    print("events", events)
+    print("final latencies (s, after end of utterance audio):", [round(x, 2) for x in lt.final_latencies])
+    assert len(finals) == 2
+    for ev, p in zip(finals, placed):
+        assert wer(p.text, ev["text"]) <= 0.3  # tiny.en on one short utterance
+        assert set(ev) == {"text", "is_final", "start", "end"}
+        assert ev["start"] < ev["end"] and isinstance(ev["start"], int)
+    # times on the (wall) clock: each final spans its sentence to within half a second
+    t0 = finals[0]["start"] / 1000 - (placed[0].start - 0.2)
+    for ev, p in zip(finals, placed):
+        assert abs(ev["start"] / 1000 - t0 - p.start) < 0.5
+    assert max(lt.final_latencies) <= LATENCY_BOUND
+    assert interims, "interim text is emitted while the sentence is being spoken"
+
+
+def test_live_faster_than_realtime_and_silence():
+    import numpy as np
+
+    audio, placed = compose(["Remember to water the tomato plants in the greenhouse."], gap=1.0, lead=0.5)
+    noise = np.random.default_rng(0).normal(0, 0.002, 48000 * 3).astype(np.float32)
+    events, lt = run_live(np.concatenate([noise, audio]), realtime=False, interim=False)
+    finals = [ev for _, ev in events if ev["is_final"]]
+    assert len(finals) == 1 and wer(placed[0].text, finals[0]["text"]) <= 0.3
+
+
+def test_is_a_capture_live_consumer():
+    from reeldb.capture.live import AudioConsumer
+    from reeldb.index.live import LiveTranscriber
+
+    assert isinstance(LiveTranscriber(lambda ch, ev: None), AudioConsumer)
