@@ -20,7 +20,8 @@ from .errors import handle_exception
 from .events import Events, WebSocketHub
 from .jobs import Jobs
 from .exports import Exports
-from .routes import capture, collections, media, streams, system
+from .routes import capture, collections, media, rtstreams, spoken, streams, system
+from .spoken import Spoken
 from .services import Services, provide_actor, provide_key, provide_services
 from .settings import Settings
 from .signing import load_secret
@@ -42,6 +43,7 @@ def build_services(settings: Settings) -> tuple[Services, str | None]:
     register_upload_jobs(services)
     services.presenters["upload"] = media.present_upload
     services.exports = Exports(services, streams.stream_urls)
+    services.spoken = Spoken(services)
     services.capture = CaptureRuntime(services, on_stopped=services.exports.after_stop)
     return services, new_key
 
@@ -70,13 +72,15 @@ def create_app(settings: Settings) -> Litestar:
             yield
         finally:
             await services.capture.close()
+            services.spoken.close()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
     app = Litestar(
         route_handlers=[*system.handlers, *collections.handlers, *media.handlers, *capture.handlers,
-                        *streams.handlers],
+                        *streams.handlers, *rtstreams.handlers,
+                        *spoken.handlers],
         dependencies={
             "svc": Provide(provide_services, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),

@@ -136,3 +136,10 @@ def m002_exports_and_streams(db: sqlite_utils.Database) -> None:
         pk="id",
     )
     db["exports"].create_index(["session_id", "video_channel_id"], unique=True)
+
+
+@migrations()
+def m003_spoken_index(db: sqlite_utils.Database) -> None:
+    from reeldb.index.store import ensure_schema  # the index stage owns its tables' shape
+
+    ensure_schema(db)

@@ -29,6 +29,8 @@ class Services:
     capture: Any = None
     #: Session exports (:class:`reeldb.server.exports.Exports`), set by the app.
     exports: Any = None
+    #: Transcripts, the spoken-word index and search (:class:`reeldb.server.spoken.Spoken`).
+    spoken: Any = None
 
     def default_base(self) -> str:
         """For URLs made outside a request (events): the public URL, else where we listen."""

@@ -44,6 +44,14 @@ class Settings:
     reconnect_grace: float = 30.0
     #: Export a session automatically when it stops with at least one stored channel.
     auto_export: bool = True
+    #: Index the spoken words of every automatic export as soon as it exists.
+    auto_index: bool = False
+    #: Whisper model: a local CTranslate2 folder or a faster-whisper name on disk (default: bundled tiny.en).
+    whisper_model: str | None = None
+    #: Sentence-transformers model folder (default: bundled all-MiniLM-L6-v2).
+    embed_model: str | None = None
+    #: Ranking for ``search`` when the request does not say: semantic, keyword or hybrid.
+    search_mode: str = "hybrid"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -12,6 +12,8 @@ from litestar import Request, delete, get, patch, post
 from litestar.response import File
 from multipart import ParserError, PushMultipartParser, MultipartSegment
 
+from reeldb.index import store
+
 from .. import db as dbm
 from .. import views
 from ..auth import Principal
@@ -104,7 +106,9 @@ def _media_handlers(kind: str) -> list[Any]:
     @delete(f"/{kind}/{{media_id:str}}", sync_to_thread=False, status_code=200, name=f"delete_{kind}")
     def delete_media(media_id: str, svc: Services, key: Principal, collection_id: str | None = None) -> dict[str, Any]:
         row = find_media(svc, kind, media_id, collection_id)
-        svc.db["media"].delete(media_id)
+        with svc.db.atomic():
+            store.delete_for(svc.db, media_id)  # its transcript and spoken-word index go with it
+            svc.db["media"].delete(media_id)
         shutil.rmtree(Path(row["path"]).parent, ignore_errors=True)
         return {"success": True, "message": f"{kind.capitalize()} deleted"}
 

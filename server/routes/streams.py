@@ -14,6 +14,7 @@ from litestar import Request, Response, get
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 
+from reeldb.player import playlists
 from reeldb.player.pages import STATIC_DIR, watch_page
 
 from .. import db as dbm
@@ -31,12 +32,17 @@ def stream_token(svc: Services, media_id: str) -> str:
     return sign(svc.secret, media_id, STREAM_TTL)
 
 
-def stream_urls(svc: Services, media_id: str, base: str) -> dict[str, Any]:
+def stream_urls(svc: Services, media_id: str, base: str,
+                spans: list[tuple[float, float]] | None = None) -> dict[str, Any]:
+    """``stream_url``/``player_url`` of a video, or of spans of it (a timeline, a search hit)."""
     row = dbm.row(svc.db, "select hls_path from media where id = ?", [media_id])
     if row is None or not row["hls_path"]:
         return {"stream_url": None, "player_url": None}
     token = stream_token(svc, media_id)
-    return {"stream_url": f"{base}/stream/{token}/index.m3u8", "player_url": f"{base}/watch?v={token}"}
+    if not spans:
+        return {"stream_url": f"{base}/stream/{token}/index.m3u8", "player_url": f"{base}/watch?v={token}"}
+    text = playlists.format_spans(spans)
+    return {"stream_url": f"{base}/stream/{token}/t/{text}.m3u8", "player_url": f"{base}/watch?v={token}&t={text}"}
 
 
 def ranged(path: Path, request: Request, media_type: str) -> Response[bytes] | File:
@@ -79,22 +85,42 @@ def stream_file(token: str, name: str, request: Request, svc: Services) -> Any:
     return ranged(path, request, TYPES[path.suffix])
 
 
-def _page(svc: Services, request: Request, v: str) -> Response[str]:
+@get("/stream/{token:str}/t/{spans:str}", sync_to_thread=False)
+def timeline(token: str, spans: str, svc: Services) -> Response[str]:
+    """A playlist of spans of the rendition: ``/t/1.5-4,10-12.m3u8``."""
+    folder = _hls_dir(svc, token)
+    try:
+        cuts = playlists.parse_spans(spans.removesuffix(".m3u8"))
+        body = playlists.cut(playlists.parse((folder / "index.m3u8").read_text()), cuts, prefix="../")
+    except ValueError as exc:
+        raise NotFound(f"No such stream: {exc}") from None
+    return Response(body, media_type=TYPES[".m3u8"])
+
+
+def _page(svc: Services, request: Request, v: str, t: str | None) -> Response[str]:
     token = v
     _hls_dir(svc, token)  # 404 for unknown or forged ids
-    return Response(watch_page(f"{svc.base_url(request)}/stream/{token}/index.m3u8"), media_type="text/html")
+    base = f"{svc.base_url(request)}/stream/{token}"
+    if t:
+        try:
+            src = f"{base}/t/{playlists.format_spans(playlists.parse_spans(t))}.m3u8"
+        except ValueError as exc:
+            raise NotFound(f"No such stream: {exc}") from None
+    else:
+        src = f"{base}/index.m3u8"
+    return Response(watch_page(src), media_type="text/html")
 
 
 @get("/watch", sync_to_thread=False)
-def watch(request: Request, svc: Services, v: str) -> Response[str]:
-    return _page(svc, request, v)
+def watch(request: Request, svc: Services, v: str, t: str | None = None) -> Response[str]:
+    return _page(svc, request, v, t)
 
 
 @get("/embed", sync_to_thread=False)
-def embed(request: Request, svc: Services, v: str) -> Response[str]:
-    return _page(svc, request, v)
+def embed(request: Request, svc: Services, v: str, t: str | None = None) -> Response[str]:
+    return _page(svc, request, v, t)
 
 
 static = create_static_files_router(path="/player/static", directories=[STATIC_DIR], name="player-static")
 
-handlers = [stream_file, watch, embed, static]
+handlers = [stream_file, timeline, watch, embed, static]

@@ -33,7 +33,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "index"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from speech import compose, frames, write_wav  # noqa: E402
 

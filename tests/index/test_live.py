@@ -7,10 +7,9 @@ import time
 
 import pytest
 
-from conftest import needs_espeak
 from speech import compose, frames, wer
 
-pytestmark = [pytest.mark.slow, needs_espeak]
+pytestmark = pytest.mark.slow
 
 #: A final must arrive within this many seconds after the utterance's audio ends (pause 0.6 s
 #: to detect the end + decode). Goal: text within ~2 s of being spoken.

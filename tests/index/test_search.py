@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import needs_espeak
 
-pytestmark = [pytest.mark.slow, needs_espeak]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import MEETING_A, MEETING_B, needs_espeak
-from speech import compose, wer, write_video
+from speech import MEETING_A, MEETING_B, compose, wer, write_video
 
-pytestmark = [pytest.mark.slow, needs_espeak]
+pytestmark = pytest.mark.slow
 
 #: Bound on word error rate for espeak-ng speech with bundled tiny.en (beam 5). Measured ~0.02–0.05
 #: on these sentences; espeak's robotic voice is harder than a person, so this is pessimistic.

@@ -21,6 +21,27 @@ import numpy as np
 HAVE_ESPEAK = shutil.which("espeak-ng") is not None
 
 
+def require_espeak() -> None:
+    """Speech tests need espeak-ng; a missing one is a broken setup, not a reason to skip."""
+    if not HAVE_ESPEAK:
+        raise RuntimeError("espeak-ng is not installed: tests/run.sh installs it (apt-get install espeak-ng)")
+
+
+#: Asset A: an engineering meeting. Asset B: a garden club. Distinct topics, so collection
+#: search has a right answer in each.
+MEETING_A = [
+    "The quarterly budget review is scheduled for next Tuesday afternoon.",
+    "Our database migration failed because a column was missing.",
+    "Please send the slides to the marketing team before Friday.",
+    "The new office in Berlin opens in September.",
+]
+MEETING_B = [
+    "Remember to water the tomato plants in the greenhouse every morning.",
+    "Our cat knocked a glass of water off the kitchen table.",
+    "The bakery on the corner sells fresh sourdough bread.",
+]
+
+
 @dataclass(frozen=True)
 class Placed:
     text: str

@@ -1,0 +1,201 @@
+"""Transcripts, spoken-word indexing, search, and timeline streams for videos and audios."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, get, post
+
+from reeldb.index import store
+
+from .. import db as dbm
+from ..auth import Principal
+from ..errors import BadRequest
+from ..services import Services
+from .collections import resolve_collection
+from .media import answer_job, find_media
+from .streams import stream_urls
+
+SEGMENTERS = ("word", "sentence", "time")
+NOT_INDEXED = "Spoken words are not indexed yet: call index_spoken_words() first"
+
+
+class TranscribeBody(msgspec.Struct):
+    force: bool | None = False
+    language_code: str | None = None
+
+
+class IndexBody(msgspec.Struct):
+    index_type: str | None = "spoken_word"
+    language_code: str | None = None
+    segmentation_type: str | None = "sentence"
+    force: bool | None = False
+    callback_url: str | None = None
+
+
+class SearchBody(msgspec.Struct):
+    query: str | None = None
+    search_type: str | None = None  # legacy: semantic | keyword
+    index_type: str | None = "spoken_word"
+    mode: str | None = None  # ours: semantic | keyword | hybrid
+    top_k: int | None = None
+    score_threshold: float | None = None
+    result_threshold: int | None = None
+    dynamic_score_percentage: float | None = None
+
+
+class StreamBody(msgspec.Struct):
+    timeline: list[list[float]] | None = None
+    length: float | None = None
+
+
+def _bool(value: str | None) -> bool:
+    return str(value).lower() in ("1", "true", "yes")
+
+
+def _handlers(kind: str) -> list[Any]:
+    @get(f"/{kind}/{{media_id:str}}/transcription", name=f"get_transcript_{kind}")
+    async def get_transcript(media_id: str, request: Request, svc: Services, key: Principal,
+                             start: float | None = None, end: float | None = None, segmenter: str = "word",
+                             length: float = 1, force: str | None = None) -> dict[str, Any]:
+        row = find_media(svc, kind, media_id, None)
+        if segmenter not in SEGMENTERS:
+            raise BadRequest(f"segmenter must be one of {', '.join(SEGMENTERS)}")
+        query = {"start": start, "end": end, "segmenter": segmenter, "length": length}
+        if not _bool(force):
+            body = svc.spoken.transcript_body(media_id, query)
+            if body is not None:
+                return {"success": True, "data": body}
+        job = svc.jobs.submit("transcribe", {"asset_id": media_id, "path": row["path"], "force": _bool(force),
+                                             "query": query})
+        return await answer_job(svc, request, job["id"])
+
+    @post(f"/{kind}/{{media_id:str}}/transcription", status_code=200, name=f"make_transcript_{kind}")
+    async def make_transcript(media_id: str, data: TranscribeBody, request: Request, svc: Services,
+                              key: Principal) -> dict[str, Any]:
+        row = find_media(svc, kind, media_id, None)
+        if not data.force:
+            body = svc.spoken.transcript_body(media_id, {})
+            if body is not None:
+                return {"success": True, "message": "transcription already exists", "data": body}
+        job = svc.jobs.submit("transcribe", {"asset_id": media_id, "path": row["path"], "force": bool(data.force),
+                                             "language_code": data.language_code, "query": {}})
+        return await answer_job(svc, request, job["id"])
+
+    @post(f"/{kind}/{{media_id:str}}/index", status_code=200, name=f"index_{kind}")
+    async def index(media_id: str, data: IndexBody, request: Request, svc: Services, key: Principal) -> dict[str, Any]:
+        row = find_media(svc, kind, media_id, None)
+        if data.index_type not in (None, "spoken_word"):
+            raise BadRequest(f"index_type {data.index_type!r} is not supported; ReelDB indexes spoken_word")
+        if store.has_index(svc.db, media_id) and not data.force:
+            raise BadRequest(f"Spoken words of {media_id} are already indexed; pass force=True to index again")
+        job = svc.jobs.submit("index", {"asset_id": media_id, "path": row["path"], "force": bool(data.force),
+                                        "language_code": data.language_code})
+        return await answer_job(svc, request, job["id"])
+
+    return [get_transcript, make_transcript, index]
+
+
+def _mode(data: SearchBody, default: str) -> str:
+    mode = data.mode or {"keyword": "keyword", "semantic": None}.get(data.search_type or "semantic", "?") or default
+    if data.search_type not in (None, "semantic", "keyword"):
+        raise BadRequest(f"search_type {data.search_type!r} is not supported; use semantic or keyword")
+    if data.index_type not in (None, "spoken_word"):
+        raise BadRequest(f"index_type {data.index_type!r} is not supported; ReelDB searches spoken_word")
+    return mode
+
+
+async def _search(svc: Services, request: Request, data: SearchBody, videos: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """VideoDB's result shape: one entry per video, its matching spans as ``docs``, best first."""
+    if not data.query or not data.query.strip():
+        raise BadRequest("query is required")
+    mode = _mode(data, svc.settings.search_mode)
+    keyword = mode == "keyword"
+    hits = await svc.spoken.search(
+        data.query, [v["id"] for v in videos], mode=mode,
+        score_threshold=data.score_threshold if data.score_threshold is not None else (None if keyword else 0.2),
+        result_threshold=data.top_k or data.result_threshold or 5,
+        dynamic_score_percentage=data.dynamic_score_percentage)
+    base = svc.base_url(request)
+    by_id = {v["id"]: v for v in videos}
+    grouped: dict[str, dict[str, Any]] = {}
+    for hit in hits:
+        video = by_id[hit["asset_id"]]
+        entry = grouped.setdefault(video["id"], {
+            "video_id": video["id"], "collection_id": video["collection_id"], "length": video["length"],
+            "title": video["name"], "docs": []})
+        entry["docs"].append({"start": hit["start"], "end": hit["end"], "text": hit["text"], "score": hit["score"],
+                              **stream_urls(svc, video["id"], base, [(hit["start"], hit["end"])])})
+    return list(grouped.values())
+
+
+def _indexed_video(svc: Services, media_id: str) -> dict[str, Any]:
+    row = find_media(svc, "video", media_id, None)
+    if not store.has_index(svc.db, media_id):
+        raise BadRequest(NOT_INDEXED)
+    return row
+
+
+def _indexed_in_collection(svc: Services, collection_id: str) -> list[dict[str, Any]]:
+    coll = resolve_collection(svc.db, collection_id)
+    rows = [r for r in dbm.rows(svc.db, "select * from media where collection_id = ? and kind = 'video'", [coll["id"]])
+            if store.has_index(svc.db, r["id"])]
+    if not rows:
+        raise BadRequest("No video in this collection has its spoken words indexed: call index_spoken_words() first")
+    return rows
+
+
+def _v2(results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"success": True, "data": {"response_type": "shots", "session_id": None, "waiting_for": "none",
+                                      "clarification": None, "trace": None, "warnings": [], "results": results}}
+
+
+@post("/video/{media_id:str}/search/v2", status_code=200)
+async def video_search_v2(media_id: str, data: SearchBody, request: Request, svc: Services, key: Principal) -> dict[str, Any]:
+    return _v2(await _search(svc, request, data, [_indexed_video(svc, media_id)]))
+
+
+@post("/video/{media_id:str}/search", status_code=200)
+async def video_search(media_id: str, data: SearchBody, request: Request, svc: Services, key: Principal) -> dict[str, Any]:
+    return {"success": True, "data": {"results": await _search(svc, request, data, [_indexed_video(svc, media_id)]),
+                                      "warnings": []}}
+
+
+@post("/collection/{collection_id:str}/search/v2", status_code=200)
+async def collection_search_v2(collection_id: str, data: SearchBody, request: Request, svc: Services,
+                               key: Principal) -> dict[str, Any]:
+    return _v2(await _search(svc, request, data, _indexed_in_collection(svc, collection_id)))
+
+
+@post("/collection/{collection_id:str}/search", status_code=200)
+async def collection_search(collection_id: str, data: SearchBody, request: Request, svc: Services,
+                            key: Principal) -> dict[str, Any]:
+    if data.search_type == "keyword":
+        raise BadRequest("Keyword search works on one video; search the collection semantically")
+    return {"success": True, "data": {"results": await _search(svc, request, data,
+                                                               _indexed_in_collection(svc, collection_id)),
+                                      "warnings": []}}
+
+
+@post("/video/{media_id:str}/stream", status_code=200, sync_to_thread=False)
+def video_stream(media_id: str, data: StreamBody, request: Request, svc: Services, key: Principal) -> dict[str, Any]:
+    """``generate_stream(timeline)``: a playlist of spans of the video's rendition, no re-encode."""
+    row = find_media(svc, "video", media_id, None)
+    spans = None
+    if data.timeline:
+        spans = []
+        for item in data.timeline:
+            if len(item) != 2 or not 0 <= item[0] < item[1]:
+                raise BadRequest(f"timeline entries are [start, end] with 0 <= start < end, got {item}")
+            if row["length"] is not None and item[0] >= row["length"]:
+                raise BadRequest(f"timeline entry {item} starts after the video ends ({row['length']:.2f} s)")
+            spans.append((float(item[0]), float(item[1])))
+    urls = stream_urls(svc, media_id, svc.base_url(request), spans)
+    if urls["stream_url"] is None:
+        raise BadRequest(f"{media_id} has no stream (its codecs cannot be streamed without re-encoding)")
+    return {"success": True, "data": urls}
+
+
+handlers = [*_handlers("video"), *_handlers("audio"), video_search_v2, video_search, collection_search_v2,
+            collection_search, video_stream]

@@ -1,0 +1,98 @@
+"""Transcripts, spoken-word indexing and search through the official SDK, on espeak-ng speech."""
+
+from __future__ import annotations
+
+import av
+import pytest
+import requests
+from speech import MEETING_A, MEETING_B, compose, require_espeak, write_video, write_wav
+from videodb.exceptions import InvalidRequestError
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def speech_files(tmp_path_factory):
+    require_espeak()
+    d = tmp_path_factory.mktemp("speech")
+    audio_a, placed_a = compose(MEETING_A, gap=1.5, lead=1.0)
+    audio_b, placed_b = compose(MEETING_B, gap=1.5, lead=1.0)
+    return {"a": (write_video(d / "meeting_a.mp4", audio_a), placed_a),
+            "b": (write_video(d / "meeting_b.mp4", audio_b), placed_b),
+            "b_wav": (write_wav(d / "meeting_b.wav", audio_b), placed_b)}
+
+
+def test_index_then_search_like_the_seed(conn, speech_files):
+    path, placed = speech_files["a"]
+    coll = conn.get_collection()
+    video = coll.upload(file_path=str(path))
+    with pytest.raises(InvalidRequestError, match="not indexed yet: call index_spoken_words"):
+        video.search("budget discussion")
+    video.index_spoken_words()
+    with pytest.raises(InvalidRequestError, match="already indexed; pass force=True"):
+        video.index_spoken_words()
+    video.index_spoken_words(force=True)
+
+    results = video.search("budget discussion")
+    assert results.shots, "the seed's query finds its sentence"
+    top = results.shots[0]
+    assert "budget" in top.text.lower()
+    budget = placed[0]
+    assert abs(top.start - budget.start) < 1.0 and abs(top.end - budget.end) < 1.0
+    assert top.video_id == video.id and top.search_score > 0
+    # The shot's stream plays that span of the video, cut from the existing segments.
+    with av.open(top.stream_url) as clip:
+        assert clip.duration / 1e6 >= top.end - top.start - 0.1
+    assert "/watch?v=" in top.player_url and requests.get(top.player_url).status_code == 200
+
+    # A paraphrase with no word in common with the sentence about Berlin.
+    paraphrase = video.search("opening a workplace in Germany")
+    assert "berlin" in paraphrase.shots[0].text.lower()
+    # Keyword search (legacy route) finds exact words only.
+    keyword = video.search("migration", search_type="keyword")
+    assert [s.text.lower().count("migration") > 0 for s in keyword.shots] == [True]
+    assert video.search("zebra", search_type="keyword").shots == []
+
+
+def test_transcripts_in_every_segmentation(conn, speech_files):
+    path, placed = speech_files["a"]
+    video = conn.upload(file_path=str(path))
+    words = video.get_transcript()  # transcribes on first use, as VideoDB does
+    assert len(words) > 20 and {"start", "end", "text"} <= set(words[0])
+    text = video.get_transcript_text()
+    assert "budget" in text.lower() and "berlin" in text.lower()
+    sentences = video.get_transcript(segmenter="sentence")
+    assert 3 <= len(sentences) <= 6
+    windows = video.get_transcript(segmenter="time", length=5)
+    assert all(w["end"] - w["start"] <= 5.01 for w in windows)
+    part = video.get_transcript(start=0, end=int(placed[1].start))
+    assert part and all(w["start"] < placed[1].start for w in part)
+    assert video.generate_transcript() == {"success": True, "message": "Transcript generated successfully"}
+    with pytest.raises(ValueError):
+        video.get_transcript(segmenter="paragraph")  # refused by the SDK itself
+    with pytest.raises(InvalidRequestError, match="segmenter must be one of"):
+        conn.get(f"video/{video.id}/transcription", params={"segmenter": "paragraph"})
+
+
+def test_audio_assets_have_transcripts(conn, speech_files):
+    path, _ = speech_files["b_wav"]
+    audio = conn.upload(file_path=str(path))
+    assert audio.id.startswith("a-")
+    assert "tomato" in audio.get_transcript_text().lower()
+
+
+def test_collection_search_ranks_across_videos(conn, speech_files):
+    coll = conn.create_collection(name="two meetings", description="")
+    a = coll.upload(file_path=str(speech_files["a"][0]))
+    b = coll.upload(file_path=str(speech_files["b"][0]))
+    with pytest.raises(InvalidRequestError, match="No video in this collection"):
+        coll.search("bread")
+    a.index_spoken_words()
+    b.index_spoken_words()
+    garden = coll.search("caring for vegetables at dawn")
+    assert garden.shots[0].video_id == b.id and "tomato" in garden.shots[0].text.lower()
+    finance = coll.search("money planning meeting for the quarter")
+    assert finance.shots[0].video_id == a.id
+    assert {s.video_id for s in coll.search("water", result_threshold=10).shots} >= {b.id}
+    few = a.search("the", result_threshold=1, score_threshold=0.0)
+    assert len(few.shots) == 1
