@@ -1,0 +1,525 @@
+"""One capture session's WebRTC ingest: an aiortc peer connection, the tap, the writers, the manifest.
+
+No HTTP and no database: the server owns an :class:`IngestSession` per capture session, hands it
+the recorder's offer and gets an answer back, and hears about progress through two callbacks
+(``on_media(channel_id)``, ``on_state(state)``). Everything the export stage needs ends up in the
+session folder (one Matroska file per stored channel + ``manifest.json``).
+
+Why it is built this way:
+- Stored channels are written from the encoded-frame tap, never decoded (``capture/tap.py``).
+- Ephemeral channels (``store: false``) are never written anywhere, not even a temp file; their
+  frames are dropped at the tap unless a live consumer (``capture/live.py``) wants audio.
+- Each frame's capture time comes from RTCP sender reports (the sender's NTP clock) so channels
+  line up; a stored channel's first frames wait up to ``sr_wait`` seconds for a report, then fall
+  back to arrival time. The choice is fixed per file and written to the manifest (``clock``).
+- The manifest is rewritten atomically every ``manifest_interval`` so a crash leaves it usable.
+- A second offer (the recorder reconnected) replaces the peer connection but keeps the files:
+  the next frame of each channel is a discontinuity, so video resumes at a keyframe and the hole
+  is recorded as a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterable, Optional, Union
+
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc import sdp as aiortc_sdp
+
+from .clock import CaptureClock, SenderReport
+from .live import LiveHub
+from .manifest import ChannelManifest, SessionManifest, category_of, file_name_for, save_manifest
+from .tap import ReceiverTap, TappedFrame, install_tap
+from .writer import ChannelWriter, ThreadedWriter
+
+logger = logging.getLogger(__name__)
+
+CONNECTION_STATES = ("connected", "disconnected", "failed", "closed")
+VIDEO_CODEC_PREFERENCE = ("video/H264", "video/VP8")
+AUDIO_CODEC_PREFERENCE = ("audio/opus",)
+
+
+class IngestError(Exception):
+    """Base of the errors an :class:`IngestSession` raises; ``code`` is a stable short name."""
+
+    code = "INGEST_ERROR"
+
+
+class MalformedOfferError(IngestError):
+    """The SDP is not a parsable WebRTC offer with audio/video m-lines."""
+
+    code = "MALFORMED_SDP"
+
+
+class UnknownChannelError(IngestError):
+    """A channel id is not one of the session's channels."""
+
+    code = "UNKNOWN_CHANNEL"
+
+
+class TrackMappingError(IngestError):
+    """The ``tracks`` mapping does not fit the offer (unknown mid, unmapped m-line, kind mismatch, duplicate)."""
+
+    code = "INVALID_TRACKS"
+
+
+class TooManyTracksError(IngestError):
+    """The offer carries more media tracks than the session has channels."""
+
+    code = "TOO_MANY_TRACKS"
+
+
+class NoCommonCodecError(IngestError):
+    """The offer has no codec we can store without re-encoding (H.264, VP8, Opus)."""
+
+    code = "NO_COMMON_CODEC"
+
+
+class SessionClosedError(IngestError):
+    """The session was closed."""
+
+    code = "SESSION_CLOSED"
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """A channel of the session as the server knows it."""
+
+    channel_id: str
+    kind: str  # "audio" | "video"
+    store: bool
+
+    @classmethod
+    def coerce(cls, value: Union["ChannelSpec", dict[str, Any]]) -> "ChannelSpec":
+        if isinstance(value, ChannelSpec):
+            return value
+        kind = value.get("kind") or value.get("type")
+        if kind not in ("audio", "video"):
+            raise IngestError(f"channel {value.get('channel_id')!r}: kind must be 'audio' or 'video', got {kind!r}")
+        if not value.get("channel_id"):
+            raise IngestError("channel without channel_id")
+        return cls(channel_id=str(value["channel_id"]), kind=kind, store=bool(value.get("store", False)))
+
+
+Callback = Callable[..., Union[None, Awaitable[None]]]
+
+
+class _Channel:
+    """Runtime state of one channel (event-loop thread only)."""
+
+    def __init__(self, spec: ChannelSpec, entry: ChannelManifest) -> None:
+        self.spec = spec
+        self.entry = entry
+        self.clock: Optional[CaptureClock] = None
+        self.clock_decided = False
+        self.buffer: list[tuple[int, bytes, bool]] = []
+        self.buffer_since = 0.0
+        self.writer: Optional[ThreadedWriter] = None
+        self.codec: Optional[str] = None
+        self.tap: Optional[ReceiverTap] = None
+        self.media_seen = False
+        self.connection_started = False
+        self.paused = False
+        self.discontinuity = False
+
+
+class IngestSession:
+    """Receives one capture session over WebRTC and writes its stored channels.
+
+    :param folder: the session folder, ``<data_dir>/sessions/<cap-id>/`` (created if missing).
+    :param session_id: the ``cap-…`` id, written to the manifest.
+    :param channels: ``[{channel_id, kind (or type), store}]`` or :class:`ChannelSpec` items.
+    :param on_media: called with a channel id when that channel's first frame arrives.
+    :param on_state: called with ``connected`` / ``disconnected`` / ``failed`` / ``closed``.
+    :param live: hub for live audio consumers (one is made if not given; see :attr:`live`).
+    :param sr_wait: seconds a stored channel waits for an RTCP sender report before using
+        arrival time as its clock.
+    :param rtc_configuration: aiortc configuration; defaults to no ICE servers (offline, LAN).
+    """
+
+    def __init__(
+        self,
+        folder: Union[str, Path],
+        session_id: str,
+        channels: Iterable[Union[ChannelSpec, dict[str, Any]]],
+        *,
+        on_media: Optional[Callback] = None,
+        on_state: Optional[Callback] = None,
+        live: Optional[LiveHub] = None,
+        sr_wait: float = 2.0,
+        manifest_interval: float = 1.0,
+        rtc_configuration: Optional[RTCConfiguration] = None,
+    ) -> None:
+        self.folder = Path(folder)
+        self.session_id = session_id
+        self.live = live or LiveHub()
+        self.sr_wait = sr_wait
+        self.manifest_interval = manifest_interval
+        # max-bundle: the transceivers we pre-create (see accept_offer) must share one transport
+        # from the start. Under aiortc's default "balanced" policy a second transceiver of the
+        # same kind is marked bundled onto the first one's transport, which BUNDLE negotiation
+        # then discards: that channel silently receives nothing.
+        self._rtc_configuration = dataclasses.replace(
+            rtc_configuration or RTCConfiguration(iceServers=[]),
+            bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
+        )
+        self._on_media = on_media
+        self._on_state = on_state
+        self._channels: dict[str, _Channel] = {}
+        self.manifest = SessionManifest(session_id=session_id)
+        for raw in channels:
+            spec = ChannelSpec.coerce(raw)
+            if spec.channel_id in self._channels:
+                raise IngestError(f"duplicate channel id {spec.channel_id!r}")
+            entry = ChannelManifest(
+                channel_id=spec.channel_id,
+                category=category_of(spec.channel_id, spec.kind),
+                kind=spec.kind,
+                store=spec.store,
+            )
+            if spec.kind == "audio":
+                entry.sample_rate, entry.audio_channels = 48000, 2
+            self.manifest.channels.append(entry)
+            self._channels[spec.channel_id] = _Channel(spec, entry)
+        if not self._channels:
+            raise IngestError("a session needs at least one channel")
+        self._pc: Optional[RTCPeerConnection] = None
+        self._closed = False
+        self._tasks: set[asyncio.Task] = set()
+        self._manifest_task: Optional[asyncio.Task] = None
+        self._lock = asyncio.Lock()
+        self.state = "new"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        save_manifest(self.folder, self.manifest)
+
+    # -- public API ---------------------------------------------------------------------------
+    @property
+    def channel_ids(self) -> list[str]:
+        return list(self._channels)
+
+    async def accept_offer(self, sdp: str, tracks: dict[str, str]) -> str:
+        """Answer the recorder's offer; ``tracks`` maps each m-line's mid to a channel id.
+
+        Raises :class:`MalformedOfferError`, :class:`UnknownChannelError`,
+        :class:`TrackMappingError`, :class:`TooManyTracksError`, :class:`NoCommonCodecError`,
+        :class:`SessionClosedError`.
+        """
+        async with self._lock:
+            if self._closed:
+                raise SessionClosedError(f"session {self.session_id} is closed")
+            media = self._validate_offer(sdp, tracks)
+            if self._pc is not None:  # reconnect: new connection, same files
+                old, self._pc = self._pc, None
+                for ch in self._channels.values():
+                    if ch.tap is not None and ch.spec.kind == "audio":
+                        self.live.unbind(ch.spec.channel_id)
+                    ch.tap = None
+                    ch.connection_started = False
+                    ch.discontinuity = True
+                await old.close()
+            pc = RTCPeerConnection(self._rtc_configuration)
+            self._pc = pc
+            pc.on("connectionstatechange", lambda: self._connection_state(pc))
+            # Pre-create one recvonly transceiver per m-line, in order, with our codec
+            # preferences: aiortc matches them to the offer's m-lines and orders the answer's
+            # codecs by preference (H.264 first), which is what the sender will use.
+            for kind, _mid in media:
+                t = pc.addTransceiver(kind, direction="recvonly")
+                t.setCodecPreferences(_preferred_codecs(kind))
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            except Exception as exc:
+                await pc.close()
+                self._pc = None
+                if "send parameters" in str(exc) or "codec" in str(exc).lower():
+                    raise NoCommonCodecError(
+                        f"offer has no codec we store without re-encoding (H.264, VP8, Opus): {exc}"
+                    ) from exc
+                raise MalformedOfferError(f"offer rejected: {exc}") from exc
+            for transceiver in pc.getTransceivers():
+                channel = self._channels[tracks[transceiver.mid]]
+                self._install(channel, transceiver.receiver)
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+            if self._manifest_task is None:
+                self._manifest_task = asyncio.get_running_loop().create_task(self._manifest_loop())
+            return pc.localDescription.sdp
+
+    def pause(self, channel_ids: Iterable[str]) -> None:
+        """Stop writing these channels and open a pause ``[now, null]`` in the manifest."""
+        now = time.time()
+        for ch in self._lookup(channel_ids):
+            if ch.paused:
+                continue
+            ch.paused = True
+            ch.entry.pauses.append([now, None])
+        self._save_soon()
+
+    def resume(self, channel_ids: Iterable[str]) -> None:
+        """Close the open pause of these channels; video resumes at the next keyframe (PLI sent)."""
+        now = time.time()
+        for ch in self._lookup(channel_ids):
+            if not ch.paused:
+                continue
+            ch.paused = False
+            ch.discontinuity = True
+            if ch.entry.pauses and ch.entry.pauses[-1][1] is None:
+                ch.entry.pauses[-1][1] = now
+            if ch.spec.kind == "video" and ch.tap is not None:
+                self._spawn(ch.tap.request_keyframe())
+        self._save_soon()
+
+    async def close(self) -> SessionManifest:
+        """Stop the connection, finalize every file and mark channels complete. Idempotent."""
+        async with self._lock:
+            if self._closed:
+                return self.manifest
+            self._closed = True
+            if self._pc is not None:
+                pc, self._pc = self._pc, None
+                await pc.close()
+            if self._manifest_task is not None:
+                self._manifest_task.cancel()
+                try:
+                    await self._manifest_task
+                except asyncio.CancelledError:
+                    pass
+            for task in list(self._tasks):
+                task.cancel()
+            await self.live.close()
+            now = time.time()
+            for ch in self._channels.values():
+                if ch.buffer:
+                    self._decide_clock(ch)
+                if ch.paused and ch.entry.pauses and ch.entry.pauses[-1][1] is None:
+                    ch.entry.pauses[-1][1] = now
+                    ch.paused = False
+            for ch in self._channels.values():
+                if ch.writer is not None:
+                    await asyncio.to_thread(ch.writer.close)
+                self._sync_entry(ch)
+                ch.entry.complete = ch.entry.error is None
+            await asyncio.to_thread(save_manifest, self.folder, self.manifest)
+            return self.manifest
+
+    # -- offer validation ---------------------------------------------------------------------
+    def _validate_offer(self, sdp: str, tracks: dict[str, str]) -> list[tuple[str, str]]:
+        if not isinstance(sdp, str) or not sdp.strip().startswith("v="):
+            raise MalformedOfferError("offer SDP must be a string starting with 'v='")
+        if not isinstance(tracks, dict):
+            raise TrackMappingError("tracks must be an object mapping mid to channel_id")
+        try:
+            description = aiortc_sdp.SessionDescription.parse(sdp)
+        except Exception as exc:  # aiortc raises ValueError, KeyError, IndexError...
+            raise MalformedOfferError(f"cannot parse offer SDP: {exc}") from exc
+        media = [
+            (m.kind, m.rtp.muxId) for m in description.media if m.kind in ("audio", "video")
+        ]
+        if not media:
+            raise MalformedOfferError("offer has no audio or video m-line")
+        if any(not mid for _, mid in media):
+            raise MalformedOfferError("every m-line needs an a=mid (BUNDLE-style offer)")
+        if len(media) > len(self._channels):
+            raise TooManyTracksError(
+                f"offer has {len(media)} media tracks but session {self.session_id} has "
+                f"{len(self._channels)} channels"
+            )
+        bundled = {
+            mid for group in description.group if group.semantic == "BUNDLE" for mid in group.items
+        }
+        unbundled = [mid for _, mid in media if mid not in bundled]
+        if unbundled:
+            raise MalformedOfferError(
+                f"every m-line must be in one BUNDLE group (max-bundle); not bundled: {unbundled}"
+            )
+        offer_mids = {mid: kind for kind, mid in media}
+        for mid, channel_id in tracks.items():
+            if channel_id not in self._channels:
+                raise UnknownChannelError(
+                    f"tracks maps mid {mid!r} to {channel_id!r}, which is not a channel of session "
+                    f"{self.session_id} (channels: {', '.join(self._channels)})"
+                )
+            if mid not in offer_mids:
+                raise TrackMappingError(f"tracks names mid {mid!r}, which the offer does not have")
+            kind = self._channels[channel_id].spec.kind
+            if offer_mids[mid] != kind:
+                raise TrackMappingError(
+                    f"mid {mid!r} is {offer_mids[mid]} but channel {channel_id!r} is {kind}"
+                )
+        for mid in offer_mids:
+            if mid not in tracks:
+                raise TrackMappingError(f"offer m-line with mid {mid!r} is not mapped to a channel")
+        values = list(tracks.values())
+        dupes = {v for v in values if values.count(v) > 1}
+        if dupes:
+            raise TrackMappingError(f"channel(s) mapped to more than one track: {sorted(dupes)}")
+        return media
+
+    def _lookup(self, channel_ids: Iterable[str]) -> list[_Channel]:
+        if isinstance(channel_ids, str):
+            channel_ids = [channel_ids]
+        out = []
+        for cid in channel_ids:
+            if cid not in self._channels:
+                raise UnknownChannelError(
+                    f"{cid!r} is not a channel of session {self.session_id}"
+                )
+            out.append(self._channels[cid])
+        return out
+
+    # -- media path (event-loop thread) -------------------------------------------------------
+    def _install(self, ch: _Channel, receiver: RTCRtpReceiver) -> None:
+        ch.tap = install_tap(
+            receiver,
+            on_frame=lambda f, ch=ch: self._frame(ch, f),
+            on_sender_report=lambda r, ch=ch: self._sender_report(ch, r),
+        )
+        if ch.spec.kind == "audio" and receiver.track is not None:
+            self.live.bind(ch.spec.channel_id, ch.tap, receiver.track)
+
+    def _sender_report(self, ch: _Channel, report: SenderReport) -> None:
+        if ch.clock is None:
+            return  # no frame yet; the first reports of a connection come after media anyway
+        ch.clock.add_sender_report(report)
+        if ch.buffer and ch.clock.source == "rtcp":
+            self._decide_clock(ch)
+
+    def _frame(self, ch: _Channel, f: TappedFrame) -> None:
+        if ch.clock is None or not ch.connection_started:
+            if ch.clock is not None and ch.buffer:
+                self._decide_clock(ch)  # write what the old connection left waiting
+            # A new connection has a new RTP clock: map it afresh; files keep their start_time.
+            ch.clock = CaptureClock(f.clock_rate)
+            ch.clock_decided = False
+            ch.connection_started = True
+            if ch.spec.kind == "video":
+                self._spawn(ch.tap.request_keyframe())
+        ch.clock.observe_frame(f.timestamp, f.arrival, f.origin)
+        if not ch.media_seen:
+            ch.media_seen = True
+            ch.entry.codec = ch.entry.codec or f.codec  # informative for ephemeral channels too
+            self._notify(self._on_media, ch.spec.channel_id)
+        if ch.paused:
+            ch.discontinuity = True
+            return
+        if not ch.spec.store:
+            return  # ephemeral: never written; live audio is decoded by aiortc when wanted
+        if ch.codec is None:
+            ch.codec = f.codec
+        elif ch.codec != f.codec:
+            ch.entry.error = f"codec changed from {ch.codec} to {f.codec}; frames dropped"
+            return
+        disc = f.discontinuity or ch.discontinuity
+        ch.discontinuity = False
+        if not ch.clock_decided:
+            if not ch.buffer:
+                ch.buffer_since = f.arrival
+            ch.buffer.append((f.timestamp, f.data, disc))
+            if ch.clock.source == "rtcp" or f.arrival - ch.buffer_since >= self.sr_wait:
+                self._decide_clock(ch)
+            return
+        self._submit(ch, f.timestamp, f.data, disc)
+
+    def _decide_clock(self, ch: _Channel) -> None:
+        """Fix the channel's clock source and write what waited for it."""
+        assert ch.clock is not None
+        source = ch.clock.lock()
+        ch.clock_decided = True
+        if ch.writer is None:
+            ch.entry.clock = source
+        buffered, ch.buffer = ch.buffer, []
+        for ts, data, disc in buffered:
+            self._submit(ch, ts, data, disc)
+
+    def _submit(self, ch: _Channel, ts: int, data: bytes, disc: bool) -> None:
+        assert ch.clock is not None and ch.codec is not None
+        if ch.writer is None:
+            writer = ChannelWriter(
+                self.folder / file_name_for(ch.spec.channel_id, ch.spec.kind), ch.codec
+            )
+            ch.writer = ThreadedWriter(writer, name=f"writer-{ch.spec.channel_id}")
+            ch.entry.codec = ch.codec
+        ch.writer.submit(data, ch.clock.to_time(ts), disc)
+
+    # -- state, callbacks, manifest -----------------------------------------------------------
+    def _connection_state(self, pc: RTCPeerConnection) -> None:
+        if pc is not self._pc and not (self._closed and pc.connectionState == "closed"):
+            return  # an old connection replaced by a reconnect
+        state = pc.connectionState
+        self.state = state
+        if state in CONNECTION_STATES:
+            self._notify(self._on_state, state)
+
+    def _notify(self, callback: Optional[Callback], *args: Any) -> None:
+        if callback is None:
+            return
+        try:
+            result = callback(*args)
+            if inspect.isawaitable(result):
+                self._spawn(result)
+        except Exception:  # noqa: BLE001 - the owner's bug must not break ingest
+            logger.exception("ingest callback %r failed", callback)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _sync_entry(self, ch: _Channel) -> None:
+        if ch.writer is None:
+            return
+        w = ch.writer.writer
+        e = ch.entry
+        if w.opened or w.frames:
+            e.file = w.path.name
+        e.codec = w.codec
+        e.start_time = w.start_time
+        e.first_frame_at = w.first_frame_at
+        e.last_frame_at = w.last_frame_at
+        e.frames = w.frames
+        e.dropped_frames = w.dropped
+        e.gaps = [list(g) for g in list(w.gaps)]
+        if ch.clock is not None and ch.clock_decided and ch.clock.rtcp_offset is not None:
+            if e.clock == "rtcp" or e.rtcp_offset is None:
+                e.rtcp_offset = round(ch.clock.rtcp_offset, 6)
+        if w.width:
+            e.width, e.height = w.width, w.height
+        if ch.writer.error is not None:
+            e.error = f"writer failed: {ch.writer.error}"
+
+    def _save_soon(self) -> None:
+        try:
+            save_manifest(self.folder, self.manifest)
+        except OSError:
+            logger.exception("saving manifest of %s failed", self.session_id)
+
+    async def _manifest_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.manifest_interval)
+            now = time.time()
+            for ch in self._channels.values():
+                if ch.buffer and ch.clock is not None and now - ch.buffer_since >= self.sr_wait:
+                    self._decide_clock(ch)  # the sender went quiet while we waited for a report
+                self._sync_entry(ch)
+            try:
+                await asyncio.to_thread(save_manifest, self.folder, self.manifest)
+            except OSError:
+                logger.exception("saving manifest of %s failed", self.session_id)
+
+
+def _preferred_codecs(kind: str) -> list:
+    """Receiver capabilities in our order of preference (+ RTX for video, to repair loss)."""
+    caps = RTCRtpReceiver.getCapabilities(kind).codecs
+    order = VIDEO_CODEC_PREFERENCE if kind == "video" else AUDIO_CODEC_PREFERENCE
+    out = []
+    for mime in order:
+        out.extend(c for c in caps if c.mimeType.lower() == mime.lower())
+    if kind == "video":
+        out.extend(c for c in caps if c.mimeType.lower() == "video/rtx")
+    return out
