@@ -30,6 +30,7 @@ from typing import Any, Callable, Optional
 import httpx
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
+from .ice import from_env_value, restrict_host_addresses
 from .sources import (
     DeclaredChannel, PausableTrack, SourceError, declared_channels, default_sources, kind_of, open_source,
 )
@@ -381,6 +382,7 @@ def main() -> None:
     """Console script ``reeldb-recorder``."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    restrict_host_addresses(from_env_value(os.environ.get("REELDB_ICE_ADDRESSES")))
     raw = os.environ.get("REELDB_CAPTURE_SOURCES")
     try:
         sources = json.loads(raw) if raw else default_sources()

@@ -14,6 +14,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from . import db as dbm
+from reeldb.capture.ice import from_env_value, restrict_host_addresses
+
 from .auth import ensure_api_key
 from .capture_runtime import CaptureRuntime
 from .errors import handle_exception
@@ -31,6 +33,7 @@ log = logging.getLogger("reeldb.server")
 
 
 def build_services(settings: Settings) -> tuple[Services, str | None]:
+    restrict_host_addresses(from_env_value(settings.ice_addresses))
     for path in (settings.data_dir, settings.media_dir, settings.sessions_dir, settings.uploads_dir):
         path.mkdir(parents=True, exist_ok=True)
     db = dbm.open_db(settings.db_path)

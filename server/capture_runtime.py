@@ -34,6 +34,7 @@ class CaptureRuntime:
         self._grace: dict[str, asyncio.Task[None]] = {}
         self._connected: dict[str, bool] = {}
         self._stopping: dict[str, asyncio.Task[None]] = {}
+        self._watchdogs: dict[str, asyncio.Task[None]] = {}
 
     def folder(self, session_id: str):
         return self.svc.settings.sessions_dir / session_id
@@ -54,6 +55,7 @@ class CaptureRuntime:
                 on_state=lambda state: self._on_state(sid, state),
             )
             self._ingests[sid] = ingest
+            self._watchdogs[sid] = asyncio.create_task(self._watch(sid))
         try:
             return await ingest.accept_offer(sdp, tracks)
         except IngestError as exc:
@@ -102,20 +104,45 @@ class CaptureRuntime:
         await self.svc.events.published(event, updated.get("ws_connection_id"))
 
     def _on_state(self, session_id: str, state: str) -> None:
+        if session_id not in self._ingests:
+            return  # our own close() while stopping
         self._connected[session_id] = state == "connected"
         if state == "connected":
             task = self._grace.pop(session_id, None)
             if task:
                 task.cancel()
                 log.info("session %s: recorder reconnected", session_id)
-        elif state in ("disconnected", "failed") and session_id not in self._grace:
-            log.info("session %s: recorder %s; waiting %.0fs for it to come back", session_id, state,
-                     self.svc.settings.reconnect_grace)
-            self._grace[session_id] = asyncio.create_task(self._expire(session_id))
+        elif state in ("disconnected", "failed", "closed"):
+            self._start_grace(session_id, f"recorder {state}")
+
+    def _start_grace(self, session_id: str, why: str) -> None:
+        if session_id in self._grace:
+            return
+        log.info("session %s: %s; waiting %.0fs for it to come back", session_id, why,
+                 self.svc.settings.reconnect_grace)
+        self._grace[session_id] = asyncio.create_task(self._expire(session_id))
+
+    def _media_stalled(self, session_id: str) -> bool:
+        """True when stored, unpaused channels have all been silent for ``media_timeout``."""
+        ingest = self._ingests.get(session_id)
+        if ingest is None:
+            return False
+        now = time.time()
+        latest = [c.last_frame_at for c in ingest.manifest.channels
+                  if c.last_frame_at and not (c.pauses and c.pauses[-1][1] is None)]
+        return bool(latest) and now - max(latest) > self.svc.settings.media_timeout
+
+    async def _watch(self, session_id: str) -> None:
+        while session_id in self._ingests:
+            await asyncio.sleep(1.0)
+            if self._media_stalled(session_id):
+                self._start_grace(session_id, f"no media for {self.svc.settings.media_timeout:.0f}s")
 
     async def _expire(self, session_id: str) -> None:
         await asyncio.sleep(self.svc.settings.reconnect_grace)
         self._grace.pop(session_id, None)
+        if self._connected.get(session_id) and not self._media_stalled(session_id):
+            return  # media came back on the same connection
         log.warning("session %s: recorder did not come back; stopping", session_id)
         try:
             await self.stop(session_id)
@@ -132,9 +159,10 @@ class CaptureRuntime:
             ingest = self._ingests.pop(session_id, None)
             if ingest is not None:
                 await ingest.close()
-            grace = self._grace.pop(session_id, None)
-            if grace:
-                grace.cancel()
+            for tasks in (self._grace, self._watchdogs):
+                task = tasks.pop(session_id, None)
+                if task:
+                    task.cancel()
             self._connected.pop(session_id, None)
             self.svc.db.execute("update rtstreams set status = 'stopped' where session_id = ?", [session_id])
             await sessions.transition(self.svc, session_id, "stopped", stopped_at=time.time())
@@ -153,7 +181,7 @@ class CaptureRuntime:
             await self.stop(row["id"])
 
     async def close(self) -> None:
-        for task in list(self._grace.values()):
+        for task in [*self._grace.values(), *self._watchdogs.values()]:
             task.cancel()
         for ingest in list(self._ingests.values()):
             await ingest.close()

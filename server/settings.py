@@ -42,6 +42,11 @@ class Settings:
     max_channels: int = 8
     #: How long a session whose recorder dropped waits for it to reconnect before stopping.
     reconnect_grace: float = 30.0
+    #: No frame on any stored, unpaused channel for this long counts as a dropped recorder
+    #: (ICE consent alone notices a vanished peer only after ~30 s).
+    media_timeout: float = 5.0
+    #: Comma-separated addresses WebRTC may offer as ICE host candidates (default: every interface).
+    ice_addresses: str | None = None
     #: Export a session automatically when it stops with at least one stored channel.
     auto_export: bool = True
     #: Index the spoken words of every automatic export as soon as it exists.

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -8,6 +9,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from server_process import ServerProcess, WebhookReceiver  # noqa: E402
+
+from reeldb.capture.ice import restrict_host_addresses  # noqa: E402
+
+# Every WebRTC peer of the suite (servers, recorders, in-process peers) uses loopback only.
+os.environ["REELDB_ICE_ADDRESSES"] = "127.0.0.1"
+restrict_host_addresses(["127.0.0.1"])
 
 
 @pytest.fixture

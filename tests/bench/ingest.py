@@ -26,6 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from reeldb.capture.ice import restrict_host_addresses
+
+restrict_host_addresses(["127.0.0.1"])  # the bench's peers talk over loopback only
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 CACHE = ROOT / "tests" / ".cache"

@@ -8,6 +8,10 @@ from typing import Optional
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
+from reeldb.capture.ice import restrict_host_addresses
+
+restrict_host_addresses(["127.0.0.1"])  # test peers talk over loopback only
+
 
 async def make_offer(tracks: dict[str, MediaStreamTrack], video_codec: Optional[str] = None):
     """Sender peer with one sendonly transceiver per channel; returns (pc, offer sdp, mid→channel)."""

@@ -1,0 +1,191 @@
+"""The browser capture page in headless Chromium: getUserMedia + getDisplayMedia → WebRTC → stored files.
+
+Chromium's fake devices stand in for the hardware: ``--use-fake-ui-for-media-stream`` accepts the
+permission prompts and makes getDisplayMedia pick a screen on its own (no picker, even headless),
+``--use-fake-device-for-media-stream`` makes that screen and its audio synthetic (Chromium's
+animated test pattern and a beep: ``--use-file-for-fake-video-capture`` only feeds cameras, so the
+screen cannot come from a file), and ``--use-file-for-fake-audio-capture`` feeds the microphone
+from a WAV made here, so the stored mic file must carry its 440 Hz tone. Playwright drives
+Debian's ``/usr/bin/chromium`` (tests/run.sh installs it; ``playwright install`` is never needed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import wave
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = os.environ.get("REELDB_CHROMIUM", "/usr/bin/chromium")
+RECORD_SECONDS = 5.0
+PAUSE_SECONDS = 1.0
+
+
+def chromium_args(wav: Path) -> list[str]:
+    return [
+        "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+
+
+def write_wav(path: Path, seconds: float = 4.0, hz: float = 440.0, rate: int = 48000) -> Path:
+    """A beeping tone (0.5 s on, 0.5 s off), 16-bit mono; Chromium loops it."""
+    t = np.arange(int(seconds * rate)) / rate
+    gate = (np.floor(t * 2) % 2 == 0).astype(np.float32)
+    samples = (0.4 * np.sin(2 * np.pi * hz * t) * gate * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+    return path
+
+
+def file_duration(path: Path) -> float:
+    """Seconds from the first to the last decoded frame (+ one frame), decoding everything."""
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0] if c.streams.video else c.streams.audio[0]
+        times = []
+        last_len = 0.0
+        for frame in c.decode(stream):
+            if frame.time is not None:
+                times.append(frame.time)
+            if stream.type == "audio":
+                last_len = frame.samples / frame.sample_rate
+        assert times, f"{path.name}: no decodable frames"
+        return max(times) - min(times) + last_len
+
+
+def wait_status(conn, session_id: str, wanted: set[str], timeout: float) -> str:
+    deadline = time.time() + timeout
+    status = None
+    while time.time() < deadline:
+        status = conn.get_capture_session(session_id).status
+        if status in wanted:
+            return status
+        time.sleep(0.3)
+    raise AssertionError(f"session {session_id} is {status!r}, not one of {sorted(wanted)}")
+
+
+@pytest.fixture
+def browser(tmp_path):
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: tests/run.sh installs Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    wav = write_wav(tmp_path / "mic.wav")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args(wav))
+        yield b
+        b.close()
+
+
+def test_record_mic_and_screen_from_the_page(server, conn, hook, browser, tmp_path):
+    cap = conn.create_capture_session(end_user_id="browser-user", callback_url=hook.url)
+    token = conn.generate_client_token(600)
+    page = browser.new_page(viewport={"width": 1000, "height": 720})
+    console: list[str] = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+    page_url = f"{server.url}/player/static/capture.html"
+
+    # Without the query the page asks for the session and the token, and keeps the token out of the URL.
+    page.goto(page_url)
+    assert page.locator("#login").is_visible() and not page.locator("#recorder").is_visible()
+    page.fill("#login-session", cap.id)
+    page.fill("#login-token", token)
+    page.click("#login button[type=submit]")
+    page.wait_for_selector("#recorder", state="visible")
+    assert token not in page.url and f"session_id={cap.id}" in page.url
+    page.wait_for_function("document.body.dataset.serverStatus === 'created'", timeout=10_000)
+
+    # The link a backend hands out works the same way.
+    page.goto(f"{page_url}?session_id={cap.id}&token={token}")
+    page.wait_for_function("document.body.dataset.serverStatus === 'created'", timeout=10_000)
+
+    page.click("#add-mic")
+    page.wait_for_selector('tr[data-channel="mic:default"]')
+    page.click("#add-screen")
+    page.wait_for_selector('tr[data-channel="display:1"]')
+    page.wait_for_selector('tr[data-channel="system_audio:default"]')  # the fake screen shares audio
+    assert page.locator("#add-screen").inner_text() == "Share another screen"
+    page.uncheck('tr[data-channel="system_audio:default"] .store')  # ephemeral: must never be written
+    assert page.is_checked('tr[data-channel="display:1"] .primary-choice')
+    assert page.locator("#error").is_hidden(), page.locator("#error").inner_text()
+
+    page.click("#start")
+    page.wait_for_function("document.body.dataset.phase === 'recording'", timeout=20_000)
+    t0 = time.time()
+    wait_status(conn, cap.id, {"active"}, timeout=10)
+    assert page.locator("#rec").is_visible() and page.locator("#rec-label").inner_text() == "REC"
+
+    time.sleep(2.0)
+    shot = tmp_path / "capture-page-recording.png"
+    page.screenshot(path=str(shot))
+    if os.environ.get("REELDB_SCREENSHOT_DIR"):
+        shutil.copy(shot, Path(os.environ["REELDB_SCREENSHOT_DIR"]) / shot.name)
+    assert page.locator("#elapsed").inner_text() in ("00:01", "00:02", "00:03")
+
+    page.click("#pause")
+    page.wait_for_function("document.body.dataset.phase === 'paused'")
+    assert page.locator("#rec-label").inner_text() == "PAUSED"
+    assert page.evaluate("window.reeldbCapture.channels.every(c => !c.track.enabled)")
+    time.sleep(PAUSE_SECONDS)
+    page.click("#pause")  # now "Resume"
+    page.wait_for_function("document.body.dataset.phase === 'recording'")
+    assert page.evaluate("window.reeldbCapture.channels.every(c => c.track.enabled)")
+
+    time.sleep(max(0.0, t0 + RECORD_SECONDS - time.time()))
+    page.click("#stop")
+    t1 = time.time()
+    page.wait_for_function("document.body.dataset.phase === 'stopped'", timeout=30_000)
+    assert page.locator("#error").is_hidden(), page.locator("#error").inner_text()
+    assert page.locator("#rec").is_hidden()
+    assert page.evaluate("window.reeldbCapture.pc === null")
+    recorded = t1 - t0
+
+    # The backend sees the whole lifecycle through the SDK and the webhook.
+    status = wait_status(conn, cap.id, {"stopped", "exported"}, timeout=10)
+    assert status in ("stopped", "exported")
+    hooks = hook.wait_for(lambda ev: any(e["status"] in ("exported", "failed") for e in ev), timeout=60)
+    assert [e["status"] for e in hooks] == ["created", "starting", "active", "stopping", "stopped", "exported"], \
+        server.log()[-3000:]
+    page.wait_for_function("document.body.dataset.serverStatus === 'exported'", timeout=10_000)
+    session = conn.get(f"collection/default/capture/session/{cap.id}")
+    channels = {c["channel_id"]: c for c in session["channels"]}
+    assert {k: (v["type"], v["store"], v["is_primary"]) for k, v in channels.items()} == {
+        "mic:default": ("audio", True, False), "display:1": ("video", True, True),
+        "system_audio:default": ("audio", False, False)}
+
+    # The session folder: stored channels have files that decode for the recorded time; the
+    # ephemeral one has none, under any name.
+    folder = server.data_dir / "sessions" / cap.id
+    manifest = json.loads((folder / "manifest.json").read_text())
+    entries = {c["channel_id"]: c for c in manifest["channels"]}
+    assert set(entries) == {"mic:default", "display:1", "system_audio:default"}
+    assert entries["system_audio:default"]["file"] is None
+    assert not [p for p in server.data_dir.rglob("*system_audio*")]
+    assert entries["display:1"]["codec"] == "h264", entries["display:1"]  # the page prefers H.264
+    for cid in ("mic:default", "display:1"):
+        path = folder / entries[cid]["file"]
+        assert path.exists() and entries[cid]["frames"] > 0, entries[cid]
+        duration = file_duration(path)
+        assert abs(duration - recorded) < 1.0, (cid, duration, recorded, entries[cid])
+    with av.open(str(folder / entries["display:1"]["file"])) as c:
+        frame = next(c.decode(video=0))
+        assert (frame.width, frame.height) == (entries["display:1"]["width"], entries["display:1"]["height"])
+    with av.open(str(folder / entries["mic:default"]["file"])) as c:
+        samples = np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(audio=0)]).astype(np.float32)
+    assert np.abs(samples).max() > 0.01, "the mic file is silent"
+
+    assert not [line for line in console if line.startswith(("error", "pageerror"))], console
