@@ -90,6 +90,13 @@ def browser(tmp_path):
         b.close()
 
 
+def tone_power(samples: np.ndarray, rate: int, hz: float) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    band = (freqs > hz - 15) & (freqs < hz + 15)
+    return float(spectrum[band].max() / (np.median(spectrum) + 1e-9))
+
+
 def test_record_mic_and_screen_from_the_page(server, conn, hook, browser, tmp_path):
     cap = conn.create_capture_session(end_user_id="browser-user", callback_url=hook.url)
     token = conn.generate_client_token(600)
@@ -99,7 +106,13 @@ def test_record_mic_and_screen_from_the_page(server, conn, hook, browser, tmp_pa
     page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
     page_url = f"{server.url}/player/static/capture.html"
 
-    # Without the query the page asks for the session and the token, and keeps the token out of the URL.
+    # A wrong token: the server refuses it and the page asks again, the session id kept.
+    page.goto(f"{page_url}?session_id={cap.id}&token=st-wrong")
+    page.wait_for_selector("#login", state="visible")
+    assert page.locator("#error").is_visible() and page.input_value("#login-session") == cap.id
+    assert "st-wrong" not in page.url
+
+    # Without a token the page asks for the session and the token, and keeps the token out of the URL.
     page.goto(page_url)
     assert page.locator("#login").is_visible() and not page.locator("#recorder").is_visible()
     page.fill("#login-session", cap.id)
@@ -108,19 +121,31 @@ def test_record_mic_and_screen_from_the_page(server, conn, hook, browser, tmp_pa
     page.wait_for_selector("#recorder", state="visible")
     assert token not in page.url and f"session_id={cap.id}" in page.url
     page.wait_for_function("document.body.dataset.serverStatus === 'created'", timeout=10_000)
+    assert page.locator("#error").is_hidden()
+    console.clear()  # the refused token above logged its 401
 
-    # The link a backend hands out works the same way.
+    # The link a backend hands out: the token leaves the address bar (a screen recording shows it).
     page.goto(f"{page_url}?session_id={cap.id}&token={token}")
     page.wait_for_function("document.body.dataset.serverStatus === 'created'", timeout=10_000)
+    assert token not in page.url
 
     page.click("#add-mic")
     page.wait_for_selector('tr[data-channel="mic:default"]')
+    assert page.locator("#add-mic").is_disabled()
     page.click("#add-screen")
     page.wait_for_selector('tr[data-channel="display:1"]')
     page.wait_for_selector('tr[data-channel="system_audio:default"]')  # the fake screen shares audio
     assert page.locator("#add-screen").inner_text() == "Share another screen"
-    page.uncheck('tr[data-channel="system_audio:default"] .store')  # ephemeral: must never be written
+    page.click("#add-screen")
+    page.wait_for_selector('tr[data-channel="display:2"]')
+    assert page.locator("tr[data-channel]").count() == 4  # the second screen's audio is not a new channel
     assert page.is_checked('tr[data-channel="display:1"] .primary-choice')
+    page.check('tr[data-channel="display:2"] .primary-choice')
+    assert not page.is_checked('tr[data-channel="display:1"] .primary-choice')
+    page.check('tr[data-channel="display:1"] .primary-choice')
+    # Ephemeral channels: must never be written.
+    page.uncheck('tr[data-channel="system_audio:default"] .store')
+    page.uncheck('tr[data-channel="display:2"] .store')
     assert page.locator("#error").is_hidden(), page.locator("#error").inner_text()
 
     page.click("#start")
@@ -128,6 +153,7 @@ def test_record_mic_and_screen_from_the_page(server, conn, hook, browser, tmp_pa
     t0 = time.time()
     wait_status(conn, cap.id, {"active"}, timeout=10)
     assert page.locator("#rec").is_visible() and page.locator("#rec-label").inner_text() == "REC"
+    assert page.locator('tr[data-channel="mic:default"] .store').is_disabled()
 
     time.sleep(2.0)
     shot = tmp_path / "capture-page-recording.png"
@@ -138,11 +164,13 @@ def test_record_mic_and_screen_from_the_page(server, conn, hook, browser, tmp_pa
 
     page.click("#pause")
     page.wait_for_function("document.body.dataset.phase === 'paused'")
+    paused_at = time.time()
     assert page.locator("#rec-label").inner_text() == "PAUSED"
     assert page.evaluate("window.reeldbCapture.channels.every(c => !c.track.enabled)")
     time.sleep(PAUSE_SECONDS)
     page.click("#pause")  # now "Resume"
     page.wait_for_function("document.body.dataset.phase === 'recording'")
+    pause_length = time.time() - paused_at
     assert page.evaluate("window.reeldbCapture.channels.every(c => c.track.enabled)")
 
     time.sleep(max(0.0, t0 + RECORD_SECONDS - time.time()))
@@ -152,6 +180,7 @@ def test_record_mic_and_screen_from_the_page(server, conn, hook, browser, tmp_pa
     assert page.locator("#error").is_hidden(), page.locator("#error").inner_text()
     assert page.locator("#rec").is_hidden()
     assert page.evaluate("window.reeldbCapture.pc === null")
+    assert page.evaluate("window.reeldbCapture.channels.every(c => c.track.readyState === 'ended')")
     recorded = t1 - t0
 
     # The backend sees the whole lifecycle through the SDK and the webhook.
@@ -165,27 +194,35 @@ def test_record_mic_and_screen_from_the_page(server, conn, hook, browser, tmp_pa
     channels = {c["channel_id"]: c for c in session["channels"]}
     assert {k: (v["type"], v["store"], v["is_primary"]) for k, v in channels.items()} == {
         "mic:default": ("audio", True, False), "display:1": ("video", True, True),
-        "system_audio:default": ("audio", False, False)}
+        "system_audio:default": ("audio", False, False), "display:2": ("video", False, False)}
 
     # The session folder: stored channels have files that decode for the recorded time; the
-    # ephemeral one has none, under any name.
+    # ephemeral ones have none, under any name.
     folder = server.data_dir / "sessions" / cap.id
     manifest = json.loads((folder / "manifest.json").read_text())
     entries = {c["channel_id"]: c for c in manifest["channels"]}
-    assert set(entries) == {"mic:default", "display:1", "system_audio:default"}
-    assert entries["system_audio:default"]["file"] is None
+    assert set(entries) == set(channels)
+    assert entries["system_audio:default"]["file"] is None and entries["display:2"]["file"] is None
     assert not [p for p in server.data_dir.rglob("*system_audio*")]
+    assert not [p for p in server.data_dir.rglob("*display_2*")]
     assert entries["display:1"]["codec"] == "h264", entries["display:1"]  # the page prefers H.264
     for cid in ("mic:default", "display:1"):
-        path = folder / entries[cid]["file"]
-        assert path.exists() and entries[cid]["frames"] > 0, entries[cid]
+        entry = entries[cid]
+        path = folder / entry["file"]
+        assert path.exists() and entry["frames"] > 0 and entry["complete"], entry
         duration = file_duration(path)
-        assert abs(duration - recorded) < 1.0, (cid, duration, recorded, entries[cid])
+        assert abs(duration - recorded) < 1.0, (cid, duration, recorded, entry)
+        # The page's pause reached the server: one pause of about the time the page was paused.
+        assert len(entry["pauses"]) == 1, entry["pauses"]
+        start, end = entry["pauses"][0]
+        assert abs((end - start) - pause_length) < 0.5, (entry["pauses"], pause_length)
     with av.open(str(folder / entries["display:1"]["file"])) as c:
         frame = next(c.decode(video=0))
         assert (frame.width, frame.height) == (entries["display:1"]["width"], entries["display:1"]["height"])
     with av.open(str(folder / entries["mic:default"]["file"])) as c:
-        samples = np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(audio=0)]).astype(np.float32)
-    assert np.abs(samples).max() > 0.01, "the mic file is silent"
+        samples = np.concatenate([f.to_ndarray()[0] for f in c.decode(audio=0)]).astype(np.float32)
+        rate = c.streams.audio[0].sample_rate
+    # The fake microphone played our WAV: its 440 Hz tone is in the stored file.
+    assert tone_power(samples, rate, 440) > 50 * tone_power(samples, rate, 1320), "no 440 Hz tone in the mic file"
 
     assert not [line for line in console if line.startswith(("error", "pageerror"))], console
