@@ -249,7 +249,7 @@ class IngestSession:
             await pc.setLocalDescription(answer)
             if self._manifest_task is None:
                 self._manifest_task = asyncio.get_running_loop().create_task(self._manifest_loop())
-            return pc.localDescription.sdp
+            return without_remb(pc.localDescription.sdp)
 
     def pause(self, channel_ids: Iterable[str]) -> None:
         """Stop writing these channels and open a pause ``[now, null]`` in the manifest."""
@@ -511,6 +511,25 @@ class IngestSession:
                 await asyncio.to_thread(save_manifest, self.folder, self.manifest)
             except OSError:
                 logger.exception("saving manifest of %s failed", self.session_id)
+
+
+def without_remb(sdp: str) -> str:
+    """The answer minus abs-send-time and goog-remb for video.
+
+    aiortc's receive-side bandwidth estimate (REMB, from abs-send-time) collapses whenever a sender
+    goes quiet, e.g. a paused browser track sending tiny black frames, and the sender then crawls
+    at a few frames a second long after resuming. We store what arrives and never need the
+    sender to slow down on a LAN, so the sender is left to its own loss-based control.
+    """
+    out, video = [], False
+    for line in sdp.split("\r\n"):
+        if line.startswith("m="):
+            video = line.startswith("m=video")
+        if video and (line.startswith("a=rtcp-fb:") and line.endswith(" goog-remb")
+                      or line.startswith("a=extmap:") and line.endswith("abs-send-time")):
+            continue
+        out.append(line)
+    return "\r\n".join(out)
 
 
 def _preferred_codecs(kind: str) -> list:

@@ -56,6 +56,9 @@ class CaptureRuntime:
             )
             self._ingests[sid] = ingest
             self._watchdogs[sid] = asyncio.create_task(self._watch(sid))
+        candidates = sorted({line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:")
+                             and len(line.split()) > 4})
+        log.info("session %s: offer with ICE candidates %s", sid, ", ".join(candidates) or "none")
         try:
             return await ingest.accept_offer(sdp, tracks)
         except IngestError as exc:

@@ -161,6 +161,9 @@ class Exports:
                 data["exported_video_id"] = row["exported_video_id"] or result["video_id"]
                 data["video_id"] = result["video_id"]
             updated = await sessions.transition(self.svc, row["id"], "exported", data, **changes)
+            if is_primary and self.svc.settings.auto_index:
+                media = dbm.row(self.svc.db, "select path from media where id = ?", [result["video_id"]])
+                self.svc.jobs.submit("index", {"asset_id": result["video_id"], "path": media["path"]})
         else:
             error = job["error"] or "Export failed"
             self.svc.db["exports"].update(export["id"], {"status": "failed", "error": error, "updated_at": now})

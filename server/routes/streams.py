@@ -15,7 +15,7 @@ from litestar.response import File
 from litestar.static_files import create_static_files_router
 
 from reeldb.player import playlists
-from reeldb.player.pages import STATIC_DIR, watch_page
+from reeldb.player.pages import STATIC_DIR, capture_page, watch_page
 
 from .. import db as dbm
 from ..errors import NotFound
@@ -121,6 +121,12 @@ def embed(request: Request, svc: Services, v: str, t: str | None = None) -> Resp
     return _page(svc, request, v, t)
 
 
+@get("/capture", sync_to_thread=False)
+def capture(request: Request, svc: Services) -> Response[str]:
+    """The browser capture page; it reads ``session_id`` and ``token`` from its own URL."""
+    return Response(capture_page(svc.base_url(request)), media_type="text/html")
+
+
 static = create_static_files_router(path="/player/static", directories=[STATIC_DIR], name="player-static")
 
-handlers = [stream_file, timeline, watch, embed, static]
+handlers = [stream_file, timeline, watch, embed, capture, static]

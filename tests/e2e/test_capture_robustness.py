@@ -162,7 +162,7 @@ def test_bad_offers_and_second_recorder(server, screen):
 def test_seed_search_on_a_captured_meeting(server_factory, screen, tmp_path, hook):
     require_espeak()
     use_reeldb_recorder()
-    server = server_factory(sync_wait="60")
+    server = server_factory(sync_wait="60", auto_index="true")
     audio, placed = compose(MEETING_A, gap=1.0, lead=0.5)
     speech = write_wav(tmp_path / "speech.wav", audio)
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
@@ -176,8 +176,17 @@ def test_seed_search_on_a_captured_meeting(server_factory, screen, tmp_path, hoo
     cap = conn.get_capture_session(payload["capture_session_id"])
     coll = conn.get_collection()
     video = coll.get_video(cap.exported_video_id)
-    video.index_spoken_words()
-    results = video.search("budget discussion")
+    # REELDB_AUTO_INDEX indexes the export by itself: search works without index_spoken_words().
+    deadline = time.time() + 60
+    while True:
+        try:
+            results = video.search("budget discussion")
+            break
+        except InvalidRequestError as exc:
+            assert "not indexed yet" in str(exc) and time.time() < deadline
+            time.sleep(0.5)
+    with pytest.raises(InvalidRequestError, match="already indexed"):
+        video.index_spoken_words()
     shot = results.shots[0]
     assert "budget" in shot.text.lower()
     assert abs(shot.start - placed[0].start) < 1.5
