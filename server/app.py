@@ -21,6 +21,7 @@ from .capture_runtime import CaptureRuntime
 from .errors import handle_exception
 from .events import Events, WebSocketHub
 from .jobs import Jobs
+from .live import LiveTranscripts
 from .exports import Exports
 from .routes import capture, collections, media, rtstreams, spoken, streams, system
 from .spoken import Spoken
@@ -47,7 +48,9 @@ def build_services(settings: Settings) -> tuple[Services, str | None]:
     services.presenters["upload"] = media.present_upload
     services.exports = Exports(services, streams.stream_urls)
     services.spoken = Spoken(services)
-    services.capture = CaptureRuntime(services, on_stopped=services.exports.after_stop)
+    services.live = LiveTranscripts(services)
+    services.capture = CaptureRuntime(services, on_stopped=services.exports.after_stop,
+                                      on_closing=services.live.end_session)
     return services, new_key
 
 
@@ -74,6 +77,7 @@ def create_app(settings: Settings) -> Litestar:
         try:
             yield
         finally:
+            await services.live.close()
             await services.capture.close()
             services.spoken.close()
             for task in tasks:

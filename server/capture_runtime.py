@@ -27,9 +27,11 @@ log = logging.getLogger("reeldb.capture")
 
 
 class CaptureRuntime:
-    def __init__(self, svc: Services, on_stopped: Callable[[str], Awaitable[None]] | None = None) -> None:
+    def __init__(self, svc: Services, on_stopped: Callable[[str], Awaitable[None]] | None = None,
+                 on_closing: Callable[[str], Awaitable[None]] | None = None) -> None:
         self.svc = svc
         self._on_stopped = on_stopped
+        self._on_closing = on_closing
         self._ingests: dict[str, IngestSession] = {}
         self._grace: dict[str, asyncio.Task[None]] = {}
         self._connected: dict[str, bool] = {}
@@ -63,6 +65,10 @@ class CaptureRuntime:
             return await ingest.accept_offer(sdp, tracks)
         except IngestError as exc:
             raise BadRequest(str(exc)) from None
+
+    def ingest_for(self, session_id: str) -> IngestSession | None:
+        """The live ingest of a session, if it is streaming (for live consumers such as transcripts)."""
+        return self._ingests.get(session_id)
 
     def pause(self, session_id: str, channel_ids: list[str], paused: bool) -> list[str]:
         ingest = self._ingests.get(session_id)
@@ -159,6 +165,8 @@ class CaptureRuntime:
                 await sessions.transition(self.svc, session_id, "stopping")
             elif row["status"] != "stopping":
                 raise Conflict(lifecycle.refusal(row["status"], "stopping"))
+            if self._on_closing is not None:
+                await self._on_closing(session_id)  # live consumers finish before the media stops
             ingest = self._ingests.pop(session_id, None)
             if ingest is not None:
                 await ingest.close()

@@ -31,6 +31,8 @@ class Services:
     exports: Any = None
     #: Transcripts, the spoken-word index and search (:class:`reeldb.server.spoken.Spoken`).
     spoken: Any = None
+    #: Live transcripts of streaming rtstreams (:class:`reeldb.server.live.LiveTranscripts`).
+    live: Any = None
 
     def default_base(self) -> str:
         """For URLs made outside a request (events): the public URL, else where we listen."""

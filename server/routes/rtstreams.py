@@ -23,6 +23,18 @@ class StatusBody(msgspec.Struct):
     action: str | None = None
 
 
+class TranscriptionBody(msgspec.Struct):
+    action: str
+    ws_connection_id: str | None = None
+    engine: str | None = None
+
+
+class RtSearchBody(msgspec.Struct):
+    query: str | None = None
+    result_threshold: int | None = None
+    score_threshold: float | None = None
+
+
 def find(svc: Services, rtstream_id: str) -> dict[str, Any]:
     row = dbm.row(svc.db, "select * from rtstreams where id = ?", [rtstream_id])
     if row is None:
@@ -114,4 +126,49 @@ def export_status(rtstream_id: str, request: Request, svc: Services, key: Princi
     return {"success": True, "status": "processing", "data": {}}
 
 
-handlers = [list_rtstreams, get_rtstream, set_status, export_rtstream, export_status]
+def _with_media_types(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "media_types": dbm.loads(row["media_types"], [])}
+
+
+@post("/rtstream/{rtstream_id:str}/transcription", status_code=200)
+async def transcription(rtstream_id: str, data: TranscriptionBody, svc: Services, key: Principal) -> dict[str, Any]:
+    """``start_transcript`` / ``stop_transcript``: live, from memory, to the websocket."""
+    stream = _with_media_types(find(svc, rtstream_id))
+    if data.action == "start":
+        return {"success": True, "data": await svc.live.start(stream, data.ws_connection_id)}
+    if data.action == "stop":
+        return {"success": True, "data": await svc.live.stop(rtstream_id)}
+    raise BadRequest("action must be 'start' or 'stop'")
+
+
+@get("/rtstream/{rtstream_id:str}/transcription", sync_to_thread=False)
+def get_transcription(rtstream_id: str, svc: Services, key: Principal, page: int = 1, page_size: int = 100,
+                      start: float | None = None, end: float | None = None, since: float | None = None,
+                      engine: str | None = None) -> dict[str, Any]:
+    find(svc, rtstream_id)
+    if page < 1 or not 1 <= page_size <= 1000:
+        raise BadRequest("page must be at least 1 and page_size 1..1000")
+    records = svc.live.records(rtstream_id, start, end, since)
+    chunk = records[(page - 1) * page_size: page * page_size]
+    return {"success": True, "data": {
+        "transcription_records": chunk, "total_count": len(records), "page": page, "page_size": page_size,
+        "next_page": page + 1 if page * page_size < len(records) else None, **svc.live.status(rtstream_id)}}
+
+
+@get("/rtstream/{rtstream_id:str}/transcription/status", sync_to_thread=False)
+def transcription_status(rtstream_id: str, svc: Services, key: Principal) -> dict[str, Any]:
+    find(svc, rtstream_id)
+    return {"success": True, "data": svc.live.status(rtstream_id)}
+
+
+@post("/rtstream/{rtstream_id:str}/search", status_code=200)
+async def search_rtstream(rtstream_id: str, data: RtSearchBody, svc: Services, key: Principal) -> dict[str, Any]:
+    """Search what was said on this stream (its live transcript), by meaning; times are unix seconds."""
+    find(svc, rtstream_id)
+    results = await svc.live.search(rtstream_id, data.query or "", data.result_threshold or 5,
+                                    data.score_threshold if data.score_threshold is not None else 0.2)
+    return {"success": True, "data": {"results": results}}
+
+
+handlers = [list_rtstreams, get_rtstream, set_status, export_rtstream, export_status, transcription,
+            get_transcription, transcription_status, search_rtstream]

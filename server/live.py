@@ -1,0 +1,128 @@
+"""Live transcripts of capture rtstreams: ``rts.start_transcript()`` while the session streams.
+
+The index stage's :class:`~reeldb.index.live.LiveTranscriber` is attached to the channel's decoded
+audio through the capture stage's live seam; its results go to the caller's websocket (VideoDB's
+``transcript`` messages) and into memory for ``get_transcript`` and ``search``. Nothing of it is
+written to disk: ephemeral channels must leave no trace there, and a stored channel's words are
+indexed durably from its export instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from reeldb.index import embed
+from reeldb.index.live import LiveTranscriber
+
+from .errors import BadRequest, Conflict
+from .services import Services
+
+log = logging.getLogger("reeldb.live")
+
+MAX_RECORDS = 20_000  # per rtstream: ~ a day of speech; older records fall off
+
+
+@dataclass
+class Transcription:
+    rtstream: dict[str, Any]
+    transcriber: LiveTranscriber
+    detach: Callable[[], None]
+    ws_connection_id: str | None
+    started_at: float
+    stopped_at: float | None = None
+
+
+@dataclass
+class Records:
+    finals: deque = field(default_factory=lambda: deque(maxlen=MAX_RECORDS))
+
+
+class LiveTranscripts:
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+        self._running: dict[str, Transcription] = {}
+        self._records: dict[str, Records] = {}
+
+    def status(self, rtstream_id: str) -> dict[str, Any]:
+        running = self._running.get(rtstream_id)
+        return {"status": "running" if running else "stopped", "engine": "whisper",
+                "start_time": running.started_at if running else None}
+
+    async def start(self, rtstream: dict[str, Any], ws_connection_id: str | None) -> dict[str, Any]:
+        if "audio" not in rtstream["media_types"]:
+            raise BadRequest(f"{rtstream['name']} is not an audio stream; only audio can be transcribed")
+        ingest = self.svc.capture.ingest_for(rtstream["session_id"])
+        if ingest is None:
+            raise Conflict(f"{rtstream['name']} is not streaming; transcripts run while the session is live")
+        current = self._running.get(rtstream["id"])
+        if current is not None:
+            current.ws_connection_id = ws_connection_id or current.ws_connection_id
+            return self.status(rtstream["id"])
+        records = self._records.setdefault(rtstream["id"], Records())
+
+        async def emit(channel_id: str, item: dict[str, Any]) -> None:
+            running = self._running.get(rtstream["id"])
+            if item.get("is_final") and item.get("text", "").strip():
+                records.finals.append({"start": item["start"] / 1000, "end": item["end"] / 1000,
+                                       "text": item["text"].strip()})
+            if running and running.ws_connection_id:
+                await self.svc.hub.send(running.ws_connection_id, {
+                    "channel": "transcript", "rtstream_id": rtstream["id"], "rtstream_name": rtstream["name"],
+                    "data": {"text": item["text"], "is_final": bool(item.get("is_final")),
+                             "start": item["start"], "end": item["end"]}})
+
+        transcriber = LiveTranscriber(emit, model_spec=self.svc.settings.whisper_model)
+        detach = ingest.live.attach(rtstream["name"], transcriber)
+        self._running[rtstream["id"]] = Transcription(rtstream, transcriber, detach, ws_connection_id, time.time())
+        log.info("live transcript of %s (%s) started", rtstream["id"], rtstream["name"])
+        return self.status(rtstream["id"])
+
+    async def stop(self, rtstream_id: str) -> dict[str, Any]:
+        running = self._running.pop(rtstream_id, None)
+        if running is not None:
+            running.detach()
+            try:
+                await running.transcriber.flush()  # the words in progress still count
+            finally:
+                await running.transcriber.aclose()
+            log.info("live transcript of %s stopped", rtstream_id)
+        return {**self.status(rtstream_id), "end_time": time.time()}
+
+    async def end_session(self, session_id: str) -> None:
+        for rtstream_id in [r for r, t in self._running.items() if t.rtstream["session_id"] == session_id]:
+            await self.stop(rtstream_id)
+
+    async def close(self) -> None:
+        for rtstream_id in list(self._running):
+            await self.stop(rtstream_id)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def records(self, rtstream_id: str, start: float | None = None, end: float | None = None,
+                since: float | None = None) -> list[dict[str, Any]]:
+        finals = list(self._records.get(rtstream_id, Records()).finals)
+        return [r for r in finals
+                if (start is None or r["end"] >= start) and (end is None or r["start"] <= end)
+                and (since is None or r["end"] > since)]
+
+    async def search(self, rtstream_id: str, query: str, result_threshold: int, score_threshold: float) -> list[dict[str, Any]]:
+        finals = self.records(rtstream_id)
+        if not query.strip():
+            raise BadRequest("query is required")
+        if not finals:
+            return []
+
+        def rank() -> list[dict[str, Any]]:
+            vectors = embed.embed_texts([r["text"] for r in finals], model_spec=self.svc.settings.embed_model)
+            q = embed.embed_query(query, model_spec=self.svc.settings.embed_model)
+            scores = vectors @ q
+            order = np.argsort(-scores)[:result_threshold]
+            return [{**finals[i], "score": float(scores[i])} for i in order if scores[i] >= score_threshold]
+
+        return await asyncio.to_thread(rank)
