@@ -286,4 +286,5 @@ def test_arrival_clock_fallback_records_the_rtcp_offset(tmp_path):
 
     mic = asyncio.run(main()).channel("mic:default")
     assert mic.clock == "arrival" and mic.frames > 100
-    assert mic.rtcp_offset is not None and -0.5 < mic.rtcp_offset < 0.05  # sender time precedes arrival
+    # Small either way: sender time precedes arrival on a quiet machine; a busy one delays the first SR.
+    assert mic.rtcp_offset is not None and abs(mic.rtcp_offset) < 0.5
