@@ -10,10 +10,12 @@ import numpy as np
 
 
 def make_video(path: Path, seconds: float = 2.0, size: tuple[int, int] = (320, 240), fps: int = 25,
-               tone_hz: float | None = 440.0) -> Path:
-    """An H.264 MP4 with moving bars and (optionally) an AAC sine tone."""
-    with av.open(str(path), "w") as out:
-        v = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "g": str(fps)})
+               tone_hz: float | None = 440.0, background: tuple[int, int, int] = (0, 0, 0),
+               container: str | None = None, x264: dict[str, str] | None = None) -> Path:
+    """H.264 video of a moving bar on ``background`` with (optionally) an AAC sine tone; an MP4 unless
+    ``container`` says otherwise (``mpegts`` for a screen the recorder relays without re-encoding)."""
+    with av.open(str(path), "w", format=container) as out:
+        v = out.add_stream("libx264", rate=fps, options=x264 or {"preset": "ultrafast", "g": str(fps)})
         v.width, v.height = size
         v.pix_fmt = "yuv420p"
         a = None
@@ -23,6 +25,7 @@ def make_video(path: Path, seconds: float = 2.0, size: tuple[int, int] = (320, 2
         frames = int(seconds * fps)
         for i in range(frames):
             img = np.zeros((size[1], size[0], 3), np.uint8)
+            img[:] = background
             img[:, (i * 8) % size[0]:(i * 8) % size[0] + 16] = (255, 200, 0)
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
             frame.pts = i

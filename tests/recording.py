@@ -8,11 +8,9 @@ import os
 import shutil
 import sys
 import types
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import numpy as np
+from gen_media import make_video
 
 
 def use_reeldb_recorder() -> None:
@@ -23,24 +21,9 @@ def use_reeldb_recorder() -> None:
 
 def screen_ts(path: Path, seconds: float, colour: tuple[int, int, int], size=(320, 240), fps=15) -> Path:
     """A synthetic screen: H.264 (baseline, keyframe every second) in MPEG-TS, relayed as is."""
-    with av.open(str(path), "w", format="mpegts") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"profile": "baseline", "preset": "ultrafast", "tune": "zerolatency",
-                          "keyint": str(fps), "min-keyint": str(fps), "scenecut": "0", "bframes": "0"}
-        for i in range(int(seconds * fps)):
-            img = np.zeros((size[1], size[0], 3), np.uint8)
-            img[:] = colour
-            img[(i * 4) % size[1], :, :] = 255  # a moving line, so frames differ
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            frame.time_base = Fraction(1, fps)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    return make_video(path, seconds, size, fps, tone_hz=None, background=colour, container="mpegts",
+                      x264={"profile": "baseline", "preset": "ultrafast", "tune": "zerolatency",
+                            "keyint": str(fps), "min-keyint": str(fps), "scenecut": "0", "bframes": "0"})
 
 
 async def record(server_url: str, token: str, session_id: str, sources: dict[str, str], store: dict[str, bool],
