@@ -1,16 +1,20 @@
-"""Receiver CPU benchmark for the capture stage (not a pytest test).
+"""Ingest CPU, side by side: ReelDB's stored-channel ingest against aiortc's MediaRecorder and
+against aiortc's bare receive path (frames tapped and discarded), on the same streams.
 
 Usage:
-    .venv/bin/python tests/bench/ingest.py [--seconds 20] [--size 1280x720] [--fps 30]
-        [--mode tap|tap-live|recorder] [--no-audio]
+    .venv/bin/python tests/bench/ingest.py [--sessions 1 5 10] [--seconds 20] [--size 1280x720]
+        [--fps 30] [--modes bare tap recorder]
 
-A sender subprocess relays a pre-encoded H.264 MPEG-TS (constrained baseline, keyframe every 2 s,
-no re-encoding) and encodes a WAV tone to Opus; this process is the receiver only, and its CPU
-time (getrusage) is what is reported:
-- ``tap``: ReelDB's IngestSession (encoded-frame tap + Matroska mux, no decode);
-- ``tap-live``: the same with an RMS meter attached to the audio channel (audio decoded);
-- ``recorder``: aiortc's MediaRecorder to .mp4 (decode + libx264/AAC), the baseline to beat.
-Signalling goes over the sender's stdin/stdout. Test media is cached under tests/.cache/.
+Each session is a 720p30 screen (pre-encoded H.264, constrained baseline, keyframe every 2 s, from
+MPEG-TS) plus two Opus audio channels (mic and system audio, pre-encoded, from Ogg), all stored.
+One sender process relays every session's packets without encoding anything, so the figures are
+the receiver's. Each mode runs in its own receiver process, one after the other in this run, and its
+CPU time (getrusage) is what is reported:
+- ``bare``: aiortc's receive path with the encoded-frame tap discarding frames: the floor;
+- ``tap``: ReelDB's IngestSession (tap + Matroska mux per channel, nothing decoded);
+- ``recorder``: aiortc's MediaRecorder to MP4 (decode + libx264/AAC), what ReelDB does not do.
+"Dropped" counts frames the receiver did not get or did not write, against what the files hold.
+Test media is cached under tests/.cache/.
 """
 
 from __future__ import annotations
@@ -20,35 +24,31 @@ import asyncio
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 from reeldb.capture.ice import restrict_host_addresses
 
 restrict_host_addresses(["127.0.0.1"])  # the bench's peers talk over loopback only
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / "tests" / ".cache"
-sys.path.insert(0, str(ROOT / "tests" / "capture"))
+AUDIO_CHANNELS = ("mic:default", "system_audio:default")
 
 
-def media(seconds: int, size: str, fps: int) -> tuple[Path, Path]:
-    """Generate (once) the TS and WAV the sender plays."""
-    from fractions import Fraction
-
+def media(seconds: int, size: str, fps: int) -> tuple[Path, Path, Path]:
+    """Generate (once) the screen TS and two Opus files the sender relays."""
     import av
     import numpy as np
-
-    from capmedia import write_wav
 
     CACHE.mkdir(parents=True, exist_ok=True)
     w, h = (int(x) for x in size.split("x"))
     ts = CACHE / f"bench_{w}x{h}_{fps}_{seconds}s.ts"
-    wav = CACHE / f"bench_{seconds}s.wav"
     if not ts.exists():
         ctx = av.CodecContext.create("libx264", "w")
         ctx.width, ctx.height, ctx.pix_fmt = w, h, "yuv420p"
@@ -59,111 +59,193 @@ def media(seconds: int, size: str, fps: int) -> tuple[Path, Path]:
         tmp = ts.with_suffix(".tmp")
         with av.open(str(tmp), "w", format="mpegts") as c:
             s = c.add_mux_stream("h264", width=w, height=h)
-            rng = np.random.default_rng(0)
-            base = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+            base = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
             for i in range(seconds * fps + 1):
-                img = np.roll(base, i * 4, axis=1)
-                f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+                f = av.VideoFrame.from_ndarray(np.roll(base, i * 4, axis=1), format="rgb24").reformat(format="yuv420p")
                 f.pts = i
                 for p in list(ctx.encode(f)) + (list(ctx.encode(None)) if i == seconds * fps else []):
                     p.stream = s
                     c.mux(p)
         os.replace(tmp, ts)
-    if not wav.exists():
-        write_wav(wav, seconds)
-    return ts, wav
+    oggs = []
+    for hz in (440, 1000):
+        ogg = CACHE / f"bench_{hz}hz_{seconds}s.ogg"
+        if not ogg.exists():
+            tmp = ogg.with_suffix(".tmp")
+            with av.open(str(tmp), "w", format="ogg") as c:
+                stream = c.add_stream("libopus", rate=48000)
+                stream.layout = "stereo"
+                t = np.arange(seconds * 48000) / 48000
+                tone = (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+                pcm = np.stack([tone, tone])
+                for i in range(0, pcm.shape[1], 960):
+                    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm[:, i:i + 960]), format="fltp",
+                                                       layout="stereo")
+                    frame.sample_rate, frame.pts, frame.time_base = 48000, i, Fraction(1, 48000)
+                    for packet in stream.encode(frame):
+                        c.mux(packet)
+                for packet in stream.encode():
+                    c.mux(packet)
+            os.replace(tmp, ogg)
+        oggs.append(ogg)
+    return ts, oggs[0], oggs[1]
 
 
-async def sender(ts: str, wav: str, audio: bool) -> None:
-    """Subprocess side: offer on stdout, answer on stdin, play the files once, exit."""
+# -- sender process: every session's offer on stdout, answers on stdin -------------------------------
+async def sender(ts: str, mic: str, system: str, sessions: int) -> None:
     from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
     from reeldb.capture.sources import open_source
 
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
-    tracks = {"display:1": open_source("display:1", ts)[0]}
-    if audio:
-        tracks["mic:default"] = open_source("mic:default", wav)[0]
-    trs = {cid: pc.addTransceiver(t, direction="sendonly") for cid, t in tracks.items()}
-    await pc.setLocalDescription(await pc.createOffer())
-    print(json.dumps({"sdp": pc.localDescription.sdp, "tracks": {t.mid: c for c, t in trs.items()}}), flush=True)
-    answer = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    await pc.setRemoteDescription(RTCSessionDescription(sdp=json.loads(answer), type="answer"))
-    ended = asyncio.Event()
-    for t in tracks.values():
-        t.on("ended", ended.set)
-    await ended.wait()
-    await asyncio.sleep(1.0)
-    await pc.close()
-
-
-async def receiver(args: argparse.Namespace) -> dict:
-    ts, wav = media(args.seconds, args.size, args.fps)
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--sender", str(ts), str(wav)] + (["--no-audio"] if args.no_audio else []),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    offer = json.loads(await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline))
-    out = Path(tempfile.mkdtemp(prefix="reeldb-bench-"))
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    t0 = time.time()
-    if args.mode in ("tap", "tap-live"):
-        from reeldb.capture.ingest import IngestSession
-        from reeldb.capture.live import RmsMeter
-
-        chans = [{"channel_id": cid, "kind": "video" if cid.startswith("display") else "audio", "store": True}
-                 for cid in offer["tracks"].values()]
-        session = IngestSession(out, "cap-bench", chans)
-        meter = RmsMeter()
-        if args.mode == "tap-live" and not args.no_audio:
-            session.live.attach("mic:default", meter)
-        answer = await session.accept_offer(offer["sdp"], offer["tracks"])
-    else:
-        from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-        from aiortc.contrib.media import MediaRecorder
-
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        rec = MediaRecorder(str(out / "baseline.mp4"))
-        pc.on("track", rec.addTrack)
-        await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
-        await pc.setLocalDescription(await pc.createAnswer())
-        answer = pc.localDescription.sdp
-        await rec.start()
-    proc.stdin.write(json.dumps(answer) + "\n")
-    proc.stdin.flush()
-    await asyncio.get_running_loop().run_in_executor(None, proc.wait)
-    if args.mode in ("tap", "tap-live"):
-        manifest = await session.close()
-        frames = {c.channel_id: c.frames for c in manifest.channels}
-    else:
-        await rec.stop()
+    pcs, ends = [], []
+    for _ in range(sessions):
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+        tracks = {"display:1": open_source("display:1", ts)[0], "mic:default": open_source("mic:default", mic)[0],
+                  "system_audio:default": open_source("system_audio:default", system)[0]}
+        trs = {cid: pc.addTransceiver(t, direction="sendonly") for cid, t in tracks.items()}
+        await pc.setLocalDescription(await pc.createOffer())
+        print(json.dumps({"sdp": pc.localDescription.sdp, "tracks": {t.mid: c for c, t in trs.items()}}), flush=True)
+        ended = asyncio.Event()
+        tracks["display:1"].on("ended", ended.set)
+        pcs.append(pc)
+        ends.append(ended)
+    loop = asyncio.get_running_loop()
+    for pc in pcs:
+        answer = await loop.run_in_executor(None, sys.stdin.readline)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=json.loads(answer), type="answer"))
+    await asyncio.gather(*(e.wait() for e in ends))
+    await asyncio.sleep(1.5)  # let the last frames and the jitter buffers drain
+    for pc in pcs:
         await pc.close()
-        frames = {}
+
+
+# -- receiver process: one mode, N sessions ----------------------------------------------------------
+async def receiver(mode: str, sessions: int, ts: Path, mic: Path, system: Path) -> dict:
+    from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+
+    proc = subprocess.Popen([sys.executable, __file__, "--sender", str(ts), str(mic), str(system), str(sessions)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    loop = asyncio.get_running_loop()
+    offers = [json.loads(await loop.run_in_executor(None, proc.stdout.readline)) for _ in range(sessions)]
+    out = Path(tempfile.mkdtemp(prefix="reeldb-bench-"))
+    counts: dict[str, int] = {"video": 0, "audio": 0}
+    closers = []
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    for i, offer in enumerate(offers):
+        if mode == "tap":
+            from reeldb.capture.ingest import IngestSession
+
+            chans = [{"channel_id": c, "kind": "video" if c.startswith("display") else "audio", "store": True}
+                     for c in offer["tracks"].values()]
+            session = IngestSession(out / f"s{i}", f"cap-bench-{i}", chans)
+            answer = await session.accept_offer(offer["sdp"], offer["tracks"])
+            closers.append(session.close)
+        else:
+            # max-bundle as IngestSession does: aiortc's default policy starves a second audio track.
+            pc = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+            if mode == "recorder":
+                from aiortc.contrib.media import MediaRecorder
+
+                rec = MediaRecorder(str(out / f"s{i}.mp4"))
+                closers.append(rec.stop)
+            # The sender relays H.264: negotiate it, as IngestSession does (preferences must be set on
+            # transceivers made before the offer is applied).
+            for kind in [line[2:].split()[0] for line in offer["sdp"].splitlines() if line.startswith("m=")]:
+                t = pc.addTransceiver(kind, direction="recvonly")
+                if kind == "video":
+                    t.setCodecPreferences([c for c in RTCRtpReceiver.getCapabilities("video").codecs
+                                           if c.mimeType == "video/H264"])
+            await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+            if mode == "recorder":
+                for t in pc.getTransceivers():
+                    rec.addTrack(t.receiver.track)
+            if mode == "bare":
+                from reeldb.capture.tap import install_tap
+
+                for t in pc.getTransceivers():
+                    kind = t.kind
+
+                    def count(_frame, kind=kind) -> None:
+                        counts[kind] += 1
+
+                    install_tap(t.receiver, count)
+            await pc.setLocalDescription(await pc.createAnswer())
+            answer = pc.localDescription.sdp
+            if mode == "recorder":
+                await rec.start()
+            closers.append(pc.close)
+        proc.stdin.write(json.dumps(answer) + "\n")
+        proc.stdin.flush()
+    await loop.run_in_executor(None, proc.wait)
+    written: dict[str, int] = {"video": 0, "audio": 0}
+    for close in closers:
+        result = await close()
+        if mode == "tap":
+            for c in result.channels:
+                written[c.kind] += c.frames
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    files = {p.name: p.stat().st_size for p in out.iterdir()}
-    if not args.keep:
-        import shutil
+    if mode == "recorder":
+        written = _frames_in(sorted(out.glob("*.mp4")))
+    elif mode == "bare":
+        written = counts
+    shutil.rmtree(out, ignore_errors=True)
+    return {"mode": mode, "sessions": sessions, "cpu_s": round(cpu, 3), "frames": written}
 
-        shutil.rmtree(out)
-    return {"mode": args.mode, "seconds": args.seconds, "size": args.size, "fps": args.fps,
-            "audio": not args.no_audio, "receiver_cpu_s": round(cpu, 3), "wall_s": round(time.time() - t0, 2),
-            "frames": frames, "files": files, "out": str(out)}
+
+def _frames_in(files: list[Path]) -> dict[str, int]:
+    import av
+
+    totals = {"video": 0, "audio": 0}
+    for f in files:
+        with av.open(str(f)) as c:
+            for packet in c.demux():
+                if packet.size:
+                    totals[packet.stream.type] = totals.get(packet.stream.type, 0) + 1
+    return totals
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sessions", type=int, nargs="+", default=[1, 5, 10])
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--size", default="1280x720")
     ap.add_argument("--fps", type=int, default=30)
-    ap.add_argument("--mode", choices=["tap", "tap-live", "recorder"], default="tap")
-    ap.add_argument("--no-audio", action="store_true")
-    ap.add_argument("--keep", action="store_true", help="keep the received files (printed as out)")
-    ap.add_argument("--sender", nargs=2, metavar=("TS", "WAV"), help=argparse.SUPPRESS)
+    ap.add_argument("--modes", nargs="+", default=["bare", "tap", "recorder"], choices=["bare", "tap", "recorder"])
+    ap.add_argument("--sender", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--receiver", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.sender:
-        asyncio.run(sender(args.sender[0], args.sender[1], not args.no_audio))
+        asyncio.run(sender(*args.sender[:3], int(args.sender[3])))
         return
-    print(json.dumps(asyncio.run(receiver(args)), indent=1))
+    ts, mic, system = media(args.seconds, args.size, args.fps)
+    if args.receiver:
+        print(json.dumps(asyncio.run(receiver(args.receiver[0], int(args.receiver[1]), ts, mic, system))))
+        return
+    expected = {"video": args.seconds * args.fps, "audio": args.seconds * 50 * len(AUDIO_CHANNELS)}
+    print(f"{args.size}@{args.fps} screen + {len(AUDIO_CHANNELS)} Opus channels, {args.seconds} s per session; "
+          "receiver CPU per session as a fraction of one core")
+    print(f"{'sessions':>8} {'mode':>9} {'cpu s':>8} {'core/sess':>10} {'vs bare':>8} {'vs recorder':>12} "
+          f"{'dropped video':>14} {'dropped audio':>14}")
+    for n in args.sessions:
+        rows = {}
+        for mode in args.modes:
+            t0 = time.time()
+            out = subprocess.run([sys.executable, __file__, "--receiver", mode, str(n), "--seconds", str(args.seconds),
+                                  "--size", args.size, "--fps", str(args.fps)], capture_output=True, text=True)
+            if out.returncode:
+                print(out.stderr[-2000:], file=sys.stderr)
+                raise SystemExit(f"{mode} receiver failed")
+            rows[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+            rows[mode]["wall"] = time.time() - t0
+        for mode, row in rows.items():
+            per = row["cpu_s"] / n / args.seconds
+            vs_bare = row["cpu_s"] / rows["bare"]["cpu_s"] if "bare" in rows else float("nan")
+            vs_rec = row["cpu_s"] / rows["recorder"]["cpu_s"] if "recorder" in rows else float("nan")
+            dv = max(0, expected["video"] * n - row["frames"].get("video", 0))
+            da = max(0, expected["audio"] * n - row["frames"].get("audio", 0))
+            print(f"{n:>8} {mode:>9} {row['cpu_s']:>8.2f} {per:>10.4f} {vs_bare:>8.2f} {vs_rec:>12.3f} "
+                  f"{dv:>14} {da:>14}")
 
 
 if __name__ == "__main__":
