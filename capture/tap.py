@@ -18,6 +18,14 @@ and this one. What we rely on, and why:
   (misorder reset) are the only ways the buffer throws away packets it never delivered. aiortc
   sends a PLI there but nothing tells a consumer; we flag the next frame as a discontinuity so
   the writer waits for a keyframe and records the gap.
+- ``JitterBuffer.add`` / ``_remove_frame`` / ``_origin`` / ``_packets``: aiortc's video jitter
+  buffer (512 packets, no timeout) waits at an unrepaired hole until 512 packets are behind it,
+  and hands out one frame per arriving packet. With a low-bitrate stream (a static screen is one
+  packet per frame) a single lost packet whose retransmission is lost too stops the recording
+  for 34 s or more, and what waited behind the hole stays as permanent latency and is lost at
+  close. So a video tap gives up on a hole once the packets after it have waited
+  ``stall_timeout`` (discard up to the next frame, flag the loss, send a PLI), and drains every
+  complete frame the buffer holds, not just one per packet.
 - ``_send_rtcp_pli`` / ``_RTCRtpReceiver__remote_streams`` / ``__rtx_ssrc``: to ask the sender
   for a keyframe when a video track starts.
 
@@ -35,12 +43,19 @@ from typing import Any, Callable, Optional
 
 from aiortc import RTCRtpReceiver
 from aiortc.rtp import RtcpSrPacket
+from aiortc.utils import uint16_add
 
 from .clock import SenderReport, ntp_to_unix
 
 logger = logging.getLogger(__name__)
 
 _PREFIX = "_RTCRtpReceiver__"
+
+# Seconds the packets behind a hole in a video jitter buffer may wait before the tap discards
+# the hole: NACK + retransmission repair a hole within a round trip; after this long the
+# retransmission is not coming. Longer costs latency, not data; shorter risks giving up on a
+# retransmission that was still on its way (a gap until the next keyframe).
+STALL_TIMEOUT = 1.0
 
 
 class TapError(Exception):
@@ -83,9 +98,21 @@ class _TapQueue(queue.Queue):
             super().put(None)
             return
         codec, frame = item
+        self._deliver(codec, frame)
+        # aiortc hands out one frame per arriving packet: drain the complete frames behind it.
+        jitter = self._tap.jitter
+        mapper = getattr(self._tap.receiver, _PREFIX + "timestamp_mapper", None)
+        while jitter is not None and mapper is not None:
+            extra = jitter._remove_frame(0)  # the argument is unused by aiortc 1.16
+            if extra is None:
+                break
+            extra.timestamp = mapper.map(extra.timestamp)
+            self._deliver(codec, extra)
+
+    def _deliver(self, codec: Any, frame: Any) -> None:
         self._tap._frame(codec, frame)
         if self._tap.decode:
-            super().put(item, block, timeout)
+            super().put((codec, frame))
 
 
 class ReceiverTap:
@@ -111,6 +138,8 @@ class ReceiverTap:
         self._on_sender_report = on_sender_report
         self._on_end = on_end
         self._loss = False
+        self.jitter: Any = None  # the video jitter buffer, once installed (drained on delivery)
+        self.stall_timeout = STALL_TIMEOUT
 
     # -- called from the patched receiver ---------------------------------------------------
     def _frame(self, codec: Any, frame: Any) -> None:
@@ -223,6 +252,8 @@ def install_tap(
 
     jitter.smart_remove = smart_remove
     jitter.remove = remove
+    if getattr(receiver, _PREFIX + "kind", None) == "video":
+        _install_stall_breaker(tap, jitter)
 
     original_rtcp = receiver._handle_rtcp_packet
 
@@ -234,6 +265,58 @@ def install_tap(
     receiver._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
     return tap
 
+
+def _install_stall_breaker(tap: ReceiverTap, jitter: Any) -> None:
+    """Give up on a hole in a video jitter buffer after ``tap.stall_timeout``; see the module doc."""
+    for name in ("_remove_frame", "_origin", "_packets", "add"):
+        if not hasattr(jitter, name):
+            raise TapError(f"aiortc internals changed: JitterBuffer has no {name}; re-check capture/tap.py")
+    original_add = jitter.add
+    tap.jitter = jitter
+
+    def add(packet: Any) -> tuple[bool, Any]:
+        now = time.monotonic()
+        packet._tap_arrival = now
+        pli, frame = original_add(packet)
+        if frame is not None:
+            return pli, frame
+        skip = _hole_skip(jitter, packet.sequence_number)
+        if skip is None:
+            return pli, frame
+        # The hole is as old as the first packet seen after it (each hole ages on its own, so
+        # successive holes are not waited for one after the other).
+        after = jitter._packets[(jitter._origin + skip) % jitter.capacity]
+        if now - getattr(after, "_tap_arrival", now) < tap.stall_timeout:
+            return pli, frame
+        # Drop the frame in front of the hole, the hole and the rest of a frame it cut into
+        # (smart_remove is wrapped: the next frame out is flagged as a discontinuity).
+        if jitter.smart_remove(skip):  # wiped the whole ring: restart after this packet
+            jitter._origin = uint16_add(packet.sequence_number, 1)
+        return True, jitter._remove_frame(packet.sequence_number)
+
+    jitter.add = add
+
+
+def _hole_skip(jitter: Any, newest: int) -> Optional[int]:
+    """Slots from the buffer's origin to the first packet after its first hole, if there is a
+    hole before ``newest`` (the packet just added); None if the buffer is just waiting for the
+    rest of its newest frame."""
+    origin = jitter._origin
+    if origin is None:
+        return None
+    span = uint16_add(newest, -origin)
+    capacity = jitter.capacity
+    if span >= capacity:  # a late packet aiortc ignored
+        return None
+    packets = jitter._packets
+    hole = False
+    for i in range(span + 1):
+        present = packets[(origin + i) % capacity] is not None
+        if not present:
+            hole = True
+        elif hole:
+            return i
+    return None
 
 
 def discard_decoded(track: Any) -> int:
