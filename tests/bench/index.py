@@ -12,6 +12,7 @@ Measures:
   utterance's audio to its final event, p50/p95; goal about 2 s;
 - search latency over N random unit vectors (dim 384, in memory): whole collection and one asset
   of 1000 segments; p50/p99; goal p50 <= 10 ms at 10^5, <= 50 ms at 10^6. Plus query embedding.
+  With --compare, also the plain float32 scan (the int8 pre-filter off) on the same queries.
 
 The recording (espeak-ng sentences with pauses) is made once under tests/.cache/ (gitignored).
 Set HF_HUB_OFFLINE=1: nothing is fetched.
@@ -145,7 +146,7 @@ def bench_live(n: int) -> None:
           f"p50 {pct(lat, 50):.2f} s, p95 {pct(lat, 95):.2f} s (end-of-speech detection {lt.pause} s included)")
 
 
-def bench_search(sizes, queries: int) -> None:
+def bench_search(sizes, queries: int, compare: bool = False) -> None:
     from reeldb.index import embed
     from reeldb.index.search import VectorIndex
     from reeldb.index.segments import Segment
@@ -171,12 +172,33 @@ def bench_search(sizes, queries: int) -> None:
         qs /= np.linalg.norm(qs, axis=1, keepdims=True)
         for q in qs[:3]:
             vi.search(q, 5, None, 0.2)
-        full, one = [], []
+        full, one, scan = [], [], []
         for q in qs:
             t = time.perf_counter(); vi.search(q, 5, None, 0.0); full.append(time.perf_counter() - t)
             t = time.perf_counter(); vi.search(q, 5, ["m-3"], 0.0); one.append(time.perf_counter() - t)
+        if compare:
+            # the plain float32 scan (int8 pre-filter off) on the same data and queries, in passes
+            # (not alternating per query: OpenBLAS's and torch's worker threads both spin for a
+            # while after a call, and on 2 cores each then slows the other down 2-3x)
+            fast_min, same = vi.fast_min_rows, 0
+            for _ in range(2):
+                vi.fast_min_rows = 10**18
+                ref = []
+                for q in qs:
+                    t = time.perf_counter(); ref.append(vi.search(q, 5, None, 0.0)); scan.append(time.perf_counter() - t)
+                vi.fast_min_rows = fast_min
+                for q, r in zip(qs, ref):
+                    t = time.perf_counter(); got = vi.search(q, 5, None, 0.0); full.append(time.perf_counter() - t)
+                    assert len(got) == len(r) and all(abs(x["score"] - y["score"]) <= 2e-6 for x, y in zip(got, r)), (got, r)
+                    same += [(x["asset_id"], x["start"]) for x in got] == [(y["asset_id"], y["start"]) for y in r]
+        pre = vi._snapshot().pre
+        extra = f" + int8 copy {pre.nbytes/2**20:.0f} MiB" if pre is not None else ""
         print(f"search n={n:>8}: all assets p50 {pct(full, 50)*1e3:.2f} ms p99 {pct(full, 99)*1e3:.2f} ms; "
-              f"one asset p50 {pct(one, 50)*1e3:.3f} ms; matrix build {build:.2f} s, {n*384*4/2**20:.0f} MiB")
+              f"one asset p50 {pct(one, 50)*1e3:.3f} ms; matrix build {build:.2f} s, {n*384*4/2**20:.0f} MiB{extra}")
+        if compare:
+            print(f"    float32 scan (before): p50 {pct(scan, 50)*1e3:.2f} ms p99 {pct(scan, 99)*1e3:.2f} ms; "
+                  f"same scores on all {2*len(qs)} queries, same rows in the same order on {same} "
+                  f"(all-assets figures above: 3 passes)")
         del vi
 
 
@@ -188,6 +210,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--skip", nargs="*", default=[], choices=["transcribe", "live", "search"])
+    ap.add_argument("--compare", action="store_true",
+                    help="search: also time the plain float32 scan (no int8 pre-filter) on the same queries")
     args = ap.parse_args()
     if "transcribe" not in args.skip:
         tr = bench_transcribe(recording(args.minutes, ROOT / "tests" / ".cache"), args.runs)
@@ -195,7 +219,7 @@ def main() -> None:
     if "live" not in args.skip:
         bench_live(args.live_sentences)
     if "search" not in args.skip:
-        bench_search(args.sizes, args.queries)
+        bench_search(args.sizes, args.queries, args.compare)
 
 
 if __name__ == "__main__":
