@@ -36,7 +36,7 @@ from .clock import CaptureClock, SenderReport
 from .live import LiveHub
 from .manifest import ChannelManifest, SessionManifest, category_of, file_name_for, save_manifest
 from .tap import ReceiverTap, TappedFrame, install_tap
-from .writer import ChannelWriter, ThreadedWriter
+from .writer import ChannelWriter, InlineWriter
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class _Channel:
         self.clock_decided = False
         self.buffer: list[tuple[int, bytes, bool]] = []
         self.buffer_since = 0.0
-        self.writer: Optional[ThreadedWriter] = None
+        self.writer: Optional[InlineWriter] = None
         self.codec: Optional[str] = None
         self.tap: Optional[ReceiverTap] = None
         self.media_seen = False
@@ -443,7 +443,7 @@ class IngestSession:
             writer = ChannelWriter(
                 self.folder / file_name_for(ch.spec.channel_id, ch.spec.kind), ch.codec
             )
-            ch.writer = ThreadedWriter(writer, name=f"writer-{ch.spec.channel_id}")
+            ch.writer = InlineWriter(writer, name=f"writer-{ch.spec.channel_id}")
             ch.entry.codec = ch.codec
         ch.writer.submit(data, ch.clock.to_time(ts), disc)
 

@@ -11,7 +11,7 @@ import pytest
 
 from capmedia import h264_access_units, opus_packets, probe, vp8_frames
 from reeldb.capture.writer import (
-    ChannelWriter, ThreadedWriter, WriterError, h264_is_keyframe, vp8_dimensions, vp8_is_keyframe,
+    ChannelWriter, InlineWriter, WriterError, h264_is_keyframe, vp8_dimensions, vp8_is_keyframe,
 )
 
 T0 = 1_700_000_000.0
@@ -106,9 +106,9 @@ def test_unsupported_codec_and_write_after_close(tmp_path):
         w.write(b"x", T0)
 
 
-def test_threaded_writer(tmp_path):
+def test_inline_writer(tmp_path):
     pkts = opus_packets(1.0)
-    tw = ThreadedWriter(ChannelWriter(tmp_path / "a.mka", "opus"))
+    tw = InlineWriter(ChannelWriter(tmp_path / "a.mka", "opus"))
     for i, p in enumerate(pkts):
         tw.submit(p, T0 + i * 0.02)
     tw.close()
