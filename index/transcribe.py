@@ -101,12 +101,16 @@ def transcribe(
     beam_size: int = 5,
     vad: bool = True,
     cpu_threads: int = 0,
+    batch_size: int = 8,
 ) -> Transcript:
     """Transcribe a media file to words with timestamps. Blocking; run in a worker thread.
 
     ``progress`` is called with a fraction in [0, 1] as segments are decoded (from each segment's
     end time over the duration) and with 1.0 at the end. ``beam_size`` stays faster-whisper's default 5: on tiny.en greedy
     decoding (1) was only ~30% faster but its word error rate was 6x worse on test speech.
+    ``batch_size`` > 1 decodes VAD chunks in batches (faster-whisper's batched pipeline): 2.3x
+    faster on this 2-core CPU (RTF 0.026 against 0.059 on 3 minutes of speech), which is what
+    brings an hour of audio under 3 % of its duration; 1 restores sequential decoding.
     Raises :class:`TranscribeError` (unreadable media) or :class:`models.ModelNotFound`.
     """
     model = models.get_whisper(model_spec, cpu_threads=cpu_threads)
@@ -118,14 +122,22 @@ def transcribe(
         if progress:
             progress(1.0)
         return Transcript(words=[], language=language or "en", duration=0.0, model=_model_name(model_spec))
-    segments, info = model.transcribe(
-        audio,
-        language=whisper_language(language),
-        beam_size=beam_size,
-        word_timestamps=True,
-        vad_filter=vad,
-        condition_on_previous_text=False,  # avoids repetition loops on long recordings
-    )
+    if batch_size > 1 and vad:
+        from faster_whisper import BatchedInferencePipeline
+
+        segments, info = BatchedInferencePipeline(model).transcribe(
+            audio, language=whisper_language(language), beam_size=beam_size, word_timestamps=True,
+            batch_size=batch_size,  # VAD on; chunks are independent, as condition_on_previous_text=False
+        )
+    else:
+        segments, info = model.transcribe(
+            audio,
+            language=whisper_language(language),
+            beam_size=beam_size,
+            word_timestamps=True,
+            vad_filter=vad,
+            condition_on_previous_text=False,  # avoids repetition loops on long recordings
+        )
     words: list[Word] = []
     last = 0.0
     for seg in segments:
