@@ -104,7 +104,11 @@ def probe(path) -> dict:
 
 def write_ts(path, seconds: float, fps: int = 15, gop: int = 15) -> None:
     """An MPEG-TS file holding Annex-B H.264 (what the recorder relays without re-encoding)."""
-    aus = h264_access_units(seconds, fps=fps, gop=gop)
+    mux_ts(path, h264_access_units(seconds, fps=fps, gop=gop), fps, gop)
+
+
+def mux_ts(path, aus: list[bytes], fps: int, gop: int) -> None:
+    """Annex-B access units (a keyframe every ``gop``) into MPEG-TS at ``fps``."""
     with av.open(str(path), "w", format="mpegts") as c:
         s = c.add_mux_stream("h264", width=320, height=240)
         for i, au in enumerate(aus):

@@ -29,7 +29,7 @@ import pytest
 from aiortc import RTCSessionDescription
 
 from caploop import make_offer
-from capmedia import probe
+from capmedia import mux_ts, probe
 from reeldb.capture.ingest import IngestSession
 from reeldb.capture.manifest import load_manifest
 from reeldb.capture.sources import BarsTrack, open_source
@@ -66,15 +66,7 @@ def noisy_access_units(seconds: float, noise: int = 96) -> list[bytes]:
 
 
 def write_ts(path, aus: list[bytes]) -> None:
-    with av.open(str(path), "w", format="mpegts") as c:
-        s = c.add_mux_stream("h264", width=320, height=240)
-        for i, au in enumerate(aus):
-            p = av.Packet(au)
-            p.stream = s
-            p.time_base = Fraction(1, 90000)
-            p.pts = p.dts = 90000 + i * 90000 // FPS
-            p.is_keyframe = i % GOP == 0
-            c.mux(p)
+    mux_ts(path, aus, FPS, GOP)
 
 
 def _digest(frame: av.VideoFrame) -> str:
