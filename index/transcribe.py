@@ -11,7 +11,6 @@ Blocking and CPU-bound: call from a worker thread, never the event loop.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, NamedTuple, Optional, Union

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from typing import AsyncIterator
 
-from litestar import Litestar, get
+from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -56,7 +56,7 @@ def build_services(settings: Settings) -> tuple[Services, str | None]:
 
 async def housekeeping(services: Services) -> None:
     while True:
-        swept = sweep_expired(services.db)
+        swept = sweep_expired(services.db, services.settings.uploads_dir)
         if swept:
             log.info("removed %d expired upload slots", swept)
         await asyncio.sleep(600)

@@ -42,23 +42,20 @@ class WebSocketHub:
     """Open websocket connections by ``connection_id``."""
 
     def __init__(self) -> None:
-        self._sockets: dict[str, tuple[WebSocket, str]] = {}
+        self._sockets: dict[str, WebSocket] = {}
 
-    def add(self, connection_id: str, socket: WebSocket, api_key_id: str) -> None:
-        self._sockets[connection_id] = (socket, api_key_id)
+    def add(self, connection_id: str, socket: WebSocket) -> None:
+        self._sockets[connection_id] = socket
 
     def remove(self, connection_id: str) -> None:
         self._sockets.pop(connection_id, None)
 
-    def __contains__(self, connection_id: str) -> bool:
-        return connection_id in self._sockets
-
     async def send(self, connection_id: str | None, message: dict[str, Any]) -> bool:
-        entry = self._sockets.get(connection_id or "")
-        if entry is None:
+        socket = self._sockets.get(connection_id or "")
+        if socket is None:
             return False
         try:
-            await entry[0].send_json(message)
+            await socket.send_json(message)
             return True
         except Exception as exc:  # a closed socket is normal here; it will be removed by its handler
             log.debug("websocket %s send failed: %s", connection_id, exc)

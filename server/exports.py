@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 from reeldb.export import ExportError, export_session
@@ -86,8 +85,7 @@ class Exports:
             body["error"] = export["error"]
         return body
 
-    def request(self, row: dict[str, Any], video_channel_id: str | None, connection_id: str | None,
-                *, auto: bool = False) -> dict[str, Any]:
+    def request(self, row: dict[str, Any], video_channel_id: str | None, connection_id: str | None) -> dict[str, Any]:
         """Start the export of ``video_channel_id`` (default: the primary display) or report on it."""
         channels = dbm.loads(row["channels"], [])
         if not any(c["store"] for c in channels):
@@ -137,7 +135,7 @@ class Exports:
             self.svc.db["capture_sessions"].update(session_id, {"export_status": "failed", "export_error": reason})
             return
         if self.svc.settings.auto_export:
-            self.request(row, None, None, auto=True)
+            self.request(row, None, None)
 
     async def _finished(self, job: dict[str, Any]) -> None:
         export = dbm.row(self.svc.db, "select * from exports where job_id = ?", [job["id"]])
@@ -145,40 +143,52 @@ class Exports:
             return
         row = sessions.load(self.svc, export["session_id"])
         is_primary = export["video_channel_id"] == default_key(row)
-        base = self.svc.default_base()
-        now = time.time()
         if job["status"] == "done":
-            result = dbm.loads(job["result"], {})
-            self.svc.db["exports"].update(export["id"], {"status": "exported", "video_id": result["video_id"],
-                                                         "updated_at": now})
-            exported = {**dbm.loads(row["exported_videos"], {}), export["video_channel_id"] or "audio": result["video_id"]}
-            changes: dict[str, Any] = {"exported_videos": dbm.dumps(exported)}
-            if is_primary:
-                changes.update(export_status="exported", exported_video_id=result["video_id"], export_error=None)
-            urls = self.urls(self.svc, result["video_id"], base)
-            data = {"exported_video_id": result["video_id"], "video_channel_id": result["video_channel_id"], **urls}
-            if not is_primary:
-                data["exported_video_id"] = row["exported_video_id"] or result["video_id"]
-                data["video_id"] = result["video_id"]
-            updated = await sessions.transition(self.svc, row["id"], "exported", data, **changes)
-            if is_primary and self.svc.settings.auto_index:
-                media = dbm.row(self.svc.db, "select path from media where id = ?", [result["video_id"]])
-                self.svc.jobs.submit("index", {"asset_id": result["video_id"], "path": media["path"]})
+            updated = await self._exported(export, row, dbm.loads(job["result"], {}), is_primary)
         else:
-            error = job["error"] or "Export failed"
-            self.svc.db["exports"].update(export["id"], {"status": "failed", "error": error, "updated_at": now})
-            log.error("export of %s (%s) failed: %s", row["id"], export["video_channel_id"] or "audio", error)
-            updated = row
-            if is_primary:
-                if row["status"] == "failed":
-                    self.svc.db["capture_sessions"].update(row["id"], {"export_status": "failed", "export_error": error})
-                else:
-                    updated = await sessions.transition(
-                        self.svc, row["id"], "failed", {"error": {"code": "EXPORT_FAILED", "message": error}},
-                        export_status="failed", export_error=error, error=error)
+            updated = await self._failed(export, row, job["error"] or "Export failed", is_primary)
         if export["connection_id"]:
             fresh = dbm.row(self.svc.db, "select * from exports where id = ?", [export["id"]])
             await self.svc.hub.send(export["connection_id"], {
                 "channel": "capture_session", "event": "capture_session.export",
                 "capture_session_id": row["id"], "status": updated["status"],
-                "data": self.view(fresh, base)})
+                "data": self.view(fresh, self.svc.default_base())})
+
+    async def _exported(self, export: dict[str, Any], row: dict[str, Any], result: dict[str, Any],
+                        is_primary: bool) -> dict[str, Any]:
+        """Record the asset and announce ``capture_session.exported``; one transaction, as every move."""
+        video_id = result["video_id"]
+        exported = {**dbm.loads(row["exported_videos"], {}), export["video_channel_id"] or "audio": video_id}
+        changes: dict[str, Any] = {"exported_videos": dbm.dumps(exported)}
+        data = {"exported_video_id": video_id if is_primary else (row["exported_video_id"] or video_id),
+                "video_channel_id": result["video_channel_id"],
+                **self.urls(self.svc, video_id, self.svc.default_base())}
+        if is_primary:
+            changes.update(export_status="exported", exported_video_id=video_id, export_error=None)
+        else:
+            data["video_id"] = video_id  # another display: the session's own export stays as it was
+        with self.svc.db.atomic():
+            self.svc.db["exports"].update(export["id"], {"status": "exported", "video_id": video_id,
+                                                         "updated_at": time.time()})
+            updated, event = sessions.move(self.svc, row["id"], "exported", data, **changes)
+        await self.svc.events.published(event, updated.get("ws_connection_id"))
+        if is_primary and self.svc.settings.auto_index:
+            media = dbm.row(self.svc.db, "select path from media where id = ?", [video_id])
+            self.svc.jobs.submit("index", {"asset_id": video_id, "path": media["path"]})
+        return updated
+
+    async def _failed(self, export: dict[str, Any], row: dict[str, Any], error: str,
+                      is_primary: bool) -> dict[str, Any]:
+        log.error("export of %s (%s) failed: %s", row["id"], export["video_channel_id"] or "audio", error)
+        with self.svc.db.atomic():
+            self.svc.db["exports"].update(export["id"], {"status": "failed", "error": error, "updated_at": time.time()})
+            if not is_primary:
+                return row
+            if row["status"] == "failed":  # a retry failed again: nothing new to announce
+                self.svc.db["capture_sessions"].update(row["id"], {"export_status": "failed", "export_error": error})
+                return row
+            updated, event = sessions.move(self.svc, row["id"], "failed",
+                                           {"error": {"code": "EXPORT_FAILED", "message": error}},
+                                           export_status="failed", export_error=error, error=error)
+        await self.svc.events.published(event, updated.get("ws_connection_id"))
+        return updated

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -57,7 +57,6 @@ class Settings:
     embed_model: str | None = None
     #: Ranking for ``search`` when the request does not say: semantic, keyword or hybrid.
     search_mode: str = "hybrid"
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def db_path(self) -> Path:
@@ -81,8 +80,6 @@ class Settings:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name == "extra":
-                continue
             raw = environ.get(f"REELDB_{f.name.upper()}")
             if raw is not None and raw != "":
                 values[f.name] = _coerce(f, raw)

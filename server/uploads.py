@@ -113,7 +113,7 @@ def _extension(container_format: str) -> str:
     return _FORMAT_EXT.get(first, "." + first if first.isalnum() else ".bin")
 
 
-def sweep_expired(db: Any, now: float | None = None) -> int:
+def sweep_expired(db: Any, uploads_dir: Path, now: float | None = None) -> int:
     """Forget upload slots nobody used in time, with whatever bytes they received."""
     now = time.time() if now is None else now
     stale = list(dbm.rows(db, "select id, path from uploads where expires_at < ?", [now]))
@@ -121,7 +121,6 @@ def sweep_expired(db: Any, now: float | None = None) -> int:
         for path in (Path(slot["path"]), Path(slot["path"] + ".part")):
             path.unlink(missing_ok=True)
         db["uploads"].delete(slot["id"])
-    uploads_dir = Path(db.execute("pragma database_list").fetchone()[2]).parent / "uploads"
     for partial in uploads_dir.glob("job-*.download"):  # left by a download the server was killed in
         job = dbm.row(db, "select status from jobs where id = ?", [partial.name.split(".")[0]])
         if job is None or job["status"] in ("done", "failed"):

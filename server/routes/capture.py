@@ -144,9 +144,10 @@ async def start_session(data: SessionStart, request: Request, svc: Services, act
     except ChannelError as exc:
         raise BadRequest(str(exc)) from None
     _check_callback(data.callback_url)
+    if lifecycle.is_live(row["status"]):
+        raise Conflict(f"Capture session {row['id']} is already {row['status']}: another recorder is using it")
     if row["status"] != "created":
-        raise Conflict(lifecycle.refusal(row["status"], "starting") if row["status"] not in ("starting", "active")
-                       else f"Capture session {row['id']} is already {row['status']}: another recorder is using it")
+        raise Conflict(lifecycle.refusal(row["status"], "starting"))
     changes: dict[str, Any] = {"channels": dbm.dumps(channels), "primary_video_channel_id": primary,
                                "started_at": time.time()}
     if data.ws_connection_id:

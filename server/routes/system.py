@@ -23,13 +23,12 @@ def health() -> dict[str, Any]:
 async def events_socket(socket: WebSocket) -> None:
     """First message ``{"connection_id": …}`` (what both SDKs wait for), then events until close."""
     svc: Services = socket.app.state.services
-    api_key_id = verify(svc.secret, socket.query_params.get("token", ""))
-    if api_key_id is None:
+    if verify(svc.secret, socket.query_params.get("token", "")) is None:
         await socket.close(code=4401, reason="invalid or expired websocket token")
         return
     await socket.accept()
     connection_id = new_id("ws")
-    svc.hub.add(connection_id, socket, api_key_id)
+    svc.hub.add(connection_id, socket)
     try:
         await socket.send_json({"connection_id": connection_id})
         while True:

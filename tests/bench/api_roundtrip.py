@@ -10,7 +10,6 @@ server and the ratio ReelDB / bare.
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -15,12 +15,12 @@ import json
 import os
 import shutil
 import time
-import wave
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+from speech import write_wav
 
 pytestmark = pytest.mark.slow
 
@@ -39,17 +39,11 @@ def chromium_args(wav: Path) -> list[str]:
     ]
 
 
-def write_wav(path: Path, seconds: float = 4.0, hz: float = 440.0, rate: int = 48000) -> Path:
-    """A beeping tone (0.5 s on, 0.5 s off), 16-bit mono; Chromium loops it."""
+def beeping_wav(path: Path, seconds: float = 4.0, hz: float = 440.0, rate: int = 48000) -> Path:
+    """A beeping tone (0.5 s on, 0.5 s off), mono; Chromium loops it."""
     t = np.arange(int(seconds * rate)) / rate
     gate = (np.floor(t * 2) % 2 == 0).astype(np.float32)
-    samples = (0.4 * np.sin(2 * np.pi * hz * t) * gate * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples.tobytes())
-    return path
+    return write_wav(path, (0.4 * np.sin(2 * np.pi * hz * t) * gate).astype(np.float32), rate)
 
 
 def file_duration(path: Path) -> float:
@@ -84,7 +78,7 @@ def browser(tmp_path):
         raise RuntimeError(f"{CHROMIUM} is missing: tests/run.sh installs Debian's chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    wav = write_wav(tmp_path / "mic.wav")
+    wav = beeping_wav(tmp_path / "mic.wav")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args(wav))
         yield b

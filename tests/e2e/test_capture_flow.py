@@ -9,7 +9,6 @@ import time
 import av
 import numpy as np
 import pytest
-import requests
 from recording import record, screen_ts, use_reeldb_recorder
 from videodb.exceptions import InvalidRequestError
 

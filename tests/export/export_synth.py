@@ -100,7 +100,6 @@ def write_video(path: Path, spec: VideoSpec) -> dict:
     n_frames = int(round(spec.duration * spec.fps))
     first = last = None
     written = 0
-    pending: list[tuple[int, av.Packet]] = []
 
     def emit(packets):
         nonlocal stream, written, first, last
