@@ -34,7 +34,7 @@ from aiortc import sdp as aiortc_sdp
 
 from .clock import CaptureClock, SenderReport
 from .live import LiveHub
-from .manifest import ChannelManifest, SessionManifest, category_of, file_name_for, save_manifest
+from .manifest import ChannelManifest, SessionManifest, file_name_for, is_channel_id, kind_of, new_channel, save_manifest
 from .tap import ReceiverTap, TappedFrame, install_tap
 from .writer import ChannelWriter, InlineWriter
 
@@ -46,15 +46,25 @@ AUDIO_CODEC_PREFERENCE = ("audio/opus",)
 
 
 class IngestError(Exception):
-    """Base of the errors an :class:`IngestSession` raises; ``code`` is a stable short name."""
+    """Base of the errors an :class:`IngestSession` raises.
 
-    code = "INGEST_ERROR"
+    ``code`` is a stable machine-readable name the server maps to a response; ``str(err)`` is a
+    message for users (it names channels and mids, never a file system path).
+    """
+
+    code = "INGEST_FAILED"
+
+
+class ChannelSpecError(IngestError):
+    """The session's channel list is unusable (bad id, kind that does not fit the id, duplicate)."""
+
+    code = "CHANNEL_INVALID"
 
 
 class MalformedOfferError(IngestError):
     """The SDP is not a parsable WebRTC offer with audio/video m-lines."""
 
-    code = "MALFORMED_SDP"
+    code = "OFFER_INVALID"
 
 
 class UnknownChannelError(IngestError):
@@ -94,17 +104,24 @@ class ChannelSpec:
     channel_id: str
     kind: str  # "audio" | "video"
     store: bool
+    is_primary: bool = False  # written to the manifest: export's default video
 
     @classmethod
     def coerce(cls, value: Union["ChannelSpec", dict[str, Any]]) -> "ChannelSpec":
+        """From the server's channel dict (``kind`` or ``type``); the id must follow the
+        manifest's channel-id rules and the kind must be the one the id implies."""
         if isinstance(value, ChannelSpec):
-            return value
-        kind = value.get("kind") or value.get("type")
-        if kind not in ("audio", "video"):
-            raise IngestError(f"channel {value.get('channel_id')!r}: kind must be 'audio' or 'video', got {kind!r}")
-        if not value.get("channel_id"):
-            raise IngestError("channel without channel_id")
-        return cls(channel_id=str(value["channel_id"]), kind=kind, store=bool(value.get("store", False)))
+            spec = value
+        else:
+            if not value.get("channel_id"):
+                raise ChannelSpecError("channel without channel_id")
+            spec = cls(channel_id=str(value["channel_id"]), kind=value.get("kind") or value.get("type"),
+                       store=bool(value.get("store", False)), is_primary=value.get("is_primary") is True)
+        if not is_channel_id(spec.channel_id):
+            raise ChannelSpecError(f"{spec.channel_id!r} is not a channel id like 'mic:default' or 'display:1'")
+        if spec.kind != kind_of(spec.channel_id):
+            raise ChannelSpecError(f"channel {spec.channel_id!r} is {kind_of(spec.channel_id)}, not {spec.kind!r}")
+        return spec
 
 
 Callback = Callable[..., Union[None, Awaitable[None]]]
@@ -176,19 +193,12 @@ class IngestSession:
         for raw in channels:
             spec = ChannelSpec.coerce(raw)
             if spec.channel_id in self._channels:
-                raise IngestError(f"duplicate channel id {spec.channel_id!r}")
-            entry = ChannelManifest(
-                channel_id=spec.channel_id,
-                category=category_of(spec.channel_id, spec.kind),
-                kind=spec.kind,
-                store=spec.store,
-            )
-            if spec.kind == "audio":
-                entry.sample_rate, entry.audio_channels = 48000, 2
+                raise ChannelSpecError(f"duplicate channel id {spec.channel_id!r}")
+            entry = new_channel(spec.channel_id, spec.kind, spec.store, is_primary=spec.is_primary)
             self.manifest.channels.append(entry)
             self._channels[spec.channel_id] = _Channel(spec, entry)
         if not self._channels:
-            raise IngestError("a session needs at least one channel")
+            raise ChannelSpecError("a session needs at least one channel")
         self._pc: Optional[RTCPeerConnection] = None
         self._closed = False
         self._tasks: set[asyncio.Task] = set()
@@ -484,6 +494,7 @@ class IngestSession:
         e.last_frame_at = w.last_frame_at
         e.frames = w.frames
         e.dropped_frames = w.dropped
+        e.dts_clamps = w.clamps
         e.gaps = [list(g) for g in list(w.gaps)]
         if ch.clock is not None and ch.clock_decided and ch.clock.rtcp_offset is not None:
             if e.clock == "rtcp" or e.rtcp_offset is None:

@@ -13,12 +13,12 @@ lands at ``pts + offset`` and every channel keeps its capture-time alignment.
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
+from ..capture import manifest as schema
+from ..capture.manifest import MANIFEST_NAME, SUPPORTED_VERSIONS, parse_channel  # noqa: F401 - re-exported
 from .errors import (
     ChannelNotStoredError,
     ManifestError,
@@ -26,57 +26,10 @@ from .errors import (
     UnknownChannelError,
 )
 
-MANIFEST_NAME = "manifest.json"
-SUPPORTED_VERSIONS = (1,)
-
-
-@dataclass(frozen=True)
-class Channel:
-    """One channel as capture described it. Unknown manifest fields land in ``extra``."""
-
-    channel_id: str
-    category: str  # display | mic | system_audio (tolerated: anything)
-    kind: str  # video | audio
-    store: bool
-    file: str | None = None
-    codec: str | None = None
-    container: str | None = None
-    start_time: float = 0.0
-    clock: str | None = None
-    width: int | None = None
-    height: int | None = None
-    sample_rate: int | None = None
-    audio_channels: int | None = None
-    pauses: tuple[tuple[float, float | None], ...] = ()
-    gaps: tuple[tuple[float, float], ...] = ()
-    first_frame_at: float | None = None
-    last_frame_at: float | None = None
-    frames: int | None = None
-    complete: bool | None = None
-    is_primary: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
-
-    @property
-    def has_media(self) -> bool:
-        """Stored with a file: the only channels export reads."""
-        return self.store and bool(self.file)
-
-    @property
-    def first_at(self) -> float:
-        """Capture time of the first frame (falls back to ``start_time``)."""
-        return self.first_frame_at if self.first_frame_at is not None else self.start_time
-
-
-@dataclass(frozen=True)
-class Manifest:
-    version: int
-    session_id: str
-    created_at: float | None
-    channels: tuple[Channel, ...]
-    primary_video_channel_id: str | None = None
-
-    def channel(self, channel_id: str) -> Channel | None:
-        return next((c for c in self.channels if c.channel_id == channel_id), None)
+#: The capture stage's schema is the one contract (``reeldb.capture.manifest``); these names
+#: are kept so export code and callers read naturally.
+Channel = schema.ChannelManifest
+Manifest = schema.SessionManifest
 
 
 @dataclass(frozen=True)
@@ -138,125 +91,62 @@ class ExportPlan:
         return self.video is not None and (self.video.channel.codec or "h264").lower() != "h264"
 
 
-# ---------------------------------------------------------------- manifest parsing
+# ---------------------------------------------------------------- manifest (capture's schema)
 
 
-def _num(value: Any, name: str, channel_id: str, *, optional: bool = True) -> float | None:
-    if value is None:
-        if optional:
-            return None
-        raise ManifestError(f"channel {channel_id!r}: field {name!r} is required")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ManifestError(f"channel {channel_id!r}: field {name!r} must be a number, got {value!r}")
-    return float(value)
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _intervals(raw: Any, name: str, channel_id: str, open_end: bool) -> tuple:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise ManifestError(f"channel {channel_id!r}: {name!r} must be a list of [start, end]")
-    out = []
-    for item in raw:
-        if not isinstance(item, (list, tuple)) or len(item) != 2:
-            raise ManifestError(f"channel {channel_id!r}: bad {name!r} entry {item!r}")
-        start = _num(item[0], name, channel_id, optional=False)
-        end = _num(item[1], name, channel_id, optional=open_end)
-        out.append((start, end))
-    return tuple(out)
-
-
-_KNOWN = {
-    "channel_id", "category", "kind", "store", "file", "codec", "container", "start_time",
-    "clock", "width", "height", "sample_rate", "audio_channels", "pauses", "gaps",
-    "first_frame_at", "last_frame_at", "frames", "complete", "is_primary", "primary",
-}  # fmt: skip
-
-
-def parse_channel(raw: Mapping[str, Any]) -> Channel:
-    if not isinstance(raw, Mapping):
-        raise ManifestError(f"channel entry must be an object, got {raw!r}")
-    cid = raw.get("channel_id")
-    if not isinstance(cid, str) or not cid:
-        raise ManifestError(f"channel entry without a channel_id: {dict(raw)!r}")
-    category = raw.get("category") or cid.split(":", 1)[0]
-    kind = raw.get("kind") or ("video" if category in ("display", "screen", "camera") else "audio")
-    if kind not in ("video", "audio"):
-        raise ManifestError(f"channel {cid!r}: kind must be 'video' or 'audio', got {kind!r}")
-    store = bool(raw.get("store", False))
-    file = raw.get("file")
-    if file is not None and (not isinstance(file, str) or Path(file).is_absolute() or ".." in Path(file).parts):
-        # Export reads only the session folder: a manifest cannot point outside it.
-        raise ManifestError(f"channel {cid!r}: file must be a relative name inside the session, got {file!r}")
-    start = _num(raw.get("start_time"), "start_time", cid, optional=not (store and file))
-    return Channel(
-        channel_id=cid,
-        category=str(category),
-        kind=kind,
-        store=store,
-        file=file or None,
-        codec=(str(raw["codec"]).lower() if raw.get("codec") else None),
-        container=raw.get("container"),
-        start_time=start if start is not None else 0.0,
-        clock=raw.get("clock"),
-        width=_int(raw.get("width")),
-        height=_int(raw.get("height")),
-        sample_rate=_int(raw.get("sample_rate")),
-        audio_channels=_int(raw.get("audio_channels")),
-        pauses=_intervals(raw.get("pauses"), "pauses", cid, open_end=True),
-        gaps=_intervals(raw.get("gaps"), "gaps", cid, open_end=False),
-        first_frame_at=_num(raw.get("first_frame_at"), "first_frame_at", cid),
-        last_frame_at=_num(raw.get("last_frame_at"), "last_frame_at", cid),
-        frames=_int(raw.get("frames")),
-        complete=raw.get("complete") if isinstance(raw.get("complete"), bool) else None,
-        is_primary=bool(raw.get("is_primary") or raw.get("primary")),
-        extra={k: v for k, v in raw.items() if k not in _KNOWN},
-    )
-
-
-def parse_manifest(data: Mapping[str, Any]) -> Manifest:
-    """Validate a decoded manifest.json (extra fields are tolerated and kept)."""
-    if not isinstance(data, Mapping):
-        raise ManifestError("manifest.json must hold a JSON object")
-    version = data.get("version", 1)
-    if version not in SUPPORTED_VERSIONS:
-        raise ManifestError(f"manifest version {version!r} is not supported (known: {SUPPORTED_VERSIONS})")
-    channels_raw = data.get("channels")
-    if not isinstance(channels_raw, list):
-        raise ManifestError("manifest.json has no 'channels' list")
-    channels = tuple(parse_channel(c) for c in channels_raw)
-    ids = [c.channel_id for c in channels]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
-    if dupes:
-        raise ManifestError(f"manifest lists channel(s) more than once: {', '.join(dupes)}")
-    primary = data.get("primary_video_channel_id")
-    return Manifest(
-        version=int(version),
-        session_id=str(data.get("session_id") or ""),
-        created_at=data.get("created_at") if isinstance(data.get("created_at"), (int, float)) else None,
-        channels=channels,
-        primary_video_channel_id=primary if isinstance(primary, str) and primary else None,
-    )
+def parse_manifest(data: Mapping) -> Manifest:
+    """Validate a decoded manifest.json with capture's parser; errors become export's
+    :class:`ManifestError` (also a ``reeldb.capture.manifest.ManifestError``)."""
+    try:
+        return schema.parse_manifest(data)
+    except schema.ManifestError as exc:
+        raise ManifestError(str(exc)) from None
 
 
 def load_manifest(session_dir: Path) -> Manifest:
     """Read ``<session_dir>/manifest.json`` (the I/O edge of this module)."""
-    path = Path(session_dir) / MANIFEST_NAME
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ManifestError(f"session folder {session_dir} has no {MANIFEST_NAME}") from None
-    except OSError as exc:
-        raise ManifestError(f"cannot read {path}: {exc}") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path} is not valid JSON: {exc}") from exc
-    return parse_manifest(data)
+        return schema.load_manifest(session_dir)
+    except schema.ManifestError as exc:
+        raise ManifestError(str(exc)) from None
+
+
+def on_sender_clock(ch: Channel) -> Channel:
+    """The channel with its times moved onto the sender's clock.
+
+    A file whose first frames waited in vain for a sender report is timed by arrival
+    (``clock: arrival``); capture records ``rtcp_offset`` once a report comes, and adding it
+    lines the channel up with the channels timed by reports. Pauses are server times, close to
+    arrival time, so they move with it.
+    """
+    off = ch.rtcp_offset
+    if ch.clock != "arrival" or not off:
+        return ch
+
+    def mv(t):
+        return None if t is None else t + off
+
+    return replace(
+        ch,
+        start_time=mv(ch.start_time),
+        first_frame_at=mv(ch.first_frame_at),
+        last_frame_at=mv(ch.last_frame_at),
+        pauses=[[mv(a), mv(b)] for a, b in ch.pauses],
+        gaps=[[mv(a), mv(b)] for a, b in ch.gaps],
+        rtcp_offset=0.0,
+    )
+
+
+def capture_warnings(ch: Channel) -> list[str]:
+    """What capture noted about a stored channel, said in export's warnings."""
+    out = []
+    if ch.error:
+        out.append(f"channel {ch.channel_id}: capture reported: {ch.error}")
+    if ch.dropped_frames:
+        out.append(f"channel {ch.channel_id}: capture dropped {ch.dropped_frames} frames (waiting for a keyframe)")
+    if ch.dts_clamps:
+        out.append(f"channel {ch.channel_id}: capture moved {ch.dts_clamps} timestamps forward to keep them increasing")
+    return out
 
 
 # ---------------------------------------------------------------- planning
@@ -265,12 +155,12 @@ def load_manifest(session_dir: Path) -> Manifest:
 def choose_video(manifest: Manifest, video_channel_id: str | None = None) -> Channel | None:
     """The display that goes into the muxed video.
 
-    Explicit ``video_channel_id`` wins (and must be a stored video channel); else the
-    manifest's primary (``primary_video_channel_id`` or a channel flagged ``is_primary``) if it
-    is stored; else the first stored display in manifest order; else None (audio-only).
+    Explicit ``video_channel_id`` wins (and must be a stored video channel); else the channel
+    capture flagged ``is_primary`` if it is stored; else the first stored display in manifest
+    order; else the first stored video (a camera); else None (audio-only).
     """
     if video_channel_id is not None:
-        ch = manifest.channel(video_channel_id)
+        ch = manifest.find(video_channel_id)
         if ch is None:
             known = ", ".join(c.channel_id for c in manifest.channels if c.kind == "video") or "none"
             raise UnknownChannelError(
@@ -290,9 +180,8 @@ def choose_video(manifest: Manifest, video_channel_id: str | None = None) -> Cha
             )
         return ch
     stored_video = [c for c in manifest.channels if c.kind == "video" and c.has_media]
-    primary_ids = {manifest.primary_video_channel_id} | {c.channel_id for c in manifest.channels if c.is_primary}
     for ch in stored_video:
-        if ch.channel_id in primary_ids:
+        if ch.is_primary:
             return ch
     displays = [c for c in stored_video if c.category == "display"]
     return (displays or stored_video or [None])[0]
@@ -314,7 +203,7 @@ def make_plan(manifest: Manifest, video_channel_id: str | None = None) -> Export
     """Decide the export from the manifest alone. Raises the typed errors of
     :mod:`reeldb.export.errors` for an unknown/unstored ``video_channel_id`` or a session
     with nothing stored."""
-    stored = tuple(c for c in manifest.channels if c.has_media)
+    stored = tuple(on_sender_clock(c) for c in manifest.channels if c.has_media)
     ephemeral = tuple(c.channel_id for c in manifest.channels if not c.has_media)
     if not stored:
         listed = ", ".join(c.channel_id for c in manifest.channels) or "no channels"
@@ -323,6 +212,7 @@ def make_plan(manifest: Manifest, video_channel_id: str | None = None) -> Export
             "and a file), so there is nothing to export"
         )
     video = choose_video(manifest, video_channel_id)
+    video = next(c for c in stored if c.channel_id == video.channel_id) if video else None
     audio = [c for c in stored if c.kind == "audio"]
     included = ([video] if video else []) + audio
     origin = min(c.first_at for c in included) if included else min(c.first_at for c in stored)

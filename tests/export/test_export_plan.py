@@ -45,11 +45,26 @@ def test_default_is_first_stored_display_and_all_stored_audio():
     assert not plan.audio_only and not plan.transcode_video
 
 
-def test_primary_flag_and_top_level_primary_win_over_order():
+def test_primary_flag_wins_over_order():
     m = manifest(ch("display:1"), ch("display:2", is_primary=True), ch("mic:default"))
     assert make_plan(m).video_channel_id == "display:2"
-    m = manifest(ch("display:1"), ch("display:2"), primary_video_channel_id="display:2")
-    assert make_plan(m).video_channel_id == "display:2"
+
+
+def test_a_display_is_preferred_over_a_camera():
+    m = manifest(ch("camera:1", kind="video"), ch("display:1"), ch("mic:default"))
+    assert m.channel("camera:1").category == "camera"
+    assert make_plan(m).video_channel_id == "display:1"
+    assert make_plan(manifest(ch("camera:1", kind="video"))).video_channel_id == "camera:1"
+
+
+def test_an_arrival_clock_channel_is_moved_onto_the_sender_clock():
+    # The mic's file was timed by arrival; capture measured it 0.3 s behind the sender clock.
+    m = manifest(ch("display:1"), ch("mic:default", clock="arrival", rtcp_offset=-0.3, start=T + 0.3,
+                                     pauses=[[T + 5.3, T + 6.3]]))
+    plan = make_plan(m)
+    mic = plan.audio[0]
+    assert mic.offset == pytest.approx(0.0) and plan.origin == pytest.approx(T)
+    assert [(h.start, h.end) for h in plan.holes] == [pytest.approx((5.0, 6.0))]
 
 
 def test_unstored_primary_falls_back_to_a_stored_display():
@@ -134,7 +149,7 @@ def test_vp8_video_is_marked_for_transcode():
 @pytest.mark.parametrize(
     "data, match",
     [
-        ({"version": 2, "channels": []}, "version"),
+        ({"version": 3, "channels": []}, "version"),
         ({"version": 1}, "channels"),
         ({"version": 1, "channels": [{"kind": "video"}]}, "channel_id"),
         ({"version": 1, "channels": [ch("display:1", file="../x.mkv")]}, "inside the session"),

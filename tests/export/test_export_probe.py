@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from fractions import Fraction
 
 import av
@@ -88,10 +87,3 @@ def test_truncated_matroska_still_probes_readable_part(std_session, tmp_path):
     (tmp_path / "head.mkv").write_bytes(data[:300])
     with pytest.raises(MediaError):
         probe(tmp_path / "head.mkv")
-
-
-def test_fast(std_export):
-    t = time.perf_counter()
-    for _ in range(10):
-        probe(std_export.muxed_path)
-    assert (time.perf_counter() - t) / 10 < 0.1
