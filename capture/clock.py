@@ -14,6 +14,7 @@ raw 32-bit values from sender reports are unwrapped against them with :func:`unw
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Optional
 
@@ -76,28 +77,48 @@ class CaptureClock:
     The tap gives extended timestamps rebased to 0 plus the 32-bit ``origin`` they were rebased
     from, so ``raw = (extended + origin) mod 2^32``. Until a sender report arrives the mapping
     uses the arrival time of the first frame; :attr:`source` tells which (``"rtcp"`` or
-    ``"arrival"``). The latest report wins, which follows a sender whose RTP clock drifts.
+    ``"arrival"``).
+
+    How reports are applied, and why: a report pairs the wall time at which the sender actually
+    sent its last RTP packet with that packet's timestamp. When the sender's event loop ran late
+    (a busy CPU), frames leave in a catch-up burst and the report is late by the stall, so
+    ``ntp - rtp/rate`` (the wall time of RTP 0) comes out too large; the next on-time report
+    brings it back. Applying every report made the mapping step forward and back by 50-130 ms,
+    and a backward step put frames at or before earlier ones (reference/export-dts-failure.md).
+    Send delay only ever *adds* lateness, so the estimate is the minimum of ``ntp - rtp/rate``
+    over the last :attr:`WINDOW` seconds of media: late reports never raise it. Until
+    :meth:`lock` the mapping takes that minimum outright (nothing is written yet); once locked
+    it slews toward it by at most :attr:`SLEW` seconds per second of media and :attr:`MAX_STEP`
+    per report, which still follows a drifting sender clock (and a first report that was itself
+    late) but can never move a frame back past the previous one.
     """
+
+    WINDOW = 30.0  # seconds of media the minimum filter looks back (drift over it is ~ms)
+    SLEW = 0.01  # the most the locked mapping moves per second of media (1 %)
+    MAX_STEP = 0.015  # ... and per report: less than one audio (20 ms) or video frame
+    LATE = 0.02  # a report this far above the minimum is counted as late (and has no effect)
 
     def __init__(self, clock_rate: int) -> None:
         self.clock_rate = clock_rate
         self.origin: Optional[int] = None
         self._last_ext: Optional[int] = None
         self._arrival_ref: Optional[tuple[int, float]] = None
-        self._sr_ref: Optional[tuple[int, float]] = None
+        self._reports: deque[tuple[int, float]] = deque()  # (ext, ntp - ext/rate)
+        self._base: Optional[float] = None  # rtcp mapping: time = base + ext / rate
+        self._base_ext = 0
         self._pending: list[SenderReport] = []
         self._locked = False
-        self._late_sr_ref: Optional[tuple[int, float]] = None
+        self.late_reports = 0
 
     @property
     def source(self) -> str:
         """``"rtcp"`` once a sender report has been applied, else ``"arrival"``."""
-        return "rtcp" if self._sr_ref is not None else "arrival"
+        return "rtcp" if self._base is not None else "arrival"
 
     @property
     def has_reference(self) -> bool:
         """True once any mapping (arrival or report) exists."""
-        return self._sr_ref is not None or self._arrival_ref is not None
+        return self._base is not None or self._arrival_ref is not None
 
     def observe_frame(self, ext_ts: int, arrival: float, origin: Optional[int]) -> None:
         """Record a frame's extended timestamp and arrival time (first one anchors arrival)."""
@@ -115,21 +136,38 @@ class CaptureClock:
         """Fix the source: if no report has been applied yet, ignore all later ones.
 
         Why: a file's pts come from this mapping; switching from arrival to report time in the
-        middle of a file would shift everything after the switch. Returns the source kept.
+        middle of a file would shift everything after the switch. From here on a report-based
+        mapping only slews. Returns the source kept.
         """
         self._locked = True
         return self.source
 
+    def _minimum(self) -> Optional[float]:
+        return min((o for _, o in self._reports), default=None)
+
     def add_sender_report(self, report: SenderReport) -> None:
-        """Apply a sender report (kept for later if no frame has been seen yet)."""
+        """Take a sender report into the estimate (kept for later if no frame has been seen yet)."""
         if self.origin is None or self._last_ext is None:
             self._pending.append(report)
             return
         ext = unwrap_near((report.rtp_timestamp - self.origin) % RTP_MOD, self._last_ext)
-        if self._locked and self._sr_ref is None:
-            self._late_sr_ref = (ext, report.ntp_time)  # not used for mapping, see rtcp_offset
+        offset = report.ntp_time - ext / self.clock_rate
+        self._reports.append((ext, offset))
+        horizon = ext - self.WINDOW * self.clock_rate
+        while self._reports and self._reports[0][0] < horizon:
+            self._reports.popleft()
+        best = self._minimum()
+        assert best is not None
+        if offset > best + self.LATE:
+            self.late_reports += 1
+        if self._locked and self._base is None:
+            return  # an arrival-clock file; the estimate still gives rtcp_offset
+        if not self._locked or self._base is None:
+            self._base, self._base_ext = best, ext
             return
-        self._sr_ref = (ext, report.ntp_time)
+        limit = min(self.MAX_STEP, self.SLEW * max(0, ext - self._base_ext) / self.clock_rate)
+        self._base += max(-limit, min(limit, best - self._base))
+        self._base_ext = max(self._base_ext, ext)
 
     @property
     def rtcp_offset(self) -> Optional[float]:
@@ -139,16 +177,18 @@ class CaptureClock:
         arrives late (e.g. a browser's first audio report after ``sr_wait``), so export can still
         line the channel up with the others; None until then.
         """
-        if self._sr_ref is not None:
+        if self._base is not None:
             return 0.0
-        if self._late_sr_ref is None or self._arrival_ref is None:
+        best = self._minimum()
+        if best is None or self._arrival_ref is None:
             return None
         ext, t = self._arrival_ref
-        return rtp_to_time(ext, *self._late_sr_ref, self.clock_rate) - t
+        return best + ext / self.clock_rate - t
 
     def to_time(self, ext_ts: int) -> float:
         """Capture time (unix seconds) of an extended RTP timestamp."""
-        ref = self._sr_ref or self._arrival_ref
-        if ref is None:
+        if self._base is not None:
+            return self._base + ext_ts / self.clock_rate
+        if self._arrival_ref is None:
             raise ValueError("no reference yet: call observe_frame first")
-        return rtp_to_time(ext_ts, ref[0], ref[1], self.clock_rate)
+        return rtp_to_time(ext_ts, *self._arrival_ref, self.clock_rate)

@@ -10,8 +10,12 @@ Why each rule exists (see the aiortc tap notes):
 - Matroska buffers a cluster in memory and PyAV buffers writes: a SIGKILL would lose them. The
   muxer is told to close a cluster every ``flush_interval`` and to flush its I/O after every
   packet, so at most about one second is lost.
-- Matroska rewrites the stream time base to 1/1000 at header time, so packets carry a fixed
-  time base (1/90000 video, 1/48000 audio) and PyAV rescales them.
+- Timestamps are made in the container's own time base: Matroska stores milliseconds
+  (TimestampScale 1 ms; it rewrites any stream time base to 1/1000). Keeping pts strictly
+  increasing in a finer unit (1/90000) is not enough: two frames 1/90000 s apart round to the
+  same millisecond, the file then holds equal DTS, and MP4 muxers refuse to copy it
+  (reference/export-dts-failure.md). So pts are computed, compared and clamped in ms, and every
+  clamp is counted (:attr:`ChannelWriter.clamps`, ``dts_clamps`` in the manifest).
 - Opus in Matroska needs an OpusHead in CodecPrivate; a stream made with ``add_mux_stream``
   ignores extradata, so the Opus stream gets a libopus encoder context (never fed) whose header
   the muxer writes.
@@ -31,14 +35,16 @@ import av
 
 logger = logging.getLogger(__name__)
 
-VIDEO_TIME_BASE = Fraction(1, 90000)
-AUDIO_TIME_BASE = Fraction(1, 48000)
+#: Matroska's native timestamp unit; packets are written in it, so what we compare is what is stored.
+CONTAINER_TIME_BASE = Fraction(1, 1000)
 CODEC_KIND = {"h264": "video", "vp8": "video", "opus": "audio"}
 FILE_EXT = {"video": ".mkv", "audio": ".mka"}
 
 
 class WriterError(Exception):
-    """A channel writer could not be created or used."""
+    """A channel writer could not be created or used (the message names the file, not its folder)."""
+
+    code = "CHANNEL_WRITE_FAILED"
 
 
 def h264_is_keyframe(data: bytes) -> bool:
@@ -113,7 +119,7 @@ class ChannelWriter:
         self.path = Path(path)
         self.codec = codec
         self.kind = CODEC_KIND[codec]
-        self.time_base = VIDEO_TIME_BASE if self.kind == "video" else AUDIO_TIME_BASE
+        self.time_base = CONTAINER_TIME_BASE
         self.sample_rate = sample_rate
         self.audio_channels = audio_channels
         self.flush_interval = flush_interval
@@ -124,6 +130,7 @@ class ChannelWriter:
         self.last_frame_at: Optional[float] = None
         self.frames = 0
         self.dropped = 0
+        self.clamps = 0  # frames whose pts was moved forward to stay after the previous one
         self.gaps: list[list[float]] = []
         self.closed = False
         self._container: Optional[av.container.OutputContainer] = None
@@ -191,7 +198,10 @@ class ChannelWriter:
             self._gap_start = None
         pts = int(round((capture_time - self.start_time) / self.time_base))
         if pts <= self._last_pts:
-            pts = self._last_pts + 1  # keep pts strictly increasing (muxers refuse otherwise)
+            # Strictly increasing in the stored unit (ms), whatever the clock did: a capture
+            # clock that stepped back, a reconnect's fresh clock, two frames in one ms.
+            pts = self._last_pts + 1
+            self.clamps += 1
         packet = av.Packet(data)
         packet.stream = self._stream
         packet.time_base = self.time_base
