@@ -18,7 +18,8 @@ from pathlib import Path
 
 import av
 
-from .errors import ExportError
+from .dts import DtsGuard
+from .errors import ExportError, describe_error
 
 PLAYLIST_NAME = "index.m3u8"
 #: Codecs an MPEG-TS HLS rendition can carry by copy (and hls.js plays).
@@ -28,6 +29,8 @@ _TS_AUDIO = {"aac", "mp3", "ac3", "eac3"}
 
 class HlsError(ExportError):
     """The source cannot be segmented by copy (unreadable, or a codec HLS/TS cannot carry)."""
+
+    code = "HLS_FAILED"
 
 
 def make_hls(src: Path, out_dir: Path, segment_seconds: float = 4, *, name: str = PLAYLIST_NAME) -> Path:
@@ -42,19 +45,19 @@ def make_hls(src: Path, out_dir: Path, segment_seconds: float = 4, *, name: str 
     try:
         inp = av.open(str(src), mode="r")
     except (av.error.FFmpegError, ValueError) as exc:
-        raise HlsError(f"{src}: cannot be read for HLS ({exc})") from exc
+        raise HlsError(f"{src.name}: cannot be read for HLS ({describe_error(exc)})") from exc
     try:
         video = next(iter(inp.streams.video), None)
         audio = next(iter(inp.streams.audio), None)
         if video is not None and video.codec_context.name not in _TS_VIDEO:
-            raise HlsError(f"{src}: video codec {video.codec_context.name} cannot be copied into HLS; transcode to H.264 first")
+            raise HlsError(f"{src.name}: video codec {video.codec_context.name} cannot be copied into HLS; transcode to H.264 first")
         if audio is not None and audio.codec_context.name not in _TS_AUDIO:
             if video is None:
-                raise HlsError(f"{src}: audio codec {audio.codec_context.name} cannot be copied into HLS; transcode to AAC first")
+                raise HlsError(f"{src.name}: audio codec {audio.codec_context.name} cannot be copied into HLS; transcode to AAC first")
             audio = None  # keep the picture rather than fail: the muxed export always has AAC
         streams = [s for s in (video, audio) if s is not None]
         if not streams:
-            raise HlsError(f"{src}: no audio or video stream to segment")
+            raise HlsError(f"{src.name}: no audio or video stream to segment")
 
         out_dir.mkdir(parents=True, exist_ok=True)
         work = out_dir / f".hls-{uuid.uuid4().hex[:8]}.part"
@@ -82,19 +85,21 @@ def _segment(inp: av.container.InputContainer, streams: list, work: Path, segmen
     out = av.open(str(work / name), mode="w", format="hls", options=options)
     try:
         mapping = {s.index: out.add_stream_from_template(s) for s in streams}
+        guard = DtsGuard()  # an upload (or an old export) may hold repeated DTS
         seen = 0
         for packet in inp.demux(*streams):
             if packet.dts is None and packet.pts is None:
                 continue
-            packet.stream = mapping[packet.stream_index]
-            out.mux(packet)
+            key = packet.stream_index
+            packet.stream = mapping[key]
+            out.mux(guard.fix(packet, key))
             seen += 1
         if seen == 0:
-            raise HlsError(f"{inp.name}: no packets to segment")
+            raise HlsError(f"{Path(inp.name).name}: no packets to segment")
         out.close()
     except av.error.FFmpegError as exc:
         out.close()
-        raise HlsError(f"{inp.name}: HLS segmenting failed ({exc})") from exc
+        raise HlsError(f"{Path(inp.name).name}: HLS segmenting failed ({describe_error(exc)})") from exc
     except BaseException:
         out.close()
         raise

@@ -12,6 +12,8 @@ cancelled job never leaves a half-written file under a final name.
 - A channel file cut short by a crash is exported up to its last readable packet (capture
   promises exactly that much) and noted in ``ExportResult.warnings``; a file that cannot be
   opened or holds no media raises :class:`ChannelFileError` naming the channel.
+- Every copied packet passes a :class:`~.dts.DtsGuard`: files from older captures hold equal
+  DTS that MP4 refuses, and a valid recording must not fail its export over them.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from typing import Callable, Iterator
 import av
 import numpy as np
 
-from .errors import ChannelFileError, ExportCancelled, ExportError
+from ..capture.manifest import file_stem
+from .dts import DtsGuard
+from .errors import ChannelFileError, ExportCancelled, ExportError, describe_error
 from .mix import SAMPLE_RATE, Frame, Limiter, PlacedTrack, mix_block
-from .plan import Channel, ExportPlan, load_manifest, make_plan, realign
+from .plan import Channel, ExportPlan, capture_warnings, load_manifest, make_plan, realign
 from .probe import MediaError, MediaInfo, probe
 
 Progress = Callable[[float], None]
@@ -72,8 +76,8 @@ class ExportResult:
 
 
 def safe_name(channel_id: str) -> str:
-    """'display:1' -> 'display_1' (file names on every OS)."""
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in channel_id)
+    """'display:1' -> 'display_1': capture's file-name rule, unique per channel id."""
+    return file_stem(channel_id)
 
 
 class _Progress:
@@ -111,7 +115,7 @@ class _Input:
         try:
             self.container = av.open(str(self.path), mode="r")
         except (av.error.FFmpegError, ValueError, UnicodeDecodeError) as exc:
-            raise ChannelFileError(f"channel {ch.channel_id}: file {ch.file} is corrupt or truncated ({exc})", ch.channel_id) from exc
+            raise ChannelFileError(f"channel {ch.channel_id}: file {ch.file} is corrupt or truncated ({describe_error(exc)})", ch.channel_id) from exc
         streams = self.container.streams.video if ch.kind == "video" else self.container.streams.audio
         if not streams:
             self.container.close()
@@ -138,8 +142,8 @@ class _Input:
                 yield packet
         except av.error.FFmpegError as exc:
             if self.packets == 0:
-                raise ChannelFileError(f"channel {self.ch.channel_id}: file {self.ch.file} is corrupt or truncated ({exc})", self.ch.channel_id) from exc
-            self._short(f"file ends early after {self.packets} packets ({exc})")
+                raise ChannelFileError(f"channel {self.ch.channel_id}: file {self.ch.file} is corrupt or truncated ({describe_error(exc)})", self.ch.channel_id) from exc
+            self._short(f"file ends early after {self.packets} packets ({describe_error(exc)})")
         if self.packets == 0:
             raise ChannelFileError(f"channel {self.ch.channel_id}: file {self.ch.file} holds no media packets (truncated?)", self.ch.channel_id)
         expected = self.ch.frames or 0
@@ -360,6 +364,7 @@ class _VideoWriter:
         self.end = 0.0  # output seconds just past the last frame written
         self._packets = inp.demux()
         self._pending: av.Packet | None = None
+        self.guard = DtsGuard()
         self.done = False
         if transcode:
             cc = inp.stream.codec_context
@@ -402,7 +407,7 @@ class _VideoWriter:
             if packet.dts is not None:
                 packet.dts += self.shift_ts
             packet.stream = self.stream
-            self._out.mux(packet)
+            self._out.mux(self.guard.fix(packet))
             return
         try:
             frames = packet.decode()
@@ -415,7 +420,7 @@ class _VideoWriter:
         cc = self.stream.codec_context
         if frame.pts is None:
             return
-        pts = frame.pts + self.shift_ts
+        pts = self.guard.next_pts(frame.pts + self.shift_ts)
         if frame.width != cc.width or frame.height != cc.height or frame.format.name != "yuv420p":
             frame = frame.reformat(width=cc.width, height=cc.height, format="yuv420p")
         frame.pts = pts
@@ -503,13 +508,14 @@ def _remux_video(src: Path, path: Path, shift: float) -> None:
         out = _open_output(path, "mp4")
         try:
             vout = out.add_stream_from_template(vin)
+            guard = DtsGuard()
             for packet in inp.demux(vin):
                 if packet.dts is None:
                     continue
                 packet.pts += shift_ts
                 packet.dts += shift_ts
                 packet.stream = vout
-                out.mux(packet)
+                out.mux(guard.fix(packet))
             out.close()
         except BaseException:
             out.close()
@@ -524,9 +530,10 @@ def _raw_audio(inp: _Input, path: Path) -> bool:
         out = av.open(str(path), mode="w", format="webm")
         try:
             stream = out.add_stream_from_template(inp.stream)
+            guard = DtsGuard()
             for packet in inp.demux():
                 packet.stream = stream
-                out.mux(packet)
+                out.mux(guard.fix(packet))
             out.close()
         except BaseException:
             out.close()
@@ -589,7 +596,7 @@ def export_session(
     raw_channels = list(plan.raw) if include_raw else []
     outputs = _Outputs(Path(out_dir))
     inputs = _open_inputs(session_dir, used)
-    warnings: list[str] = []
+    warnings: list[str] = [w for ch in plan.raw for w in capture_warnings(ch)]
     try:
         plan = realign(plan, {cid: inp.first_pts for cid, inp in inputs.items()})
         mux_weight = 0.85 if raw_channels else 1.0
@@ -638,7 +645,7 @@ def export_session(
         raise
     except (av.error.FFmpegError, MediaError) as exc:
         outputs.discard()
-        raise ExportError(f"export of session {plan.session_id} failed: {exc}") from exc
+        raise ExportError(f"export of session {plan.session_id} failed: {describe_error(exc)}") from exc
     except BaseException:
         outputs.discard()
         raise

@@ -1,9 +1,14 @@
 """Probe a media file: what it is, how long, which codecs. Used by export and for uploads.
 
 Cheap on purpose: it reads the container header, demuxes a few packets and decodes at most
-one frame per stream to prove the file is usable; it never decodes the whole file. When the
-container does not declare a duration (a Matroska file from a crashed capture has none), it
-seeks near the end and reads packet timestamps instead.
+one frame per stream to prove the file is usable; it never decodes the whole file.
+
+The duration is the packets' own, never only what a header says: a header is written before
+(MP4 with ``faststart``) or regardless of the data, so a file cut short by a crash or a partial
+copy declares more than it holds. When the container declares a duration, probe seeks to just
+before that end and checks that packets are there; if they are not (or there is no declared
+duration, as in a Matroska file from a crashed capture), it demuxes (never decodes) from the
+tail, then the whole file, and takes the end of the last packet.
 """
 
 from __future__ import annotations
@@ -20,7 +25,13 @@ _IMAGE_CODECS = {"png", "mjpeg", "webp", "bmp", "tiff", "jpegls"}
 
 
 class MediaError(Exception):
-    """The file is not usable media (missing, empty, unreadable, truncated, no streams)."""
+    """The file is not usable media (missing, empty, unreadable, truncated, no streams).
+
+    ``code`` is machine-readable; ``str(err)`` names the file only (not its folder), so it can
+    be shown to users; :attr:`path` keeps the full path for logs.
+    """
+
+    code = "MEDIA_UNREADABLE"
 
     def __init__(self, message: str, path: Path | str | None = None) -> None:
         super().__init__(message)
@@ -76,12 +87,9 @@ def _tail_duration(container: av.container.InputContainer, size: int) -> float |
         end: float | None = None
         try:
             for packet in container.demux(*streams):
-                if packet.pts is None or packet.time_base is None:
+                t = _packet_end(packet)
+                if t is None:
                     continue
-                t = float((packet.pts + (packet.duration or 0)) * packet.time_base)
-                start = packet.stream.start_time
-                if start is not None:
-                    t -= float(start * packet.stream.time_base)
                 end = t if end is None else max(end, t)
         except av.error.FFmpegError:
             pass  # a truncated tail still tells how far the good part goes
@@ -90,39 +98,82 @@ def _tail_duration(container: av.container.InputContainer, size: int) -> float |
     return None
 
 
+def _packet_end(packet: av.Packet) -> float | None:
+    """End of a packet in seconds from its stream's start (None without timestamps)."""
+    ts = packet.pts if packet.pts is not None else packet.dts
+    if ts is None or packet.time_base is None:
+        return None
+    t = float((ts + (packet.duration or 0)) * packet.time_base)
+    start = packet.stream.start_time
+    if start is not None:
+        t -= float(start * packet.stream.time_base)
+    return t
+
+
+def _reaches(container: av.container.InputContainer, declared: float) -> bool:
+    """True when packets really exist up to (about) the ``declared`` end: seek by time to just
+    before it (the header's index makes that cheap) and read a few packets."""
+    streams = [s for s in container.streams if s.type in ("video", "audio")]
+    if not streams:
+        return False
+    target = max(0.0, declared - 3.0)
+    try:
+        container.seek(int(target * av.time_base), backward=True, any_frame=False)
+    except (av.error.FFmpegError, OSError, ValueError):
+        return False
+    end = None
+    try:
+        for packet in container.demux(*streams):
+            t = _packet_end(packet)
+            if t is not None:
+                end = t if end is None else max(end, t)
+                if end >= declared - 0.5:
+                    return True
+    except av.error.FFmpegError:
+        pass
+    return False
+
+
 def probe(path: Path | str) -> MediaInfo:
     """Describe ``path``; raise :class:`MediaError` if it is not usable media."""
     path = Path(path)
+    name = path.name or "file"
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise MediaError(f"{path}: no such file", path) from None
+        raise MediaError(f"{name}: no such file", path) from None
     except OSError as exc:
-        raise MediaError(f"{path}: cannot read ({exc.strerror or exc})", path) from exc
+        raise MediaError(f"{name}: cannot read ({exc.strerror or type(exc).__name__})", path) from exc
     if not path.is_file():
-        raise MediaError(f"{path}: not a regular file", path)
+        raise MediaError(f"{name}: not a regular file", path)
     if size == 0:
-        raise MediaError(f"{path}: file is empty", path)
+        raise MediaError(f"{name}: file is empty", path)
     try:
         container = av.open(str(path), mode="r", options={"probesize": "5000000", "analyzeduration": "5000000"})
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise MediaError(f"{path}: not a readable media file ({exc})", path) from exc
+        raise MediaError(f"{name}: not a readable media file ({_reason(exc)})", path) from exc
     try:
         return _describe(container, path, size)
     except MediaError:
         raise
     except (av.error.FFmpegError, ValueError, ZeroDivisionError) as exc:
-        raise MediaError(f"{path}: damaged or truncated media ({exc})", path) from exc
+        raise MediaError(f"{name}: damaged or truncated media ({_reason(exc)})", path) from exc
     finally:
         container.close()
 
 
+def _reason(exc: BaseException) -> str:
+    """FFmpeg's reason without the path it embeds in its messages."""
+    return getattr(exc, "strerror", None) or type(exc).__name__
+
+
 def _describe(container: av.container.InputContainer, path: Path, size: int) -> MediaInfo:
+    name = path.name
     fmt = container.format.name
     video = next((s for s in container.streams.video if not _is_cover_art(s)), None)
     audio = next(iter(container.streams.audio), None)
     if video is None and audio is None:
-        raise MediaError(f"{path}: no audio or video stream", path)
+        raise MediaError(f"{name}: no audio or video stream", path)
 
     vcodec = video.codec_context.name if video is not None else None
     is_image = video is not None and audio is None and (
@@ -149,23 +200,27 @@ def _describe(container: av.container.InputContainer, path: Path, size: int) -> 
                 break
     except av.error.FFmpegError as exc:
         if not decoded:
-            raise MediaError(f"{path}: damaged or truncated media ({exc})", path) from exc
+            raise MediaError(f"{name}: damaged or truncated media ({_reason(exc)})", path) from exc
     if not decoded:
         if packets == 0:
-            raise MediaError(f"{path}: no media packets (empty or truncated file)", path)
-        raise MediaError(f"{path}: no frame could be decoded (damaged or truncated file)", path)
+            raise MediaError(f"{name}: no media packets (empty or truncated file)", path)
+        raise MediaError(f"{name}: no frame could be decoded (damaged or truncated file)", path)
 
     duration: float | None = None
     if not is_image:
         stream_durs = [float(s.duration * s.time_base) for s in wanted if s.duration and s.time_base]
-        if "matroska" in fmt or not (container.duration or stream_durs):
+        declared = None
+        if container.duration is not None and container.duration > 0:
+            declared = container.duration / av.time_base
+        elif stream_durs:
+            declared = max(stream_durs)
+        if "matroska" in fmt or declared is None or not _reaches(container, declared):
             # Matroska from a live capture may have no Duration (ffmpeg then guesses from the
-            # bit rate): the packets' own timestamps are the truth.
+            # bit rate), and a truncated MP4 declares what it lost: the packets' own
+            # timestamps are the truth.
             duration = _tail_duration(container, size)
-        if duration is None and container.duration is not None and container.duration > 0:
-            duration = container.duration / av.time_base
-        if duration is None and stream_durs:
-            duration = max(stream_durs)
+        if duration is None:
+            duration = declared
         if duration is not None:
             duration = round(duration, 6)
 
