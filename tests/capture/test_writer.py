@@ -155,3 +155,45 @@ def test_sigkill_keeps_all_but_the_last_second(tmp_path):
         info = probe(tmp_path / name)
         assert info["errors"] == 0, name
         assert info["last"] is not None and info["last"] >= killed_at - 1.0, (name, info, killed_at)
+
+
+def _stored_dts(path):
+    import av
+
+    with av.open(str(path)) as c:
+        return [p.dts for p in c.demux(c.streams[0]) if p.dts is not None and p.size]
+
+
+def test_clock_steps_back_never_give_equal_dts_in_the_file(tmp_path):
+    """The capture clock stepping back (a late sender report, then an on-time one) or two
+    frames within one millisecond must still leave strictly increasing DTS in the stored unit
+    (Matroska's ms), and every moved frame is counted."""
+    aus = h264_access_units(2, fps=30, gop=30)
+    times = [T0 + i / 30 for i in range(len(aus))]
+    times[20:24] = [times[19] - 0.05, times[19] - 0.0498, times[19] + 0.0001, times[19] + 0.0003]
+    w = ChannelWriter(tmp_path / "v.mkv", "h264")
+    for au, t in zip(aus, times):
+        assert w.write(au, t)
+    w.close()
+    dts = _stored_dts(tmp_path / "v.mkv")
+    assert len(dts) == len(aus)
+    assert all(b > a for a, b in zip(dts, dts[1:])), dts[15:30]
+    assert w.clamps == 4
+
+
+def test_audio_pause_and_reconnect_keep_dts_increasing(tmp_path):
+    """A reconnect maps a fresh RTP clock; its first frames may land before the last one."""
+    packets = opus_packets(2)
+    w = ChannelWriter(tmp_path / "a.mka", "opus")
+    t = T0
+    for i, p in enumerate(packets):
+        if i == 50:
+            t -= 0.1  # the new connection's clock starts a little behind
+            w.write(p, t, discontinuity=True)
+        else:
+            w.write(p, t)
+        t += 0.02
+    w.close()
+    dts = _stored_dts(tmp_path / "a.mka")
+    assert all(b > a for a, b in zip(dts, dts[1:]))
+    assert w.clamps > 0 and len(w.gaps) == 1

@@ -87,3 +87,59 @@ def test_truncated_matroska_still_probes_readable_part(std_session, tmp_path):
     (tmp_path / "head.mkv").write_bytes(data[:300])
     with pytest.raises(MediaError):
         probe(tmp_path / "head.mkv")
+
+
+def _faststart_mp4(path, seconds=3.0, fps=30):
+    """A full H.264 MP4 with its index (moov) first, so a cut keeps the header."""
+    with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as c:
+        s = c.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "g": "15"})
+        s.width, s.height, s.pix_fmt = 160, 120, "yuv420p"
+        rng = np.random.default_rng(1)
+        for i in range(int(seconds * fps)):
+            arr = rng.integers(0, 255, (120, 160, 3), np.uint8)  # noise: packets of similar size
+            f = av.VideoFrame.from_ndarray(arr, format="rgb24").reformat(format="yuv420p")
+            f.pts = i
+            c.mux(s.encode(f))
+        c.mux(s.encode(None))
+
+
+def _packet_ends(path):
+    """End times of the packets whose bytes are really in the file (what a player gets)."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        ends = []
+        try:
+            for p in c.demux(s):
+                if p.pts is not None and p.size:
+                    ends.append(float((p.pts + (p.duration or 0)) * p.time_base))
+        except av.error.FFmpegError:
+            pass
+        return ends
+
+
+def test_truncated_faststart_mp4_reports_the_packets_duration(tmp_path):
+    full = tmp_path / "full.mp4"
+    _faststart_mp4(full)
+    assert probe(full).duration == pytest.approx(3.0, abs=0.05)
+    data = full.read_bytes()
+    with av.open(str(full)) as c:
+        assert c.duration / 1e6 == pytest.approx(3.0, abs=0.05)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.38)])
+    with av.open(str(cut)) as c:
+        assert c.duration / 1e6 == pytest.approx(3.0, abs=0.05)  # the header still says 3 s
+    real = max(_packet_ends(cut))
+    assert 0.5 < real < 2.0
+    info = probe(cut)
+    assert info.duration == pytest.approx(real, abs=0.05)
+
+
+def test_header_without_any_packet_is_unreadable(tmp_path):
+    full = tmp_path / "full.mp4"
+    _faststart_mp4(full, seconds=1.0)
+    data = full.read_bytes()
+    moov_end = data.index(b"mdat") + 4  # the index and the data box header, no sample bytes
+    (tmp_path / "empty.mp4").write_bytes(data[:moov_end])
+    with pytest.raises(MediaError) as err:
+        probe(tmp_path / "empty.mp4")
+    assert err.value.code == "MEDIA_UNREADABLE" and str(tmp_path) not in str(err.value)
