@@ -30,6 +30,8 @@ import numpy as np
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from . import manifest
+
 AUDIO_RATE = 48000
 AUDIO_PTIME = 0.020
 RELAY_VIDEO = {"h264", "vp8"}
@@ -55,9 +57,12 @@ class DeclaredChannel:
 
 
 def kind_of(channel_id: str) -> str:
-    """``display:*``/``screen:*``/``camera:*`` are video; everything else is audio."""
-    prefix = channel_id.split(":", 1)[0]
-    return "video" if prefix in ("display", "screen", "camera") else "audio"
+    """The manifest's channel-id rule (``display:*``/``screen:*``/``camera:*`` are video); an id
+    outside those rules (a source map may name anything) counts as audio."""
+    try:
+        return manifest.kind_of(channel_id)
+    except ValueError:
+        return "audio"
 
 
 def default_name(channel_id: str) -> str:
