@@ -120,6 +120,7 @@ class LiveTranscriber:
         interim: bool = True,
         threshold_db: float = -50.0,
         clock: Callable[[], float] = time.time,
+        executor: Optional[concurrent.futures.Executor] = None,
     ) -> None:
         self.emit = emit
         self.model_spec = model_spec
@@ -132,7 +133,9 @@ class LiveTranscriber:
         self.threshold = 10 ** (threshold_db / 20)
         self.clock = clock
         self._streams: dict[str, _Stream] = {}
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-whisper")
+        # A host that owns its threads (the server) passes its executor; alone, we own one.
+        self._owns_executor = executor is None
+        self._executor = executor or concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-whisper")
         self._closed = False
         #: (emit time − end of the utterance's audio as placed on the clock), seconds, per final.
         self.final_latencies: list[float] = []
@@ -176,7 +179,8 @@ class LiveTranscriber:
                     await st.worker
                 except (asyncio.CancelledError, Exception):  # noqa: BLE001
                     pass
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._owns_executor:
+            self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- voice activity and endpointing (pure arithmetic on the buffer) --------------------------
     def _vad(self, st: _Stream) -> None:

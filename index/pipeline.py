@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Protocol, TypeVar, Union
 
 import sqlite_utils
 
@@ -18,6 +18,33 @@ from . import embed, segments, store
 from .transcribe import Transcript, transcribe
 
 Progress = Callable[[float], None]
+T = TypeVar("T")
+
+
+class Access(Protocol):
+    """How the pipeline reaches its tables. The server passes its ``Database`` (reads on a reader
+    thread, writes on its one writer thread); the stage alone passes a plain connection."""
+
+    def read_sync(self, fn: Callable[[sqlite_utils.Database], T]) -> T: ...
+
+    def write_sync(self, fn: Callable[[sqlite_utils.Database], T]) -> T: ...
+
+
+class Direct:
+    """:class:`Access` over one connection, for the stage on its own (tests, benches)."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def read_sync(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        return fn(self.db)
+
+    def write_sync(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        return fn(self.db)
+
+
+def _access(db: Union[sqlite_utils.Database, Access]) -> Access:
+    return Direct(db) if isinstance(db, sqlite_utils.Database) else db
 TRANSCRIBE_SHARE = 0.9  # of progress; embedding and writing take the rest
 
 
@@ -31,7 +58,7 @@ class IndexResult:
 
 
 def ensure_transcript(
-    db: sqlite_utils.Database,
+    db: Union[sqlite_utils.Database, Access],
     asset_id: str,
     path: Union[str, os.PathLike],
     progress: Optional[Progress] = None,
@@ -42,19 +69,20 @@ def ensure_transcript(
 ) -> Transcript:
     """The asset's stored transcript, transcribing and storing it first if missing (or ``force``).
     Blocking."""
+    access = _access(db)
     if not force:
-        existing = store.get_transcript(db, asset_id)
+        existing = access.read_sync(lambda conn: store.get_transcript(conn, asset_id))
         if existing is not None:
             if progress:
                 progress(1.0)
             return existing
     tr = transcribe(path, progress, model_spec=whisper_model, language=language)
-    store.save_transcript(db, asset_id, tr)
+    access.write_sync(lambda conn: store.save_transcript(conn, asset_id, tr))
     return tr
 
 
 def index_asset(
-    db: sqlite_utils.Database,
+    db: Union[sqlite_utils.Database, Access],
     asset_id: str,
     path: Union[str, os.PathLike],
     progress: Optional[Progress] = None,
@@ -73,7 +101,8 @@ def index_asset(
     tr = ensure_transcript(db, asset_id, path, sub, force=force, language=language, whisper_model=whisper_model)
     segs = segments.index_segments(tr.words)
     vecs = embed.embed_texts([s.text for s in segs], model_spec=embed_model)
-    gen = store.save_index(db, asset_id, segs, vecs, embed_model=embed_model or "bundled:all-MiniLM-L6-v2")
+    model = embed_model or "bundled:all-MiniLM-L6-v2"
+    gen = _access(db).write_sync(lambda conn: store.save_index(conn, asset_id, segs, vecs, embed_model=model))
     if progress:
         progress(1.0)
     return IndexResult(asset_id, len(segs), len(tr.words), tr.duration, gen)

@@ -29,45 +29,47 @@ from .segments import Segment
 from .transcribe import Transcript, Word
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create the index tables if missing. Idempotent; safe to call on every start."""
-    with _transaction(db):
-        db.execute(
-            """CREATE TABLE IF NOT EXISTS transcripts (
+#: The index stage's tables, version 1. The server applies them as one of its migrations
+#: (``reeldb.server.schema``), so the shape moves forward with the rest of the database; a later
+#: change is a new tuple here and a new migration there, never an edit of this one.
+SCHEMA_V1: tuple[str, ...] = (
+    """CREATE TABLE transcripts (
                 asset_id TEXT PRIMARY KEY, language TEXT, duration REAL, model TEXT,
-                text TEXT, words TEXT, created_at REAL)"""
-        )
-        db.execute(
-            """CREATE TABLE IF NOT EXISTS spoken_segments (
+                text TEXT, words TEXT, created_at REAL)""",
+    """CREATE TABLE spoken_segments (
                 id INTEGER PRIMARY KEY, asset_id TEXT NOT NULL, seq INTEGER NOT NULL,
-                start REAL NOT NULL, "end" REAL NOT NULL, text TEXT NOT NULL, vector BLOB)"""
-        )
-        db.execute("CREATE INDEX IF NOT EXISTS idx_spoken_segments_asset ON spoken_segments(asset_id, seq)")
-        db.execute(
-            """CREATE TABLE IF NOT EXISTS spoken_indexes (
+                start REAL NOT NULL, "end" REAL NOT NULL, text TEXT NOT NULL, vector BLOB)""",
+    """CREATE INDEX idx_spoken_segments_asset ON spoken_segments(asset_id, seq)""",
+    """CREATE TABLE spoken_indexes (
                 asset_id TEXT PRIMARY KEY, embed_model TEXT, dim INTEGER, segment_count INTEGER,
-                generation INTEGER NOT NULL, created_at REAL)"""
-        )
-        db.execute("CREATE TABLE IF NOT EXISTS index_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
-        db.execute("INSERT OR IGNORE INTO index_state (key, value) VALUES ('generation', 0)")
-        db.execute(
-            """CREATE VIRTUAL TABLE IF NOT EXISTS spoken_segments_fts USING fts5(
-                text, content='spoken_segments', content_rowid='id', tokenize='porter unicode61')"""
-        )
-        db.execute(
-            """CREATE TRIGGER IF NOT EXISTS spoken_segments_ai AFTER INSERT ON spoken_segments BEGIN
-                INSERT INTO spoken_segments_fts(rowid, text) VALUES (new.id, new.text); END"""
-        )
-        db.execute(
-            """CREATE TRIGGER IF NOT EXISTS spoken_segments_ad AFTER DELETE ON spoken_segments BEGIN
+                generation INTEGER NOT NULL, created_at REAL)""",
+    """CREATE TABLE index_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL)""",
+    """INSERT INTO index_state (key, value) VALUES ('generation', 0)""",
+    """CREATE VIRTUAL TABLE spoken_segments_fts USING fts5(
+                text, content='spoken_segments', content_rowid='id', tokenize='porter unicode61')""",
+    """CREATE TRIGGER spoken_segments_ai AFTER INSERT ON spoken_segments BEGIN
+                INSERT INTO spoken_segments_fts(rowid, text) VALUES (new.id, new.text); END""",
+    """CREATE TRIGGER spoken_segments_ad AFTER DELETE ON spoken_segments BEGIN
                 INSERT INTO spoken_segments_fts(spoken_segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
-                END"""
-        )
-        db.execute(
-            """CREATE TRIGGER IF NOT EXISTS spoken_segments_au AFTER UPDATE ON spoken_segments BEGIN
+                END""",
+    """CREATE TRIGGER spoken_segments_au AFTER UPDATE ON spoken_segments BEGIN
                 INSERT INTO spoken_segments_fts(spoken_segments_fts, rowid, text) VALUES ('delete', old.id, old.text);
-                INSERT INTO spoken_segments_fts(rowid, text) VALUES (new.id, new.text); END"""
-        )
+                INSERT INTO spoken_segments_fts(rowid, text) VALUES (new.id, new.text); END""",
+)
+
+
+def create_schema(db: sqlite_utils.Database) -> None:
+    """Create the index tables (version 1) in a database that has none of them."""
+    with _transaction(db):
+        for statement in SCHEMA_V1:
+            db.execute(statement)
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    """For the stage on its own (tests, benches): create the tables unless they exist. The server
+    does not call this; its migrations own the schema."""
+    if not db["transcripts"].exists():
+        create_schema(db)
 
 
 @contextlib.contextmanager

@@ -1,100 +1,146 @@
-"""Compose the server: one litestar app over the database, events, jobs and the stages' routes."""
+"""Compose the server: build each service once, with its collaborators given explicitly, and hand
+them one by one to the routes (litestar dependencies by name). Nothing else builds a service.
+
+Who owns which tables, and who calls whom, is read off :class:`Server`'s constructor.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
-from . import db as dbm
-from reeldb.capture.ice import from_env_value, restrict_host_addresses
-
-from .auth import ensure_api_key
+from .auth import Auth, Principal, ensure_api_key, require_key
 from .capture_runtime import CaptureRuntime
+from .collections import Collections, ensure_default
+from .database import Database
 from .errors import handle_exception
 from .events import Events, WebSocketHub
-from .jobs import Jobs
-from .live import LiveTranscripts
 from .exports import Exports
-from .routes import capture, collections, media, rtstreams, spoken, streams, system
-from .spoken import Spoken
-from .services import Services, provide_actor, provide_key, provide_services
+from .jobs import Jobs
+from .library import MediaLibrary
+from .links import Links
+from .live import LiveTranscripts
+from .routes import capture, collections, jobs, media, rtstreams, spoken, streams, system, uploads
+from .routes.jobs import Presenters
+from .runtime import Runtime
+from .schema import migrate
+from .sessions import Sessions
 from .settings import Settings
 from .signing import load_secret
-from .uploads import register_upload_jobs, sweep_expired
+from .spoken import Spoken
+from .uploads import Uploads
 
 log = logging.getLogger("reeldb.server")
 
-
-def build_services(settings: Settings) -> tuple[Services, str | None]:
-    restrict_host_addresses(from_env_value(settings.ice_addresses))
-    for path in (settings.data_dir, settings.media_dir, settings.sessions_dir, settings.uploads_dir):
-        path.mkdir(parents=True, exist_ok=True)
-    db = dbm.open_db(settings.db_path)
-    dbm.migrate(db)
-    new_key = ensure_api_key(db, settings.data_dir, settings.api_key)
-    collections.ensure_default_collection(db)
-    hub = WebSocketHub()
-    services = Services(settings, db, hub, Events(db, settings, hub), Jobs(db, settings),
-                        load_secret(settings.data_dir))
-    register_upload_jobs(services)
-    services.presenters["upload"] = media.present_upload
-    services.exports = Exports(services, streams.stream_urls)
-    services.spoken = Spoken(services)
-    services.live = LiveTranscripts(services)
-    services.capture = CaptureRuntime(services, on_stopped=services.exports.after_stop,
-                                      on_closing=services.live.end_session)
-    return services, new_key
+HOUSEKEEPING_EVERY = 600.0
 
 
-async def housekeeping(services: Services) -> None:
-    while True:
-        swept = sweep_expired(services.db, services.settings.uploads_dir)
-        if swept:
-            log.info("removed %d expired upload slots", swept)
-        await asyncio.sleep(600)
+class Server:
+    """Every long-lived part of a running server, built in dependency order."""
+
+    def __init__(self, settings: Settings) -> None:
+        for path in (settings.data_dir, settings.media_dir, settings.sessions_dir, settings.uploads_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        self.settings = settings
+        self.runtime = Runtime()
+        self.db = Database(settings.db_path)
+        self.db.write_sync(migrate)
+        self.db.write_sync(ensure_default)
+        #: A key generated on this start, to print once (it is also kept in <data_dir>/api_key).
+        self.new_key = self.db.write_sync(lambda conn: ensure_api_key(conn, settings.data_dir, settings.api_key))
+        self.links = Links(settings, load_secret(settings.data_dir))
+        self.auth = Auth(self.db)                                              # api_keys, client_tokens
+        self.hub = WebSocketHub()
+        self.events = Events(self.db, settings, self.hub)                      # events, deliveries
+        self.jobs = Jobs(self.db, settings, self.runtime)                      # jobs
+        self.collections = Collections(self.db)                                # collections
+        self.library = MediaLibrary(self.db, settings, self.runtime)           # media
+        self.uploads = Uploads(self.db, settings, self.runtime, self.links, self.jobs, self.library)  # uploads
+        self.sessions = Sessions(self.db, self.events)                         # capture_sessions, rtstreams
+        self.exports = Exports(self.db, settings, self.jobs, self.sessions, self.library, self.links,
+                               self.hub)                                       # exports
+        self.spoken = Spoken(self.db, settings, self.jobs)                     # the index stage's tables
+        self.capture = CaptureRuntime(settings, self.sessions, self.runtime, on_stopped=self.exports.after_stop)
+        self.live = LiveTranscripts(settings, self.hub, self.capture, self.runtime)
+        self.presenters = Presenters(self.library, self.links, self.spoken)
+
+    def dependencies(self) -> dict[str, Provide]:
+        values: dict[str, Any] = {
+            "settings": self.settings, "runtime": self.runtime, "links": self.links, "auth": self.auth,
+            "hub": self.hub, "jobs": self.jobs, "collections": self.collections, "library": self.library,
+            "uploads": self.uploads, "sessions": self.sessions, "exports": self.exports, "spoken": self.spoken,
+            "capture": self.capture, "live": self.live, "presenters": self.presenters,
+        }
+        provided = {name: Provide(_constant(value), use_cache=True, sync_to_thread=False)
+                    for name, value in values.items()}
+        auth = self.auth
+
+        async def actor(request: Request) -> Principal:
+            """An API key or a client token; handlers that take ``actor`` accept both."""
+            return await auth.resolve(request.headers.get("x-access-token"))
+
+        async def key(request: Request) -> Principal:
+            """An API key only: everything but capture refuses client tokens."""
+            return require_key(await auth.resolve(request.headers.get("x-access-token")))
+
+        provided["actor"] = Provide(actor)
+        provided["key"] = Provide(key)
+        return provided
+
+    async def start(self) -> None:
+        await self.capture.recover()
+        self.runtime.spawn(self.events.run(), name="webhooks")
+        self.runtime.spawn(self.jobs.run(), name="jobs")
+        self.runtime.spawn(self._housekeeping(), name="housekeeping")
+
+    async def stop(self) -> None:
+        await self.live.close()
+        await self.capture.close()
+        await self.runtime.close()
+        self.db.close()
+
+    async def _housekeeping(self) -> None:
+        while True:
+            swept = await self.runtime.io(self.uploads.sweep_expired)
+            if swept:
+                log.info("removed %d expired upload slots", swept)
+            await asyncio.sleep(HOUSEKEEPING_EVERY)
+
+
+def _constant(value: Any) -> Any:
+    def provide() -> Any:
+        return value
+
+    return provide
 
 
 def create_app(settings: Settings) -> Litestar:
-    services, new_key = build_services(settings)
-    if new_key:
-        # Printed once, on the start that created it; it is also kept in <data_dir>/api_key.
-        print(f"ReelDB generated an API key (saved in {settings.data_dir / 'api_key'}):\n  {new_key}", flush=True)
+    server = Server(settings)
+    if server.new_key:
+        print(f"ReelDB generated an API key (saved in {settings.data_dir / 'api_key'}):\n  {server.new_key}", flush=True)
 
     @contextlib.asynccontextmanager
-    async def background(app: Litestar) -> AsyncIterator[None]:
-        await services.capture.recover()
-        tasks = [asyncio.create_task(services.events.run(), name="webhooks"),
-                 asyncio.create_task(services.jobs.run(), name="jobs"),
-                 asyncio.create_task(housekeeping(services), name="housekeeping")]
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await server.start()
         try:
             yield
         finally:
-            await services.live.close()
-            await services.capture.close()
-            services.spoken.close()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await server.stop()
 
     app = Litestar(
-        route_handlers=[*system.handlers, *collections.handlers, *media.handlers, *capture.handlers,
-                        *streams.handlers, *rtstreams.handlers,
-                        *spoken.handlers],
-        dependencies={
-            "svc": Provide(provide_services, sync_to_thread=False),
-            "actor": Provide(provide_actor, sync_to_thread=False),
-            "key": Provide(provide_key, sync_to_thread=False),
-        },
+        route_handlers=[*system.handlers, *collections.handlers, *media.handlers, *uploads.handlers, *jobs.handlers,
+                        *capture.handlers, *streams.handlers, *rtstreams.handlers, *spoken.handlers],
+        dependencies=server.dependencies(),
         exception_handlers={Exception: handle_exception},
-        lifespan=[background],
+        lifespan=[lifespan],
         cors_config=CORSConfig(allow_origins=["*"], allow_headers=["*"], expose_headers=["*"]),
         openapi_config=OpenAPIConfig(
             title="ReelDB", version="0.1.0", path="/schema",
@@ -103,5 +149,4 @@ def create_app(settings: Settings) -> Litestar:
         ),
         debug=False,
     )
-    app.state.services = services
     return app

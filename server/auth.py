@@ -2,7 +2,8 @@
 
 Secrets are stored as SHA-256 hashes: the data dir can be copied or backed up without handing out
 working credentials. A client token belongs to the API key that minted it and reaches only that
-key's capture sessions.
+key's capture sessions. Verified credentials are remembered for a few seconds, so a request costs
+no database round trip for them; a revoked key stops working within that time.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import db as dbm
+from .database import Database, row
 from .errors import Forbidden, Unauthorized
 from .ids import new_id, new_secret
+
+CACHE_SECONDS = 5.0
+CACHE_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ def digest(secret: str) -> str:
 def add_api_key(db: sqlite_utils.Database, key: str | None = None) -> tuple[str, dict]:
     """Register ``key`` (or a new one); returns the key and its row. Idempotent for a known key."""
     key = key or new_secret("api_key")
-    existing = dbm.row(db, "select * from api_keys where key_hash = ?", [digest(key)])
+    existing = row(db, "select * from api_keys where key_hash = ?", [digest(key)])
     if existing:
         return key, existing
     record = {
@@ -71,34 +75,53 @@ def ensure_api_key(db: sqlite_utils.Database, data_dir: Path, configured: str | 
     return key
 
 
-def mint_client_token(
-    db: sqlite_utils.Database, api_key_id: str, expires_in: int, user_id: str | None
-) -> tuple[str, float]:
-    token = new_secret("client_token")
-    now = time.time()
-    expires_at = now + expires_in
-    db["client_tokens"].insert(
-        {"token_hash": digest(token), "api_key_id": api_key_id, "user_id": user_id,
-         "expires_at": expires_at, "created_at": now}
-    )
-    return token, expires_at
-
-
-def resolve(db: sqlite_utils.Database, secret: str | None) -> Principal:
-    if not secret:
-        raise Unauthorized("Missing API key: send it in the x-access-token header")
+def _lookup(db: sqlite_utils.Database, secret: str) -> tuple[Principal, float]:
+    """The principal for ``secret`` and until when it may be remembered; raises Unauthorized."""
     hashed = digest(secret)
+    now = time.time()
     if secret.startswith("st-"):
-        record = dbm.row(db, "select api_key_id, expires_at from client_tokens where token_hash = ?", [hashed])
+        record = row(db, "select api_key_id, expires_at from client_tokens where token_hash = ?", [hashed])
         if record is None:
             raise Unauthorized("Invalid client token")
-        if record["expires_at"] < time.time():
+        if record["expires_at"] < now:
             raise Unauthorized("Client token expired")
-        return Principal("token", record["api_key_id"])
-    record = dbm.row(db, "select id from api_keys where key_hash = ?", [hashed])
+        return Principal("token", record["api_key_id"]), min(now + CACHE_SECONDS, record["expires_at"])
+    record = row(db, "select id from api_keys where key_hash = ?", [hashed])
     if record is None:
         raise Unauthorized("Invalid API key")
-    return Principal("key", record["id"])
+    return Principal("key", record["id"]), now + CACHE_SECONDS
+
+
+class Auth:
+    """Resolves credentials (remembering them briefly) and mints client tokens; owns the
+    ``api_keys`` and ``client_tokens`` tables."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._cache: dict[str, tuple[Principal, float]] = {}
+
+    async def resolve(self, secret: str | None) -> Principal:
+        if not secret:
+            raise Unauthorized("Missing API key: send it in the x-access-token header")
+        if len(secret) > 512:
+            raise Unauthorized("Invalid API key")
+        hit = self._cache.get(secret)
+        if hit is not None and hit[1] > time.time():
+            return hit[0]
+        principal, until = await self.db.execute_fn(lambda conn: _lookup(conn, secret))
+        if len(self._cache) >= CACHE_MAX:
+            self._cache.clear()
+        self._cache[secret] = (principal, until)
+        return principal
+
+    async def mint_client_token(self, api_key_id: str, expires_in: int, user_id: str | None) -> tuple[str, float]:
+        token = new_secret("client_token")
+        now = time.time()
+        expires_at = now + expires_in
+        await self.db.execute_write_fn(lambda conn: conn["client_tokens"].insert(
+            {"token_hash": digest(token), "api_key_id": api_key_id, "user_id": user_id,
+             "expires_at": expires_at, "created_at": now}))
+        return token, expires_at
 
 
 def require_key(principal: Principal) -> Principal:
@@ -108,8 +131,3 @@ def require_key(principal: Principal) -> Principal:
             "websocket; this call needs an API key"
         )
     return principal
-
-
-def webhook_secret(db: sqlite_utils.Database, api_key_id: str) -> str | None:
-    record = dbm.row(db, "select webhook_secret from api_keys where id = ?", [api_key_id])
-    return record["webhook_secret"] if record else None

@@ -12,34 +12,44 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from reeldb.capture.ingest import IngestError, IngestSession
+from reeldb.capture.ingest import IngestSession
 
-from . import db as dbm
-from . import lifecycle, sessions
-from .channels import category
+from . import lifecycle
+from .database import Conn, loads
 from .errors import BadRequest, Conflict
-from .ids import new_id
-from .services import Services
+from .runtime import Runtime
+from .sessions import Also, Sessions
+from .settings import Settings
 
 log = logging.getLogger("reeldb.capture")
 
+#: Called with a session id before its media stops (live consumers finish their work).
+Closing = Callable[[str], Awaitable[None]]
+
 
 class CaptureRuntime:
-    def __init__(self, svc: Services, on_stopped: Callable[[str], Awaitable[None]] | None = None,
-                 on_closing: Callable[[str], Awaitable[None]] | None = None) -> None:
-        self.svc = svc
+    """Owns the live ingests, their watchdogs and grace timers."""
+
+    def __init__(self, settings: Settings, sessions: Sessions, runtime: Runtime, on_stopped: Also) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.runtime = runtime
         self._on_stopped = on_stopped
-        self._on_closing = on_closing
+        self._closing: list[Closing] = []
         self._ingests: dict[str, IngestSession] = {}
         self._grace: dict[str, asyncio.Task[None]] = {}
         self._connected: dict[str, bool] = {}
         self._stopping: dict[str, asyncio.Task[None]] = {}
         self._watchdogs: dict[str, asyncio.Task[None]] = {}
 
-    def folder(self, session_id: str):
-        return self.svc.settings.sessions_dir / session_id
+    def on_closing(self, listener: Closing) -> None:
+        self._closing.append(listener)
+
+    def folder(self, session_id: str) -> Path:
+        return self.settings.sessions_dir / session_id
 
     # -- recorder requests -----------------------------------------------------------------------
     async def offer(self, row: dict[str, Any], sdp: str, tracks: dict[str, str]) -> str:
@@ -50,21 +60,18 @@ class CaptureRuntime:
         if ingest is not None and self._connected.get(sid):
             raise Conflict(f"Capture session {sid} already has a connected recorder")
         if ingest is None:
-            channels = dbm.loads(row["channels"], [])
+            channels = loads(row["channels"], [])
             ingest = IngestSession(
                 self.folder(sid), sid, channels,
                 on_media=lambda channel_id: self._on_media(sid, channel_id),
                 on_state=lambda state: self._on_state(sid, state),
             )
             self._ingests[sid] = ingest
-            self._watchdogs[sid] = asyncio.create_task(self._watch(sid))
+            self._watchdogs[sid] = self.runtime.spawn(self._watch(sid), name=f"watchdog-{sid}")
         candidates = sorted({line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:")
                              and len(line.split()) > 4})
         log.info("session %s: offer with ICE candidates %s", sid, ", ".join(candidates) or "none")
-        try:
-            return await ingest.accept_offer(sdp, tracks)
-        except IngestError as exc:
-            raise BadRequest(str(exc)) from None
+        return await ingest.accept_offer(sdp, tracks)  # its IngestErrors are the API's 400s
 
     def ingest_for(self, session_id: str) -> IngestSession | None:
         """The live ingest of a session, if it is streaming (for live consumers such as transcripts)."""
@@ -84,33 +91,12 @@ class CaptureRuntime:
         """stopping → finalize files → stopped (→ export). Safe to call twice."""
         task = self._stopping.get(session_id)
         if task is None:
-            task = self._stopping[session_id] = asyncio.create_task(self._stop(session_id))
+            task = self._stopping[session_id] = self.runtime.spawn(self._stop(session_id), name=f"stop-{session_id}")
         await asyncio.shield(task)
 
     # -- ingest callbacks ------------------------------------------------------------------------
     async def _on_media(self, session_id: str, channel_id: str) -> None:
-        row = sessions.load(self.svc, session_id)
-        if row["status"] != "starting":
-            return
-        now = time.time()
-        streams = []
-        for ch in dbm.loads(row["channels"], []):
-            streams.append({
-                "id": new_id("rtstream"), "session_id": session_id, "collection_id": row["collection_id"],
-                "name": ch["channel_id"], "channel_id": category(ch["channel_id"]),
-                "media_types": dbm.dumps([ch["type"]]), "sample_rate": 30 if ch["type"] == "video" else 48000,
-                "status": "connected", "store": int(ch["store"]), "exported_asset_id": None, "created_at": now,
-            })
-        data = {"rtstreams": [{"rtstream_id": s["id"], "name": s["name"], "channel_id": s["channel_id"],
-                               "media_types": dbm.loads(s["media_types"]), "store": bool(s["store"])}
-                              for s in streams]}
-        try:
-            with self.svc.db.atomic():
-                self.svc.db["rtstreams"].insert_all(streams)
-                updated, event = sessions.move(self.svc, session_id, "active", data)
-        except Conflict:
-            return
-        await self.svc.events.published(event, updated.get("ws_connection_id"))
+        await self.sessions.activate(session_id)
 
     def _on_state(self, session_id: str, state: str) -> None:
         if session_id not in self._ingests:
@@ -128,8 +114,8 @@ class CaptureRuntime:
         if session_id in self._grace:
             return
         log.info("session %s: %s; waiting %.0fs for it to come back", session_id, why,
-                 self.svc.settings.reconnect_grace)
-        self._grace[session_id] = asyncio.create_task(self._expire(session_id))
+                 self.settings.reconnect_grace)
+        self._grace[session_id] = self.runtime.spawn(self._expire(session_id), name=f"grace-{session_id}")
 
     def _media_stalled(self, session_id: str) -> bool:
         """True when stored, unpaused channels have all been silent for ``media_timeout``."""
@@ -139,16 +125,16 @@ class CaptureRuntime:
         now = time.time()
         latest = [c.last_frame_at for c in ingest.manifest.channels
                   if c.last_frame_at and not (c.pauses and c.pauses[-1][1] is None)]
-        return bool(latest) and now - max(latest) > self.svc.settings.media_timeout
+        return bool(latest) and now - max(latest) > self.settings.media_timeout
 
     async def _watch(self, session_id: str) -> None:
         while session_id in self._ingests:
             await asyncio.sleep(1.0)
             if self._media_stalled(session_id):
-                self._start_grace(session_id, f"no media for {self.svc.settings.media_timeout:.0f}s")
+                self._start_grace(session_id, f"no media for {self.settings.media_timeout:.0f}s")
 
     async def _expire(self, session_id: str) -> None:
-        await asyncio.sleep(self.svc.settings.reconnect_grace)
+        await asyncio.sleep(self.settings.reconnect_grace)
         self._grace.pop(session_id, None)
         if self._connected.get(session_id) and not self._media_stalled(session_id):
             return  # media came back on the same connection
@@ -160,36 +146,36 @@ class CaptureRuntime:
 
     async def _stop(self, session_id: str) -> None:
         try:
-            row = sessions.load(self.svc, session_id)
+            row = await self.sessions.load(session_id)
             if row["status"] in ("starting", "active"):
-                await sessions.transition(self.svc, session_id, "stopping")
+                await self.sessions.transition(session_id, "stopping")
             elif row["status"] != "stopping":
                 raise Conflict(lifecycle.refusal(row["status"], "stopping"))
-            if self._on_closing is not None:
-                await self._on_closing(session_id)  # live consumers finish before the media stops
+            for listener in self._closing:
+                await listener(session_id)  # live consumers finish before the media stops
             ingest = self._ingests.pop(session_id, None)
             if ingest is not None:
                 await ingest.close()
             for tasks in (self._grace, self._watchdogs):
                 task = tasks.pop(session_id, None)
-                if task:
+                if task and task is not asyncio.current_task():
                     task.cancel()
             self._connected.pop(session_id, None)
-            self.svc.db.execute("update rtstreams set status = 'stopped' where session_id = ?", [session_id])
-            await sessions.transition(self.svc, session_id, "stopped", stopped_at=time.time())
-            if self._on_stopped is not None:
-                await self._on_stopped(session_id)
+
+            def stopped(conn: Conn, updated: dict[str, Any]) -> None:
+                conn.execute("update rtstreams set status = 'stopped' where session_id = ?", [session_id])
+                self._on_stopped(conn, updated)  # e.g. queue the export, in the same transaction
+
+            await self.sessions.transition(session_id, "stopped", also=stopped, stopped_at=time.time())
         finally:
             self._stopping.pop(session_id, None)
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def recover(self) -> None:
         """Stop sessions a previous process left live: what reached disk is kept."""
-        left = list(dbm.rows(self.svc.db, "select id, status from capture_sessions "
-                                          "where status in ('starting', 'active', 'stopping')"))
-        for row in left:
-            log.warning("session %s was %s when the server stopped; stopping it", row["id"], row["status"])
-            await self.stop(row["id"])
+        for session_id in await self.sessions.live_ids():
+            log.warning("session %s was live when the server stopped; stopping it", session_id)
+            await self.stop(session_id)
 
     async def close(self) -> None:
         for task in [*self._grace.values(), *self._watchdogs.values()]:
@@ -197,4 +183,3 @@ class CaptureRuntime:
         for ingest in list(self._ingests.values()):
             await ingest.close()
         self._ingests.clear()
-

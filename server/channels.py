@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-CATEGORY_KIND = {"mic": "audio", "system_audio": "audio", "display": "video", "screen": "video", "camera": "video"}
-CHANNEL_ID = re.compile(r"^(mic|system_audio|display|screen|camera):[A-Za-z0-9_.\-]+$")
+# The channel-id rules live with the manifest schema, the one contract capture and export share;
+# the rtstream's ``channel_id`` is the channel's category (``display:2`` → ``display``, DESIGN §2).
+from reeldb.capture.manifest import category, is_channel_id, kind_of
+
+__all__ = ["ChannelError", "category", "normalize"]
+
+MAX_NAME = 256
 
 
 class ChannelError(ValueError):
     pass
-
-
-def category(channel_id: str) -> str:
-    """The rtstream ``channel_id`` for a device channel: ``display:2`` → ``display`` (DESIGN §2)."""
-    prefix = channel_id.split(":", 1)[0]
-    return "display" if prefix == "screen" else prefix
 
 
 def normalize(raw: Any, max_channels: int, primary: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
@@ -36,7 +34,7 @@ def normalize(raw: Any, max_channels: int, primary: str | None = None) -> tuple[
         if not isinstance(ch, dict):
             raise ChannelError(f"channels[{i}] must be an object")
         cid = ch.get("channel_id") or ch.get("id")
-        if not isinstance(cid, str) or not CHANNEL_ID.match(cid):
+        if not isinstance(cid, str) or not is_channel_id(cid):
             raise ChannelError(
                 f"channels[{i}].channel_id {cid!r} is not a channel id like 'mic:default', "
                 "'system_audio:default' or 'display:1'"
@@ -44,7 +42,7 @@ def normalize(raw: Any, max_channels: int, primary: str | None = None) -> tuple[
         if cid in seen:
             raise ChannelError(f"Channel {cid} is listed twice")
         seen.add(cid)
-        expected = CATEGORY_KIND[cid.split(":", 1)[0]]
+        expected = kind_of(cid)
         kind = ch.get("type") or ch.get("channel_type") or expected
         if kind not in ("audio", "video"):
             raise ChannelError(f"Invalid channel type {kind!r} for {cid}: must be 'audio' or 'video'")
@@ -55,6 +53,8 @@ def normalize(raw: Any, max_channels: int, primary: str | None = None) -> tuple[
         if not isinstance(store, bool) or not isinstance(is_primary, bool):
             raise ChannelError(f"store and is_primary of {cid} must be true or false")
         name = ch.get("name") or ch.get("channel_name") or cid
+        if len(str(name)) > MAX_NAME:
+            raise ChannelError(f"The name of {cid} is longer than {MAX_NAME} characters")
         out.append({"channel_id": cid, "name": str(name), "type": kind, "store": store,
                     "is_primary": is_primary})
     primaries = [c["channel_id"] for c in out if c["is_primary"]]
@@ -63,10 +63,10 @@ def normalize(raw: Any, max_channels: int, primary: str | None = None) -> tuple[
     if primary is not None:
         if primary not in seen:
             raise ChannelError(f"primary_video_channel_id {primary} is not one of the channels")
-        if CATEGORY_KIND[primary.split(':', 1)[0]] != "video":
+        if kind_of(primary) != "video":
             raise ChannelError(f"primary_video_channel_id {primary} is not a video channel")
     elif primaries:
-        if CATEGORY_KIND[primaries[0].split(':', 1)[0]] != "video":
+        if kind_of(primaries[0]) != "video":
             raise ChannelError(f"The primary channel {primaries[0]} is not a video channel")
         primary = primaries[0]
     else:

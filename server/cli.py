@@ -36,8 +36,13 @@ def main(argv: list[str] | None = None) -> int:
 def serve_command(settings: Settings) -> int:
     import uvicorn
 
+    from reeldb.capture.ice import from_env_value, restrict_host_addresses
+
     from .app import create_app
 
+    # Process-wide: aioice gathers host candidates from module state. Applied here, once, by the
+    # entry point that owns the process (the recorder does the same), never by create_app.
+    restrict_host_addresses(from_env_value(settings.ice_addresses))
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     app = create_app(settings)
@@ -48,19 +53,23 @@ def serve_command(settings: Settings) -> int:
 
 
 def keys_command(settings: Settings, action: str) -> int:
-    from . import db as dbm
     from .auth import add_api_key
+    from .database import Database
+    from .schema import migrate
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = dbm.open_db(settings.db_path)
-    dbm.migrate(db)
-    if action == "create":
-        key, record = add_api_key(db)
-        print(f"api_key={key}\nwebhook_secret={record['webhook_secret']}")
+    db = Database(settings.db_path, readers=1)
+    try:
+        db.write_sync(migrate)
+        if action == "create":
+            key, record = db.write_sync(add_api_key)
+            print(f"api_key={key}\nwebhook_secret={record['webhook_secret']}")
+            return 0
+        for record in db.read_sync(lambda conn: list(conn["api_keys"].rows)):
+            print(f"{record['id']}\twebhook_secret={record['webhook_secret']}")
         return 0
-    for record in db["api_keys"].rows:
-        print(f"{record['id']}\twebhook_secret={record['webhook_secret']}")
-    return 0
+    finally:
+        db.close()
 
 
 if __name__ == "__main__":

@@ -1,17 +1,26 @@
-"""Typed errors and the one handler that turns any error into VideoDB's envelope.
+"""Typed errors and the one mapping that turns any error into VideoDB's envelope.
 
-Route code raises these; it never builds an error response itself, so every failure, including
-litestar's own (unknown route, bad JSON, validation), reaches the client as
-``{"success": false, "message": ...}`` with a 4xx status, and nothing unexpected leaks as a bare 500.
+Services and routes raise these, and the stages raise their own typed errors (each with a
+``code`` and a message written for users); none of them builds an error response. The one
+handler here maps every failure, litestar's own included (unknown route, bad JSON, validation),
+to ``{"success": false, "message", "error_code"}`` with a 4xx status. Anything else is a bug:
+a 500 whose body carries only an opaque id, and whose traceback goes to the log under that id.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+
+from reeldb.capture.ingest import IngestError, SessionClosedError
+from reeldb.export import ExportError, MediaError
+from reeldb.index.models import ModelError
+from reeldb.index.search import SearchError
+from reeldb.index.transcribe import TranscribeError
 
 log = logging.getLogger("reeldb.server")
 
@@ -54,9 +63,52 @@ class Conflict(ApiError):
     error_code = "INVALID_STATE"
 
 
+class InternalError(ApiError):
+    """A job crashed: the client learns that it did and where to look, not the exception's text."""
+
+    status_code = 500
+    error_code = "INTERNAL_ERROR"
+
+
 class PayloadTooLarge(ApiError):
     status_code = 413
     error_code = "PAYLOAD_TOO_LARGE"
+
+
+class JobFailed(Exception):
+    """Raise from a job handler for an expected failure; its message is shown to the user as is."""
+
+    code = "JOB_FAILED"
+
+
+#: The stages' error roots, by the status they mean: their messages are safe to show.
+STAGE_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
+    (SessionClosedError, 409, "INVALID_STATE"),
+    (IngestError, 400, "INVALID_OFFER"),
+    (ExportError, 400, "EXPORT_FAILED"),
+    (MediaError, 400, "MEDIA_UNREADABLE"),
+    (SearchError, 400, "SEARCH_FAILED"),
+    (TranscribeError, 400, "TRANSCRIBE_FAILED"),
+    (ModelError, 503, "MODEL_UNAVAILABLE"),
+    (JobFailed, 400, "JOB_FAILED"),
+)
+
+
+def classify(exc: BaseException) -> tuple[int, str, str] | None:
+    """(status, error_code, message) for an error users may see; None for a bug."""
+    if isinstance(exc, ApiError):
+        return exc.status_code, exc.error_code, exc.message
+    for root, status, code in STAGE_ERRORS:
+        if isinstance(exc, root):
+            own = getattr(exc, "code", None)
+            return status, own if isinstance(own, str) else code, str(exc)
+    return None
+
+
+def safe_error(exc: BaseException) -> tuple[str, str]:
+    """(message, code) to store for a failed job; ``INTERNAL_ERROR`` hides a bug's text."""
+    known = classify(exc)
+    return (known[2], known[1]) if known else ("Internal error", "INTERNAL_ERROR")
 
 
 def envelope_error(message: str, status: int, error_code: str) -> Response[dict[str, Any]]:
@@ -82,16 +134,19 @@ def _validation_message(exc: ValidationException) -> str:
 
 
 def handle_exception(request: Request, exc: Exception) -> Response[dict[str, Any]]:
-    if isinstance(exc, ApiError):
-        return envelope_error(exc.message, exc.status_code, exc.error_code)
+    known = classify(exc)
+    if known is not None:
+        status, code, message = known
+        return envelope_error(message, status, code)
     if isinstance(exc, ValidationException):
         return envelope_error(_validation_message(exc), 400, "VALIDATION_ERROR")
-    if isinstance(exc, HTTPException):
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
         code = exc.status_code
         names = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
         message = exc.detail or "Request failed"
         if code == 404 and message == "Not Found":
             message = f"No such endpoint: {request.method} {request.url.path}"
         return envelope_error(message, code, names.get(code, "INVALID_REQUEST"))
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return envelope_error("Internal server error", 500, "INTERNAL_ERROR")
+    incident = uuid.uuid4().hex[:12]
+    log.error("unhandled error %s on %s %s", incident, request.method, request.url.path, exc_info=exc)
+    return envelope_error(f"Internal server error (incident {incident})", 500, "INTERNAL_ERROR")

@@ -19,11 +19,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import httpx
-import sqlite_utils
 from litestar import WebSocket
 
-from . import db as dbm
-from .auth import webhook_secret
+from .database import Conn, Database, dumps, row, rows
 from .ids import new_id
 from .settings import Settings
 
@@ -64,7 +62,9 @@ class WebSocketHub:
 
 
 class Events:
-    def __init__(self, db: sqlite_utils.Database, settings: Settings, hub: WebSocketHub) -> None:
+    """Owns the ``events`` and ``deliveries`` tables: the outbox and its webhook dispatcher."""
+
+    def __init__(self, db: Database, settings: Settings, hub: WebSocketHub) -> None:
         self.db = db
         self.settings = settings
         self.hub = hub
@@ -72,10 +72,11 @@ class Events:
         self._client: httpx.AsyncClient | None = None
 
     # -- writing (inside the caller's transaction) ------------------------------------------------
-    def record(self, session: dict[str, Any], status: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    def record(self, conn: Conn, session: dict[str, Any], status: str,
+               data: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write the event for ``session`` reaching ``status`` and its webhook delivery rows.
 
-        Call inside ``db.atomic()`` together with the status update, then :meth:`published`.
+        Call inside the write transaction that changes the status, then :meth:`published`.
         """
         now = time.time()
         event = {
@@ -88,13 +89,13 @@ class Events:
             "status": status,
             "data": data or {},
         }
-        self.db["events"].insert(
+        conn["events"].insert(
             {"id": event["id"], "session_id": session["id"], "event": event["event"],
-             "payload": dbm.dumps(event), "ws_connection_id": session.get("ws_connection_id"),
+             "payload": dumps(event), "ws_connection_id": session.get("ws_connection_id"),
              "created_at": now}
         )
         if session.get("callback_url"):
-            self.db["deliveries"].insert(
+            conn["deliveries"].insert(
                 {"event_id": event["id"], "url": session["callback_url"],
                  "api_key_id": session.get("api_key_id"), "status": "pending", "attempts": 0,
                  "next_attempt_at": now, "last_error": None, "delivered_at": None}
@@ -114,12 +115,14 @@ class Events:
         try:
             while True:
                 self._wake.clear()
-                due = list(dbm.rows(
-                    self.db,
-                    "select d.*, e.payload from deliveries d join events e on e.id = d.event_id "
+                now = time.time()
+                due = await self.db.execute_fn(lambda conn: list(rows(
+                    conn,
+                    "select d.*, e.payload, k.webhook_secret from deliveries d join events e on e.id = d.event_id "
+                    "left join api_keys k on k.id = d.api_key_id "
                     "where d.status = 'pending' and d.next_attempt_at <= ? order by d.id limit 32",
-                    [time.time()],
-                ))
+                    [now],
+                )))
                 if due:
                     # In order per receiver (events of a session arrive as they happened, unless a
                     # retry intervenes); receivers are served concurrently.
@@ -128,7 +131,8 @@ class Events:
                         by_url.setdefault(delivery["url"], []).append(delivery)
                     await asyncio.gather(*(self._deliver_in_order(batch) for batch in by_url.values()))
                     continue
-                nxt = dbm.row(self.db, "select min(next_attempt_at) as t from deliveries where status = 'pending'")
+                nxt = await self.db.execute_fn(lambda conn: row(
+                    conn, "select min(next_attempt_at) as t from deliveries where status = 'pending'"))
                 delay = 3600.0 if not nxt or nxt["t"] is None else max(0.0, nxt["t"] - time.time())
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=min(delay, 3600.0))
@@ -145,7 +149,7 @@ class Events:
         body = delivery["payload"].encode()
         headers = {"Content-Type": "application/json", "User-Agent": "ReelDB-Webhooks/1",
                    "X-VideoDB-Event-Id": json.loads(body)["id"]}
-        secret = webhook_secret(self.db, delivery["api_key_id"]) if delivery["api_key_id"] else None
+        secret = delivery.get("webhook_secret")
         if secret:
             headers["X-VideoDB-Signature"] = sign_body(secret, body)
         attempts = delivery["attempts"] + 1
@@ -154,17 +158,14 @@ class Events:
             assert self._client is not None
             response = await self._client.post(delivery["url"], content=body, headers=headers)
             if 200 <= response.status_code < 300:
-                self.db["deliveries"].update(
-                    delivery["id"], {"status": "delivered", "attempts": attempts, "delivered_at": time.time()}
-                )
+                await self._update(delivery["id"], {"status": "delivered", "attempts": attempts,
+                                                    "delivered_at": time.time()})
                 return
             error = f"HTTP {response.status_code}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if attempts >= self.settings.webhook_max_attempts:
-            self.db["deliveries"].update(
-                delivery["id"], {"status": "failed", "attempts": attempts, "last_error": error}
-            )
+            await self._update(delivery["id"], {"status": "failed", "attempts": attempts, "last_error": error})
             log.warning(
                 "webhook %s to %s given up after %d attempts: %s",
                 json.loads(body)["event"], delivery["url"], attempts, error,
@@ -172,8 +173,9 @@ class Events:
             return
         delay = min(self.settings.webhook_backoff * 2 ** (attempts - 1), self.settings.webhook_backoff_max)
         delay *= 1 + random.random() * 0.1
-        self.db["deliveries"].update(
-            delivery["id"],
-            {"attempts": attempts, "last_error": error, "next_attempt_at": time.time() + delay},
-        )
+        await self._update(delivery["id"], {"attempts": attempts, "last_error": error,
+                                            "next_attempt_at": time.time() + delay})
         log.info("webhook to %s failed (%s); retry %d in %.1fs", delivery["url"], error, attempts, delay)
+
+    async def _update(self, delivery_id: int, changes: dict[str, Any]) -> None:
+        await self.db.execute_write_fn(lambda conn: conn["deliveries"].update(delivery_id, changes))

@@ -1,209 +1,331 @@
-"""Durable jobs: rows in SQLite, run by a bounded pool of worker threads.
+"""Durable jobs: rows in SQLite, run in lanes by worker threads, durable by construction.
 
-Long work (uploads from URLs, exports, indexing) must survive a restart and must not block the
-event loop. A job is claimed with a lease that its runner keeps renewing; on start, jobs left
-``running`` by a dead process are queued again (up to ``job_max_attempts``) or failed with a message
-that says why. Handlers run in threads with their own database connection and report progress.
+Long work (imports, exports, transcription, indexing) must survive a restart, must not block the
+event loop, and must not be done twice. The rules that make that so:
+
+- A job is enqueued *in the same transaction* as whatever causes it (:meth:`Jobs.enqueue` takes
+  the caller's connection), so "the session stopped" and "export it" commit together.
+- A claim takes a lease with a fresh token. The handler renews it by reporting progress (a
+  fraction, 0..1); a worker that stops reporting for ``job_lease`` seconds is presumed hung, and
+  the reaper, which runs all the time, queues the job again. A stale worker that wakes up finds
+  its token gone: its progress raises :class:`JobLost` and its result is discarded (fencing).
+- Handlers are idempotent, keyed by job id: ids of what they create are fixed before they run
+  (in ``params``), so a rerun replaces what a killed attempt left, never adds a second copy.
+- Each kind belongs to a lane with its own workers (imports, exports, index), so a slow import
+  cannot starve exports or indexing.
+
+:class:`JobQueue` is the interface routes and services use; :class:`Jobs` is the embedded
+backend. Another backend (a distributed queue) can stand behind the same interface with the
+same handlers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
-import traceback
-from dataclasses import dataclass
-from typing import Any, Callable
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Mapping, Protocol, TypeVar, runtime_checkable
 
-import sqlite_utils
-
-from . import db as dbm
+from .database import Conn, Database, dumps, loads, row, rows
+from .errors import safe_error
 from .ids import new_id
+from .runtime import Runtime
 from .settings import Settings
 
 log = logging.getLogger("reeldb.jobs")
 
+T = TypeVar("T")
+LANES = ("imports", "exports", "index")
 
-class JobFailed(Exception):
-    """Raise from a handler for an expected failure; its message is shown to the user as is."""
+
+class JobLost(Exception):
+    """This worker's lease was taken back (it was presumed hung); stop, the job runs elsewhere."""
 
 
 @dataclass
 class JobContext:
+    """What a handler gets: its job, the database seam, and a progress report that is its heartbeat."""
+
     id: str
     kind: str
     params: dict[str, Any]
     settings: Settings
-    db: sqlite_utils.Database
-    _progress: Callable[[float], None]
+    db: Database
+    _report: Callable[[float, bool], None]
 
-    def progress(self, percent: float) -> None:
-        self._progress(max(0.0, min(100.0, percent)))
+    def progress(self, fraction: float) -> None:
+        """Report progress in [0, 1]; also proves this worker is alive. Raises :class:`JobLost`."""
+        self._report(max(0.0, min(1.0, fraction)), False)
+
+    def heartbeat(self) -> None:
+        """Prove liveness without new progress (call it from long steps that report nothing)."""
+        self._report(-1.0, True)
+
+    def read(self, fn: Callable[[Conn], T]) -> T:
+        return self.db.read_sync(fn)
+
+    def write(self, fn: Callable[[Conn], T]) -> T:
+        return self.db.write_sync(fn)
 
 
 Handler = Callable[[JobContext], dict[str, Any] | None]
+#: Called on the event loop when a job of a kind ends (done or failed), with its row.
+Listener = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    lane: str
+    handler: Handler
+
+
+@runtime_checkable
+class JobQueue(Protocol):
+    """What the rest of the server needs of a job backend."""
+
+    def register(self, kind: JobKind) -> None: ...
+
+    def on_finish(self, kind: str, listener: Listener) -> None: ...
+
+    def enqueue(self, conn: Conn, kind: str, params: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def wake(self) -> None: ...
+
+    async def submit(self, kind: str, params: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    async def get(self, job_id: str) -> dict[str, Any] | None: ...
+
+    async def wait(self, job_id: str, timeout: float) -> dict[str, Any] | None: ...
+
+
+@dataclass
+class _Execution:
+    job_id: str
+    lane: str
+    token: str
+    abandoned: bool = False
+    last_write: float = field(default_factory=time.monotonic)
+    last_progress: float = 0.0
 
 
 class Jobs:
-    def __init__(self, db: sqlite_utils.Database, settings: Settings) -> None:
+    """The embedded backend: lanes of daemon worker threads over the ``jobs`` table."""
+
+    def __init__(self, db: Database, settings: Settings, runtime: Runtime) -> None:
         self.db = db
         self.settings = settings
-        self.owner = new_id("job")  # identifies this process's claims
-        self._handlers: dict[str, Handler] = {}
-        self._wake = asyncio.Event()
+        self.runtime = runtime
+        self._kinds: dict[str, JobKind] = {}
+        self._listeners: dict[str, list[Listener]] = {}
         self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
-        self._local = threading.local()
-        self._running: set[str] = set()
-        self._listeners: dict[str, list[Callable[[dict[str, Any]], Any]]] = {}
+        self._running: dict[str, _Execution] = {}
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.capacity = {"imports": settings.import_workers, "exports": settings.workers,
+                         "index": settings.workers}
 
-    def register(self, kind: str, handler: Handler) -> None:
-        self._handlers[kind] = handler
+    def register(self, kind: JobKind) -> None:
+        if kind.lane not in LANES:
+            raise ValueError(f"unknown lane {kind.lane!r}")
+        self._kinds[kind.name] = kind
 
-    def on_finish(self, kind: str, callback: Callable[[dict[str, Any]], Any]) -> None:
-        """Call ``callback(job_row)`` on the event loop when a job of ``kind`` ends (done or failed)."""
-        self._listeners.setdefault(kind, []).append(callback)
+    def on_finish(self, kind: str, listener: Listener) -> None:
+        self._listeners.setdefault(kind, []).append(listener)
 
-    # -- API used by routes --------------------------------------------------------------------
-    def submit(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
-        if kind not in self._handlers:
+    # -- enqueueing ------------------------------------------------------------------------------
+    def enqueue(self, conn: Conn, kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Insert a job inside the caller's write transaction; call :meth:`wake` after commit."""
+        if kind not in self._kinds:
             raise KeyError(f"no handler for job kind {kind!r}")
         now = time.time()
-        job = {"id": new_id("job"), "kind": kind, "params": dbm.dumps(params), "status": "queued",
-               "progress": 0.0, "result": None, "error": None, "attempts": 0, "lease_until": None,
-               "owner": None, "created_at": now, "updated_at": now}
-        self.db["jobs"].insert(job)
-        self._wake.set()
+        job = {"id": new_id("job"), "kind": kind, "lane": self._kinds[kind].lane, "params": dumps(dict(params)),
+               "status": "queued", "progress": 0.0, "result": None, "error": None, "attempts": 0,
+               "lease_until": None, "owner": None, "created_at": now, "updated_at": now}
+        conn["jobs"].insert(job)
         return job
 
-    def get(self, job_id: str) -> dict[str, Any] | None:
-        return dbm.row(self.db, "select * from jobs where id = ?", [job_id])
+    def wake(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
-    async def wait(self, job_id: str, timeout: float) -> dict[str, Any]:
+    async def submit(self, kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        job = await self.db.execute_write_fn(lambda conn: self.enqueue(conn, kind, params))
+        self.wake()
+        return job
+
+    async def get(self, job_id: str) -> dict[str, Any] | None:
+        return await self.db.execute_fn(lambda conn: row(conn, "select * from jobs where id = ?", [job_id]))
+
+    async def wait(self, job_id: str, timeout: float) -> dict[str, Any] | None:
         """The job's row once it has ended, or as it stands after ``timeout`` seconds."""
-        job = self.get(job_id)
-        if job is None or job["status"] in ("done", "failed") or timeout <= 0:
-            return job  # type: ignore[return-value]
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(job_id, []).append(future)
+        self._waiters.setdefault(job_id, []).append(future)  # before reading: no end slips between
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
-        except asyncio.TimeoutError:
-            return self.get(job_id)  # type: ignore[return-value]
+            job = await self.get(job_id)
+            if job is None or job["status"] in ("done", "failed") or timeout <= 0:
+                return job
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), timeout)
+            except asyncio.TimeoutError:
+                return await self.get(job_id)
         finally:
             waiters = self._waiters.get(job_id, [])
             if future in waiters:
                 waiters.remove(future)
+            if not waiters:
+                self._waiters.pop(job_id, None)
 
-    # -- the runner ----------------------------------------------------------------------------
-    def recover(self) -> None:
-        """Take back jobs that a previous process left running."""
-        stale = list(dbm.rows(self.db, "select * from jobs where status = 'running'"))
-        for job in stale:
-            if job["attempts"] < self.settings.job_max_attempts and job["kind"] in self._handlers:
-                self.db["jobs"].update(job["id"], {"status": "queued", "owner": None, "lease_until": None,
-                                                   "updated_at": time.time()})
-                log.info("job %s (%s) requeued after a restart", job["id"], job["kind"])
-            else:
-                self._finish_row(job["id"], "failed", None,
-                                 "The server stopped while this job was running, too many times")
-
+    # -- the runner ------------------------------------------------------------------------------
     async def run(self) -> None:
-        self.recover()
-        loop = asyncio.get_running_loop()
-        heartbeat = asyncio.create_task(self._heartbeat())
-        try:
-            while True:
-                self._wake.clear()
-                while len(self._running) < self.settings.workers:
-                    job = self._claim()
+        """Reap expired leases and start claimed jobs, until cancelled."""
+        self._loop = asyncio.get_running_loop()
+        await self.db.execute_write_fn(self._recover)
+        while True:
+            self._wake.clear()
+            await self.db.execute_write_fn(self._reap)
+            for lane in LANES:
+                while self._busy(lane) < self.capacity[lane]:
+                    job = await self.db.execute_write_fn(lambda conn, lane=lane: self._claim(conn, lane))
                     if job is None:
                         break
-                    self._running.add(job["id"])
-                    loop.create_task(self._execute(job))
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=5.0)
-                except asyncio.TimeoutError:
-                    pass
-        finally:
-            heartbeat.cancel()
+                    self._start(job)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=min(5.0, self.settings.job_lease / 4))
+            except asyncio.TimeoutError:
+                pass
 
-    def _claim(self) -> dict[str, Any] | None:
+    def _busy(self, lane: str) -> int:
+        return sum(1 for e in self._running.values() if e.lane == lane and not e.abandoned)
+
+    def _recover(self, conn: Conn) -> None:
+        """On start: every running job belonged to a dead process; take it back now."""
+        conn.execute("update jobs set lease_until = 0 where status = 'running'")
+        self._reap(conn, "requeued after a restart", "The server stopped while this job was running, too many times")
+
+    def _reap(self, conn: Conn, requeued: str = "presumed hung (no progress within its lease); requeued",
+              given_up: str = "The job's worker hung while running it, too many times") -> None:
         now = time.time()
-        return dbm.row(
-            self.db,
-            "update jobs set status = 'running', owner = ?, lease_until = ?, attempts = attempts + 1, "
-            "updated_at = ? where id = (select id from jobs where status = 'queued' "
-            "order by created_at limit 1) returning *",
-            [self.owner, now + self.settings.job_lease, now],
-        )
+        for job in list(rows(conn, "select * from jobs where status = 'running' and lease_until < ?", [now])):
+            execution = self._running.get(job["id"])
+            if execution is not None:
+                execution.abandoned = True  # its thread may wake later; its token no longer counts
+            if job["attempts"] < self.settings.job_max_attempts and job["kind"] in self._kinds:
+                conn["jobs"].update(job["id"], {"status": "queued", "owner": None, "lease_until": None,
+                                                "updated_at": now})
+                log.warning("job %s (%s) %s", job["id"], job["kind"], requeued)
+            else:
+                conn["jobs"].update(job["id"], {
+                    "status": "failed", "owner": None, "lease_until": None, "updated_at": now, "error": given_up})
+                self._loop.call_soon_threadsafe(self._ended, job["id"])  # type: ignore[union-attr]
 
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.job_lease / 3)
-            if self._running:
-                self.db.execute(
-                    "update jobs set lease_until = ? where owner = ? and status = 'running'",
-                    [time.time() + self.settings.job_lease, self.owner],
-                )
+    def _claim(self, conn: Conn, lane: str) -> dict[str, Any] | None:
+        now = time.time()
+        token = uuid.uuid4().hex
+        return row(conn,
+                   "update jobs set status = 'running', owner = ?, lease_until = ?, attempts = attempts + 1, "
+                   "updated_at = ? where id = (select id from jobs where status = 'queued' and lane = ? "
+                   "order by created_at limit 1) returning *",
+                   [token, now + self.settings.job_lease, now, lane])
 
-    def _thread_db(self) -> sqlite_utils.Database:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = dbm.open_db(self.settings.db_path)
-        return db
+    def _start(self, job: dict[str, Any]) -> None:
+        execution = _Execution(job["id"], job["lane"], job["owner"])
+        self._running[job["id"]] = execution
+        kind = self._kinds[job["kind"]]
+        ctx = JobContext(job["id"], job["kind"], loads(job["params"], {}), self.settings, self.db,
+                         lambda fraction, force: self._report(execution, fraction, force))
+        self.runtime.thread(lambda: self._work(kind, ctx, execution), name=f"job-{job['lane']}")
 
-    async def _execute(self, job: dict[str, Any]) -> None:
-        loop = asyncio.get_running_loop()
-        last = [0.0]
+    def _report(self, execution: _Execution, fraction: float, force: bool) -> None:
+        """Progress and lease renewal, written at most every so often; raises JobLost when fenced."""
+        now = time.monotonic()
+        moved = fraction >= 0 and (fraction - execution.last_progress >= 0.01 or fraction >= 1.0)
+        due = now - execution.last_write >= self.settings.job_lease / 4
+        if not (moved or due or force) or (force and now - execution.last_write < 1.0):
+            if execution.abandoned:
+                raise JobLost(execution.job_id)
+            return
+        execution.last_write = now
+        changes: dict[str, Any] = {"lease_until": time.time() + self.settings.job_lease, "updated_at": time.time()}
+        if fraction >= 0:
+            execution.last_progress = fraction
+            changes["progress"] = fraction
 
-        def progress(percent: float) -> None:
-            if percent - last[0] >= 1 or percent >= 100:
-                last[0] = percent
-                self._thread_db()["jobs"].update(job["id"], {"progress": percent, "updated_at": time.time()})
+        def renew(conn: Conn) -> int:
+            sets = ", ".join(f"{k} = ?" for k in changes)
+            cur = conn.execute(f"update jobs set {sets} where id = ? and owner = ? and status = 'running'",
+                               [*changes.values(), execution.job_id, execution.token])
+            return cur.rowcount
 
-        def work() -> dict[str, Any] | None:
-            ctx = JobContext(job["id"], job["kind"], dbm.loads(job["params"], {}), self.settings,
-                             self._thread_db(), progress)
-            return self._handlers[job["kind"]](ctx)
+        if self.db.write_sync(renew) == 0:
+            execution.abandoned = True
+            raise JobLost(execution.job_id)
+
+    def _work(self, kind: JobKind, ctx: JobContext, execution: _Execution) -> None:
+        try:
+            result = kind.handler(ctx)
+            status, error = "done", None
+        except JobLost:
+            log.info("job %s: a newer attempt owns it; this one stops", ctx.id)
+            self._forget(execution)
+            return
+        except Exception as exc:
+            status, result = "failed", None
+            error, code = safe_error(exc)
+            if code == "INTERNAL_ERROR":
+                log.exception("job %s (%s) crashed", ctx.id, ctx.kind)
+                error = f"Internal error while running the job (the server log has it under {ctx.id})"
+        else:
+            code = None
+
+        def finish(conn: Conn) -> int:
+            changes = {"status": status, "result": dumps(result) if result is not None else None,
+                       "error": error, "error_code": code, "lease_until": None, "updated_at": time.time()}
+            if status == "done":
+                changes["progress"] = 1.0
+            sets = ", ".join(f"{k} = ?" for k in changes)
+            return conn.execute(f"update jobs set {sets} where id = ? and owner = ?",
+                                [*changes.values(), ctx.id, execution.token]).rowcount
 
         try:
-            result = await loop.run_in_executor(None, work)
-            self._finish_row(job["id"], "done", result, None)
-        except JobFailed as exc:
-            self._finish_row(job["id"], "failed", None, str(exc))
-        except Exception as exc:
-            log.error("job %s (%s) crashed:\n%s", job["id"], job["kind"], traceback.format_exc())
-            self._finish_row(job["id"], "failed", None, f"{type(exc).__name__}: {exc}")
-        finally:
-            self._running.discard(job["id"])
-            self._wake.set()
-        row = self.get(job["id"])
-        for callback in self._listeners.get(job["kind"], []):
-            try:
-                outcome = callback(row)  # type: ignore[arg-type]
-                if asyncio.iscoroutine(outcome):
-                    await outcome
-            except Exception:
-                log.exception("on_finish callback for job %s failed", job["id"])
-        for future in self._waiters.pop(job["id"], []):
-            if not future.done():
-                future.set_result(row)  # type: ignore[arg-type]
+            kept = self.db.write_sync(finish)
+        except Exception:
+            log.exception("job %s: could not record its end", ctx.id)
+            kept = 0
+        self._forget(execution)
+        if kept and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._ended, ctx.id)
+        elif not kept:
+            log.warning("job %s: result of a superseded attempt discarded", ctx.id)
 
-    def _finish_row(self, job_id: str, status: str, result: dict[str, Any] | None, error: str | None) -> None:
-        changes: dict[str, Any] = {
-            "status": status, "result": dbm.dumps(result) if result is not None else None,
-            "error": error, "lease_until": None, "updated_at": time.time(),
-        }
-        if status == "done":
-            changes["progress"] = 100.0
-        self.db["jobs"].update(job_id, changes)
+    def _forget(self, execution: _Execution) -> None:
+        if self._running.get(execution.job_id) is execution:
+            self._running.pop(execution.job_id, None)
+        self.wake()
+
+    def _ended(self, job_id: str) -> None:
+        self.runtime.spawn(self._announce(job_id), name=f"job-end-{job_id}")
+
+    async def _announce(self, job_id: str) -> None:
+        job = await self.get(job_id)
+        if job is None:
+            return
+        for listener in self._listeners.get(job["kind"], []):
+            try:
+                await listener(job)
+            except Exception:
+                log.exception("on_finish listener for job %s failed", job_id)
+        for future in self._waiters.pop(job_id, []):
+            if not future.done():
+                future.set_result(job)
 
 
 def async_response(job: dict[str, Any]) -> dict[str, Any]:
     """The body VideoDB's SDK polls at ``output_url``: processing, done or failed."""
     if job["status"] in ("queued", "running"):
-        return {"success": True, "status": "processing", "data": {"percentage": job["progress"] or 0}}
+        return {"success": True, "status": "processing", "data": {"percentage": round((job["progress"] or 0) * 100, 1)}}
     if job["status"] == "done":
-        return {"success": True, "status": "done", "data": dbm.loads(job["result"], {})}
+        return {"success": True, "status": "done", "data": loads(job["result"], {})}
     return {"success": False, "status": "failed", "message": job["error"] or "Job failed"}

@@ -1,4 +1,10 @@
-"""The media library's one way in: every file that becomes an asset goes through :func:`add_asset`."""
+"""The media library: owns the ``media`` table and the ``media/`` folder.
+
+Every file that becomes an asset goes through :meth:`MediaLibrary.place` (uploads, URL imports,
+exports), so every video gets its stream. ``place`` takes the asset id from its caller, chosen
+before the job ran, and replaces whatever an earlier, killed attempt left under that id: a job
+that runs twice leaves one asset, not two.
+"""
 
 from __future__ import annotations
 
@@ -10,42 +16,107 @@ from pathlib import Path
 from typing import Any
 
 from reeldb.export import HlsError, MediaInfo, make_hls
+from reeldb.index import store
 
-from .ids import new_id
+from .collections import resolve
+from .database import Conn, Database, row, rows
+from .errors import BadRequest, NotFound
+from .runtime import Runtime
+from .settings import Settings
 
 log = logging.getLogger("reeldb.library")
 
 
-def add_asset(ctx_db: Any, settings: Any, src: Path, info: MediaInfo, kind: str, collection_id: str,
-              name: str, origin: str, session_id: str | None = None, channel_id: str | None = None,
-              move: bool = True, suffix: str | None = None, **extra: Any) -> dict[str, Any]:
-    """Put a media file into the library (its own folder, plus HLS for videos) and record it.
+def find(conn: Conn, kind: str, media_id: str, collection_id: str | None) -> dict[str, Any]:
+    found = row(conn, "select * from media where id = ? and kind = ?", [media_id, kind])
+    if found is not None and collection_id and resolve(conn, collection_id)["id"] != found["collection_id"]:
+        found = None
+    if found is None:
+        raise NotFound(f"{kind.capitalize()} not found: {media_id}")
+    return found
 
-    Every way media arrives (upload, URL, export) ends here, so every video gets its stream.
-    """
-    asset_id = new_id(kind)
-    folder = settings.media_dir / collection_id / asset_id
-    folder.mkdir(parents=True)
-    dest = folder / f"source{suffix or src.suffix}"
-    if move:
-        os.replace(src, dest)
-    else:
-        shutil.copyfile(src, dest)
-    hls_path = None
-    if kind == "video":
-        try:
-            hls_path = str(make_hls(dest, folder / "hls"))
-        except HlsError as exc:
-            log.warning("no HLS rendition for %s: %s", asset_id, exc)
-    now = time.time()
-    row = {
-        "id": asset_id, "collection_id": collection_id, "kind": kind, "name": name, "description": None,
-        "path": str(dest), "size": dest.stat().st_size, "length": info.duration, "format": info.format,
-        "width": info.width if kind != "audio" else None, "height": info.height if kind != "audio" else None,
-        "fps": info.fps if kind == "video" else None, "video_codec": info.video_codec if kind == "video" else None,
-        "audio_codec": info.audio_codec, "sample_rate": info.sample_rate, "audio_channels": info.channels,
-        "source": None, "origin": origin, "created_at": now, "updated_at": now, "hls_path": hls_path,
-        "session_id": session_id, "channel_id": channel_id, **extra,
-    }
-    ctx_db["media"].insert(row)
-    return row
+
+class MediaLibrary:
+    def __init__(self, db: Database, settings: Settings, runtime: Runtime) -> None:
+        self.db = db
+        self.settings = settings
+        self.runtime = runtime
+
+    # -- for job handlers (blocking, on a worker thread) -----------------------------------------
+    def place(self, asset_id: str, src: Path, info: MediaInfo, kind: str, collection_id: str, name: str,
+              origin: str, *, session_id: str | None = None, channel_id: str | None = None,
+              move: bool = True, suffix: str | None = None, description: str | None = None,
+              source: str | None = None) -> dict[str, Any]:
+        """Put a media file into the library under ``asset_id`` (plus HLS for videos) and record it."""
+        folder = self.settings.media_dir / collection_id / asset_id
+        dest = folder / f"source{suffix or src.suffix}"
+        if src.resolve() != dest.resolve():
+            shutil.rmtree(folder, ignore_errors=True)  # what a killed attempt of the same job left
+            folder.mkdir(parents=True)
+            if move:
+                os.replace(src, dest)
+            else:
+                shutil.copyfile(src, dest)
+        hls_path = None
+        if kind == "video":
+            try:
+                hls_path = str(make_hls(dest, folder / "hls"))
+            except HlsError as exc:
+                log.warning("no HLS rendition for %s: %s", asset_id, exc)
+        now = time.time()
+        record = {
+            "id": asset_id, "collection_id": collection_id, "kind": kind, "name": name,
+            "description": description, "path": str(dest), "size": dest.stat().st_size, "length": info.duration,
+            "format": info.format, "width": info.width if kind != "audio" else None,
+            "height": info.height if kind != "audio" else None, "fps": info.fps if kind == "video" else None,
+            "video_codec": info.video_codec if kind == "video" else None, "audio_codec": info.audio_codec,
+            "sample_rate": info.sample_rate, "audio_channels": info.channels, "source": source,
+            "origin": origin, "created_at": now, "updated_at": now, "hls_path": hls_path,
+            "session_id": session_id, "channel_id": channel_id,
+        }
+        self.db.write_sync(lambda conn: conn["media"].upsert(record, pk="id"))
+        return record
+
+    # -- for routes ------------------------------------------------------------------------------
+    async def get(self, media_id: str) -> dict[str, Any] | None:
+        return await self.db.execute_fn(lambda conn: row(conn, "select * from media where id = ?", [media_id]))
+
+    async def find(self, kind: str, media_id: str, collection_id: str | None = None) -> dict[str, Any]:
+        return await self.db.execute_fn(lambda conn: find(conn, kind, media_id, collection_id))
+
+    async def list(self, kind: str, collection_id: str) -> list[dict[str, Any]]:
+        def read(conn: Conn) -> list[dict[str, Any]]:
+            coll = resolve(conn, collection_id)
+            return list(rows(conn, "select * from media where collection_id = ? and kind = ? order by created_at",
+                             [coll["id"], kind]))
+
+        return await self.db.execute_fn(read)
+
+    async def update(self, kind: str, media_id: str, collection_id: str | None, name: str | None,
+                     description: str | None) -> dict[str, Any]:
+        changes: dict[str, Any] = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
+        if "name" in changes and not changes["name"].strip():
+            raise BadRequest("name must not be empty")
+
+        def write(conn: Conn) -> dict[str, Any]:
+            current = find(conn, kind, media_id, collection_id)
+            if changes:
+                changes["updated_at"] = time.time()
+                conn["media"].update(media_id, changes)
+            return {**current, **changes}
+
+        return await self.db.execute_write_fn(write)
+
+    async def rename(self, media_id: str, name: str) -> None:
+        await self.db.execute_write_fn(lambda conn: conn["media"].update(media_id, {"name": name}))
+
+    async def delete(self, kind: str, media_id: str, collection_id: str | None) -> None:
+        """The row, its transcript and index in one transaction; then its folder, off the loop."""
+        def write(conn: Conn) -> dict[str, Any]:
+            current = find(conn, kind, media_id, collection_id)
+            store.delete_for(conn, media_id)
+            conn["media"].delete(media_id)
+            return current
+
+        gone = await self.db.execute_write_fn(write)
+        await self.runtime.io(shutil.rmtree, Path(gone["path"]).parent, True)

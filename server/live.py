@@ -9,7 +9,6 @@ indexed durably from its export instead.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import deque
@@ -21,8 +20,11 @@ import numpy as np
 from reeldb.index import embed
 from reeldb.index.live import LiveTranscriber
 
+from .capture_runtime import CaptureRuntime
 from .errors import BadRequest, Conflict
-from .services import Services
+from .events import WebSocketHub
+from .runtime import Runtime
+from .settings import Settings
 
 log = logging.getLogger("reeldb.live")
 
@@ -45,8 +47,16 @@ class Records:
 
 
 class LiveTranscripts:
-    def __init__(self, svc: Services) -> None:
-        self.svc = svc
+    """Owns the live transcribers (their decoding runs on one runtime pool) and their records."""
+
+    def __init__(self, settings: Settings, hub: WebSocketHub, capture: CaptureRuntime, runtime: Runtime) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.capture = capture
+        self.runtime = runtime
+        self._decoders = runtime.pool("live-whisper", 2)
+        self._ranker = runtime.pool("live-search", 1)
+        capture.on_closing(self.end_session)
         self._running: dict[str, Transcription] = {}
         self._records: dict[str, Records] = {}
 
@@ -58,7 +68,7 @@ class LiveTranscripts:
     async def start(self, rtstream: dict[str, Any], ws_connection_id: str | None) -> dict[str, Any]:
         if "audio" not in rtstream["media_types"]:
             raise BadRequest(f"{rtstream['name']} is not an audio stream; only audio can be transcribed")
-        ingest = self.svc.capture.ingest_for(rtstream["session_id"])
+        ingest = self.capture.ingest_for(rtstream["session_id"])
         if ingest is None:
             raise Conflict(f"{rtstream['name']} is not streaming; transcripts run while the session is live")
         current = self._running.get(rtstream["id"])
@@ -73,12 +83,12 @@ class LiveTranscripts:
                 records.finals.append({"start": item["start"] / 1000, "end": item["end"] / 1000,
                                        "text": item["text"].strip()})
             if running and running.ws_connection_id:
-                await self.svc.hub.send(running.ws_connection_id, {
+                await self.hub.send(running.ws_connection_id, {
                     "channel": "transcript", "rtstream_id": rtstream["id"], "rtstream_name": rtstream["name"],
                     "data": {"text": item["text"], "is_final": bool(item.get("is_final")),
                              "start": item["start"], "end": item["end"]}})
 
-        transcriber = LiveTranscriber(emit, model_spec=self.svc.settings.whisper_model)
+        transcriber = LiveTranscriber(emit, model_spec=self.settings.whisper_model, executor=self._decoders)
         detach = ingest.live.attach(rtstream["name"], transcriber)
         self._running[rtstream["id"]] = Transcription(rtstream, transcriber, detach, ws_connection_id, time.time())
         log.info("live transcript of %s (%s) started", rtstream["id"], rtstream["name"])
@@ -119,10 +129,10 @@ class LiveTranscripts:
             return []
 
         def rank() -> list[dict[str, Any]]:
-            vectors = embed.embed_texts([r["text"] for r in finals], model_spec=self.svc.settings.embed_model)
-            q = embed.embed_query(query, model_spec=self.svc.settings.embed_model)
+            vectors = embed.embed_texts([r["text"] for r in finals], model_spec=self.settings.embed_model)
+            q = embed.embed_query(query, model_spec=self.settings.embed_model)
             scores = vectors @ q
             order = np.argsort(-scores)[:result_threshold]
             return [{**finals[i], "score": float(scores[i])} for i in order if scores[i] >= score_threshold]
 
-        return await asyncio.to_thread(rank)
+        return await self.runtime.run_in(self._ranker, rank)

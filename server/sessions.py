@@ -1,62 +1,225 @@
-"""Capture sessions: creating them and moving them through their statuses, each move with its event."""
+"""Capture sessions: owns ``capture_sessions`` and ``rtstreams``, and every status move.
+
+Each move writes the new status, its event (the outbox, ``Events.record``) and whatever the move
+causes (``also``: e.g. the export job a stop queues) in one transaction on the writer thread;
+the event is published only after commit. The rules of which moves are legal are data, in
+``lifecycle``.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
-from . import db as dbm
 from . import lifecycle
 from .auth import Principal
-from .errors import Conflict, Forbidden, NotFound
-from .services import Services
+from .channels import category
+from .collections import resolve
+from .database import Conn, Database, dumps, loads, row, rows
+from .errors import BadRequest, Conflict, Forbidden, NotFound
+from .events import Events
+from .ids import new_id
+
+#: Work done inside a move's transaction, given the connection and the updated session row.
+Also = Callable[[Conn, dict[str, Any]], None]
+Session = tuple[dict[str, Any], list[dict[str, Any]]]
 
 
-def load(svc: Services, session_id: str) -> dict[str, Any]:
-    found = dbm.row(svc.db, "select * from capture_sessions where id = ?", [session_id])
+def load(conn: Conn, session_id: str) -> dict[str, Any]:
+    found = row(conn, "select * from capture_sessions where id = ?", [session_id])
     if found is None:
         raise NotFound(f"Capture session not found: {session_id}")
     return found
 
 
-def load_for(svc: Services, session_id: str, actor: Principal) -> dict[str, Any]:
+def load_for(conn: Conn, session_id: str, actor: Principal) -> dict[str, Any]:
     """The session if ``actor`` may act on it: a client token reaches only its own key's sessions."""
-    found = load(svc, session_id)
+    found = load(conn, session_id)
     if not actor.is_key and found["api_key_id"] != actor.api_key_id:
         raise Forbidden(f"This client token cannot access capture session {session_id}")
     return found
 
 
-def rtstreams(svc: Services, session_id: str) -> list[dict[str, Any]]:
-    return list(dbm.rows(svc.db, "select * from rtstreams where session_id = ? order by created_at, id", [session_id]))
+def rtstreams_of(conn: Conn, session_id: str) -> list[dict[str, Any]]:
+    return list(rows(conn, "select * from rtstreams where session_id = ? order by created_at, id", [session_id]))
 
 
-def create(svc: Services, record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    with svc.db.atomic():
-        svc.db["capture_sessions"].insert(record)
-        event = svc.events.record(record, "created")
-    return record, event
+def in_collection(conn: Conn, collection_id: str, session_id: str) -> Session:
+    coll = resolve(conn, collection_id)
+    found = load(conn, session_id)
+    if found["collection_id"] != coll["id"]:
+        raise NotFound(f"Capture session not found in collection {collection_id}: {session_id}")
+    return found, rtstreams_of(conn, session_id)
 
 
-def move(svc: Services, session_id: str, new: str, data: dict[str, Any] | None = None,
-         **changes: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Inside the caller's transaction: move a session to ``new`` and record its event; 409 if not allowed.
+class Sessions:
+    def __init__(self, db: Database, events: Events) -> None:
+        self.db = db
+        self.events = events
 
-    Returns the updated row and the event, which the caller publishes after commit.
-    """
-    current = load(svc, session_id)  # read inside the transaction: two stops cannot both win
-    if not lifecycle.can_move(current["status"], new):
-        raise Conflict(lifecycle.refusal(current["status"], new))
-    changes = {**changes, "status": new, "updated_at": time.time()}
-    svc.db["capture_sessions"].update(session_id, changes)
-    updated = {**current, **changes}
-    return updated, svc.events.record(updated, new, data)
+    # -- moves -----------------------------------------------------------------------------------
+    def move(self, conn: Conn, session_id: str, new: str, data: dict[str, Any] | None = None,
+             **changes: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Inside a write transaction: move to ``new`` and record its event; 409 if not allowed."""
+        current = load(conn, session_id)  # read inside the transaction: two stops cannot both win
+        if not lifecycle.can_move(current["status"], new):
+            raise Conflict(lifecycle.refusal(current["status"], new))
+        changes = {**changes, "status": new, "updated_at": time.time()}
+        conn["capture_sessions"].update(session_id, changes)
+        updated = {**current, **changes}
+        return updated, self.events.record(conn, updated, new, data)
 
+    async def transition(self, session_id: str, new: str, data: dict[str, Any] | None = None,
+                         also: Also | None = None, **changes: Any) -> dict[str, Any]:
+        """Move a session to ``new`` with its event (and ``also``) in one transaction, then publish."""
+        def write(conn: Conn) -> tuple[dict[str, Any], dict[str, Any]]:
+            updated, event = self.move(conn, session_id, new, data, **changes)
+            if also is not None:
+                also(conn, updated)
+            return updated, event
 
-async def transition(svc: Services, session_id: str, new: str, data: dict[str, Any] | None = None,
-                     **changes: Any) -> dict[str, Any]:
-    """Move a session to ``new`` with its event, in one transaction, then publish the event."""
-    with svc.db.atomic():
-        updated, event = move(svc, session_id, new, data, **changes)
-    await svc.events.published(event, updated.get("ws_connection_id"))
-    return updated
+        updated, event = await self.db.execute_write_fn(write)
+        await self.events.published(event, updated.get("ws_connection_id"))
+        return updated
+
+    async def publish(self, moved: tuple[dict[str, Any], dict[str, Any]] | None) -> None:
+        """Publish the event of a move made inside another service's transaction."""
+        if moved is not None:
+            await self.events.published(moved[1], moved[0].get("ws_connection_id"))
+
+    # -- the backend's calls ---------------------------------------------------------------------
+    async def create(self, collection_id: str, api_key_id: str, end_user_id: str, client_id: str | None,
+                     callback_url: str | None, ws_connection_id: str | None,
+                     metadata: dict[str, Any] | None) -> dict[str, Any]:
+        now = time.time()
+
+        def write(conn: Conn) -> tuple[dict[str, Any], dict[str, Any]]:
+            coll = resolve(conn, collection_id)
+            record = {
+                "id": new_id("capture_session"), "collection_id": coll["id"], "api_key_id": api_key_id,
+                "end_user_id": end_user_id, "client_id": client_id, "status": "created",
+                "callback_url": callback_url, "ws_connection_id": ws_connection_id,
+                "metadata": dumps(metadata or {}), "channels": "[]", "primary_video_channel_id": None,
+                "export_status": None, "export_error": None, "exported_video_id": None, "exported_videos": "{}",
+                "error": None, "created_at": now, "updated_at": now, "started_at": None, "stopped_at": None,
+            }
+            conn["capture_sessions"].insert(record)
+            return record, self.events.record(conn, record, "created")
+
+        record, event = await self.db.execute_write_fn(write)
+        await self.events.published(event, ws_connection_id)
+        return record
+
+    async def list(self, collection_id: str, status: str | None) -> list[Session]:
+        if status is not None and status not in lifecycle.STATUSES:
+            raise BadRequest(f"status must be one of {', '.join(lifecycle.STATUSES)}")
+
+        def read(conn: Conn) -> list[Session]:
+            coll = resolve(conn, collection_id)
+            sql, params = "select * from capture_sessions where collection_id = ?", [coll["id"]]
+            if status:
+                sql += " and status = ?"
+                params.append(status)
+            found = list(rows(conn, sql + " order by created_at desc", params))
+            streams: dict[str, list[dict[str, Any]]] = {r["id"]: [] for r in found}
+            if found:
+                marks = ",".join("?" * len(found))
+                for stream in rows(conn, f"select * from rtstreams where session_id in ({marks}) "
+                                         "order by created_at, id", list(streams)):
+                    streams[stream["session_id"]].append(stream)
+            return [(r, streams[r["id"]]) for r in found]
+
+        return await self.db.execute_fn(read)
+
+    async def get_in_collection(self, collection_id: str, session_id: str) -> Session:
+        return await self.db.execute_fn(lambda conn: in_collection(conn, collection_id, session_id))
+
+    # -- the recorder's calls --------------------------------------------------------------------
+    async def get_for(self, session_id: str, actor: Principal) -> Session:
+        return await self.db.execute_fn(lambda conn: (load_for(conn, session_id, actor),
+                                                      rtstreams_of(conn, session_id)))
+
+    async def load_for(self, session_id: str, actor: Principal) -> dict[str, Any]:
+        return await self.db.execute_fn(lambda conn: load_for(conn, session_id, actor))
+
+    async def load(self, session_id: str) -> dict[str, Any]:
+        return await self.db.execute_fn(lambda conn: load(conn, session_id))
+
+    async def start(self, session_id: str, actor: Principal, channels: list[dict[str, Any]], primary: str | None,
+                    ws_connection_id: str | None, callback_url: str | None) -> dict[str, Any]:
+        changes: dict[str, Any] = {"channels": dumps(channels), "primary_video_channel_id": primary,
+                                   "started_at": time.time()}
+        if ws_connection_id:
+            changes["ws_connection_id"] = ws_connection_id
+        if callback_url:
+            changes["callback_url"] = callback_url
+
+        def write(conn: Conn) -> tuple[dict[str, Any], dict[str, Any]]:
+            current = load_for(conn, session_id, actor)
+            if lifecycle.is_live(current["status"]):
+                raise Conflict(f"Capture session {session_id} is already {current['status']}: "
+                               "another recorder is using it")
+            if current["status"] != "created":
+                raise Conflict(lifecycle.refusal(current["status"], "starting"))
+            return self.move(conn, session_id, "starting", **changes)
+
+        updated, event = await self.db.execute_write_fn(write)
+        await self.events.published(event, updated.get("ws_connection_id"))
+        return updated
+
+    async def activate(self, session_id: str) -> None:
+        """First media: ``starting → active`` with one rtstream per channel (VideoDB's shape)."""
+        def write(conn: Conn) -> tuple[dict[str, Any], dict[str, Any]] | None:
+            current = load(conn, session_id)
+            if current["status"] != "starting":
+                return None
+            now = time.time()
+            streams = [{
+                "id": new_id("rtstream"), "session_id": session_id, "collection_id": current["collection_id"],
+                "name": ch["channel_id"], "channel_id": category(ch["channel_id"]),
+                "media_types": dumps([ch["type"]]), "sample_rate": 30 if ch["type"] == "video" else 48000,
+                "status": "connected", "store": int(ch["store"]), "exported_asset_id": None, "created_at": now,
+            } for ch in loads(current["channels"], [])]
+            data = {"rtstreams": [{"rtstream_id": s["id"], "name": s["name"], "channel_id": s["channel_id"],
+                                   "media_types": loads(s["media_types"]), "store": bool(s["store"])}
+                                  for s in streams]}
+            conn["rtstreams"].insert_all(streams)
+            return self.move(conn, session_id, "active", data)
+
+        await self.publish(await self.db.execute_write_fn(write))
+
+    async def live_ids(self) -> list[str]:
+        return await self.db.execute_fn(lambda conn: [r["id"] for r in rows(
+            conn, "select id from capture_sessions where status in ('starting', 'active', 'stopping')")])
+
+    # -- rtstreams -------------------------------------------------------------------------------
+    async def rtstream(self, rtstream_id: str) -> dict[str, Any]:
+        def read(conn: Conn) -> dict[str, Any]:
+            found = row(conn, "select * from rtstreams where id = ?", [rtstream_id])
+            if found is None:
+                raise NotFound(f"Stream not found: {rtstream_id}")
+            return found
+
+        return await self.db.execute_fn(read)
+
+    async def list_rtstreams(self, collection_id: str, limit: int, offset: int, status: str | None,
+                             name: str | None) -> tuple[list[dict[str, Any]], int]:
+        if not 1 <= limit <= 1000 or offset < 0:
+            raise BadRequest("limit must be 1..1000 and offset at least 0")
+
+        def read(conn: Conn) -> tuple[list[dict[str, Any]], int]:
+            coll = resolve(conn, collection_id)
+            where, params = ["collection_id = ?"], [coll["id"]]
+            if status:
+                where.append("status = ?")
+                params.append(status)
+            if name:
+                where.append("name = ?")
+                params.append(name)
+            sql = f"from rtstreams where {' and '.join(where)}"
+            total = row(conn, f"select count(*) as n {sql}", params)["n"]
+            found = list(rows(conn, f"select * {sql} order by created_at desc, id limit ? offset ?",
+                              [*params, limit, offset]))
+            return found, total
+
+        return await self.db.execute_fn(read)

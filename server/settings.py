@@ -23,12 +23,16 @@ class Settings:
     #: Unset: taken from each request's Host header, which is right on loopback and LANs.
     public_url: str | None = None
     log_level: str = "info"
-    #: Worker threads for jobs (export, indexing, uploads from URLs).
+    #: Worker threads per job lane for exports and for transcription/indexing.
     workers: int = 2
+    #: Worker threads of the imports lane (uploads from URLs and files): a slow source waits
+    #: here without holding up exports or indexing.
+    import_workers: int = 2
     #: How long a request that starts a job waits for it before answering ``processing``.
     sync_wait: float = 20.0
-    #: Seconds a running job's lease lasts before another runner may take it back.
-    job_lease: float = 30.0
+    #: Seconds a running job may go without reporting progress before it is presumed hung and
+    #: queued again (its worker's late result is then discarded).
+    job_lease: float = 60.0
     job_max_attempts: int = 3
     webhook_timeout: float = 10.0
     webhook_max_attempts: int = 8

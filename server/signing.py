@@ -1,7 +1,9 @@
 """Short signed tokens for URLs handed to clients that cannot send headers.
 
 The SDK opens websocket URLs and posts to upload URLs with no ``x-access-token``, and players fetch
-media with plain GETs; such URLs carry ``<payload>.<expiry>.<hmac>`` signed with the server's secret.
+media with plain GETs; such URLs carry ``<payload>.<expiry>.<hmac>`` signed with the server's
+secret. Every token is signed for one purpose (stream, file, upload, websocket) and is refused
+for any other, so a long-lived stream link opens the stream and nothing else.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import hmac
 import secrets
 import time
 from pathlib import Path
+from typing import Literal
+
+Purpose = Literal["stream", "file", "upload", "ws"]
 
 
 def load_secret(data_dir: Path) -> bytes:
@@ -27,20 +32,29 @@ def _mac(secret: bytes, message: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def sign(secret: bytes, payload: str, ttl: float) -> str:
+def sign(secret: bytes, purpose: Purpose, payload: str, ttl: float) -> str:
     """``payload`` must not contain dots; it comes back from :func:`verify` unchanged."""
     expires = int(time.time() + ttl)
     message = f"{payload}.{expires}"
-    return f"{message}.{_mac(secret, message)}"
+    return f"{message}.{_mac(secret, f'{purpose}:{message}')}"
 
 
-def verify(secret: bytes, token: str) -> str | None:
+def verify(secret: bytes, purpose: Purpose, token: str) -> str | None:
+    """The payload if ``token`` was signed for ``purpose`` and has not expired, else None.
+
+    Stream links made before purposes existed (signed over the bare message) still open their
+    stream, since users keep them for years; they open nothing else.
+    """
+    if len(token) > 256:
+        return None
     try:
         payload, expires, mac = token.rsplit(".", 2)
     except ValueError:
         return None
-    if not hmac.compare_digest(mac, _mac(secret, f"{payload}.{expires}")):
-        return None
-    if not expires.isdigit() or int(expires) < time.time():
+    message = f"{payload}.{expires}"
+    good = hmac.compare_digest(mac, _mac(secret, f"{purpose}:{message}"))
+    if not good and purpose == "stream":
+        good = hmac.compare_digest(mac, _mac(secret, message))
+    if not good or not expires.isdigit() or int(expires) < time.time():
         return None
     return payload

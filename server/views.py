@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import db as dbm
+from .database import loads
 from .events import iso
 
 
@@ -57,7 +57,7 @@ def rtstream(row: dict[str, Any]) -> dict[str, Any]:
         "name": row["name"],
         "collection_id": row["collection_id"],
         "channel_id": row["channel_id"],
-        "media_types": dbm.loads(row["media_types"], []),
+        "media_types": loads(row["media_types"], []),
         "sample_rate": row["sample_rate"],
         "status": row["status"],
         "store": bool(row["store"]),
@@ -78,13 +78,13 @@ def capture_session(row: dict[str, Any], rtstreams: list[dict[str, Any]], *, for
         "status": row["status"],
         "callback_url": row["callback_url"],
         "ws_connection_id": row["ws_connection_id"],
-        "metadata": dbm.loads(row["metadata"], {}),
-        "channels": dbm.loads(row["channels"], []),
+        "metadata": loads(row["metadata"], {}),
+        "channels": loads(row["channels"], []),
         "primary_video_channel_id": row["primary_video_channel_id"],
         "export_status": row["export_status"],
         "export_error": row["export_error"],
         "exported_video_id": row["exported_video_id"],
-        "exported_videos": dbm.loads(row["exported_videos"], {}),
+        "exported_videos": loads(row["exported_videos"], {}),
         "error": row["error"],
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),

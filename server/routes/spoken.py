@@ -7,18 +7,16 @@ from typing import Any
 import msgspec
 from litestar import Request, get, post
 
-from reeldb.index import store
-
-from .. import db as dbm
 from ..auth import Principal
 from ..errors import BadRequest
-from ..services import Services
-from .collections import resolve_collection
-from .media import answer_job, find_media
-from .streams import stream_urls
+from ..jobs import JobQueue
+from ..library import MediaLibrary
+from ..links import Links
+from ..settings import Settings
+from ..spoken import Spoken
+from .jobs import Presenters, answer_job
 
 SEGMENTERS = ("word", "sentence", "time")
-NOT_INDEXED = "Spoken words are not indexed yet: call index_spoken_words() first"
 
 
 class TranscribeBody(msgspec.Struct):
@@ -56,43 +54,40 @@ def _bool(value: str | None) -> bool:
 
 def _handlers(kind: str) -> list[Any]:
     @get(f"/{kind}/{{media_id:str}}/transcription", name=f"get_transcript_{kind}")
-    async def get_transcript(media_id: str, request: Request, svc: Services, key: Principal,
+    async def get_transcript(media_id: str, request: Request, library: MediaLibrary, spoken: Spoken, jobs: JobQueue,
+                             presenters: Presenters, settings: Settings, links: Links, key: Principal,
                              start: float | None = None, end: float | None = None, segmenter: str = "word",
                              length: float = 1, force: str | None = None) -> dict[str, Any]:
-        row = find_media(svc, kind, media_id, None)
+        media = await library.find(kind, media_id)
         if segmenter not in SEGMENTERS:
             raise BadRequest(f"segmenter must be one of {', '.join(SEGMENTERS)}")
         query = {"start": start, "end": end, "segmenter": segmenter, "length": length}
         if not _bool(force):
-            body = svc.spoken.transcript_body(media_id, query)
+            body = await spoken.transcript(media_id, query)
             if body is not None:
                 return {"success": True, "data": body}
-        job = svc.jobs.submit("transcribe", {"asset_id": media_id, "path": row["path"], "force": _bool(force),
-                                             "query": query})
-        return await answer_job(svc, request, job["id"])
+        job_id = await spoken.start_transcription(media, _bool(force), None, query)
+        return await answer_job(jobs, presenters, settings, links, request, job_id)
 
     @post(f"/{kind}/{{media_id:str}}/transcription", status_code=200, name=f"make_transcript_{kind}")
-    async def make_transcript(media_id: str, data: TranscribeBody, request: Request, svc: Services,
-                              key: Principal) -> dict[str, Any]:
-        row = find_media(svc, kind, media_id, None)
+    async def make_transcript(media_id: str, data: TranscribeBody, request: Request, library: MediaLibrary,
+                              spoken: Spoken, jobs: JobQueue, presenters: Presenters, settings: Settings,
+                              links: Links, key: Principal) -> dict[str, Any]:
+        media = await library.find(kind, media_id)
         if not data.force:
-            body = svc.spoken.transcript_body(media_id, {})
+            body = await spoken.transcript(media_id, {})
             if body is not None:
                 return {"success": True, "message": "transcription already exists", "data": body}
-        job = svc.jobs.submit("transcribe", {"asset_id": media_id, "path": row["path"], "force": bool(data.force),
-                                             "language_code": data.language_code, "query": {}})
-        return await answer_job(svc, request, job["id"])
+        job_id = await spoken.start_transcription(media, bool(data.force), data.language_code, {})
+        return await answer_job(jobs, presenters, settings, links, request, job_id)
 
     @post(f"/{kind}/{{media_id:str}}/index", status_code=200, name=f"index_{kind}")
-    async def index(media_id: str, data: IndexBody, request: Request, svc: Services, key: Principal) -> dict[str, Any]:
-        row = find_media(svc, kind, media_id, None)
+    async def index(media_id: str, data: IndexBody, request: Request, spoken: Spoken, jobs: JobQueue,
+                    presenters: Presenters, settings: Settings, links: Links, key: Principal) -> dict[str, Any]:
         if data.index_type not in (None, "spoken_word"):
             raise BadRequest(f"index_type {data.index_type!r} is not supported; ReelDB indexes spoken_word")
-        if store.has_index(svc.db, media_id) and not data.force:
-            raise BadRequest(f"Spoken words of {media_id} are already indexed; pass force=True to index again")
-        job = svc.jobs.submit("index", {"asset_id": media_id, "path": row["path"], "force": bool(data.force),
-                                        "language_code": data.language_code})
-        return await answer_job(svc, request, job["id"])
+        job_id = await spoken.start_index(kind, media_id, bool(data.force), data.language_code)
+        return await answer_job(jobs, presenters, settings, links, request, job_id)
 
     return [get_transcript, make_transcript, index]
 
@@ -106,18 +101,19 @@ def _mode(data: SearchBody, default: str) -> str:
     return mode
 
 
-async def _search(svc: Services, request: Request, data: SearchBody, videos: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def _search(spoken: Spoken, links: Links, settings: Settings, request: Request, data: SearchBody,
+                  videos: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """VideoDB's result shape: one entry per video, its matching spans as ``docs``, best first."""
     if not data.query or not data.query.strip():
         raise BadRequest("query is required")
-    mode = _mode(data, svc.settings.search_mode)
+    mode = _mode(data, settings.search_mode)
     keyword = mode == "keyword"
-    hits = await svc.spoken.search(
+    hits = await spoken.search(
         data.query, [v["id"] for v in videos], mode=mode,
         score_threshold=data.score_threshold if data.score_threshold is not None else (None if keyword else 0.2),
         result_threshold=data.top_k or data.result_threshold or 5,
         dynamic_score_percentage=data.dynamic_score_percentage)
-    base = svc.base_url(request)
+    base = links.base_url(request)
     by_id = {v["id"]: v for v in videos}
     grouped: dict[str, dict[str, Any]] = {}
     for hit in hits:
@@ -126,24 +122,9 @@ async def _search(svc: Services, request: Request, data: SearchBody, videos: lis
             "video_id": video["id"], "collection_id": video["collection_id"], "length": video["length"],
             "title": video["name"], "docs": []})
         entry["docs"].append({"start": hit["start"], "end": hit["end"], "text": hit["text"], "score": hit["score"],
-                              **stream_urls(svc, video["id"], base, [(hit["start"], hit["end"])])})
+                              **links.stream_urls(video["id"], bool(video["hls_path"]), base,
+                                                  [(hit["start"], hit["end"])])})
     return list(grouped.values())
-
-
-def _indexed_video(svc: Services, media_id: str) -> dict[str, Any]:
-    row = find_media(svc, "video", media_id, None)
-    if not store.has_index(svc.db, media_id):
-        raise BadRequest(NOT_INDEXED)
-    return row
-
-
-def _indexed_in_collection(svc: Services, collection_id: str) -> list[dict[str, Any]]:
-    coll = resolve_collection(svc.db, collection_id)
-    rows = [r for r in dbm.rows(svc.db, "select * from media where collection_id = ? and kind = 'video'", [coll["id"]])
-            if store.has_index(svc.db, r["id"])]
-    if not rows:
-        raise BadRequest("No video in this collection has its spoken words indexed: call index_spoken_words() first")
-    return rows
 
 
 def _v2(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -152,46 +133,48 @@ def _v2(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @post("/video/{media_id:str}/search/v2", status_code=200)
-async def video_search_v2(media_id: str, data: SearchBody, request: Request, svc: Services, key: Principal) -> dict[str, Any]:
-    return _v2(await _search(svc, request, data, [_indexed_video(svc, media_id)]))
+async def video_search_v2(media_id: str, data: SearchBody, request: Request, spoken: Spoken, links: Links,
+                          settings: Settings, key: Principal) -> dict[str, Any]:
+    return _v2(await _search(spoken, links, settings, request, data, await spoken.indexed_video(media_id)))
 
 
 @post("/video/{media_id:str}/search", status_code=200)
-async def video_search(media_id: str, data: SearchBody, request: Request, svc: Services, key: Principal) -> dict[str, Any]:
-    return {"success": True, "data": {"results": await _search(svc, request, data, [_indexed_video(svc, media_id)]),
-                                      "warnings": []}}
+async def video_search(media_id: str, data: SearchBody, request: Request, spoken: Spoken, links: Links,
+                       settings: Settings, key: Principal) -> dict[str, Any]:
+    results = await _search(spoken, links, settings, request, data, await spoken.indexed_video(media_id))
+    return {"success": True, "data": {"results": results, "warnings": []}}
 
 
 @post("/collection/{collection_id:str}/search/v2", status_code=200)
-async def collection_search_v2(collection_id: str, data: SearchBody, request: Request, svc: Services,
-                               key: Principal) -> dict[str, Any]:
-    return _v2(await _search(svc, request, data, _indexed_in_collection(svc, collection_id)))
+async def collection_search_v2(collection_id: str, data: SearchBody, request: Request, spoken: Spoken, links: Links,
+                               settings: Settings, key: Principal) -> dict[str, Any]:
+    return _v2(await _search(spoken, links, settings, request, data, await spoken.indexed_in_collection(collection_id)))
 
 
 @post("/collection/{collection_id:str}/search", status_code=200)
-async def collection_search(collection_id: str, data: SearchBody, request: Request, svc: Services,
-                            key: Principal) -> dict[str, Any]:
+async def collection_search(collection_id: str, data: SearchBody, request: Request, spoken: Spoken, links: Links,
+                            settings: Settings, key: Principal) -> dict[str, Any]:
     if data.search_type == "keyword":
         raise BadRequest("Keyword search works on one video; search the collection semantically")
-    return {"success": True, "data": {"results": await _search(svc, request, data,
-                                                               _indexed_in_collection(svc, collection_id)),
-                                      "warnings": []}}
+    results = await _search(spoken, links, settings, request, data, await spoken.indexed_in_collection(collection_id))
+    return {"success": True, "data": {"results": results, "warnings": []}}
 
 
-@post("/video/{media_id:str}/stream", status_code=200, sync_to_thread=False)
-def video_stream(media_id: str, data: StreamBody, request: Request, svc: Services, key: Principal) -> dict[str, Any]:
+@post("/video/{media_id:str}/stream", status_code=200)
+async def video_stream(media_id: str, data: StreamBody, request: Request, library: MediaLibrary, links: Links,
+                       key: Principal) -> dict[str, Any]:
     """``generate_stream(timeline)``: a playlist of spans of the video's rendition, no re-encode."""
-    row = find_media(svc, "video", media_id, None)
+    media = await library.find("video", media_id)
     spans = None
     if data.timeline:
         spans = []
         for item in data.timeline:
             if len(item) != 2 or not 0 <= item[0] < item[1]:
                 raise BadRequest(f"timeline entries are [start, end] with 0 <= start < end, got {item}")
-            if row["length"] is not None and item[0] >= row["length"]:
-                raise BadRequest(f"timeline entry {item} starts after the video ends ({row['length']:.2f} s)")
+            if media["length"] is not None and item[0] >= media["length"]:
+                raise BadRequest(f"timeline entry {item} starts after the video ends ({media['length']:.2f} s)")
             spans.append((float(item[0]), float(item[1])))
-    urls = stream_urls(svc, media_id, svc.base_url(request), spans)
+    urls = links.stream_urls(media_id, bool(media["hls_path"]), links.base_url(request), spans)
     if urls["stream_url"] is None:
         raise BadRequest(f"{media_id} has no stream (its codecs cannot be streamed without re-encoding)")
     return {"success": True, "data": urls}

@@ -1,7 +1,8 @@
-"""HLS streams and the watch page: what ``stream_url`` and ``player_url`` point at.
+"""HLS streams and the pages: what ``stream_url`` and ``player_url`` point at, and ``/capture``.
 
 Stream URLs carry a signed media id instead of credentials, as VideoDB's do, so hls.js, Safari and
-PyAV can fetch them with plain GETs (and byte ranges) from any origin.
+PyAV can fetch them with plain GETs (and byte ranges) from any origin. Files are read off the
+event loop.
 """
 
 from __future__ import annotations
@@ -17,38 +18,26 @@ from litestar.static_files import create_static_files_router
 from reeldb.player import playlists
 from reeldb.player.pages import STATIC_DIR, capture_page, watch_page
 
-from .. import db as dbm
 from ..errors import NotFound
-from ..services import Services
-from ..signing import sign, verify
+from ..library import MediaLibrary
+from ..links import Links
+from ..runtime import Runtime
 
-STREAM_TTL = 10 * 365 * 86400  # stream links are meant to be kept, like VideoDB's
 SEGMENT = re.compile(r"^(index\.m3u8|seg_\d{5}\.ts)$")
 TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t"}
-RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+RANGE = re.compile(r"^bytes=(\d{1,15})?-(\d{1,15})?$")
 
 
-def stream_token(svc: Services, media_id: str) -> str:
-    return sign(svc.secret, media_id, STREAM_TTL)
+def _read(path: Path, start: int, length: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(start)
+        return f.read(length)
 
 
-def stream_urls(svc: Services, media_id: str, base: str,
-                spans: list[tuple[float, float]] | None = None) -> dict[str, Any]:
-    """``stream_url``/``player_url`` of a video, or of spans of it (a timeline, a search hit)."""
-    row = dbm.row(svc.db, "select hls_path from media where id = ?", [media_id])
-    if row is None or not row["hls_path"]:
-        return {"stream_url": None, "player_url": None}
-    token = stream_token(svc, media_id)
-    if not spans:
-        return {"stream_url": f"{base}/stream/{token}/index.m3u8", "player_url": f"{base}/watch?v={token}"}
-    text = playlists.format_spans(spans)
-    return {"stream_url": f"{base}/stream/{token}/t/{text}.m3u8", "player_url": f"{base}/watch?v={token}&t={text}"}
-
-
-def ranged(path: Path, request: Request, media_type: str) -> Response[bytes] | File:
+async def ranged(runtime: Runtime, path: Path, request: Request, media_type: str) -> Response[bytes] | File:
     """The file, or the byte range asked for (206), or 416: players seek with ranges."""
     header = request.headers.get("range")
-    size = path.stat().st_size
+    size = (await runtime.io(path.stat)).st_size
     match = RANGE.match(header.strip()) if header else None
     if not match or (not match.group(1) and not match.group(2)):
         return File(path=path, media_type=media_type, content_disposition_type="inline",
@@ -60,47 +49,46 @@ def ranged(path: Path, request: Request, media_type: str) -> Response[bytes] | F
         start, end = max(0, size - int(match.group(2))), size - 1
     if start >= size or start > end:
         return Response(b"", status_code=416, headers={"content-range": f"bytes */{size}"})
-    with open(path, "rb") as f:
-        f.seek(start)
-        body = f.read(end - start + 1)
+    body = await runtime.io(_read, path, start, end - start + 1)
     return Response(body, status_code=206, media_type=media_type,
                     headers={"content-range": f"bytes {start}-{end}/{size}", "accept-ranges": "bytes"})
 
 
-def _hls_dir(svc: Services, token: str) -> Path:
-    media_id = verify(svc.secret, token)
-    row = dbm.row(svc.db, "select hls_path from media where id = ?", [media_id]) if media_id else None
-    if row is None or not row["hls_path"]:
+async def _hls_dir(library: MediaLibrary, links: Links, token: str) -> Path:
+    media_id = links.check("stream", token)
+    media = await library.get(media_id) if media_id else None
+    if media is None or not media["hls_path"]:
         raise NotFound("No such stream")
-    return Path(row["hls_path"]).parent
+    return Path(media["hls_path"]).parent
 
 
-@get("/stream/{token:str}/{name:str}", sync_to_thread=False)
-def stream_file(token: str, name: str, request: Request, svc: Services) -> Any:
+@get("/stream/{token:str}/{name:str}")
+async def stream_file(token: str, name: str, request: Request, library: MediaLibrary, links: Links,
+                      runtime: Runtime) -> Any:
     if not SEGMENT.match(name):
         raise NotFound("No such stream file")
-    path = _hls_dir(svc, token) / name
-    if not path.is_file():
+    path = await _hls_dir(library, links, token) / name
+    if not await runtime.io(path.is_file):
         raise NotFound("No such stream file")
-    return ranged(path, request, TYPES[path.suffix])
+    return await ranged(runtime, path, request, TYPES[path.suffix])
 
 
-@get("/stream/{token:str}/t/{spans:str}", sync_to_thread=False)
-def timeline(token: str, spans: str, svc: Services) -> Response[str]:
+@get("/stream/{token:str}/t/{spans:str}")
+async def timeline(token: str, spans: str, library: MediaLibrary, links: Links, runtime: Runtime) -> Response[str]:
     """A playlist of spans of the rendition: ``/t/1.5-4,10-12.m3u8``."""
-    folder = _hls_dir(svc, token)
+    folder = await _hls_dir(library, links, token)
+    text = await runtime.io((folder / "index.m3u8").read_text)
     try:
         cuts = playlists.parse_spans(spans.removesuffix(".m3u8"))
-        body = playlists.cut(playlists.parse((folder / "index.m3u8").read_text()), cuts, prefix="../")
+        body = playlists.cut(playlists.parse(text), cuts, prefix="../")
     except ValueError as exc:
         raise NotFound(f"No such stream: {exc}") from None
     return Response(body, media_type=TYPES[".m3u8"])
 
 
-def _page(svc: Services, request: Request, v: str, t: str | None) -> Response[str]:
-    token = v
-    _hls_dir(svc, token)  # 404 for unknown or forged ids
-    base = f"{svc.base_url(request)}/stream/{token}"
+async def _page(library: MediaLibrary, links: Links, request: Request, v: str, t: str | None) -> Response[str]:
+    await _hls_dir(library, links, v)  # 404 for unknown or forged ids
+    base = f"{links.base_url(request)}/stream/{v}"
     if t:
         try:
             src = f"{base}/t/{playlists.format_spans(playlists.parse_spans(t))}.m3u8"
@@ -111,20 +99,20 @@ def _page(svc: Services, request: Request, v: str, t: str | None) -> Response[st
     return Response(watch_page(src), media_type="text/html")
 
 
-@get("/watch", sync_to_thread=False)
-def watch(request: Request, svc: Services, v: str, t: str | None = None) -> Response[str]:
-    return _page(svc, request, v, t)
+@get("/watch")
+async def watch(request: Request, library: MediaLibrary, links: Links, v: str, t: str | None = None) -> Response[str]:
+    return await _page(library, links, request, v, t)
 
 
-@get("/embed", sync_to_thread=False)
-def embed(request: Request, svc: Services, v: str, t: str | None = None) -> Response[str]:
-    return _page(svc, request, v, t)
+@get("/embed")
+async def embed(request: Request, library: MediaLibrary, links: Links, v: str, t: str | None = None) -> Response[str]:
+    return await _page(library, links, request, v, t)
 
 
 @get("/capture", sync_to_thread=False)
-def capture(request: Request, svc: Services) -> Response[str]:
+def capture(request: Request, links: Links) -> Response[str]:
     """The browser capture page; it reads ``session_id`` and ``token`` from its own URL."""
-    return Response(capture_page(svc.base_url(request)), media_type="text/html")
+    return Response(capture_page(links.base_url(request)), media_type="text/html")
 
 
 static = create_static_files_router(path="/player/static", directories=[STATIC_DIR], name="player-static")

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from litestar import WebSocket, get, websocket
 
+from ..events import WebSocketHub
 from ..ids import new_id
-from ..services import Services
-from ..signing import verify
-
-log = logging.getLogger("reeldb.ws")
+from ..links import Links
 
 
 @get("/health", sync_to_thread=False)
@@ -20,15 +17,14 @@ def health() -> dict[str, Any]:
 
 
 @websocket("/ws")
-async def events_socket(socket: WebSocket) -> None:
+async def events_socket(socket: WebSocket, links: Links, hub: WebSocketHub) -> None:
     """First message ``{"connection_id": …}`` (what both SDKs wait for), then events until close."""
-    svc: Services = socket.app.state.services
-    if verify(svc.secret, socket.query_params.get("token", "")) is None:
+    if links.check("ws", socket.query_params.get("token", "")) is None:
         await socket.close(code=4401, reason="invalid or expired websocket token")
         return
     await socket.accept()
     connection_id = new_id("ws")
-    svc.hub.add(connection_id, socket)
+    hub.add(connection_id, socket)
     try:
         await socket.send_json({"connection_id": connection_id})
         while True:
@@ -38,7 +34,7 @@ async def events_socket(socket: WebSocket) -> None:
     except Exception:  # disconnects surface as various exceptions; all end the same way
         pass
     finally:
-        svc.hub.remove(connection_id)
+        hub.remove(connection_id)
 
 
 handlers = [health, events_socket]

@@ -1,16 +1,11 @@
-"""The SQLite database: opening it, and the schema as forward-only migrations.
+"""The database's shape, as forward-only sqlite-utils migrations, applied on every start.
 
-One connection lives on the event-loop thread (queries here take microseconds, cheaper than a hop to
-a thread); worker threads open their own with :func:`open_db`. WAL lets them read while the loop
-writes.
+Each service owns its tables' SQL (see the README's map of the server); their shape lives here,
+in order, so a database of any earlier version moves forward to this one, and nothing else
+creates tables (the index stage's DDL is applied as one of these steps).
 """
 
 from __future__ import annotations
-
-import json
-import sqlite3
-from pathlib import Path
-from typing import Any, Iterator
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
@@ -18,35 +13,8 @@ from sqlite_utils.migrations import Migrations
 migrations = Migrations("reeldb")
 
 
-def open_db(path: Path) -> sqlite_utils.Database:
-    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-    conn.execute("PRAGMA busy_timeout = 10000")
-    conn.execute("PRAGMA foreign_keys = ON")
-    db = sqlite_utils.Database(conn)
-    if db.journal_mode != "wal":
-        db.enable_wal()
-    conn.execute("PRAGMA synchronous = NORMAL")
-    return db
-
-
 def migrate(db: sqlite_utils.Database) -> None:
     migrations.apply(db)
-
-
-def loads(value: str | None, default: Any = None) -> Any:
-    return default if value in (None, "") else json.loads(value)
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
-def rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> Iterator[dict[str, Any]]:
-    return db.query(sql, params)
-
-
-def row(db: sqlite_utils.Database, sql: str, params: Any = ()) -> dict[str, Any] | None:
-    return next(iter(db.query(sql, params)), None)
 
 
 @migrations()
@@ -140,6 +108,18 @@ def m002_exports_and_streams(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m003_spoken_index(db: sqlite_utils.Database) -> None:
-    from reeldb.index.store import ensure_schema  # the index stage owns its tables' shape
+    from reeldb.index.store import create_schema  # the index stage owns its tables' shape
 
-    ensure_schema(db)
+    create_schema(db)
+
+
+@migrations()
+def m004_job_lanes(db: sqlite_utils.Database) -> None:
+    """Lanes, fencing tokens in ``owner``, error codes, and progress as a fraction."""
+    db["jobs"].add_column("lane", str)
+    db["jobs"].add_column("error_code", str)
+    lanes = {"upload": "imports", "export": "exports", "transcribe": "index", "index": "index"}
+    for kind, lane in lanes.items():
+        db.execute("update jobs set lane = ? where kind = ?", [lane, kind])
+    db.execute("update jobs set progress = progress / 100.0 where progress > 1")
+    db["jobs"].create_index(["status", "lane", "created_at"])

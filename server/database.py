@@ -1,0 +1,117 @@
+"""The one database object: a small read pool and one writer thread, in the style of datasette's.
+
+Why: SQLite allows one writer at a time, and every query, however quick, blocks whatever thread
+runs it. So nothing here runs on the event loop: reads go to a few reader threads with their own
+connections (WAL lets them read while the writer writes), and every write goes to one writer
+thread, inside a transaction, in the order it was asked for. Routes ``await`` both; job threads
+use the blocking ``*_sync`` forms. :meth:`Database.close` closes every connection it opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
+
+import sqlite_utils
+
+T = TypeVar("T")
+Conn = sqlite_utils.Database
+#: A unit of work against one connection, run on a database thread.
+Fn = Callable[[Conn], T]
+
+
+def connect(path: Path) -> Conn:
+    """One connection with the project's pragmas (WAL, foreign keys, a generous busy timeout)."""
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    db = sqlite_utils.Database(conn)
+    if db.journal_mode != "wal":
+        db.enable_wal()
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
+class Database:
+    """Owned by ``create_app`` (or a CLI command); shared by routes, services and jobs alike."""
+
+    def __init__(self, path: Path, readers: int = 3) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._opened: list[Conn] = []
+        self._lock = threading.Lock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-write")
+        self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="db-read")
+        self._writer_ident: int | None = None
+        self._closed = False
+
+    # -- connections -----------------------------------------------------------------------------
+    def _conn(self) -> Conn:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = connect(self.path)
+            with self._lock:
+                self._opened.append(db)
+        return db
+
+    def _read(self, fn: Fn[T]) -> T:
+        return fn(self._conn())
+
+    def _write(self, fn: Fn[T]) -> T:
+        self._writer_ident = threading.get_ident()
+        db = self._conn()
+        with db.atomic():
+            return fn(db)
+
+    # -- from the event loop ---------------------------------------------------------------------
+    async def execute_fn(self, fn: Fn[T]) -> T:
+        """Run ``fn(conn)`` on a reader thread."""
+        return await asyncio.wrap_future(self._readers.submit(self._read, fn))
+
+    async def execute_write_fn(self, fn: Fn[T]) -> T:
+        """Run ``fn(conn)`` on the writer thread, in one transaction (rolled back if it raises)."""
+        return await asyncio.wrap_future(self._writer.submit(self._write, fn))
+
+    # -- from other threads (job handlers, CLI) --------------------------------------------------
+    def read_sync(self, fn: Fn[T]) -> T:
+        return self._readers.submit(self._read, fn).result()
+
+    def write_sync(self, fn: Fn[T]) -> T:
+        if threading.get_ident() == self._writer_ident:  # nested: already in the writer's transaction
+            return fn(self._conn())
+        future: Future[T] = self._writer.submit(self._write, fn)
+        return future.result()
+
+    def close(self) -> None:
+        """Finish queued work, then close every connection this object opened."""
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        with self._lock:
+            for db in self._opened:
+                db.conn.close()
+            self._opened.clear()
+
+
+# -- small helpers for the services' SQL ------------------------------------------------------------
+def loads(value: str | None, default: Any = None) -> Any:
+    return default if value in (None, "") else json.loads(value)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def rows(db: Conn, sql: str, params: Any = ()) -> Iterator[dict[str, Any]]:
+    return db.query(sql, params)
+
+
+def row(db: Conn, sql: str, params: Any = ()) -> dict[str, Any] | None:
+    return next(iter(db.query(sql, params)), None)

@@ -1,0 +1,79 @@
+"""The URLs ReelDB hands out: streams, the player, files, uploads and websockets (pure, no I/O).
+
+Services and routes build every link here, each signed for its purpose (``signing``), so a link
+made for one thing never opens another, and each link's lifetime is in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+
+from reeldb.player import playlists
+
+from .settings import Settings
+from .signing import Purpose, sign, verify
+
+STREAM_TTL = 10 * 365 * 86400  # stream links are meant to be kept, like VideoDB's
+FILE_TTL = 24 * 3600
+UPLOAD_TTL = 24 * 3600
+WS_TTL = 24 * 3600
+
+
+class Links:
+    def __init__(self, settings: Settings, secret: bytes) -> None:
+        self.settings = settings
+        self._secret = secret
+
+    # -- bases -----------------------------------------------------------------------------------
+    def default_base(self) -> str:
+        """For URLs made outside a request (events): the public URL, else where we listen."""
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        host = self.settings.host if self.settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        return f"http://{host}:{self.settings.port}"
+
+    def base_url(self, request: ASGIConnection[Any, Any, Any, Any]) -> str:
+        """Where the caller reached us: URLs we hand out must work from its side of the network."""
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        return str(request.base_url).rstrip("/")
+
+    # -- tokens ----------------------------------------------------------------------------------
+    def token(self, purpose: Purpose, payload: str, ttl: float) -> str:
+        return sign(self._secret, purpose, payload, ttl)
+
+    def check(self, purpose: Purpose, token: str) -> str | None:
+        return verify(self._secret, purpose, token)
+
+    # -- links -----------------------------------------------------------------------------------
+    def stream_urls(self, media_id: str, has_stream: bool, base: str,
+                    spans: list[tuple[float, float]] | None = None) -> dict[str, Any]:
+        """``stream_url``/``player_url`` of a video, or of spans of it (a timeline, a search hit)."""
+        if not has_stream:
+            return {"stream_url": None, "player_url": None}
+        token = self.token("stream", media_id, STREAM_TTL)
+        if not spans:
+            return {"stream_url": f"{base}/stream/{token}/index.m3u8", "player_url": f"{base}/watch?v={token}"}
+        text = playlists.format_spans(spans)
+        return {"stream_url": f"{base}/stream/{token}/t/{text}.m3u8",
+                "player_url": f"{base}/watch?v={token}&t={text}"}
+
+    def file_url(self, base: str, media_id: str) -> str:
+        return f"{base}/files/{self.token('file', media_id, FILE_TTL)}"
+
+    def upload_url(self, base: str, upload_id: str) -> str:
+        return f"{base}/upload/{upload_id}?sig={self.token('upload', upload_id, UPLOAD_TTL)}"
+
+    def websocket_url(self, base: str, api_key_id: str) -> str:
+        ws_base = base.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        return f"{ws_base}/ws?token={self.token('ws', api_key_id, WS_TTL)}"
+
+    def media_urls(self, media: dict[str, Any], base: str) -> dict[str, Any]:
+        """The URLs a media row's view carries, by kind."""
+        if media["kind"] == "image":
+            return {"url": self.file_url(base, media["id"])}
+        if media["kind"] == "video":
+            return self.stream_urls(media["id"], bool(media.get("hls_path")), base)
+        return {}

@@ -1,0 +1,50 @@
+"""The upload endpoints: a signed ``upload_url``, its multipart target, and the import request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, get, post
+
+from ..auth import Principal
+from ..errors import BadRequest
+from ..jobs import JobQueue
+from ..links import Links
+from ..settings import Settings
+from ..uploads import Uploads
+from .jobs import Presenters, answer_job
+
+
+class UploadRequest(msgspec.Struct):
+    url: str | None = None
+    name: str | None = None
+    description: str | None = None
+    callback_url: str | None = None
+    media_type: str | None = None
+
+
+@get("/collection/{collection_id:str}/upload_url")
+async def upload_url(collection_id: str, request: Request, uploads: Uploads, links: Links, key: Principal,
+                     name: str | None = None) -> dict[str, Any]:
+    url = await uploads.create_slot(collection_id, name, links.base_url(request))
+    return {"success": True, "data": {"upload_url": url}}
+
+
+@post("/upload/{upload_id:str}", request_max_body_size=None, status_code=200)
+async def receive_upload(upload_id: str, request: Request, uploads: Uploads, sig: str = "") -> dict[str, Any]:
+    """The target of an ``upload_url``: a multipart body with the file in the field ``file``, streamed to disk."""
+    size = await uploads.receive(upload_id, sig, request.headers.get("content-type", ""), request.stream())
+    return {"success": True, "data": {"upload_id": upload_id, "size": size}}
+
+
+@post("/collection/{collection_id:str}/upload", status_code=200)
+async def upload(collection_id: str, data: UploadRequest, request: Request, uploads: Uploads, jobs: JobQueue,
+                 presenters: Presenters, settings: Settings, links: Links, key: Principal) -> dict[str, Any]:
+    if not data.url:
+        raise BadRequest("url is required (or pass file_path to the SDK's upload)")
+    job_id = await uploads.start_import(collection_id, data.url, data.name, data.description, data.media_type)
+    return await answer_job(jobs, presenters, settings, links, request, job_id)
+
+
+handlers = [upload_url, receive_upload, upload]
