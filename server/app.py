@@ -17,7 +17,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
-from .auth import Auth, Principal, ensure_api_key, require_key
+from .auth import Auth, Keyring, Principal, ensure_api_key, require_key
 from .capture_runtime import CaptureRuntime
 from .collections import Collections, ensure_default
 from .database import Database
@@ -34,7 +34,6 @@ from .runtime import Runtime
 from .schema import migrate
 from .sessions import Sessions
 from .settings import Settings
-from .signing import load_secret
 from .spoken import Spoken
 from .uploads import Uploads
 
@@ -54,10 +53,11 @@ class Server:
         self.db = Database(settings.db_path)
         self.db.write_sync(migrate)
         self.db.write_sync(ensure_default)
-        #: A key generated on this start, to print once (it is also kept in <data_dir>/api_key).
-        self.new_key = self.db.write_sync(lambda conn: ensure_api_key(conn, settings.data_dir, settings.api_key))
-        self.links = Links(settings, load_secret(settings.data_dir))
-        self.auth = Auth(self.db)                                              # api_keys, client_tokens
+        #: A key generated on this start, to print once (kept in <data_dir>/api_key unless REELDB_SECRET_KEY is set).
+        keyring = Keyring.load(settings)  # REELDB_SECRET_KEY, else <data_dir>/server_secret
+        self.new_key = self.db.write_sync(lambda conn: ensure_api_key(conn, keyring, settings.data_dir, settings.api_key))
+        self.links = Links(settings, keyring.link_secret)
+        self.auth = Auth(self.db, keyring)                                     # api_keys, client_tokens
         self.hub = WebSocketHub()
         self.events = Events(self.db, settings, self.hub)                      # events, deliveries
         self.jobs = Jobs(self.db, settings, self.runtime)                      # jobs
@@ -100,6 +100,8 @@ class Server:
         self.runtime.spawn(self.events.run(), name="webhooks")
         self.runtime.spawn(self.jobs.run(), name="jobs")
         self.runtime.spawn(self._housekeeping(), name="housekeeping")
+        if self.settings.loop_warn_ms > 0:
+            self.runtime.spawn(self.runtime.watch_loop(self.settings.loop_warn_ms / 1000), name="loop-watch")
 
     async def stop(self) -> None:
         await self.live.close()
@@ -125,7 +127,8 @@ def _constant(value: Any) -> Any:
 def create_app(settings: Settings) -> Litestar:
     server = Server(settings)
     if server.new_key:
-        print(f"ReelDB generated an API key (saved in {settings.data_dir / 'api_key'}):\n  {server.new_key}", flush=True)
+        kept = "" if settings.secret_key else f" (saved in {settings.data_dir / 'api_key'})"
+        print(f"ReelDB generated an API key{kept}:\n  {server.new_key}", flush=True)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

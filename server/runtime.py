@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Callable, Coroutine, TypeVar
 
@@ -27,6 +28,8 @@ class Runtime:
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._io = self.pool("io", io_threads)
         self._closing = False
+        #: The longest step :meth:`watch_loop` saw over its limit, seconds of CPU.
+        self.longest_block = 0.0
 
     # -- tasks -----------------------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
@@ -68,6 +71,21 @@ class Runtime:
 
     async def run_in(self, executor: Executor, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+
+    # -- watching the loop ------------------------------------------------------------------------
+    async def watch_loop(self, limit: float, tick: float = 0.01) -> None:
+        """Log when the event loop's thread spent more than ``limit`` seconds of CPU between two
+        ticks: some callback blocked it. CPU time, not wall time, so a machine whose cores are busy
+        elsewhere (which only delays the loop) does not count as blocking."""
+        last = time.thread_time()
+        while True:
+            await asyncio.sleep(tick)
+            now = time.thread_time()
+            busy, last = now - last, now
+            if busy > limit:
+                self.longest_block = max(self.longest_block, busy)
+                log.warning("event loop blocked: %.0f ms of CPU in one step (limit %.0f ms)",
+                            busy * 1000, limit * 1000)
 
     # -- shutdown --------------------------------------------------------------------------------
     async def close(self, join_timeout: float = 5.0) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -23,6 +23,9 @@ class Settings:
     #: Unset: taken from each request's Host header, which is right on loopback and LANs.
     public_url: str | None = None
     log_level: str = "info"
+    #: Warn in the log when one step of the event loop takes more CPU than this (ms); 0 turns the
+    #: watch off. Nothing should: SQL, file I/O and media work run on other threads.
+    loop_warn_ms: float = 50.0
     #: Worker threads per job lane for exports and for transcription/indexing.
     workers: int = 2
     #: Worker threads of the imports lane (uploads from URLs and files): a slow source waits
@@ -61,6 +64,10 @@ class Settings:
     embed_model: str | None = None
     #: Ranking for ``search`` when the request does not say: semantic, keyword or hybrid.
     search_mode: str = "hybrid"
+    #: The install's root secret, kept outside the data dir: credential hashes are keyed with it
+    #: and links are signed with it, so the data dir holds no working secret. Unset: a generated
+    #: ``<data_dir>/server_secret`` plays that part (a copy of the data dir then carries it).
+    secret_key: str | None = field(default=None, repr=False)
 
     @property
     def db_path(self) -> Path:
