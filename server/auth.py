@@ -1,27 +1,48 @@
-"""Who is calling: an API key (full access) or a client token (capture only).
+"""Who is calling: an API key (full access) or a client token (capture only), and the secrets behind them.
 
-Secrets are stored as SHA-256 hashes: the data dir can be copied or backed up without handing out
-working credentials. A client token belongs to the API key that minted it and reaches only that
-key's capture sessions. Verified credentials are remembered for a few seconds, so a request costs
-no database round trip for them; a revoked key stops working within that time.
+Keys and client tokens are stored as ``HMAC-SHA256(pepper, secret)``: a copy of the database alone
+(a backup, a stolen disk image) neither hands out working credentials nor lets anyone test guesses
+offline, since that needs the pepper too. The pepper is derived from ``REELDB_SECRET_KEY`` when it is
+configured (kept outside the data dir, so the data dir then holds no secret that signs or verifies
+anything), else from ``<data_dir>/server_secret`` (weaker: a copy of the whole data dir has both).
+A per-key random salt (or scrypt) would need the key's id inside the key to find its row, and
+keys keep VideoDB's bare ``sk-…`` shape, so the row is found by its keyed hash instead; the keys
+themselves are 256-bit random values, so a fast keyed hash is enough.
+
+Rows written before this scheme hold a plain SHA-256 (``hash_scheme = 'sha256'``) or a hash under
+a previous pepper (``hmac-sha256:<pepper id>``, when the data dir's ``server_secret`` was the pepper
+and ``REELDB_SECRET_KEY`` was configured since): they are accepted once more and rewritten under the
+current pepper on their first successful use.
+
+A client token belongs to the API key that minted it, reaches only that key's capture sessions,
+and stops working with it. Verified credentials are remembered for ``CACHE_SECONDS``, so a request
+costs no database round trip for them; a key revoked by ``reeldb keys revoke`` (another process)
+stops working within that time.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
-from .database import Database, row
+from .database import Database, row, rows
 from .errors import Forbidden, Unauthorized
 from .ids import new_id, new_secret
+from .settings import Settings
+
+log = logging.getLogger("reeldb.auth")
 
 CACHE_SECONDS = 5.0
 CACHE_MAX = 10_000
+LEGACY_SCHEME = "sha256"
 
 
 @dataclass(frozen=True)
@@ -34,70 +55,240 @@ class Principal:
         return self.kind == "key"
 
 
-def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+# -- the install's secrets -------------------------------------------------------------------------
+def _derive(root: bytes, purpose: str) -> bytes:
+    return hmac.new(root, f"reeldb/{purpose}".encode(), hashlib.sha256).digest()
 
 
-def add_api_key(db: sqlite_utils.Database, key: str | None = None) -> tuple[str, dict]:
-    """Register ``key`` (or a new one); returns the key and its row. Idempotent for a known key."""
+def _read_server_secret(data_dir: Path, create: bool) -> bytes | None:
+    path = data_dir / "server_secret"
+    if not path.exists():
+        if not create:
+            return None
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return bytes.fromhex(path.read_text().strip())
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The pepper for credential hashes (and any older ones still readable) and the link-signing secret."""
+
+    pepper: bytes
+    link_secret: bytes
+    #: True when the secrets come from ``REELDB_SECRET_KEY``, i.e. not from the data dir.
+    external: bool
+    #: Peppers of earlier configurations still on hand, for rows hashed under them.
+    previous: tuple[bytes, ...] = ()
+
+    @classmethod
+    def load(cls, settings: Settings, create: bool = True) -> "Keyring":
+        """``create=False`` refuses to make a new ``server_secret`` (a CLI beside a server that
+        was given ``REELDB_SECRET_KEY`` must not invent a pepper of its own)."""
+        file_secret = _read_server_secret(settings.data_dir, create=create and not settings.secret_key)
+        if file_secret is None and not settings.secret_key:
+            raise ValueError(f"no REELDB_SECRET_KEY and no {settings.data_dir / 'server_secret'}: "
+                             "run with the server's REELDB_SECRET_KEY")
+        if settings.secret_key:
+            root = settings.secret_key.encode()
+            previous = (_derive(file_secret, "credential-hash"),) if file_secret else ()
+            return cls(pepper=_derive(root, "credential-hash"), link_secret=_derive(root, "links"),
+                       external=True, previous=previous)
+        # Links stay signed with the file's bytes as they always were, so links handed out earlier
+        # keep working; the pepper is derived from it.
+        return cls(pepper=_derive(file_secret, "credential-hash"), link_secret=file_secret, external=False)
+
+    @property
+    def scheme(self) -> str:
+        return scheme_of(self.pepper)
+
+    @property
+    def schemes(self) -> set[str]:
+        """Every stored form this keyring can verify."""
+        return {self.scheme, LEGACY_SCHEME, *(scheme_of(p) for p in self.previous)}
+
+    def digest(self, secret: str) -> str:
+        return digest(self.pepper, secret)
+
+    def candidates(self, secret: str) -> dict[str, str]:
+        """Every stored form ``secret`` may have: hash -> scheme, the current one first."""
+        found = {digest(self.pepper, secret): self.scheme}
+        for pepper in self.previous:
+            found.setdefault(digest(pepper, secret), scheme_of(pepper))
+        found.setdefault(hashlib.sha256(secret.encode()).hexdigest(), LEGACY_SCHEME)
+        return found
+
+
+def scheme_of(pepper: bytes) -> str:
+    """``hmac-sha256:<pepper id>``; the id names the pepper without revealing it."""
+    return "hmac-sha256:" + hmac.new(pepper, b"reeldb/pepper-id", hashlib.sha256).hexdigest()[:12]
+
+
+def digest(pepper: bytes, secret: str) -> str:
+    return hmac.new(pepper, secret.encode(), hashlib.sha256).hexdigest()
+
+
+# -- api_keys rows (run on a database thread) ------------------------------------------------------
+def _find_key(db: sqlite_utils.Database, keyring: Keyring, key: str) -> dict[str, Any] | None:
+    """The row of ``key`` under any scheme, rewritten under the current pepper (call while writing)."""
+    forms = keyring.candidates(key)
+    marks = ",".join("?" * len(forms))
+    for record in rows(db, f"select * from api_keys where key_hash in ({marks})", list(forms)):
+        if forms.get(record["key_hash"]) == record["hash_scheme"]:
+            if record["hash_scheme"] != keyring.scheme:
+                db.execute("update api_keys set key_hash = ?, hash_scheme = ? where id = ?",
+                           [keyring.digest(key), keyring.scheme, record["id"]])
+                record = {**record, "key_hash": keyring.digest(key), "hash_scheme": keyring.scheme}
+            return record
+    return None
+
+
+def add_api_key(db: sqlite_utils.Database, keyring: Keyring, key: str | None = None,
+                origin: str = "cli") -> tuple[str, dict]:
+    """Register ``key`` (or a new one); returns the key and its row. A known key keeps its row
+    (and stays revoked if it was)."""
+    if key:
+        existing = _find_key(db, keyring, key)
+        if existing:
+            return key, existing
     key = key or new_secret("api_key")
-    existing = row(db, "select * from api_keys where key_hash = ?", [digest(key)])
-    if existing:
-        return key, existing
     record = {
         "id": new_id("api_key"),
-        "key_hash": digest(key),
+        "key_hash": keyring.digest(key),
+        "hash_scheme": keyring.scheme,
         "webhook_secret": "whsec_" + secrets.token_urlsafe(32),
         "created_at": time.time(),
+        "origin": origin,
+        "revoked_at": None,
+        "revoked_reason": None,
     }
     db["api_keys"].insert(record)
     return key, record
 
 
-def ensure_api_key(db: sqlite_utils.Database, data_dir: Path, configured: str | None) -> str | None:
+def revoke_api_key(db: sqlite_utils.Database, key_id: str, reason: str = "revoked") -> dict | None:
+    """Revoke the key ``key_id`` (and with it its client tokens); returns its row, None if unknown."""
+    record = row(db, "select * from api_keys where id = ?", [key_id])
+    if record is None:
+        return None
+    if record["revoked_at"] is None:
+        db.execute("update api_keys set revoked_at = ?, revoked_reason = ? where id = ?",
+                   [time.time(), reason, key_id])
+    return row(db, "select * from api_keys where id = ?", [key_id])
+
+
+def ensure_api_key(db: sqlite_utils.Database, keyring: Keyring, data_dir: Path,
+                   configured: str | None) -> str | None:
     """Make sure at least one key works; returns a newly generated key (to print once) or None.
 
-    A configured key (``REELDB_API_KEY``) is registered as is. Without one, the first start generates
-    a key and keeps it in ``<data_dir>/api_key`` (mode 0600) so the operator can find it again.
+    A configured key (``REELDB_API_KEY``) is the one environment key: it is registered with
+    ``origin = 'env'`` and every other key that came from the environment is revoked (keys made
+    with ``reeldb keys create`` stay). Without one, a start that finds no usable key generates one;
+    it is kept in ``<data_dir>/api_key`` (mode 0600) unless ``REELDB_SECRET_KEY`` is configured,
+    in which case it is only printed.
     """
-    if configured:
-        add_api_key(db, configured)
-        return None
     key_file = data_dir / "api_key"
+    lost = unverifiable(db, keyring)
+    if lost:
+        log.warning("%d API key(s) were hashed under another secret (REELDB_SECRET_KEY changed?) "
+                    "and cannot be verified; they work again with that secret", lost)
+    if configured:
+        _, record = add_api_key(db, keyring, configured, origin="env")
+        if record["origin"] in (None, "unknown"):
+            db.execute("update api_keys set origin = 'env' where id = ?", [record["id"]])
+        if record["revoked_at"] is not None:
+            if record["revoked_reason"] == "replaced":  # the environment names it again
+                db.execute("update api_keys set revoked_at = null, revoked_reason = null where id = ?",
+                           [record["id"]])
+            else:
+                log.warning("REELDB_API_KEY names key %s, which was revoked: it is refused", record["id"])
+        replaced = [r["id"] for r in rows(
+            db, "select id from api_keys where origin = 'env' and id != ? and revoked_at is null", [record["id"]])]
+        for key_id in replaced:
+            revoke_api_key(db, key_id, reason="replaced")
+            log.warning("API key %s from an earlier REELDB_API_KEY is revoked: the environment names another", key_id)
+        return None
     if key_file.exists():
-        add_api_key(db, key_file.read_text().strip())
+        add_api_key(db, keyring, key_file.read_text().strip(), origin="generated")
+        if keyring.external:
+            log.warning("%s holds a working API key in plaintext; delete it once the key is kept elsewhere",
+                        key_file)
         return None
-    if db["api_keys"].count:
+    if row(db, "select id from api_keys where revoked_at is null limit 1"):
         return None
-    key, _ = add_api_key(db)
-    key_file.write_text(key + "\n")
-    key_file.chmod(0o600)
+    key, _ = add_api_key(db, keyring, origin="generated")
+    if not keyring.external:
+        key_file.write_text(key + "\n")
+        key_file.chmod(0o600)
     return key
 
 
-def _lookup(db: sqlite_utils.Database, secret: str) -> tuple[Principal, float]:
+def unverifiable(db: sqlite_utils.Database, keyring: Keyring) -> int:
+    """How many unrevoked keys are hashed under a pepper this keyring does not have (the secret
+    key changed, or a CLI runs without the server's ``REELDB_SECRET_KEY``)."""
+    return sum(1 for r in rows(db, "select hash_scheme from api_keys where revoked_at is null")
+               if r["hash_scheme"] not in keyring.schemes)
+
+
+def list_api_keys(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return list(rows(db, "select * from api_keys order by created_at, id"))
+
+
+# -- lookups ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Found:
+    principal: Principal
+    until: float
+    #: (table, stored hash) to rewrite under the current pepper, if stored in an older form.
+    rehash: tuple[str, str] | None = None
+
+
+def _lookup(db: sqlite_utils.Database, keyring: Keyring, secret: str) -> _Found:
     """The principal for ``secret`` and until when it may be remembered; raises Unauthorized."""
-    hashed = digest(secret)
+    forms = keyring.candidates(secret)
+    marks = ",".join("?" * len(forms))
     now = time.time()
     if secret.startswith("st-"):
-        record = row(db, "select api_key_id, expires_at from client_tokens where token_hash = ?", [hashed])
-        if record is None:
-            raise Unauthorized("Invalid client token")
-        if record["expires_at"] < now:
-            raise Unauthorized("Client token expired")
-        return Principal("token", record["api_key_id"]), min(now + CACHE_SECONDS, record["expires_at"])
-    record = row(db, "select id from api_keys where key_hash = ?", [hashed])
-    if record is None:
-        raise Unauthorized("Invalid API key")
-    return Principal("key", record["id"]), now + CACHE_SECONDS
+        for record in rows(
+            db,
+            "select t.token_hash, t.hash_scheme, t.api_key_id, t.expires_at, k.id as key_id, k.revoked_at "
+            f"from client_tokens t left join api_keys k on k.id = t.api_key_id where t.token_hash in ({marks})",
+            list(forms),
+        ):
+            if forms.get(record["token_hash"]) != record["hash_scheme"]:
+                continue
+            if record["expires_at"] < now:
+                raise Unauthorized("Client token expired")
+            if record["key_id"] is None or record["revoked_at"] is not None:
+                raise Unauthorized("Client token revoked: the API key that made it was revoked")
+            rehash = None if record["hash_scheme"] == keyring.scheme else ("client_tokens", record["token_hash"])
+            return _Found(Principal("token", record["api_key_id"]),
+                          min(now + CACHE_SECONDS, record["expires_at"]), rehash)
+        raise Unauthorized("Invalid client token")
+    for record in rows(db, f"select id, key_hash, hash_scheme, revoked_at from api_keys where key_hash in ({marks})",
+                       list(forms)):
+        if forms.get(record["key_hash"]) != record["hash_scheme"]:
+            continue
+        if record["revoked_at"] is not None:
+            raise Unauthorized("API key revoked")
+        rehash = None if record["hash_scheme"] == keyring.scheme else ("api_keys", record["key_hash"])
+        return _Found(Principal("key", record["id"]), now + CACHE_SECONDS, rehash)
+    raise Unauthorized("Invalid API key")
+
+
+def _rehash(db: sqlite_utils.Database, keyring: Keyring, secret: str, table: str, old: str) -> None:
+    column = "token_hash" if table == "client_tokens" else "key_hash"
+    db.execute(f"update {table} set {column} = ?, hash_scheme = ? where {column} = ?",
+               [keyring.digest(secret), keyring.scheme, old])
 
 
 class Auth:
     """Resolves credentials (remembering them briefly) and mints client tokens; owns the
     ``api_keys`` and ``client_tokens`` tables."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, keyring: Keyring) -> None:
         self.db = db
+        self.keyring = keyring
         self._cache: dict[str, tuple[Principal, float]] = {}
 
     async def resolve(self, secret: str | None) -> Principal:
@@ -108,18 +299,24 @@ class Auth:
         hit = self._cache.get(secret)
         if hit is not None and hit[1] > time.time():
             return hit[0]
-        principal, until = await self.db.execute_fn(lambda conn: _lookup(conn, secret))
+        keyring = self.keyring
+        found = await self.db.execute_fn(lambda conn: _lookup(conn, keyring, secret))
+        if found.rehash is not None:
+            table, old = found.rehash
+            await self.db.execute_write_fn(lambda conn: _rehash(conn, keyring, secret, table, old))
+            log.info("credential of %s rewritten under the current hash scheme", found.principal.api_key_id)
         if len(self._cache) >= CACHE_MAX:
             self._cache.clear()
-        self._cache[secret] = (principal, until)
-        return principal
+        self._cache[secret] = (found.principal, found.until)
+        return found.principal
 
     async def mint_client_token(self, api_key_id: str, expires_in: int, user_id: str | None) -> tuple[str, float]:
         token = new_secret("client_token")
         now = time.time()
         expires_at = now + expires_in
+        token_hash, scheme = self.keyring.digest(token), self.keyring.scheme
         await self.db.execute_write_fn(lambda conn: conn["client_tokens"].insert(
-            {"token_hash": digest(token), "api_key_id": api_key_id, "user_id": user_id,
+            {"token_hash": token_hash, "hash_scheme": scheme, "api_key_id": api_key_id, "user_id": user_id,
              "expires_at": expires_at, "created_at": now}))
         return token, expires_at
 

@@ -1,4 +1,4 @@
-"""``reeldb`` command line: ``serve`` runs the server, ``keys`` manages API keys."""
+"""``reeldb`` command line: ``serve`` runs the server, ``keys`` lists, creates and revokes API keys."""
 
 from __future__ import annotations
 
@@ -18,8 +18,14 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="port (REELDB_PORT, default 8700)")
     serve.add_argument("--data-dir", type=Path, help="where everything is kept (REELDB_DATA_DIR, default ./data)")
     serve.add_argument("--log-level", help="debug, info, warning (REELDB_LOG_LEVEL)")
-    keys = sub.add_parser("keys", help="list API keys and their webhook secrets, or create one")
-    keys.add_argument("action", choices=["list", "create"])
+    keys = sub.add_parser("keys", help="list, create or revoke API keys",
+                          description="list: ids, creation time, origin and state (add --show-secrets "
+                                      "for the webhook secrets); create: a new key, printed once; "
+                                      "revoke KEY_ID: the key and its client tokens stop working "
+                                      "within seconds, also on a running server.")
+    keys.add_argument("action", choices=["list", "create", "revoke"])
+    keys.add_argument("key_id", nargs="?", help="for revoke: the key's id, as `keys list` shows it")
+    keys.add_argument("--show-secrets", action="store_true", help="list: print each key's webhook secret")
     keys.add_argument("--data-dir", type=Path)
     args = parser.parse_args(argv)
     try:
@@ -30,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     if args.command == "serve":
         return serve_command(settings)
-    return keys_command(settings, args.action)
+    if (args.action == "revoke") != bool(args.key_id):
+        parser.error("revoke takes one key id (see `reeldb keys list`); list and create take none")
+    return keys_command(settings, args.action, args.key_id, args.show_secrets)
 
 
 def serve_command(settings: Settings) -> int:
@@ -52,21 +60,49 @@ def serve_command(settings: Settings) -> int:
     return 0
 
 
-def keys_command(settings: Settings, action: str) -> int:
-    from .auth import add_api_key
+def keys_command(settings: Settings, action: str, key_id: str | None = None, show_secrets: bool = False) -> int:
+    from datetime import datetime, timezone
+
+    from .auth import Keyring, add_api_key, list_api_keys, revoke_api_key, unverifiable
     from .database import Database
     from .schema import migrate
+
+    def when(ts: float) -> str:
+        return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_path, readers=1)
     try:
         db.write_sync(migrate)
         if action == "create":
-            key, record = db.write_sync(add_api_key)
-            print(f"api_key={key}\nwebhook_secret={record['webhook_secret']}")
+            fresh = not db.read_sync(lambda conn: conn["api_keys"].count)
+            try:
+                keyring = Keyring.load(settings, create=fresh)
+            except ValueError as exc:
+                print(f"reeldb keys create: {exc}", file=sys.stderr)
+                return 2
+            if db.read_sync(lambda conn: unverifiable(conn, keyring)):
+                print("reeldb keys create: this database's keys are hashed under another secret; "
+                      "run with the server's REELDB_SECRET_KEY", file=sys.stderr)
+                return 2
+            key, record = db.write_sync(lambda conn: add_api_key(conn, keyring, origin="cli"))
+            print(f"key_id={record['id']}\napi_key={key}\nwebhook_secret={record['webhook_secret']}")
             return 0
-        for record in db.read_sync(lambda conn: list(conn["api_keys"].rows)):
-            print(f"{record['id']}\twebhook_secret={record['webhook_secret']}")
+        if action == "revoke":
+            record = db.write_sync(lambda conn: revoke_api_key(conn, key_id or ""))
+            if record is None:
+                print(f"reeldb keys revoke: no key {key_id}", file=sys.stderr)
+                return 1
+            print(f"{record['id']}\trevoked={when(record['revoked_at'])}\t"
+                  "(a running server refuses it and its client tokens within seconds)")
+            return 0
+        for record in db.read_sync(list_api_keys):
+            state = ("active" if record["revoked_at"] is None
+                     else f"revoked={when(record['revoked_at'])}({record['revoked_reason'] or 'revoked'})")
+            line = f"{record['id']}\tcreated={when(record['created_at'])}\torigin={record['origin'] or 'unknown'}\t{state}"
+            if show_secrets:
+                line += f"\twebhook_secret={record['webhook_secret']}"
+            print(line)
         return 0
     finally:
         db.close()

@@ -32,8 +32,16 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def sign_body(secret: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign_body(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The ``X-VideoDB-Signature`` value: ``t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">``.
+
+    Signing the time with the body (as Stripe does) lets a receiver refuse a delivery replayed
+    later: it recomputes the HMAC and rejects a ``t`` too far from its clock (the README's
+    verification allows 300 s). Every attempt is signed afresh, so a retry carries its own time.
+    """
+    t = int(time.time()) if timestamp is None else int(timestamp)
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
 
 
 class WebSocketHub:

@@ -123,3 +123,22 @@ def m004_job_lanes(db: sqlite_utils.Database) -> None:
         db.execute("update jobs set lane = ? where kind = ?", [lane, kind])
     db.execute("update jobs set progress = progress / 100.0 where progress > 1")
     db["jobs"].create_index(["status", "lane", "created_at"])
+
+
+@migrations()
+def m005_secrets(db: sqlite_utils.Database) -> None:
+    """Keyed credential hashes, key origins and revocation.
+
+    Rows from before hold plain SHA-256 hashes; the plaintext is unknown here, so they are marked
+    ``sha256`` and rewritten under the pepper by the auth service on their first successful use.
+    Where an existing key came from is unknown too (``origin = 'unknown'``): only keys registered
+    from ``REELDB_API_KEY`` from now on (``'env'``) are revoked when the environment names another.
+    """
+    db["api_keys"].add_column("hash_scheme", str)
+    db["api_keys"].add_column("origin", str)
+    db["api_keys"].add_column("revoked_at", float)
+    db["api_keys"].add_column("revoked_reason", str)
+    db.execute("update api_keys set hash_scheme = 'sha256', origin = 'unknown'")
+    db["client_tokens"].add_column("hash_scheme", str)
+    db.execute("update client_tokens set hash_scheme = 'sha256'")
+    db["client_tokens"].create_index(["api_key_id"])

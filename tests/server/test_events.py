@@ -15,7 +15,7 @@ from test_capture_sessions import CHANNELS, recorder
 
 
 def webhook_secret(server) -> str:
-    out = subprocess.run([REELDB, "keys", "list", "--data-dir", str(server.data_dir)],
+    out = subprocess.run([REELDB, "keys", "list", "--show-secrets", "--data-dir", str(server.data_dir)],
                          capture_output=True, text=True, check=True).stdout
     return out.split("webhook_secret=")[1].split()[0]
 
@@ -37,8 +37,11 @@ def test_lifecycle_webhooks_are_signed_and_complete(server, conn, hook):
     assert len({e["id"] for e in events}) == 4
     secret = webhook_secret(server).encode()
     for body, headers in hook.raw:
-        expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
-        assert headers["X-VideoDB-Signature"] == expected
+        # t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">: the time is signed with the body.
+        parts = dict(item.split("=", 1) for item in headers["X-VideoDB-Signature"].split(","))
+        assert set(parts) == {"t", "v1"} and abs(time.time() - int(parts["t"])) < 60
+        expected = hmac.new(secret, parts["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
+        assert parts["v1"] == expected
         assert headers["X-VideoDB-Event-Id"] == json.loads(body)["id"]
 
 
