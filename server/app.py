@@ -24,10 +24,12 @@ from .database import Database
 from .errors import handle_exception
 from .events import Events, WebSocketHub
 from .exports import Exports
+from .guard import guard
 from .jobs import Jobs
 from .library import MediaLibrary
 from .links import Links
 from .live import LiveTranscripts
+from .openapi import describe_errors
 from .routes import capture, collections, jobs, media, rtstreams, spoken, streams, system, uploads
 from .routes.jobs import Presenters
 from .runtime import Runtime
@@ -143,6 +145,7 @@ def create_app(settings: Settings) -> Litestar:
                         *capture.handlers, *streams.handlers, *rtstreams.handlers, *spoken.handlers],
         dependencies=server.dependencies(),
         exception_handlers={Exception: handle_exception},
+        middleware=[guard],
         lifespan=[lifespan],
         cors_config=CORSConfig(allow_origins=["*"], allow_headers=["*"], expose_headers=["*"]),
         openapi_config=OpenAPIConfig(
@@ -152,4 +155,5 @@ def create_app(settings: Settings) -> Litestar:
         ),
         debug=False,
     )
+    describe_errors(app.openapi_schema)
     return app

@@ -55,8 +55,6 @@ class Collections:
                      is_public: bool | None) -> dict[str, Any]:
         changes: dict[str, Any] = {}
         if name is not None:
-            if not name.strip():
-                raise BadRequest("name must not be empty")
             changes["name"] = name.strip()
         if description is not None:
             changes["description"] = description
@@ -64,7 +62,9 @@ class Collections:
             changes["is_public"] = int(is_public)
 
         def write(conn: Conn) -> dict[str, Any]:
-            current = resolve(conn, collection_id)
+            current = resolve(conn, collection_id)  # 404 before judging the body
+            if "name" in changes and not changes["name"]:
+                raise BadRequest("name must not be empty")
             if changes:
                 conn["collections"].update(current["id"], changes)
             return {**current, **changes}

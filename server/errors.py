@@ -10,6 +10,7 @@ a 500 whose body carries only an opaque id, and whose traceback goes to the log 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -96,6 +97,8 @@ STAGE_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
 
 def classify(exc: BaseException) -> tuple[int, str, str] | None:
     """(status, error_code, message) for an error users may see; None for a bug."""
+    if isinstance(exc, RecursionError):  # the JSON decoder's depth limit, on a hostile body
+        return 400, "VALIDATION_ERROR", "Request body is nested too deeply"
     if isinstance(exc, ApiError):
         return exc.status_code, exc.error_code, exc.message
     for root, status, code in STAGE_ERRORS:
@@ -111,26 +114,45 @@ def safe_error(exc: BaseException) -> tuple[str, str]:
     return (known[2], known[1]) if known else ("Internal error", "INTERNAL_ERROR")
 
 
-def envelope_error(message: str, status: int, error_code: str) -> Response[dict[str, Any]]:
+def envelope_error(message: str, status: int, error_code: str,
+                   headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
     return Response(
         {"success": False, "message": message, "error_code": error_code},
-        status_code=status,
+        status_code=status, headers=headers,
     )
+
+
+#: How a field's schema violation reads to users, where a plainer sentence exists.
+FIELD_HINTS = {
+    "end_user_id": "end_user_id is required",
+    "session_id": "session_id is required",
+    "expires_in": "expires_in must be between 1 and the server's token lifetime limit (REELDB_TOKEN_MAX_TTL) seconds",
+    "status": "status must be one of created, starting, active, stopping, stopped, exported, failed",
+    "index_type": "index_type is not supported; ReelDB indexes spoken_word",
+}
+_MISSING = re.compile(r"Object missing required field `([^`]+)`")
+
+
+def _plain(key: str | None, msg: str) -> str:
+    """One validation complaint from litestar/msgspec, phrased for a user of the API."""
+    missing = _MISSING.search(msg)
+    if missing:
+        return f"{missing.group(1)} is required"
+    field = (key or "").removeprefix("data.")
+    if field in FIELD_HINTS:
+        return FIELD_HINTS[field]
+    if "matching regex" in msg and "\\S" in msg.replace("\\\\", "\\"):
+        return f"{field} must not be empty"
+    return f"{field}: {msg}" if field and field != "data" else msg
 
 
 def _validation_message(exc: ValidationException) -> str:
     extra = exc.extra if isinstance(exc.extra, list) else []
-    parts = []
-    for item in extra:
-        if not isinstance(item, dict):
-            continue
-        key = item.get("key")
-        msg = item.get("message", "invalid")
-        parts.append(f"{key}: {msg}" if key else str(msg))
+    parts = [_plain(item.get("key"), str(item.get("message", "invalid"))) for item in extra if isinstance(item, dict)]
     detail = exc.detail or "Invalid request body"
     if "JSON" in detail or "decode" in detail.lower():
-        detail = "Request body is not valid JSON"
-    return detail + (": " + "; ".join(parts) if parts else "")
+        return "Request body is not valid JSON" + (": " + "; ".join(parts) if parts else "")
+    return "; ".join(parts) if parts else detail
 
 
 def handle_exception(request: Request, exc: Exception) -> Response[dict[str, Any]]:
@@ -146,7 +168,10 @@ def handle_exception(request: Request, exc: Exception) -> Response[dict[str, Any
         message = exc.detail or "Request failed"
         if code == 404 and message == "Not Found":
             message = f"No such endpoint: {request.method} {request.url.path}"
-        return envelope_error(message, code, names.get(code, "INVALID_REQUEST"))
+        headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in ("allow", "www-authenticate")}
+        if code == 405 and "allow" not in {k.lower() for k in headers}:
+            headers["allow"] = "GET, HEAD"  # the static files router does not say
+        return envelope_error(message, code, names.get(code, "INVALID_REQUEST"), headers or None)
     incident = uuid.uuid4().hex[:12]
     log.error("unhandled error %s on %s %s", incident, request.method, request.url.path, exc_info=exc)
     return envelope_error(f"Internal server error (incident {incident})", 500, "INTERNAL_ERROR")

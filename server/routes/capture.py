@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 import msgspec
@@ -19,8 +19,12 @@ from ..sessions import Sessions
 from ..settings import Settings
 
 
+NonBlank = Annotated[str, msgspec.Meta(pattern=r"\S", max_length=1024)]
+Status = Literal["created", "starting", "active", "stopping", "stopped", "exported", "failed"]
+
+
 class SessionCreate(msgspec.Struct):
-    end_user_id: str | None = None
+    end_user_id: NonBlank
     callback_url: str | None = None
     ws_connection_id: str | None = None
     metadata: dict[str, Any] | None = None
@@ -28,12 +32,13 @@ class SessionCreate(msgspec.Struct):
 
 
 class TokenCreate(msgspec.Struct):
-    expires_in: int = 86400
+    #: The schema says the default ceiling; a lower REELDB_TOKEN_MAX_TTL is checked in the handler.
+    expires_in: Annotated[int, msgspec.Meta(ge=1, le=30 * 86400)] = 86400
     user_id: str | None = None
 
 
 class SessionStart(msgspec.Struct):
-    session_id: str | None = None
+    session_id: NonBlank
     channels: Any = None
     ws_connection_id: str | None = None
     callback_url: str | None = None
@@ -66,8 +71,6 @@ def _check_callback(url: str | None) -> None:
 
 @post("/collection/{collection_id:str}/capture/session", status_code=200)
 async def create_session(collection_id: str, data: SessionCreate, sessions: Sessions, key: Principal) -> dict[str, Any]:
-    if not data.end_user_id or not data.end_user_id.strip():
-        raise BadRequest("end_user_id is required")
     _check_callback(data.callback_url)
     record = await sessions.create(collection_id, key.api_key_id, data.end_user_id, data.client_id,
                                    data.callback_url, data.ws_connection_id, data.metadata)
@@ -76,7 +79,7 @@ async def create_session(collection_id: str, data: SessionCreate, sessions: Sess
 
 @get("/collection/{collection_id:str}/capture/session")
 async def list_sessions(collection_id: str, sessions: Sessions, key: Principal,
-                        status: str | None = None) -> dict[str, Any]:
+                        status: Status | None = None) -> dict[str, Any]:
     found = await sessions.list(collection_id, status)
     return {"success": True, "data": {"sessions": [views.capture_session(r, s) for r, s in found], "next_page": None}}
 
@@ -106,8 +109,6 @@ async def create_token(data: TokenCreate, auth: Auth, settings: Settings, key: P
 @post("/capture/session/start", status_code=200)
 async def start_session(data: SessionStart, request: Request, sessions: Sessions, settings: Settings, links: Links,
                         actor: Principal) -> dict[str, Any]:
-    if not data.session_id:
-        raise BadRequest("session_id is required")
     await sessions.load_for(data.session_id, actor)  # 404/403 before judging the body
     if data.channels is None:
         raise BadRequest("channels is required")

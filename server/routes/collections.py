@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, delete, get, patch, post
@@ -14,7 +14,7 @@ from ..links import Links
 
 
 class CollectionCreate(msgspec.Struct):
-    name: str
+    name: Annotated[str, msgspec.Meta(pattern=r"\S", max_length=1024)]
     description: str | None = None
     is_public: bool = False
 

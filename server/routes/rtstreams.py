@@ -3,10 +3,11 @@ transcribed live while the session streams."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get, patch, post
+from litestar.params import Parameter
 
 from .. import views
 from ..auth import Principal
@@ -42,8 +43,10 @@ class RtSearchBody(msgspec.Struct):
 
 
 @get("/rtstream")
-async def list_rtstreams(sessions: Sessions, key: Principal, collection_id: str = "default", limit: int = 100,
-                         offset: int = 0, status: str | None = None, name: str | None = None) -> dict[str, Any]:
+async def list_rtstreams(sessions: Sessions, key: Principal, collection_id: str = "default",
+                         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+                         offset: Annotated[int, Parameter(ge=0, le=2**53)] = 0,
+                         status: str | None = None, name: str | None = None) -> dict[str, Any]:
     found, total = await sessions.list_rtstreams(collection_id, limit, offset, status, name)
     return {"success": True, "data": {"results": [views.rtstream(r) for r in found], "count": total,
                                       "next": None, "previous": None}}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from litestar import Request, get, post
@@ -25,7 +25,7 @@ class TranscribeBody(msgspec.Struct):
 
 
 class IndexBody(msgspec.Struct):
-    index_type: str | None = "spoken_word"
+    index_type: Literal["spoken_word"] | None = "spoken_word"
     language_code: str | None = None
     segmentation_type: str | None = "sentence"
     force: bool | None = False
@@ -84,8 +84,6 @@ def _handlers(kind: str) -> list[Any]:
     @post(f"/{kind}/{{media_id:str}}/index", status_code=200, name=f"index_{kind}")
     async def index(media_id: str, data: IndexBody, request: Request, spoken: Spoken, jobs: JobQueue,
                     presenters: Presenters, settings: Settings, links: Links, key: Principal) -> dict[str, Any]:
-        if data.index_type not in (None, "spoken_word"):
-            raise BadRequest(f"index_type {data.index_type!r} is not supported; ReelDB indexes spoken_word")
         job_id = await spoken.start_index(kind, media_id, bool(data.force), data.language_code)
         return await answer_job(jobs, presenters, settings, links, request, job_id)
 

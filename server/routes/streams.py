@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import MediaType, Request, Response, get
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 
@@ -99,17 +99,17 @@ async def _page(library: MediaLibrary, links: Links, request: Request, v: str, t
     return Response(watch_page(src), media_type="text/html")
 
 
-@get("/watch")
+@get("/watch", media_type=MediaType.HTML)
 async def watch(request: Request, library: MediaLibrary, links: Links, v: str, t: str | None = None) -> Response[str]:
     return await _page(library, links, request, v, t)
 
 
-@get("/embed")
+@get("/embed", media_type=MediaType.HTML)
 async def embed(request: Request, library: MediaLibrary, links: Links, v: str, t: str | None = None) -> Response[str]:
     return await _page(library, links, request, v, t)
 
 
-@get("/capture", sync_to_thread=False)
+@get("/capture", sync_to_thread=False, media_type=MediaType.HTML)
 def capture(request: Request, links: Links) -> Response[str]:
     """The browser capture page; it reads ``session_id`` and ``token`` from its own URL."""
     return Response(capture_page(links.base_url(request)), media_type="text/html")

@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, get, post
 
 from ..auth import Principal
+from ..collections import Collections
 from ..errors import BadRequest
 from ..jobs import JobQueue
 from ..links import Links
@@ -40,7 +41,9 @@ async def receive_upload(upload_id: str, request: Request, uploads: Uploads, sig
 
 @post("/collection/{collection_id:str}/upload", status_code=200)
 async def upload(collection_id: str, data: UploadRequest, request: Request, uploads: Uploads, jobs: JobQueue,
-                 presenters: Presenters, settings: Settings, links: Links, key: Principal) -> dict[str, Any]:
+                 presenters: Presenters, settings: Settings, links: Links, collections: Collections,
+                 key: Principal) -> dict[str, Any]:
+    await collections.get(collection_id)  # 404 before judging the body
     if not data.url:
         raise BadRequest("url is required (or pass file_path to the SDK's upload)")
     job_id = await uploads.start_import(collection_id, data.url, data.name, data.description, data.media_type)

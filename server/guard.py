@@ -1,0 +1,56 @@
+"""Refuse malformed requests before routing: what no handler should ever have to see.
+
+A NUL byte in a path reaches the file system as ``ValueError: embedded null byte`` (a 500 in the
+static files router), and oversized headers cost memory on every request. This ASGI middleware
+answers both in the envelope with a 4xx, before any route, dependency or body parsing runs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Awaitable, Callable, MutableMapping
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+MAX_HEADER_BYTES = 32 * 1024
+MAX_PATH_BYTES = 8 * 1024
+
+
+def _refusal(status: int, message: str, code: str) -> tuple[int, bytes]:
+    return status, json.dumps({"success": False, "message": message, "error_code": code}).encode()
+
+
+def check(scope: Scope) -> tuple[int, bytes] | None:
+    """Why ``scope`` is refused, or None (pure: tested without a server)."""
+    path: str = scope.get("path", "")
+    raw_path: bytes = scope.get("raw_path") or path.encode("utf-8", "surrogateescape")
+    query: bytes = scope.get("query_string", b"")
+    if "\x00" in path or b"%00" in raw_path.lower():  # no resource is named so; files would 500
+        return _refusal(404, "No such endpoint: the path contains a NUL byte", "NOT_FOUND")
+    if len(raw_path) + len(query) > MAX_PATH_BYTES:
+        return _refusal(414, "The request's URL is too long", "URI_TOO_LONG")
+    size = sum(len(k) + len(v) for k, v in scope.get("headers", []))
+    if size > MAX_HEADER_BYTES:
+        return _refusal(431, "The request's headers are too large", "HEADERS_TOO_LARGE")
+    return None
+
+
+def guard(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Callable[[], Awaitable[Any]],
+                         send: Callable[[Any], Awaitable[None]]) -> None:
+        if scope["type"] in ("http", "websocket"):
+            refused = check(scope)
+            if refused is not None:
+                status, body = refused
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 4400})
+                    return
+                await send({"type": "http.response.start", "status": status,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await app(scope, receive, send)
+
+    return middleware
