@@ -49,6 +49,9 @@ LEGACY_SCHEME = "sha256"
 class Principal:
     kind: str  # "key" | "token"
     api_key_id: str
+    #: For a client token: a stable fingerprint of it, so a session remembers which token started
+    #: it (the stored hash may be rewritten under a new pepper; this never changes).
+    token_id: str | None = None
 
     @property
     def is_key(self) -> bool:
@@ -243,6 +246,11 @@ class _Found:
     rehash: tuple[str, str] | None = None
 
 
+def token_fingerprint(secret: str) -> str:
+    """An identifier for a client token (256 random bits: a plain hash cannot be reversed)."""
+    return hashlib.sha256(b"reeldb/client-token-id/" + secret.encode()).hexdigest()[:32]
+
+
 def _lookup(db: sqlite_utils.Database, keyring: Keyring, secret: str) -> _Found:
     """The principal for ``secret`` and until when it may be remembered; raises Unauthorized."""
     forms = keyring.candidates(secret)
@@ -262,7 +270,7 @@ def _lookup(db: sqlite_utils.Database, keyring: Keyring, secret: str) -> _Found:
             if record["key_id"] is None or record["revoked_at"] is not None:
                 raise Unauthorized("Client token revoked: the API key that made it was revoked")
             rehash = None if record["hash_scheme"] == keyring.scheme else ("client_tokens", record["token_hash"])
-            return _Found(Principal("token", record["api_key_id"]),
+            return _Found(Principal("token", record["api_key_id"], token_fingerprint(secret)),
                           min(now + CACHE_SECONDS, record["expires_at"]), rehash)
         raise Unauthorized("Invalid client token")
     for record in rows(db, f"select id, key_hash, hash_scheme, revoked_at from api_keys where key_hash in ({marks})",

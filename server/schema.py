@@ -142,3 +142,9 @@ def m005_secrets(db: sqlite_utils.Database) -> None:
     db["client_tokens"].add_column("hash_scheme", str)
     db.execute("update client_tokens set hash_scheme = 'sha256'")
     db["client_tokens"].create_index(["api_key_id"])
+
+
+@migrations()
+def m006_session_owner(db: sqlite_utils.Database) -> None:
+    """Which client token started a session: only that token may read, pause or stop it."""
+    db["capture_sessions"].add_column("started_by", str)

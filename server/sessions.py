@@ -33,11 +33,19 @@ def load(conn: Conn, session_id: str) -> dict[str, Any]:
 
 
 def load_for(conn: Conn, session_id: str, actor: Principal) -> dict[str, Any]:
-    """The session if ``actor`` may act on it: a client token reaches only its own key's sessions."""
+    """The session if ``actor`` may act on it. An API key reaches every session; a client token
+    reaches a session it started, and a not yet started one of its own key (which it could start:
+    VideoDB's tokens are per key, not per end user); once started, the session is its starter's."""
     found = load(conn, session_id)
-    if not actor.is_key and found["api_key_id"] != actor.api_key_id:
-        raise Forbidden(f"This client token cannot access capture session {session_id}")
-    return found
+    if actor.is_key:
+        return found
+    own_key = found["api_key_id"] == actor.api_key_id
+    if own_key and found.get("started_by") == actor.token_id:
+        return found
+    if own_key and found["status"] == "created" and not found.get("started_by"):
+        return found
+    raise Forbidden(f"This client token cannot access capture session {session_id}: a client token "
+                    "reaches only the session it started")
 
 
 def rtstreams_of(conn: Conn, session_id: str) -> list[dict[str, Any]]:
@@ -147,8 +155,11 @@ class Sessions:
 
     async def start(self, session_id: str, actor: Principal, channels: list[dict[str, Any]], primary: str | None,
                     ws_connection_id: str | None, callback_url: str | None) -> dict[str, Any]:
+        if not actor.is_key and (callback_url or ws_connection_id):
+            raise Forbidden("A client token cannot set callback_url or ws_connection_id: the backend sets "
+                            "them when it creates the session")
         changes: dict[str, Any] = {"channels": dumps(channels), "primary_video_channel_id": primary,
-                                   "started_at": time.time()}
+                                   "started_at": time.time(), "started_by": actor.token_id}
         if ws_connection_id:
             changes["ws_connection_id"] = ws_connection_id
         if callback_url:
