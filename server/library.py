@@ -50,32 +50,41 @@ class MediaLibrary:
         """Put a media file into the library under ``asset_id`` (plus HLS for videos) and record it."""
         folder = self.settings.media_dir / collection_id / asset_id
         dest = folder / f"source{suffix or src.suffix}"
-        if src.resolve() != dest.resolve():
+        created = src.resolve() != dest.resolve()
+        if created:
             shutil.rmtree(folder, ignore_errors=True)  # what a killed attempt of the same job left
             folder.mkdir(parents=True)
-            if move:
-                os.replace(src, dest)
-            else:
-                shutil.copyfile(src, dest)
-        hls_path = None
-        if kind == "video":
-            try:
-                hls_path = str(make_hls(dest, folder / "hls"))
-            except HlsError as exc:
-                log.warning("no HLS rendition for %s: %s", asset_id, exc)
-        now = time.time()
-        record = {
-            "id": asset_id, "collection_id": collection_id, "kind": kind, "name": name,
-            "description": description, "path": str(dest), "size": dest.stat().st_size, "length": info.duration,
-            "format": info.format, "width": info.width if kind != "audio" else None,
-            "height": info.height if kind != "audio" else None, "fps": info.fps if kind == "video" else None,
-            "video_codec": info.video_codec if kind == "video" else None, "audio_codec": info.audio_codec,
-            "sample_rate": info.sample_rate, "audio_channels": info.channels, "source": source,
-            "origin": origin, "created_at": now, "updated_at": now, "hls_path": hls_path,
-            "session_id": session_id, "channel_id": channel_id,
-        }
-        self.db.write_sync(lambda conn: conn["media"].upsert(record, pk="id"))
-        return record
+        try:
+            if created:
+                if move:
+                    os.replace(src, dest)
+                else:
+                    shutil.copyfile(src, dest)
+            hls_path = None
+            if kind == "video":
+                try:
+                    hls_path = str(make_hls(dest, folder / "hls"))
+                except HlsError as exc:
+                    log.warning("no HLS rendition for %s: %s", asset_id, exc)
+            now = time.time()
+            record = {
+                "id": asset_id, "collection_id": collection_id, "kind": kind, "name": name,
+                "description": description, "path": str(dest), "size": dest.stat().st_size,
+                "length": info.duration, "format": info.format, "width": info.width if kind != "audio" else None,
+                "height": info.height if kind != "audio" else None, "fps": info.fps if kind == "video" else None,
+                "video_codec": info.video_codec if kind == "video" else None, "audio_codec": info.audio_codec,
+                "sample_rate": info.sample_rate, "audio_channels": info.channels, "source": source,
+                "origin": origin, "created_at": now, "updated_at": now, "hls_path": hls_path,
+                "session_id": session_id, "channel_id": channel_id,
+            }
+            self.db.write_sync(lambda conn: conn["media"].upsert(record, pk="id"))
+            return record
+        except BaseException:  # no asset folder without its row: give the source back, remove the rest
+            if created:
+                if move and dest.exists():
+                    os.replace(dest, src)
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
 
     # -- for routes ------------------------------------------------------------------------------
     async def get(self, media_id: str) -> dict[str, Any] | None:
@@ -95,11 +104,11 @@ class MediaLibrary:
     async def update(self, kind: str, media_id: str, collection_id: str | None, name: str | None,
                      description: str | None) -> dict[str, Any]:
         changes: dict[str, Any] = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
-        if "name" in changes and not changes["name"].strip():
-            raise BadRequest("name must not be empty")
 
         def write(conn: Conn) -> dict[str, Any]:
-            current = find(conn, kind, media_id, collection_id)
+            current = find(conn, kind, media_id, collection_id)  # 404 before judging the body
+            if "name" in changes and not changes["name"].strip():
+                raise BadRequest("name must not be empty")
             if changes:
                 changes["updated_at"] = time.time()
                 conn["media"].update(media_id, changes)

@@ -44,8 +44,15 @@ class Settings:
     webhook_backoff_max: float = 600.0
     #: Upper bound for ``expires_in`` of client tokens (30 days).
     token_max_ttl: int = 30 * 86400
-    #: Largest accepted upload, bytes.
+    #: Largest accepted upload, bytes (multipart uploads and URL/file imports alike).
     max_upload_bytes: int = 20 * 1024**3
+    #: Directories ``file://`` imports may read (comma- or os.pathsep-separated). Unset: ``file://``
+    #: imports are refused. Nothing inside ``data_dir`` is ever imported, even when listed.
+    import_dirs: str | None = None
+    #: Let ``http(s)://`` imports reach loopback, private, link-local and other non-global addresses.
+    import_allow_private: bool = False
+    #: Seconds one import may take to download or copy its source, whole.
+    import_timeout: float = 3600.0
     max_channels: int = 8
     #: How long a session whose recorder dropped waits for it to reconnect before stopping.
     reconnect_grace: float = 30.0

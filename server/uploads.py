@@ -9,16 +9,21 @@ anything is recorded: media that cannot be read is refused whole, never stored h
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator, BinaryIO
-from urllib.parse import unquote, urlparse
+from typing import Any, BinaryIO
+from urllib.parse import unquote, urljoin, urlparse
 
+import av
+import httpcore  # httpx's own transport layer: its network_backend seam is where addresses are checked
 import httpx
 from multipart import MultipartSegment, ParserError, PushMultipartParser
 
-from reeldb.export import MediaError, probe  # the export stage owns media inspection
+from reeldb.export import MediaError, MediaInfo, probe  # the export stage owns media inspection
 
 from .collections import resolve
 from .database import Conn, Database, row, rows
@@ -27,12 +32,19 @@ from .ids import new_id
 from .jobs import JobContext, JobKind, JobQueue
 from .library import MediaLibrary
 from .links import UPLOAD_TTL, Links
+from .netguard import (BlockedAddress, GuardedBackend, address_refusal, import_roots, importable_file,
+                       literal_address, open_importable)
 from .runtime import Runtime
 from .settings import Settings
 
 UPLOAD_PATH = re.compile(r"^/upload/(up-[0-9a-f-]+)$")
 WRITE_BLOCK = 1 << 20  # bytes gathered before one write off the event loop
 INVALID_LINK = "This upload URL is invalid or has expired"
+FILE_IMPORTS_OFF = ("file:// imports are off on this server; to enable them, the operator lists the directories "
+                    "they may read in REELDB_IMPORT_DIRS")
+COPY_BLOCK = 1 << 20
+MAX_REDIRECTS = 5
+EMPTY_FOLDER_GRACE = 60.0  # an asset folder is empty for a moment while place() fills it
 
 
 class Uploads:
@@ -154,31 +166,55 @@ class Uploads:
                     raise BadRequest("Nothing was uploaded to this upload_url")
                 return {"source": "slot", "upload_id": slot["id"], "path": slot["path"]}
         if parsed.scheme == "file":
-            path = Path(unquote(parsed.path))
-            if not path.is_file():
-                raise BadRequest(f"No such file: {path}")
-            return {"source": "file", "path": str(path)}
+            self._file_source(url)
+            return {"source": "file", "path": unquote(parsed.path), "url_given": url}
         if parsed.scheme in ("http", "https") and parsed.netloc:
+            try:
+                host = parsed.hostname
+                parsed.port  # noqa: B018 - raises on a malformed port
+            except ValueError:
+                raise BadRequest("url is not a valid URL") from None
+            ip = literal_address(host)
+            reason = address_refusal(ip, self.settings.import_allow_private) if ip is not None else None
+            if reason is not None:
+                raise BadRequest(_blocked(url, BlockedAddress(host or "", reason)))
             return {"source": "http", "url": url}
         raise BadRequest("url must be an http(s):// or file:// URL")
+
+    def _file_source(self, url: str, error: type[Exception] = BadRequest) -> Path:
+        """The real path of a ``file://`` URL an import may read; ``error`` (one message whatever the reason) if not.
+
+        Decided on the URL's real path, without opening the file: whether it exists, is outside the
+        import directories or inside the data directory, the answer is the same.
+        """
+        roots = import_roots(self.settings.import_dirs)
+        if not roots:
+            raise error(FILE_IMPORTS_OFF)
+        parsed = urlparse(url)
+        real = importable_file(unquote(parsed.path), roots, self.settings.data_dir)
+        if parsed.netloc not in ("", "localhost") or real is None:
+            raise error(_file_refused(url))
+        return real
 
     def _import_job(self, ctx: JobContext) -> dict[str, Any]:
         p = ctx.params
         media_id = p["media_id"]
+        deadline = time.monotonic() + ctx.settings.import_timeout
+        shown = p.get("filename") or "file"
         temp: Path | None = Path(p["path"]) if p["source"] == "slot" else None  # the slot is spent either way
-        if p["source"] == "http":
-            temp = ctx.settings.uploads_dir / f"{ctx.id}.download"
-            _fetch(ctx, p["url"], temp)
-            src = temp
-        else:
-            src = Path(p["path"])
-            if not src.is_file():
-                raise JobFailed("The uploaded file is gone; upload it again")
         try:
-            try:
-                info = probe(src)
-            except MediaError as exc:
-                raise JobFailed(f"Unsupported or unreadable media: {exc}") from None
+            if p["source"] in ("http", "file"):
+                temp = ctx.settings.uploads_dir / f"{ctx.id}.download"
+                if p["source"] == "http":
+                    _fetch(ctx, p["url"], temp, deadline)
+                else:  # a copy, read once: what is probed is what is stored, whatever happens to the original
+                    self._copy_file(ctx, p, temp, deadline)
+                src = temp
+            else:
+                src = Path(p["path"])
+                if not src.is_file():
+                    raise JobFailed("The uploaded file is gone; upload it again")
+            info = _inspect(src, shown)
             kind = info.kind
             wanted = p.get("media_type")
             if wanted and wanted != kind:
@@ -187,23 +223,53 @@ class Uploads:
                 else:
                     raise JobFailed(f"media_type is {wanted!r} but the file is {kind}")
             asset_id = _with_kind(media_id, kind)
-            suffix = Path(p.get("filename") or "").suffix.lower() or _extension(info.format)
+            suffix = Path(p.get("filename") or "").suffix.lower()
+            if suffix not in _MEDIA_SUFFIXES:  # never a suffix that makes FFmpeg guess another format
+                suffix = _extension(info.format)
             self.library.place(asset_id, src, info, kind, p["collection_id"],
                                p.get("name") or Path(p.get("filename") or kind).stem, "upload",
-                               move=p["source"] != "file", suffix=suffix, description=p.get("description"),
-                               source=p.get("url") or p.get("path"))
-            if p["source"] != "file":
-                temp = None
+                               move=True, suffix=suffix, description=p.get("description"),
+                               source=p.get("url") or (p.get("path") if p["source"] == "file" else None))
+            temp = None
             return {"media_id": asset_id}
         finally:
-            if temp is not None and temp.exists():
-                temp.unlink()
+            if temp is not None:
+                temp.unlink(missing_ok=True)
             if p["source"] == "slot":
                 ctx.write(lambda conn: conn["uploads"].delete_where("id = ?", [p["upload_id"]]))
 
+    def _copy_file(self, ctx: JobContext, p: dict[str, Any], dest: Path, deadline: float) -> None:
+        """Copy a ``file://`` source, checked again now (settings or the file may have changed)."""
+        url = p.get("url_given") or Path(p["path"]).as_uri()
+        real = self._file_source(url, JobFailed)
+        try:
+            fd = open_importable(real, ctx.settings.data_dir)
+        except OSError:
+            raise JobFailed(_file_refused(url)) from None
+        limit = ctx.settings.max_upload_bytes
+        with open(fd, "rb") as source, open(dest, "wb") as out:
+            total = os.fstat(source.fileno()).st_size
+            if total > limit:
+                raise JobFailed("The file is larger than the server accepts")
+            done = 0
+            while chunk := source.read(COPY_BLOCK):
+                out.write(chunk)
+                done += len(chunk)
+                if done > limit:
+                    raise JobFailed("The file is larger than the server accepts")
+                if time.monotonic() > deadline:
+                    raise JobFailed(_too_slow(url, ctx.settings.import_timeout))
+                ctx.progress(0.8 * done / total if total else 0.0)
+
     # -- housekeeping ----------------------------------------------------------------------------
     def sweep_expired(self, now: float | None = None) -> int:
-        """Forget upload slots nobody used in time, with whatever bytes they received (blocking)."""
+        """Remove what no upload or import will use any more (blocking; also runs once at startup).
+
+        Upload slots nobody used in time, with whatever bytes they received; ``.part`` files and slot
+        files whose upload is not receiving now (left by a crash or a dropped client); downloads of
+        imports that are no longer queued or running; empty asset folders under ``media/``.
+        Returns the number of expired slots.
+        """
         now = time.time() if now is None else now
         stale = self.db.read_sync(lambda conn: list(rows(conn, "select id, path from uploads where expires_at < ?",
                                                          [now])))
@@ -214,12 +280,43 @@ class Uploads:
             ids = [s["id"] for s in stale]
             self.db.write_sync(lambda conn: conn.execute(
                 f"delete from uploads where id in ({','.join('?' * len(ids))})", ids))
+        leftovers = list(self.settings.uploads_dir.glob("up-*"))
+        # read after listing: a slot's row exists before its file does, so a listed file's live slot is seen
+        live = {s["id"] for s in self.db.read_sync(lambda conn: list(rows(conn, "select id from uploads")))}
+        for leftover in leftovers:
+            upload_id = leftover.name.split(".")[0]
+            if leftover.name.endswith(".part"):
+                if upload_id not in self._receiving:  # a receive that is not running will never finish it
+                    leftover.unlink(missing_ok=True)
+            elif upload_id not in live and leftover.is_file():
+                leftover.unlink(missing_ok=True)
         for partial in self.settings.uploads_dir.glob("job-*.download"):  # left by a killed download
             job_id = partial.name.split(".")[0]
-            job = self.db.read_sync(lambda conn: row(conn, "select status from jobs where id = ?", [job_id]))
+            job = self.db.read_sync(lambda conn, job_id=job_id: row(conn, "select status from jobs where id = ?",
+                                                                      [job_id]))
             if job is None or job["status"] in ("done", "failed"):
                 partial.unlink(missing_ok=True)
+        self._sweep_empty_folders()
         return len(stale)
+
+    def _sweep_empty_folders(self) -> None:
+        """Asset folders a failed or killed import left empty (and then their empty collection folder)."""
+        cutoff = time.time() - EMPTY_FOLDER_GRACE
+        for coll in self.settings.media_dir.iterdir():
+            if not coll.is_dir() or coll.is_symlink():
+                continue
+            coll_idle = coll.stat().st_mtime < cutoff  # before its own rmdirs below touch it
+            for folder in coll.iterdir():
+                try:
+                    if folder.is_dir() and not folder.is_symlink() and folder.stat().st_mtime < cutoff:
+                        folder.rmdir()  # only if empty: OSError otherwise
+                except OSError:
+                    pass
+            try:
+                if coll_idle:
+                    coll.rmdir()
+            except OSError:
+                pass
 
 
 def _discard(out: BinaryIO, path: Path) -> None:
@@ -233,22 +330,124 @@ def _with_kind(media_id: str, kind: str) -> str:
     return {"video": "m-z-", "audio": "a-z-", "image": "img-z-"}[kind] + uuid_part
 
 
-def _fetch(ctx: JobContext, url: str, dest: Path) -> None:
+def _fetch(ctx: JobContext, url: str, dest: Path, deadline: float) -> None:
+    """Download ``url`` to ``dest`` within ``deadline`` and ``max_upload_bytes``, following redirects.
+
+    Every connection (each redirect hop opens its own) goes through :class:`GuardedBackend`, which
+    refuses addresses the settings do not allow at the moment it connects. Failures to connect, time
+    outs and broken transfers share one message: an import must not tell which ports are open.
+    """
+    settings = ctx.settings
+    backend = GuardedBackend(settings.import_allow_private)
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), backend.abort)
+    timer.daemon = True
+    timer.start()
+    step = 60.0  # per connect/read; a source silent for longer than the job lease gets the job reclaimed
+    limit = settings.max_upload_bytes
+    current = url
     try:
-        with httpx.stream("GET", url, follow_redirects=True, timeout=60) as response:
-            if response.status_code >= 400:
-                raise JobFailed(f"Could not download {url}: HTTP {response.status_code}")
-            total = int(response.headers.get("content-length") or 0)
-            done = 0
-            with open(dest, "wb") as out:
-                for chunk in response.iter_bytes():  # as it arrives: each chunk is a heartbeat
-                    out.write(chunk)
-                    done += len(chunk)
-                    if done > ctx.settings.max_upload_bytes:
+        with httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(),
+                                     network_backend=backend, retries=0) as pool:
+            for _ in range(MAX_REDIRECTS + 1):
+                scheme = urlparse(current).scheme
+                if scheme not in ("http", "https"):
+                    raise JobFailed(f"Could not download {url}: it redirects to a URL that is not http(s)")
+                timeouts = {"connect": min(step, max(0.1, deadline - time.monotonic())), "read": step,
+                            "write": step, "pool": step}
+                with pool.stream("GET", current, headers=[(b"Accept-Encoding", b"identity"),
+                                                          (b"User-Agent", b"ReelDB")],
+                                 extensions={"timeout": timeouts}) as response:
+                    if response.status in (301, 302, 303, 307, 308):
+                        location = _header(response, b"location")
+                        if not location:
+                            raise JobFailed(f"Could not download {url}: HTTP {response.status}")
+                        current = urljoin(current, location)
+                        continue
+                    if response.status >= 400:
+                        raise JobFailed(f"Could not download {url}: HTTP {response.status}")
+                    try:
+                        total = int(_header(response, b"content-length") or 0)
+                    except ValueError:
+                        total = 0
+                    if total > limit:
                         raise JobFailed("The file is larger than the server accepts")
-                    ctx.progress(0.8 * done / total if total else 0.0)
-    except httpx.HTTPError as exc:
-        raise JobFailed(f"Could not download {url}: {exc}") from None
+                    done = 0
+                    with open(dest, "wb") as out:
+                        for chunk in response.iter_stream():  # as it arrives: each chunk is a heartbeat
+                            out.write(chunk)
+                            done += len(chunk)
+                            if done > limit:
+                                raise JobFailed("The file is larger than the server accepts")
+                            if time.monotonic() > deadline:
+                                raise JobFailed(_too_slow(url, settings.import_timeout))
+                            ctx.progress(0.8 * done / total if total else 0.0)
+                    if time.monotonic() > deadline:
+                        raise JobFailed(_too_slow(url, settings.import_timeout))
+                    return
+            raise JobFailed(f"Could not download {url}: too many redirects")
+    except BlockedAddress as exc:
+        raise JobFailed(_blocked(url, exc)) from None
+    except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
+            httpcore.UnsupportedProtocol, ValueError):
+        if time.monotonic() >= deadline:
+            raise JobFailed(_too_slow(url, settings.import_timeout)) from None
+        raise JobFailed(f"Could not download {url}: the server could not be reached or the transfer "
+                        "broke off") from None
+    finally:
+        timer.cancel()
+
+
+def _header(response: httpcore.Response, name: bytes) -> str | None:
+    for key, value in response.headers:
+        if key.lower() == name:
+            return value.decode("latin-1").strip()
+    return None
+
+
+def _too_slow(url: str, timeout: float) -> str:
+    return f"Could not import {url}: it did not arrive within {timeout:g} s (REELDB_IMPORT_TIMEOUT)"
+
+
+def _file_refused(url: str) -> str:
+    return (f"Cannot import {url}: file:// imports read only regular files inside the directories listed in "
+            "REELDB_IMPORT_DIRS")
+
+
+def _blocked(url: str, exc: BlockedAddress) -> str:
+    hint = "" if exc.reason in ("an unspecified address", "a multicast address") else \
+        " (the operator can allow such addresses with REELDB_IMPORT_ALLOW_PRIVATE=true)"
+    return f"Refused to download {url}: {exc.host} is {exc.reason}{hint}"
+
+
+#: FFmpeg demuxers of real audio, video and image containers. Anything else FFmpeg would open is
+#: refused before it is read: text shown as video (tty, bintext), playlists and scripts that make
+#: FFmpeg open other files or URLs (hls, concat, dash), subtitles and data streams.
+_MEDIA_DEMUXERS = (
+    "mov,matroska,avi,mpegts,mpeg,flv,asf,ogg,mxf,nut,ivf,dv,rm,m4v,h264,hevc,mpegvideo,obu,yuv4mpegpipe,"
+    "wav,w64,mp3,aac,flac,ac3,eac3,aiff,caf,amr,amrnb,amrwb,ape,wv,dts,truehd,au,tak,loas,"
+    "png_pipe,jpeg_pipe,webp_pipe,gif,gif_pipe,bmp_pipe,tiff_pipe,jpegxl_pipe,qoi_pipe"
+)
+_MEDIA_DEMUXER_NAMES = frozenset(_MEDIA_DEMUXERS.split(",")) | {"mp4", "webm"}
+_MEDIA_SUFFIXES = frozenset((".mp4", ".m4v", ".mov", ".m4a", ".mkv", ".webm", ".mka", ".avi", ".ts", ".mpg",
+                             ".flv", ".ogg", ".oga", ".ogv", ".opus", ".wav", ".mp3", ".aac", ".flac", ".png",
+                             ".jpg", ".jpeg", ".webp", ".gif"))
+
+
+def _inspect(src: Path, shown: str) -> MediaInfo:
+    """Probe ``src`` (named ``shown`` in messages) if FFmpeg reads it with a media demuxer; JobFailed if not."""
+    refused = f"Unsupported or unreadable media: {shown}: not an audio, video or image file"
+    try:  # detection only, limited to media demuxers and local reads: nothing else is opened
+        container = av.open(str(src), options={"format_whitelist": _MEDIA_DEMUXERS, "protocol_whitelist": "file"})
+    except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError):
+        raise JobFailed(refused) from None
+    container.close()
+    try:
+        info = probe(src)
+    except MediaError as exc:
+        raise JobFailed(f"Unsupported or unreadable media: {str(exc).replace(src.name, shown)}") from None
+    if not set(info.format.split(",")) & _MEDIA_DEMUXER_NAMES:
+        raise JobFailed(refused)
+    return info
 
 
 _FORMAT_EXT = {"mov": ".mp4", "matroska": ".mkv", "webm": ".webm", "png_pipe": ".png", "jpeg_pipe": ".jpg",

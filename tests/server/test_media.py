@@ -85,7 +85,9 @@ def test_update_and_delete(server, conn, files):
         coll.delete_audio(audio.id)
 
 
-def test_upload_from_file_url_and_http(conn, files, tmp_path):
+def test_upload_from_file_url_and_http(server_factory, files, tmp_path):
+    server = server_factory(import_dirs=str(files["audio"].parent), import_allow_private="true")
+    conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     by_path = conn.upload(url=files["audio"].as_uri())
     assert by_path.id.startswith("a-") and abs(by_path.length - 1.5) < 0.1
     assert files["audio"].exists(), "file:// uploads copy, they never move the user's file"
@@ -109,7 +111,7 @@ def test_bad_media_is_refused_whole(server, conn, files):
     for bad in ("text", "empty"):
         with pytest.raises(InvalidRequestError, match="Unsupported or unreadable media"):
             conn.upload(file_path=str(files[bad]))
-    with pytest.raises(InvalidRequestError, match="No such file"):
+    with pytest.raises(InvalidRequestError, match="file:// imports are off"):
         conn.upload(url="file:///nonexistent/clip.mp4")
     with pytest.raises(InvalidRequestError, match=r"url must be an http\(s\):// or file:// URL"):
         conn.post("collection/default/upload", data={"url": "ftp://example/x.mp4"})
@@ -135,7 +137,7 @@ def test_upload_url_refuses_forged_and_malformed_posts(server, conn):
 
 
 def test_slow_upload_answers_processing_and_the_sdk_polls(server_factory, files):
-    server = server_factory(sync_wait="0")
+    server = server_factory(sync_wait="0", import_dirs=str(files["video"].parent))
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     raw = requests.post(server.url + "/collection/default/upload", json={"url": files["video"].as_uri()},
                         headers={"x-access-token": server.api_key}).json()
@@ -195,7 +197,7 @@ def upload_killed_midway(server, payload: bytes, seconds: float):
 
 
 def test_job_interrupted_by_a_restart_is_resumed(server_factory, files):
-    server = server_factory(sync_wait="0", job_lease="2")
+    server = server_factory(sync_wait="0", job_lease="2", import_allow_private="true")
     with upload_killed_midway(server, files["video"].read_bytes(), seconds=3.0) as job_id:
         conn = videodb.connect(api_key=server.api_key, base_url=server.url)
         deadline = time.time() + 30
@@ -207,7 +209,7 @@ def test_job_interrupted_by_a_restart_is_resumed(server_factory, files):
 
 
 def test_job_interrupted_too_often_fails_cleanly(server_factory, files):
-    server = server_factory(sync_wait="0", job_lease="2", job_max_attempts="1")
+    server = server_factory(sync_wait="0", job_lease="2", job_max_attempts="1", import_allow_private="true")
     with upload_killed_midway(server, files["video"].read_bytes(), seconds=5.0) as job_id:
         polled = requests.get(f"{server.url}/async-response/{job_id}",
                               headers={"x-access-token": server.api_key}).json()
