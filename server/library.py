@@ -104,11 +104,11 @@ class MediaLibrary:
     async def update(self, kind: str, media_id: str, collection_id: str | None, name: str | None,
                      description: str | None) -> dict[str, Any]:
         changes: dict[str, Any] = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
+        if "name" in changes and not changes["name"].strip():
+            raise BadRequest("name must not be empty")
 
         def write(conn: Conn) -> dict[str, Any]:
-            current = find(conn, kind, media_id, collection_id)  # 404 before judging the body
-            if "name" in changes and not changes["name"].strip():
-                raise BadRequest("name must not be empty")
+            current = find(conn, kind, media_id, collection_id)
             if changes:
                 changes["updated_at"] = time.time()
                 conn["media"].update(media_id, changes)
