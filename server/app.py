@@ -24,7 +24,7 @@ from .database import Database
 from .errors import handle_exception
 from .events import Events, WebSocketHub
 from .exports import Exports
-from .guard import guard
+from .guard import Guard
 from .jobs import Jobs
 from .library import MediaLibrary
 from .links import Links
@@ -37,6 +37,7 @@ from .schema import migrate
 from .sessions import Sessions
 from .settings import Settings
 from .spoken import Spoken
+from .strict import strict_body
 from .uploads import Uploads
 
 log = logging.getLogger("reeldb.server")
@@ -140,12 +141,14 @@ def create_app(settings: Settings) -> Litestar:
         finally:
             await server.stop()
 
+    request_guard = Guard()
     app = Litestar(
         route_handlers=[*system.handlers, *collections.handlers, *media.handlers, *uploads.handlers, *jobs.handlers,
                         *capture.handlers, *streams.handlers, *rtstreams.handlers, *spoken.handlers],
         dependencies=server.dependencies(),
         exception_handlers={Exception: handle_exception},
-        middleware=[guard],
+        middleware=[request_guard.wrap],
+        before_request=strict_body,
         lifespan=[lifespan],
         cors_config=CORSConfig(allow_origins=["*"], allow_headers=["*"], expose_headers=["*"]),
         openapi_config=OpenAPIConfig(
@@ -156,4 +159,5 @@ def create_app(settings: Settings) -> Litestar:
         debug=False,
     )
     describe_errors(app.openapi_schema)
+    request_guard.learn(app.routes)
     return app

@@ -8,6 +8,7 @@ from typing import Any
 from .database import Conn, Database, row, rows
 from .errors import BadRequest, Conflict, NotFound
 from .ids import new_id
+from .text import strip
 
 DEFAULT_NAME = "Default Collection"
 
@@ -44,9 +45,9 @@ class Collections:
             conn, "select * from collections order by is_default desc, created_at")))
 
     async def create(self, name: str, description: str | None, is_public: bool) -> dict[str, Any]:
-        if not name.strip():
+        if not strip(name):
             raise BadRequest("name must not be empty")
-        record = {"id": new_id("collection"), "name": name.strip(), "description": description,
+        record = {"id": new_id("collection"), "name": strip(name), "description": description,
                   "is_public": int(is_public), "is_default": 0, "created_at": time.time()}
         await self.db.execute_write_fn(lambda conn: conn["collections"].insert(record))
         return record
@@ -55,7 +56,7 @@ class Collections:
                      is_public: bool | None) -> dict[str, Any]:
         changes: dict[str, Any] = {}
         if name is not None:
-            changes["name"] = name.strip()
+            changes["name"] = strip(name)
         if description is not None:
             changes["description"] = description
         if is_public is not None:

@@ -126,6 +126,7 @@ def envelope_error(message: str, status: int, error_code: str,
 FIELD_HINTS = {
     "end_user_id": "end_user_id is required",
     "session_id": "session_id is required",
+    "callback_url": "callback_url must be an http(s) URL",
     "expires_in": "expires_in must be between 1 and the server's token lifetime limit (REELDB_TOKEN_MAX_TTL) seconds",
     "status": "status must be one of created, starting, active, stopping, stopped, exported, failed",
     "index_type": "index_type is not supported; ReelDB indexes spoken_word",
@@ -141,7 +142,7 @@ def _plain(key: str | None, msg: str) -> str:
     field = (key or "").removeprefix("data.")
     if field in FIELD_HINTS:
         return FIELD_HINTS[field]
-    if "matching regex" in msg and "\\S" in msg.replace("\\\\", "\\"):
+    if "matching regex" in msg and "x0b" in msg:
         return f"{field} must not be empty"
     return f"{field}: {msg}" if field and field != "data" else msg
 

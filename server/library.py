@@ -23,6 +23,7 @@ from .database import Conn, Database, row, rows
 from .errors import BadRequest, NotFound
 from .runtime import Runtime
 from .settings import Settings
+from .text import strip
 
 log = logging.getLogger("reeldb.library")
 
@@ -104,11 +105,11 @@ class MediaLibrary:
     async def update(self, kind: str, media_id: str, collection_id: str | None, name: str | None,
                      description: str | None) -> dict[str, Any]:
         changes: dict[str, Any] = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
-        if "name" in changes and not changes["name"].strip():
-            raise BadRequest("name must not be empty")
 
         def write(conn: Conn) -> dict[str, Any]:
-            current = find(conn, kind, media_id, collection_id)
+            current = find(conn, kind, media_id, collection_id)  # 404 before judging the body
+            if "name" in changes and not strip(changes["name"]):
+                raise BadRequest("name must not be empty")
             if changes:
                 changes["updated_at"] = time.time()
                 conn["media"].update(media_id, changes)

@@ -24,6 +24,7 @@ from .capture_runtime import CaptureRuntime
 from .errors import BadRequest, Conflict
 from .events import WebSocketHub
 from .runtime import Runtime
+from .text import strip
 from .settings import Settings
 
 log = logging.getLogger("reeldb.live")
@@ -123,7 +124,7 @@ class LiveTranscripts:
 
     async def search(self, rtstream_id: str, query: str, result_threshold: int, score_threshold: float) -> list[dict[str, Any]]:
         finals = self.records(rtstream_id)
-        if not query.strip():
+        if not strip(query):
             raise BadRequest("query is required")
         if not finals:
             return []

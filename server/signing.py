@@ -11,20 +11,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import secrets
 import time
-from pathlib import Path
 from typing import Literal
 
 Purpose = Literal["stream", "file", "upload", "ws"]
-
-
-def load_secret(data_dir: Path) -> bytes:
-    path = data_dir / "server_secret"
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return bytes.fromhex(path.read_text().strip())
 
 
 def _mac(secret: bytes, message: str) -> str:

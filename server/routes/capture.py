@@ -16,16 +16,20 @@ from ..errors import BadRequest, Conflict
 from ..exports import Exports
 from ..links import Links
 from ..sessions import Sessions
+from ..text import NON_BLANK_PATTERN
 from ..settings import Settings
 
 
-NonBlank = Annotated[str, msgspec.Meta(pattern=r"\S", max_length=1024)]
+NonBlank = Annotated[str, msgspec.Meta(pattern=NON_BLANK_PATTERN, max_length=1024)]
 Status = Literal["created", "starting", "active", "stopping", "stopped", "exported", "failed"]
+
+
+HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^/\s]", max_length=2048)]
 
 
 class SessionCreate(msgspec.Struct):
     end_user_id: NonBlank
-    callback_url: str | None = None
+    callback_url: HttpUrl | None = None
     ws_connection_id: str | None = None
     metadata: dict[str, Any] | None = None
     client_id: str | None = None
@@ -41,7 +45,7 @@ class SessionStart(msgspec.Struct):
     session_id: NonBlank
     channels: Any = None
     ws_connection_id: str | None = None
-    callback_url: str | None = None
+    callback_url: HttpUrl | None = None
     primary_video_channel_id: str | None = None
 
 

@@ -11,10 +11,11 @@ from .. import views
 from ..auth import Principal
 from ..collections import Collections
 from ..links import Links
+from ..text import NON_BLANK_PATTERN
 
 
 class CollectionCreate(msgspec.Struct):
-    name: Annotated[str, msgspec.Meta(pattern=r"\S", max_length=1024)]
+    name: Annotated[str, msgspec.Meta(pattern=NON_BLANK_PATTERN, max_length=1024)]
     description: str | None = None
     is_public: bool = False
 

@@ -14,6 +14,7 @@ from ..library import MediaLibrary
 from ..links import Links
 from ..settings import Settings
 from ..spoken import Spoken
+from ..text import strip
 from .jobs import Presenters, answer_job
 
 SEGMENTERS = ("word", "sentence", "time")
@@ -102,7 +103,7 @@ def _mode(data: SearchBody, default: str) -> str:
 async def _search(spoken: Spoken, links: Links, settings: Settings, request: Request, data: SearchBody,
                   videos: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """VideoDB's result shape: one entry per video, its matching spans as ``docs``, best first."""
-    if not data.query or not data.query.strip():
+    if not data.query or not strip(data.query):
         raise BadRequest("query is required")
     mode = _mode(data, settings.search_mode)
     keyword = mode == "keyword"
