@@ -16,6 +16,13 @@ Why it is built this way:
 - A second offer (the recorder reconnected) replaces the peer connection but keeps the files:
   the next frame of each channel is a discontinuity, so video resumes at a keyframe and the hole
   is recorded as a gap.
+- Keyframe cadence: browsers send a keyframe only when asked (Chromium: 2 in a 60 s recording),
+  and a recording with one GOP makes one HLS segment, clips that play the whole file and
+  thumbnails that decode everything. So every stored video channel asks its sender for a
+  keyframe (PLI, FIR where negotiated) whenever none has arrived for ``keyframe_interval``
+  seconds, and asks again every ``min(interval, 1 s)`` while none comes (a lost request costs
+  one second, not one interval). Counts go to the manifest (``keyframe_requests``,
+  ``keyframes``, ``max_keyframe_gap``).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from .clock import CaptureClock, SenderReport
 from .live import LiveHub
 from .manifest import ChannelManifest, SessionManifest, file_name_for, is_channel_id, kind_of, new_channel, save_manifest
 from .tap import ReceiverTap, TappedFrame, install_tap
-from .writer import ChannelWriter, InlineWriter
+from .writer import ChannelWriter, InlineWriter, is_keyframe
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +151,12 @@ class _Channel:
         self.connection_started = False
         self.paused = False
         self.discontinuity = False
+        # keyframe cadence (monotonic seconds): since when we wait for a keyframe, the last
+        # request, whether it is still unanswered, the previous keyframe for the gap statistic
+        self.keyframe_since: Optional[float] = None
+        self.keyframe_asked: Optional[float] = None
+        self.keyframe_unanswered = 0
+        self.last_keyframe: Optional[float] = None
 
 
 class IngestSession:
@@ -158,6 +171,9 @@ class IngestSession:
     :param sr_wait: seconds a stored channel waits for an RTCP sender report before using
         arrival time as its clock.
     :param rtc_configuration: aiortc configuration; defaults to no ICE servers (offline, LAN).
+    :param keyframe_interval: seconds a stored video channel may go without a keyframe before the
+        sender is asked for one (PLI / FIR); 0 turns the cadence off (only the requests at start
+        and resume remain). The server passes ``REELDB_KEYFRAME_INTERVAL``.
     """
 
     def __init__(
@@ -172,8 +188,12 @@ class IngestSession:
         sr_wait: float = 2.0,
         manifest_interval: float = 1.0,
         rtc_configuration: Optional[RTCConfiguration] = None,
+        keyframe_interval: float = 4.0,
     ) -> None:
+        if not isinstance(keyframe_interval, (int, float)) or keyframe_interval < 0:
+            raise ValueError(f"keyframe_interval must be a number >= 0, got {keyframe_interval!r}")
         self.folder = Path(folder)
+        self.keyframe_interval = float(keyframe_interval)
         self.session_id = session_id
         self.live = live or LiveHub()
         self.sr_wait = sr_wait
@@ -195,6 +215,8 @@ class IngestSession:
             if spec.channel_id in self._channels:
                 raise ChannelSpecError(f"duplicate channel id {spec.channel_id!r}")
             entry = new_channel(spec.channel_id, spec.kind, spec.store, is_primary=spec.is_primary)
+            if spec.kind == "video" and spec.store:
+                entry.keyframe_interval = self.keyframe_interval
             self.manifest.channels.append(entry)
             self._channels[spec.channel_id] = _Channel(spec, entry)
         if not self._channels:
@@ -203,6 +225,7 @@ class IngestSession:
         self._closed = False
         self._tasks: set[asyncio.Task] = set()
         self._manifest_task: Optional[asyncio.Task] = None
+        self._keyframe_task: Optional[asyncio.Task] = None
         self._lock = asyncio.Lock()
         self.state = "new"
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -257,9 +280,24 @@ class IngestSession:
                 self._install(channel, transceiver.receiver)
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
+            loop = asyncio.get_running_loop()
             if self._manifest_task is None:
-                self._manifest_task = asyncio.get_running_loop().create_task(self._manifest_loop())
-            return without_remb(pc.localDescription.sdp)
+                self._manifest_task = loop.create_task(self._manifest_loop())
+            if self._keyframe_task is None and self.keyframe_interval > 0 and any(
+                ch.spec.kind == "video" and ch.spec.store for ch in self._channels.values()
+            ):
+                self._keyframe_task = loop.create_task(self._keyframe_loop())
+            answer_sdp = with_fir(without_remb(pc.localDescription.sdp), _fir_payload_types(sdp))
+            # Which keyframe requests the sender agreed to, per video channel: PLI is in every
+            # browser's offer and in aiortc's capabilities; FIR only where mirrored above.
+            feedback = _video_feedback(answer_sdp)
+            for transceiver in pc.getTransceivers():
+                channel = self._channels[tracks[transceiver.mid]]
+                if channel.spec.kind == "video" and channel.tap is not None:
+                    fb = feedback.get(transceiver.mid, set())
+                    channel.tap.pli = "nack pli" in fb
+                    channel.tap.fir = "ccm fir" in fb
+            return answer_sdp
 
     def pause(self, channel_ids: Iterable[str]) -> None:
         """Stop writing these channels and open a pause ``[now, null]`` in the manifest."""
@@ -282,7 +320,9 @@ class IngestSession:
             if ch.entry.pauses and ch.entry.pauses[-1][1] is None:
                 ch.entry.pauses[-1][1] = now
             if ch.spec.kind == "video" and ch.tap is not None:
-                self._spawn(ch.tap.request_keyframe())
+                ch.keyframe_since = time.monotonic()
+                ch.last_keyframe = None
+                self._ask_keyframe(ch)
         self._save_soon()
 
     async def close(self) -> SessionManifest:
@@ -294,10 +334,12 @@ class IngestSession:
             if self._pc is not None:
                 pc, self._pc = self._pc, None
                 await pc.close()
-            if self._manifest_task is not None:
-                self._manifest_task.cancel()
+            for task in (self._manifest_task, self._keyframe_task):
+                if task is None:
+                    continue
+                task.cancel()
                 try:
-                    await self._manifest_task
+                    await task
                 except asyncio.CancelledError:
                     pass
             for task in list(self._tasks):
@@ -409,8 +451,12 @@ class IngestSession:
             ch.clock_decided = False
             ch.connection_started = True
             if ch.spec.kind == "video":
-                self._spawn(ch.tap.request_keyframe())
+                ch.keyframe_since = time.monotonic()
+                ch.last_keyframe = None
+                self._ask_keyframe(ch)
         ch.clock.observe_frame(f.timestamp, f.arrival, f.origin)
+        if ch.spec.kind == "video" and ch.spec.store and is_keyframe(f.codec, f.data):
+            self._keyframe_seen(ch)
         if not ch.media_seen:
             ch.media_seen = True
             ch.entry.codec = ch.entry.codec or f.codec  # informative for ephemeral channels too
@@ -456,6 +502,57 @@ class IngestSession:
             ch.writer = InlineWriter(writer, name=f"writer-{ch.spec.channel_id}")
             ch.entry.codec = ch.codec
         ch.writer.submit(data, ch.clock.to_time(ts), disc)
+
+    # -- keyframe cadence (event-loop thread) -------------------------------------------------
+    def _keyframe_seen(self, ch: _Channel) -> None:
+        now = time.monotonic()
+        ch.entry.keyframes += 1
+        if ch.last_keyframe is not None and not ch.paused:
+            gap = round(now - ch.last_keyframe, 3)
+            if ch.entry.max_keyframe_gap is None or gap > ch.entry.max_keyframe_gap:
+                ch.entry.max_keyframe_gap = gap
+        ch.last_keyframe = now
+        ch.keyframe_since = now
+        ch.keyframe_unanswered = 0
+
+    def _ask_keyframe(self, ch: _Channel) -> None:
+        """Send one keyframe request for ``ch`` (counted in the manifest once it is sent)."""
+        tap = ch.tap
+        if tap is None:
+            return
+        escalate = ch.keyframe_unanswered > 0
+        ch.keyframe_asked = time.monotonic()
+        ch.keyframe_unanswered += 1
+
+        async def ask() -> None:
+            if await tap.request_keyframe(escalate=escalate):
+                ch.entry.keyframe_requests += 1
+
+        self._spawn(ask())
+
+    def keyframes_due(self, now: float) -> list[_Channel]:
+        """Stored, connected, unpaused video channels whose sender should be asked now."""
+        interval = self.keyframe_interval
+        retry = min(interval, 1.0)
+        due = []
+        for ch in self._channels.values():
+            if (ch.spec.kind != "video" or not ch.spec.store or ch.tap is None or ch.paused
+                    or not ch.connection_started or ch.keyframe_since is None):
+                continue
+            if now - ch.keyframe_since < interval:
+                continue
+            if ch.keyframe_asked is not None and now - ch.keyframe_asked < retry:
+                continue
+            due.append(ch)
+        return due
+
+    async def _keyframe_loop(self) -> None:
+        """Ask for keyframes on the cadence; a 4 Hz check is precise enough for a 1 s slack."""
+        tick = min(0.25, self.keyframe_interval / 4)
+        while True:
+            await asyncio.sleep(tick)
+            for ch in self.keyframes_due(time.monotonic()):
+                self._ask_keyframe(ch)
 
     # -- state, callbacks, manifest -----------------------------------------------------------
     def _connection_state(self, pc: RTCPeerConnection) -> None:
@@ -541,6 +638,77 @@ def without_remb(sdp: str) -> str:
             continue
         out.append(line)
     return "\r\n".join(out)
+
+
+def _fir_payload_types(sdp: str) -> dict[str, set[int]]:
+    """mid → payload types of the offer's video m-line that carry ``a=rtcp-fb:<pt> ccm fir``
+    (``*`` counts for every payload type)."""
+    out: dict[str, set[int]] = {}
+    for mid, lines in _sections(sdp.replace("\r\n", "\n").split("\n")):
+        if mid is None or not lines or not lines[0].startswith("m=video"):
+            continue
+        pts, fir = set(), set()
+        for line in lines:
+            line = line.strip()
+            if line.startswith("a=rtpmap:"):
+                pt = line[9:].split(" ", 1)[0]
+                if pt.isdigit():
+                    pts.add(int(pt))
+            elif line.startswith("a=rtcp-fb:") and line.split(" ", 1)[-1].strip() == "ccm fir":
+                which = line[10:].split(" ", 1)[0]
+                if which == "*":
+                    fir |= pts | {-1}
+                elif which.isdigit():
+                    fir.add(int(which))
+        if -1 in fir:
+            fir = pts
+        if fir & pts:
+            out[mid] = fir & pts
+    return out
+
+
+def with_fir(sdp: str, fir: dict[str, set[int]]) -> str:
+    """The answer with ``a=rtcp-fb:<pt> ccm fir`` for its payload types (per mid) whose offer
+    carried it: aiortc's capabilities lack FIR, so it never answers it on its own, and a
+    sender may honour FIR where it does not honour PLI (RFC 5104)."""
+    if not fir:
+        return sdp
+    sections = _sections(sdp.split("\r\n"))
+    out: list[str] = []
+    for mid, lines in sections:
+        for line in lines:
+            out.append(line)
+            if mid in fir and line.startswith("a=rtpmap:"):
+                pt = line[9:].split(" ", 1)[0]
+                if pt.isdigit() and int(pt) in fir[mid]:
+                    out.append(f"a=rtcp-fb:{pt} ccm fir")
+    return "\r\n".join(out)
+
+
+def _sections(lines: list[str]) -> list[tuple[Optional[str], list[str]]]:
+    """SDP lines split into the session part and m-sections, each with its ``a=mid``."""
+    sections: list[tuple[Optional[str], list[str]]] = [(None, [])]
+    for line in lines:
+        if line.startswith("m="):
+            sections.append((None, []))
+        mid, body = sections[-1]
+        body.append(line)
+        if line.startswith("a=mid:"):
+            sections[-1] = (line[6:].strip(), body)
+    return sections
+
+
+def _video_feedback(sdp: str) -> dict[str, set[str]]:
+    """mid → the rtcp-fb values (``nack pli``, ``ccm fir``, …) of a video m-section's codecs."""
+    out: dict[str, set[str]] = {}
+    for mid, lines in _sections(sdp.replace("\r\n", "\n").split("\n")):
+        if mid is None or not lines or not lines[0].startswith("m=video"):
+            continue
+        out[mid] = {
+            line.split(" ", 1)[1].strip()
+            for line in lines if line.startswith("a=rtcp-fb:") and " " in line
+        }
+    return out
 
 
 def _preferred_codecs(kind: str) -> list:

@@ -18,6 +18,10 @@ picks the video by ``is_primary``, checks ``frames`` / ``complete`` against the 
 Versions: 2 (written now) adds ``is_primary`` and ``dts_clamps``, makes ``camera:*`` its own
 category and escapes file names so two channel ids never share a file. Version 1 files are still
 read: their category is recomputed from the channel id and the missing fields take defaults.
+Optional fields added later within version 2 (no bump: older readers keep them in ``extra``):
+the keyframe-cadence counters of video channels (``keyframe_interval``, ``keyframe_requests``,
+``keyframes``, ``max_keyframe_gap``), informative for operators and tests; export does not need
+them.
 
 It is rewritten atomically (temp file + ``os.replace``) at least every second while recording, so
 a SIGKILL leaves the last complete version.
@@ -123,6 +127,9 @@ def file_name_for(channel_id: str, kind: str) -> str:
 # ---------------------------------------------------------------- the schema
 
 
+_VIDEO_ONLY = ("keyframe_interval", "keyframe_requests", "keyframes", "max_keyframe_gap")
+
+
 @dataclass
 class ChannelManifest:
     """One channel's entry. Times are unix seconds on the channel's capture clock (``clock``).
@@ -157,6 +164,15 @@ class ChannelManifest:
     dts_clamps: int = 0
     rtcp_offset: Optional[float] = None
     error: Optional[str] = None
+    # Keyframe cadence (video only; optional, absent from files written before it):
+    #: the ingest's ``keyframe_interval`` in force (0: off; None: not recorded).
+    keyframe_interval: Optional[float] = None
+    #: keyframe requests (PLI/FIR) the ingest sent: at start, on resume and on the cadence.
+    keyframe_requests: int = 0
+    #: keyframes that arrived (written or not).
+    keyframes: int = 0
+    #: the longest wait between two keyframes while connected and not paused, in seconds.
+    max_keyframe_gap: Optional[float] = None
     #: Fields a newer writer added that this reader does not know (never written back).
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -179,8 +195,8 @@ class ChannelManifest:
             d.pop("sample_rate")
             d.pop("audio_channels")
         else:
-            d.pop("width")
-            d.pop("height")
+            for name in ("width", "height") + _VIDEO_ONLY:
+                d.pop(name)
         return d
 
 
@@ -312,6 +328,10 @@ def parse_channel(raw: Mapping[str, Any], version: int = MANIFEST_VERSION) -> Ch
         dts_clamps=_int(raw.get("dts_clamps"), 0),
         rtcp_offset=_num(offset, "rtcp_offset", cid),
         error=str(error) if error else None,
+        keyframe_interval=_num(raw.get("keyframe_interval"), "keyframe_interval", cid),
+        keyframe_requests=_int(raw.get("keyframe_requests"), 0),
+        keyframes=_int(raw.get("keyframes"), 0),
+        max_keyframe_gap=_num(raw.get("max_keyframe_gap"), "max_keyframe_gap", cid),
         extra={k: v for k, v in raw.items() if k not in _FIELDS},
     )
 

@@ -27,7 +27,12 @@ and this one. What we rely on, and why:
   ``stall_timeout`` (discard up to the next frame, flag the loss, send a PLI), and drains every
   complete frame the buffer holds, not just one per packet.
 - ``_send_rtcp_pli`` / ``_RTCRtpReceiver__remote_streams`` / ``__rtx_ssrc``: to ask the sender
-  for a keyframe when a video track starts.
+  for a keyframe when a video track starts, on resume and on the ingest's keyframe cadence.
+- ``_send_rtcp`` / ``_RTCRtpReceiver__rtcp_ssrc``: to send a FIR (RFC 5104), which aiortc has no
+  method for. aiortc's own capabilities never offer ``ccm fir``, so FIR is only used where the
+  ingest negotiated it (mirrored from the offer into the answer, see ``capture/ingest.py``).
+  The FIR's common-header media SSRC is set to the media SSRC (RFC 5104 says 0): libwebrtc
+  reads only the FCI entries, and aiortc routes feedback to a sender by that header field.
 
 Install with :func:`install_tap` after ``setRemoteDescription`` and before the connection starts
 the receiver (``receive()`` runs during connection setup).
@@ -41,8 +46,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+import struct
+
 from aiortc import RTCRtpReceiver
-from aiortc.rtp import RtcpSrPacket
+from aiortc.rtp import RTCP_PSFB_FIR, RtcpPsfbPacket, RtcpSrPacket
 from aiortc.utils import uint16_add
 
 from .clock import SenderReport, ntp_to_unix
@@ -140,6 +147,13 @@ class ReceiverTap:
         self._loss = False
         self.jitter: Any = None  # the video jitter buffer, once installed (drained on delivery)
         self.stall_timeout = STALL_TIMEOUT
+        # Keyframe requests: which feedback the sender agreed to (set by the ingest from the
+        # negotiated SDP; PLI is aiortc's default), and what was sent.
+        self.pli = True
+        self.fir = False
+        self.plis_sent = 0
+        self.firs_sent = 0
+        self._fir_seq = 0
 
     # -- called from the patched receiver ---------------------------------------------------
     def _frame(self, codec: Any, frame: Any) -> None:
@@ -200,16 +214,41 @@ class ReceiverTap:
                 return ssrc
         return None
 
-    async def request_keyframe(self) -> bool:
-        """Send an RTCP PLI to the sender; False if no media SSRC is known yet.
+    async def request_keyframe(self, escalate: bool = False) -> bool:
+        """Ask the sender for a keyframe; False if no media SSRC is known yet (nothing sent).
 
-        Why: a browser sender starts with a keyframe the receiver may miss, and nothing in a
-        decoder-less receiver would ever ask for another one.
+        Sends an RTCP PLI where PLI was negotiated (every browser and aiortc), a FIR where only
+        FIR was; ``escalate`` (an earlier request went unanswered) sends a FIR as well where it
+        was negotiated, since some encoders honour only one of the two.
+        Why at all: a browser sender starts with a keyframe the receiver may miss, then sends
+        another one only when asked; nothing in a decoder-less receiver would ever ask.
         """
         ssrc = self.media_ssrc()
         if ssrc is None:
             return False
-        await self.receiver._send_rtcp_pli(ssrc)
+        send_pli = self.pli or not self.fir
+        send_fir = self.fir and (escalate or not self.pli)
+        if send_pli:
+            await self.receiver._send_rtcp_pli(ssrc)
+            self.plis_sent += 1
+        if send_fir:
+            if not await self._send_fir(ssrc):
+                return send_pli
+        return True
+
+    async def _send_fir(self, media_ssrc: int) -> bool:
+        rtcp_ssrc = getattr(self.receiver, _PREFIX + "rtcp_ssrc", None)
+        if rtcp_ssrc is None:
+            return False
+        self._fir_seq = (self._fir_seq + 1) % 256  # a new request: new sequence number
+        packet = RtcpPsfbPacket(
+            fmt=RTCP_PSFB_FIR,
+            ssrc=rtcp_ssrc,
+            media_ssrc=media_ssrc,
+            fci=struct.pack("!LB3x", media_ssrc, self._fir_seq),
+        )
+        await self.receiver._send_rtcp(packet)
+        self.firs_sent += 1
         return True
 
 
@@ -224,13 +263,16 @@ def install_tap(
     Raises :class:`TapError` if aiortc's internals are not what this module expects, or if the
     receiver has already started (its decoder thread holds the old queue).
     """
-    for name in ("decoder_queue", "timestamp_mapper", "jitter_buffer", "decoder_thread"):
+    for name in ("decoder_queue", "timestamp_mapper", "jitter_buffer", "decoder_thread", "rtcp_ssrc"):
         if not hasattr(receiver, _PREFIX + name):
             raise TapError(
                 f"aiortc internals changed: RTCRtpReceiver has no __{name}; re-check capture/tap.py"
             )
     if getattr(receiver, _PREFIX + "decoder_thread") is not None:
         raise TapError("receiver already started: install the tap before the connection starts")
+    for name in ("_send_rtcp_pli", "_send_rtcp"):
+        if not callable(getattr(receiver, name, None)):
+            raise TapError(f"aiortc internals changed: RTCRtpReceiver has no {name}; re-check capture/tap.py")
     if isinstance(getattr(receiver, _PREFIX + "decoder_queue"), _TapQueue):
         raise TapError("tap already installed on this receiver")
 
