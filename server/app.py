@@ -61,7 +61,7 @@ class Server:
         self.new_key = self.db.write_sync(lambda conn: ensure_api_key(conn, keyring, settings.data_dir, settings.api_key))
         self.links = Links(settings, keyring.link_secret)
         self.auth = Auth(self.db, keyring)                                     # api_keys, client_tokens
-        self.hub = WebSocketHub()
+        self.hub = WebSocketHub(settings.max_websockets_per_key)
         self.events = Events(self.db, settings, self.hub)                      # events, deliveries
         self.jobs = Jobs(self.db, settings, self.runtime)                      # jobs
         self.collections = Collections(self.db)                                # collections
@@ -117,7 +117,10 @@ class Server:
             swept = await self.runtime.io(self.uploads.sweep_expired)
             if swept:
                 log.info("removed %d expired upload slots", swept)
-            await asyncio.sleep(HOUSEKEEPING_EVERY)
+            evicted = self.live.evict()
+            if evicted:
+                log.info("forgot the live transcripts of %d rtstreams whose sessions ended", evicted)
+            await asyncio.sleep(min(HOUSEKEEPING_EVERY, max(1.0, self.settings.live_retention / 2)))
 
 
 def _constant(value: Any) -> Any:

@@ -123,7 +123,8 @@ class CaptureRuntime:
         if ingest is None:
             return False
         now = time.time()
-        latest = [c.last_frame_at for c in ingest.manifest.channels
+        # A resume counts as fresh media: frames stopped during the pause by request, not loss.
+        latest = [max(c.last_frame_at, c.pauses[-1][1] if c.pauses else 0.0) for c in ingest.manifest.channels
                   if c.last_frame_at and not (c.pauses and c.pauses[-1][1] is None)]
         return bool(latest) and now - max(latest) > self.settings.media_timeout
 

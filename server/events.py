@@ -47,14 +47,22 @@ def sign_body(secret: str, body: bytes, timestamp: int | None = None) -> str:
 class WebSocketHub:
     """Open websocket connections by ``connection_id``."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_per_owner: int = 64) -> None:
         self._sockets: dict[str, WebSocket] = {}
+        self._owners: dict[str, str] = {}
+        self.max_per_owner = max_per_owner
 
-    def add(self, connection_id: str, socket: WebSocket) -> None:
+    def add(self, connection_id: str, socket: WebSocket, owner: str) -> bool:
+        """Register a socket of ``owner`` (an API key id); False when it already holds its limit."""
+        if sum(1 for o in self._owners.values() if o == owner) >= self.max_per_owner:
+            return False
         self._sockets[connection_id] = socket
+        self._owners[connection_id] = owner
+        return True
 
     def remove(self, connection_id: str) -> None:
         self._sockets.pop(connection_id, None)
+        self._owners.pop(connection_id, None)
 
     async def send(self, connection_id: str | None, message: dict[str, Any]) -> bool:
         socket = self._sockets.get(connection_id or "")

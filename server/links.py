@@ -6,6 +6,7 @@ made for one thing never opens another, and each link's lifetime is in one place
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -15,16 +16,24 @@ from reeldb.player import playlists
 from .settings import Settings
 from .signing import Purpose, sign, verify
 
-STREAM_TTL = 10 * 365 * 86400  # stream links are meant to be kept, like VideoDB's
-FILE_TTL = 24 * 3600
-UPLOAD_TTL = 24 * 3600
-WS_TTL = 24 * 3600
+def default_trusted_hosts(settings: Settings) -> frozenset[str]:
+    """Loopback, where we listen, and this machine's own name and addresses."""
+    hosts = {"127.0.0.1", "localhost", "::1", settings.host}
+    try:
+        name = socket.gethostname()
+        hosts.add(name)
+        hosts.update(info[4][0] for info in socket.getaddrinfo(name, None))
+    except OSError:
+        pass
+    return frozenset(h.lower() for h in hosts if h)
 
 
 class Links:
     def __init__(self, settings: Settings, secret: bytes) -> None:
         self.settings = settings
         self._secret = secret
+        configured = [h.strip().lower() for h in (settings.trusted_hosts or "").split(",") if h.strip()]
+        self._trusted = frozenset(configured) if configured else default_trusted_hosts(settings)
 
     # -- bases -----------------------------------------------------------------------------------
     def default_base(self) -> str:
@@ -35,9 +44,13 @@ class Links:
         return f"http://{host}:{self.settings.port}"
 
     def base_url(self, request: ASGIConnection[Any, Any, Any, Any]) -> str:
-        """Where the caller reached us: URLs we hand out must work from its side of the network."""
+        """Where the caller reached us (URLs we hand out must work from its side of the network),
+        if its ``Host`` is one we trust; a forged Host is never echoed into links or pages."""
         if self.settings.public_url:
             return self.settings.public_url.rstrip("/")
+        host = request.url.hostname or ""
+        if host.lower().strip("[]") not in self._trusted and "*" not in self._trusted:
+            return self.default_base()
         return str(request.base_url).rstrip("/")
 
     # -- tokens ----------------------------------------------------------------------------------
@@ -53,7 +66,7 @@ class Links:
         """``stream_url``/``player_url`` of a video, or of spans of it (a timeline, a search hit)."""
         if not has_stream:
             return {"stream_url": None, "player_url": None}
-        token = self.token("stream", media_id, STREAM_TTL)
+        token = self.token("stream", media_id, self.settings.stream_link_ttl)
         if not spans:
             return {"stream_url": f"{base}/stream/{token}/index.m3u8", "player_url": f"{base}/watch?v={token}"}
         text = playlists.format_spans(spans)
@@ -61,14 +74,14 @@ class Links:
                 "player_url": f"{base}/watch?v={token}&t={text}"}
 
     def file_url(self, base: str, media_id: str) -> str:
-        return f"{base}/files/{self.token('file', media_id, FILE_TTL)}"
+        return f"{base}/files/{self.token('file', media_id, self.settings.file_link_ttl)}"
 
     def upload_url(self, base: str, upload_id: str) -> str:
-        return f"{base}/upload/{upload_id}?sig={self.token('upload', upload_id, UPLOAD_TTL)}"
+        return f"{base}/upload/{upload_id}?sig={self.token('upload', upload_id, self.settings.upload_link_ttl)}"
 
     def websocket_url(self, base: str, api_key_id: str) -> str:
         ws_base = base.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
-        return f"{ws_base}/ws?token={self.token('ws', api_key_id, WS_TTL)}"
+        return f"{ws_base}/ws?token={self.token('ws', api_key_id, self.settings.websocket_link_ttl)}"
 
     def media_urls(self, media: dict[str, Any], base: str) -> dict[str, Any]:
         """The URLs a media row's view carries, by kind."""

@@ -45,6 +45,9 @@ class Transcription:
 @dataclass
 class Records:
     finals: deque = field(default_factory=lambda: deque(maxlen=MAX_RECORDS))
+    session_id: str = ""
+    #: When its session ended (wall clock); records go ``live_retention`` seconds later.
+    ended_at: float | None = None
 
 
 class LiveTranscripts:
@@ -76,7 +79,7 @@ class LiveTranscripts:
         if current is not None:
             current.ws_connection_id = ws_connection_id or current.ws_connection_id
             return self.status(rtstream["id"])
-        records = self._records.setdefault(rtstream["id"], Records())
+        records = self._records.setdefault(rtstream["id"], Records(session_id=rtstream["session_id"]))
 
         async def emit(channel_id: str, item: dict[str, Any]) -> None:
             running = self._running.get(rtstream["id"])
@@ -96,12 +99,15 @@ class LiveTranscripts:
         return self.status(rtstream["id"])
 
     async def stop(self, rtstream_id: str) -> dict[str, Any]:
-        running = self._running.pop(rtstream_id, None)
+        running = self._running.get(rtstream_id)
         if running is not None:
             running.detach()
             try:
-                await running.transcriber.flush()  # the words in progress still count
+                # The words in progress still count, and still reach the websocket: the
+                # transcription stays registered (emit finds it) until its flush is done.
+                await running.transcriber.flush()
             finally:
+                self._running.pop(rtstream_id, None)
                 await running.transcriber.aclose()
             log.info("live transcript of %s stopped", rtstream_id)
         return {**self.status(rtstream_id), "end_time": time.time()}
@@ -109,6 +115,20 @@ class LiveTranscripts:
     async def end_session(self, session_id: str) -> None:
         for rtstream_id in [r for r, t in self._running.items() if t.rtstream["session_id"] == session_id]:
             await self.stop(rtstream_id)
+        now = time.time()
+        for records in self._records.values():
+            if records.session_id == session_id and records.ended_at is None:
+                records.ended_at = now
+
+    def evict(self, now: float | None = None) -> int:
+        """Forget transcripts of sessions that ended more than ``live_retention`` seconds ago:
+        memory must not grow with every session a server has ever seen."""
+        now = time.time() if now is None else now
+        old = [r for r, rec in self._records.items()
+               if rec.ended_at is not None and now - rec.ended_at > self.settings.live_retention]
+        for rtstream_id in old:
+            del self._records[rtstream_id]
+        return len(old)
 
     async def close(self) -> None:
         for rtstream_id in list(self._running):

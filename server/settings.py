@@ -42,6 +42,20 @@ class Settings:
     #: First retry delay; each retry doubles it (capped by ``webhook_backoff_max``).
     webhook_backoff: float = 2.0
     webhook_backoff_max: float = 600.0
+    #: Lifetimes of the signed links handed out, seconds: streams and players are meant to be
+    #: kept (VideoDB's are long-lived); file, upload and websocket links are short.
+    stream_link_ttl: int = 10 * 365 * 86400
+    file_link_ttl: int = 86400
+    upload_link_ttl: int = 86400
+    websocket_link_ttl: int = 86400
+    #: Open websockets one API key may hold at once.
+    max_websockets_per_key: int = 64
+    #: Hosts a request's ``Host`` header may name for the URLs we hand out (comma-separated;
+    #: default: loopback, the listening address and this machine's name and addresses). Any other
+    #: Host gets URLs built from REELDB_PUBLIC_URL or the listening address, never echoed.
+    trusted_hosts: str | None = None
+    #: Seconds a finished live transcript stays readable in memory after its session ended.
+    live_retention: float = 3600.0
     #: Upper bound for ``expires_in`` of client tokens (30 days).
     token_max_ttl: int = 30 * 86400
     #: Largest accepted upload, bytes (multipart uploads and URL/file imports alike).

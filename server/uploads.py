@@ -31,7 +31,7 @@ from .errors import BadRequest, Conflict, JobFailed, NotFound, PayloadTooLarge
 from .ids import new_id
 from .jobs import JobContext, JobKind, JobQueue
 from .library import MediaLibrary
-from .links import UPLOAD_TTL, Links
+from .links import Links
 from .netguard import (BlockedAddress, GuardedBackend, address_refusal, import_roots, importable_file,
                        literal_address, open_importable)
 from .runtime import Runtime
@@ -68,7 +68,7 @@ class Uploads:
             coll = resolve(conn, collection_id)
             conn["uploads"].insert({"id": upload_id, "secret": "", "collection_id": coll["id"], "name": name,
                                     "path": str(self.settings.uploads_dir / upload_id), "size": None,
-                                    "created_at": now, "expires_at": now + UPLOAD_TTL})
+                                    "created_at": now, "expires_at": now + self.settings.upload_link_ttl})
 
         await self.db.execute_write_fn(write)
         return self.links.upload_url(base, upload_id)
@@ -84,6 +84,8 @@ class Uploads:
             raise BadRequest("Send the file as multipart/form-data in a field named 'file'")
         if upload_id in self._receiving:
             raise Conflict("This upload URL is already receiving a file")
+        if slot["size"] is not None:
+            raise Conflict("This upload URL has already received its file; ask for a new upload_url")
         self._receiving.add(upload_id)
         try:
             size = await self._write_part(slot, content_type, body)

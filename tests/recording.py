@@ -23,7 +23,7 @@ def screen_ts(path: Path, seconds: float, colour: tuple[int, int, int], size=(32
     """A synthetic screen: H.264 (baseline, keyframe every second) in MPEG-TS, relayed as is."""
     return make_video(path, seconds, size, fps, tone_hz=None, background=colour, container="mpegts",
                       x264={"profile": "baseline", "preset": "ultrafast", "tune": "zerolatency",
-                            "keyint": str(fps), "min-keyint": str(fps), "scenecut": "0", "bframes": "0"})
+                            "x264-params": f"keyint={fps}:min-keyint={fps}:scenecut=0:bframes=0"})
 
 
 async def record(server_url: str, token: str, session_id: str, sources: dict[str, str], store: dict[str, bool],

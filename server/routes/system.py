@@ -19,12 +19,15 @@ def health() -> dict[str, Any]:
 @websocket("/ws")
 async def events_socket(socket: WebSocket, links: Links, hub: WebSocketHub) -> None:
     """First message ``{"connection_id": …}`` (what both SDKs wait for), then events until close."""
-    if links.check("ws", socket.query_params.get("token", "")) is None:
+    owner = links.check("ws", socket.query_params.get("token", ""))
+    if owner is None:
         await socket.close(code=4401, reason="invalid or expired websocket token")
         return
-    await socket.accept()
     connection_id = new_id("ws")
-    hub.add(connection_id, socket)
+    if not hub.add(connection_id, socket, owner):
+        await socket.close(code=4429, reason="too many open websockets for this API key")
+        return
+    await socket.accept()
     try:
         await socket.send_json({"connection_id": connection_id})
         while True:

@@ -189,3 +189,26 @@ def test_seed_search_on_a_captured_meeting(server_factory, screen, tmp_path, hoo
     shot = results.shots[0]
     assert "budget" in shot.text.lower()
     assert abs(shot.start - placed[0].start) < 1.5
+
+
+def test_a_pause_longer_than_the_media_timeout_is_not_a_dropped_recorder(server_factory, screen):
+    """Frames stop during a pause because the user asked; the watchdog must not count the time
+    before the resume as silence once media flows again."""
+    use_reeldb_recorder()
+    server = server_factory(media_timeout="2", reconnect_grace="3")
+    conn, cap, token = session(server)
+
+    async def during(client, channels):
+        await asyncio.sleep(2)
+        await channels.mics.default.pause()
+        await channels.displays.default.pause()
+        await asyncio.sleep(4)
+        await channels.mics.default.resume()
+        await channels.displays.default.resume()
+        await asyncio.sleep(6)
+
+    asyncio.run(record(server.url, token, cap.id, {"mic:default": "pattern:tone:440", "display:1": str(screen)},
+                       {"mic:default": True, "display:1": True}, 0, during=during))
+    assert wait_status(conn, cap.id, ("exported",)) == "exported"
+    # paused channels are not watched, and a resume counts as fresh media: no alarm at all
+    assert "no media for" not in server.log() and "recorder did not come back" not in server.log()
