@@ -65,6 +65,7 @@ class CaptureRuntime:
                 self.folder(sid), sid, channels,
                 on_media=lambda channel_id: self._on_media(sid, channel_id),
                 on_state=lambda state: self._on_state(sid, state),
+                keyframe_interval=self.settings.keyframe_interval,
             )
             self._ingests[sid] = ingest
             self._watchdogs[sid] = self.runtime.spawn(self._watch(sid), name=f"watchdog-{sid}")

@@ -73,6 +73,9 @@ class Settings:
     #: No frame on any stored, unpaused channel for this long counts as a dropped recorder
     #: (ICE consent alone notices a vanished peer only after ~30 s).
     media_timeout: float = 5.0
+    #: Ask a stored video channel's sender for a keyframe (PLI/FIR) when none came for this many
+    #: seconds, so every recording has short GOPs (browsers send one only when asked); 0: off.
+    keyframe_interval: float = 4.0
     #: Comma-separated addresses WebRTC may offer as ICE host candidates (default: every interface).
     ice_addresses: str | None = None
     #: Export a session automatically when it stops with at least one stored channel.
