@@ -1,7 +1,7 @@
 """Keyframe cadence with a real browser: Chromium's encoder sends a keyframe only when asked
 (issue 10: 2 keyframes in a 60 s recording, both in the first 0.3 s). Through ``/capture`` in
 Debian's headless Chromium, a stored screen recorded for about 24 s must have keyframes at most
-the ingest's default ``keyframe_interval`` (4 s) + 1 s apart in the session's display file.
+the default ``REELDB_KEYFRAME_INTERVAL`` (4 s) + 1 s apart in the session's display file.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from test_capture_page import browser, chromium_args, wait_status  # noqa: F401 
 pytestmark = pytest.mark.slow
 
 RECORD_SECONDS = 24.0
-INTERVAL = 4.0  # IngestSession's default; the server does not pass REELDB_KEYFRAME_INTERVAL yet
+INTERVAL = 4.0  # REELDB_KEYFRAME_INTERVAL unset: the default (server settings and IngestSession)
 
 
 def test_browser_screen_gets_keyframes_on_the_cadence(server, conn, browser):  # noqa: F811
