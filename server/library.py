@@ -15,13 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reeldb.export import HlsError, MediaInfo, make_hls
+from reeldb.export import ExportError, HlsError, MediaInfo, make_hls, probe
+from reeldb.export.thumbnails import poster, storyboard, thumbnail_at
 from reeldb.index import store
 
 from .collections import resolve
 from .database import Conn, Database, row, rows
 from .errors import BadRequest, NotFound
 from .runtime import Runtime
+from .ids import new_id
 from .settings import Settings
 from .text import strip
 
@@ -47,7 +49,7 @@ class MediaLibrary:
     def place(self, asset_id: str, src: Path, info: MediaInfo, kind: str, collection_id: str, name: str,
               origin: str, *, session_id: str | None = None, channel_id: str | None = None,
               move: bool = True, suffix: str | None = None, description: str | None = None,
-              source: str | None = None) -> dict[str, Any]:
+              source: str | None = None, parent_id: str | None = None) -> dict[str, Any]:
         """Put a media file into the library under ``asset_id`` (plus HLS for videos) and record it."""
         folder = self.settings.media_dir / collection_id / asset_id
         dest = folder / f"source{suffix or src.suffix}"
@@ -61,12 +63,14 @@ class MediaLibrary:
                     os.replace(src, dest)
                 else:
                     shutil.copyfile(src, dest)
-            hls_path = None
+            hls_path, previews = None, False
             if kind == "video":
                 try:
                     hls_path = str(make_hls(dest, folder / "hls"))
                 except HlsError as exc:
                     log.warning("no HLS rendition for %s: %s", asset_id, exc)
+                else:
+                    previews = _previews(asset_id, dest, folder / "hls")
             now = time.time()
             record = {
                 "id": asset_id, "collection_id": collection_id, "kind": kind, "name": name,
@@ -76,7 +80,8 @@ class MediaLibrary:
                 "video_codec": info.video_codec if kind == "video" else None, "audio_codec": info.audio_codec,
                 "sample_rate": info.sample_rate, "audio_channels": info.channels, "source": source,
                 "origin": origin, "created_at": now, "updated_at": now, "hls_path": hls_path,
-                "session_id": session_id, "channel_id": channel_id,
+                "session_id": session_id, "channel_id": channel_id, "previews": int(previews),
+                "parent_id": parent_id,
             }
             self.db.write_sync(lambda conn: conn["media"].upsert(record, pk="id"))
             return record
@@ -86,6 +91,19 @@ class MediaLibrary:
                     os.replace(dest, src)
                 shutil.rmtree(folder, ignore_errors=True)
             raise
+
+    def thumbnail(self, video: dict[str, Any], t: float) -> dict[str, Any]:
+        """The frame at ``t`` as a new image asset of the video's collection (blocking)."""
+        image_id = new_id("image")
+        staging = self.settings.uploads_dir / f"{image_id}.jpg"
+        try:
+            thumbnail_at(video["path"], t, staging, width=None)
+            info = probe(staging)
+        except ExportError:
+            staging.unlink(missing_ok=True)
+            raise
+        return self.place(image_id, staging, info, "image", video["collection_id"],
+                          f"{video['name']} at {t:g}s", "thumbnail", suffix=".jpg", parent_id=video["id"])
 
     # -- for routes ------------------------------------------------------------------------------
     async def get(self, media_id: str) -> dict[str, Any] | None:
@@ -117,6 +135,19 @@ class MediaLibrary:
 
         return await self.db.execute_write_fn(write)
 
+    async def thumbnails(self, video_id: str) -> list[dict[str, Any]]:
+        return await self.db.execute_fn(lambda conn: list(rows(
+            conn, "select * from media where parent_id = ? and kind = 'image' order by created_at", [video_id])))
+
+    async def ensure_previews(self, video: dict[str, Any]) -> dict[str, Any]:
+        """A poster and storyboard for a video made before they existed (off the loop, once)."""
+        if video.get("previews") or not video.get("hls_path"):
+            return video
+        done = await self.runtime.io(_previews, video["id"], Path(video["path"]), Path(video["hls_path"]).parent)
+        if done:
+            await self.db.execute_write_fn(lambda conn: conn["media"].update(video["id"], {"previews": 1}))
+        return {**video, "previews": int(done)}
+
     async def rename(self, media_id: str, name: str) -> None:
         await self.db.execute_write_fn(lambda conn: conn["media"].update(media_id, {"name": name}))
 
@@ -130,3 +161,15 @@ class MediaLibrary:
 
         gone = await self.db.execute_write_fn(write)
         await self.runtime.io(shutil.rmtree, Path(gone["path"]).parent, True)
+
+
+def _previews(asset_id: str, video: Path, hls_dir: Path) -> bool:
+    """A poster and a keyframe storyboard (sprite + WebVTT) beside the HLS rendition, served with
+    it. Keyframes only, so this costs a fraction of a decode; a failure costs the previews only."""
+    try:
+        poster(video, hls_dir / "poster.jpg", width=640)
+        storyboard(video, hls_dir)
+        return True
+    except ExportError as exc:
+        log.warning("no previews for %s: %s", asset_id, exc)
+        return False

@@ -88,5 +88,10 @@ class Links:
         if media["kind"] == "image":
             return {"url": self.file_url(base, media["id"])}
         if media["kind"] == "video":
-            return self.stream_urls(media["id"], bool(media.get("hls_path")), base)
+            urls = self.stream_urls(media["id"], bool(media.get("hls_path")), base)
+            if media.get("previews") and media.get("hls_path"):
+                stream = urls["stream_url"].rsplit("/", 1)[0]
+                urls["thumbnail_url"] = f"{stream}/poster.jpg"
+                urls["storyboard_url"] = f"{stream}/storyboard.vtt"
+            return urls
         return {}

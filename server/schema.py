@@ -148,3 +148,11 @@ def m005_secrets(db: sqlite_utils.Database) -> None:
 def m006_session_owner(db: sqlite_utils.Database) -> None:
     """Which client token started a session: only that token may read, pause or stop it."""
     db["capture_sessions"].add_column("started_by", str)
+
+
+@migrations()
+def m007_previews(db: sqlite_utils.Database) -> None:
+    """Videos get a poster and a seek storyboard beside their HLS; thumbnails remember their video."""
+    db["media"].add_column("previews", int)
+    db["media"].add_column("parent_id", str)
+    db["media"].create_index(["parent_id"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, delete, get, patch, post
@@ -12,8 +12,14 @@ from litestar.response import File
 from .. import views
 from ..auth import Principal
 from ..errors import NotFound
+from ..errors import BadRequest
 from ..library import MediaLibrary
 from ..links import Links
+from ..runtime import Runtime
+
+
+class ThumbnailRequest(msgspec.Struct):
+    time: Annotated[float, msgspec.Meta(ge=0)]
 
 
 class MediaUpdate(msgspec.Struct):
@@ -61,6 +67,36 @@ def _media_handlers(kind: str) -> list[Any]:
     return handlers
 
 
+@get("/video/{media_id:str}/thumbnail")
+async def video_thumbnail(media_id: str, request: Request, library: MediaLibrary, links: Links,
+                          key: Principal) -> dict[str, Any]:
+    """``generate_thumbnail()``: the video's poster (made with its HLS, or now for older videos)."""
+    video = await library.ensure_previews(await library.find("video", media_id))
+    url = links.media_urls(video, links.base_url(request)).get("thumbnail_url")
+    if url is None:
+        raise BadRequest(f"{media_id} has no stream to take a thumbnail from")
+    return {"success": True, "data": {"thumbnail_url": url}}
+
+
+@post("/video/{media_id:str}/thumbnail", status_code=200)
+async def video_thumbnail_at(media_id: str, data: ThumbnailRequest, request: Request, library: MediaLibrary,
+                             links: Links, runtime: Runtime, key: Principal) -> dict[str, Any]:
+    """``generate_thumbnail(time=…)``: the frame at ``time`` as a new image asset."""
+    video = await library.find("video", media_id)
+    if video["length"] is not None and data.time > video["length"]:
+        raise BadRequest(f"time {data.time:g} is after the video ends ({video['length']:.2f} s)")
+    image = await runtime.io(library.thumbnail, video, data.time)
+    return {"success": True, "data": views.media(image, links.media_urls(image, links.base_url(request)))}
+
+
+@get("/video/{media_id:str}/thumbnails")
+async def video_thumbnails(media_id: str, request: Request, library: MediaLibrary, links: Links,
+                           key: Principal) -> dict[str, Any]:
+    await library.find("video", media_id)
+    base = links.base_url(request)
+    return {"success": True, "data": [views.media(r, links.media_urls(r, base)) for r in await library.thumbnails(media_id)]}
+
+
 @get("/files/{token:str}")
 async def serve_file(token: str, library: MediaLibrary, links: Links) -> File:
     media_id = links.check("file", token)
@@ -71,4 +107,5 @@ async def serve_file(token: str, library: MediaLibrary, links: Links) -> File:
     return File(path=path, filename=f"{media['name']}{path.suffix}", content_disposition_type="inline")
 
 
-handlers = [*_media_handlers("video"), *_media_handlers("audio"), *_media_handlers("image"), serve_file]
+handlers = [*_media_handlers("video"), *_media_handlers("audio"), *_media_handlers("image"), video_thumbnail,
+            video_thumbnail_at, video_thumbnails, serve_file]

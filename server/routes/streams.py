@@ -23,8 +23,8 @@ from ..library import MediaLibrary
 from ..links import Links
 from ..runtime import Runtime
 
-SEGMENT = re.compile(r"^(index\.m3u8|seg_\d{5}\.ts)$")
-TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t"}
+SEGMENT = re.compile(r"^(index\.m3u8|seg_\d{5}\.ts|poster\.jpg|storyboard\.vtt|sprite(_\d+)?\.jpg)$")
+TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".jpg": "image/jpeg", ".vtt": "text/vtt"}
 RANGE = re.compile(r"^bytes=(\d{1,15})?-(\d{1,15})?$")
 
 

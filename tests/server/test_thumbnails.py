@@ -1,0 +1,70 @@
+"""Thumbnails through the official SDK: a poster on every video, frames at a time as image
+assets, a seek storyboard beside the stream (issue 10, "Thumbnails")."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+import requests
+import videodb
+from videodb.exceptions import InvalidRequestError
+
+
+def two_colour_video(path, fps: int = 10) -> str:
+    """1 s red then 1 s blue, a keyframe every second: which frame a thumbnail shows is visible."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "g": str(fps)})
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for i in range(2 * fps):
+            rgb = np.zeros((120, 160, 3), np.uint8)
+            rgb[..., 0 if i < fps else 2] = 220
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return str(path)
+
+
+def mean_rgb(url: str, tmp_path) -> np.ndarray:
+    response = requests.get(url)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("image/jpeg")
+    jpg = tmp_path / "t.jpg"
+    jpg.write_bytes(response.content)
+    with av.open(str(jpg)) as c:
+        frame = next(c.decode(video=0))
+    return frame.to_ndarray(format="rgb24").reshape(-1, 3).mean(axis=0)
+
+
+def test_thumbnails_poster_and_storyboard(conn, tmp_path):
+    video = conn.get_collection().upload(file_path=two_colour_video(tmp_path / "rb.mp4"))
+    assert video.thumbnail_url and video.thumbnail_url.endswith("/poster.jpg")
+    assert video.generate_thumbnail() == video.thumbnail_url
+    shown = mean_rgb(video.thumbnail_url, tmp_path)  # a frame of the video (both halves are flat colour)
+    assert max(shown[0], shown[2]) > 150 and shown[1] < 80
+    red = mean_rgb(video.generate_thumbnail(time=0.5).url, tmp_path)
+    assert red[0] > 150 and red[2] < 80
+
+    image = video.generate_thumbnail(time=1.5)
+    assert image.id.startswith("img-") and image.url
+    blue = mean_rgb(image.url, tmp_path)
+    assert blue[2] > 150 and blue[0] < 80
+    assert image.id in [i.id for i in video.get_thumbnails()] and len(video.get_thumbnails()) == 2
+    assert conn.get_collection().get_image(image.id).id == image.id
+
+    vtt = requests.get(video.thumbnail_url.replace("poster.jpg", "storyboard.vtt"))
+    assert vtt.status_code == 200 and vtt.text.startswith("WEBVTT") and "#xywh=" in vtt.text
+    sprite = vtt.text.split("#xywh=")[0].split()[-1]
+    assert requests.get(video.thumbnail_url.replace("poster.jpg", sprite)).status_code == 200
+
+
+def test_thumbnail_times_outside_the_video_are_refused(conn, tmp_path):
+    video = conn.get_collection().upload(file_path=two_colour_video(tmp_path / "rb.mp4"))
+    for bad in (-1, 60):
+        with pytest.raises(InvalidRequestError):
+            video.generate_thumbnail(time=bad)
+    assert video.get_thumbnails() == []
