@@ -34,14 +34,20 @@ def _read(path: Path, start: int, length: int) -> bytes:
         return f.read(length)
 
 
-async def ranged(runtime: Runtime, path: Path, request: Request, media_type: str) -> Response[bytes] | File:
+#: A VOD rendition never changes once made (a re-export makes a new asset): cache it for good.
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+async def ranged(runtime: Runtime, path: Path, request: Request, media_type: str,
+                 cache: str | None = None) -> Response[bytes] | File:
     """The file, or the byte range asked for (206), or 416: players seek with ranges."""
     header = request.headers.get("range")
     size = (await runtime.io(path.stat)).st_size
     match = RANGE.match(header.strip()) if header else None
+    extra = {"cache-control": cache} if cache else {}
     if not match or (not match.group(1) and not match.group(2)):
         return File(path=path, media_type=media_type, content_disposition_type="inline",
-                    headers={"accept-ranges": "bytes"})
+                    headers={"accept-ranges": "bytes", **extra})
     if match.group(1):
         start = int(match.group(1))
         end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
@@ -51,7 +57,7 @@ async def ranged(runtime: Runtime, path: Path, request: Request, media_type: str
         return Response(b"", status_code=416, headers={"content-range": f"bytes */{size}"})
     body = await runtime.io(_read, path, start, end - start + 1)
     return Response(body, status_code=206, media_type=media_type,
-                    headers={"content-range": f"bytes {start}-{end}/{size}", "accept-ranges": "bytes"})
+                    headers={"content-range": f"bytes {start}-{end}/{size}", "accept-ranges": "bytes", **extra})
 
 
 async def _hls_dir(library: MediaLibrary, links: Links, token: str) -> Path:
@@ -70,7 +76,7 @@ async def stream_file(token: str, name: str, request: Request, library: MediaLib
     path = await _hls_dir(library, links, token) / name
     if not await runtime.io(path.is_file):
         raise NotFound("No such stream file")
-    return await ranged(runtime, path, request, TYPES[path.suffix])
+    return await ranged(runtime, path, request, TYPES[path.suffix], IMMUTABLE)
 
 
 @get("/stream/{token:str}/t/{spans:str}")
@@ -83,7 +89,7 @@ async def timeline(token: str, spans: str, library: MediaLibrary, links: Links, 
         body = playlists.cut(playlists.parse(text), cuts, prefix="../")
     except ValueError as exc:
         raise NotFound(f"No such stream: {exc}") from None
-    return Response(body, media_type=TYPES[".m3u8"])
+    return Response(body, media_type=TYPES[".m3u8"], headers={"cache-control": IMMUTABLE})
 
 
 async def _page(library: MediaLibrary, links: Links, request: Request, v: str, t: str | None) -> Response[str]:

@@ -58,6 +58,8 @@ def test_thumbnails_poster_and_storyboard(conn, tmp_path):
 
     vtt = requests.get(video.thumbnail_url.replace("poster.jpg", "storyboard.vtt"))
     assert vtt.status_code == 200 and vtt.text.startswith("WEBVTT") and "#xywh=" in vtt.text
+    for url in (video.stream_url, video.thumbnail_url):  # a VOD rendition never changes: cached for good
+        assert "immutable" in requests.get(url).headers["cache-control"]
     sprite = vtt.text.split("#xywh=")[0].split()[-1]
     assert requests.get(video.thumbnail_url.replace("poster.jpg", sprite)).status_code == 200
 
