@@ -56,15 +56,23 @@ def format_spans(spans: list[tuple[float, float]]) -> str:
 
 def cut(segments: list[Segment], spans: list[tuple[float, float]], prefix: str = "") -> str:
     """A VOD playlist of the segments overlapping ``spans``; ``prefix`` is prepended to segment URIs."""
+    return cut_many([(segments, spans, prefix)])
+
+
+def cut_many(parts: list[tuple[list[Segment], list[tuple[float, float]], str]]) -> str:
+    """One playlist of spans of several renditions, in order (a compilation): each part is a
+    rendition's segments, its spans and the prefix that reaches its segments."""
     chosen: list[list[Segment]] = []
     first_offset = None
-    for start, end in spans:
-        picked = [s for s in segments if s.start < end and s.start + s.duration > start]
-        if not picked:
-            continue
-        if first_offset is None:
-            first_offset = max(0.0, start - picked[0].start)
-        chosen.append(picked)
+    for segments, spans, prefix in parts:
+        for start, end in spans:
+            picked = [Segment(prefix + s.uri, s.start, s.duration) for s in segments
+                      if s.start < end and s.start + s.duration > start]
+            if not picked:
+                continue
+            if first_offset is None:
+                first_offset = max(0.0, start - picked[0].start)
+            chosen.append(picked)
     if not chosen:
         raise ValueError("the spans lie outside the video")
     target = max(math.ceil(s.duration) for group in chosen for s in group)
@@ -76,6 +84,6 @@ def cut(segments: list[Segment], spans: list[tuple[float, float]], prefix: str =
         if i:
             lines.append("#EXT-X-DISCONTINUITY")
         for seg in group:
-            lines += [f"#EXTINF:{seg.duration:.6f},", prefix + seg.uri]
+            lines += [f"#EXTINF:{seg.duration:.6f},", seg.uri]
     lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"

@@ -20,6 +20,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from .auth import Auth, Keyring, Principal, ensure_api_key, require_key
 from .capture_runtime import CaptureRuntime
 from .collections import Collections, ensure_default
+from .compilations import Compilations
 from .database import Database
 from .errors import handle_exception
 from .events import Events, WebSocketHub
@@ -74,6 +75,7 @@ class Server:
         self.capture = CaptureRuntime(settings, self.sessions, self.runtime, on_stopped=self.exports.after_stop)
         self.live = LiveTranscripts(settings, self.hub, self.capture, self.runtime)
         self.presenters = Presenters(self.library, self.links, self.spoken)
+        self.compilations = Compilations(self.db, self.runtime, self.links)   # compilations
 
     def dependencies(self) -> dict[str, Provide]:
         values: dict[str, Any] = {
@@ -81,6 +83,7 @@ class Server:
             "hub": self.hub, "jobs": self.jobs, "collections": self.collections, "library": self.library,
             "uploads": self.uploads, "sessions": self.sessions, "exports": self.exports, "spoken": self.spoken,
             "capture": self.capture, "live": self.live, "presenters": self.presenters,
+            "compilations": self.compilations,
         }
         provided = {name: Provide(_constant(value), use_cache=True, sync_to_thread=False)
                     for name, value in values.items()}

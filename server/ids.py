@@ -24,6 +24,7 @@ PREFIXES = {
     "job": "job-",
     "ws": "ws-",
     "upload": "up-",
+    "compilation": "cmp-",
 }
 
 

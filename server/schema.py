@@ -156,3 +156,8 @@ def m007_previews(db: sqlite_utils.Database) -> None:
     db["media"].add_column("previews", int)
     db["media"].add_column("parent_id", str)
     db["media"].create_index(["parent_id"])
+
+
+@migrations()
+def m008_compilations(db: sqlite_utils.Database) -> None:
+    db["compilations"].create({"id": str, "parts": str, "created_at": float}, pk="id")

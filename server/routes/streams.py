@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from litestar import MediaType, Request, Response, get
+import msgspec
+from litestar import MediaType, Request, Response, get, post
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 
 from reeldb.player import playlists
 from reeldb.player.pages import STATIC_DIR, capture_page, watch_page
 
+from ..auth import Principal
+from ..compilations import Compilations
 from ..errors import NotFound
 from ..library import MediaLibrary
 from ..links import Links
@@ -92,7 +95,32 @@ async def timeline(token: str, spans: str, library: MediaLibrary, links: Links, 
     return Response(body, media_type=TYPES[".m3u8"], headers={"cache-control": IMMUTABLE})
 
 
-async def _page(library: MediaLibrary, links: Links, request: Request, v: str, t: str | None) -> Response[str]:
+class CompilePart(msgspec.Struct):
+    video_id: Annotated[str, msgspec.Meta(max_length=200)]
+    shots: Annotated[list[Annotated[list[float], msgspec.Meta(min_length=2, max_length=2)]],
+                     msgspec.Meta(min_length=1, max_length=1000)]
+    collection_id: str | None = None
+
+
+@post("/compile", status_code=200)
+async def compile_shots(data: Annotated[list[CompilePart], msgspec.Meta(min_length=1, max_length=500)],
+                        request: Request, compilations: Compilations, links: Links, key: Principal) -> dict[str, Any]:
+    """``SearchResult.compile()``: shots of several videos as one stream, in the order given."""
+    compilation_id = await compilations.create([(p.video_id, [(s[0], s[1]) for s in p.shots]) for p in data])
+    return {"success": True, "data": compilations.urls(compilation_id, links.base_url(request))}
+
+
+@get("/compile/{token:str}")
+async def compile_playlist(token: str, compilations: Compilations) -> Response[str]:
+    return Response(await compilations.playlist(token), media_type=TYPES[".m3u8"])
+
+
+async def _page(library: MediaLibrary, links: Links, request: Request, v: str | None, t: str | None,
+                c: str | None = None) -> Response[str]:
+    if c is not None:  # a compilation: its playlist says whether it exists
+        return Response(watch_page(f"{links.base_url(request)}/compile/{c}.m3u8"), media_type="text/html")
+    if v is None:
+        raise NotFound("No such stream: pass v (a video) or c (a compilation)")
     await _hls_dir(library, links, v)  # 404 for unknown or forged ids
     base = f"{links.base_url(request)}/stream/{v}"
     if t:
@@ -106,13 +134,15 @@ async def _page(library: MediaLibrary, links: Links, request: Request, v: str, t
 
 
 @get("/watch", media_type=MediaType.HTML)
-async def watch(request: Request, library: MediaLibrary, links: Links, v: str, t: str | None = None) -> Response[str]:
-    return await _page(library, links, request, v, t)
+async def watch(request: Request, library: MediaLibrary, links: Links, v: str | None = None, t: str | None = None,
+                c: str | None = None) -> Response[str]:
+    return await _page(library, links, request, v, t, c)
 
 
 @get("/embed", media_type=MediaType.HTML)
-async def embed(request: Request, library: MediaLibrary, links: Links, v: str, t: str | None = None) -> Response[str]:
-    return await _page(library, links, request, v, t)
+async def embed(request: Request, library: MediaLibrary, links: Links, v: str | None = None, t: str | None = None,
+                c: str | None = None) -> Response[str]:
+    return await _page(library, links, request, v, t, c)
 
 
 @get("/capture", sync_to_thread=False, media_type=MediaType.HTML)
@@ -123,4 +153,4 @@ def capture(request: Request, links: Links) -> Response[str]:
 
 static = create_static_files_router(path="/player/static", directories=[STATIC_DIR], name="player-static")
 
-handlers = [stream_file, timeline, watch, embed, capture, static]
+handlers = [stream_file, timeline, compile_shots, compile_playlist, watch, embed, capture, static]
