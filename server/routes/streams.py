@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated, Any
 
 import msgspec
@@ -26,6 +27,7 @@ from ..library import MediaLibrary
 from ..links import Links
 from ..runtime import Runtime
 
+STREAM_PATH = re.compile(r"^/(stream/[^/]+/(index\.m3u8|t/[0-9.,\-]+\.m3u8)|compile/[^/]+\.m3u8)$")
 SEGMENT = re.compile(r"^(index\.m3u8|seg_\d{5}\.ts|poster\.jpg|storyboard\.vtt|sprite(_\d+)?\.jpg)$")
 TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".jpg": "image/jpeg", ".vtt": "text/vtt"}
 RANGE = re.compile(r"^bytes=(\d{1,15})?-(\d{1,15})?$")
@@ -145,6 +147,19 @@ async def embed(request: Request, library: MediaLibrary, links: Links, v: str | 
     return await _page(library, links, request, v, t, c)
 
 
+@get("/player", media_type=MediaType.HTML)
+async def player(request: Request, links: Links, url: str = "") -> Response[str]:
+    """What the SDK's ``play()`` opens (``PLAYER_URL?url=<stream_url>``, README): this server's
+    own streams only. The host in ``url`` is ignored and only a stream or compilation path is
+    kept, so the page can neither be pointed at another site nor carry anything else."""
+    path = urlsplit(url).path
+    if not STREAM_PATH.match(path):
+        raise NotFound("This player plays ReelDB stream URLs (…/stream/… or …/compile/…)")
+    query = urlsplit(url).query
+    return Response(watch_page(f"{links.base_url(request)}{path}" + (f"?{query}" if query else "")),
+                    media_type="text/html")
+
+
 @get("/capture", sync_to_thread=False, media_type=MediaType.HTML)
 def capture(request: Request, links: Links) -> Response[str]:
     """The browser capture page; it reads ``session_id`` and ``token`` from its own URL."""
@@ -153,4 +168,4 @@ def capture(request: Request, links: Links) -> Response[str]:
 
 static = create_static_files_router(path="/player/static", directories=[STATIC_DIR], name="player-static")
 
-handlers = [stream_file, timeline, compile_shots, compile_playlist, watch, embed, capture, static]
+handlers = [stream_file, timeline, compile_shots, compile_playlist, watch, embed, player, capture, static]

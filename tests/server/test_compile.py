@@ -42,3 +42,22 @@ def test_compile_refuses_what_cannot_play(conn, tmp_path):
     ]:
         with pytest.raises(InvalidRequestError, match=message):
             conn.post(path="compile", data=body)
+
+
+def test_shot_play_opens_reeldbs_player_offline(conn, server, tmp_path, monkeypatch):
+    """The README's one line points the SDK's player constant at ReelDB; ``play()`` then opens a
+    page this server serves (the desktop browser is the one thing faked: it cannot run here)."""
+    import webbrowser
+
+    import videodb._utils._video as sdk_video
+
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: opened.append(url) or True)
+    monkeypatch.setattr(sdk_video, "PLAYER_URL", f"{server.url}/player")  # the README's line
+    video = conn.get_collection().upload(file_path=str(make_video(tmp_path / "a.mp4", 2.0)))
+    video.play()
+    page = requests.get(opened[0])
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert f'data-src="{video.stream_url}"' in page.text
+    for hostile in ("https://evil.example/x.m3u8", "javascript:alert(1)", f"{server.url}/files/abc"):
+        assert requests.get(f"{server.url}/player", params={"url": hostile}).status_code == 404
