@@ -18,14 +18,18 @@ from litestar.response import File
 from litestar.static_files import create_static_files_router
 
 from reeldb.player import playlists
+from reeldb.player.captions import webvtt
 from reeldb.player.pages import STATIC_DIR, capture_page, watch_page
 
 from ..auth import Principal
 from ..compilations import Compilations
-from ..errors import NotFound
+from ..errors import BadRequest, NotFound
 from ..library import MediaLibrary
 from ..links import Links
 from ..runtime import Runtime
+from ..settings import Settings
+from ..spoken import Spoken
+from ..text import strip
 
 STREAM_PATH = re.compile(r"^/(stream/[^/]+/(index\.m3u8|t/[0-9.,\-]+\.m3u8)|compile/[^/]+\.m3u8)$")
 SEGMENT = re.compile(r"^(index\.m3u8|seg_\d{5}\.ts|poster\.jpg|storyboard\.vtt|sprite(_\d+)?\.jpg)$")
@@ -66,16 +70,52 @@ async def ranged(runtime: Runtime, path: Path, request: Request, media_type: str
 
 
 async def _hls_dir(library: MediaLibrary, links: Links, token: str) -> Path:
+    return Path((await _stream_media(library, links, token))["hls_path"]).parent
+
+
+async def _stream_media(library: MediaLibrary, links: Links, token: str) -> dict[str, Any]:
     media_id = links.check("stream", token)
     media = await library.get(media_id) if media_id else None
     if media is None or not media["hls_path"]:
         raise NotFound("No such stream")
-    return Path(media["hls_path"]).parent
+    return media
+
+
+async def _sentences(spoken: Spoken, media_id: str) -> list[dict[str, Any]]:
+    body = await spoken.transcript(media_id, {"segmenter": "sentence"})
+    if body is None:
+        raise NotFound("This video's spoken words are not indexed yet")
+    return [{"start": s["start"], "end": s["end"], "text": s["text"]} for s in body["word_timestamps"]]
+
+
+#: What the player reads beside a stream, with the stream's own signed link as its credential.
+PLAYER_FILES = ("captions.vtt", "transcript.json", "info.json", "search")
+
+
+async def _player_file(name: str, media: dict[str, Any], spoken: Spoken, settings: Settings,
+                       q: str | None) -> Response[Any]:
+    if name == "info.json":
+        captions = await spoken.transcript(media["id"], {"segmenter": "sentence"}) is not None
+        return Response({"title": media["name"], "length": media["length"], "captions": captions,
+                         "poster": "poster.jpg" if media.get("previews") else None,
+                         "storyboard": "storyboard.vtt" if media.get("previews") else None})
+    if name == "search":
+        if not q or not strip(q):
+            raise BadRequest("q is required")
+        hits = await spoken.search(q[:500], [media["id"]], mode=settings.search_mode, score_threshold=0.2,
+                                   result_threshold=10)
+        return Response({"results": [{k: h[k] for k in ("start", "end", "text", "score")} for h in hits]})
+    sentences = await _sentences(spoken, media["id"])
+    if name == "captions.vtt":
+        return Response(webvtt(sentences), media_type="text/vtt")
+    return Response({"segments": sentences})
 
 
 @get("/stream/{token:str}/{name:str}")
 async def stream_file(token: str, name: str, request: Request, library: MediaLibrary, links: Links,
-                      runtime: Runtime) -> Any:
+                      runtime: Runtime, spoken: Spoken, settings: Settings, q: str | None = None) -> Any:
+    if name in PLAYER_FILES:
+        return await _player_file(name, await _stream_media(library, links, token), spoken, settings, q)
     if not SEGMENT.match(name):
         raise NotFound("No such stream file")
     path = await _hls_dir(library, links, token) / name

@@ -96,3 +96,27 @@ def test_collection_search_ranks_across_videos(conn, speech_files):
     assert {s.video_id for s in coll.search("water", result_threshold=10).shots} >= {b.id}
     few = a.search("the", result_threshold=1, score_threshold=0.0)
     assert len(few.shots) == 1
+
+
+def test_the_player_reads_captions_transcript_and_search_beside_the_stream(conn, speech_files):
+    """What /watch loads with the stream's own signed link: no API key in a public page."""
+    path, placed = speech_files["a"]
+    video = conn.get_collection().upload(file_path=str(path))
+    base = video.stream_url.rsplit("/", 1)[0]
+    assert requests.get(f"{base}/captions.vtt").status_code == 404  # not indexed yet
+    assert requests.get(f"{base}/info.json").json()["captions"] is False
+    video.index_spoken_words()
+
+    info = requests.get(f"{base}/info.json").json()
+    assert info["captions"] is True and info["poster"] == "poster.jpg" and abs(info["length"] - video.length) < 0.1
+    vtt = requests.get(f"{base}/captions.vtt")
+    assert vtt.headers["content-type"].startswith("text/vtt") and vtt.text.startswith("WEBVTT")
+    assert "budget" in vtt.text.lower() and " --> " in vtt.text
+    segments = requests.get(f"{base}/transcript.json").json()["segments"]
+    budget = next(s for s in segments if "budget" in s["text"].lower())
+    assert abs(budget["start"] - placed[0].start) < 1.0
+    hits = requests.get(f"{base}/search", params={"q": "opening a workplace in Germany"}).json()["results"]
+    assert hits and "berlin" in hits[0]["text"].lower()
+    assert requests.get(f"{base}/search").status_code == 400
+    forged = base.rsplit("/", 1)[0] + "/m-z-forged.1.x"
+    assert requests.get(f"{forged}/transcript.json").status_code == 404
