@@ -26,3 +26,31 @@ def webvtt(cues: Iterable[dict[str, Any]]) -> str:
         text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         lines += [str(n), f"{_ts(cue['start'])} --> {_ts(cue['end'])}", text, ""]
     return "\n".join(lines)
+
+
+def subtitled_master(variant_uri: str, bandwidth: int, subtitles_uri: str, language: str = "en",
+                     name: str = "English") -> str:
+    """A master playlist: the video's own rendition plus the transcript as a WebVTT subtitle
+    rendition (``EXT-X-MEDIA TYPE=SUBTITLES``), which every HLS player lists as captions.
+    Nothing is re-encoded: the video playlist is the existing one."""
+    return "\n".join([
+        "#EXTM3U", "#EXT-X-VERSION:3",
+        f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="{name}",LANGUAGE="{language}",'
+        f'DEFAULT=YES,AUTOSELECT=YES,FORCED=NO,URI="{subtitles_uri}"',
+        f'#EXT-X-STREAM-INF:BANDWIDTH={max(1, bandwidth)},SUBTITLES="subs"',
+        variant_uri, ""])
+
+
+def subtitles_playlist(vtt_uri: str, duration: float) -> str:
+    """The subtitle rendition's media playlist: one WebVTT segment spanning the whole video."""
+    return "\n".join([
+        "#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{max(1, int(-(-duration // 1)))}",
+        "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD", f"#EXTINF:{duration:.3f},", vtt_uri,
+        "#EXT-X-ENDLIST", ""])
+
+
+def with_timestamp_map(vtt: str, first_pts_90k: int) -> str:
+    """WebVTT for an HLS subtitle rendition: ``X-TIMESTAMP-MAP`` ties cue time 0 to the video's
+    first MPEG-TS timestamp, so cues line up with the picture in every player."""
+    head, _, rest = vtt.partition("\n")
+    return f"{head}\nX-TIMESTAMP-MAP=MPEGTS:{first_pts_90k},LOCAL:00:00:00.000\n{rest}"

@@ -44,6 +44,11 @@ class SearchBody(msgspec.Struct):
     dynamic_score_percentage: float | None = None
 
 
+class WorkflowBody(msgspec.Struct):
+    type: str
+    subtitle_style: dict[str, Any] | None = None
+
+
 class StreamBody(msgspec.Struct):
     timeline: list[list[float]] | None = None
     length: float | None = None
@@ -159,6 +164,22 @@ async def collection_search(collection_id: str, data: SearchBody, request: Reque
     return {"success": True, "data": {"results": results, "warnings": []}}
 
 
+@post("/video/{media_id:str}/workflow", status_code=200)
+async def video_workflow(media_id: str, data: WorkflowBody, request: Request, spoken: Spoken, links: Links,
+                         key: Principal) -> dict[str, Any]:
+    """``add_subtitle()``: the video's stream with its transcript as a WebVTT subtitle rendition
+    (soft captions every player shows; nothing re-encoded). Burned-in, styled subtitles are the
+    editor's (``subtitle_style`` does not apply to soft captions, which the viewer's player styles)."""
+    if data.type != "add_subtitles":
+        raise BadRequest(f"workflow type {data.type!r} is not supported; ReelDB runs add_subtitles")
+    video = (await spoken.indexed_video(media_id))[0]
+    urls = links.stream_urls(media_id, bool(video["hls_path"]), links.base_url(request))
+    if urls["stream_url"] is None:
+        raise BadRequest(f"{media_id} has no stream to add subtitles to")
+    stream = urls["stream_url"].rsplit("/", 1)[0]
+    return {"success": True, "data": {"stream_url": f"{stream}/subtitled.m3u8", "player_url": urls["player_url"]}}
+
+
 @post("/video/{media_id:str}/stream", status_code=200)
 async def video_stream(media_id: str, data: StreamBody, request: Request, library: MediaLibrary, links: Links,
                        key: Principal) -> dict[str, Any]:
@@ -180,4 +201,4 @@ async def video_stream(media_id: str, data: StreamBody, request: Request, librar
 
 
 handlers = [*_handlers("video"), *_handlers("audio"), video_search_v2, video_search, collection_search_v2,
-            collection_search, video_stream]
+            collection_search, video_workflow, video_stream]

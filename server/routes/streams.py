@@ -18,7 +18,7 @@ from litestar.response import File
 from litestar.static_files import create_static_files_router
 
 from reeldb.player import playlists
-from reeldb.player.captions import webvtt
+from reeldb.player.captions import subtitled_master, subtitles_playlist, webvtt, with_timestamp_map
 from reeldb.player.pages import STATIC_DIR, capture_page, watch_page
 
 from ..auth import Principal
@@ -89,10 +89,22 @@ async def _sentences(spoken: Spoken, media_id: str) -> list[dict[str, Any]]:
 
 
 #: What the player reads beside a stream, with the stream's own signed link as its credential.
-PLAYER_FILES = ("captions.vtt", "transcript.json", "info.json", "search")
+PLAYER_FILES = ("captions.vtt", "transcript.json", "info.json", "search", "subtitled.m3u8", "subtitles.m3u8",
+                "subtitles.vtt")
 
 
-async def _player_file(name: str, media: dict[str, Any], spoken: Spoken, settings: Settings,
+def _first_pts(hls_dir: Path) -> int:
+    """The first presentation timestamp of the rendition, in MPEG-TS's 90 kHz clock."""
+    import av
+
+    with av.open(str(hls_dir / "seg_00000.ts")) as container:
+        for packet in container.demux():
+            if packet.pts is not None and packet.stream.type in ("video", "audio"):
+                return int(packet.pts * packet.time_base * 90000)
+    return 0
+
+
+async def _player_file(name: str, media: dict[str, Any], spoken: Spoken, settings: Settings, runtime: Runtime,
                        q: str | None) -> Response[Any]:
     if name == "info.json":
         captions = await spoken.transcript(media["id"], {"segmenter": "sentence"}) is not None
@@ -108,6 +120,14 @@ async def _player_file(name: str, media: dict[str, Any], spoken: Spoken, setting
     sentences = await _sentences(spoken, media["id"])
     if name == "captions.vtt":
         return Response(webvtt(sentences), media_type="text/vtt")
+    if name == "subtitled.m3u8":
+        bandwidth = int(8 * (media["size"] or 0) / max(media["length"] or 1, 0.1))
+        return Response(subtitled_master("index.m3u8", bandwidth, "subtitles.m3u8"), media_type=TYPES[".m3u8"])
+    if name == "subtitles.m3u8":
+        return Response(subtitles_playlist("subtitles.vtt", float(media["length"] or 0)), media_type=TYPES[".m3u8"])
+    if name == "subtitles.vtt":
+        first = await runtime.io(_first_pts, Path(media["hls_path"]).parent)
+        return Response(with_timestamp_map(webvtt(sentences), first), media_type="text/vtt")
     return Response({"segments": sentences})
 
 
@@ -115,7 +135,7 @@ async def _player_file(name: str, media: dict[str, Any], spoken: Spoken, setting
 async def stream_file(token: str, name: str, request: Request, library: MediaLibrary, links: Links,
                       runtime: Runtime, spoken: Spoken, settings: Settings, q: str | None = None) -> Any:
     if name in PLAYER_FILES:
-        return await _player_file(name, await _stream_media(library, links, token), spoken, settings, q)
+        return await _player_file(name, await _stream_media(library, links, token), spoken, settings, runtime, q)
     if not SEGMENT.match(name):
         raise NotFound("No such stream file")
     path = await _hls_dir(library, links, token) / name

@@ -120,3 +120,20 @@ def test_the_player_reads_captions_transcript_and_search_beside_the_stream(conn,
     assert requests.get(f"{base}/search").status_code == 400
     forged = base.rsplit("/", 1)[0] + "/m-z-forged.1.x"
     assert requests.get(f"{forged}/transcript.json").status_code == 404
+
+
+def test_add_subtitle_gives_a_stream_with_a_webvtt_subtitle_rendition(conn, speech_files):
+    path, placed = speech_files["a"]
+    video = conn.get_collection().upload(file_path=str(path))
+    with pytest.raises(InvalidRequestError, match="not indexed yet"):
+        video.add_subtitle()
+    video.index_spoken_words()
+    url = video.add_subtitle()
+    master = requests.get(url).text
+    assert "#EXT-X-MEDIA:TYPE=SUBTITLES" in master and 'SUBTITLES="subs"' in master
+    base = url.rsplit("/", 1)[0]
+    subtitles = requests.get(f"{base}/subtitles.m3u8").text
+    vtt = requests.get(f"{base}/{subtitles.split()[-2]}").text
+    assert vtt.startswith("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:") and "budget" in vtt.lower()
+    with av.open(url) as container:  # the video still plays through the master playlist, not re-encoded
+        assert container.streams.video and next(container.decode(video=0)) is not None
