@@ -23,8 +23,13 @@ def _mac(secret: bytes, message: str) -> str:
 
 
 def sign(secret: bytes, purpose: Purpose, payload: str, ttl: float) -> str:
-    """``payload`` must not contain dots; it comes back from :func:`verify` unchanged."""
-    expires = int(time.time() + ttl)
+    """``payload`` must not contain dots; it comes back from :func:`verify` unchanged.
+
+    Long-lived links expire on a whole day (an hour for day-long ones), so the same resource
+    gets the same URL all day: players and caches see one URL, and two answers a second apart
+    agree (``video.stream_url`` equals what ``cap.export()`` returns a moment later)."""
+    quantum = 86400 if ttl >= 30 * 86400 else 3600 if ttl >= 86400 else 1
+    expires = -(-int(time.time() + ttl) // quantum) * quantum
     message = f"{payload}.{expires}"
     return f"{message}.{_mac(secret, f'{purpose}:{message}')}"
 
