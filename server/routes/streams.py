@@ -31,6 +31,7 @@ from ..settings import Settings
 from ..spoken import Spoken
 from ..text import strip
 
+START = re.compile(r"^(\d+(\.\d+)?|(\d+:)?\d{1,2}:\d{1,2}(\.\d+)?)$")
 STREAM_PATH = re.compile(r"^/(stream/[^/]+/(index\.m3u8|t/[0-9.,\-]+\.m3u8)|compile/[^/]+\.m3u8)$")
 SEGMENT = re.compile(r"^(index\.m3u8|seg_\d{5}\.ts|poster\.jpg|storyboard\.vtt|sprite(_\d+)?\.jpg)$")
 TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".jpg": "image/jpeg", ".vtt": "text/vtt"}
@@ -185,7 +186,9 @@ async def _page(library: MediaLibrary, links: Links, request: Request, v: str | 
         raise NotFound("No such stream: pass v (a video) or c (a compilation)")
     await _hls_dir(library, links, v)  # 404 for unknown or forged ids
     base = f"{links.base_url(request)}/stream/{v}"
-    if t:
+    if t and START.match(t):  # a start time (90, 1:30, 1:02:03): the page seeks there itself
+        src = f"{base}/index.m3u8"
+    elif t:
         try:
             src = f"{base}/t/{playlists.format_spans(playlists.parse_spans(t))}.m3u8"
         except ValueError as exc:

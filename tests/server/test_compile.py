@@ -61,3 +61,12 @@ def test_shot_play_opens_reeldbs_player_offline(conn, server, tmp_path, monkeypa
     assert f'data-src="{video.stream_url}"' in page.text
     for hostile in ("https://evil.example/x.m3u8", "javascript:alert(1)", f"{server.url}/files/abc"):
         assert requests.get(f"{server.url}/player", params={"url": hostile}).status_code == 404
+
+
+def test_watch_takes_a_start_time_or_spans(conn, tmp_path):
+    video = conn.get_collection().upload(file_path=str(make_video(tmp_path / "a.mp4", 2.0)))
+    for t in ("1", "0.5", "0:01", "0:00:01", "0.5-1.5"):
+        page = requests.get(video.player_url, params={"t": t})
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"], t
+    assert "/t/0.500-1.500.m3u8" in requests.get(video.player_url, params={"t": "0.5-1.5"}).text
+    assert requests.get(video.player_url, params={"t": "soon"}).status_code == 404
