@@ -7,8 +7,11 @@ functions: the server calls them from a worker thread.
     result = export_session(session_dir, out_dir, video_channel_id=None, progress=None)
     playlist = make_hls(result.muxed_path, hls_dir)
     info = probe(uploaded_file)
+    spans = clip_segments(source, hls_dir, [(start, end), ...], hls_dir / "clips")  # exact clips
+    text = clip_playlist([(spans, prefix), ...])
 """
 
+from .clips import ClipError, Piece, clip_playlist, clip_segments, shift_timestamps
 from .errors import (
     ChannelFileError,
     ChannelNotStoredError,
@@ -24,7 +27,7 @@ from .plan import ExportPlan, Manifest, load_manifest, make_plan
 from .probe import MediaError, MediaInfo, probe
 
 __all__ = [
-    "ChannelAsset", "ChannelFileError", "ChannelNotStoredError", "ExportCancelled", "ExportError",
+    "ChannelAsset", "ChannelFileError", "ClipError", "Piece", "clip_playlist", "clip_segments", "shift_timestamps", "ChannelNotStoredError", "ExportCancelled", "ExportError",
     "ExportPlan", "ExportResult", "HlsError", "Manifest", "ManifestError", "MediaError", "MediaInfo",
     "NothingStoredError", "UnknownChannelError", "export_session", "load_manifest", "make_hls",
     "make_plan", "probe",
