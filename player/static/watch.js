@@ -108,7 +108,9 @@
   }
 
   function load() {
-    if (!src) {
+    if (!src) {  // a bad or expired link: the server says why in data-error
+      document.body.classList.add("broken");
+      setTitle("This video can't be played");
       fail(root.dataset.error || "This link does not point at a video.");
       return;
     }
@@ -242,6 +244,7 @@
   }
 
   async function loadInfo() {
+    if (!src) return;
     if (!folder) {
       setTitle(root.dataset.title || "Compilation");
       return;

@@ -252,10 +252,14 @@ def check_page(session: Session, video, placed, player_url: str, stream_url: str
     assert region.size and region.std() > 10 and region.mean() > 20, f"{shot.name}: the video area is blank"
     page.close()
 
-    # --- t= as a start: in the hash (t=1:30 style) and in the query (t=90 style).
+    # --- t= as a start: in the hash and in the query, as t=1:30 or t=90.
     page = session.open(f"{player_url}#t=0:12")
     page.wait_for_function("reeldbPlayer.video.currentTime > 12.2", timeout=10_000)
     assert 12.0 <= now(page) < 14.5
+    page.close()
+    page = session.open(f"{player_url}&t=0:14")
+    page.wait_for_function("reeldbPlayer.video.currentTime > 14.2", timeout=10_000)
+    assert 14.0 <= now(page) < 16.5
     page.close()
     page = session.open(f"{session_server(session)}/player?url={quote(stream_url, safe='')}&t=15")
     page.wait_for_function("reeldbPlayer.video.currentTime > 15.2", timeout=10_000)
