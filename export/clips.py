@@ -261,6 +261,8 @@ def clip_segments(source_video: Optional[Path], hls_dir: Path, spans: Iterable[t
         if cached is not None:
             out.append(cached)
             continue
+        if entry.exists():  # a broken entry (a file deleted by hand): made again
+            shutil.rmtree(entry, ignore_errors=True)
         if cutter is None:
             cutter = _Cutter(hls_dir, segments)
         try:
@@ -359,7 +361,9 @@ class _Cutter:
         path = self.hls_dir / self.segments[index].name
         video, audio = [], []
         try:
-            with av.open(str(path)) as container:
+            # Only packets are needed here (the first segment, kept open, gave the streams'
+            # parameters), so probing stops early.
+            with av.open(str(path), options={"probesize": "65536", "analyzeduration": "0"}) as container:
                 vs = next(iter(container.streams.video), None)
                 aus = next(iter(container.streams.audio), None)
                 wanted = [s for s in (vs, aus) if s is not None]
@@ -520,6 +524,7 @@ class _Cutter:
         info = self.templates[0]
         wanted, last = set(keep), keep[-1]
         decoder = av.CodecContext.create(info["codec"], "r")
+        decoder.thread_type = "AUTO"  # frame threads: a GOP is decoded in one go
         if info["extradata"]:
             decoder.extradata = info["extradata"]
         encoder = None
