@@ -82,16 +82,18 @@ class Uploads:
             raise NotFound(INVALID_LINK)
         if "boundary=" not in content_type:
             raise BadRequest("Send the file as multipart/form-data in a field named 'file'")
-        if upload_id in self._receiving:
+        if upload_id in self._receiving:  # check and mark with no await between: one writer per slot
             raise Conflict("This upload URL is already receiving a file")
-        if slot["size"] is not None:
-            raise Conflict("This upload URL has already received its file; ask for a new upload_url")
         self._receiving.add(upload_id)
         try:
+            fresh = await self.db.execute_fn(lambda conn: row(conn, "select size from uploads where id = ?",
+                                                              [upload_id]))
+            if fresh is None or fresh["size"] is not None:
+                raise Conflict("This upload URL has already received its file; ask for a new upload_url")
             size = await self._write_part(slot, content_type, body)
+            await self.db.execute_write_fn(lambda conn: conn["uploads"].update(upload_id, {"size": size}))
         finally:
-            self._receiving.discard(upload_id)
-        await self.db.execute_write_fn(lambda conn: conn["uploads"].update(upload_id, {"size": size}))
+            self._receiving.discard(upload_id)  # only once the slot says it is spent
         return size
 
     async def _write_part(self, slot: dict[str, Any], content_type: str, body: AsyncIterator[bytes]) -> int:
