@@ -30,7 +30,7 @@ from .jobs import Jobs
 from .library import MediaLibrary
 from .links import Links
 from .live import LiveTranscripts
-from .openapi import describe_errors
+from .openapi import describe_bodies, describe_errors
 from .routes import capture, collections, jobs, media, rtstreams, spoken, streams, system, uploads
 from .routes.jobs import Presenters
 from .runtime import Runtime
@@ -164,6 +164,6 @@ def create_app(settings: Settings) -> Litestar:
         ),
         debug=False,
     )
-    describe_errors(app.openapi_schema)
+    describe_bodies(describe_errors(app.openapi_schema))
     request_guard.learn(app.routes)
     return app

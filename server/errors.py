@@ -130,6 +130,7 @@ FIELD_HINTS = {
     "expires_in": "expires_in must be between 1 and the server's token lifetime limit (REELDB_TOKEN_MAX_TTL) seconds",
     "status": "status must be one of created, starting, active, stopping, stopped, exported, failed",
     "index_type": "index_type is not supported; ReelDB indexes spoken_word",
+    "type": "this workflow type is not supported; ReelDB runs add_subtitles",
 }
 _MISSING = re.compile(r"Object missing required field `([^`]+)`")
 

@@ -8,6 +8,8 @@ has built the document, so clients and schema-driven testers see the truth.
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Schema
 
 ENVELOPE = Schema(
@@ -39,6 +41,31 @@ ERRORS = {
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 
+def _fixed_tuples(schema: Any) -> None:
+    """litestar writes ``tuple[float, float]`` as ``prefixItems`` alone, which JSON Schema reads as
+    "up to two numbers, then anything"; msgspec accepts exactly two. Say so."""
+    if isinstance(schema, Schema):
+        if schema.prefix_items and schema.min_items is None:
+            schema.min_items = schema.max_items = len(schema.prefix_items)
+            schema.items = False  # type: ignore[assignment]
+        for value in (schema.items, *(schema.prefix_items or ()), *(schema.properties or {}).values(),
+                      *(schema.one_of or ()), *(schema.any_of or ()), *(schema.all_of or ())):
+            _fixed_tuples(value)
+
+
+def describe_bodies(document: OpenAPI) -> OpenAPI:
+    """Constraints litestar leaves out of the document: fixed-length tuples, and a top-level list
+    body's ``min_length`` (``POST /compile`` takes at least one part)."""
+    for schema in ((document.components.schemas or {}).values() if document.components else ()):
+        _fixed_tuples(schema)
+    compile_op = (document.paths or {}).get("/compile")
+    if compile_op is not None and compile_op.post is not None and compile_op.post.request_body is not None:
+        body = compile_op.post.request_body.content["application/json"].schema
+        if isinstance(body, Schema):
+            body.min_items, body.max_items = 1, 500
+    return document
+
+
 def describe_errors(document: OpenAPI) -> OpenAPI:
     for item in (document.paths or {}).values():
         for method in _METHODS:
@@ -46,9 +73,11 @@ def describe_errors(document: OpenAPI) -> OpenAPI:
             if operation is None:
                 continue
             responses = {code: r for code, r in (operation.responses or {}).items() if not code.startswith(("4", "5"))}
+            page = any("text/html" in (r.content or {}) for r in responses.values() if isinstance(r, OpenAPIResponse))
             for code, description in ERRORS.items():
-                responses[code] = OpenAPIResponse(
-                    description=description,
-                    content={"application/json": OpenAPIMediaType(schema=ENVELOPE)})
+                content = {"application/json": OpenAPIMediaType(schema=ENVELOPE)}
+                if page and code == "404":  # pages answer a bad link with a page
+                    content = {"text/html": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))}
+                responses[code] = OpenAPIResponse(description=description, content=content)
             operation.responses = responses
     return document

@@ -45,7 +45,7 @@ class SearchBody(msgspec.Struct):
 
 
 class WorkflowBody(msgspec.Struct):
-    type: str
+    type: Literal["add_subtitles"]
     subtitle_style: dict[str, Any] | None = None
 
 
@@ -170,8 +170,6 @@ async def video_workflow(media_id: str, data: WorkflowBody, request: Request, sp
     """``add_subtitle()``: the video's stream with its transcript as a WebVTT subtitle rendition
     (soft captions every player shows; nothing re-encoded). Burned-in, styled subtitles are the
     editor's (``subtitle_style`` does not apply to soft captions, which the viewer's player styles)."""
-    if data.type != "add_subtitles":
-        raise BadRequest(f"workflow type {data.type!r} is not supported; ReelDB runs add_subtitles")
     video = (await spoken.indexed_video(media_id))[0]
     urls = links.stream_urls(media_id, bool(video["hls_path"]), links.base_url(request))
     if urls["stream_url"] is None:

@@ -160,8 +160,7 @@ async def timeline(token: str, spans: str, library: MediaLibrary, links: Links, 
 
 class CompilePart(msgspec.Struct):
     video_id: Annotated[str, msgspec.Meta(max_length=200)]
-    shots: Annotated[list[Annotated[list[float], msgspec.Meta(min_length=2, max_length=2)]],
-                     msgspec.Meta(min_length=1, max_length=1000)]
+    shots: Annotated[list[tuple[float, float]], msgspec.Meta(min_length=1, max_length=1000)]
     collection_id: str | None = None
 
 
@@ -178,24 +177,47 @@ async def compile_playlist(token: str, compilations: Compilations) -> Response[s
     return Response(await compilations.playlist(token), media_type=TYPES[".m3u8"])
 
 
+BAD_LINK = "This link has expired or does not point at a video."
+
+
+def _bad_link(embed: bool = False) -> Response[str]:
+    """Pages answer people, not programs: a bad or expired link is a friendly HTML 404."""
+    return Response(watch_page(None, error=BAD_LINK, embed=embed), media_type="text/html", status_code=404)
+
+
+def _start(text: str) -> float:
+    """``90``, ``1:30`` or ``1:02:03`` → seconds."""
+    seconds = 0.0
+    for part in text.split(":"):
+        seconds = seconds * 60 + float(part)
+    return seconds
+
+
 async def _page(library: MediaLibrary, links: Links, request: Request, v: str | None, t: str | None,
-                c: str | None = None) -> Response[str]:
-    if c is not None:  # a compilation: its playlist says whether it exists
-        return Response(watch_page(f"{links.base_url(request)}/compile/{c}.m3u8"), media_type="text/html")
-    if v is None:
-        raise NotFound("No such stream: pass v (a video) or c (a compilation)")
-    await _hls_dir(library, links, v)  # 404 for unknown or forged ids
-    base = f"{links.base_url(request)}/stream/{v}"
-    if t and START.match(t):  # a start time (90, 1:30, 1:02:03): the page seeks there itself
-        src = f"{base}/index.m3u8"
+                c: str | None = None, embed: bool = False) -> Response[str]:
+    base_url = links.base_url(request)
+    if c is not None:  # a compilation: the page learns from its playlist whether it exists
+        if links.check("stream", c) is None:
+            return _bad_link(embed)
+        return Response(watch_page(f"{base_url}/compile/{c}.m3u8", embed=embed), media_type="text/html")
+    try:
+        media = await _stream_media(library, links, v or "")
+    except NotFound:
+        return _bad_link(embed)
+    base = f"{base_url}/stream/{v}"
+    src, start, end = f"{base}/index.m3u8", None, None
+    if t and START.match(t):  # a start time: the page seeks there
+        start = _start(t)
     elif t:
         try:
-            src = f"{base}/t/{playlists.format_spans(playlists.parse_spans(t))}.m3u8"
-        except ValueError as exc:
-            raise NotFound(f"No such stream: {exc}") from None
-    else:
-        src = f"{base}/index.m3u8"
-    return Response(watch_page(src), media_type="text/html")
+            spans = playlists.parse_spans(t)
+        except ValueError:
+            return _bad_link(embed)
+        if len(spans) == 1:  # one span: the whole video, started and stopped at the span
+            start, end = spans[0]
+        else:
+            src = f"{base}/t/{playlists.format_spans(spans)}.m3u8"
+    return Response(watch_page(src, start=start, end=end, title=media["name"], embed=embed), media_type="text/html")
 
 
 @get("/watch", media_type=MediaType.HTML)
@@ -207,7 +229,7 @@ async def watch(request: Request, library: MediaLibrary, links: Links, v: str | 
 @get("/embed", media_type=MediaType.HTML)
 async def embed(request: Request, library: MediaLibrary, links: Links, v: str | None = None, t: str | None = None,
                 c: str | None = None) -> Response[str]:
-    return await _page(library, links, request, v, t, c)
+    return await _page(library, links, request, v, t, c, embed=True)
 
 
 @get("/player", media_type=MediaType.HTML)
@@ -217,10 +239,16 @@ async def player(request: Request, links: Links, url: str = "") -> Response[str]
     kept, so the page can neither be pointed at another site nor carry anything else."""
     path = urlsplit(url).path
     if not STREAM_PATH.match(path):
-        raise NotFound("This player plays ReelDB stream URLs (…/stream/… or …/compile/…)")
+        return _bad_link()
     query = urlsplit(url).query
     return Response(watch_page(f"{links.base_url(request)}{path}" + (f"?{query}" if query else "")),
                     media_type="text/html")
+
+
+@get("/favicon.ico", media_type="image/svg+xml")
+async def favicon(runtime: Runtime) -> Response[bytes]:
+    body = await runtime.io((STATIC_DIR / "favicon.svg").read_bytes)
+    return Response(body, media_type="image/svg+xml", headers={"cache-control": "public, max-age=86400"})
 
 
 @get("/capture", sync_to_thread=False, media_type=MediaType.HTML)
@@ -231,4 +259,4 @@ def capture(request: Request, links: Links) -> Response[str]:
 
 static = create_static_files_router(path="/player/static", directories=[STATIC_DIR], name="player-static")
 
-handlers = [stream_file, timeline, compile_shots, compile_playlist, watch, embed, player, capture, static]
+handlers = [stream_file, timeline, compile_shots, compile_playlist, watch, embed, player, favicon, capture, static]

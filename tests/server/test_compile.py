@@ -68,5 +68,8 @@ def test_watch_takes_a_start_time_or_spans(conn, tmp_path):
     for t in ("1", "0.5", "0:01", "0:00:01", "0.5-1.5"):
         page = requests.get(video.player_url, params={"t": t})
         assert page.status_code == 200 and "text/html" in page.headers["content-type"], t
-    assert "/t/0.500-1.500.m3u8" in requests.get(video.player_url, params={"t": "0.5-1.5"}).text
-    assert requests.get(video.player_url, params={"t": "soon"}).status_code == 404
+    one_span = requests.get(video.player_url, params={"t": "0.5-1.5"}).text  # the video, started and stopped
+    assert 'data-start="0.5"' in one_span and 'data-end="1.5"' in one_span and "/index.m3u8" in one_span
+    assert "/t/0.500-1,1.500-2.m3u8" in requests.get(video.player_url, params={"t": "0.5-1,1.5-2"}).text
+    bad = requests.get(video.player_url, params={"t": "soon"})
+    assert bad.status_code == 404 and "text/html" in bad.headers["content-type"] and "data-error=" in bad.text
