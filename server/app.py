@@ -75,7 +75,7 @@ class Server:
         self.capture = CaptureRuntime(settings, self.sessions, self.runtime, on_stopped=self.exports.after_stop)
         self.live = LiveTranscripts(settings, self.hub, self.capture, self.runtime)
         self.presenters = Presenters(self.library, self.links, self.spoken)
-        self.compilations = Compilations(self.db, self.runtime, self.links)   # compilations
+        self.compilations = Compilations(self.db, self.library, self.links)   # compilations
 
     def dependencies(self) -> dict[str, Provide]:
         values: dict[str, Any] = {

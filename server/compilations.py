@@ -9,25 +9,23 @@ re-encoded and a compilation costs a row.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
-from reeldb.player import playlists
+from reeldb.export import clip_playlist
 
 from .database import Conn, Database, dumps, loads, row
 from .errors import BadRequest, NotFound
 from .ids import new_id
-from .library import find
+from .library import MediaLibrary, find
 from .links import Links
-from .runtime import Runtime
 
 MAX_PARTS = 500
 
 
 class Compilations:
-    def __init__(self, db: Database, runtime: Runtime, links: Links) -> None:
+    def __init__(self, db: Database, library: MediaLibrary, links: Links) -> None:
         self.db = db
-        self.runtime = runtime
+        self.library = library
         self.links = links
 
     async def create(self, parts: list[tuple[str, list[tuple[float, float]]]]) -> str:
@@ -68,7 +66,7 @@ class Compilations:
                 raise NotFound("No such stream")
             out = []
             for video_id, spans in loads(found["parts"], []):
-                media = row(conn, "select id, hls_path from media where id = ?", [video_id])
+                media = row(conn, "select id, path, hls_path from media where id = ?", [video_id])
                 if media and media["hls_path"]:
                     out.append((media, [(float(s), float(e)) for s, e in spans]))
             return out
@@ -76,11 +74,10 @@ class Compilations:
         parts = await self.db.execute_fn(read)
         if not parts:
             raise NotFound("The videos of this compilation have been deleted")
-        texts = await self.runtime.io(lambda: [Path(m["hls_path"]).read_text() for m, _ in parts])
+        ttl = self.links.settings.stream_link_ttl
         try:
-            return playlists.cut_many([
-                (playlists.parse(text), spans,
-                 f"../stream/{self.links.token('stream', media['id'], self.links.settings.stream_link_ttl)}/")
-                for (media, spans), text in zip(parts, texts)])
+            return clip_playlist([
+                (await self.library.clips(media, spans), f"../stream/{self.links.token('stream', media['id'], ttl)}/")
+                for media, spans in parts])
         except ValueError as exc:
             raise NotFound(f"No such stream: {exc}") from None

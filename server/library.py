@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reeldb.export import ExportError, HlsError, MediaInfo, make_hls, probe
+from reeldb.export.clips import Piece, clip_segments
 from reeldb.export.thumbnails import poster, storyboard, thumbnail_at
 from reeldb.index import store
 
@@ -44,6 +45,8 @@ class MediaLibrary:
         self.db = db
         self.settings = settings
         self.runtime = runtime
+        #: Exact clips re-encode at most a GOP per edge: CPU work, kept off the file-I/O pool.
+        self._cutter = runtime.pool("clips", 2)
 
     # -- for job handlers (blocking, on a worker thread) -----------------------------------------
     def place(self, asset_id: str, src: Path, info: MediaInfo, kind: str, collection_id: str, name: str,
@@ -134,6 +137,13 @@ class MediaLibrary:
             return {**current, **changes}
 
         return await self.db.execute_write_fn(write)
+
+    async def clips(self, video: dict[str, Any], spans: list[tuple[float, float]]) -> list[list[Piece]]:
+        """The pieces that play exactly each span (whole GOPs reused, edges re-encoded, cached in
+        the rendition's ``clips/`` folder: a second request is a file read)."""
+        hls_dir = Path(video["hls_path"]).parent
+        return await self.runtime.run_in(self._cutter, clip_segments, Path(video["path"]), hls_dir, spans,
+                                         hls_dir / "clips")
 
     async def thumbnails(self, video_id: str) -> list[dict[str, Any]]:
         return await self.db.execute_fn(lambda conn: list(rows(

@@ -18,6 +18,7 @@ from litestar.response import File
 from litestar.static_files import create_static_files_router
 
 from reeldb.player import playlists
+from reeldb.export import clip_playlist, shift_timestamps
 from reeldb.player.captions import subtitled_master, subtitles_playlist, webvtt, with_timestamp_map
 from reeldb.player.pages import STATIC_DIR, capture_page, watch_page
 
@@ -134,7 +135,8 @@ async def _player_file(name: str, media: dict[str, Any], spoken: Spoken, setting
 
 @get("/stream/{token:str}/{name:str}")
 async def stream_file(token: str, name: str, request: Request, library: MediaLibrary, links: Links,
-                      runtime: Runtime, spoken: Spoken, settings: Settings, q: str | None = None) -> Any:
+                      runtime: Runtime, spoken: Spoken, settings: Settings, q: str | None = None,
+                      shift: int | None = None) -> Any:
     if name in PLAYER_FILES:
         return await _player_file(name, await _stream_media(library, links, token), spoken, settings, runtime, q)
     if not SEGMENT.match(name):
@@ -142,20 +144,53 @@ async def stream_file(token: str, name: str, request: Request, library: MediaLib
     path = await _hls_dir(library, links, token) / name
     if not await runtime.io(path.is_file):
         raise NotFound("No such stream file")
+    if shift is not None and path.suffix == ".ts":
+        return await _maybe_shifted(runtime, path, request, shift)
     return await ranged(runtime, path, request, TYPES[path.suffix], IMMUTABLE)
 
 
 @get("/stream/{token:str}/t/{spans:str}")
-async def timeline(token: str, spans: str, library: MediaLibrary, links: Links, runtime: Runtime) -> Response[str]:
-    """A playlist of spans of the rendition: ``/t/1.5-4,10-12.m3u8``."""
-    folder = await _hls_dir(library, links, token)
-    text = await runtime.io((folder / "index.m3u8").read_text)
+async def timeline(token: str, spans: str, library: MediaLibrary, links: Links) -> Response[str]:
+    """Exactly these spans of the video, in order: ``/t/1.5-4,10-12.m3u8`` (smart cut: whole GOPs
+    reused as they are, only each edge's partial GOP re-encoded, cached)."""
+    media = await _stream_media(library, links, token)
     try:
         cuts = playlists.parse_spans(spans.removesuffix(".m3u8"))
-        body = playlists.cut(playlists.parse(text), cuts, prefix="../")
+        body = clip_playlist([(await library.clips(media, cuts), "../")])
     except ValueError as exc:
         raise NotFound(f"No such stream: {exc}") from None
     return Response(body, media_type=TYPES[".m3u8"], headers={"cache-control": IMMUTABLE})
+
+
+CLIP_KEY = re.compile(r"^[0-9a-f]{16,64}$")
+CLIP_PIECE = re.compile(r"^\d{1,4}\.ts$")
+
+
+@get("/stream/{token:str}/clips/{entry:str}/{name:str}")
+async def clip_piece(token: str, entry: str, name: str, request: Request, library: MediaLibrary, links: Links,
+                     runtime: Runtime, shift: int | None = None) -> Any:
+    """A piece of an exact clip (cached by content: immutable)."""
+    if not CLIP_KEY.match(entry) or not CLIP_PIECE.match(name):
+        raise NotFound("No such stream file")
+    path = await _hls_dir(library, links, token) / "clips" / entry / name
+    if not await runtime.io(path.is_file):
+        raise NotFound("No such stream file")
+    return await _maybe_shifted(runtime, path, request, shift)
+
+
+async def _maybe_shifted(runtime: Runtime, path: Path, request: Request, shift: int | None) -> Any:
+    """The file, or (``?shift=`` from a compilation) its timestamps moved so that a later span of
+    a compilation continues an earlier one without DTS going back."""
+    if shift is None:
+        return await ranged(runtime, path, request, TYPES[path.suffix], IMMUTABLE)
+    if not 0 <= shift < 1 << 33:
+        raise BadRequest("shift must be 0 ≤ shift < 2^33 ticks")
+    data = await runtime.io(path.read_bytes)
+    try:
+        body = await runtime.io(shift_timestamps, data, shift)
+    except ValueError:
+        raise NotFound("No such stream file") from None
+    return Response(body, media_type=TYPES[".ts"], headers={"cache-control": IMMUTABLE})
 
 
 class CompilePart(msgspec.Struct):
@@ -259,4 +294,4 @@ def capture(request: Request, links: Links) -> Response[str]:
 
 static = create_static_files_router(path="/player/static", directories=[STATIC_DIR], name="player-static")
 
-handlers = [stream_file, timeline, compile_shots, compile_playlist, watch, embed, player, favicon, capture, static]
+handlers = [stream_file, timeline, clip_piece, compile_shots, compile_playlist, watch, embed, player, favicon, capture, static]
