@@ -54,6 +54,8 @@ from typing import Callable, Iterable, Optional, Sequence
 
 import av
 
+from reeldb.player import playlists
+
 from .errors import ExportError, describe_error
 
 #: Bump when the cut or the encoder settings change: old cache entries are then never read.
@@ -277,16 +279,8 @@ def clip_segments(source_video: Optional[Path], hls_dir: Path, spans: Iterable[t
 
 
 def _parse(text: str) -> list[_Seg]:
-    segments, t, duration = [], 0.0, None
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("#EXTINF:"):
-            duration = float(line[8:].split(",")[0])
-        elif line and not line.startswith("#") and duration is not None:
-            segments.append(_Seg(line, t, duration))
-            t += duration
-            duration = None
-    return segments
+    """The rendition's segments, read with the player stage's one playlist parser."""
+    return [_Seg(s.uri, s.start, s.duration) for s in playlists.parse(text)]
 
 
 def _uri(path: Path, hls_dir: Path) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from reeldb.export import export_session
@@ -43,18 +44,19 @@ def default_key(session: dict[str, Any]) -> str:
     return next((c["channel_id"] for c in channels if c["channel_id"] == primary and c["store"]), "")
 
 
+@dataclass(eq=False)
 class Exports:
-    def __init__(self, db: Database, settings: Settings, jobs: JobQueue, sessions: Sessions,
-                 library: MediaLibrary, links: Links, hub: WebSocketHub) -> None:
-        self.db = db
-        self.settings = settings
-        self.jobs = jobs
-        self.sessions = sessions
-        self.library = library
-        self.links = links
-        self.hub = hub
-        jobs.register(JobKind("export", "exports", self._export_job))
-        jobs.on_finish("export", self._finished)
+    db: Database
+    settings: Settings
+    jobs: JobQueue
+    sessions: Sessions
+    library: MediaLibrary
+    links: Links
+    hub: WebSocketHub
+
+    def __post_init__(self) -> None:
+        self.jobs.register(JobKind("export", "exports", self._export_job))
+        self.jobs.on_finish("export", self._finished)
 
     # -- views -----------------------------------------------------------------------------------
     def view(self, export: dict[str, Any], base: str, has_stream: bool) -> dict[str, Any]:

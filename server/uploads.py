@@ -13,6 +13,7 @@ import os
 import re
 import threading
 import time
+from dataclasses import dataclass, field
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -47,17 +48,19 @@ MAX_REDIRECTS = 5
 EMPTY_FOLDER_GRACE = 60.0  # an asset folder is empty for a moment while place() fills it
 
 
+@dataclass(eq=False)
 class Uploads:
-    def __init__(self, db: Database, settings: Settings, runtime: Runtime, links: Links, jobs: JobQueue,
-                 library: MediaLibrary) -> None:
-        self.db = db
-        self.settings = settings
-        self.runtime = runtime
-        self.links = links
-        self.jobs = jobs
-        self.library = library
-        self._receiving: set[str] = set()
-        jobs.register(JobKind("upload", "imports", self._import_job))
+    db: Database
+    settings: Settings
+    runtime: Runtime
+    links: Links
+    jobs: JobQueue
+    library: MediaLibrary
+    #: Upload slots receiving a file right now: one writer per slot.
+    _receiving: set[str] = field(default_factory=set, init=False)
+
+    def __post_init__(self) -> None:
+        self.jobs.register(JobKind("upload", "imports", self._import_job))
 
     # -- upload slots ----------------------------------------------------------------------------
     async def create_slot(self, collection_id: str, name: str | None, base: str) -> str:

@@ -43,15 +43,23 @@ def write_tone(out: av.container.OutputContainer, stream: av.audio.stream.AudioS
                hz: float, rate: int = 48000) -> None:
     t = np.arange(int(seconds * rate)) / rate
     samples = (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
-    chunk = 1024
-    for start in range(0, len(samples), chunk):
-        frame = av.AudioFrame.from_ndarray(samples[None, start:start + chunk], format="flt", layout="mono")
-        frame.sample_rate = rate
-        frame.pts = start
-        frame.time_base = Fraction(1, rate)
-        for packet in stream.encode(frame):
-            out.mux(packet)
+    for start in range(0, len(samples), AUDIO_CHUNK):
+        mux_audio(out, stream, samples, start, rate)
     for packet in stream.encode():
+        out.mux(packet)
+
+
+AUDIO_CHUNK = 1024
+
+
+def mux_audio(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream, samples: np.ndarray,
+              start: int, rate: int, chunk: int = AUDIO_CHUNK) -> None:
+    """Encode and mux ``samples[start:start + chunk]`` (mono float32) at its own timestamp."""
+    frame = av.AudioFrame.from_ndarray(samples[None, start:start + chunk], format="flt", layout="mono")
+    frame.sample_rate = rate
+    frame.pts = start
+    frame.time_base = Fraction(1, rate)
+    for packet in stream.encode(frame):
         out.mux(packet)
 
 

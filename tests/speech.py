@@ -99,19 +99,24 @@ def write_wav(path: Path, audio: np.ndarray, rate: int = 48000) -> Path:
     return path
 
 
-def write_video(path: Path, audio: np.ndarray, rate: int = 48000, fps: int = 5) -> Path:
-    """A small MP4 (H.264 grey frames + AAC) carrying ``audio``: checks we read audio out of video."""
+def write_video(path: Path, audio: np.ndarray, rate: int = 48000, fps: int = 5, size: tuple[int, int] = (64, 64),
+                picture=None, gop: int | None = None) -> Path:
+    """An MP4 (H.264 + AAC) carrying ``audio``: grey frames, or ``picture(i)`` (an RGB array of
+    ``size``) for frame ``i``; ``gop`` frames between keyframes if given."""
     import av
 
     duration = len(audio) / rate
+    w, h = size
     with av.open(str(path), "w") as out:
         v = out.add_stream("libx264", rate=fps)
-        v.width, v.height, v.pix_fmt = 64, 64, "yuv420p"
+        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        if gop:
+            v.codec_context.gop_size = gop
         a = out.add_stream("aac", rate=rate)
         a.layout = "mono"
-        frame_v = np.full((64, 64, 3), 128, np.uint8)
+        grey = np.full((h, w, 3), 128, np.uint8)
         for i in range(int(duration * fps) + 1):
-            f = av.VideoFrame.from_ndarray(frame_v, format="rgb24")
+            f = av.VideoFrame.from_ndarray(grey if picture is None else picture(i), format="rgb24")
             f.pts = i
             for p in v.encode(f):
                 out.mux(p)

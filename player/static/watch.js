@@ -61,6 +61,21 @@
     return (h ? h + ":" : "") + mm + ":" + String(s).padStart(2, "0");
   }
 
+  // A transcript line or a search hit: its time and text, and a click seeks there.
+  // `seekTo` is declared further down; it exists by the time a line is clicked.
+  function fillLine(button, cue) {
+    button.className = "line";
+    button.dataset.start = cue.start;
+    const time = document.createElement("span");
+    time.className = "time";
+    time.textContent = clock(cue.start);
+    const text = document.createElement("span");
+    text.className = "text";
+    text.textContent = cue.text;
+    button.append(time, text);
+    button.addEventListener("click", () => seekTo(cue.start, true));
+  }
+
   // ---------------------------------------------------------------- the stream ----------------
   let src = root.dataset.src || "";
   // A video's stream: …/stream/<token>/index.m3u8, or a timeline of it …/stream/<token>/t/<spans>.m3u8.
@@ -285,17 +300,8 @@
       const item = document.createElement("li");
       const button = document.createElement("button");
       button.type = "button";
-      button.className = "line";
+      fillLine(button, seg);
       button.dataset.index = i;
-      button.dataset.start = seg.start;
-      const time = document.createElement("span");
-      time.className = "time";
-      time.textContent = clock(seg.start);
-      const text = document.createElement("span");
-      text.className = "text";
-      text.textContent = seg.text;
-      button.append(time, text);
-      button.addEventListener("click", () => seekTo(seg.start, true));
       item.appendChild(button);
       list.appendChild(item);
     });
@@ -379,16 +385,7 @@
       const item = document.createElement("li");
       const button = document.createElement("button");
       button.type = "button";
-      button.className = "line";
-      button.dataset.start = hit.start;
-      const time = document.createElement("span");
-      time.className = "time";
-      time.textContent = clock(hit.start);
-      const text = document.createElement("span");
-      text.className = "text";
-      text.textContent = hit.text;
-      button.append(time, text);
-      button.addEventListener("click", () => seekTo(hit.start, true));
+      fillLine(button, hit);
       item.appendChild(button);
       list.appendChild(item);
     }

@@ -1,6 +1,6 @@
 """Benchmark: the storyboard (and poster) of a video against HLS segmenting of the same file.
 
-    python tests/bench/thumbnails.py            # 10-minute 720p30 H.264, 4 s GOP (made once, cached)
+    python tests/bench/thumbnails.py            # 10-minute 720p25 H.264, 4 s GOP (made once, cached)
     python tests/bench/thumbnails.py --short    # 30 s variant, to check the script works
 
 The file is made with PyAV (libx264 ultrafast, a moving bar over static noise so keyframes are
@@ -13,14 +13,10 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -28,48 +24,8 @@ ROOT = HERE.parent.parent
 from reeldb.export.hls import make_hls  # noqa: E402
 from reeldb.export.thumbnails import poster, storyboard  # noqa: E402
 
-FPS = 30
-GOP_SECONDS = 4
-
-
-def make_video(path: Path, seconds: int, width: int = 1280, height: int = 720) -> Path:
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part.mp4")
-    rng = np.random.default_rng(1)
-    noise = rng.integers(0, 64, (height, width, 3), dtype=np.uint8)
-    gop = GOP_SECONDS * FPS
-    with av.open(str(tmp), "w", format="mp4") as c:
-        s = c.add_stream("libx264", rate=FPS)
-        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
-        s.codec_context.gop_size = gop
-        s.codec_context.options = {"preset": "ultrafast", "crf": "28",
-                                   "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
-        a = c.add_stream("aac", rate=48000)
-        a.layout = "stereo"
-        tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(1024) / 48000)).astype(np.float32)
-        samples = 0
-        for i in range(seconds * FPS):
-            img = noise.copy()
-            y = (i * 6) % (height - 40)
-            img[y:y + 40] = (200, 120, 40)
-            img[:, (i * 4) % width] = 255
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, FPS)
-            for p in s.encode(frame):
-                c.mux(p)
-            while samples < (i + 1) * 48000 // FPS:
-                af = av.AudioFrame.from_ndarray(np.stack([tone, tone]).reshape(1, -1), format="flt", layout="stereo")
-                af.sample_rate, af.pts = 48000, samples
-                for p in a.encode(af):
-                    c.mux(p)
-                samples += 1024
-        for st in (s, a):
-            for p in st.encode(None):
-                c.mux(p)
-    tmp.rename(path)
-    return path
+# One long-video generator for the benches (cached under /tmp, made once).
+from clips import FPS, GOP_SECONDS, make_video  # noqa: E402
 
 
 def timed(fn) -> tuple[float, float]:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import av
 import numpy as np
 import pytest
+import speech
 from speech import MEETING_A, compose, normalise_words, require_espeak
 
 pytestmark = pytest.mark.slow
@@ -33,36 +33,17 @@ DESKTOP = {"width": 1280, "height": 800}
 def write_video(path: Path, audio: np.ndarray, rate: int = 48000, fps: int = 10, size=(320, 180)) -> Path:
     """H.264 + AAC MP4 carrying ``audio``, with a colour per second and a moving square (so a
     screenshot of the player is visibly not blank) and a 2 s GOP (so the rendition has segments)."""
-    duration = len(audio) / rate
     w, h = size
-    with av.open(str(path), "w") as out:
-        v = out.add_stream("libx264", rate=fps)
-        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
-        v.codec_context.gop_size = 2 * fps
-        a = out.add_stream("aac", rate=rate)
-        a.layout = "mono"
-        for i in range(int(duration * fps) + 1):
-            sec = i // fps
-            img = np.empty((h, w, 3), np.uint8)
-            img[:] = ((sec * 53) % 256, (sec * 97 + 80) % 256, (sec * 31 + 160) % 256)
-            x = int((i % fps) / fps * (w - 24))
-            img[h // 2 - 12 : h // 2 + 12, x : x + 24] = 255
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            for p in v.encode(frame):
-                out.mux(p)
-        for p in v.encode():
-            out.mux(p)
-        for i in range(0, len(audio), 1024):
-            chunk = audio[i : i + 1024].reshape(1, -1).astype(np.float32)
-            frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
-            frame.sample_rate = rate
-            frame.pts = i
-            for p in a.encode(frame):
-                out.mux(p)
-        for p in a.encode():
-            out.mux(p)
-    return path
+
+    def picture(i: int) -> np.ndarray:
+        sec = i // fps
+        img = np.empty((h, w, 3), np.uint8)
+        img[:] = ((sec * 53) % 256, (sec * 97 + 80) % 256, (sec * 31 + 160) % 256)
+        x = int((i % fps) / fps * (w - 24))
+        img[h // 2 - 12 : h // 2 + 12, x : x + 24] = 255
+        return img
+
+    return speech.write_video(path, audio, rate, fps, size, picture=picture, gop=2 * fps)
 
 
 def png_pixels(path: Path) -> np.ndarray:
@@ -177,7 +158,7 @@ def check_page(session: Session, video, placed, player_url: str, stream_url: str
     assert has_words(caption_text(page), s2.text), caption_text(page)
     pause_at(page, s4.start + 1.0)
     page.wait_for_function("(() => { const t = [...reeldbPlayer.video.textTracks].find(t => t.kind === 'captions');"
-                           f" return t.activeCues && [...t.activeCues].some(c => /berlin/i.test(c.text)); }})()",
+                           " return t.activeCues && [...t.activeCues].some(c => /berlin/i.test(c.text)); })()",
                            timeout=5_000)
     pause_at(page, (s1.end + s2.start) / 2 + 0.4)  # the silence between sentences 1 and 2
     page.wait_for_timeout(200)

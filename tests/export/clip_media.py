@@ -12,6 +12,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from gen_media import mux_audio
 
 BITS = 12
 BLOCK = 16
@@ -69,12 +70,7 @@ def make_numbered(path: Path, seconds: float, gop_seconds: float, *, fps: int = 
             for packet in v.encode(frame):
                 out.mux(packet)
             while a is not None and pos < len(samples) and pos / RATE <= (i + 1) / fps:
-                af = av.AudioFrame.from_ndarray(samples[None, pos:pos + chunk], format="flt", layout="mono")
-                af.sample_rate = RATE
-                af.pts = pos
-                af.time_base = Fraction(1, RATE)
-                for packet in a.encode(af):
-                    out.mux(packet)
+                mux_audio(out, a, samples, pos, RATE, chunk)
                 pos += chunk
         for packet in v.encode():
             out.mux(packet)

@@ -9,7 +9,6 @@ import av
 import numpy as np
 import pytest
 import requests
-import videodb
 from videodb.exceptions import InvalidRequestError
 
 
