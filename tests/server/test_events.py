@@ -21,6 +21,7 @@ def webhook_secret(server) -> str:
 
 
 def test_lifecycle_webhooks_are_signed_and_complete(server, conn, hook):
+    began = int(time.time())
     cap = conn.create_capture_session(end_user_id="user-9", callback_url=hook.url, metadata={"k": 1})
     rec = recorder(server, conn)
     rec.post("capture/session/start", data={"session_id": cap.id, "channels": CHANNELS})
@@ -39,7 +40,8 @@ def test_lifecycle_webhooks_are_signed_and_complete(server, conn, hook):
     for body, headers in hook.raw:
         # t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">: the time is signed with the body.
         parts = dict(item.split("=", 1) for item in headers["X-VideoDB-Signature"].split(","))
-        assert set(parts) == {"t", "v1"} and abs(time.time() - int(parts["t"])) < 60
+        # signed when sent: during this test (a window, not a speed bound)
+        assert set(parts) == {"t", "v1"} and began <= int(parts["t"]) <= time.time()
         expected = hmac.new(secret, parts["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
         assert parts["v1"] == expected
         assert headers["X-VideoDB-Event-Id"] == json.loads(body)["id"]
