@@ -27,7 +27,6 @@ class Runtime:
         self._threads: set[threading.Thread] = set()
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._io = self.pool("io", io_threads)
-        self._closing = False
         #: The longest step :meth:`watch_loop` saw over its limit, seconds of CPU.
         self.longest_block = 0.0
 
@@ -90,7 +89,6 @@ class Runtime:
     # -- shutdown --------------------------------------------------------------------------------
     async def close(self, join_timeout: float = 5.0) -> None:
         """Cancel every task and wait for it; join threads (bounded); shut the pools down."""
-        self._closing = True
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
