@@ -56,7 +56,8 @@ def serve_command(settings: Settings) -> int:
     app = create_app(settings)
     print(f"ReelDB listening on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                access_log=False, ws="websockets-sansio", lifespan="on")
+                access_log=False, ws="websockets-sansio", lifespan="on",
+                timeout_keep_alive=int(settings.keep_alive) or 1)
     return 0
 
 

@@ -23,6 +23,11 @@ class Settings:
     #: Unset: taken from each request's Host header, which is right on loopback and LANs.
     public_url: str | None = None
     log_level: str = "info"
+    #: Seconds an idle HTTP connection stays open. Longer than any pause of the clients we serve:
+    #: VideoDB's SDK polls every 5 s through a pooled connection, which is exactly uvicorn's default
+    #: keep-alive, so the server closed connections just as the SDK reused them ("Connection
+    #: error" on a POST, which urllib3 does not retry).
+    keep_alive: float = 75.0
     #: Warn in the log when one step of the event loop takes more CPU than this (ms); 0 turns the
     #: watch off. Nothing should: SQL, file I/O and media work run on other threads.
     loop_warn_ms: float = 50.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 import requests
@@ -83,3 +84,23 @@ def test_ids_have_videodb_prefixes(conn):
     assert token.startswith("st-")
     with pytest.raises(InvalidRequestError):
         conn.get_capture_session("cap-does-not-exist")
+
+
+def test_an_sdk_connection_idle_for_its_poll_interval_is_still_open(conn):
+    """The SDK polls every 5 s over a pooled keep-alive connection; a server that closes idle
+    connections at 5 s (uvicorn's default) races it, and the SDK's POST then fails with
+    "Connection error" (urllib3 retries no POST). The same connection must serve after 6 s idle."""
+    from videodb._constants import HttpClientDefaultValues
+
+    conn.get_collection()
+    pools = conn.session.get_adapter(conn.base_url).poolmanager.pools
+    pool = pools[next(iter(pools.keys()))]
+
+    def local_ports() -> set[int]:
+        return {c.sock.getsockname()[1] for c in list(pool.pool.queue) if c is not None and c.sock is not None}
+
+    before = local_ports()
+    assert len(before) == 1
+    time.sleep(HttpClientDefaultValues.poll_interval + 1)
+    conn.create_collection(name="after idle", description="kept alive")
+    assert local_ports() == before, "the server closed the idle connection; the SDK had to open another"
