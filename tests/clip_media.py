@@ -21,8 +21,8 @@ BURST_EVERY = 0.5
 BURST_LEN = 0.02
 
 
-def pattern(i: int, width: int, height: int) -> np.ndarray:
-    img = np.full((height, width, 3), 40, np.uint8)
+def pattern(i: int, width: int, height: int, background: int = 40) -> np.ndarray:
+    img = np.full((height, width, 3), background, np.uint8)
     x = (i * 6) % max(1, width - 24)
     img[BLOCK * 2:, x:x + 24] = (230, 180, 20)
     for b in range(BITS):
@@ -42,6 +42,11 @@ def frame_number(frame: av.VideoFrame) -> int:
     return n
 
 
+def background_of(frame: av.VideoFrame) -> int:
+    """The grey of a frame's background: the median of its bottom row (the bar covers 24 px of it)."""
+    return int(np.median(frame.to_ndarray(format="gray")[-4]))
+
+
 def audio_samples(seconds: float) -> np.ndarray:
     t = np.arange(int(seconds * RATE)) / RATE
     on = (t % BURST_EVERY) < BURST_LEN
@@ -49,8 +54,10 @@ def audio_samples(seconds: float) -> np.ndarray:
 
 
 def make_numbered(path: Path, seconds: float, gop_seconds: float, *, fps: int = 25, size=(320, 240),
-                  preset: str = "ultrafast", bframes: bool = False, audio: bool = True) -> Path:
-    """An MP4 (H.264 + AAC) with keyframes exactly every ``gop_seconds`` (no scene cuts)."""
+                  preset: str = "ultrafast", bframes: bool = False, audio: bool = True,
+                  background: int = 40) -> Path:
+    """An MP4 (H.264 + AAC) with keyframes exactly every ``gop_seconds`` (no scene cuts); the grey
+    ``background`` tells two such videos apart (:func:`background_of`)."""
     g = int(round(gop_seconds * fps))
     params = f"keyint={g}:min-keyint={g}:scenecut=0" + ("" if bframes else ":bframes=0")
     with av.open(str(path), "w") as out:
@@ -64,7 +71,7 @@ def make_numbered(path: Path, seconds: float, gop_seconds: float, *, fps: int = 
         samples = audio_samples(seconds)
         chunk, pos = 1024, 0
         for i in range(int(seconds * fps)):
-            frame = av.VideoFrame.from_ndarray(pattern(i, *size), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(pattern(i, *size, background), format="rgb24")
             frame.pts = i
             frame.time_base = Fraction(1, fps)
             for packet in v.encode(frame):
