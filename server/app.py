@@ -15,8 +15,8 @@ from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 
+from .apidocs import OfflineRedoc
 from .auth import Auth, Keyring, Principal, ensure_api_key, require_key
 from .capture_runtime import CaptureRuntime
 from .collections import Collections, ensure_default
@@ -160,7 +160,7 @@ def create_app(settings: Settings) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="ReelDB", version="0.1.0", path="/schema",
             description="A self-hosted, VideoDB-compatible capture, storage and search API.",
-            render_plugins=[ScalarRenderPlugin()],
+            render_plugins=[OfflineRedoc(server.links.base_url)],
         ),
         debug=False,
     )
