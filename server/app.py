@@ -166,4 +166,6 @@ def create_app(settings: Settings) -> Litestar:
     )
     describe_bodies(describe_errors(app.openapi_schema))
     request_guard.learn(app.routes)
+    app.state.guard = request_guard  # errors.py reads the full method set for a 405's Allow
+    app.asgi_handler = request_guard.head(app.asgi_handler)  # HEAD on streams and pages, before routing
     return app

@@ -171,8 +171,13 @@ def handle_exception(request: Request, exc: Exception) -> Response[dict[str, Any
         if code == 404 and message == "Not Found":
             message = f"No such endpoint: {request.method} {request.url.path}"
         headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in ("allow", "www-authenticate")}
-        if code == 405 and "allow" not in {k.lower() for k in headers}:
-            headers["allow"] = "GET, HEAD"  # the static files router does not say
+        if code == 405:  # litestar names only the methods of a path's first handler: the guard knows all
+            guard = getattr(request.app.state, "guard", None)
+            learned = guard.allow(request.url.path) if guard is not None else None
+            if learned:
+                headers = {**{k: v for k, v in headers.items() if k.lower() != "allow"}, "allow": learned}
+            elif "allow" not in {k.lower() for k in headers}:
+                headers["allow"] = "GET, HEAD"  # the static files router does not say
         return envelope_error(message, code, names.get(code, "INVALID_REQUEST"), headers or None)
     incident = uuid.uuid4().hex[:12]
     log.error("unhandled error %s on %s %s", incident, request.method, request.url.path, exc_info=exc)

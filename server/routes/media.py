@@ -97,7 +97,7 @@ async def video_thumbnails(media_id: str, request: Request, library: MediaLibrar
     return {"success": True, "data": [views.media(r, links.media_urls(r, base)) for r in await library.thumbnails(media_id)]}
 
 
-@get("/files/{token:str}")
+@get("/files/{token:str}", opt={"head": True})  # HEAD answered as GET without a body (guard.py)
 async def serve_file(token: str, library: MediaLibrary, links: Links) -> File:
     media_id = links.check("file", token)
     media = await library.get(media_id) if media_id else None

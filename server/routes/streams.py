@@ -2,7 +2,9 @@
 
 Stream URLs carry a signed media id instead of credentials, as VideoDB's do, so hls.js, Safari and
 PyAV can fetch them with plain GETs (and byte ranges) from any origin. Files are read off the
-event loop.
+event loop. A rendition, its segments, clips and compilations are immutable (cached for good);
+what follows the index (captions, transcript, search) and the pages are ``no-cache``. Every
+handler here answers ``HEAD`` as its ``GET`` without a body (``opt=HEAD``, server/guard.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import MediaType, Request, Response, get, post
+from litestar.datastructures import CacheControlHeader
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 
@@ -47,6 +50,12 @@ def _read(path: Path, start: int, length: int) -> bytes:
 
 #: A VOD rendition never changes once made (a re-export makes a new asset): cache it for good.
 IMMUTABLE = "public, max-age=31536000, immutable"
+#: What changes under the same URL (captions once indexed, search hits, pages): ask each time.
+REVALIDATE = "no-cache"
+#: The player's own scripts and styles: an upgrade replaces them under the same names.
+STATIC_CACHE = CacheControlHeader(public=True, max_age=600)
+#: ``HEAD`` answered as ``GET`` without a body (server/guard.py) on every stream and page.
+HEAD = {"head": True}
 
 
 async def ranged(runtime: Runtime, path: Path, request: Request, media_type: str,
@@ -108,32 +117,38 @@ def _first_pts(hls_dir: Path) -> int:
 
 async def _player_file(name: str, media: dict[str, Any], spoken: Spoken, settings: Settings, runtime: Runtime,
                        q: str | None) -> Response[Any]:
+    """The files the player reads beside a stream; they follow the video's index (captions appear
+    once it is indexed), so caches ask again each time (``no-cache``)."""
+    fresh = {"cache-control": REVALIDATE}
     if name == "info.json":
         captions = await spoken.transcript(media["id"], {"segmenter": "sentence"}) is not None
         return Response({"title": media["name"], "length": media["length"], "captions": captions,
                          "poster": "poster.jpg" if media.get("previews") else None,
-                         "storyboard": "storyboard.vtt" if media.get("previews") else None})
+                         "storyboard": "storyboard.vtt" if media.get("previews") else None}, headers=fresh)
     if name == "search":
         if not q or not strip(q):
             raise BadRequest("q is required")
         hits = await spoken.search(q[:500], [media["id"]], mode=settings.search_mode, score_threshold=0.2,
                                    result_threshold=10)
-        return Response({"results": [{k: h[k] for k in ("start", "end", "text", "score")} for h in hits]})
+        return Response({"results": [{k: h[k] for k in ("start", "end", "text", "score")} for h in hits]},
+                        headers=fresh)
     sentences = await _sentences(spoken, media["id"])
     if name == "captions.vtt":
-        return Response(webvtt(sentences), media_type="text/vtt")
+        return Response(webvtt(sentences), media_type="text/vtt", headers=fresh)
     if name == "subtitled.m3u8":
         bandwidth = int(8 * (media["size"] or 0) / max(media["length"] or 1, 0.1))
-        return Response(subtitled_master("index.m3u8", bandwidth, "subtitles.m3u8"), media_type=TYPES[".m3u8"])
+        return Response(subtitled_master("index.m3u8", bandwidth, "subtitles.m3u8"), media_type=TYPES[".m3u8"],
+                        headers=fresh)
     if name == "subtitles.m3u8":
-        return Response(subtitles_playlist("subtitles.vtt", float(media["length"] or 0)), media_type=TYPES[".m3u8"])
+        return Response(subtitles_playlist("subtitles.vtt", float(media["length"] or 0)), media_type=TYPES[".m3u8"],
+                        headers=fresh)
     if name == "subtitles.vtt":
         first = await runtime.io(_first_pts, Path(media["hls_path"]).parent)
-        return Response(with_timestamp_map(webvtt(sentences), first), media_type="text/vtt")
-    return Response({"segments": sentences})
+        return Response(with_timestamp_map(webvtt(sentences), first), media_type="text/vtt", headers=fresh)
+    return Response({"segments": sentences}, headers=fresh)
 
 
-@get("/stream/{token:str}/{name:str}")
+@get("/stream/{token:str}/{name:str}", opt=HEAD)
 async def stream_file(token: str, name: str, request: Request, library: MediaLibrary, links: Links,
                       runtime: Runtime, spoken: Spoken, settings: Settings, q: str | None = None,
                       shift: int | None = None) -> Any:
@@ -149,7 +164,7 @@ async def stream_file(token: str, name: str, request: Request, library: MediaLib
     return await ranged(runtime, path, request, TYPES[path.suffix], IMMUTABLE)
 
 
-@get("/stream/{token:str}/t/{spans:str}")
+@get("/stream/{token:str}/t/{spans:str}", opt=HEAD)
 async def timeline(token: str, spans: str, library: MediaLibrary, links: Links) -> Response[str]:
     """Exactly these spans of the video, in order: ``/t/1.5-4,10-12.m3u8`` (smart cut: whole GOPs
     reused as they are, only each edge's partial GOP re-encoded, cached)."""
@@ -166,7 +181,7 @@ CLIP_KEY = re.compile(r"^[0-9a-f]{16,64}$")
 CLIP_PIECE = re.compile(r"^\d{1,4}\.ts$")
 
 
-@get("/stream/{token:str}/clips/{entry:str}/{name:str}")
+@get("/stream/{token:str}/clips/{entry:str}/{name:str}", opt=HEAD)
 async def clip_piece(token: str, entry: str, name: str, request: Request, library: MediaLibrary, links: Links,
                      runtime: Runtime, shift: int | None = None) -> Any:
     """A piece of an exact clip (cached by content: immutable)."""
@@ -207,9 +222,11 @@ async def compile_shots(data: Annotated[list[CompilePart], msgspec.Meta(min_leng
     return {"success": True, "data": compilations.urls(compilation_id, links.base_url(request))}
 
 
-@get("/compile/{token:str}")
+@get("/compile/{token:str}", opt=HEAD)
 async def compile_playlist(token: str, compilations: Compilations) -> Response[str]:
-    return Response(await compilations.playlist(token), media_type=TYPES[".m3u8"])
+    """A compilation's spans are fixed when it is made, and its pieces are cached by content."""
+    return Response(await compilations.playlist(token), media_type=TYPES[".m3u8"],
+                    headers={"cache-control": IMMUTABLE})
 
 
 BAD_LINK = "This link has expired or does not point at a video."
@@ -217,7 +234,8 @@ BAD_LINK = "This link has expired or does not point at a video."
 
 def _bad_link(embed: bool = False) -> Response[str]:
     """Pages answer people, not programs: a bad or expired link is a friendly HTML 404."""
-    return Response(watch_page(None, error=BAD_LINK, embed=embed), media_type="text/html", status_code=404)
+    return Response(watch_page(None, error=BAD_LINK, embed=embed), media_type="text/html", status_code=404,
+                    headers={"cache-control": REVALIDATE})
 
 
 def _start(text: str) -> float:
@@ -234,7 +252,8 @@ async def _page(library: MediaLibrary, links: Links, request: Request, v: str | 
     if c is not None:  # a compilation: the page learns from its playlist whether it exists
         if links.check("stream", c) is None:
             return _bad_link(embed)
-        return Response(watch_page(f"{base_url}/compile/{c}.m3u8", embed=embed), media_type="text/html")
+        return Response(watch_page(f"{base_url}/compile/{c}.m3u8", embed=embed), media_type="text/html",
+                        headers={"cache-control": REVALIDATE})
     try:
         media = await _stream_media(library, links, v or "")
     except NotFound:
@@ -252,22 +271,23 @@ async def _page(library: MediaLibrary, links: Links, request: Request, v: str | 
             start, end = spans[0]
         else:
             src = f"{base}/t/{playlists.format_spans(spans)}.m3u8"
-    return Response(watch_page(src, start=start, end=end, title=media["name"], embed=embed), media_type="text/html")
+    return Response(watch_page(src, start=start, end=end, title=media["name"], embed=embed), media_type="text/html",
+                    headers={"cache-control": REVALIDATE})
 
 
-@get("/watch", media_type=MediaType.HTML)
+@get("/watch", media_type=MediaType.HTML, opt=HEAD)
 async def watch(request: Request, library: MediaLibrary, links: Links, v: str | None = None, t: str | None = None,
                 c: str | None = None) -> Response[str]:
     return await _page(library, links, request, v, t, c)
 
 
-@get("/embed", media_type=MediaType.HTML)
+@get("/embed", media_type=MediaType.HTML, opt=HEAD)
 async def embed(request: Request, library: MediaLibrary, links: Links, v: str | None = None, t: str | None = None,
                 c: str | None = None) -> Response[str]:
     return await _page(library, links, request, v, t, c, embed=True)
 
 
-@get("/player", media_type=MediaType.HTML)
+@get("/player", media_type=MediaType.HTML, opt=HEAD)
 async def player(request: Request, links: Links, url: str = "") -> Response[str]:
     """What the SDK's ``play()`` opens (``PLAYER_URL?url=<stream_url>``, README): this server's
     own streams only. The host in ``url`` is ignored and only a stream or compilation path is
@@ -277,21 +297,23 @@ async def player(request: Request, links: Links, url: str = "") -> Response[str]
         return _bad_link()
     query = urlsplit(url).query
     return Response(watch_page(f"{links.base_url(request)}{path}" + (f"?{query}" if query else "")),
-                    media_type="text/html")
+                    media_type="text/html", headers={"cache-control": REVALIDATE})
 
 
-@get("/favicon.ico", media_type="image/svg+xml")
+@get("/favicon.ico", media_type="image/svg+xml", opt=HEAD)
 async def favicon(runtime: Runtime) -> Response[bytes]:
     body = await runtime.io((STATIC_DIR / "favicon.svg").read_bytes)
     return Response(body, media_type="image/svg+xml", headers={"cache-control": "public, max-age=86400"})
 
 
-@get("/capture", sync_to_thread=False, media_type=MediaType.HTML)
+@get("/capture", sync_to_thread=False, media_type=MediaType.HTML, opt=HEAD)
 def capture(request: Request, links: Links) -> Response[str]:
     """The browser capture page; it reads ``session_id`` and ``token`` from its own URL."""
-    return Response(capture_page(links.base_url(request)), media_type="text/html")
+    return Response(capture_page(links.base_url(request)), media_type="text/html",
+                    headers={"cache-control": REVALIDATE})
 
 
-static = create_static_files_router(path="/player/static", directories=[STATIC_DIR], name="player-static")
+static = create_static_files_router(path="/player/static", directories=[STATIC_DIR], name="player-static",
+                                    cache_control=STATIC_CACHE, opt=HEAD)
 
 handlers = [stream_file, timeline, clip_piece, compile_shots, compile_playlist, watch, embed, player, favicon, capture, static]
