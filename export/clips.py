@@ -7,12 +7,17 @@ audio within half an AAC frame (~11 ms):
 - **whole segments** of the video's HLS rendition (``make_hls``) that lie well inside the span
   are listed as they are: the very same files, no copy;
 - the rendition's segments at each edge are rewritten: every **whole GOP** inside the span is
-  copied packet for packet (the same bytes, only remuxed into a new TS file), a **partial GOP**
+  copied packet for packet (the same bytes, only remuxed into a new TS file); a **partial GOP**
   at the end is copied as a decode-order prefix when that prefix is exactly the frames inside
-  the span (streams without B-frames: WebRTC captures, ``ultrafast`` uploads), and otherwise
-  **re-encoded**: decoded from its keyframe (at most one GOP, stopping at the span's end), the
-  frames outside the span dropped, the rest encoded with libx264 matching the source (size,
-  pixel format, profile, level, frame rate, 90 kHz time base; no B-frames);
+  the span (streams without B-frames: WebRTC captures, ``ultrafast`` uploads), and with
+  B-frames its longest prefix that shows exactly its first frames is copied and only the few
+  frames after it (fewer than the B-frames between two references) are **re-encoded**; a
+  partial GOP at the start is re-encoded from the span's start to the GOP's end. Re-encoding
+  decodes from the GOP's keyframe (at most one GOP, stopping at the span's end; pictures
+  outside the span that no other picture refers to are not decoded), drops the frames outside
+  the span and encodes the rest with libx264 matching the source (size, pixel format,
+  profile, level, frame rate, 90 kHz time base; no B-frames). A span's two edges are cut at
+  the same time on a small pool (:data:`EDGE_WORKERS`);
 - audio is copied: the AAC frames whose middle lies inside the span (each ~21 ms), taken from
   whatever segment holds them (the muxer puts audio up to a few frames away from the video
   keyframe it cuts at, so the edge segments and, at the end, the next segment are read).
@@ -30,6 +35,9 @@ The result of a span is cached under ``cache_dir/<key>/`` (``pieces.json`` plus 
 mtime), the span in milliseconds and :data:`CLIP_VERSION` (encoder settings included); a second
 request for the same span reads ``pieces.json`` and touches no media. Entries are written to a
 temporary folder and renamed into place, so concurrent requests never see half an entry.
+The rendition's first segment (the streams' parameters, the origin, the frame interval) is read
+once and kept open for the last :data:`TEMPLATES_KEPT` renditions; edge segments are demuxed
+without probing.
 
 Pure functions over files (no server, no database), blocking and CPU-bound: call them from a
 worker thread.
@@ -46,7 +54,10 @@ import json
 import math
 import os
 import shutil
+import threading
 import uuid
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -59,15 +70,21 @@ from reeldb.player import playlists
 from .errors import ExportError, describe_error
 
 #: Bump when the cut or the encoder settings change: old cache entries are then never read.
-CLIP_VERSION = 1
+CLIP_VERSION = 2
 PLAYLIST_NAME = "index.m3u8"
 PIECES_NAME = "pieces.json"
 TS_CLOCK = 90000
-#: x264 settings of re-encoded edges (at most one GOP per edge). CRF 18 looks like the source;
-#: ``superfast`` encodes 720p at ~470 fps on one laptop core pair (``veryfast`` ~360, with half
-#: the bytes): the edges are a small share of a clip's bytes and most of its making.
-X264_PRESET = "superfast"
+#: x264 settings of re-encoded edges (at most one GOP per edge). CRF 18 looks like the source
+#: (on the clip bench's noisy 720p, 50 dB PSNR against the decoded source); ``ultrafast`` costs
+#: about half the CPU of ``superfast`` (which gave 48 dB) for ~20 % more bytes: the edges are a
+#: small share of a clip's bytes and, with decoding, all of its making.
+X264_PRESET = "ultrafast"
 X264_CRF = "18"
+#: Edges of a span re-encoded at the same time (each on its own core when there are two).
+EDGE_WORKERS = 2
+#: Renditions whose first segment (the streams every piece is written from, the origin and the
+#: frame interval) is kept open between calls, so a request reads only its edge segments.
+TEMPLATES_KEPT = 16
 #: Segments closer than this to a span's edge are rewritten, not reused: the HLS muxer puts the
 #: audio around a keyframe a few frames (the reorder delay) into the neighbouring segment.
 EDGE_MARGIN = 1.0
@@ -320,6 +337,66 @@ class _Run:
         return self.frames[0] if self.frames else (self.audio[0].pts if self.audio else 0)
 
 
+class _Template:
+    """What every cut of a rendition needs from its first segment, which stays open (its
+    streams are the templates of every piece written): the streams' parameters, the origin
+    (the first frame's pts) and the frame interval. Kept between calls (:func:`_template`)."""
+
+    def __init__(self, first: Path) -> None:
+        try:
+            self.container = av.open(str(first))
+        except (av.error.FFmpegError, OSError) as exc:
+            raise ClipError(f"{first.name}: cannot be read ({describe_error(exc)})") from exc
+        self.streams = (_stream_info(next(iter(self.container.streams.video), None)),
+                        _stream_info(next(iter(self.container.streams.audio), None)))
+        first_video, first_audio = [], []
+        try:  # the origin (the first frame) and the frame interval, from the first packets
+            for packet in self.container.demux():
+                if packet.pts is None or packet.size == 0:
+                    continue
+                (first_video if packet.stream.type == "video" else first_audio).append(packet)
+                if len(first_video) >= 30 or (self.streams[0] is None and first_audio):
+                    break
+        except av.error.FFmpegError as exc:
+            self.container.close()
+            raise ClipError(f"{first.name}: cannot be read ({describe_error(exc)})") from exc
+        origin = first_video[0].pts if first_video else (first_audio[0].pts if first_audio else None)
+        if origin is None:
+            self.container.close()
+            raise ClipError("the HLS rendition's first segment holds no media")
+        self.origin: int = origin
+        stamps = sorted(p.pts for p in first_video)
+        deltas = sorted(b - a for a, b in zip(stamps, stamps[1:]) if b > a)
+        self.frame: int = deltas[len(deltas) // 2] if deltas else TS_CLOCK // 25
+
+
+_templates: "OrderedDict[tuple, _Template]" = OrderedDict()
+_templates_lock = threading.Lock()
+
+
+def _template(first: Path) -> _Template:
+    """The template of the rendition whose first segment is ``first``, opened once per version
+    of that file (path, size, mtime) and kept for the :data:`TEMPLATES_KEPT` renditions used
+    last. One dropped from the list closes when no cut uses it any more."""
+    try:
+        st = first.stat()
+    except OSError as exc:
+        raise ClipError(f"{first.name}: cannot be read ({exc.strerror})") from exc
+    key = (str(first.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    with _templates_lock:
+        found = _templates.get(key)
+        if found is not None:
+            _templates.move_to_end(key)
+            return found
+    made = _Template(first)
+    with _templates_lock:
+        found = _templates.setdefault(key, made)
+        _templates.move_to_end(key)
+        while len(_templates) > TEMPLATES_KEPT:
+            _templates.popitem(last=False)
+    return found
+
+
 class _Cutter:
     """Reads a rendition's segments on demand; one per clip_segments call."""
 
@@ -327,36 +404,13 @@ class _Cutter:
         self.hls_dir = hls_dir
         self.segments = segments
         self._packets: dict[int, tuple[list[av.Packet], list[av.Packet]]] = {}
-        # The first segment stays open: its streams are the templates of every piece written.
-        first = hls_dir / segments[0].name
-        try:
-            self._template = av.open(str(first))
-        except (av.error.FFmpegError, OSError) as exc:
-            raise ClipError(f"{first.name}: cannot be read ({describe_error(exc)})") from exc
-        self.templates = (_stream_info(next(iter(self._template.streams.video), None)),
-                          _stream_info(next(iter(self._template.streams.audio), None)))
-        first_video, first_audio = [], []
-        try:  # the origin (the first frame) and the frame interval, from the first packets
-            for packet in self._template.demux():
-                if packet.pts is None or packet.size == 0:
-                    continue
-                (first_video if packet.stream.type == "video" else first_audio).append(packet)
-                if len(first_video) >= 30 or (self.templates[0] is None and first_audio):
-                    break
-        except av.error.FFmpegError as exc:
-            self._template.close()
-            raise ClipError(f"{first.name}: cannot be read ({describe_error(exc)})") from exc
-        origin = first_video[0].pts if first_video else (first_audio[0].pts if first_audio else None)
-        if origin is None:
-            self._template.close()
-            raise ClipError("the HLS rendition's first segment holds no media")
-        self.origin = origin
-        deltas = sorted(b - a for a, b in zip(sorted(p.pts for p in first_video),
-                                                sorted(p.pts for p in first_video)[1:]) if b > a)
-        self.frame = deltas[len(deltas) // 2] if deltas else TS_CLOCK // 25
+        template = _template(hls_dir / segments[0].name)
+        self.templates = template.streams
+        self.origin = template.origin
+        self.frame = template.frame
+        self._template = template  # held: the streams stay open while this cut writes
 
     def close(self) -> None:
-        self._template.close()
         self._packets.clear()
 
     # -- reading
@@ -367,9 +421,10 @@ class _Cutter:
         path = self.hls_dir / self.segments[index].name
         video, audio = [], []
         try:
-            # Only packets are needed here (the first segment, kept open, gave the streams'
-            # parameters), so probing stops early.
-            with av.open(str(path), options={"probesize": "65536", "analyzeduration": "0"}) as container:
+            # Only packets are needed here (the template gave the streams' parameters), so no
+            # probing: the PMT names the streams, the packets are the same, and the default
+            # probe cost ~7x the demuxing of the whole segment.
+            with av.open(str(path), format="mpegts", options={"probesize": "32", "analyzeduration": "0"}) as container:
                 vs = next(iter(container.streams.video), None)
                 aus = next(iter(container.streams.audio), None)
                 wanted = [s for s in (vs, aus) if s is not None]
@@ -409,18 +464,19 @@ class _Cutter:
         alo = self.origin + round(start * TS_CLOCK)
         ahi = self.origin + round(end * TS_CLOCK)
 
+        # The groups (a span's two edges, usually) are cut at the same time.
+        if len(groups) > 1 and EDGE_WORKERS > 1:
+            cut = list(_edge_pool().map(lambda g: self._cut_group(g, lo, hi, alo, ahi), groups))
+        else:
+            cut = [self._cut_group(g, lo, hi, alo, ahi) for g in groups]
+        runs_of = {g[0]: r for g, r in zip(groups, cut)}
         # Every segment in order: a reused one as is, a group as its runs.
         items: list[tuple[str, object]] = []
-        done_groups = set()
         for i in chosen:
             if i in reused:
                 items.append(("seg", i))
-                continue
-            group = next(g for g in groups if i in g)
-            if id(group) in done_groups:
-                continue
-            done_groups.add(id(group))
-            items.append(("runs", self._cut_group(group, lo, hi, alo, ahi)))
+            elif i in runs_of:
+                items.append(("runs", runs_of[i]))
 
         work = entry.parent / f".{entry.name}-{uuid.uuid4().hex[:8]}.part"
         pieces: list[Piece] = []
@@ -497,14 +553,24 @@ class _Cutter:
                 continue
             # A partial GOP with frames reordered across the cut: re-encode the frames inside.
             if keep[0] == shown[0]:
-                delay = keyframe_delays[gi][1]  # a tail: starts at its own keyframe
+                # A tail (it starts at its own keyframe): the longest decode-order prefix that
+                # shows exactly its first frames is copied, and only the frames after it are
+                # re-encoded (fewer than the B-frames between two references).
+                closed = _closed_prefix(gop, hi)
+                delay = keyframe_delays[gi][1]
+                encode = keep[len(closed):]
+                if closed:
+                    self._copy(runs, closed, keep[:len(closed)])
+                    last_dts = max(p.dts if p.dts is not None else p.pts for p in closed)
+                    delay = min(delay, encode[0] - last_dts - 1)  # DTS go on increasing after the copy
             else:
                 nxt = next((d for t, d in keyframe_delays[gi + 1:] if lo <= t < hi), 0)
                 delay = nxt  # a head: ends where the next copied keyframe starts
-            delay = max(0, min(delay, keep[0]))
+                encode = keep
+            delay = max(0, min(delay, encode[0]))
             run = _Run(True)
-            run.video = self._encode(gop, keep, delay)
-            run.frames = keep
+            run.video = self._encode(gop, encode, delay)
+            run.frames = encode
             runs.append(run)
         picked = [p for p in audio if alo <= p.pts + (p.duration or 0) // 2 < ahi]
         if not runs and picked and self.templates[0] is None:
@@ -547,6 +613,8 @@ class _Cutter:
         try:
             finished = False
             for packet in gop + [None]:
+                if packet is not None and packet.pts not in wanted and not _is_reference(packet):
+                    continue  # a picture no other refers to, outside the span: never decoded
                 for frame in decoder.decode(packet):
                     if frame.pts in wanted:
                         frame.time_base = Fraction(1, TS_CLOCK)
@@ -615,6 +683,50 @@ def _chain_cc(path: Path, following: Path) -> None:
                 cc[pid] = (cc[pid] + 1) % 16
             data[i + 3] = (data[i + 3] & 0xF0) | cc[pid]
     path.write_bytes(bytes(data))
+
+
+def _closed_prefix(gop: list[av.Packet], hi: int) -> list[av.Packet]:
+    """The longest decode-order prefix of ``gop`` (whose keyframe is its first picture shown)
+    that shows exactly the GOP's first frames, all before ``hi``: copied as is before a tail
+    that must be re-encoded: at least the keyframe, or nothing when the keyframe is not the
+    first frame shown (an open GOP)."""
+    shown = sorted(p.pts for p in gop)
+    if gop[0].pts != shown[0] or shown[0] >= hi:
+        return []
+    best, top = 1, -1
+    for i, packet in enumerate(gop):
+        top = max(top, packet.pts)
+        if top >= hi:
+            break
+        if top == shown[i]:  # i + 1 distinct pts, none above the (i + 1)-th: exactly the first
+            best = i + 1
+    return gop[:best]
+
+
+def _is_reference(packet: av.Packet) -> bool:
+    """Whether an H.264 access unit (Annex B, as MPEG-TS carries it) holds a reference picture:
+    the nal_ref_idc of its first slice. A picture with nal_ref_idc 0 is never used to decode
+    another, so one outside the span need not be decoded at all (what ``skip_frame=NONREF``
+    does, decided per packet). True when no slice is found."""
+    data = bytes(packet)
+    i = data.find(b"\x00\x00\x01")
+    while 0 <= i < len(data) - 3:
+        header = data[i + 3]
+        if 1 <= header & 0x1F <= 5:
+            return bool(header & 0x60)
+        i = data.find(b"\x00\x00\x01", i + 3)
+    return True
+
+
+_pool: Optional[ThreadPoolExecutor] = None
+
+
+def _edge_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _templates_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(EDGE_WORKERS, thread_name_prefix="clip-edge")
+        return _pool
 
 
 def _decode_prefix(gop: list[av.Packet], lo: int, hi: int) -> Optional[list[av.Packet]]:

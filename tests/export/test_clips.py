@@ -219,6 +219,59 @@ def test_clip_compile_across_videos_plays_in_order(videos, tmp_path):
     assert all(float(line[8:].rstrip(",")) <= target + 0.5 for line in text.splitlines() if line.startswith("#EXTINF:"))
 
 
+def test_clip_b_frame_tail_copies_its_closed_prefix(videos):
+    """A span ending inside a GOP with B-frames: the GOP's frames up to the last point where the
+    decode order has shown exactly its first frames are the source's bytes; only the few frames
+    after it (fewer than the B-frames between two references) are re-encoded."""
+    video = videos["gop30b"]
+    [pieces] = video.clip([(30.0, 45.3)])  # starts at a keyframe, ends inside the GOP
+    source = video.packets()
+    shown = []
+    encoded = 0
+    for piece in pieces:
+        with av.open(str(piece.path)) as c:
+            packets = [p for p in c.demux(c.streams.video[0]) if p.size]
+        if piece.reencoded:
+            encoded += len(packets)
+        else:
+            assert all(bytes(p) == source[p.pts] for p in packets)
+        shown += sorted(p.pts for p in packets)
+    assert [p.reencoded for p in pieces][-1] and sum(p.reencoded for p in pieces) == 1
+    assert 1 <= encoded <= 3  # x264 "fast": at most 3 B-frames between references
+    assert shown == sorted(shown) and len(shown) == len(expected_frames(30.0, 45.3, video.seconds))
+
+
+def test_clip_reencoded_edges_match_the_source_pictures(videos):
+    """Re-encoded edges decode to the source's pictures (PSNR), although pictures that no other
+    refers to are skipped when decoding the frames before the cut."""
+    video = videos["gop30b"]
+    [pieces] = video.clip([(12.3, 47.9)])
+    source = {}
+    for seg in sorted(video.hls.glob("seg_*.ts")):
+        with av.open(str(seg)) as c:
+            for frame in c.decode(video=0):
+                source[frame.pts] = frame.to_ndarray(format="gray").astype(np.float64)
+    checked = 0
+    for piece in (p for p in pieces if p.reencoded):
+        with av.open(str(piece.path)) as c:
+            for frame in c.decode(video=0):
+                error = np.mean((frame.to_ndarray(format="gray") - source[frame.pts]) ** 2)
+                assert 10 * math.log10(255 ** 2 / max(error, 1e-9)) > 35, frame.pts
+                checked += 1
+    assert checked >= (30 - 12.3) * FPS - 2
+
+
+def test_clip_is_reference_reads_nal_ref_idc(videos):
+    from reeldb.export.clips import _is_reference
+
+    refs = {}
+    for name in ("gop30", "gop30b"):
+        with av.open(str(videos[name].hls / "seg_00001.ts")) as c:
+            refs[name] = [_is_reference(p) for p in c.demux(c.streams.video[0]) if p.size]
+    assert all(refs["gop30"])  # P-only: every picture is a reference
+    assert refs["gop30b"][0] and 0 < refs["gop30b"].count(False) < len(refs["gop30b"])
+
+
 def test_clip_second_request_is_a_cache_read(videos, tmp_path, monkeypatch):
     video = videos["gop30b"]
     cache = tmp_path / "cache"
