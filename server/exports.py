@@ -69,6 +69,15 @@ class Exports:
             body["error"] = export["error"]
         return body
 
+    async def session_urls(self, session: dict[str, Any], base: str) -> dict[str, Any]:
+        """``stream_url`` / ``player_url`` of the session's exported video (both None until it is
+        exported, or when the export has no picture to stream)."""
+        video_id = session.get("exported_video_id")
+        media = await self.library.get(video_id) if video_id else None
+        if media is None:
+            return {"stream_url": None, "player_url": None}
+        return self.links.stream_urls(video_id, bool(media["hls_path"]), base)
+
     async def present(self, export: dict[str, Any], base: str) -> dict[str, Any]:
         media = await self.library.get(export["video_id"]) if export["video_id"] else None
         return self.view(export, base, bool(media and media["hls_path"]))

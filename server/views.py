@@ -68,8 +68,12 @@ def rtstream(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def capture_session(row: dict[str, Any], rtstreams: list[dict[str, Any]], *, for_create: bool = False) -> dict[str, Any]:
-    """A capture session; on create it carries ``session_id`` only (the SDK breaks on both, notes §13)."""
+def capture_session(row: dict[str, Any], rtstreams: list[dict[str, Any]], *, for_create: bool = False,
+                    urls: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A capture session; on create it carries ``session_id`` only (the SDK breaks on both, notes §13).
+
+    ``urls``: ``stream_url`` / ``player_url`` of its exported video (``Exports.session_urls``), as
+    the ``capture_session.exported`` event carries them; the capture page links to the player."""
     body: dict[str, Any] = {
         "session_id": row["id"],
         "collection_id": row["collection_id"],
@@ -92,4 +96,6 @@ def capture_session(row: dict[str, Any], rtstreams: list[dict[str, Any]], *, for
     }
     if not for_create:
         body["id"] = row["id"]
+        body["stream_url"] = (urls or {}).get("stream_url")
+        body["player_url"] = (urls or {}).get("player_url")
     return body

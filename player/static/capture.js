@@ -4,7 +4,8 @@
 //
 // The wire: POST capture/session/start {session_id, channels} → POST capture/session/{id}/offer
 // {sdp, type, tracks: {mid: channel_id}} (no trickle ICE) → answer; pause/resume
-// {channels}; stop. Every call carries `x-access-token: <client token>`.
+// {channels}; stop; then GET capture/session/{id} until exported, whose player_url the page links
+// to. Every call carries `x-access-token: <client token>`.
 "use strict";
 
 (() => {
@@ -118,6 +119,13 @@
     badge.textContent = status;
     badge.className = "badge " + status;
     document.body.dataset.serverStatus = status;
+  }
+
+  // Once the session is exported the server's view of it carries the recording's player_url.
+  function showPlayerLink(url) {
+    if (!url || $("watch-link").getAttribute("href") === url) return;
+    $("watch-link").href = url;
+    $("watch").hidden = false;
   }
 
   // --- channels ----------------------------------------------------------------------------------
@@ -491,6 +499,7 @@
         const data = await call("GET", `/capture/session/${encodeURIComponent(state.sessionId)}`);
         setServerStatus(data.status);
         if (data.status === "exported" && state.phase === "stopped") setStatus(`Stopped after ${formatTime(state.elapsedMs)}; the recording is exported.`);
+        if (data.status === "exported") showPlayerLink(data.player_url);
         if (data.status === "failed" && data.error) showError(`The server reports the session failed: ${data.error}`);
         if (FINAL_STATUSES.includes(data.status)) return;
       } catch (e) {
@@ -515,6 +524,7 @@
       setServerStatus(data.status);
       if (data.status !== "created") {
         showError(`This session is already ${data.status}: ask your application for a new one.`);
+        if (data.status === "exported") showPlayerLink(data.player_url);
         $("add-mic").disabled = $("add-screen").disabled = true;
         setPhase("failed");
         return;

@@ -81,16 +81,26 @@ async def create_session(collection_id: str, data: SessionCreate, sessions: Sess
     return {"success": True, "data": views.capture_session(record, [], for_create=True)}
 
 
+async def _session_view(found: tuple[dict[str, Any], list[dict[str, Any]]], exports: Exports,
+                        base: str) -> dict[str, Any]:
+    row, rtstreams = found
+    return views.capture_session(row, rtstreams, urls=await exports.session_urls(row, base))
+
+
 @get("/collection/{collection_id:str}/capture/session")
-async def list_sessions(collection_id: str, sessions: Sessions, key: Principal,
-                        status: Status | None = None) -> dict[str, Any]:
+async def list_sessions(collection_id: str, request: Request, sessions: Sessions, exports: Exports, links: Links,
+                        key: Principal, status: Status | None = None) -> dict[str, Any]:
     found = await sessions.list(collection_id, status)
-    return {"success": True, "data": {"sessions": [views.capture_session(r, s) for r, s in found], "next_page": None}}
+    base = links.base_url(request)
+    return {"success": True, "data": {"sessions": [await _session_view(f, exports, base) for f in found],
+                                      "next_page": None}}
 
 
 @get("/collection/{collection_id:str}/capture/session/{session_id:str}")
-async def get_session(collection_id: str, session_id: str, sessions: Sessions, key: Principal) -> dict[str, Any]:
-    return {"success": True, "data": views.capture_session(*await sessions.get_in_collection(collection_id, session_id))}
+async def get_session(collection_id: str, session_id: str, request: Request, sessions: Sessions, exports: Exports,
+                      links: Links, key: Principal) -> dict[str, Any]:
+    found = await sessions.get_in_collection(collection_id, session_id)
+    return {"success": True, "data": await _session_view(found, exports, links.base_url(request))}
 
 
 @post("/collection/{collection_id:str}/capture/session/{session_id:str}/export", status_code=200)
@@ -131,8 +141,12 @@ async def start_session(data: SessionStart, request: Request, sessions: Sessions
 
 
 @get("/capture/session/{session_id:str}")
-async def recorder_get_session(session_id: str, sessions: Sessions, actor: Principal) -> dict[str, Any]:
-    return {"success": True, "data": views.capture_session(*await sessions.get_for(session_id, actor))}
+async def recorder_get_session(session_id: str, request: Request, sessions: Sessions, exports: Exports, links: Links,
+                               actor: Principal) -> dict[str, Any]:
+    """The recorder's (and the capture page's) view of its own session; once exported it carries
+    the recording's ``player_url``, which the page links to."""
+    found = await sessions.get_for(session_id, actor)
+    return {"success": True, "data": await _session_view(found, exports, links.base_url(request))}
 
 
 @post("/capture/session/{session_id:str}/stop", status_code=200)

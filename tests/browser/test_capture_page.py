@@ -186,6 +186,18 @@ def test_record_mic_and_screen_from_the_page(server, conn, hook, browser, tmp_pa
         server.log()[-3000:]
     page.wait_for_function("document.body.dataset.serverStatus === 'exported'", timeout=10_000)
     session = conn.get(f"collection/default/capture/session/{cap.id}")
+
+    # Once exported, the page links to the recording in the player, and the link opens it.
+    page.wait_for_selector("#watch-link", state="visible", timeout=10_000)
+    href = page.get_attribute("#watch-link", "href")
+    assert href and href == session["player_url"] and href.startswith(f"{server.url}/watch?v="), (href, session)
+    assert href == conn.get_collection().get_video(session["exported_video_id"]).player_url
+    watch = browser.new_page()
+    opened = watch.goto(href)
+    assert opened.status == 200 and opened.headers["content-type"].startswith("text/html")
+    watch.wait_for_function("document.documentElement.dataset.state === 'ready'", timeout=20_000)
+    assert watch.evaluate("document.documentElement.dataset.src").endswith("/index.m3u8")
+    watch.close()
     channels = {c["channel_id"]: c for c in session["channels"]}
     assert {k: (v["type"], v["store"], v["is_primary"]) for k, v in channels.items()} == {
         "mic:default": ("audio", True, False), "display:1": ("video", True, True),
