@@ -11,7 +11,7 @@ from ..ids import new_id
 from ..links import Links
 
 
-@get("/health", sync_to_thread=False)
+@get("/health", sync_to_thread=False, opt={"head": True})  # HEAD too (server/guard.py): probes use it
 def health() -> dict[str, Any]:
     return {"success": True, "data": {"status": "ok"}}
 

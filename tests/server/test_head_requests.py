@@ -103,6 +103,7 @@ def test_head_answers_as_get_on_every_stream_and_page(server, conn, tmp_path):
         "text/javascript")
     assert same_as_get(f"{server.url}/schema").headers["content-type"].startswith("text/html")
     assert same_as_get(f"{server.url}/schema/openapi.json").status_code == 200
+    assert same_as_get(f"{server.url}/health").status_code == 200
 
     # A signed file link (an image asset) and links that point at nothing.
     image = video.generate_thumbnail(time=1.0)
@@ -113,7 +114,8 @@ def test_head_answers_as_get_on_every_stream_and_page(server, conn, tmp_path):
 
 
 def test_allow_says_head_where_it_is_answered(server):
-    for path in ("/watch", "/stream/x/index.m3u8", "/player/static/watch.js", "/favicon.ico", "/capture", "/schema"):
+    for path in ("/watch", "/stream/x/index.m3u8", "/player/static/watch.js", "/favicon.ico", "/capture", "/schema",
+                 "/health", "/files/x"):
         allow = requests.options(server.url + path).headers["allow"]
         assert re.split(r",\s*", allow) == ["GET", "HEAD", "OPTIONS"], (path, allow)
         refused = requests.put(server.url + path)
