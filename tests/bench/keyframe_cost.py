@@ -22,7 +22,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import av
@@ -33,7 +32,7 @@ sys.path.insert(0, str(HERE.parent / "browser"))
 
 import videodb  # noqa: E402
 from server_process import ServerProcess  # noqa: E402
-from test_capture_page import CHROMIUM, beeping_wav, chromium_args, wait_status  # noqa: E402
+from test_capture_page import CHROMIUM, beeping_wav, chromium_args, record_screen  # noqa: E402
 
 # Replaces getDisplayMedia with a 1280x720 canvas at 15 fps showing a slide deck (and keeps the
 # page's own audio request working: system audio is not stored here).
@@ -82,28 +81,13 @@ SLIDE_DECK = """
 
 def record(browser, server: ServerProcess, seconds: float, slides: bool) -> dict:
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
-    cap = conn.create_capture_session(end_user_id="bench")
-    token = conn.generate_client_token(3600)
     context = browser.new_context(viewport={"width": 1000, "height": 720})
     if slides:
         context.add_init_script(SLIDE_DECK)
-    page = context.new_page()
-    page.goto(f"{server.url}/capture?session_id={cap.id}&token={token}")
-    page.wait_for_function("document.body.dataset.serverStatus === 'created'", timeout=10_000)
-    page.click("#add-screen")
-    page.wait_for_selector('tr[data-channel="display:1"]')
-    if page.query_selector('tr[data-channel="system_audio:default"]'):
-        page.uncheck('tr[data-channel="system_audio:default"] .store')
-    page.click("#start")
-    page.wait_for_function("document.body.dataset.phase === 'recording'", timeout=20_000)
-    wait_status(conn, cap.id, {"active"}, timeout=20)
-    time.sleep(seconds)
-    page.click("#stop")
-    page.wait_for_function("document.body.dataset.phase === 'stopped'", timeout=30_000)
-    wait_status(conn, cap.id, {"stopped", "exported", "failed"}, timeout=60)
+    cap_id = record_screen(context.new_page(), server, conn, seconds)
     context.close()
 
-    folder = server.data_dir / "sessions" / cap.id
+    folder = server.data_dir / "sessions" / cap_id
     entry = next(c for c in json.loads((folder / "manifest.json").read_text())["channels"]
                  if c["channel_id"] == "display:1")
     size, keys, first, last, key_bytes = 0, [], None, 0.0, 0

@@ -9,14 +9,12 @@ apart in the session's display file, and shot streams of the export must last th
 from __future__ import annotations
 
 import json
-import time
-from urllib.parse import quote
 
 import av
 import pytest
 from videodb.shot import Shot
 
-from test_capture_page import browser, chromium_args, wait_status  # noqa: F401 - fixture reused
+from test_capture_page import browser, record_screen, wait_status  # noqa: F401 - fixture reused
 
 pytestmark = pytest.mark.slow
 
@@ -26,24 +24,10 @@ INTERVAL = 4.0  # REELDB_KEYFRAME_INTERVAL unset: the default (server settings a
 
 
 def test_browser_screen_gets_keyframes_on_the_cadence(server, conn, browser):  # noqa: F811
-    cap = conn.create_capture_session(end_user_id="browser-user")
-    token = conn.generate_client_token(600)
     page = browser.new_page(viewport={"width": 1000, "height": 720})
-    page.goto(f"{server.url}/capture?session_id={cap.id}&token={token}")
-    page.wait_for_function("document.body.dataset.serverStatus === 'created'", timeout=10_000)
-    page.click("#add-screen")
-    page.wait_for_selector('tr[data-channel="display:1"]')
-    page.wait_for_selector('tr[data-channel="system_audio:default"]')
-    page.uncheck('tr[data-channel="system_audio:default"] .store')
-    page.click("#start")
-    page.wait_for_function("document.body.dataset.phase === 'recording'", timeout=20_000)
-    wait_status(conn, cap.id, {"active"}, timeout=10)
-    time.sleep(RECORD_SECONDS)
-    page.click("#stop")
-    page.wait_for_function("document.body.dataset.phase === 'stopped'", timeout=30_000)
-    wait_status(conn, cap.id, {"stopped", "exported", "failed"}, timeout=30)
+    cap_id = record_screen(page, server, conn, RECORD_SECONDS)
 
-    folder = server.data_dir / "sessions" / cap.id
+    folder = server.data_dir / "sessions" / cap_id
     entry = next(c for c in json.loads((folder / "manifest.json").read_text())["channels"]
                  if c["channel_id"] == "display:1")
     with av.open(str(folder / entry["file"])) as c:
@@ -61,8 +45,8 @@ def test_browser_screen_gets_keyframes_on_the_cadence(server, conn, browser):  #
     assert entry["max_keyframe_gap"] <= INTERVAL + 1.0
 
     # the export's shot streams: exactly the shot, from its first frame, in both HLS engines
-    wait_status(conn, cap.id, {"exported"}, timeout=240)
-    video = conn.get_collection().get_video(conn.get_capture_session(cap.id).exported_video_id)
+    wait_status(conn, cap_id, {"exported"}, timeout=240)
+    video = conn.get_collection().get_video(conn.get_capture_session(cap_id).exported_video_id)
     page.goto(f"{server.url}/health")
     for start, end in SHOTS:
         stream = Shot(conn, video.id, video.length, video.name, start, end).generate_stream()

@@ -72,6 +72,27 @@ def wait_status(conn, session_id: str, wanted: set[str], timeout: float) -> str:
     raise AssertionError(f"session {session_id} is {status!r}, not one of {sorted(wanted)}")
 
 
+def record_screen(page, server, conn, seconds: float) -> str:
+    """Record one shared screen (its system audio not stored) for ``seconds`` through ``/capture``
+    in ``page``; returns the capture session's id once it has stopped (or failed)."""
+    cap = conn.create_capture_session(end_user_id="browser-user")
+    token = conn.generate_client_token(3600)
+    page.goto(f"{server.url}/capture?session_id={cap.id}&token={token}")
+    page.wait_for_function("document.body.dataset.serverStatus === 'created'", timeout=10_000)
+    page.click("#add-screen")
+    page.wait_for_selector('tr[data-channel="display:1"]')
+    page.wait_for_selector('tr[data-channel="system_audio:default"]')
+    page.uncheck('tr[data-channel="system_audio:default"] .store')
+    page.click("#start")
+    page.wait_for_function("document.body.dataset.phase === 'recording'", timeout=20_000)
+    wait_status(conn, cap.id, {"active"}, timeout=20)
+    time.sleep(seconds)
+    page.click("#stop")
+    page.wait_for_function("document.body.dataset.phase === 'stopped'", timeout=30_000)
+    wait_status(conn, cap.id, {"stopped", "exported", "failed"}, timeout=60)
+    return cap.id
+
+
 @pytest.fixture
 def browser(tmp_path):
     if not Path(CHROMIUM).exists():

@@ -23,9 +23,6 @@ from speech import MEETING_A, compose, normalise_words, require_espeak
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = os.environ.get("REELDB_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 
@@ -59,18 +56,6 @@ def spoken_video(conn, tmp_path):
     video.index_spoken_words()
     # generate_stream() rewrites the object's stream_url/player_url: keep the whole video's.
     return video, placed, video.player_url, video.stream_url
-
-
-@pytest.fixture
-def chromium():
-    if not Path(CHROMIUM).exists():
-        raise RuntimeError(f"{CHROMIUM} is missing: tests/run.sh installs Debian's chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield browser
-        browser.close()
 
 
 class Session:
