@@ -15,6 +15,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import Optional, Protocol
 
 import av
 
@@ -27,19 +28,32 @@ _TS_VIDEO = {"h264", "hevc"}
 _TS_AUDIO = {"aac", "mp3", "ac3", "eac3"}
 
 
+class PacketWatcher(Protocol):
+    """Shown the video packets :func:`make_hls` copies (see its ``watch``)."""
+
+    def start(self, stream: av.video.stream.VideoStream, name: str) -> None: ...
+
+    def packet(self, packet: av.Packet) -> None: ...
+
+
 class HlsError(ExportError):
     """The source cannot be segmented by copy (unreadable, or a codec HLS/TS cannot carry)."""
 
     code = "HLS_FAILED"
 
 
-def make_hls(src: Path, out_dir: Path, segment_seconds: float = 4, *, name: str = PLAYLIST_NAME) -> Path:
+def make_hls(src: Path, out_dir: Path, segment_seconds: float = 4, *, name: str = PLAYLIST_NAME,
+             watch: Optional[PacketWatcher] = None) -> Path:
     """Segment ``src`` (MP4/M4A from :func:`reeldb.export.mux.export_session`, or an upload
     with H.264/AAC) into ``out_dir``: ``index.m3u8`` (VOD, ENDLIST) + ``seg_00000.ts``...
 
     Returns the playlist path. Segment URIs in the playlist are relative, so the folder can be
     served from any URL prefix. Raises :class:`HlsError` if ``src`` cannot be copied to HLS
     (e.g. VP8 or Opus: transcode first).
+
+    ``watch`` (e.g. a :class:`reeldb.export.thumbnails.StoryboardMaker`) is shown the video
+    stream (``watch.start(stream, name)``) and then each of its packets before it is muxed
+    (``watch.packet(packet)``): what needs the video's keyframes gets them from this one read.
     """
     src, out_dir = Path(src), Path(out_dir)
     try:
@@ -63,7 +77,10 @@ def make_hls(src: Path, out_dir: Path, segment_seconds: float = 4, *, name: str 
         work = out_dir / f".hls-{uuid.uuid4().hex[:8]}.part"
         work.mkdir()
         try:
-            _segment(inp, streams, work, segment_seconds, name)
+            if watch is not None and video is not None:
+                watch.start(video, src.name)
+            _segment(inp, streams, work, segment_seconds, name, watch if video is not None else None,
+                     video.index if video is not None else -1)
             for entry in sorted(work.iterdir(), key=lambda p: p.name == name):  # playlist last
                 os.replace(entry, out_dir / entry.name)
         finally:
@@ -73,7 +90,8 @@ def make_hls(src: Path, out_dir: Path, segment_seconds: float = 4, *, name: str 
     return out_dir / name
 
 
-def _segment(inp: av.container.InputContainer, streams: list, work: Path, segment_seconds: float, name: str) -> None:
+def _segment(inp: av.container.InputContainer, streams: list, work: Path, segment_seconds: float, name: str,
+             watch: Optional[PacketWatcher] = None, video_index: int = -1) -> None:
     options = {
         "hls_time": f"{segment_seconds:g}",
         "hls_playlist_type": "vod",
@@ -88,9 +106,11 @@ def _segment(inp: av.container.InputContainer, streams: list, work: Path, segmen
         guard = DtsGuard()  # an upload (or an old export) may hold repeated DTS
         seen = 0
         for packet in inp.demux(*streams):
+            key = packet.stream_index
+            if watch is not None and key == video_index:
+                watch.packet(packet)  # before muxing, which takes the packet's data
             if packet.dts is None and packet.pts is None:
                 continue
-            key = packet.stream_index
             packet.stream = mapping[key]
             out.mux(guard.fix(packet, key))
             seen += 1

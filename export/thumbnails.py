@@ -12,6 +12,9 @@ worker thread. Times are seconds from the video stream's start (its first frame 
   them anyway (``skip_frame = "NONKEY"``), so its cost is one decode per tile plus reading
   the file, not a decode of every frame. A tile stands for ``[its keyframe, the next tile)``,
   which is also the picture a player shows first after seeking into that range.
+  :class:`StoryboardMaker` makes the same from packets someone else reads: ``make_hls(...,
+  watch=maker)`` hands it the keyframes as it segments, so the file is read once and the
+  storyboard costs its keyframe decodes only (on frame threads, beside the segmenting).
 - :func:`poster` — a representative frame: the first keyframe from 10 % of the video on that
   is neither black nor flat (falls back to the most detailed keyframe seen, then to the
   frame at 10 %).
@@ -33,6 +36,7 @@ from typing import Iterator, Optional
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from .errors import ExportError, describe_error
 
@@ -40,9 +44,13 @@ VTT_NAME = "storyboard.vtt"
 SPRITE_NAME = "sprite.jpg"
 #: JPEG quantiser for FFmpeg's mjpeg encoder (2 best .. 31 worst); 3 is visually clean.
 JPEG_QUALITY = 3
-#: Tiles per storyboard when ``every`` is not given (one sprite sheet, a preview per ~1 % of a
-#: long video; short videos get a tile per keyframe up to one per second).
+#: Tiles per storyboard when ``every`` is not given: one sprite sheet, a preview per ~1 % of a
+#: long video, and at least :data:`AUTO_MIN_EVERY` seconds apart. Each tile costs one keyframe
+#: decoded (~10-20 ms for a screen-sized 720p/1080p keyframe on a laptop core; the reading,
+#: scaling and JPEG are ~1 ms), so that spacing keeps a short recording's storyboard near a
+#: tenth of its export (tests/bench/clips.py and thumbnails.py print the share).
 AUTO_TILES = 100
+AUTO_MIN_EVERY = 10.0
 
 
 class ThumbnailError(ExportError):
@@ -156,92 +164,166 @@ def storyboard(
 
     ``every``: the wanted spacing of tiles in seconds. Tiles are keyframes, so the spacing is
     the first keyframe at or after each multiple of ``every`` (a 30 s GOP gives a tile per
-    30 s whatever ``every`` says). ``None``: about :data:`AUTO_TILES` tiles, at least 1 s apart.
+    30 s whatever ``every`` says). ``None``: about :data:`AUTO_TILES` tiles, at least
+    :data:`AUTO_MIN_EVERY` seconds apart.
+
+    This reads the file for itself; :class:`StoryboardMaker` makes the same storyboard from
+    the packets another reader demuxes (``make_hls(..., watch=maker)``), without a second read.
     """
     video_path, out_dir = Path(video_path), Path(out_dir)
-    if every is not None and (not isinstance(every, (int, float)) or not every > 0 or not math.isfinite(every)):
-        raise ThumbnailError(f"every must be a positive number of seconds, got {every!r}")
-    if columns < 1 or max_tiles_per_sheet < 1 or width < 2:
-        raise ThumbnailError("columns, max_tiles_per_sheet and width must be positive")
+    maker = StoryboardMaker(every, width=width, columns=columns, max_tiles_per_sheet=max_tiles_per_sheet)
     with _open(video_path) as container:
         stream = _video_stream(container, video_path)
-        base = _start(stream)
-        duration = _duration(container, stream)
-        if every is None:
-            every = max(1.0, duration / AUTO_TILES) if duration else 1.0
-        ctx = stream.codec_context
-        ctx.skip_frame = "NONKEY"  # the decoder drops what is not a keyframe (belt and braces)
-        pictures: list[tuple[float, np.ndarray]] = []
-        tile_w = tile_h = 0
-        keyframes = decoded = 0
-        next_due = 0.0
-        end = 0.0
-        pending: list[float] = []  # times of key packets sent to the decoder, in order
-
-        def pending_or_taken() -> bool:  # a threaded decoder hands frames out late
-            return bool(pending or pictures)
-
-        def take(frames) -> None:
-            nonlocal tile_w, tile_h, decoded
-            for frame in frames:
-                decoded += 1
-                ft = _frame_time(frame, stream)
-                ft = (ft - base) if ft is not None else (pending[0] if pending else 0.0)
-                if pending:
-                    pending.pop(0)
-                if not tile_w:
-                    tile_w, tile_h = _size(frame.width, frame.height, width)
-                pictures.append((max(0.0, ft), _rgb(frame, tile_w, tile_h)))
-
+        maker.start(stream, video_path.name)
         try:
             for packet in container.demux(stream):
-                if packet.pts is None and packet.dts is None:
-                    continue  # the demuxer's flush packet
-                pt = _packet_time(packet)
-                if pt is not None:
-                    end = max(end, pt - base + _packet_duration(packet))
-                if not packet.is_keyframe:
-                    continue
-                keyframes += 1
-                rel = (pt - base) if pt is not None else next_due
-                if rel + 1e-6 < next_due and pending_or_taken():
-                    continue
-                next_due = (math.floor(rel / every + 1e-9) + 1) * every
-                pending.append(rel)
-                take(ctx.decode(packet))
-            take(ctx.decode(None))
+                maker.packet(packet)
         except av.error.FFmpegError as exc:
-            raise ThumbnailError(f"{video_path.name}: cannot decode keyframes ({describe_error(exc)})") from exc
-    if not pictures:
-        raise ThumbnailError(f"{video_path.name}: no decodable keyframe")
-    duration = max(duration, end, pictures[-1][0])
-    pictures.sort(key=lambda p: p[0])
+            raise ThumbnailError(f"{video_path.name}: cannot be read ({describe_error(exc)})") from exc
+        return maker.finish(out_dir)
 
-    tiles: list[Tile] = []
-    sheets: list[Path] = []
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for n, first in enumerate(range(0, len(pictures), max_tiles_per_sheet)):
-        chunk = pictures[first:first + max_tiles_per_sheet]
-        name = SPRITE_NAME if n == 0 else f"sprite_{n}.jpg"
-        cols = min(columns, len(chunk))
-        rows = math.ceil(len(chunk) / cols)
-        sheet = np.zeros((rows * tile_h, cols * tile_w, 3), dtype=np.uint8)
-        for i, (_, rgb) in enumerate(chunk):
-            r, c = divmod(i, cols)
-            sheet[r * tile_h:(r + 1) * tile_h, c * tile_w:(c + 1) * tile_w] = rgb
-            tiles.append(Tile(0.0, 0.0, name, c * tile_w, r * tile_h, tile_w, tile_h, chunk[i][0]))
-        _write_jpeg(sheet, out_dir / name)
-        sheets.append(out_dir / name)
-    for i, tile in enumerate(tiles):
-        tile.start = 0.0 if i == 0 else tile.source_time
-        tile.end = tiles[i + 1].source_time if i + 1 < len(tiles) else duration
-    tiles = [t for t in tiles if t.end > t.start] or tiles[-1:]
-    tiles[-1].end = max(tiles[-1].end, duration)
-    vtt = out_dir / VTT_NAME
-    _write_atomic(vtt, _vtt(tiles).encode())
-    return Storyboard(vtt=vtt, sheets=sheets, tiles=tiles, tile_width=tile_w, tile_height=tile_h,
-                      columns=min(columns, len(pictures)), duration=round(duration, 6),
-                      decoded_frames=decoded, keyframes=keyframes)
+
+class StoryboardMaker:
+    """A storyboard (see :func:`storyboard`) made from the packets of a demux run by someone
+    else: ``start(video_stream)``, then ``packet(p)`` for each packet of that stream in demux
+    order (before the packet is muxed elsewhere: muxing takes its data), then
+    ``finish(out_dir)``. ``make_hls(src, dir, watch=maker)`` does the first two while it
+    segments, so the storyboard costs only the decoding of the keyframes it shows.
+
+    Only keyframes due for a tile reach the decoder (told to skip anything else and the loop
+    filter, which a keyframe nothing is predicted from does not need); the per-packet work
+    is a few integer operations. ``packet`` never raises: an error is kept and raised by
+    ``finish`` as :class:`ThumbnailError`, so it costs the storyboard only.
+    """
+
+    def __init__(self, every: Optional[float] = None, *, width: int = 160, columns: int = 10,
+                 max_tiles_per_sheet: int = 200) -> None:
+        if every is not None and (not isinstance(every, (int, float)) or not every > 0 or not math.isfinite(every)):
+            raise ThumbnailError(f"every must be a positive number of seconds, got {every!r}")
+        if columns < 1 or max_tiles_per_sheet < 1 or width < 2:
+            raise ThumbnailError("columns, max_tiles_per_sheet and width must be positive")
+        self.every, self.width, self.columns, self.max_tiles_per_sheet = every, width, columns, max_tiles_per_sheet
+        self.name = "video"
+        self._ctx = None
+        self._drained = False
+        self._error: Optional[str] = None
+        self._pictures: list[tuple[float, np.ndarray]] = []
+        self._pending: list[float] = []  # times of key packets sent to the decoder, in order
+        self._tile = (0, 0)
+        # One scaler for every tile: a new one per frame costs ~7x the scaling (its filters).
+        self._scaler = VideoReformatter()
+        self.keyframes = self.decoded = 0
+
+    def start(self, stream, name: str = "video") -> None:
+        """The video stream whose packets follow (its codec context decodes the keyframes)."""
+        self.name = name
+        self._stream = stream
+        tb = stream.time_base
+        self._tb = float(tb)
+        self._base_ticks = stream.start_time or 0
+        self._base = self._base_ticks * self._tb
+        self.duration = _duration(stream.container, stream)
+        every = self.every
+        if every is None:
+            every = max(AUTO_MIN_EVERY, self.duration / AUTO_TILES) if self.duration else AUTO_MIN_EVERY
+        self._every = every
+        self._next_due = 0.0
+        self._end_ticks: Optional[int] = None
+        stream.thread_type = "AUTO"  # frame threads: keyframes decode while the reader goes on
+        ctx = stream.codec_context
+        ctx.skip_frame = "NONKEY"  # the decoder drops what is not a keyframe (belt and braces)
+        try:
+            ctx.options = {**ctx.options, "skip_loop_filter": "all"}
+        except (AttributeError, TypeError):  # pragma: no cover - older PyAV
+            pass
+        self._ctx = ctx
+
+    def packet(self, packet) -> None:
+        ts = packet.pts if packet.pts is not None else packet.dts
+        if ts is None:  # the demuxer's flush packet: the stream ended
+            self._drain()
+            return
+        end = ts + (packet.duration or 0)
+        if self._end_ticks is None or end > self._end_ticks:
+            self._end_ticks = end
+        if not packet.is_keyframe:
+            return
+        self.keyframes += 1
+        rel = (ts - self._base_ticks) * self._tb
+        if rel + 1e-6 < self._next_due and (self._pending or self._pictures):
+            return
+        self._next_due = (math.floor(rel / self._every + 1e-9) + 1) * self._every
+        if self._error is not None or self._ctx is None:
+            return
+        self._pending.append(rel)
+        try:
+            self._take(self._ctx.decode(packet))
+        except Exception as exc:  # whatever it is, it must not stop the reader (make_hls)
+            self._error = describe_error(exc)
+
+    def _drain(self) -> None:
+        if self._error is None and self._ctx is not None and not self._drained:
+            self._drained = True
+            try:
+                self._take(self._ctx.decode(None))
+            except Exception as exc:  # called by packet() too, which must not raise
+                self._error = describe_error(exc)
+
+    def _take(self, frames) -> None:
+        for frame in frames:
+            self.decoded += 1
+            if frame.pts is None:
+                ft = self._pending[0] if self._pending else 0.0
+            else:  # (the stream may be closed by now: its time base is kept)
+                ft = frame.pts * (float(frame.time_base) if frame.time_base else self._tb) - self._base
+            if self._pending:
+                self._pending.pop(0)
+            if not self._tile[0]:
+                self._tile = _size(frame.width, frame.height, self.width)
+            self._pictures.append((max(0.0, ft), _rgb(frame, *self._tile, self._scaler)))
+
+    def finish(self, out_dir: str | Path) -> Storyboard:
+        """Write the sprite sheet(s) and the WebVTT into ``out_dir``."""
+        out_dir = Path(out_dir)
+        if self._ctx is None:
+            raise ThumbnailError(f"{self.name}: has no video stream")
+        self._drain()
+        if self._error is not None:
+            raise ThumbnailError(f"{self.name}: cannot decode keyframes ({self._error})")
+        pictures = self._pictures
+        if not pictures:
+            raise ThumbnailError(f"{self.name}: no decodable keyframe")
+        end = (self._end_ticks - self._base_ticks) * self._tb if self._end_ticks is not None else 0.0
+        duration = max(self.duration, end, pictures[-1][0])
+        pictures.sort(key=lambda p: p[0])
+        tile_w, tile_h = self._tile
+        columns, per_sheet = self.columns, self.max_tiles_per_sheet
+
+        tiles: list[Tile] = []
+        sheets: list[Path] = []
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for n, first in enumerate(range(0, len(pictures), per_sheet)):
+            chunk = pictures[first:first + per_sheet]
+            name = SPRITE_NAME if n == 0 else f"sprite_{n}.jpg"
+            cols = min(columns, len(chunk))
+            rows = math.ceil(len(chunk) / cols)
+            sheet = np.zeros((rows * tile_h, cols * tile_w, 3), dtype=np.uint8)
+            for i, (_, rgb) in enumerate(chunk):
+                r, c = divmod(i, cols)
+                sheet[r * tile_h:(r + 1) * tile_h, c * tile_w:(c + 1) * tile_w] = rgb
+                tiles.append(Tile(0.0, 0.0, name, c * tile_w, r * tile_h, tile_w, tile_h, chunk[i][0]))
+            _write_jpeg(sheet, out_dir / name)
+            sheets.append(out_dir / name)
+        for i, tile in enumerate(tiles):
+            tile.start = 0.0 if i == 0 else tile.source_time
+            tile.end = tiles[i + 1].source_time if i + 1 < len(tiles) else duration
+        tiles = [t for t in tiles if t.end > t.start] or tiles[-1:]
+        tiles[-1].end = max(tiles[-1].end, duration)
+        vtt = out_dir / VTT_NAME
+        _write_atomic(vtt, _vtt(tiles).encode())
+        return Storyboard(vtt=vtt, sheets=sheets, tiles=tiles, tile_width=tile_w, tile_height=tile_h,
+                          columns=min(columns, len(pictures)), duration=round(duration, 6),
+                          decoded_frames=self.decoded, keyframes=self.keyframes)
 
 
 def poster(video_path: str | Path, out_path: str | Path, width: Optional[int] = None, at: float = 0.1) -> Thumbnail:
@@ -331,15 +413,6 @@ def _duration(container, stream) -> float:
     return 0.0
 
 
-def _packet_time(packet) -> Optional[float]:
-    ts = packet.pts if packet.pts is not None else packet.dts
-    return None if ts is None else float(ts * packet.time_base)
-
-
-def _packet_duration(packet) -> float:
-    return float(packet.duration * packet.time_base) if packet.duration else 0.0
-
-
 def _frame_time(frame, stream) -> Optional[float]:
     if frame.pts is None:
         return None
@@ -370,7 +443,9 @@ def _size(src_w: int, src_h: int, width: Optional[int]) -> tuple[int, int]:
     return max(2, w - w % 2), max(2, h - h % 2)
 
 
-def _rgb(frame, w: int, h: int) -> np.ndarray:
+def _rgb(frame, w: int, h: int, scaler: Optional[VideoReformatter] = None) -> np.ndarray:
+    if scaler is not None:
+        return scaler.reformat(frame, width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
     return frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from reeldb.export import ExportError, HlsError, MediaInfo, make_hls, probe
 from reeldb.export.clips import Piece, clip_segments
-from reeldb.export.thumbnails import poster, storyboard, thumbnail_at
+from reeldb.export.thumbnails import StoryboardMaker, poster, storyboard, thumbnail_at
 from reeldb.index import store
 
 from .collections import resolve
@@ -68,12 +68,13 @@ class MediaLibrary:
                     shutil.copyfile(src, dest)
             hls_path, previews = None, False
             if kind == "video":
+                board = StoryboardMaker()  # from the keyframes make_hls reads anyway
                 try:
-                    hls_path = str(make_hls(dest, folder / "hls"))
+                    hls_path = str(make_hls(dest, folder / "hls", watch=board))
                 except HlsError as exc:
                     log.warning("no HLS rendition for %s: %s", asset_id, exc)
                 else:
-                    previews = _previews(asset_id, dest, folder / "hls")
+                    previews = _previews(asset_id, dest, folder / "hls", board)
             now = time.time()
             record = {
                 "id": asset_id, "collection_id": collection_id, "kind": kind, "name": name,
@@ -173,12 +174,16 @@ class MediaLibrary:
         await self.runtime.io(shutil.rmtree, Path(gone["path"]).parent, True)
 
 
-def _previews(asset_id: str, video: Path, hls_dir: Path) -> bool:
+def _previews(asset_id: str, video: Path, hls_dir: Path, board: StoryboardMaker | None = None) -> bool:
     """A poster and a keyframe storyboard (sprite + WebVTT) beside the HLS rendition, served with
-    it. Keyframes only, so this costs a fraction of a decode; a failure costs the previews only."""
+    it. Keyframes only, so this costs a fraction of a decode; a failure costs the previews only.
+    ``board``: the storyboard made while the rendition was segmented (else the file is read)."""
     try:
         poster(video, hls_dir / "poster.jpg", width=640)
-        storyboard(video, hls_dir)
+        if board is not None:
+            board.finish(hls_dir)
+        else:
+            storyboard(video, hls_dir)
         return True
     except ExportError as exc:
         log.warning("no previews for %s: %s", asset_id, exc)

@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 
 from reeldb.export.thumbnails import (
+    AUTO_MIN_EVERY,
+    AUTO_TILES,
     ThumbnailError,
     poster,
     storyboard,
@@ -170,7 +172,7 @@ def test_storyboard_from_keyframes_covers_the_video(video, every, tmp_path):
         assert read_index(sheet[y:y + h, x:x + w]) == round(tile.source_time * FPS)
         assert start == 0.0 or start == pytest.approx(tile.source_time, abs=1e-3)
     # spacing: the first keyframe at or after each multiple of ``every``
-    step = every or 1.0
+    step = every or max(AUTO_MIN_EVERY, SECONDS / AUTO_TILES)
     expected, due = [], 0.0
     for k in keys:
         if k + 1e-6 >= due:
@@ -209,3 +211,34 @@ def test_storyboard_rejects_bad_arguments(tmp_path):
     (tmp_path / "a.wav").write_bytes(b"RIFF")
     with pytest.raises(ThumbnailError):
         storyboard(tmp_path / "a.wav", tmp_path / "sb")
+
+
+def test_storyboard_made_while_segmenting_hls(video, tmp_path):
+    """make_hls(watch=StoryboardMaker()) gives the storyboard storyboard() gives, from the one
+    read HLS makes anyway, and the very same HLS as without it."""
+    from reeldb.export.hls import make_hls
+    from reeldb.export.thumbnails import StoryboardMaker
+
+    path, gop = video
+    alone = storyboard(path, tmp_path / "alone", every=2.0, width=80)
+    maker = StoryboardMaker(every=2.0, width=80)
+    make_hls(path, tmp_path / "hls", watch=maker)
+    board = maker.finish(tmp_path / "hls")
+    assert board.vtt == tmp_path / "hls" / "storyboard.vtt"
+    assert board.vtt.read_text() == alone.vtt.read_text()
+    assert [t.source_time for t in board.tiles] == [t.source_time for t in alone.tiles]
+    assert board.decoded_frames == len(board.tiles) and board.keyframes == alone.keyframes
+    sheet = jpeg_rgb(board.sheets[0])
+    for tile in board.tiles:
+        assert read_index(sheet[tile.y:tile.y + tile.h, tile.x:tile.x + tile.w]) == round(tile.source_time * FPS)
+    make_hls(path, tmp_path / "plain")
+    for seg in sorted((tmp_path / "plain").iterdir()):
+        assert (tmp_path / "hls" / seg.name).read_bytes() == seg.read_bytes()
+
+
+def test_storyboard_maker_without_video(tmp_path):
+    from reeldb.export.thumbnails import StoryboardMaker
+
+    maker = StoryboardMaker()
+    with pytest.raises(ThumbnailError):
+        maker.finish(tmp_path / "sb")  # never shown a video stream (an audio-only rendition)
