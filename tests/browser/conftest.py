@@ -9,7 +9,7 @@ import pytest
 
 CHROMIUM = os.environ.get("REELDB_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+        "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
 
 
 @pytest.fixture
