@@ -22,6 +22,7 @@ from .capture_runtime import CaptureRuntime
 from .collections import Collections, ensure_default
 from .compilations import Compilations
 from .database import Database
+from .editor import Editor
 from .errors import handle_exception
 from .events import Events, WebSocketHub
 from .exports import Exports
@@ -31,7 +32,7 @@ from .library import MediaLibrary
 from .links import Links
 from .live import LiveTranscripts
 from .openapi import describe_bodies, describe_errors
-from .routes import capture, collections, jobs, media, rtstreams, spoken, streams, system, uploads
+from .routes import capture, collections, editor, jobs, media, rtstreams, spoken, streams, system, uploads
 from .routes.jobs import Presenters
 from .runtime import Runtime
 from .schema import migrate
@@ -74,8 +75,9 @@ class Server:
         self.spoken = Spoken(self.db, settings, self.jobs)                     # the index stage's tables
         self.capture = CaptureRuntime(settings, self.sessions, self.runtime, on_stopped=self.exports.after_stop)
         self.live = LiveTranscripts(settings, self.hub, self.capture, self.runtime)
-        self.presenters = Presenters(self.library, self.links, self.spoken)
         self.compilations = Compilations(self.db, self.library, self.links)   # compilations
+        self.editor = Editor(self.db, settings, self.jobs, self.library, self.links)  # renders
+        self.presenters = Presenters(self.library, self.links, self.spoken, self.editor)
 
     def dependencies(self) -> dict[str, Provide]:
         values: dict[str, Any] = {
@@ -83,7 +85,7 @@ class Server:
             "hub": self.hub, "jobs": self.jobs, "collections": self.collections, "library": self.library,
             "uploads": self.uploads, "sessions": self.sessions, "exports": self.exports, "spoken": self.spoken,
             "capture": self.capture, "live": self.live, "presenters": self.presenters,
-            "compilations": self.compilations,
+            "compilations": self.compilations, "editor": self.editor,
         }
         provided = {name: Provide(_constant(value), use_cache=True, sync_to_thread=False)
                     for name, value in values.items()}
@@ -150,7 +152,8 @@ def create_app(settings: Settings) -> Litestar:
     request_guard = Guard()
     app = Litestar(
         route_handlers=[*system.handlers, *collections.handlers, *media.handlers, *uploads.handlers, *jobs.handlers,
-                        *capture.handlers, *streams.handlers, *rtstreams.handlers, *spoken.handlers],
+                        *capture.handlers, *streams.handlers, *rtstreams.handlers, *spoken.handlers,
+                        *editor.handlers],
         dependencies=server.dependencies(),
         exception_handlers={Exception: handle_exception},
         middleware=[request_guard.wrap],

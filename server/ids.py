@@ -25,6 +25,7 @@ PREFIXES = {
     "ws": "ws-",
     "upload": "up-",
     "compilation": "cmp-",
+    "render": "rnd-",
 }
 
 

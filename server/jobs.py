@@ -11,8 +11,8 @@ event loop, and must not be done twice. The rules that make that so:
   its token gone: its progress raises :class:`JobLost` and its result is discarded (fencing).
 - Handlers are idempotent, keyed by job id: ids of what they create are fixed before they run
   (in ``params``), so a rerun replaces what a killed attempt left, never adds a second copy.
-- Each kind belongs to a lane with its own workers (imports, exports, index), so a slow import
-  cannot starve exports or indexing.
+- Each kind belongs to a lane with its own workers (imports, exports, index, renders), so a slow
+  import cannot starve exports or indexing, nor a long render an export.
 
 :class:`JobQueue` is the interface routes and services use; :class:`Jobs` is the embedded
 backend. Another backend (a distributed queue) can stand behind the same interface with the
@@ -37,7 +37,7 @@ from .settings import Settings
 log = logging.getLogger("reeldb.jobs")
 
 T = TypeVar("T")
-LANES = ("imports", "exports", "index")
+LANES = ("imports", "exports", "index", "renders")
 
 
 class JobLost(Exception):
@@ -124,8 +124,9 @@ class Jobs:
         self._running: dict[str, _Execution] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Renders (the editor) run one at a time: x264 already uses every core.
         self.capacity = {"imports": settings.import_workers, "exports": settings.workers,
-                         "index": settings.workers}
+                         "index": settings.workers, "renders": 1}
 
     def register(self, kind: JobKind) -> None:
         if kind.lane not in LANES:

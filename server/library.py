@@ -119,8 +119,9 @@ class MediaLibrary:
     async def list(self, kind: str, collection_id: str) -> list[dict[str, Any]]:
         def read(conn: Conn) -> list[dict[str, Any]]:
             coll = resolve(conn, collection_id)
-            return list(rows(conn, "select * from media where collection_id = ? and kind = ? order by created_at",
-                             [coll["id"], kind]))
+            # the editor's renders are streams, not videos of the collection
+            return list(rows(conn, "select * from media where collection_id = ? and kind = ? "
+                                   "and coalesce(origin, '') != 'editor' order by created_at", [coll["id"], kind]))
 
         return await self.db.execute_fn(read)
 

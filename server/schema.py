@@ -161,3 +161,11 @@ def m007_previews(db: sqlite_utils.Database) -> None:
 @migrations()
 def m008_compilations(db: sqlite_utils.Database) -> None:
     db["compilations"].create({"id": str, "parts": str, "created_at": float}, pk="id")
+
+
+@migrations()
+def m009_renders(db: sqlite_utils.Database) -> None:
+    """The editor's renders, one per canonical timeline (the cache)."""
+    db["renders"].create({"id": str, "key": str, "job_id": str, "media_id": str, "collection_id": str,
+                          "way": str, "created_at": float}, pk="id")
+    db["renders"].create_index(["key"], unique=True)

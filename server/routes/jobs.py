@@ -10,6 +10,7 @@ from litestar import Request, get
 from .. import views
 from ..auth import Principal
 from ..database import loads
+from ..editor import Editor
 from ..errors import BadRequest, InternalError, NotFound
 from ..jobs import JobQueue, async_response
 from ..library import MediaLibrary
@@ -21,10 +22,11 @@ from ..spoken import Spoken
 class Presenters:
     """A finished job's stored result as the API's answer, by job kind (URLs depend on the caller)."""
 
-    def __init__(self, library: MediaLibrary, links: Links, spoken: Spoken) -> None:
+    def __init__(self, library: MediaLibrary, links: Links, spoken: Spoken, editor: Editor) -> None:
         self.library = library
         self.links = links
         self.spoken = spoken
+        self.editor = editor
 
     async def present(self, kind: str, result: dict[str, Any], base: str) -> dict[str, Any]:
         if kind == "upload":
@@ -36,6 +38,8 @@ class Presenters:
             return await self.spoken.present_transcript(result)
         if kind == "index":
             return {"message": "Spoken words indexed", **result}
+        if kind == "render":
+            return await self.editor.present(result, base)
         return result
 
 

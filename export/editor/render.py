@@ -1,0 +1,510 @@
+"""The editor's I/O edges: decode, composite, mix and encode a planned timeline into an MP4.
+
+Blocking and CPU-bound (call from a worker thread); reads library files, writes only the output
+path it is given. Two ways (see :mod:`.plan`):
+
+- :func:`write_copy`: the spans' exact-clip pieces (MPEG-TS made by ``export.clips``) remuxed
+  packet for packet into an MP4; the audio is the pieces' own AAC packets or the timeline's mix.
+- :func:`render`: every frame composited in numpy (sources decoded and scaled with PyAV's
+  swscale, text and captions drawn with Pillow) and encoded with libx264; audio mixed in numpy
+  and encoded once with AAC.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator, Mapping, Optional, Sequence
+
+import av
+import numpy as np
+from PIL import Image
+
+from ..mix import to_stereo
+from .model import AudioAsset, CaptionAsset, Clip, ImageAsset, TextAsset, Timeline, TimelineError, VideoAsset
+from .plan import CopyPlan, SourceInfo
+from .text import render_caption, render_text
+
+SAMPLE_RATE = 48000
+AUDIO_BITRATE = 128_000
+X264 = {"preset": "veryfast", "crf": "20"}
+Progress = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class Caption:
+    """One caption line on the timeline's clock; ``words`` for word timing (start, end, text)."""
+
+    start: float
+    end: float
+    text: str
+    words: tuple[tuple[float, float, str], ...] = ()
+
+
+# -- audio --------------------------------------------------------------------------------------
+
+def _decode_audio(path: str, start: float, duration: float) -> np.ndarray:
+    """[2, n] float32 at 48 kHz: ``duration`` seconds of the file's first audio stream from
+    ``start`` (seconds after its first sample)."""
+    n_want = int(round(duration * SAMPLE_RATE))
+    out = np.zeros((2, n_want), dtype=np.float32)
+    with av.open(path) as container:
+        stream = container.streams.audio[0]
+        origin = (stream.start_time * stream.time_base) if stream.start_time is not None else (
+            container.start_time / 1e6 if container.start_time else 0.0)
+        origin = float(origin)
+        if start > 1.0:
+            container.seek(int((origin + start - 0.5) / stream.time_base), stream=stream, backward=True)
+        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=SAMPLE_RATE)
+        at: Optional[int] = None  # write position in out (samples)
+        for frame in container.decode(stream):
+            t = float(frame.time) - origin if frame.time is not None else None
+            for r in resampler.resample(frame):
+                samples = to_stereo(r.to_ndarray().astype(np.float32, copy=False))
+                if at is None:
+                    at = int(round(((t if t is not None else 0.0) - start) * SAMPLE_RATE))
+                lo, hi = at, at + samples.shape[1]
+                a, b = max(lo, 0), min(hi, n_want)
+                if b > a:
+                    out[:, a:b] = samples[:, a - lo:b - lo]
+                at = hi
+            if at is not None and at >= n_want:
+                break
+    return out
+
+
+def mix_audio(timeline: Timeline, sources: Mapping[str, SourceInfo]) -> Optional[np.ndarray]:
+    """The timeline's audio, [2, n] float32 at 48 kHz for its whole duration, or None when no
+    clip is audible. Every audio clip and every video clip with sound is summed at its volume;
+    a limiter-free hard clip at ±1 (volumes above 1 are the caller's choice)."""
+    audible = []
+    for clip in timeline.clips():
+        a = clip.asset
+        if isinstance(a, (AudioAsset, VideoAsset)) and a.volume > 0 and sources[a.id].has_audio:
+            audible.append(clip)
+    if not audible:
+        return None
+    n = int(round(timeline.duration * SAMPLE_RATE))
+    mix = np.zeros((2, n), dtype=np.float32)
+    for clip in audible:
+        a = clip.asset
+        samples = _decode_audio(sources[a.id].path, a.start, clip.duration)
+        at = int(round(clip.start * SAMPLE_RATE))
+        m = min(samples.shape[1], n - at)
+        if m > 0:
+            mix[:, at:at + m] += samples[:, :m] * np.float32(a.volume)
+    np.clip(mix, -1.0, 1.0, out=mix)
+    return mix
+
+
+def _add_aac(out: av.container.OutputContainer):
+    stream = out.add_stream("aac", rate=SAMPLE_RATE, layout="stereo", options={"aac_coder": "fast"})
+    stream.bit_rate = AUDIO_BITRATE
+    stream.time_base = Fraction(1, SAMPLE_RATE)
+    return stream
+
+
+class _AudioQueue:
+    """The mix encoded up front, handed to the muxer interleaved with the video by time."""
+
+    def __init__(self, out: av.container.OutputContainer, stream, mix: np.ndarray) -> None:
+        self.out = out
+        self.packets = list(_encode_mix(out, stream, mix))
+        self.next = 0
+
+    def until(self, seconds: float) -> None:
+        while self.next < len(self.packets):
+            p = self.packets[self.next]
+            if p.pts is not None and float(p.pts * p.time_base) > seconds:
+                return
+            self.out.mux(p)
+            self.next += 1
+
+    def rest(self) -> None:
+        self.until(math.inf)
+
+
+def _encode_mix(out: av.container.OutputContainer, stream, mix: np.ndarray) -> Iterator[av.Packet]:
+    block = SAMPLE_RATE
+    for i in range(0, mix.shape[1], block):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(mix[:, i:i + block]), format="fltp", layout="stereo")
+        frame.sample_rate = SAMPLE_RATE
+        frame.time_base = Fraction(1, SAMPLE_RATE)
+        frame.pts = i
+        yield from stream.encode(frame)
+    yield from stream.encode(None)
+
+
+# -- the copy path ------------------------------------------------------------------------------
+
+def write_copy(plan: CopyPlan, pieces: Sequence[Sequence[Path]], mix: Optional[np.ndarray], out_path: Path,
+               progress: Progress = lambda f: None) -> None:
+    """Remux the spans' pieces (one list of TS files per span of ``plan``) into ``out_path``
+    (MP4), each span moved to its place on the timeline; audio as ``plan.audio`` says."""
+    files = [p for span in pieces for p in span]
+    if not files:
+        raise TimelineError("timeline: the video clips lie outside their source")
+    with av.open(str(files[0])) as first:
+        vtemplate = first.streams.video[0]
+        has_source_audio = bool(first.streams.audio)
+        out = av.open(str(out_path), mode="w", format="mp4", options={"movflags": "+faststart"})
+        try:
+            vout = out.add_stream_from_template(vtemplate)
+            vout.time_base = Fraction(1, 90000)
+            aout = None
+            if plan.audio == "source" and has_source_audio:
+                aout = out.add_stream_from_template(first.streams.audio[0])
+                aout.time_base = Fraction(1, 90000)
+            elif plan.audio == "mix" and mix is not None:
+                aout = _add_aac(out)
+            queue = _AudioQueue(out, aout, mix) if plan.audio == "mix" and aout is not None and mix is not None else None
+            total = len(files)
+            done = 0
+            last_dts = {"video": -1, "audio": -1}
+            for (tl_start, _, _), span in zip(plan.spans, pieces):
+                origin: Optional[int] = None
+                for path in span:
+                    with av.open(str(path)) as src:
+                        streams = list(src.streams.video[:1])
+                        if aout is not None and plan.audio == "source":
+                            streams += list(src.streams.audio[:1])
+                        for packet in src.demux(streams):
+                            if packet.dts is None or packet.size == 0:
+                                continue
+                            kind = packet.stream.type
+                            if origin is None:
+                                if kind != "video":
+                                    continue  # the span begins at its first picture
+                                origin = packet.pts - round(tl_start * 90000)
+                            shift = origin
+                            pts, dts = packet.pts - shift, packet.dts - shift
+                            if kind == "video":
+                                packet.stream = vout
+                            else:
+                                if pts < 0:
+                                    continue
+                                packet.stream = aout
+                            if dts <= last_dts[kind]:
+                                dts = last_dts[kind] + 1
+                                pts = max(pts, dts)
+                            last_dts[kind] = dts
+                            packet.pts, packet.dts = pts, dts
+                            packet.time_base = Fraction(1, 90000)
+                            if queue is not None:
+                                queue.until(dts / 90000)
+                            out.mux(packet)
+                    done += 1
+                    progress(0.9 * done / total)
+            if queue is not None:
+                queue.rest()
+        finally:
+            out.close()
+    progress(1.0)
+
+
+# -- the render path ----------------------------------------------------------------------------
+
+def _even(v: float) -> int:
+    return max(2, int(round(v / 2)) * 2)
+
+
+def fitted_size(fit: str, scale: float, src: tuple[int, int], viewport: tuple[int, int]) -> tuple[int, int]:
+    """The asset's size on the canvas: ``fit`` (crop = fill keeping aspect, overflow cut; cover
+    = stretch to the viewport; contain = inside keeping aspect; none = as it is), times ``scale``."""
+    sw, sh = src
+    W, H = viewport
+    if fit == "crop":
+        s = max(W / sw, H / sh)
+        w, h = sw * s, sh * s
+    elif fit == "cover":
+        w, h = W, H
+    elif fit == "contain":
+        s = min(W / sw, H / sh)
+        w, h = sw * s, sh * s
+    else:
+        w, h = sw, sh
+    return _even(w * scale), _even(h * scale)
+
+
+def placed_at(position: str, offset: tuple[float, float], size: tuple[int, int],
+              viewport: tuple[int, int]) -> tuple[int, int]:
+    """Top-left corner on the canvas: one of nine anchors, then ``offset`` as fractions of the
+    viewport (x to the right, y upwards, as Shotstack's, whose JSON VideoDB's editor follows)."""
+    w, h = size
+    W, H = viewport
+    x = 0.0 if "left" in position else (W - w) if "right" in position else (W - w) / 2
+    y = 0.0 if position.startswith("top") else (H - h) if position.startswith("bottom") else (H - h) / 2
+    return int(round(x + offset[0] * W)), int(round(y - offset[1] * H))
+
+
+def apply_filter(name: Optional[str], rgb: np.ndarray) -> np.ndarray:
+    """The SDK's Filter enum, each as a colour operation on an RGB uint8 array."""
+    if name is None:
+        return rgb
+    x = rgb.astype(np.float32)
+    if name == "greyscale":
+        y = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        x = np.repeat(y[..., None], 3, axis=2)
+    elif name == "negative":
+        x = 255.0 - x
+    elif name == "darken":
+        x = x * 0.6
+    elif name == "lighten":
+        x = x + (255.0 - x) * 0.4
+    elif name == "contrast":
+        x = (x - 128.0) * 1.5 + 128.0
+    elif name in ("boost", "muted"):
+        y = (x @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
+        x = y + (x - y) * (1.6 if name == "boost" else 0.4)
+        if name == "boost":
+            x = (x - 128.0) * 1.15 + 128.0
+    elif name == "blur":
+        h, w = rgb.shape[:2]
+        small = Image.fromarray(rgb).resize((max(1, w // 12), max(1, h // 12)), Image.BILINEAR)
+        return np.asarray(small.resize((w, h), Image.BILINEAR))
+    else:
+        raise TimelineError(f"filter: unsupported filter ({name!r})")
+    return np.clip(x, 0, 255).astype(np.uint8)
+
+
+def _crop_box(crop, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    w, h = size
+    l, t = int(crop.left), int(crop.top)
+    r, b = w - int(crop.right), h - int(crop.bottom)
+    if r - l < 2 or b - t < 2:
+        raise TimelineError(f"crop: leaves nothing of a {w}x{h} asset (got {crop})")
+    return l, t, r, b
+
+
+class _Layer:
+    """One visual clip: its picture at a timeline time (RGB or RGBA) and where it goes."""
+
+    def __init__(self, clip: Clip, viewport: tuple[int, int]) -> None:
+        self.clip = clip
+        self.viewport = viewport
+
+    def alpha(self, t: float) -> float:
+        c = self.clip
+        a = c.opacity
+        if c.fade_in and t - c.start < c.fade_in:
+            a *= max(0.0, (t - c.start) / c.fade_in)
+        if c.fade_out and c.end - t < c.fade_out:
+            a *= max(0.0, (c.end - t) / c.fade_out)
+        return a
+
+    def picture(self, t: float) -> Optional[tuple[np.ndarray, int, int]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _Static(_Layer):
+    def __init__(self, clip: Clip, viewport: tuple[int, int], rgba: np.ndarray, fit: bool) -> None:
+        super().__init__(clip, viewport)
+        h, w = rgba.shape[:2]
+        if fit:
+            size = fitted_size(clip.fit, clip.scale, (w, h), viewport)
+        else:
+            size = (max(1, round(w * clip.scale)), max(1, round(h * clip.scale)))
+        if size != (w, h):
+            rgba = np.asarray(Image.fromarray(rgba).resize(size, Image.LANCZOS))
+        self.image = apply_rgba_filter(clip.filter, rgba)
+        self.x, self.y = placed_at(clip.position, (clip.offset_x, clip.offset_y), size, viewport)
+
+    def picture(self, t: float) -> Optional[tuple[np.ndarray, int, int]]:
+        return self.image, self.x, self.y
+
+
+def apply_rgba_filter(name: Optional[str], rgba: np.ndarray) -> np.ndarray:
+    if name is None:
+        return rgba
+    if rgba.shape[2] == 4:
+        return np.concatenate([apply_filter(name, np.ascontiguousarray(rgba[..., :3])), rgba[..., 3:]], axis=2)
+    return apply_filter(name, rgba)
+
+
+class _Video(_Layer):
+    def __init__(self, clip: Clip, viewport: tuple[int, int], src: SourceInfo) -> None:
+        super().__init__(clip, viewport)
+        self.src = src
+        a: VideoAsset = clip.asset  # type: ignore[assignment]
+        full = (src.width or 2, src.height or 2)
+        self.box = None if a.crop.empty else _crop_box(a.crop, full)
+        visible = full if self.box is None else (self.box[2] - self.box[0], self.box[3] - self.box[1])
+        self.size = fitted_size(clip.fit, clip.scale, visible, viewport)
+        self.x, self.y = placed_at(clip.position, (clip.offset_x, clip.offset_y), self.size, viewport)
+        self.container = None
+        self.frames: Optional[Iterator[av.VideoFrame]] = None
+        self.current: Optional[np.ndarray] = None
+        self.current_t = -math.inf
+        self.pending: Optional[av.VideoFrame] = None
+        self.origin = 0.0
+
+    def _open(self) -> None:
+        self.container = av.open(self.src.path)
+        stream = self.container.streams.video[0]
+        stream.thread_type = "AUTO"
+        self.origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        start = self.clip.asset.start  # type: ignore[union-attr]
+        if start > 0.5:
+            self.container.seek(int((self.origin + start) / stream.time_base), stream=stream, backward=True)
+        self.frames = self.container.decode(stream)
+
+    def _convert(self, frame: av.VideoFrame) -> np.ndarray:
+        w, h = self.size
+        if self.box is None:
+            rgb = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="BILINEAR")
+        else:
+            l, t, r, b = self.box
+            full = frame.to_ndarray(format="rgb24")[t:b, l:r]
+            rgb = np.asarray(Image.fromarray(full).resize((w, h), Image.BILINEAR))
+        return apply_filter(self.clip.filter, rgb)
+
+    def picture(self, t: float) -> Optional[tuple[np.ndarray, int, int]]:
+        if self.frames is None:
+            self._open()
+        want = self.clip.asset.start + (t - self.clip.start) + 1e-6  # type: ignore[union-attr]
+        best: Optional[av.VideoFrame] = None
+        while True:
+            frame = self.pending
+            self.pending = None
+            if frame is None:
+                try:
+                    frame = next(self.frames)  # type: ignore[arg-type]
+                except StopIteration:
+                    break
+            ft = float(frame.time) - self.origin if frame.time is not None else self.current_t
+            if ft > want:
+                self.pending = frame
+                break
+            best, self.current_t = frame, ft
+        if best is not None:
+            self.current = self._convert(best)
+        if self.current is None:
+            return None
+        return self.current, self.x, self.y
+
+    def close(self) -> None:
+        if self.container is not None:
+            self.container.close()
+            self.container = None
+
+
+class _Captions(_Layer):
+    def __init__(self, clip: Clip, viewport: tuple[int, int], captions: Sequence[Caption]) -> None:
+        super().__init__(clip, viewport)
+        self.captions = [c for c in captions if c.end > clip.start and c.start < clip.end]
+        self.cache: dict[tuple[int, int], tuple[np.ndarray, int, int]] = {}
+
+    def picture(self, t: float) -> Optional[tuple[np.ndarray, int, int]]:
+        asset: CaptionAsset = self.clip.asset  # type: ignore[assignment]
+        for i, cap in enumerate(self.captions):
+            if cap.start <= t < cap.end:
+                word = -1
+                text = cap.text
+                highlight = None
+                if asset.animation == "color_highlight" and cap.words:
+                    text = " ".join(w for _, _, w in cap.words)
+                    for j, (w0, w1, _) in enumerate(cap.words):
+                        if w0 <= t:
+                            word = j
+                    if word >= 0:
+                        lo = sum(len(w) + 1 for _, _, w in cap.words[:word])
+                        highlight = (lo, lo + len(cap.words[word][2]))
+                key = (i, word)
+                if key not in self.cache:
+                    img, x, y = render_caption(asset, text, self.viewport, highlight)
+                    self.cache = {key: (apply_rgba_filter(self.clip.filter, img), x, y)}
+                return self.cache[key]
+        return None
+
+
+def _blend(canvas: np.ndarray, img: np.ndarray, x: int, y: int, alpha: float) -> None:
+    H, W = canvas.shape[:2]
+    h, w = img.shape[:2]
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
+    if x1 <= x0 or y1 <= y0 or alpha <= 0:
+        return
+    part = img[y0 - y:y1 - y, x0 - x:x1 - x]
+    dst = canvas[y0:y1, x0:x1]
+    if part.shape[2] == 4:
+        a = part[..., 3:4].astype(np.float32) * (alpha / 255.0)
+        dst[...] = (part[..., :3] * a + dst * (1.0 - a)).astype(np.uint8)
+    elif alpha >= 1.0:
+        dst[...] = part
+    else:
+        dst[...] = (part * np.float32(alpha) + dst * np.float32(1.0 - alpha)).astype(np.uint8)
+
+
+def output_fps(timeline: Timeline, sources: Mapping[str, SourceInfo]) -> Fraction:
+    rates = [sources[c.asset.id].fps for c in timeline.layers() if isinstance(c.asset, VideoAsset)]
+    rates = [r for r in rates if r]
+    fps = max(rates) if rates else 30.0
+    return Fraction(fps).limit_denominator(1001) if fps < 120 else Fraction(30)
+
+
+def render(timeline: Timeline, sources: Mapping[str, SourceInfo], out_path: Path,
+           captions: Sequence[Caption] = (), progress: Progress = lambda f: None,
+           mix: Optional[np.ndarray] = None, encoder: Mapping[str, str] = X264) -> None:
+    """Composite every frame of ``timeline`` and encode it (H.264 + AAC in MP4)."""
+    W, H = timeline.width, timeline.height
+    fps = output_fps(timeline, sources)
+    n_frames = max(1, int(round(timeline.duration * fps)))
+    background = np.empty((H, W, 3), dtype=np.uint8)
+    background[...] = timeline.background[:3]
+    clips = timeline.layers()
+
+    def make(clip: Clip) -> _Layer:
+        a = clip.asset
+        if isinstance(a, VideoAsset):
+            return _Video(clip, (W, H), sources[a.id])
+        if isinstance(a, ImageAsset):
+            img = Image.open(sources[a.id].path).convert("RGBA")
+            if not a.crop.empty:
+                img = img.crop(_crop_box(a.crop, img.size))
+            return _Static(clip, (W, H), np.asarray(img), fit=True)
+        if isinstance(a, TextAsset):
+            return _Static(clip, (W, H), render_text(a, (W, H)), fit=False)
+        return _Captions(clip, (W, H), captions)
+
+    out = av.open(str(out_path), mode="w", format="mp4", options={"movflags": "+faststart"})
+    live: dict[int, _Layer] = {}
+    try:
+        vstream = out.add_stream("libx264", rate=fps, options=dict(encoder))
+        vstream.width, vstream.height, vstream.pix_fmt = W, H, "yuv420p"
+        vstream.time_base = 1 / fps
+        vstream.codec_context.thread_count = 0
+        queue = _AudioQueue(out, _add_aac(out), mix) if mix is not None else None
+        canvas = background.copy()
+        for i in range(n_frames):
+            t = i / fps
+            t = float(t)
+            canvas[...] = background
+            for index, clip in enumerate(clips):
+                if clip.start <= t < clip.end:
+                    layer = live.get(index)
+                    if layer is None:
+                        layer = live[index] = make(clip)
+                    pic = layer.picture(t)
+                    if pic is not None:
+                        _blend(canvas, pic[0], pic[1], pic[2], layer.alpha(t))
+                elif index in live and t >= clip.end:
+                    live.pop(index).close()
+            frame = av.VideoFrame.from_ndarray(canvas, format="rgb24")
+            frame.pts = i
+            if queue is not None:
+                queue.until(t)
+            out.mux(vstream.encode(frame))
+            if i % 15 == 0:
+                progress(0.95 * i / n_frames)
+        out.mux(vstream.encode(None))
+        if queue is not None:
+            queue.rest()
+    finally:
+        for layer in live.values():
+            layer.close()
+        out.close()
+    progress(1.0)

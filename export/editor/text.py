@@ -1,0 +1,166 @@
+"""Text and captions drawn with Pillow into RGBA images (libavfilter in PyAV's wheels has no
+``drawtext``, ``subtitles`` or ``ass`` filter).
+
+Fonts: DejaVu Sans from Debian's ``fonts-dejavu-core`` when installed (tests/run.sh and .ci/run
+install it), else the TrueType font Pillow ships (``ImageFont.load_default(size=…)``, Pillow ≥
+10.1). Font *families* named in a timeline are not looked up: every text uses this one face
+(bold where a caption asks for bold).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .model import CaptionAsset, TextAsset
+
+FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"),)
+REGULAR = "DejaVuSans.ttf"
+BOLD = "DejaVuSans-Bold.ttf"
+
+RGBA = tuple[int, int, int, int]
+
+
+@functools.lru_cache(maxsize=64)
+def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    for folder in FONT_DIRS:
+        path = folder / (BOLD if bold else REGULAR)
+        if path.is_file():
+            return ImageFont.truetype(str(path), size)
+    return ImageFont.load_default(size=size)
+
+
+def font_source() -> str:
+    """Which font the renderer draws with (for the README and logs)."""
+    for folder in FONT_DIRS:
+        if (folder / REGULAR).is_file():
+            return str(folder / REGULAR)
+    return "Pillow's bundled font"
+
+
+def _anchor_xy(alignment: str, box_w: float, box_h: float, w: float, h: float) -> tuple[float, float]:
+    """Top-left of a w×h block inside a box, for one of nine anchors (top, top_right, …, center)."""
+    x = {"left": 0.0, "right": box_w - w}.get(_horizontal(alignment), (box_w - w) / 2)
+    y = {"top": 0.0, "bottom": box_h - h}.get(_vertical(alignment), (box_h - h) / 2)
+    return x, y
+
+
+def _horizontal(a: str) -> str:
+    return "left" if "left" in a else "right" if "right" in a else "center"
+
+
+def _vertical(a: str) -> str:
+    return "top" if a.startswith("top") else "bottom" if a.startswith("bottom") else "center"
+
+
+def render_text(asset: TextAsset, viewport: tuple[int, int]) -> np.ndarray:
+    """The text asset as an RGBA array: its box (width/height, or the background's size, or the
+    text's own extent) with the text aligned inside it."""
+    text = asset.text.expandtabs(asset.tabsize)
+    f = font(max(1, round(asset.size)))
+    stroke = round(asset.border_width)
+    probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
+    align = asset.horizontal
+    spacing = 4 + asset.line_spacing
+    l, t, r, b = probe.multiline_textbbox((0, 0), text, font=f, stroke_width=stroke, align=align, spacing=spacing)
+    tw, th = r - l, b - t
+    shadow = (asset.shadow_x, asset.shadow_y) if asset.shadow_color else (0.0, 0.0)
+    tw_s, th_s = tw + shadow[0], th + shadow[1]
+    if asset.background_color is not None:
+        pad = max(8.0, asset.background_border)
+        bw = asset.background_width or (tw_s + 2 * pad)
+        bh = asset.background_height or (th_s + 2 * pad)
+        bw, bh = max(bw, asset.width or 0), max(bh, asset.height or 0)
+        alignment = asset.background_alignment
+    else:
+        bw = asset.width or tw_s
+        bh = asset.height or th_s
+        alignment = _nine(asset.horizontal, asset.vertical)
+    bw, bh = max(1, round(bw)), max(1, round(bh))
+    bw, bh = min(bw, 4 * viewport[0]), min(bh, 4 * viewport[1])
+    img = Image.new("RGBA", (bw, bh), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    if asset.background_color is not None:
+        draw.rectangle((0, 0, bw - 1, bh - 1), fill=asset.background_color)
+    x, y = _anchor_xy(alignment, bw, bh, tw_s, th_s)
+    x, y = x - l, y - t
+    layer = Image.new("RGBA", (bw, bh), (0, 0, 0, 0))
+    ld = ImageDraw.Draw(layer)
+    if asset.shadow_color is not None and (asset.shadow_x or asset.shadow_y):
+        ld.multiline_text((x + asset.shadow_x, y + asset.shadow_y), text, font=f, fill=asset.shadow_color,
+                          stroke_width=stroke, stroke_fill=asset.shadow_color, align=align, spacing=spacing)
+    ld.multiline_text((x, y), text, font=f, fill=asset.color, stroke_width=stroke,
+                      stroke_fill=asset.border_color if stroke else None, align=align, spacing=spacing)
+    img = Image.alpha_composite(img, layer)
+    return np.asarray(img)
+
+
+def _nine(horizontal: str, vertical: str) -> str:
+    if vertical == "center":
+        return horizontal if horizontal != "center" else "center"
+    return vertical if horizontal == "center" else f"{vertical}_{horizontal}"
+
+
+def render_caption(asset: CaptionAsset, text: str, viewport: tuple[int, int],
+                   highlight: Optional[tuple[int, int]] = None) -> tuple[np.ndarray, int, int]:
+    """A caption line (wrapped to the margins) as RGBA, and where its top-left goes in the
+    viewport. ``highlight``: character range drawn in the secondary colour (color_highlight)."""
+    W, H = viewport
+    f = font(max(1, round(asset.font_size)), asset.bold)
+    outline = round(asset.outline) if asset.style == "outline_and_shadow" else 0
+    max_w = max(20, W - asset.margin_l - asset.margin_r)
+    lines = _wrap(text, f, max_w)
+    probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
+    ascent, descent = f.getmetrics() if hasattr(f, "getmetrics") else (asset.font_size, 0)
+    line_h = ascent + descent + 2 * outline
+    widths = [probe.textlength(line, font=f) + 2 * outline for line in lines]
+    pad = 6 if asset.style == "opaque_box" else 0
+    shadow = round(asset.shadow)
+    bw = round(max(widths, default=1) + 2 * pad + shadow)
+    bh = round(line_h * len(lines) + 2 * pad + shadow)
+    img = Image.new("RGBA", (max(1, bw), max(1, bh)), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    if asset.style == "opaque_box":
+        draw.rectangle((0, 0, bw - 1 - shadow, bh - 1 - shadow), fill=asset.back)
+    h_align = _horizontal(asset.alignment.replace("middle", "center"))
+    offset = 0
+    for i, line in enumerate(lines):
+        lw = widths[i]
+        x = pad + outline + {"left": 0, "right": (bw - 2 * pad - shadow) - lw}.get(h_align, ((bw - 2 * pad - shadow) - lw) / 2)
+        y = pad + outline + i * line_h
+        if shadow and asset.style == "outline_and_shadow":
+            draw.text((x + shadow, y + shadow), line, font=f, fill=asset.back)
+        draw.text((x, y), line, font=f, fill=asset.primary, stroke_width=outline,
+                  stroke_fill=asset.outline_color if outline else None)
+        if highlight is not None:
+            lo, hi = highlight[0] - offset, highlight[1] - offset
+            if hi > 0 and lo < len(line):
+                lo, hi = max(0, lo), min(len(line), hi)
+                hx = x + probe.textlength(line[:lo], font=f)
+                draw.text((hx, y), line[lo:hi], font=f, fill=asset.secondary, stroke_width=outline,
+                          stroke_fill=asset.outline_color if outline else None)
+        offset += len(line) + 1
+    vertical = asset.alignment.split("_")[0]
+    x = {"left": asset.margin_l, "right": W - asset.margin_r - bw}.get(h_align, (W - bw) / 2)
+    y = {"top": asset.margin_v, "bottom": H - asset.margin_v - bh}.get(vertical, (H - bh) / 2)
+    return np.asarray(img), round(x), round(y)
+
+
+def _wrap(text: str, f, max_w: float) -> list[str]:
+    probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        trial = f"{current} {word}".strip()
+        if current and probe.textlength(trial, font=f) > max_w:
+            lines.append(current)
+            current = word
+        else:
+            current = trial
+    if current:
+        lines.append(current)
+    return lines or [""]

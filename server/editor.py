@@ -1,0 +1,200 @@
+"""The editor: VideoDB's Timeline JSON (``POST /editor``) rendered into a new stream.
+
+Owns the ``renders`` table: one render per canonical timeline (the parsed timeline with its
+defaults filled in, plus the caption lines it would draw), so the same timeline twice is a
+lookup. The export stage's editor (``reeldb.export.editor``) parses, plans and renders; this
+service resolves asset ids to library files and transcripts to caption lines, queues the render
+on the ``renders`` lane (ids fixed when queued: a rerun replaces) and places the result in the
+library as a video of origin ``editor`` (not listed with the collection's videos), whose HLS
+rendition is the ``stream_url``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from reeldb.export import clip_segments, probe
+from reeldb.export.editor import (
+    CopyPlan,
+    SourceInfo,
+    Timeline,
+    canonical_key,
+    check_sources,
+    map_captions,
+    mix_audio,
+    needs_captions,
+    parse_timeline,
+    plan_copy,
+    render,
+    write_copy,
+)
+from reeldb.export.editor.plan import SourceInfo as _SourceInfo  # noqa: F401  (one class, re-exported)
+from reeldb.export.editor.render import Caption
+from reeldb.index import store
+
+from .database import Conn, Database, dumps, row
+from .errors import BadRequest, NotFound
+from .ids import new_id
+from .jobs import JobContext, JobKind, JobQueue
+from .library import MediaLibrary
+from .links import Links
+from .settings import Settings
+
+log = logging.getLogger("reeldb.editor")
+
+STREAM_TOKEN = "/stream/"
+
+
+def source_of(media: dict[str, Any]) -> SourceInfo:
+    kind = media["kind"]
+    return SourceInfo(
+        id=media["id"], kind=kind, path=media["path"], duration=float(media["length"] or 0.0),
+        width=media["width"], height=media["height"], fps=media["fps"],
+        has_audio=bool(media["audio_codec"]), has_video=kind == "video" and bool(media["video_codec"]),
+        hls_dir=str(Path(media["hls_path"]).parent) if media.get("hls_path") else None)
+
+
+def _source_dict(s: SourceInfo) -> dict[str, Any]:
+    return dict(s.__dict__)
+
+
+@dataclass(eq=False)
+class Editor:
+    db: Database
+    settings: Settings
+    jobs: JobQueue
+    library: MediaLibrary
+    links: Links
+
+    def __post_init__(self) -> None:
+        self.jobs.register(JobKind("render", "renders", self._render_job))
+
+    async def request(self, body: dict[str, Any]) -> str:
+        """Parse and check the timeline, then find its render or queue one; returns the job id."""
+        if "timeline_url" in body and "timeline" not in body:
+            raise BadRequest("timeline_url: timelines uploaded as files are not supported yet; post the "
+                             "timeline inline (got 'timeline_url')")
+        extra = sorted(set(body) - {"timeline"})
+        if extra:
+            raise BadRequest(f"{extra[0]}: is not a field the editor supports (got {extra[0]!r})")
+        timeline = parse_timeline(body.get("timeline"))
+        return await self.submit(timeline)
+
+    async def submit(self, timeline: Timeline) -> str:
+        def write(conn: Conn) -> str:
+            sources = {}
+            for media_id in timeline.media_ids():
+                media = row(conn, "select * from media where id = ?", [media_id])
+                if media is not None:
+                    sources[media_id] = source_of(media)
+            check_sources(timeline, sources)
+            captions: list[Caption] = []
+            if needs_captions(timeline):
+                transcripts = {}
+                for media_id, src in sources.items():
+                    if src.kind == "video":
+                        t = store.get_transcript(conn, media_id)
+                        if t is not None:
+                            transcripts[media_id] = [(w.start, w.end, w.text) for w in t.words]
+                captions = map_captions(timeline, transcripts)
+            key = canonical_key(timeline, {"captions": [c.__dict__ for c in captions]})
+            found = row(conn, "select r.*, j.status as job_status from renders r left join jobs j on j.id = r.job_id "
+                              "where r.key = ?", [key])
+            if found is not None:
+                media = row(conn, "select id from media where id = ?", [found["media_id"]])
+                if found["job_status"] in ("queued", "running") or (found["job_status"] == "done" and media):
+                    return found["job_id"]
+            first = next(iter(sources.values()), None)
+            collection_id = first_collection(conn, timeline, first)
+            plan = plan_copy(timeline, sources)
+            media_id = new_id("video")
+            job = self.jobs.enqueue(conn, "render", {
+                "timeline": _timeline_json(timeline), "sources": {k: _source_dict(v) for k, v in sources.items()},
+                "captions": [[c.start, c.end, c.text, [list(w) for w in c.words]] for c in captions],
+                "media_id": media_id, "collection_id": collection_id, "key": key})
+            record = {"id": found["id"] if found else new_id("render"), "key": key, "job_id": job["id"],
+                      "media_id": media_id, "collection_id": collection_id, "way": "copy" if plan else "render",
+                      "created_at": time.time()}
+            conn["renders"].upsert(record, pk="id")
+            return job["id"]
+
+        job_id = await self.db.execute_write_fn(write)
+        self.jobs.wake()
+        return job_id
+
+    async def download(self, stream_url: str, base: str) -> dict[str, Any]:
+        """``Timeline.download_stream``: the MP4 of a stream this server handed out."""
+        path = urlsplit(stream_url).path
+        if STREAM_TOKEN not in path:
+            raise BadRequest(f"stream_url: not a stream of this server (got {stream_url!r})")
+        token = path.split(STREAM_TOKEN, 1)[1].split("/", 1)[0]
+        media_id = self.links.check("stream", token)
+        media = await self.library.get(media_id) if media_id else None
+        if media is None or media["kind"] != "video":
+            raise NotFound("No such stream")
+        return {"download_url": self.links.file_url(base, media["id"]), "stream_url": stream_url,
+                "name": media["name"], "length": media["length"], "status": "done"}
+
+    async def present(self, result: dict[str, Any], base: str) -> dict[str, Any]:
+        media = await self.library.get(result["media_id"])
+        if media is None:
+            raise NotFound("The rendered stream has since been deleted; post the timeline again")
+        return {**self.links.stream_urls(media["id"], bool(media["hls_path"]), base),
+                "video_id": media["id"], "length": media["length"], "way": result.get("way")}
+
+    # -- the job ---------------------------------------------------------------------------------
+    def _render_job(self, ctx: JobContext) -> dict[str, Any]:
+        p = ctx.params
+        timeline = parse_timeline(p["timeline"])
+        sources = {k: SourceInfo(**v) for k, v in p["sources"].items()}
+        captions = [Caption(s, e, text, tuple(tuple(w) for w in words)) for s, e, text, words in p["captions"]]
+        staging = self.settings.data_dir / "renders" / ctx.id
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        try:
+            out = staging / "render.mp4"
+            plan = plan_copy(timeline, sources)
+            mix = None
+            if plan is None or plan.audio == "mix":
+                mix = mix_audio(timeline, sources)
+                ctx.progress(0.05)
+            if plan is not None:
+                self._copy(plan, sources, mix, out, lambda f: ctx.progress(0.05 + 0.75 * f))
+            else:
+                render(timeline, sources, out, captions, lambda f: ctx.progress(0.05 + 0.75 * f), mix=mix)
+            info = probe(out)
+            ctx.progress(0.85)
+            self.library.place(p["media_id"], out, info, "video", p["collection_id"], "Editor timeline", "editor",
+                               suffix=".mp4")
+            return {"media_id": p["media_id"], "way": "copy" if plan else "render"}
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    @staticmethod
+    def _copy(plan: CopyPlan, sources: dict[str, SourceInfo], mix, out: Path, progress) -> None:
+        src = sources[plan.video_id]
+        hls_dir = Path(src.hls_dir or "")
+        spans = clip_segments(Path(src.path), hls_dir, [(s0, s1) for _, s0, s1 in plan.spans], hls_dir / "clips")
+        write_copy(plan, [[piece.path for piece in span] for span in spans], mix, out, progress)
+
+
+def first_collection(conn: Conn, timeline: Timeline, first: SourceInfo | None) -> str:
+    if first is not None:
+        media = row(conn, "select collection_id from media where id = ?", [first.id])
+        if media:
+            return media["collection_id"]
+    default = row(conn, "select id from collections where is_default = 1")
+    return default["id"] if default else "default"
+
+
+def _timeline_json(timeline: Timeline) -> dict[str, Any]:
+    """The parsed timeline back as the editor's JSON (what the job parses again)."""
+    from reeldb.export.editor.model import to_json
+
+    return to_json(timeline)
