@@ -329,10 +329,13 @@ class StoryboardMaker:
 def poster(video_path: str | Path, out_path: str | Path, width: Optional[int] = None, at: float = 0.1) -> Thumbnail:
     """Write a representative frame as a JPEG: the first keyframe from ``at`` (a share of the
     duration, 10 % by default) on that is not black or flat, else the most detailed keyframe,
-    else the frame at ``at``. Decodes keyframes only (at most 50 of them)."""
+    else the frame at ``at``. Decodes keyframes only (at most 50 of them), and not the one the
+    seek lands on before ``at``; one at a time (frame threads would decode keyframes ahead
+    that the first detailed one makes useless)."""
     video_path, out_path = Path(video_path), Path(out_path)
     with _open(video_path) as container:
         stream = _video_stream(container, video_path)
+        stream.thread_type = "SLICE"
         base = _start(stream)
         duration = _duration(container, stream)
         start = max(0.0, min(1.0, at)) * duration
@@ -347,11 +350,12 @@ def poster(video_path: str | Path, out_path: str | Path, width: Optional[int] = 
                 container.seek(max(0, int(math.floor((base + seek_to) / stream.time_base))), stream=stream,
                                backward=True, any_frame=False)
                 ctx.flush_buffers()
-                for frame in _key_frames(container, stream):
+                skip_before = seek_to if rounds == 0 else None  # the keyframe before ``start``: after it first
+                for frame in _key_frames(container, stream, base, skip_before):
                     decoded += 1
                     ft = _frame_time(frame, stream)
                     if ft is not None and ft - base + 1e-6 < seek_to and rounds == 0:
-                        continue  # the keyframe before ``start``: look after it first
+                        continue  # (a keyframe without a time that decoded to an earlier frame)
                     detail = _detail(frame)
                     if best is None or detail > best[0]:
                         best = (detail, frame)
@@ -424,14 +428,20 @@ def _frames(container, stream) -> Iterator:
         yield from packet.decode()
 
 
-def _key_frames(container, stream) -> Iterator:
+def _key_frames(container, stream, base: float = 0.0, skip_before: Optional[float] = None) -> Iterator:
+    """Decoded keyframes from where the container is; with ``skip_before``, keyframes whose
+    time (from ``base``) lies before it are passed over without being decoded."""
     ctx = stream.codec_context
+    tb = float(stream.time_base)
     for packet in container.demux(stream):
         if packet.pts is None and packet.dts is None:
             yield from ctx.decode(None)
             return
-        if packet.is_keyframe:
-            yield from ctx.decode(packet)
+        if not packet.is_keyframe:
+            continue
+        if skip_before is not None and packet.pts is not None and packet.pts * tb - base + 1e-6 < skip_before:
+            continue
+        yield from ctx.decode(packet)
 
 
 def _size(src_w: int, src_h: int, width: Optional[int]) -> tuple[int, int]:
