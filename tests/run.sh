@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(ffmpeg espeak-ng sox chromium)
+# fonts-dejavu-core: the editor draws text with DejaVu Sans (else Pillow's own font)
+apt_packages=(ffmpeg espeak-ng sox chromium fonts-dejavu-core)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -1,10 +1,12 @@
 """Text and captions drawn with Pillow into RGBA images (libavfilter in PyAV's wheels has no
 ``drawtext``, ``subtitles`` or ``ass`` filter).
 
-Fonts: DejaVu Sans from Debian's ``fonts-dejavu-core`` when installed (tests/run.sh and .ci/run
-install it), else the TrueType font Pillow ships (``ImageFont.load_default(size=…)``, Pillow ≥
-10.1). Font *families* named in a timeline are not looked up: every text uses this one face
-(bold where a caption asks for bold).
+Fonts: a family named in the timeline (``font.family``, ``font_name``) is looked up among the
+TrueType/OpenType files under ``/usr/share/fonts`` and ``/usr/local/share/fonts`` by the family
+name inside each file; a family that is not installed falls back, as a browser's CSS does, to
+DejaVu Sans (Debian's ``fonts-dejavu-core``, which tests/run.sh and .ci/run install), else to the
+TrueType font Pillow ships (``ImageFont.load_default(size=…)``, Pillow ≥ 10.1). Bold picks the
+family's bold face where it has one.
 """
 
 from __future__ import annotations
@@ -19,14 +21,43 @@ from PIL import Image, ImageDraw, ImageFont
 from .model import CaptionAsset, TextAsset
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"),)
+SYSTEM_FONTS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 REGULAR = "DejaVuSans.ttf"
 BOLD = "DejaVuSans-Bold.ttf"
 
 RGBA = tuple[int, int, int, int]
 
 
+@functools.lru_cache(maxsize=1)
+def installed_families() -> dict[tuple[str, bool], str]:
+    """(lower-case family, bold) → font file, for every font file installed (read once)."""
+    found: dict[tuple[str, bool], str] = {}
+    for root in SYSTEM_FONTS:
+        if not root.is_dir():
+            continue
+        for path in sorted(root.rglob("*")):
+            if path.suffix.lower() not in (".ttf", ".otf"):
+                continue
+            try:
+                family, style = ImageFont.truetype(str(path), 12).getname()
+            except OSError:
+                continue
+            style = (style or "").lower()
+            if "italic" in style or "oblique" in style:
+                continue
+            bold = "bold" in style
+            if style in ("regular", "book", "roman", "normal", "bold", ""):
+                found.setdefault(((family or "").lower(), bold), str(path))
+    return found
+
+
 @functools.lru_cache(maxsize=64)
-def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def font(size: int, bold: bool = False, family: str = "") -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    if family:
+        families = installed_families()
+        path = families.get((family.lower(), bold)) or families.get((family.lower(), False))
+        if path:
+            return ImageFont.truetype(path, size)
     for folder in FONT_DIRS:
         path = folder / (BOLD if bold else REGULAR)
         if path.is_file():
@@ -61,7 +92,7 @@ def render_text(asset: TextAsset, viewport: tuple[int, int]) -> np.ndarray:
     """The text asset as an RGBA array: its box (width/height, or the background's size, or the
     text's own extent) with the text aligned inside it."""
     text = asset.text.expandtabs(asset.tabsize)
-    f = font(max(1, round(asset.size)))
+    f = font(max(1, round(asset.size)), False, asset.family)
     stroke = round(asset.border_width)
     probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
     align = asset.horizontal
@@ -110,7 +141,7 @@ def render_caption(asset: CaptionAsset, text: str, viewport: tuple[int, int],
     """A caption line (wrapped to the margins) as RGBA, and where its top-left goes in the
     viewport. ``highlight``: character range drawn in the secondary colour (color_highlight)."""
     W, H = viewport
-    f = font(max(1, round(asset.font_size)), asset.bold)
+    f = font(max(1, round(asset.font_size)), asset.bold, asset.font_name)
     outline = round(asset.outline) if asset.style == "outline_and_shadow" else 0
     max_w = max(20, W - asset.margin_l - asset.margin_r)
     lines = _wrap(text, f, max_w)
