@@ -12,7 +12,7 @@ import pytest
 from gen_media import make_audio, make_video
 from speech import compose, require_espeak, write_video
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:CaptionAsset:UserWarning")]
 
 W, H = 1280, 720
 GREY = (60, 90, 120)
