@@ -34,7 +34,7 @@ from reeldb.export.editor import (
     render,
     write_copy,
 )
-from reeldb.export.editor.plan import SourceInfo as _SourceInfo  # noqa: F401  (one class, re-exported)
+from reeldb.export.editor.legacy import from_legacy, legacy_ids, subtitled
 from reeldb.export.editor.render import Caption
 from reeldb.index import store
 
@@ -86,13 +86,26 @@ class Editor:
         timeline = parse_timeline(body.get("timeline"))
         return await self.submit(timeline)
 
+    async def request_legacy(self, items: Any) -> str:
+        """``videodb.timeline.Timeline`` (``POST /timeline``): converted, then rendered as any timeline."""
+        def convert(conn: Conn) -> Timeline:
+            return from_legacy(items, _sources(conn, legacy_ids(items)))
+
+        return await self.submit(await self.db.execute_fn(convert))
+
+    async def subtitle(self, video_id: str, style: Any) -> str:
+        """``video.add_subtitle(style)``: the video with its transcript burned in (a render)."""
+        def convert(conn: Conn) -> Timeline:
+            sources = _sources(conn, [video_id])
+            if video_id not in sources or sources[video_id].kind != "video":
+                raise NotFound(f"Video not found: {video_id}")
+            return subtitled(sources[video_id], style)
+
+        return await self.submit(await self.db.execute_fn(convert))
+
     async def submit(self, timeline: Timeline) -> str:
         def write(conn: Conn) -> str:
-            sources = {}
-            for media_id in timeline.media_ids():
-                media = row(conn, "select * from media where id = ?", [media_id])
-                if media is not None:
-                    sources[media_id] = source_of(media)
+            sources = _sources(conn, timeline.media_ids())
             check_sources(timeline, sources)
             captions: list[Caption] = []
             if needs_captions(timeline):
@@ -151,7 +164,7 @@ class Editor:
     # -- the job ---------------------------------------------------------------------------------
     def _render_job(self, ctx: JobContext) -> dict[str, Any]:
         p = ctx.params
-        timeline = parse_timeline(p["timeline"])
+        timeline = parse_timeline(p["timeline"], internal=True)
         sources = {k: SourceInfo(**v) for k, v in p["sources"].items()}
         captions = [Caption(s, e, text, tuple(tuple(w) for w in words)) for s, e, text, words in p["captions"]]
         staging = self.settings.data_dir / "renders" / ctx.id
@@ -182,6 +195,15 @@ class Editor:
         hls_dir = Path(src.hls_dir or "")
         spans = clip_segments(Path(src.path), hls_dir, [(s0, s1) for _, s0, s1 in plan.spans], hls_dir / "clips")
         write_copy(plan, [[piece.path for piece in span] for span in spans], mix, out, progress)
+
+
+def _sources(conn: Conn, ids: list[str]) -> dict[str, SourceInfo]:
+    sources = {}
+    for media_id in ids:
+        media = row(conn, "select * from media where id = ?", [media_id])
+        if media is not None:
+            sources[media_id] = source_of(media)
+    return sources
 
 
 def first_collection(conn: Conn, timeline: Timeline, first: SourceInfo | None) -> str:

@@ -257,6 +257,8 @@ class Clip:
     fade_out: float = 0.0
     filter: Optional[str] = None
     z_index: int = 0
+    #: An exact size on the canvas (the legacy timeline's image overlays); not in the editor's JSON.
+    size: Optional[tuple[int, int]] = None
 
     @property
     def end(self) -> float:
@@ -449,7 +451,7 @@ def _caption(o: _Obj) -> CaptionAsset:
     return CaptionAsset(**kw)
 
 
-def _clip(value: Any, path: str, z_order: int) -> Clip:
+def _clip(value: Any, path: str, z_order: int, internal: bool = False) -> Clip:
     item = _Obj(value, path)
     start = item.num("start", None, 0, MAX_DURATION, required=True)
     o = _Obj(item.raw("clip"), item.sub("clip"))
@@ -479,13 +481,17 @@ def _clip(value: Any, path: str, z_order: int) -> Clip:
         fade_in = t.choice("in", TRANSITIONS, None, what="transition")
         fade_out = t.choice("out", TRANSITIONS, None, what="transition")
         length = t.num("duration", 0.5, 0, MAX_DURATION)
+        out_length = t.num("out_duration", length, 0, MAX_DURATION) if internal else length
         t.done()
-        if length * ((fade_in is not None) + (fade_out is not None)) > duration + 1e-9:
+        if (length if fade_in else 0) + (out_length if fade_out else 0) > duration + 1e-9:
             raise _fail(t.sub("duration"), length, f"the transitions are longer than the clip ({duration:g} s)")
         kw["fade_in"] = length if fade_in else 0.0
-        kw["fade_out"] = length if fade_out else 0.0
+        kw["fade_out"] = out_length if fade_out else 0.0
     else:
         o.raw("transition")
+    if internal and o.has("size"):
+        w, h = o.raw("size")
+        kw["size"] = (int(w), int(h))
     o.done()
     if asset.kind == "audio":
         for key, default in (("fit", "crop"), ("position", "center"), ("scale", 1.0), ("opacity", 1.0),
@@ -505,8 +511,9 @@ def parse_resolution(text: Any, path: str = "resolution") -> tuple[int, int]:
     return w, h
 
 
-def parse_timeline(value: Any) -> Timeline:
-    """The ``timeline`` object of ``POST /editor`` → :class:`Timeline`, or :class:`TimelineError`."""
+def parse_timeline(value: Any, internal: bool = False) -> Timeline:
+    """The ``timeline`` object of ``POST /editor`` → :class:`Timeline`, or :class:`TimelineError`.
+    ``internal``: also accept what only :func:`to_json` writes (a clip's exact ``size``)."""
     o = _Obj(value, "timeline")
     background = o.colour("background", "#000000")
     width, height = parse_resolution(o.raw("resolution", "1280x720"), "timeline.resolution")
@@ -526,7 +533,7 @@ def parse_timeline(value: Any) -> Timeline:
         total += len(clips_value)
         if total > MAX_CLIPS:
             raise _fail(t.sub("clips"), total, f"at most {MAX_CLIPS} clips in a timeline")
-        clips = tuple(_clip(cv, f"{t.sub('clips')}[{j}]", j) for j, cv in enumerate(clips_value))
+        clips = tuple(_clip(cv, f"{t.sub('clips')}[{j}]", j, internal) for j, cv in enumerate(clips_value))
         t.done()
         tracks.append(Track(z, i, clips))
     o.done()
@@ -593,8 +600,11 @@ def _asset_json(a: Asset) -> dict[str, Any]:
 def _transition_json(c: Clip) -> Optional[dict[str, Any]]:
     if not (c.fade_in or c.fade_out):
         return None
-    return {"in": "fade" if c.fade_in else None, "out": "fade" if c.fade_out else None,
-            "duration": c.fade_in or c.fade_out}
+    out = {"in": "fade" if c.fade_in else None, "out": "fade" if c.fade_out else None,
+           "duration": c.fade_in or c.fade_out}
+    if c.fade_in and c.fade_out and c.fade_in != c.fade_out:
+        out["out_duration"] = c.fade_out  # internal: the legacy timeline's two fade lengths
+    return out
 
 
 def to_json(timeline: Timeline) -> dict[str, Any]:
@@ -609,6 +619,8 @@ def to_json(timeline: Timeline) -> dict[str, Any]:
                                     "opacity": c.opacity, "z_index": c.z_index}
             if c.filter:
                 clip["filter"] = c.filter
+            if c.size:
+                clip["size"] = list(c.size)
             transition = _transition_json(c)
             if transition:
                 clip["transition"] = transition

@@ -75,9 +75,21 @@ def _decode_audio(path: str, start: float, duration: float) -> np.ndarray:
     return out
 
 
+def _fade(samples: np.ndarray, fade_in: float, fade_out: float) -> None:
+    """A clip's transitions apply to its sound too: linear ramps at its start and end."""
+    n = samples.shape[1]
+    if fade_in > 0:
+        k = min(n, int(round(fade_in * SAMPLE_RATE)))
+        samples[:, :k] *= np.linspace(0.0, 1.0, k, endpoint=False, dtype=np.float32)
+    if fade_out > 0:
+        k = min(n, int(round(fade_out * SAMPLE_RATE)))
+        samples[:, n - k:] *= np.linspace(1.0, 0.0, k, dtype=np.float32)
+
+
 def mix_audio(timeline: Timeline, sources: Mapping[str, SourceInfo]) -> Optional[np.ndarray]:
     """The timeline's audio, [2, n] float32 at 48 kHz for its whole duration, or None when no
-    clip is audible. Every audio clip and every video clip with sound is summed at its volume;
+    clip is audible. Every audio clip and every video clip with sound is summed at its volume
+    (faded in and out with the clip's transitions);
     a limiter-free hard clip at ±1 (volumes above 1 are the caller's choice)."""
     audible = []
     for clip in timeline.clips():
@@ -91,6 +103,7 @@ def mix_audio(timeline: Timeline, sources: Mapping[str, SourceInfo]) -> Optional
     for clip in audible:
         a = clip.asset
         samples = _decode_audio(sources[a.id].path, a.start, clip.duration)
+        _fade(samples, clip.fade_in, clip.fade_out)
         at = int(round(clip.start * SAMPLE_RATE))
         m = min(samples.shape[1], n - at)
         if m > 0:
@@ -305,7 +318,9 @@ class _Static(_Layer):
     def __init__(self, clip: Clip, viewport: tuple[int, int], rgba: np.ndarray, fit: bool) -> None:
         super().__init__(clip, viewport)
         h, w = rgba.shape[:2]
-        if fit:
+        if clip.size:
+            size = clip.size
+        elif fit:
             size = fitted_size(clip.fit, clip.scale, (w, h), viewport)
         else:
             size = (max(1, round(w * clip.scale)), max(1, round(h * clip.scale)))
@@ -334,7 +349,7 @@ class _Video(_Layer):
         full = (src.width or 2, src.height or 2)
         self.box = None if a.crop.empty else _crop_box(a.crop, full)
         visible = full if self.box is None else (self.box[2] - self.box[0], self.box[3] - self.box[1])
-        self.size = fitted_size(clip.fit, clip.scale, visible, viewport)
+        self.size = clip.size or fitted_size(clip.fit, clip.scale, visible, viewport)
         self.x, self.y = placed_at(clip.position, (clip.offset_x, clip.offset_y), self.size, viewport)
         self.container = None
         self.frames: Optional[Iterator[av.VideoFrame]] = None

@@ -10,6 +10,7 @@ from litestar import Request, post
 
 from ..auth import Principal
 from ..editor import Editor
+from ..errors import BadRequest
 from ..jobs import JobQueue
 from ..links import Links
 from ..settings import Settings
@@ -26,6 +27,23 @@ async def editor_render(data: dict[str, Any], request: Request, editor: Editor, 
     return await answer_job(jobs, presenters, settings, links, request, job_id)
 
 
+class LegacyBody(msgspec.Struct):
+    timeline: Annotated[list[dict[str, Any]], msgspec.Meta(min_length=1, max_length=2000)]
+    request_type: str = "compile"
+
+
+@post("/timeline", status_code=200)
+async def legacy_timeline(data: LegacyBody, request: Request, editor: Editor, jobs: JobQueue,
+                          presenters: Presenters, settings: Settings, links: Links,
+                          key: Principal) -> dict[str, Any]:
+    """The deprecated ``videodb.timeline.Timeline``: inline videos and audio, image and text
+    overlays, on the editor's renderer."""
+    if data.request_type != "compile":
+        raise BadRequest(f"request_type: only 'compile' is supported (got {data.request_type!r})")
+    job_id = await editor.request_legacy(data.timeline)
+    return await answer_job(jobs, presenters, settings, links, request, job_id)
+
+
 class DownloadBody(msgspec.Struct):
     stream_url: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
 
@@ -36,4 +54,4 @@ async def editor_download(data: DownloadBody, request: Request, editor: Editor, 
     return {"success": True, "data": await editor.download(data.stream_url, editor.links.base_url(request))}
 
 
-handlers = [editor_render, editor_download]
+handlers = [editor_render, editor_download, legacy_timeline]

@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, get, post
 
 from ..auth import Principal
+from ..editor import Editor
 from ..errors import BadRequest
 from ..jobs import JobQueue
 from ..library import MediaLibrary
@@ -165,17 +166,15 @@ async def collection_search(collection_id: str, data: SearchBody, request: Reque
 
 
 @post("/video/{media_id:str}/workflow", status_code=200)
-async def video_workflow(media_id: str, data: WorkflowBody, request: Request, spoken: Spoken, links: Links,
+async def video_workflow(media_id: str, data: WorkflowBody, request: Request, spoken: Spoken, editor: Editor,
+                         jobs: JobQueue, presenters: Presenters, settings: Settings, links: Links,
                          key: Principal) -> dict[str, Any]:
-    """``add_subtitle()``: the video's stream with its transcript as a WebVTT subtitle rendition
-    (soft captions every player shows; nothing re-encoded). Burned-in, styled subtitles are the
-    editor's (``subtitle_style`` does not apply to soft captions, which the viewer's player styles)."""
-    video = (await spoken.indexed_video(media_id))[0]
-    urls = links.stream_urls(media_id, bool(video["hls_path"]), links.base_url(request))
-    if urls["stream_url"] is None:
-        raise BadRequest(f"{media_id} has no stream to add subtitles to")
-    stream = urls["stream_url"].rsplit("/", 1)[0]
-    return {"success": True, "data": {"stream_url": f"{stream}/subtitled.m3u8", "player_url": urls["player_url"]}}
+    """``add_subtitle(style)``: the video with its transcript burned in, styled as ``subtitle_style``
+    says (SDK's SubtitleStyle), rendered by the editor. The soft-caption rendition (WebVTT, nothing
+    re-encoded) stays beside every indexed video's stream as ``subtitled.m3u8``."""
+    await spoken.indexed_video(media_id)  # 400 "not indexed yet" first
+    job_id = await editor.subtitle(media_id, data.subtitle_style)
+    return await answer_job(jobs, presenters, settings, links, request, job_id)
 
 
 @post("/video/{media_id:str}/stream", status_code=200)

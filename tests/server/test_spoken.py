@@ -122,13 +122,15 @@ def test_the_player_reads_captions_transcript_and_search_beside_the_stream(conn,
     assert requests.get(f"{forged}/transcript.json").status_code == 404
 
 
-def test_add_subtitle_gives_a_stream_with_a_webvtt_subtitle_rendition(conn, speech_files):
+def test_an_indexed_video_has_a_webvtt_subtitle_rendition(conn, speech_files):
+    """Soft captions beside the stream (``subtitled.m3u8``); ``add_subtitle()`` burns them in
+    (tests/server/test_editor_legacy.py)."""
     path, placed = speech_files["a"]
     video = conn.get_collection().upload(file_path=str(path))
     with pytest.raises(InvalidRequestError, match="not indexed yet"):
         video.add_subtitle()
     video.index_spoken_words()
-    url = video.add_subtitle()
+    url = video.stream_url.rsplit("/", 1)[0] + "/subtitled.m3u8"
     master = requests.get(url).text
     assert "#EXT-X-MEDIA:TYPE=SUBTITLES" in master and 'SUBTITLES="subs"' in master
     base = url.rsplit("/", 1)[0]
