@@ -71,7 +71,7 @@ class Server:
         self.uploads = Uploads(self.db, settings, self.runtime, self.links, self.jobs, self.library)  # uploads
         self.sessions = Sessions(self.db, self.events)                         # capture_sessions, rtstreams
         self.exports = Exports(self.db, settings, self.jobs, self.sessions, self.library, self.links,
-                               self.hub)                                       # exports
+                               self.hub, self.runtime)                         # exports
         self.spoken = Spoken(self.db, settings, self.jobs)                     # the index stage's tables
         self.capture = CaptureRuntime(settings, self.sessions, self.runtime, on_stopped=self.exports.after_stop)
         self.live = LiveTranscripts(settings, self.hub, self.capture, self.runtime)

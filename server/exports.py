@@ -19,7 +19,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from reeldb.capture.manifest import kind_of
 from reeldb.export import export_session
+from reeldb.export.plan import load_manifest, make_plan
 
 from .database import Conn, Database, dumps, loads, row
 from .errors import BadRequest, Conflict
@@ -29,6 +31,7 @@ from .jobs import JobContext, JobKind, JobQueue
 from .library import MediaLibrary
 from .links import Links
 from .sessions import Sessions, in_collection, load, rtstreams_of
+from .runtime import Runtime
 from .settings import Settings
 
 log = logging.getLogger("reeldb.export")
@@ -53,6 +56,7 @@ class Exports:
     library: MediaLibrary
     links: Links
     hub: WebSocketHub
+    runtime: Runtime
 
     def __post_init__(self) -> None:
         self.jobs.register(JobKind("export", "exports", self._export_job))
@@ -77,6 +81,58 @@ class Exports:
         if media is None:
             return {"stream_url": None, "player_url": None}
         return self.links.stream_urls(video_id, bool(media["hls_path"]), base)
+
+    async def rtstream_clip(self, rtstream: dict[str, Any], start: float, end: float, base: str) -> dict[str, Any]:
+        """``stream_url``/``player_url`` of what one channel recorded between two unix times
+        (``rtstream.generate_stream(start, end)``, the shots of its live-transcript search).
+
+        A stored display or camera plays from its raw asset; a microphone or system audio from the
+        session's export, where it is mixed under the primary display. Unix times map to the
+        asset's clock through the capture-clock time of its t=0 that the export job recorded
+        (exports made before it recorded one: the plan's origin, recomputed from the manifest)."""
+        if not end > start:
+            raise BadRequest("start and end are unix times with start < end")
+
+        def read(conn: Conn) -> tuple[dict[str, Any], dict[str, Any]]:
+            session = load(conn, rtstream["session_id"])
+            if session["export_status"] != "exported" or not session["exported_video_id"]:
+                raise Conflict(f"{rtstream['name']} plays once its session is exported "
+                               f"(the session is {session['status']}, its export {session['export_status'] or 'not started'})")
+            job = row(conn, "select jobs.result from exports join jobs on jobs.id = exports.job_id "
+                      "where exports.video_id = ?", [session["exported_video_id"]])
+            return session, loads(job["result"] if job else None, {})
+
+        session, result = await self.db.execute_fn(read)
+        name = rtstream["name"]
+        own = rtstream["exported_asset_id"] if kind_of(name) == "video" else None
+        media_id = own or session["exported_video_id"]
+        zero = (result.get("asset_starts") or {}).get(name) if own else result.get("origin")
+        if zero is None:
+            zero = await self.runtime_origin(session, name if own else result.get("video_channel_id"), bool(own))
+        media = await self.library.get(media_id)
+        if media is None or not media["hls_path"]:
+            raise Conflict(f"{name} has no stream to play")
+        length = float(media["length"] or 0.0)
+        span = (max(0.0, start - zero), min(length, end - zero))
+        if not span[1] > span[0]:
+            raise BadRequest(f"{name} recorded from {zero:.0f} to {zero + length:.0f} (unix seconds); "
+                             f"{start:g}-{end:g} lies outside it")
+        return self.links.stream_urls(media_id, True, base, [span])
+
+    async def runtime_origin(self, session: dict[str, Any], channel_id: str | None, raw: bool) -> float:
+        """The capture-clock time of an asset's t=0, from the session's manifest (older exports)."""
+        folder = self.settings.sessions_dir / session["id"]
+
+        def compute() -> float:
+            plan = make_plan(load_manifest(folder), channel_id)
+            if raw and plan.video is not None:
+                return plan.video.channel.start_time
+            return plan.origin
+
+        try:
+            return await self.runtime.io(compute)
+        except (OSError, ValueError) as exc:
+            raise Conflict(f"The recording's timing is unreadable: {exc}") from exc
 
     async def present(self, export: dict[str, Any], base: str) -> dict[str, Any]:
         media = await self.library.get(export["video_id"]) if export["video_id"] else None
@@ -193,7 +249,8 @@ class Exports:
             for warning in result.warnings:
                 log.warning("export of %s: %s", p["session_id"], warning)
             return {"video_id": muxed["id"], "video_channel_id": result.video_channel_id, "assets": assets,
-                    "warnings": result.warnings, "duration": result.duration}
+                    "warnings": result.warnings, "duration": result.duration, "origin": result.origin,
+                    "asset_starts": {c: a.start_time for c, a in result.channels.items()}}
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 

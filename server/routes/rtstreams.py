@@ -164,5 +164,18 @@ async def search_rtstream(rtstream_id: str, data: RtSearchBody, sessions: Sessio
     return {"success": True, "data": {"results": results}}
 
 
-handlers = [list_rtstreams, get_rtstream, set_status, export_rtstream, export_status, transcription,
+@get("/rtstream/{rtstream_id:str}/stream")
+async def rtstream_stream(rtstream_id: str, request: Request, sessions: Sessions, exports: Exports, links: Links,
+                          key: Principal, start: float, end: float, player_title: str | None = None,
+                          player_description: str | None = None,
+                          player_slug_prefix: str | None = None) -> dict[str, Any]:
+    """``rtstream.generate_stream(start, end)`` and its search shots' ``generate_stream()``: what
+    the channel recorded between two unix times, as an exact clip (the player's title and slug
+    are VideoDB's hosted-player options; ReelDB's player titles a clip by its video)."""
+    found = await sessions.rtstream(rtstream_id)
+    urls = await exports.rtstream_clip(found, start, end, links.base_url(request))
+    return {"success": True, "data": {"rtstream_id": rtstream_id, "start": start, "end": end, **urls}}
+
+
+handlers = [rtstream_stream, list_rtstreams, get_rtstream, set_status, export_rtstream, export_status, transcription,
             get_transcription, transcription_status, search_rtstream]
