@@ -272,6 +272,24 @@ def test_clip_is_reference_reads_nal_ref_idc(videos):
     assert refs["gop30b"][0] and 0 < refs["gop30b"].count(False) < len(refs["gop30b"])
 
 
+def test_clip_concurrent_requests_cut_what_one_at_a_time_cuts(videos, tmp_path):
+    """The server cuts on a pool: concurrent calls share the kept first segments and the edge
+    workers, and give the same pieces, byte for byte, as calls one after the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(name, span) for name in ("gop2", "gop30b") for span in SPANS[name][:3]]
+
+    def cut(job, cache):
+        name, span = job
+        [pieces] = videos[name].clip([span], cache / name / f"{span[0]}-{span[1]}")
+        return [(p.duration, p.reencoded, p.path.read_bytes()) for p in pieces]
+
+    alone = [cut(job, tmp_path / "alone") for job in jobs]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda job: cut(job, tmp_path / "together"), jobs))
+    assert together == alone
+
+
 def test_clip_second_request_is_a_cache_read(videos, tmp_path, monkeypatch):
     video = videos["gop30b"]
     cache = tmp_path / "cache"
