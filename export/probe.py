@@ -201,6 +201,15 @@ def _describe(container: av.container.InputContainer, path: Path, size: int) -> 
     except av.error.FFmpegError as exc:
         if not decoded:
             raise MediaError(f"{name}: damaged or truncated media ({_reason(exc)})", path) from exc
+    if not decoded and packets:
+        # a decoder with frame threading holds its first frames back: a one-frame video (an
+        # editor render of a sub-frame timeline) shows its frame only when flushed
+        for stream in wanted:
+            try:
+                if stream.codec_context.decode(None):
+                    decoded.add(stream.index)
+            except av.error.FFmpegError:
+                pass
     if not decoded:
         if packets == 0:
             raise MediaError(f"{name}: no media packets (empty or truncated file)", path)

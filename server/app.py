@@ -76,7 +76,8 @@ class Server:
         self.capture = CaptureRuntime(settings, self.sessions, self.runtime, on_stopped=self.exports.after_stop)
         self.live = LiveTranscripts(settings, self.hub, self.capture, self.runtime)
         self.compilations = Compilations(self.db, self.library, self.links)   # compilations
-        self.editor = Editor(self.db, settings, self.jobs, self.library, self.links)  # renders
+        self.editor = Editor(self.db, settings, self.jobs, self.library, self.links,
+                             self.uploads)  # renders
         self.presenters = Presenters(self.library, self.links, self.spoken, self.editor)
 
     def dependencies(self) -> dict[str, Provide]:

@@ -35,14 +35,16 @@ class Compilations:
         if len(parts) > MAX_PARTS:
             raise BadRequest(f"At most {MAX_PARTS} videos per compilation")
         compilation_id = new_id("compilation")
-        # An empty shot (start == end) is nothing to play: video.insert_video() at 0 or at the end
-        # sends one before or after the inserted video.
-        parts = [(v, [(s, e) for s, e in spans if not (s == e and s >= 0)]) for v, spans in parts]
-        parts = [(v, spans) for v, spans in parts if spans]
-        if not parts:
-            raise BadRequest("Nothing to compile: every shot is empty (start == end)")
-
         def write(conn: Conn) -> None:
+            nonlocal parts
+            for video_id, _ in parts:
+                find(conn, "video", video_id, None)
+            # An empty shot (start == end) is nothing to play: video.insert_video() at 0 or at the
+            # end sends one before or after the inserted video.
+            parts = [(v, [(s, e) for s, e in spans if not (s == e and s >= 0)]) for v, spans in parts]
+            parts = [(v, spans) for v, spans in parts if spans]
+            if not parts:
+                raise BadRequest("Nothing to compile: every shot is empty (start == end)")
             for video_id, spans in parts:
                 video = find(conn, "video", video_id, None)
                 if not video["hls_path"]:

@@ -11,6 +11,7 @@ rendition is the ``stream_url``.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -45,10 +46,13 @@ from .jobs import JobContext, JobKind, JobQueue
 from .library import MediaLibrary
 from .links import Links
 from .settings import Settings
+from .uploads import Uploads
 
 log = logging.getLogger("reeldb.editor")
 
 STREAM_TOKEN = "/stream/"
+#: The largest timeline accepted through ``timeline_url`` (the SDK uploads those over 100 KiB).
+MAX_UPLOADED_TIMELINE = 20 * 1024 * 1024
 
 
 def source_of(media: dict[str, Any]) -> SourceInfo:
@@ -71,15 +75,24 @@ class Editor:
     jobs: JobQueue
     library: MediaLibrary
     links: Links
+    uploads: Uploads
 
     def __post_init__(self) -> None:
         self.jobs.register(JobKind("render", "renders", self._render_job))
 
     async def request(self, body: dict[str, Any]) -> str:
-        """Parse and check the timeline, then find its render or queue one; returns the job id."""
+        """Parse and check the timeline (inline, or uploaded: ``timeline_url``), then find its
+        render or queue one; returns the job id."""
         if "timeline_url" in body and "timeline" not in body:
-            raise BadRequest("timeline_url: timelines uploaded as files are not supported yet; post the "
-                             "timeline inline (got 'timeline_url')")
+            url = body["timeline_url"]
+            if not isinstance(url, str) or len(body) != 1 or len(url) > 4000:
+                raise BadRequest(f"timeline_url: must be the only field, an upload URL (got {url!r})")
+            try:
+                body = json.loads(await self.uploads.uploaded(url, MAX_UPLOADED_TIMELINE))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                raise BadRequest("timeline_url: the uploaded file is not JSON") from None
+            if not isinstance(body, dict):
+                raise BadRequest("timeline_url: the uploaded JSON is not an object with a timeline")
         extra = sorted(set(body) - {"timeline"})
         if extra:
             raise BadRequest(f"{extra[0]}: is not a field the editor supports (got {extra[0]!r})")
@@ -145,7 +158,7 @@ class Editor:
         """``Timeline.download_stream``: the MP4 of a stream this server handed out."""
         path = urlsplit(stream_url).path
         if STREAM_TOKEN not in path:
-            raise BadRequest(f"stream_url: not a stream of this server (got {stream_url!r})")
+            raise NotFound(f"stream_url: no stream of this server (got {stream_url[:200]!r})")
         token = path.split(STREAM_TOKEN, 1)[1].split("/", 1)[0]
         media_id = self.links.check("stream", token)
         media = await self.library.get(media_id) if media_id else None

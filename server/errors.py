@@ -19,6 +19,7 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from reeldb.capture.ingest import IngestError, SessionClosedError
 from reeldb.export import ExportError, MediaError
+from reeldb.export.editor.model import AssetNotFound, CaptionsUnavailable
 from reeldb.index.models import ModelError
 from reeldb.index.search import SearchError
 from reeldb.index.transcribe import TranscribeError
@@ -86,6 +87,8 @@ class JobFailed(Exception):
 STAGE_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (SessionClosedError, 409, "INVALID_STATE"),
     (IngestError, 400, "INVALID_OFFER"),
+    (AssetNotFound, 404, "NOT_FOUND"),
+    (CaptionsUnavailable, 409, "INVALID_STATE"),
     (ExportError, 400, "EXPORT_FAILED"),
     (MediaError, 400, "MEDIA_UNREADABLE"),
     (SearchError, 400, "SEARCH_FAILED"),

@@ -12,6 +12,8 @@ from typing import Any
 
 from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Schema
 
+from reeldb.export.editor.schema import EDITOR_BODY, LEGACY_BODY
+
 ENVELOPE = Schema(
     type=OpenAPIType.OBJECT,
     required=["success", "message"],
@@ -53,9 +55,43 @@ def _fixed_tuples(schema: Any) -> None:
             _fixed_tuples(value)
 
 
+def json_schema(value: Any) -> Any:
+    """A JSON Schema written as a dict (the editor's bodies, ``reeldb.export.editor.schema``) as
+    litestar's spec objects."""
+    if isinstance(value, list):
+        return [json_schema(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    names = {"oneOf": "one_of", "anyOf": "any_of", "allOf": "all_of", "additionalProperties": "additional_properties",
+             "minItems": "min_items", "maxItems": "max_items", "minLength": "min_length", "maxLength": "max_length",
+             "exclusiveMinimum": "exclusive_minimum", "exclusiveMaximum": "exclusive_maximum"}
+    out: dict[str, Any] = {}
+    for key, v in value.items():
+        if key == "type":
+            out["type"] = [OpenAPIType(t) for t in v] if isinstance(v, list) else OpenAPIType(v)
+        elif key == "properties":
+            out["properties"] = {k: json_schema(s) for k, s in v.items()}
+        elif key in ("items", "contains", "additionalProperties", "oneOf", "anyOf", "allOf"):
+            out[names.get(key, key)] = json_schema(v)
+        elif key in ("enum", "required"):
+            out[key] = list(v)
+        else:
+            out[names.get(key, key)] = v
+    return Schema(**out)
+
+
+#: Request bodies the handlers take as plain JSON and parse themselves, documented exactly.
+OWN_BODIES = {("/editor", "post"): EDITOR_BODY, ("/timeline", "post"): LEGACY_BODY}
+
+
 def describe_bodies(document: OpenAPI) -> OpenAPI:
     """Constraints litestar leaves out of the document: fixed-length tuples, and a top-level list
-    body's ``min_length`` (``POST /compile`` takes at least one part)."""
+    body's ``min_length`` (``POST /compile`` takes at least one part); and the bodies the editor
+    parses itself (its timelines), as its parsers accept them."""
+    for (path, method), body_schema in OWN_BODIES.items():
+        operation = getattr((document.paths or {}).get(path), method, None)
+        if operation is not None and operation.request_body is not None:
+            operation.request_body.content["application/json"].schema = json_schema(body_schema)
     for schema in ((document.components.schemas or {}).values() if document.components else ()):
         _fixed_tuples(schema)
     compile_op = (document.paths or {}).get("/compile")

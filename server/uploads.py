@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import unquote, urljoin, urlparse
+from urllib.parse import parse_qs, unquote, urljoin, urlparse, urlsplit
 
 import av
 import httpcore  # httpx's own transport layer: its network_backend seam is where addresses are checked
@@ -138,6 +138,21 @@ class Uploads:
             raise BadRequest("The multipart body has no field named 'file'")
         await self.runtime.io(part_path.replace, slot["path"])
         return size
+
+    async def uploaded(self, upload_url: str, limit: int) -> bytes:
+        """What was uploaded to one of our upload URLs (the SDK's ``upload_bytes``, e.g. a large
+        editor timeline), at most ``limit`` bytes."""
+        parts = urlsplit(upload_url)
+        upload_id = parts.path.rstrip("/").rsplit("/", 1)[-1]
+        sig = parse_qs(parts.query).get("sig", [""])[0]
+        if not parts.path.rstrip("/").endswith(f"/upload/{upload_id}") or self.links.check("upload", sig) != upload_id:
+            raise NotFound(f"timeline_url: not an upload URL of this server (got {upload_url[:200]!r})")
+        slot = await self.db.execute_fn(lambda conn: row(conn, "select * from uploads where id = ?", [upload_id]))
+        if slot is None or slot["size"] is None:
+            raise BadRequest("timeline_url: nothing has been uploaded there")
+        if slot["size"] > limit:
+            raise BadRequest(f"timeline_url: the upload is larger than {limit} bytes")
+        return await self.runtime.io(Path(slot["path"]).read_bytes)
 
     # -- imports ---------------------------------------------------------------------------------
     async def start_import(self, collection_id: str, url: str, name: str | None, description: str | None,

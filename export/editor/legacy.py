@@ -23,8 +23,8 @@ from typing import Any, Mapping
 
 from PIL import ImageColor
 
-from .model import (AudioAsset, Clip, ImageAsset, TextAsset, Timeline, TimelineError, Track, VideoAsset,
-                    _fail, _Obj)
+from .model import (AssetNotFound, AudioAsset, Clip, ImageAsset, TextAsset, Timeline, Track, VideoAsset, _fail,
+                    _Obj)
 from .plan import SourceInfo
 
 CENTRE_X = {"(main_w-text_w)/2", "(w-text_w)/2", "(W-tw)/2"}
@@ -40,7 +40,8 @@ def legacy_ids(items: Any) -> list[str]:
 
 
 def _colour(value: Any, path: str, alpha: float = 1.0) -> tuple[int, int, int, int]:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not (value in ImageColor.colormap or re.fullmatch(
+            r"(#|0x)([0-9a-fA-F]{6}|[0-9a-fA-F]{8})", value)):
         raise _fail(path, value, "must be a colour name or #RRGGBB")
     text = value.strip()
     text = "#" + text[2:] if text.lower().startswith("0x") else text
@@ -53,9 +54,9 @@ def _colour(value: Any, path: str, alpha: float = 1.0) -> tuple[int, int, int, i
 
 
 def _pixels(value: Any, path: str) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= 100000:
         return float(value)
-    if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value.strip()):
+    if isinstance(value, str) and re.fullmatch(r"-?\d{1,6}(\.\d+)?", value):
         return float(value)
     raise _fail(path, value, "must be pixels (drawtext expressions are not supported)")
 
@@ -83,7 +84,7 @@ def from_legacy(items: Any, sources: Mapping[str, SourceInfo]) -> Timeline:
             asset_id = o.text("asset_id", required=True)
             src = sources.get(asset_id)
             if src is None or not src.has_video:
-                raise _fail(o.sub("asset_id"), asset_id, "is not a video of this server")
+                raise AssetNotFound(f"{o.sub('asset_id')}: no video with a picture has this id ({asset_id!r})")
             start, stop = _span(o, src)
             o.done()
             size = size or (src.width, src.height)
@@ -97,7 +98,7 @@ def from_legacy(items: Any, sources: Mapping[str, SourceInfo]) -> Timeline:
         asset_id = o.text("asset_id", required=True)
         src = sources.get(asset_id)
         if src is None:
-            raise _fail(o.sub("asset_id"), asset_id, "no such asset")
+            raise AssetNotFound(f"{o.sub('asset_id')}: no such asset ({asset_id!r})")
         if src.kind == "image":
             w, h = _pixels(o.raw("width", 100), o.sub("width")), _pixels(o.raw("height", 100), o.sub("height"))
             x, y = _pixels(o.raw("x", 80), o.sub("x")), _pixels(o.raw("y", 20), o.sub("y"))
@@ -107,8 +108,8 @@ def from_legacy(items: Any, sources: Mapping[str, SourceInfo]) -> Timeline:
             overlays.append((n, Clip(ImageAsset(asset_id), when, length or 0.0, fit="none", position="top_left",
                                      offset_x=x, offset_y=-y, size=(max(1, round(w)), max(1, round(h)))), False))
             continue
-        if not src.has_audio:
-            raise _fail(o.sub("asset_id"), asset_id, "is neither audio nor an image")
+        if not src.has_audio or (src.kind == "image") != asset_id.startswith("img-"):
+            raise AssetNotFound(f"{o.sub('asset_id')}: no audio (or video with sound) has this id ({asset_id!r})")
         start, stop = _span(o, src)
         silence = o.flag("disable_other_tracks", True)
         fade_in = o.num("fade_in_duration", 0.0, 0, 5)
@@ -123,10 +124,11 @@ def from_legacy(items: Any, sources: Mapping[str, SourceInfo]) -> Timeline:
     total = at
     placed: list[Clip] = []
     silences: list[tuple[float, float]] = []
-    for _, clip, silence in overlays:
+    for n, clip, silence in overlays:
         duration = clip.duration or (total - clip.start)
         if clip.start >= total or duration <= 0:
-            continue  # after the videos end: nothing to show it over
+            raise _fail(f"timeline[{n}].overlay_start", clip.start,
+                        f"the overlay starts after the inline videos end ({total:.2f} s)")
         duration = min(duration, total - clip.start)
         if silence:
             silences.append((clip.start, clip.start + duration))
@@ -156,8 +158,8 @@ def _silenced(videos: list[Clip], spans: list[tuple[float, float]]) -> list[Clip
 
 
 def _text(o: _Obj, when: float) -> Clip:
-    text = o.text("text", required=True)
-    o.raw("asset_id")
+    text = o.text("text", required=True, max_length=5000)
+    o.text("asset_id", "", max_length=200)
     duration = o.raw("duration")
     length = o.num("duration", None, 0) if duration is not None else 0.0
     st = _Obj(o.raw("style", {}) or {}, o.sub("style"))
@@ -166,13 +168,15 @@ def _text(o: _Obj, when: float) -> Clip:
     colour = _colour(st.raw("fontcolor", "black"), st.sub("fontcolor"), alpha)
     if st.text("fontcolor_expr", ""):
         raise _fail(st.sub("fontcolor_expr"), st.raw("fontcolor_expr"), "drawtext expressions are not supported")
-    family = st.text("font", "Sans")
+    family = st.text("font", "Sans", max_length=200)
     box = st.flag("box", True)
     box_colour = _colour(st.raw("boxcolor", "white"), st.sub("boxcolor"), alpha)
     pad = _pixels(st.raw("boxborderw", "10"), st.sub("boxborderw"))
     boxw, boxh = st.num("boxw", 0, 0), st.num("boxh", 0, 0)
     spacing = st.num("line_spacing", 0, 0)
     align = st.text("text_align", "T")
+    if not re.fullmatch(r"[TMBLRC]{1,2}", align):
+        raise _fail(st.sub("text_align"), align, "must be one or two of T, M, B, L, R, C")
     horizontal = next((TEXT_ALIGN[c] for c in align if c in "LRC"), "left")
     vertical = next((TEXT_ALIGN[c] for c in align if c in "TMB"), "top")
     y_align = st.text("y_align", "text")
@@ -188,7 +192,7 @@ def _text(o: _Obj, when: float) -> Clip:
     st.flag("text_shaping", True)
     shadow = _colour(st.raw("shadowcolor", "black"), st.sub("shadowcolor"), alpha)
     sx, sy = st.num("shadowx", 0, 0, 200), st.num("shadowy", 0, 0, 200)
-    tabsize = int(st.num("tabsize", 4, 1, 64))
+    tabsize = int(st.num("tabsize", 4, 1, 64, integer=True))
     x, y = st.raw("x", "(main_w-text_w)/2"), st.raw("y", "(main_h-text_h)/2")
     st.done()
     o.done()

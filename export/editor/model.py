@@ -20,10 +20,12 @@ from typing import Any, Optional
 
 from ..errors import ExportError
 
-MAX_SIDE = 3840
+MAX_SIDE = 3998
 MAX_DURATION = 4 * 3600.0
 MAX_TRACKS = 64
+MAX_CLIPS_PER_TRACK = 500
 MAX_CLIPS = 2000
+MAX_NAME = 200
 
 FITS = ("crop", "cover", "contain", "none")
 POSITIONS = ("top", "bottom", "left", "right", "center", "top_left", "top_right", "bottom_left", "bottom_right")
@@ -47,6 +49,18 @@ class TimelineError(ExportError):
     """The timeline asks for something invalid or unsupported; the message names field and value."""
 
     code = "INVALID_TIMELINE"
+
+
+class AssetNotFound(ExportError):
+    """An asset id of the timeline is not in the library (or is not of the kind its clip needs): a 404."""
+
+    code = "NOT_FOUND"
+
+
+class CaptionsUnavailable(ExportError):
+    """A caption clip, but no video of the timeline has its spoken words indexed yet: a 409."""
+
+    code = "INVALID_STATE"
 
 
 def _fail(path: str, value: Any, why: str) -> TimelineError:
@@ -78,14 +92,22 @@ class _Obj:
         self.seen.add(key)
         return self.value.get(key, default)
 
+    def _null(self, key: str, nullable: bool, what: str) -> None:
+        """A key sent as null where the schema has no null: refused (the SDK never sends one)."""
+        if key in self.value and self.value[key] is None and not nullable:
+            raise _fail(self.sub(key), None, f"must be {what}, not null")
+
     def num(self, key: str, default: Optional[float], lo: float | None = None, hi: float | None = None,
-            required: bool = False) -> float:
+            required: bool = False, integer: bool = False, nullable: bool = False) -> float:
         self.seen.add(key)
         v = self.value.get(key)
+        self._null(key, nullable or required, "an integer" if integer else "a number")
         if v is None:
             if required or default is None:
                 raise _fail(self.sub(key), v, "is required")
             return default
+        if integer and (isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v)):
+            raise _fail(self.sub(key), v, "must be an integer")
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise _fail(self.sub(key), v, "must be a number")
         if lo is not None and v < lo or hi is not None and v > hi:
@@ -93,21 +115,28 @@ class _Obj:
                         else f"must be at least {lo:g}")
         return float(v)
 
-    def text(self, key: str, default: Optional[str] = None, required: bool = False) -> str:
+    def text(self, key: str, default: Optional[str] = None, required: bool = False,
+             max_length: int | None = None) -> str:
         self.seen.add(key)
         v = self.value.get(key)
+        self._null(key, required, "a string")
         if v is None:
             if required or default is None:
                 raise _fail(self.sub(key), v, "is required")
             return default
         if not isinstance(v, str):
             raise _fail(self.sub(key), v, "must be a string")
+        if max_length is not None and len(v) > max_length:
+            raise _fail(self.sub(key), v, f"is longer than {max_length} characters")
         return v
 
     def choice(self, key: str, options: tuple[str, ...], default: Optional[str], none_means: Optional[str] = None,
-               what: str = "value") -> Optional[str]:
+               what: str = "value", nullable: bool = False) -> Optional[str]:
         self.seen.add(key)
         v = self.value.get(key)
+        self._null(key, nullable or none_means is not None, f"one of {', '.join(options)}")
+        if v == "None" and none_means is None:
+            raise _fail(self.sub(key), v, f"unsupported {what}; supported: {', '.join(options)}")
         if v is None or v == "None":  # the SDK's Fit.none serialises as "None" (str-enum of None)
             if key in self.value and none_means is not None:
                 return none_means
@@ -119,8 +148,6 @@ class _Obj:
     def flag(self, key: str, default: bool = False) -> bool:
         self.seen.add(key)
         v = self.value.get(key, default)
-        if v is None:
-            return default
         if not isinstance(v, bool):
             raise _fail(self.sub(key), v, "must be true or false")
         return v
@@ -359,7 +386,7 @@ def _text(o: _Obj) -> TextAsset:
     kw: dict[str, Any] = {"text": text}
     if o.has("font"):
         f = _Obj(o.raw("font"), o.sub("font"))
-        kw.update(family=f.text("family", "Clear Sans"), size=f.num("size", 48, 1, 1000),
+        kw.update(family=f.text("family", "Clear Sans", max_length=MAX_NAME), size=f.num("size", 48, 1, 1000),
                   color=_with_opacity(f.colour("color", "#FFFFFF"), f.num("opacity", 1.0, 0, 1)))
         f.done()
     else:
@@ -393,11 +420,11 @@ def _text(o: _Obj) -> TextAsset:
         al.done()
     else:
         o.raw("alignment")
-    kw["tabsize"] = int(o.num("tabsize", 4, 1, 64))
+    kw["tabsize"] = int(o.num("tabsize", 4, 1, 64, integer=True))
     kw["line_spacing"] = o.num("line_spacing", 0.0, 0, 1000)
     for key in ("width", "height"):
         if o.has(key):
-            kw[key] = int(o.num(key, None, 1, MAX_SIDE))
+            kw[key] = int(o.num(key, None, 1, MAX_SIDE, integer=True))
         else:
             o.raw(key)
     return TextAsset(**kw)
@@ -414,7 +441,8 @@ def _caption(o: _Obj) -> CaptionAsset:
     kw: dict[str, Any] = {}
     if o.has("font"):
         f = _Obj(o.raw("font"), o.sub("font"))
-        kw.update(font_name=f.text("font_name", "Clear Sans"), font_size=f.num("font_size", 30, 1, 500),
+        kw.update(font_name=f.text("font_name", "Clear Sans", max_length=MAX_NAME),
+                  font_size=f.num("font_size", 30, 1, 500),
                   bold=f.flag("bold"))
         for key, default, unsupported in (("italic", False, True), ("underline", False, True),
                                           ("strikeout", False, True)):
@@ -447,7 +475,7 @@ def _caption(o: _Obj) -> CaptionAsset:
         p.done()
     else:
         o.raw("position")
-    kw["animation"] = o.choice("animation", CAPTION_ANIMATIONS, None, what="caption animation")
+    kw["animation"] = o.choice("animation", CAPTION_ANIMATIONS, None, what="caption animation", nullable=True)
     return CaptionAsset(**kw)
 
 
@@ -465,7 +493,7 @@ def _clip(value: Any, path: str, z_order: int, internal: bool = False) -> Clip:
         raise _fail(o.sub("effect"), effect, "effects are not supported by the renderer")
     kw: dict[str, Any] = {}
     kw["fit"] = o.choice("fit", FITS, "crop", none_means="none", what="fit")
-    kw["position"] = o.choice("position", POSITIONS, "center", what="position")
+    kw["position"] = o.choice("position", POSITIONS, "center", what="position", nullable=True)
     if o.has("offset"):
         off = _Obj(o.raw("offset"), o.sub("offset"))
         kw.update(offset_x=off.num("x", 0.0, -10, 10), offset_y=off.num("y", 0.0, -10, 10))
@@ -474,17 +502,16 @@ def _clip(value: Any, path: str, z_order: int, internal: bool = False) -> Clip:
         o.raw("offset")
     kw["scale"] = o.num("scale", 1.0, 0, 10)
     kw["opacity"] = o.num("opacity", 1.0, 0, 1)
-    kw["filter"] = o.choice("filter", FILTERS, None, what="filter")
-    kw["z_index"] = int(o.num("z_index", 0, -10000, 10000))
+    kw["filter"] = o.choice("filter", FILTERS, None, what="filter", nullable=True)
+    kw["z_index"] = int(o.num("z_index", 0, -10000, 10000, integer=True, nullable=True))
     if o.has("transition"):
         t = _Obj(o.raw("transition"), o.sub("transition"))
-        fade_in = t.choice("in", TRANSITIONS, None, what="transition")
-        fade_out = t.choice("out", TRANSITIONS, None, what="transition")
+        fade_in = t.choice("in", TRANSITIONS, None, what="transition", nullable=True)
+        fade_out = t.choice("out", TRANSITIONS, None, what="transition", nullable=True)
         length = t.num("duration", 0.5, 0, MAX_DURATION)
         out_length = t.num("out_duration", length, 0, MAX_DURATION) if internal else length
         t.done()
-        if (length if fade_in else 0) + (out_length if fade_out else 0) > duration + 1e-9:
-            raise _fail(t.sub("duration"), length, f"the transitions are longer than the clip ({duration:g} s)")
+        # fades longer than the clip, or overlapping, are well defined: the ramps multiply
         kw["fade_in"] = length if fade_in else 0.0
         kw["fade_out"] = out_length if fade_out else 0.0
     else:
@@ -502,7 +529,7 @@ def _clip(value: Any, path: str, z_order: int, internal: bool = False) -> Clip:
 
 
 def parse_resolution(text: Any, path: str = "resolution") -> tuple[int, int]:
-    m = re.match(r"^(\d{1,5})x(\d{1,5})$", text) if isinstance(text, str) else None
+    m = re.match(r"^([1-9]\d{1,3})x([1-9]\d{1,3})$", text) if isinstance(text, str) else None
     if not m:
         raise _fail(path, text, "must be WIDTHxHEIGHT, e.g. 1280x720")
     w, h = int(m.group(1)), int(m.group(2))
@@ -516,6 +543,7 @@ def parse_timeline(value: Any, internal: bool = False) -> Timeline:
     ``internal``: also accept what only :func:`to_json` writes (a clip's exact ``size``)."""
     o = _Obj(value, "timeline")
     background = o.colour("background", "#000000")
+    o._null("resolution", False, "WIDTHxHEIGHT")
     width, height = parse_resolution(o.raw("resolution", "1280x720"), "timeline.resolution")
     tracks_value = o.raw("tracks")
     if not isinstance(tracks_value, list) or not tracks_value:
@@ -526,10 +554,12 @@ def parse_timeline(value: Any, internal: bool = False) -> Timeline:
     total = 0
     for i, tv in enumerate(tracks_value):
         t = _Obj(tv, f"timeline.tracks[{i}]")
-        z = int(t.num("z_index", 0, -10000, 10000))
+        z = int(t.num("z_index", 0, -10000, 10000, integer=True, nullable=True))
         clips_value = t.raw("clips")
-        if not isinstance(clips_value, list):
-            raise _fail(t.sub("clips"), clips_value, "must be a list of clips")
+        if not isinstance(clips_value, list) or not clips_value:
+            raise _fail(t.sub("clips"), clips_value, "must be a non-empty list of clips")
+        if len(clips_value) > MAX_CLIPS_PER_TRACK:
+            raise _fail(t.sub("clips"), len(clips_value), f"at most {MAX_CLIPS_PER_TRACK} clips in a track")
         total += len(clips_value)
         if total > MAX_CLIPS:
             raise _fail(t.sub("clips"), total, f"at most {MAX_CLIPS} clips in a timeline")
@@ -540,8 +570,6 @@ def parse_timeline(value: Any, internal: bool = False) -> Timeline:
     timeline = Timeline(width, height, background, tuple(tracks))
     if timeline.duration <= 0:
         raise _fail("timeline.tracks", [], "the timeline has no clips")
-    if timeline.duration > MAX_DURATION:
-        raise _fail("timeline.tracks", timeline.duration, f"the timeline is longer than {MAX_DURATION:g} s")
     return timeline
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
-from .model import AudioAsset, Clip, ImageAsset, Timeline, TimelineError, VideoAsset
+from .model import AssetNotFound, AudioAsset, CaptionsUnavailable, Clip, ImageAsset, Timeline, TimelineError, VideoAsset
 
 EPS = 1e-6
 
@@ -56,13 +56,13 @@ def check_sources(timeline: Timeline, sources: Mapping[str, SourceInfo]) -> None
             path = f"timeline.tracks[{ti}].clips[{ci}].clip.asset.id"
             src = sources.get(a.id)
             if src is None:
-                raise TimelineError(f"{path}: no such asset ({a.id!r})")
+                raise AssetNotFound(f"{path}: no such asset ({a.id!r})")
             if isinstance(a, VideoAsset) and not src.has_video:
-                raise TimelineError(f"{path}: {a.id!r} is not a video with a picture")
+                raise AssetNotFound(f"{path}: no video with a picture has this id ({a.id!r})")
             if isinstance(a, AudioAsset) and not src.has_audio:
-                raise TimelineError(f"{path}: {a.id!r} has no audio")
+                raise AssetNotFound(f"{path}: no audio (or video with sound) has this id ({a.id!r})")
             if isinstance(a, ImageAsset) and src.kind != "image":
-                raise TimelineError(f"{path}: {a.id!r} is not an image")
+                raise AssetNotFound(f"{path}: no image has this id ({a.id!r})")
             if isinstance(a, (VideoAsset, AudioAsset)) and src.duration and a.start >= src.duration:
                 raise TimelineError(f"timeline.tracks[{ti}].clips[{ci}].clip.asset.start: starts after "
                                     f"{a.id!r} ends ({src.duration:.2f} s) (got {a.start:g})")
@@ -128,7 +128,7 @@ def map_captions(timeline: Timeline, transcripts: Mapping[str, Sequence[tuple[fl
         where = next(f"timeline.tracks[{ti}].clips[{ci}].clip.asset" for ti, t in enumerate(timeline.tracks)
                      for ci, c in enumerate(t.clips) if c.asset.kind == "caption")
         ids = sorted({c.asset.id for c in videos})
-        raise TimelineError(f"{where}: a caption (src 'auto') needs the spoken words of a video on the timeline; "
+        raise CaptionsUnavailable(f"{where}: a caption (src 'auto') needs the spoken words of a video on the timeline; "
                             f"index one first (video.index_spoken_words()) (got videos {ids or 'none'})")
     words: list[tuple[float, float, str]] = []
     for clip in videos:

@@ -195,7 +195,8 @@ def test_unsupported_fields_and_values_are_400s_naming_them(world, mutate, named
     mutate(body["timeline"]["tracks"][0]["clips"][0])
     with pytest.raises(InvalidRequestError) as err:
         conn.post(path="editor", data=body)
-    assert err.value.response.status_code == 400
+    # an id that is not in the library is a 404, like any unknown id; the rest are 400s
+    assert err.value.response.status_code == (404 if "'m-nope'" in named else 400)
     for word in named:
         assert word in str(err.value), (word, str(err.value))
 
@@ -210,14 +211,32 @@ def test_timeline_level_refusals(world):
         body = {"timeline": {**ok["timeline"], change[0]: change[1]}}
         with pytest.raises(InvalidRequestError, match=named.replace("(", r"\(")):
             conn.post(path="editor", data=body)
-    with pytest.raises(InvalidRequestError, match="timeline_url"):
+    with pytest.raises(InvalidRequestError, match="timeline_url: not an upload URL of this server"):
         conn.post(path="editor", data={"timeline_url": "http://example.invalid/t.json"})
     # a caption needs an indexed video on the timeline
     plain = _timeline(conn, _track((0, Clip(asset=VideoAsset(id=world["plain"].id), duration=1))),
                       _track((0, Clip(asset=CaptionAsset(), duration=1))))
-    with pytest.raises(InvalidRequestError, match="index_spoken_words"):
+    with pytest.raises(InvalidRequestError, match="index_spoken_words") as err:
         _render(conn, plain)
+    assert err.value.response.status_code == 409  # a state: index the video, then ask again
     body = plain.to_json()
     body["timeline"]["tracks"][1]["clips"][0]["clip"]["asset"]["src"] = "W1NjcmlwdCBJbmZvXQ=="
     with pytest.raises(InvalidRequestError, match=r"asset.src.*only 'auto'"):
         conn.post(path="editor", data=body)
+
+
+def test_a_large_timeline_goes_through_timeline_url(world):
+    """Over 100 KiB the SDK uploads the JSON (upload_bytes) and posts its URL."""
+    from videodb.editor import Clip, Font, TextAsset
+    from videodb.editor import MAX_PAYLOAD_SIZE
+
+    conn = world["conn"]
+    words = " ".join(f"w{i}" for i in range(900))
+    clips = [(i * 0.2, Clip(asset=TextAsset(text=f"#{i} {words}", font=Font(size=12)), duration=0.2))
+             for i in range(40)]
+    timeline = _timeline(conn, _track(*clips))
+    assert len(__import__("json").dumps(timeline.to_json())) > MAX_PAYLOAD_SIZE
+    stream_url = timeline.generate_stream()
+    assert stream_url and timeline.player_url
+    assert abs(frame_at(stream_url, 7.9).shape[0] - 180) == 0
+    assert conn.post(path="editor", data=timeline.to_json())["stream_url"] == stream_url
