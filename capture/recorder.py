@@ -14,8 +14,16 @@ applies the answer. ``stopRecording`` closes the connection and calls ``…/stop
 ``pauseTracks``/``resumeTracks`` drop frames at the source and tell the server
 (``…/pause`` / ``…/resume``, best effort: the server records the pause in the manifest).
 
-Sources come from ``REELDB_CAPTURE_SOURCES`` (JSON object channel id → file or pattern), read
-once in :func:`main`; without it the recorder offers test patterns.
+Sources come from ``REELDB_CAPTURE_SOURCES``, read once in :func:`main` (``sources.plan_sources``):
+unset, this machine's devices (X11 screens, PulseAudio/PipeWire sources: ``devices.py``) when it
+has any, else test patterns; or ``patterns``, ``devices``, or a JSON object channel id → file,
+pattern or device spec.
+
+While recording, a ``recording-progress`` event goes out every ``REELDB_RECORDER_PROGRESS``
+seconds (2; 0: none): elapsed seconds, bytes sent and bitrate per channel and in all, and the
+CPU budget: this process's CPU use (percent of one core) since the last event and since the
+start, the share spent grabbing and encoding screens, and ``REELDB_RECORDER_CPU_BUDGET`` (percent
+of one core, 100) with ``over_budget``.
 """
 
 from __future__ import annotations
@@ -25,14 +33,17 @@ import json
 import logging
 import os
 import sys
+import time
 from typing import Any, Callable, Optional
 
 import httpx
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from .ice import from_env_value, restrict_host_addresses
+from .keyframes import forward_keyframe_requests
+from .device_tracks import EncoderSettings
 from .sources import (
-    DeclaredChannel, PausableTrack, SourceError, declared_channels, default_sources, kind_of, open_source,
+    DeclaredChannel, PausableTrack, SourceError, declared_channels, kind_of, open_source, plan_sources,
 )
 
 PREFIX = "videodb_recorder|"
@@ -65,16 +76,25 @@ class _Recording:
         self.pc: Optional[RTCPeerConnection] = None
         self.tracks: dict[str, PausableTrack] = {}
         self.players: list[Any] = []
+        self.senders: dict[str, Any] = {}
         self.started_event_sent = False
+        self.started_at = time.monotonic()
+        self.progress_task: Optional[asyncio.Task] = None
 
 
 class Recorder:
     """The protocol state machine; ``emit`` writes one message (dict) to the client."""
 
     def __init__(self, sources: dict[str, str], emit: Callable[[dict], None],
-                 http: Optional[httpx.AsyncClient] = None) -> None:
+                 http: Optional[httpx.AsyncClient] = None, names: Optional[dict[str, str]] = None,
+                 notes: Optional[list[str]] = None, encoder: Optional[EncoderSettings] = None,
+                 progress_interval: float = 2.0, cpu_budget: float = 100.0) -> None:
         self.sources = sources
-        self.channels: list[DeclaredChannel] = declared_channels(sources)
+        self.channels: list[DeclaredChannel] = declared_channels(sources, names)
+        self.notes = list(notes or [])
+        self.encoder = encoder or EncoderSettings()
+        self.progress_interval = progress_interval
+        self.cpu_budget = cpu_budget
         self.api_url: Optional[str] = None
         self.recording: Optional[_Recording] = None
         self.shutdown_requested = asyncio.Event()
@@ -139,7 +159,10 @@ class Recorder:
         return {"pong": True}
 
     async def cmd_getChannels(self, params: dict) -> dict:
-        return {"channels": [c.to_dict() for c in self.channels]}
+        result: dict[str, Any] = {"channels": [c.to_dict() for c in self.channels]}
+        if self.notes:
+            result["notes"] = self.notes
+        return result
 
     async def cmd_requestPermission(self, params: dict) -> dict:
         permission = params.get("permission")
@@ -147,7 +170,9 @@ class Recorder:
             raise CommandError("INVALID_REQUEST", "Missing 'permission' parameter")
         if permission not in PERMISSIONS:
             raise CommandError("INVALID_PERMISSION", f"Unknown permission: {permission}")
-        return {"status": "granted"}  # headless sources need no OS permission
+        if permission in ("screen-capture", "screen_capture") and not any(c.type == "video" for c in self.channels):
+            return {"status": "denied", "message": "; ".join(self.notes) or "no screen to capture"}
+        return {"status": "granted"}  # X11 and PulseAudio ask no permission
 
     async def cmd_setLogLevel(self, params: dict) -> dict:
         level = params.get("level")
@@ -241,7 +266,7 @@ class Recorder:
         for ch in channels:
             cid = ch["channel_id"]
             try:
-                track, player = open_source(cid, self.sources[cid])
+                track, player = open_source(cid, self.sources[cid], self.encoder)
             except SourceError as exc:
                 raise CommandError("CAPTURE_INIT_FAILED", str(exc)) from exc
             if player is not None:
@@ -249,6 +274,9 @@ class Recorder:
             wrapped = PausableTrack(track)
             rec.tracks[cid] = wrapped
             transceivers[cid] = pc.addTransceiver(wrapped, direction="sendonly")
+            rec.senders[cid] = transceivers[cid].sender
+            if hasattr(track, "request_keyframe"):  # encodes its own video: hear the server's PLIs
+                forward_keyframe_requests(transceivers[cid].sender, track)
         for t in pc.getTransceivers():
             _prefer_h264(t)
 
@@ -258,7 +286,10 @@ class Recorder:
             logger.info("connection %s", state)
             if state == "connected" and not rec.started_event_sent:
                 rec.started_event_sent = True
+                rec.started_at = time.monotonic()
                 self.event("recording-started", {"sessionId": rec.session_id, "channels": list(rec.tracks)})
+                if self.progress_interval > 0:
+                    rec.progress_task = asyncio.ensure_future(self._progress(rec))
             elif state == "failed" and self.recording is rec:
                 self.event("error", {"sessionId": rec.session_id, "code": "RTC_CONNECTION_FAILED",
                                      "message": "WebRTC connection to the server failed"})
@@ -280,7 +311,53 @@ class Recorder:
             self.event("error", {"sessionId": rec.session_id, "code": exc.code, "message": exc.message})
         self.event("recording-complete", {"sessionId": rec.session_id})
 
+    async def _progress(self, rec: _Recording) -> None:
+        """``recording-progress`` every interval until the recording ends (module doc)."""
+        cpu_start = last_cpu = time.process_time()
+        last_t = rec.started_at
+        last_bytes: dict[str, int] = {}
+        while True:
+            await asyncio.sleep(self.progress_interval)
+            if rec.pc is None or rec.pc.connectionState in ("closed", "failed"):
+                return
+            now, cpu = time.monotonic(), time.process_time()
+            span = max(1e-6, now - last_t)
+            channels, total, rate = {}, 0, 0.0
+            for cid, sender in rec.senders.items():
+                sent = 0
+                try:
+                    for stat in (await sender.getStats()).values():
+                        if getattr(stat, "type", "") == "outbound-rtp":
+                            sent = stat.bytesSent
+                except Exception:  # noqa: BLE001 - stats are best effort
+                    pass
+                bitrate = (sent - last_bytes.get(cid, 0)) * 8 / span
+                last_bytes[cid] = sent
+                inner = rec.tracks[cid].inner
+                channels[cid] = {"bytes_sent": sent, "bitrate": round(bitrate)}
+                if hasattr(inner, "keyframes"):
+                    channels[cid].update(frames=inner.frames, keyframes=inner.keyframes,
+                                         encoder_cpu_seconds=round(inner.cpu_seconds, 3))
+                total += sent
+                rate += bitrate
+            elapsed = now - rec.started_at
+            percent = 100 * (cpu - last_cpu) / span
+            encode = sum(getattr(t.inner, "cpu_seconds", 0.0) for cid, t in rec.tracks.items() if kind_of(cid) == "video"
+                         and hasattr(t.inner, "keyframes"))
+            self.event("recording-progress", {
+                "sessionId": rec.session_id, "elapsed": round(elapsed, 2), "bytes_sent": total, "bitrate": round(rate),
+                "channels": channels,
+                "cpu": {"percent": round(percent, 1), "average_percent": round(100 * (cpu - cpu_start) / max(elapsed, 1e-6), 1),
+                        "screen_encode_percent": round(100 * encode / max(elapsed, 1e-6), 1),
+                        "budget_percent": self.cpu_budget, "over_budget": percent > self.cpu_budget,
+                        "encoder": f"libx264 {self.encoder.preset} {self.encoder.fps} fps"}})
+            if percent > self.cpu_budget:
+                logger.warning("recorder CPU %.0f%% of a core is over its budget of %.0f%%", percent, self.cpu_budget)
+            last_t, last_cpu = now, cpu
+
     async def _teardown(self, rec: _Recording) -> None:
+        if rec.progress_task is not None:
+            rec.progress_task.cancel()
         for track in rec.tracks.values():
             track.stop()
         if rec.pc is not None:
@@ -301,6 +378,8 @@ class Recorder:
         affected = [cid for cid in rec.tracks if cid.split(":", 1)[0] in prefixes]
         for cid in affected:
             rec.tracks[cid].paused = paused
+            if not paused and hasattr(rec.tracks[cid].inner, "request_keyframe"):
+                rec.tracks[cid].inner.request_keyframe()  # decodable from the first frame after the hole
         if affected:
             path = f"/capture/session/{rec.session_id}/{'pause' if paused else 'resume'}"
             try:
@@ -348,13 +427,14 @@ def _prefer_h264(transceiver: Any) -> None:
     transceiver.setCodecPreferences(order)
 
 
-async def serve(sources: dict[str, str], reader: asyncio.StreamReader, write: Callable[[bytes], None]) -> None:
-    """Run the protocol until ``shutdown`` or end of input."""
+async def serve(sources: dict[str, str], reader: asyncio.StreamReader, write: Callable[[bytes], None],
+                **options: Any) -> None:
+    """Run the protocol until ``shutdown`` or end of input (``options`` go to :class:`Recorder`)."""
 
     def emit(message: dict) -> None:
         write((PREFIX + json.dumps(message, separators=(",", ":")) + "\n").encode())
 
-    recorder = Recorder(sources, emit)
+    recorder = Recorder(sources, emit, **options)
     tasks: set[asyncio.Task] = set()
     shutdown = asyncio.ensure_future(recorder.shutdown_requested.wait())
     try:
@@ -378,19 +458,39 @@ async def serve(sources: dict[str, str], reader: asyncio.StreamReader, write: Ca
         await recorder.close()
 
 
+def recorder_options(env: Any) -> dict[str, Any]:
+    """``REELDB_RECORDER_*`` → Recorder keyword arguments (raises ValueError on a bad value)."""
+    def num(name: str, default: float) -> float:
+        raw = env.get(name)
+        try:
+            return float(raw) if raw not in (None, "") else default
+        except ValueError:
+            raise ValueError(f"{name}={raw!r} is not a number") from None
+
+    encoder = EncoderSettings(fps=int(num("REELDB_RECORDER_FPS", 30)), preset=env.get("REELDB_RECORDER_PRESET") or "ultrafast",
+                              keyint=num("REELDB_RECORDER_KEYINT", 2.0), crf=int(num("REELDB_RECORDER_CRF", 26)),
+                              max_bitrate=int(num("REELDB_RECORDER_MAX_BITRATE", 0)),
+                              draw_mouse=env.get("REELDB_RECORDER_DRAW_MOUSE", "1") not in ("0", "false", "no"))
+    return {"encoder": encoder, "progress_interval": num("REELDB_RECORDER_PROGRESS", 2.0),
+            "cpu_budget": num("REELDB_RECORDER_CPU_BUDGET", 100.0)}
+
+
 def main() -> None:
     """Console script ``reeldb-recorder``."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     restrict_host_addresses(from_env_value(os.environ.get("REELDB_ICE_ADDRESSES")))
-    raw = os.environ.get("REELDB_CAPTURE_SOURCES")
     try:
-        sources = json.loads(raw) if raw else default_sources()
-        if not isinstance(sources, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in sources.items()):
-            raise ValueError("must be a JSON object of channel id → file or pattern")
-    except ValueError as exc:
-        print(f"REELDB_CAPTURE_SOURCES: {exc}", file=sys.stderr)
+        plan = plan_sources(os.environ)
+        options = recorder_options(os.environ)
+    except (SourceError, ValueError) as exc:
+        print(f"reeldb-recorder: {exc}", file=sys.stderr)
         sys.exit(2)
+    for note in plan.notes:
+        logger.warning("%s", note)
+    logger.info("sources (%s): %s", plan.origin, ", ".join(f"{c}={s}" for c, s in plan.sources.items()))
+    sources = plan.sources
+    options.update(names=plan.names, notes=plan.notes)
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
@@ -402,7 +502,7 @@ def main() -> None:
             out.write(data)
             out.flush()
 
-        await serve(sources, reader, write)
+        await serve(sources, reader, write, **options)
 
     asyncio.run(run())
 

@@ -6,6 +6,10 @@ mapping channel ids to sources:
 - ``"pattern:tone:440"`` (or ``pattern:tone:440:0.3`` for amplitude): a stereo sine, 48 kHz.
 - ``"pattern:silence"``: digital silence.
 - ``"pattern:bars"`` (or ``pattern:bars:1280x720@30``): moving colour bars.
+- ``"x11:<display>"`` / ``"x11:<display>@x,y,WxH"``: an X11 screen (or that rectangle of it),
+  grabbed with ``x11grab`` and encoded here (``device_tracks.ScreenTrack``).
+- ``"pulse:@DEFAULT_SOURCE@"`` / ``"pulse:@DEFAULT_MONITOR@"`` / ``"pulse:<source name>"``: a
+  PulseAudio/PipeWire source (``device_tracks.PulseTrack``); see ``devices.py``.
 - a path: a media file, played once in real time. Pre-encoded H.264 (Annex-B, e.g. MPEG-TS or a
   raw ``.h264``), VP8 (``.webm``/``.ivf``) and Opus (``.ogg``/``.webm``) are relayed without
   re-encoding; anything else is decoded and encoded by aiortc. MP4/MOV hold H.264 as
@@ -23,7 +27,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Mapping, Optional
 
 import av
 import numpy as np
@@ -31,6 +35,9 @@ from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from . import manifest
+
+if TYPE_CHECKING:
+    from .device_tracks import EncoderSettings
 
 AUDIO_RATE = 48000
 AUDIO_PTIME = 0.020
@@ -200,9 +207,31 @@ def _file_track(path: str, kind: str) -> tuple[MediaStreamTrack, MediaPlayer, bo
     return track, player, relay
 
 
-def open_source(channel_id: str, spec: str) -> tuple[MediaStreamTrack, Optional[MediaPlayer]]:
+def open_source(channel_id: str, spec: str, encoder: Optional["EncoderSettings"] = None,
+                ) -> tuple[MediaStreamTrack, Optional[MediaPlayer]]:
     """Build the track for one channel from its source spec (see the module doc)."""
     kind = kind_of(channel_id)
+    if spec.startswith("x11:"):
+        from . import devices
+        from .device_tracks import EncoderSettings, ScreenTrack
+
+        if kind != "video":
+            raise SourceError(f"{channel_id}: {spec} is a screen for an audio channel")
+        try:
+            display, geometry = devices.parse_x11_spec(spec)
+            return ScreenTrack(display, geometry, encoder or EncoderSettings()), None
+        except (ValueError, RuntimeError) as exc:
+            raise SourceError(f"{channel_id}: {exc}") from exc
+    if spec.startswith("pulse:"):
+        from . import devices
+        from .device_tracks import PulseTrack
+
+        if kind != "audio":
+            raise SourceError(f"{channel_id}: {spec} is an audio source for a video channel")
+        try:
+            return PulseTrack(devices.resolve_pulse(spec[len("pulse:"):])), None
+        except Exception as exc:  # noqa: BLE001 - soundcard raises IndexError, RuntimeError, AssertionError
+            raise SourceError(f"{channel_id}: sound source {spec[6:]!r} cannot be opened: {exc}") from exc
     if spec.startswith("pattern:"):
         parts = spec.split(":")
         name = parts[1] if len(parts) > 1 else ""
@@ -233,7 +262,7 @@ def open_source(channel_id: str, spec: str) -> tuple[MediaStreamTrack, Optional[
     return track, player
 
 
-def declared_channels(sources: dict[str, str]) -> list[DeclaredChannel]:
+def declared_channels(sources: dict[str, str], names: Optional[dict[str, str]] = None) -> list[DeclaredChannel]:
     """The channels ``getChannels`` reports, in a stable order (mics, displays, system audio)."""
     order = {"mic": 0, "display": 1, "screen": 1, "system_audio": 2}
     ids = sorted(sources, key=lambda c: (order.get(c.split(":", 1)[0], 3), c))
@@ -241,16 +270,59 @@ def declared_channels(sources: dict[str, str]) -> list[DeclaredChannel]:
     out = []
     for cid in ids:
         prefix = cid.split(":", 1)[0]
-        out.append(DeclaredChannel(cid, default_name(cid), kind_of(cid), prefix not in seen_kind))
+        name = (names or {}).get(cid) or default_name(cid)
+        out.append(DeclaredChannel(cid, name, kind_of(cid), prefix not in seen_kind))
         seen_kind.add(prefix)
     return out
 
 
-def default_sources() -> dict[str, str]:
-    """Sources when nothing is configured: one of each, as test patterns.
+PATTERNS = {"mic:default": "pattern:tone:440", "display:1": "pattern:bars", "system_audio:default": "pattern:silence"}
 
-    Real devices (X11 screens, PulseAudio) are not probed yet; patterns keep the recorder usable
-    headless.
+
+def default_sources() -> dict[str, str]:
+    """Test patterns, one of each: what the recorder offers on a machine without devices."""
+    return dict(PATTERNS)
+
+
+@dataclass
+class SourcePlan:
+    """What the recorder offers: sources, display names, and notes for humans (stderr)."""
+
+    sources: dict[str, str]
+    names: dict[str, str]
+    notes: list[str]
+    origin: str  # "devices" | "patterns" | "configured"
+
+
+def plan_sources(env: "Mapping[str, str]") -> SourcePlan:
+    """The sources for this run, from ``REELDB_CAPTURE_SOURCES``:
+
+    - unset or ``auto``: real devices (``devices.probe``) when there is a screen or a sound
+      server; test patterns when there is neither;
+    - ``devices``: real devices only (raises SourceError when there are none);
+    - ``patterns``: test patterns;
+    - a JSON object: channel id → spec (module doc).
     """
-    return {"mic:default": "pattern:tone:440", "display:1": "pattern:bars", "system_audio:default": "pattern:silence"}
+    import json
+
+    raw = (env.get("REELDB_CAPTURE_SOURCES") or "auto").strip()
+    if raw in ("auto", "devices"):
+        from .devices import probe
+
+        found = probe(env)
+        if found.channels:
+            return SourcePlan(found.sources(), found.names(), found.notes, "devices")
+        if raw == "devices":
+            raise SourceError("no capture devices: " + "; ".join(found.notes))
+        return SourcePlan(default_sources(), {}, found.notes + ["offering test patterns"], "patterns")
+    if raw == "patterns":
+        return SourcePlan(default_sources(), {}, [], "patterns")
+    try:
+        sources = json.loads(raw)
+    except ValueError as exc:
+        raise SourceError(f"REELDB_CAPTURE_SOURCES: {exc}") from exc
+    if not isinstance(sources, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in sources.items()):
+        raise SourceError("REELDB_CAPTURE_SOURCES must be auto, devices, patterns or a JSON object of "
+                          "channel id → file, pattern or device")
+    return SourcePlan(sources, {}, [], "configured")
 

@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # fonts-dejavu-core: the editor draws text with DejaVu Sans (else Pillow's own font)
-apt_packages=(ffmpeg espeak-ng sox chromium fonts-dejavu-core)
+# xvfb, pulseaudio, pulseaudio-utils (paplay, pactl), x11-xserver-utils (xrandr, xsetroot): the
+# recorder's real-device tests run on a private Xvfb screen and PulseAudio daemon
+apt_packages=(ffmpeg espeak-ng sox chromium fonts-dejavu-core xvfb pulseaudio pulseaudio-utils x11-xserver-utils)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
