@@ -1,4 +1,5 @@
-"""``reeldb`` command line: ``serve`` runs the server, ``keys`` lists, creates and revokes API keys."""
+"""``reeldb`` command line: ``serve`` runs the server, ``keys`` lists, creates and revokes API keys,
+``record`` records this machine (``capture/record.py``)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     keys.add_argument("key_id", nargs="?", help="for revoke: the key's id, as `keys list` shows it")
     keys.add_argument("--show-secrets", action="store_true", help="list: print each key's webhook secret")
     keys.add_argument("--data-dir", type=Path)
+    from reeldb.capture import record as record_cli
+
+    record_cli.add_arguments(sub.add_parser(
+        "record", help="record this machine's screen and microphone (Ctrl-C stops; prints the player link)"))
     args = parser.parse_args(argv)
+    if args.command == "record":  # a client of the API: no server settings to read
+        return record_cli.command(args)
     try:
         settings = Settings.from_env(data_dir=args.data_dir, **({"host": args.host, "port": args.port,
                                                                   "log_level": args.log_level}
