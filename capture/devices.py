@@ -11,8 +11,8 @@ What is probed (``probe()``), and the source specs it hands to ``sources.open_so
   other input sources are ``mic:<source name>``, and ``system_audio:default`` is the default
   sink's monitor (``pulse:@DEFAULT_MONITOR@``). PyAV's wheels carry no ``pulse`` input, hence
   the separate library. ``soundcard`` connects to the server when imported, so it is imported only
-  when a server socket exists (``$PULSE_SERVER``, ``$XDG_RUNTIME_DIR/pulse/native``,
-  ``/run/user/<uid>/pulse/native``): no libpulse autospawn on a machine without sound.
+  when a server socket exists (``$PULSE_SERVER``, else ``pulse/native`` in ``$XDG_RUNTIME_DIR``
+  or ``/run/user/<uid>``): no libpulse autospawn on a machine without sound.
 - **Wayland**: ``$WAYLAND_DISPLAY`` without ``$DISPLAY`` has no screen we can grab (the
   xdg-desktop-portal ScreenCast / PipeWire path is not implemented): no display channel, and
   :attr:`Devices.notes` says so. With XWayland (``$DISPLAY`` set too) ``x11grab`` sees X11
@@ -140,14 +140,9 @@ def pulse_socket(env: Mapping[str, str]) -> Optional[str]:
     """Where a PulseAudio-protocol server listens, if one seems to (PipeWire's pulse server too)."""
     if env.get("PULSE_SERVER"):
         return env["PULSE_SERVER"]
-    candidates = []
-    if env.get("XDG_RUNTIME_DIR"):
-        candidates.append(Path(env["XDG_RUNTIME_DIR"]) / "pulse" / "native")
-    candidates.append(Path(f"/run/user/{os.getuid()}/pulse/native"))
-    for p in candidates:
-        if p.exists():
-            return str(p)
-    return None
+    runtime = Path(env.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}")
+    socket = runtime / "pulse" / "native"
+    return str(socket) if socket.exists() else None
 
 
 def soundcard_module():

@@ -22,7 +22,8 @@ pattern or device spec.
 While recording, a ``recording-progress`` event goes out every ``REELDB_RECORDER_PROGRESS``
 seconds (2; 0: none): elapsed seconds, bytes sent and bitrate per channel and in all, and the
 CPU budget: this process's CPU use (percent of one core) since the last event and since the
-start, the share spent grabbing and encoding screens, and ``REELDB_RECORDER_CPU_BUDGET`` (percent
+start, the share of the screens' capture threads (x11grab, swscale and x264's calling thread;
+x264's own worker threads count in the process figure only), and ``REELDB_RECORDER_CPU_BUDGET`` (percent
 of one core, 100) with ``over_budget``.
 """
 
@@ -348,7 +349,7 @@ class Recorder:
                 "sessionId": rec.session_id, "elapsed": round(elapsed, 2), "bytes_sent": total, "bitrate": round(rate),
                 "channels": channels,
                 "cpu": {"percent": round(percent, 1), "average_percent": round(100 * (cpu - cpu_start) / max(elapsed, 1e-6), 1),
-                        "screen_encode_percent": round(100 * encode / max(elapsed, 1e-6), 1),
+                        "screen_thread_percent": round(100 * encode / max(elapsed, 1e-6), 1),
                         "budget_percent": self.cpu_budget, "over_budget": percent > self.cpu_budget,
                         "encoder": f"libx264 {self.encoder.preset} {self.encoder.fps} fps"}})
             if percent > self.cpu_budget:

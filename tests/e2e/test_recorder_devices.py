@@ -114,7 +114,7 @@ def test_capture_client_records_x11_screen_and_pulseaudio_mic(server_factory, on
     last = progress[-1]
     assert last["channels"]["display:1"]["bytes_sent"] > 0 and last["channels"]["mic:default"]["bytes_sent"] > 0
     assert last["bitrate"] > 0 and 0 < last["cpu"]["average_percent"] < 400, last
-    assert last["cpu"]["screen_encode_percent"] > 0 and "libx264 ultrafast" in last["cpu"]["encoder"]
+    assert last["cpu"]["screen_thread_percent"] > 0 and "libx264 ultrafast" in last["cpu"]["encoder"]
 
     cap = conn.get_capture_session(cap.id)
     deadline = time.time() + 90
@@ -141,3 +141,25 @@ def test_capture_client_records_x11_screen_and_pulseaudio_mic(server_factory, on
     video.index_spoken_words()
     text = video.get_transcript_text()
     assert wer(SENTENCE, text) < 0.35, text
+
+
+def test_screen_keyframes_follow_the_servers_requests(server_factory, on_desktop, monkeypatch):
+    """With the recorder's own cadence off (60 s), keyframes still come every ~1 s: the server's
+    PLIs (REELDB_KEYFRAME_INTERVAL=1) reach the x264 encoder through capture/keyframes.py."""
+    use_reeldb_recorder()
+    import videodb
+    from recording import record
+
+    monkeypatch.setenv("REELDB_RECORDER_KEYINT", "60")
+    server = server_factory(keyframe_interval="1", auto_export="false")
+    conn = videodb.connect(api_key=server.api_key, base_url=server.url)
+    cap = conn.create_capture_session(end_user_id="desk-2")
+    token = conn.generate_client_token(expires_in=600)
+    sources = {"display:1": f"x11:{on_desktop.display}"}
+    asyncio.run(record(server.url, token, cap.id, sources, {"display:1": True}, 6.0, primary="display:1"))
+    files = list((server.data_dir / "sessions" / cap.id).glob("*.mkv"))
+    assert len(files) == 1
+    with av.open(str(files[0])) as c:
+        v = c.streams.video[0]
+        keyframes = [float(p.pts * p.time_base) for p in c.demux(v) if p.is_keyframe]
+    assert len(keyframes) >= 4 and np.diff(keyframes).max() < 2.5, keyframes
