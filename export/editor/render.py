@@ -5,9 +5,10 @@ path it is given. Two ways (see :mod:`.plan`):
 
 - :func:`write_copy`: the spans' exact-clip pieces (MPEG-TS made by ``export.clips``) remuxed
   packet for packet into an MP4; the audio is the pieces' own AAC packets or the timeline's mix.
-- :func:`render`: every frame composited in numpy (sources decoded and scaled with PyAV's
-  swscale, text and captions drawn with Pillow) and encoded with libx264; audio mixed in numpy
-  and encoded once with AAC.
+- :func:`render`: every frame composited in numpy on 4:2:0 planes, the encoder's own format
+  (sources decoded and scaled to yuv420p by PyAV's swscale; text, images and captions drawn with
+  Pillow and converted once, BT.601 as swscale does; layers sit on even pixels) and encoded with
+  libx264; audio mixed in numpy and encoded once with AAC.
 """
 
 from __future__ import annotations
@@ -384,8 +385,61 @@ def _crop_box(crop, size: tuple[int, int]) -> tuple[int, int, int, int]:
     return l, t, r, b
 
 
+@dataclass(frozen=True)
+class Planes:
+    """A picture as 4:2:0 planes (what the encoder takes: no colour conversion per frame), with
+    its alpha at full and at chroma resolution (None: opaque). Sizes are even."""
+
+    y: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    a: Optional[np.ndarray] = None
+    a2: Optional[np.ndarray] = None
+
+
+#: RGB → Y'CbCr, BT.601 limited range: what swscale (and so every decoder of an untagged
+#: yuv420p stream) assumes.
+_RGB2Y = np.array([65.481, 128.553, 24.966], dtype=np.float32) / 255.0
+_RGB2U = np.array([-37.797, -74.203, 112.0], dtype=np.float32) / 255.0
+_RGB2V = np.array([112.0, -93.786, -18.214], dtype=np.float32) / 255.0
+
+
+def _half(x: np.ndarray) -> np.ndarray:
+    """2x2 means (x's first two dimensions are even)."""
+    h, w = x.shape[:2]
+    return x.reshape(h // 2, 2, w // 2, 2, *x.shape[2:]).mean(axis=(1, 3))
+
+
+def rgba_planes(img: np.ndarray) -> Planes:
+    """An RGB or RGBA uint8 image as :class:`Planes` (padded to even sizes with transparency)."""
+    h, w = img.shape[:2]
+    if h % 2 or w % 2:
+        pad = np.zeros((h + h % 2, w + w % 2, 4), np.uint8)
+        pad[:h, :w, :img.shape[2]] = img
+        if img.shape[2] == 3:
+            pad[:h, :w, 3] = 255
+        img = pad
+    rgb = img[..., :3].astype(np.float32)
+    y = np.clip(16.0 + rgb @ _RGB2Y, 0, 255).astype(np.uint8)
+    small = _half(rgb)
+    u = np.clip(128.0 + small @ _RGB2U, 0, 255).astype(np.uint8)
+    v = np.clip(128.0 + small @ _RGB2V, 0, 255).astype(np.uint8)
+    if img.shape[2] == 4 and (img[..., 3] < 255).any():
+        a = img[..., 3].astype(np.float32) / 255.0
+        return Planes(y, u, v, a, _half(a))
+    return Planes(y, u, v)
+
+
+def frame_planes(frame: av.VideoFrame, size: tuple[int, int]) -> Planes:
+    """A decoded frame scaled (swscale, bilinear) to ``size`` as yuv420p planes."""
+    w, h = size
+    arr = frame.to_ndarray(format="yuv420p", width=w, height=h, interpolation="BILINEAR")
+    q = h // 4
+    return Planes(arr[:h], arr[h:h + q].reshape(h // 2, w // 2), arr[h + q:h + 2 * q].reshape(h // 2, w // 2))
+
+
 class _Layer:
-    """One visual clip: its picture at a timeline time (RGB or RGBA) and where it goes."""
+    """One visual clip: its picture at a timeline time (:class:`Planes`) and where it goes."""
 
     def __init__(self, clip: Clip, viewport: tuple[int, int]) -> None:
         self.clip = clip
@@ -400,11 +454,16 @@ class _Layer:
             a *= max(0.0, (c.end - t) / c.fade_out)
         return a
 
-    def picture(self, t: float) -> Optional[tuple[np.ndarray, int, int]]:
+    def picture(self, t: float) -> Optional[tuple[Planes, int, int]]:
         raise NotImplementedError
 
     def close(self) -> None:
         pass
+
+
+def _even_xy(xy: tuple[int, int]) -> tuple[int, int]:
+    """Layers sit on even pixels, where their chroma lines up with the frame's."""
+    return xy[0] - xy[0] % 2, xy[1] - xy[1] % 2
 
 
 class _Static(_Layer):
@@ -419,10 +478,10 @@ class _Static(_Layer):
             size = (max(1, round(w * clip.scale)), max(1, round(h * clip.scale)))
         if size != (w, h):
             rgba = np.asarray(Image.fromarray(rgba).resize(size, Image.LANCZOS))
-        self.image = apply_rgba_filter(clip.filter, rgba)
-        self.x, self.y = placed_at(clip.position, (clip.offset_x, clip.offset_y), size, viewport)
+        self.image = rgba_planes(apply_rgba_filter(clip.filter, rgba))
+        self.x, self.y = _even_xy(placed_at(clip.position, (clip.offset_x, clip.offset_y), size, viewport))
 
-    def picture(self, t: float) -> Optional[tuple[np.ndarray, int, int]]:
+    def picture(self, t: float) -> Optional[tuple[Planes, int, int]]:
         return self.image, self.x, self.y
 
 
@@ -443,10 +502,11 @@ class _Video(_Layer):
         self.box = None if a.crop.empty else _crop_box(a.crop, full)
         visible = full if self.box is None else (self.box[2] - self.box[0], self.box[3] - self.box[1])
         self.size = clip.size or fitted_size(clip.fit, clip.scale, visible, viewport)
-        self.x, self.y = placed_at(clip.position, (clip.offset_x, clip.offset_y), self.size, viewport)
+        self.size = (_even(self.size[0]), _even(self.size[1]))
+        self.x, self.y = _even_xy(placed_at(clip.position, (clip.offset_x, clip.offset_y), self.size, viewport))
         self.container = None
         self.frames: Optional[Iterator[av.VideoFrame]] = None
-        self.current: Optional[np.ndarray] = None
+        self.current: Optional[Planes] = None
         self.current_t = -math.inf
         self.pending: Optional[av.VideoFrame] = None
         self.origin = 0.0
@@ -461,17 +521,19 @@ class _Video(_Layer):
             self.container.seek(int((self.origin + start) / stream.time_base), stream=stream, backward=True)
         self.frames = self.container.decode(stream)
 
-    def _convert(self, frame: av.VideoFrame) -> np.ndarray:
+    def _convert(self, frame: av.VideoFrame) -> Planes:
         w, h = self.size
+        if self.box is None and self.clip.filter is None:
+            return frame_planes(frame, self.size)  # the common case: scaled by swscale, no RGB
         if self.box is None:
             rgb = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="BILINEAR")
         else:
             l, t, r, b = self.box
             full = frame.to_ndarray(format="rgb24")[t:b, l:r]
             rgb = np.asarray(Image.fromarray(full).resize((w, h), Image.BILINEAR))
-        return apply_filter(self.clip.filter, rgb)
+        return rgba_planes(apply_filter(self.clip.filter, rgb))
 
-    def picture(self, t: float) -> Optional[tuple[np.ndarray, int, int]]:
+    def picture(self, t: float) -> Optional[tuple[Planes, int, int]]:
         if self.frames is None:
             self._open()
         want = self.clip.asset.start + (t - self.clip.start) + 1e-6  # type: ignore[union-attr]
@@ -505,9 +567,9 @@ class _Captions(_Layer):
     def __init__(self, clip: Clip, viewport: tuple[int, int], captions: Sequence[Caption]) -> None:
         super().__init__(clip, viewport)
         self.captions = [c for c in captions if c.end > clip.start and c.start < clip.end]
-        self.cache: dict[tuple[int, int], tuple[np.ndarray, int, int]] = {}
+        self.cache: dict[tuple[int, int], tuple[Planes, int, int]] = {}
 
-    def picture(self, t: float) -> Optional[tuple[np.ndarray, int, int]]:
+    def picture(self, t: float) -> Optional[tuple[Planes, int, int]]:
         asset: CaptionAsset = self.clip.asset  # type: ignore[assignment]
         for i, cap in enumerate(self.captions):
             if cap.start <= t < cap.end:
@@ -525,26 +587,34 @@ class _Captions(_Layer):
                 key = (i, word)
                 if key not in self.cache:
                     img, x, y = render_caption(asset, text, self.viewport, highlight)
-                    self.cache = {key: (apply_rgba_filter(self.clip.filter, img), x, y)}
+                    x, y = _even_xy((x, y))
+                    self.cache = {key: (rgba_planes(apply_rgba_filter(self.clip.filter, img)), x, y)}
                 return self.cache[key]
         return None
 
 
-def _blend(canvas: np.ndarray, img: np.ndarray, x: int, y: int, alpha: float) -> None:
-    H, W = canvas.shape[:2]
-    h, w = img.shape[:2]
+def _blend_plane(dst: np.ndarray, src: np.ndarray, a: Optional[np.ndarray], x: int, y: int, alpha: float) -> None:
+    H, W = dst.shape
+    h, w = src.shape
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
-    if x1 <= x0 or y1 <= y0 or alpha <= 0:
+    if x1 <= x0 or y1 <= y0:
         return
-    part = img[y0 - y:y1 - y, x0 - x:x1 - x]
-    dst = canvas[y0:y1, x0:x1]
-    if part.shape[2] == 4:
-        a = part[..., 3:4].astype(np.float32) * (alpha / 255.0)
-        dst[...] = (part[..., :3] * a + dst * (1.0 - a)).astype(np.uint8)
-    elif alpha >= 1.0:
-        dst[...] = part
-    else:
-        dst[...] = (part * np.float32(alpha) + dst * np.float32(1.0 - alpha)).astype(np.uint8)
+    part = src[y0 - y:y1 - y, x0 - x:x1 - x]
+    out = dst[y0:y1, x0:x1]
+    if a is None and alpha >= 1.0:
+        out[...] = part
+        return
+    k = (a[y0 - y:y1 - y, x0 - x:x1 - x] * np.float32(alpha)) if a is not None else np.float32(alpha)
+    out[...] = (out + (part.astype(np.float32) - out) * k + 0.5).astype(np.uint8)
+
+
+def _blend(canvas: tuple[np.ndarray, np.ndarray, np.ndarray], pic: Planes, x: int, y: int, alpha: float) -> None:
+    if alpha <= 0:
+        return
+    Y, U, V = canvas
+    _blend_plane(Y, pic.y, pic.a, x, y, alpha)
+    _blend_plane(U, pic.u, pic.a2, x // 2, y // 2, alpha)
+    _blend_plane(V, pic.v, pic.a2, x // 2, y // 2, alpha)
 
 
 def output_fps(timeline: Timeline, sources: Mapping[str, SourceInfo]) -> Fraction:
@@ -557,12 +627,19 @@ def output_fps(timeline: Timeline, sources: Mapping[str, SourceInfo]) -> Fractio
 def render(timeline: Timeline, sources: Mapping[str, SourceInfo], out_path: Path,
            captions: Sequence[Caption] = (), progress: Progress = lambda f: None,
            mix: Optional[np.ndarray] = None, encoder: Mapping[str, str] = X264) -> None:
-    """Composite every frame of ``timeline`` and encode it (H.264 + AAC in MP4)."""
+    """Composite every frame of ``timeline`` in 4:2:0 and encode it (H.264 + AAC in MP4)."""
     W, H = timeline.width, timeline.height
     fps = output_fps(timeline, sources)
     n_frames = max(1, int(round(timeline.duration * fps)))
-    background = np.empty((H, W, 3), dtype=np.uint8)
-    background[...] = timeline.background[:3]
+    # the frame as one yuv420p buffer (what VideoFrame.from_ndarray takes), and its planes as views
+    q = H // 4
+    canvas = np.empty((H * 3 // 2, W), dtype=np.uint8)
+    planes = (canvas[:H], canvas[H:H + q].reshape(H // 2, W // 2), canvas[H + q:].reshape(H // 2, W // 2))
+    background = canvas.copy()
+    bg = rgba_planes(np.array([[timeline.background[:3]] * 2] * 2, dtype=np.uint8))
+    background[:H], background[H:] = bg.y[0, 0], 0
+    background[H:H + q] = bg.u[0, 0]
+    background[H + q:] = bg.v[0, 0]
     clips = timeline.layers()
 
     def make(clip: Clip) -> _Layer:
@@ -586,10 +663,8 @@ def render(timeline: Timeline, sources: Mapping[str, SourceInfo], out_path: Path
         vstream.time_base = 1 / fps
         vstream.codec_context.thread_count = 0
         queue = _AudioQueue(out, mix) if mix is not None else None
-        canvas = background.copy()
         for i in range(n_frames):
-            t = i / fps
-            t = float(t)
+            t = float(i / fps)
             canvas[...] = background
             for index, clip in enumerate(clips):
                 if clip.start <= t < clip.end:
@@ -598,10 +673,10 @@ def render(timeline: Timeline, sources: Mapping[str, SourceInfo], out_path: Path
                         layer = live[index] = make(clip)
                     pic = layer.picture(t)
                     if pic is not None:
-                        _blend(canvas, pic[0], pic[1], pic[2], layer.alpha(t))
+                        _blend(planes, pic[0], pic[1], pic[2], layer.alpha(t))
                 elif index in live and t >= clip.end:
                     live.pop(index).close()
-            frame = av.VideoFrame.from_ndarray(canvas, format="rgb24")
+            frame = av.VideoFrame.from_ndarray(canvas, format="yuv420p")
             frame.pts = i
             if queue is not None:
                 queue.until(t)
