@@ -29,6 +29,7 @@ from typing import Any, Optional
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 logger = logging.getLogger("reeldb.recorder.devices")
@@ -153,6 +154,9 @@ class ScreenTrack(_ThreadTrack):
     def _run(self) -> None:
         container = self._container
         enc = self._encoder()
+        # One reformatter for the whole run: it keeps its swscale context (frame.reformat() makes
+        # a new one for every frame).
+        scaler = VideoReformatter()
         first: Optional[int] = None
         cpu0 = time.thread_time()
         try:
@@ -163,10 +167,7 @@ class ScreenTrack(_ThreadTrack):
                     if first is None:
                         first = frame.pts
                     pts = int((frame.pts - first) * frame.time_base * 90000)
-                    if frame.width != self.width or frame.height != self.height:
-                        frame = frame.reformat(width=self.width, height=self.height, format="yuv420p")
-                    else:
-                        frame = frame.reformat(format="yuv420p")
+                    frame = scaler.reformat(frame, width=self.width, height=self.height, format="yuv420p")
                     frame.pts = pts
                     frame.time_base = VIDEO_TB
                     if self._want_key.is_set():

@@ -143,7 +143,7 @@ def run_recorder(display: str, settings: EncoderSettings, seconds: float, root: 
         encode = (last["channels"]["display:1"]["encoder_cpu_seconds"]
                   - first["channels"]["display:1"]["encoder_cpu_seconds"])
         return {"cpu": cpu, "fps": frames / span if span else float("nan"),
-                "grab_encode_cpu": 100 * encode / span if span else float("nan"),
+                "screen_thread_cpu": 100 * encode / span if span else float("nan"),
                 "bitrate": last["channels"]["display:1"]["bitrate"], "budget": last["cpu"], "window": end - start}
     finally:
         server.stop()
@@ -178,7 +178,7 @@ def main() -> None:
     print(f"{'':18}{'CPU (% of a core)':>18}{'fps':>8}")
     print(f"{'ffmpeg CLI':18}{ff['cpu']:>18.1f}{ff['fps']:>8.1f}")
     print(f"{'reeldb-recorder':18}{rec['cpu']:>18.1f}{rec['fps']:>8.1f}   "
-          f"(grab + encode thread {rec['grab_encode_cpu']:.1f} %, {rec['bitrate'] / 1e6:.2f} Mbit/s sent)")
+          f"(screen thread {rec['screen_thread_cpu']:.1f} %, {rec['bitrate'] / 1e6:.2f} Mbit/s sent)")
     ratio = rec["cpu"] / ff["cpu"] if ff["cpu"] else float("nan")
     per_frame = (rec["cpu"] / rec["fps"]) / (ff["cpu"] / ff["fps"]) if ff["cpu"] and rec["fps"] and ff["fps"] else float("nan")
     print(f"ratio recorder/ffmpeg: {ratio:.2f}x CPU, {per_frame:.2f}x CPU per frame (goal <= 1.1x)")
