@@ -163,3 +163,52 @@ def test_screen_keyframes_follow_the_servers_requests(server_factory, on_desktop
         v = c.streams.video[0]
         keyframes = [float(p.pts * p.time_base) for p in c.demux(v) if p.is_keyframe]
     assert len(keyframes) >= 4 and np.diff(keyframes).max() < 2.5, keyframes
+
+
+def test_each_xrandr_monitor_is_a_display_channel(on_desktop):
+    """Two XRandR monitors side by side: display:N each, grabbed at their own geometry (the right
+    one shows the red window placed on it, the left one the blue root)."""
+    import os
+    import subprocess
+
+    from reeldb.capture.device_tracks import EncoderSettings, ScreenTrack
+    from reeldb.capture.devices import parse_x11_spec, probe
+
+    on_desktop.fill("#2040e0")
+    on_desktop.run("xrandr", "--setmonitor", "left", "640/100x720/100+0+0", "none")
+    on_desktop.run("xrandr", "--setmonitor", "right", "640/100x720/100+640+0", "none")
+    window = subprocess.Popen(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "color=c=0xe02020:s=640x720:r=10",
+         "-pix_fmt", "yuv420p", "-window_borderless", "1", "-window_x", "640", "-window_y", "0", "-f", "sdl2", "red"],
+        env={**os.environ, "SDL_VIDEODRIVER": "x11"}, stdin=subprocess.DEVNULL)
+    try:
+        found = probe(os.environ)
+        names = found.names()
+        assert "left 640x720" in names["display:1"] and "right 640x720" in names["display:2"], names
+        assert parse_x11_spec(found.sources()["display:2"]) == (on_desktop.display, (640, 0, 640, 720))
+        time.sleep(1.5)
+
+        async def grab(spec: str) -> np.ndarray:
+            display, geometry = parse_x11_spec(spec)
+            track = ScreenTrack(display, geometry, EncoderSettings(fps=10))
+            decoder = av.CodecContext.create("h264", "r")
+            try:
+                for _ in range(8):
+                    packet = await asyncio.wait_for(track.recv(), 10)
+                    frames = decoder.decode(packet)
+                    if frames:
+                        last = frames[-1]
+                assert (last.width, last.height) == (640, 720)
+                return last.to_ndarray(format="rgb24").reshape(-1, 3).mean(axis=0)
+            finally:
+                track.stop()
+
+        left = asyncio.run(grab(found.sources()["display:1"]))
+        right = asyncio.run(grab(found.sources()["display:2"]))
+        assert left[2] > 180 and left[0] < 80, left
+        assert right[0] > 180 and right[2] < 80, right
+    finally:
+        window.terminate()
+        window.wait(10)
+        on_desktop.run("xrandr", "--delmonitor", "left")
+        on_desktop.run("xrandr", "--delmonitor", "right")
