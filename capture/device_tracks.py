@@ -170,9 +170,13 @@ class ScreenTrack(_ThreadTrack):
                     frame = scaler.reformat(frame, width=self.width, height=self.height, format="yuv420p")
                     frame.pts = pts
                     frame.time_base = VIDEO_TB
+                    # x11grab's rawvideo frames come marked I, which libx264 takes as "make an IDR":
+                    # every frame would be a keyframe. Only the server's requests force one.
                     if self._want_key.is_set():
                         self._want_key.clear()
                         frame.pict_type = av.video.frame.PictureType.I
+                    else:
+                        frame.pict_type = av.video.frame.PictureType.NONE
                     for out in enc.encode(frame):
                         out.time_base = VIDEO_TB
                         self.bytes += out.size

@@ -135,7 +135,7 @@ def test_capture_client_records_x11_screen_and_pulseaudio_mic(server_factory, on
     assert blue[2] > 180 and blue[0] < 80, blue
     assert red[0] > 180 and red[2] < 80, red
     gaps = np.diff([float(k) for k in keyframes])
-    assert len(keyframes) >= SECONDS / 2.0 - 1 and gaps.max() < 3.0, keyframes  # a keyframe every ~2 s
+    assert SECONDS / 2.0 - 1 <= len(keyframes) <= SECONDS / 2.0 + 3 and gaps.max() < 3.0, keyframes  # every ~2 s
 
     # What was said: in the transcript of the export.
     video.index_spoken_words()
@@ -162,7 +162,7 @@ def test_screen_keyframes_follow_the_servers_requests(server_factory, on_desktop
     with av.open(str(files[0])) as c:
         v = c.streams.video[0]
         keyframes = [float(p.pts * p.time_base) for p in c.demux(v) if p.is_keyframe]
-    assert len(keyframes) >= 4 and np.diff(keyframes).max() < 2.5, keyframes
+    assert 4 <= len(keyframes) <= 12 and np.diff(keyframes).max() < 2.5, keyframes  # ~1 s apart, not every frame
 
 
 def test_each_xrandr_monitor_is_a_display_channel(on_desktop):
