@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 import io
+import queue as queue_mod
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
@@ -657,12 +659,15 @@ def render(timeline: Timeline, sources: Mapping[str, SourceInfo], out_path: Path
 
     out = av.open(str(out_path), mode="w", format="mp4", options={"movflags": "+faststart"})
     live: dict[int, _Layer] = {}
+    encoder_thread: Optional[_Encoder] = None
     try:
         vstream = out.add_stream("libx264", rate=fps, options=dict(encoder))
         vstream.width, vstream.height, vstream.pix_fmt = W, H, "yuv420p"
         vstream.time_base = 1 / fps
         vstream.codec_context.thread_count = 0
-        queue = _AudioQueue(out, mix) if mix is not None else None
+        audio = _AudioQueue(out, mix) if mix is not None else None
+        # composing (this thread) and encoding + muxing (another) overlap, as ffmpeg's do
+        encoder_thread = _Encoder(out, vstream, audio)
         for i in range(n_frames):
             t = float(i / fps)
             canvas[...] = background
@@ -676,18 +681,83 @@ def render(timeline: Timeline, sources: Mapping[str, SourceInfo], out_path: Path
                         _blend(planes, pic[0], pic[1], pic[2], layer.alpha(t))
                 elif index in live and t >= clip.end:
                     live.pop(index).close()
-            frame = av.VideoFrame.from_ndarray(canvas, format="yuv420p")
+            frame = av.VideoFrame.from_ndarray(canvas, format="yuv420p")  # a copy: the canvas is reused
             frame.pts = i
-            if queue is not None:
-                queue.until(t)
-            out.mux(vstream.encode(frame))
+            encoder_thread.put(frame, t)
             if i % 15 == 0:
                 progress(0.95 * i / n_frames)
-        out.mux(vstream.encode(None))
-        if queue is not None:
-            queue.rest()
+        encoder_thread.finish()
+        encoder_thread = None
     finally:
+        if encoder_thread is not None:
+            encoder_thread.abandon()
         for layer in live.values():
             layer.close()
         out.close()
     progress(1.0)
+
+
+class _Encoder:
+    """Encodes and muxes frames on its own thread (x264 and the muxer release the GIL), the
+    audio interleaved by time; errors come back to the caller at its next put or at finish."""
+
+    _END = None
+
+    def __init__(self, out: av.container.OutputContainer, vstream, audio: Optional[_AudioQueue]) -> None:
+        self.out, self.vstream, self.audio = out, vstream, audio
+        self.queue: "queue_mod.Queue[Optional[tuple[av.VideoFrame, float]]]" = queue_mod.Queue(maxsize=8)
+        self.error: Optional[BaseException] = None
+        self.thread = threading.Thread(target=self._run, name="reeldb-render-encode", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                item = self.queue.get()
+                if item is None:
+                    break
+                frame, t = item
+                if self.audio is not None:
+                    self.audio.until(t)
+                self.out.mux(self.vstream.encode(frame))
+            self.out.mux(self.vstream.encode(None))
+            if self.audio is not None:
+                self.audio.rest()
+        except BaseException as exc:  # handed to the composing thread
+            self.error = exc
+            while True:  # unblock a producer waiting on a full queue
+                try:
+                    if self.queue.get_nowait() is None:
+                        break
+                except queue_mod.Empty:
+                    break
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def put(self, frame: av.VideoFrame, t: float) -> None:
+        self._check()
+        while True:
+            try:
+                self.queue.put((frame, t), timeout=0.5)
+                return
+            except queue_mod.Full:
+                self._check()
+
+    def finish(self) -> None:
+        self._check()
+        self.queue.put(self._END)
+        self.thread.join()
+        self._check()
+
+    def abandon(self) -> None:
+        """The composing side failed: stop the encoder without flushing."""
+        self.error = self.error or RuntimeError("abandoned")
+        try:
+            while True:
+                self.queue.get_nowait()
+        except queue_mod.Empty:
+            pass
+        self.queue.put(self._END)
+        self.thread.join(timeout=30)
