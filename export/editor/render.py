@@ -51,71 +51,137 @@ class Caption:
 
 # -- audio --------------------------------------------------------------------------------------
 
-def _decode_audio(path: str, start: float, duration: float) -> np.ndarray:
-    """[2, n] float32 at 48 kHz: ``duration`` seconds of the file's first audio stream from
-    ``start`` (seconds after its first sample)."""
-    n_want = int(round(duration * SAMPLE_RATE))
-    out = np.zeros((2, n_want), dtype=np.float32)
-    with av.open(path) as container:
-        stream = container.streams.audio[0]
-        origin = (stream.start_time * stream.time_base) if stream.start_time is not None else (
-            container.start_time / 1e6 if container.start_time else 0.0)
-        origin = float(origin)
+class _ClipSound:
+    """One audible clip's sound read forward, block by block, on the timeline's sample clock:
+    decoded from ``asset.start``, resampled to 48 kHz stereo, at its volume and fades."""
+
+    def __init__(self, clip: Clip, path: str) -> None:
+        self.clip = clip
+        self.path = path
+        self.lo = int(round(clip.start * SAMPLE_RATE))
+        self.hi = self.lo + int(round(clip.duration * SAMPLE_RATE))
+        self.chunks: Optional[Iterator[tuple[Optional[float], np.ndarray]]] = None
+        self.container = None
+        self.buf = np.zeros((2, 0), dtype=np.float32)
+        self.buf_at: Optional[int] = None  # timeline sample of buf[:, 0]
+
+    def _open(self) -> None:
+        self.container = av.open(self.path)
+        stream = self.container.streams.audio[0]
+        origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else (
+            self.container.start_time / 1e6 if self.container.start_time else 0.0)
+        start = self.clip.asset.start  # type: ignore[union-attr]
         if start > 1.0:
-            container.seek(int((origin + start - 0.5) / stream.time_base), stream=stream, backward=True)
+            self.container.seek(int((origin + start - 0.5) / stream.time_base), stream=stream, backward=True)
         resampler = av.AudioResampler(format="fltp", layout="stereo", rate=SAMPLE_RATE)
-        at: Optional[int] = None  # write position in out (samples)
-        for frame in container.decode(stream):
-            t = float(frame.time) - origin if frame.time is not None else None
-            for r in resampler.resample(frame):
-                samples = to_stereo(r.to_ndarray().astype(np.float32, copy=False))
-                if at is None:
-                    at = int(round(((t if t is not None else 0.0) - start) * SAMPLE_RATE))
-                lo, hi = at, at + samples.shape[1]
-                a, b = max(lo, 0), min(hi, n_want)
-                if b > a:
-                    out[:, a:b] = samples[:, a - lo:b - lo]
-                at = hi
-            if at is not None and at >= n_want:
+
+        def chunks() -> Iterator[tuple[Optional[float], np.ndarray]]:
+            for frame in self.container.decode(stream):  # type: ignore[union-attr]
+                t = float(frame.time) - origin if frame.time is not None else None
+                for r in resampler.resample(frame):
+                    yield t, to_stereo(r.to_ndarray().astype(np.float32, copy=False))
+                    t = None
+
+        self.chunks = chunks()
+
+    def _fill(self, until: int) -> None:
+        """Decode until the buffer reaches timeline sample ``until`` (or the source ends)."""
+        if self.chunks is None:
+            self._open()
+        parts = [self.buf]
+        end = (self.buf_at or 0) + self.buf.shape[1]
+        while self.buf_at is None or end < until:
+            try:
+                t, samples = next(self.chunks)  # type: ignore[arg-type]
+            except StopIteration:
+                self.chunks = iter(())
                 break
-    return out
+            if self.buf_at is None:  # the first chunk is placed by its time, the rest follow it
+                self.buf_at = self.lo + int(round(((t or 0.0) - self.clip.asset.start) * SAMPLE_RATE))  # type: ignore[union-attr]
+                end = self.buf_at
+            parts.append(samples)
+            end += samples.shape[1]
+        self.buf = np.concatenate(parts, axis=1) if len(parts) > 1 else self.buf
+
+    def add_into(self, out: np.ndarray, at: int) -> None:
+        """Add this clip's samples for timeline samples [at, at + len(out)) into ``out``."""
+        lo, hi = max(at, self.lo), min(at + out.shape[1], self.hi)
+        if hi <= lo:
+            return
+        self._fill(hi)
+        if self.buf_at is None:
+            return
+        a, b = max(lo, self.buf_at), min(hi, self.buf_at + self.buf.shape[1])
+        if b > a:
+            part = self.buf[:, a - self.buf_at:b - self.buf_at] * np.float32(self.clip.asset.volume)  # type: ignore[union-attr]
+            _fade(part, a - self.lo, self.hi - self.lo, self.clip.fade_in, self.clip.fade_out)
+            out[:, a - at:b - at] += part
+        keep = max(0, hi - self.buf_at)
+        self.buf, self.buf_at = self.buf[:, keep:], self.buf_at + keep
+
+    def close(self) -> None:
+        if self.container is not None:
+            self.container.close()
+            self.container = None
 
 
-def _fade(samples: np.ndarray, fade_in: float, fade_out: float) -> None:
-    """A clip's transitions apply to its sound too: linear ramps at its start and end."""
-    n = samples.shape[1]
+def _fade(part: np.ndarray, offset: int, length: int, fade_in: float, fade_out: float) -> None:
+    """A clip's transitions apply to its sound too: linear ramps at its start and end
+    (``part`` starts ``offset`` samples into a clip of ``length`` samples)."""
+    if not (fade_in > 0 or fade_out > 0):
+        return
+    pos = offset + np.arange(part.shape[1], dtype=np.float32)
+    gain = np.ones(part.shape[1], dtype=np.float32)
     if fade_in > 0:
-        k = min(n, int(round(fade_in * SAMPLE_RATE)))
-        samples[:, :k] *= np.linspace(0.0, 1.0, k, endpoint=False, dtype=np.float32)
+        gain *= np.clip(pos / (fade_in * SAMPLE_RATE), 0.0, 1.0)
     if fade_out > 0:
-        k = min(n, int(round(fade_out * SAMPLE_RATE)))
-        samples[:, n - k:] *= np.linspace(1.0, 0.0, k, dtype=np.float32)
+        gain *= np.clip((length - pos) / (fade_out * SAMPLE_RATE), 0.0, 1.0)
+    part *= gain
 
 
-def mix_audio(timeline: Timeline, sources: Mapping[str, SourceInfo]) -> Optional[np.ndarray]:
-    """The timeline's audio, [2, n] float32 at 48 kHz for its whole duration, or None when no
-    clip is audible. Every audio clip and every video clip with sound is summed at its volume
-    (faded in and out with the clip's transitions);
-    a limiter-free hard clip at ±1 (volumes above 1 are the caller's choice)."""
+class Mix:
+    """The timeline's sound: every audible clip summed at its volume (and fades), hard-clipped at
+    ±1 (volumes above 1 are the caller's choice), 48 kHz stereo float32, read as blocks in
+    constant memory (each reader decodes its clips forward)."""
+
+    #: Mixes up to this long are also held whole (a mono check, two encoders on halves).
+    WHOLE_UP_TO = 10 * 60 * SAMPLE_RATE
+
+    def __init__(self, clips: Sequence[tuple[Clip, str]], n: int) -> None:
+        self.clips = list(clips)
+        self.n = n
+
+    def blocks(self, start: int = 0, stop: Optional[int] = None, block: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
+        stop = self.n if stop is None else min(stop, self.n)
+        readers = [_ClipSound(clip, path) for clip, path in self.clips]
+        try:
+            for at in range(start, stop, block):
+                out = np.zeros((2, min(block, stop - at)), dtype=np.float32)
+                for reader in readers:
+                    reader.add_into(out, at)
+                    if at >= reader.hi:
+                        reader.close()
+                np.clip(out, -1.0, 1.0, out=out)
+                yield out
+        finally:
+            for reader in readers:
+                reader.close()
+
+    def array(self) -> np.ndarray:
+        return np.concatenate(list(self.blocks()), axis=1) if self.n else np.zeros((2, 0), np.float32)
+
+
+def mix_audio(timeline: Timeline, sources: Mapping[str, SourceInfo]) -> Optional[Mix]:
+    """The timeline's :class:`Mix`, or None when no clip is audible (an audio clip, or a video
+    clip with sound, at a volume above 0)."""
     audible = []
     for clip in timeline.clips():
         a = clip.asset
         if isinstance(a, (AudioAsset, VideoAsset)) and a.volume > 0 and sources[a.id].has_audio:
-            audible.append(clip)
+            audible.append((clip, sources[a.id].path))
     if not audible:
         return None
-    n = int(round(timeline.duration * SAMPLE_RATE))
-    mix = np.zeros((2, n), dtype=np.float32)
-    for clip in audible:
-        a = clip.asset
-        samples = _decode_audio(sources[a.id].path, a.start, clip.duration)
-        _fade(samples, clip.fade_in, clip.fade_out)
-        at = int(round(clip.start * SAMPLE_RATE))
-        m = min(samples.shape[1], n - at)
-        if m > 0:
-            mix[:, at:at + m] += samples[:, :m] * np.float32(a.volume)
-    np.clip(mix, -1.0, 1.0, out=mix)
-    return mix
+    return Mix(audible, int(round(timeline.duration * SAMPLE_RATE)))
 
 
 def _add_aac(out: av.container.OutputContainer, layout: str = "stereo"):
@@ -127,35 +193,53 @@ def _add_aac(out: av.container.OutputContainer, layout: str = "stereo"):
 
 
 class _AudioQueue:
-    """The mix encoded up front, handed to the muxer interleaved with the video by time."""
+    """The mix encoded to AAC, handed to the muxer interleaved with the video by time.
 
-    def __init__(self, out: av.container.OutputContainer, mix: np.ndarray) -> None:
+    A mix up to :attr:`Mix.WHOLE_UP_TO` is encoded up front on other threads while the caller
+    works (two halves at once; mono when both channels are the same); a longer one is encoded
+    block by block as the muxer asks, in constant memory."""
+
+    def __init__(self, out: av.container.OutputContainer, mix: Mix) -> None:
         self.out = out
+        self.next = 0
+        self._packets: Optional[list[av.Packet]] = None
+        self._future = None
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._stream_blocks: Optional[Iterator[np.ndarray]] = None
+        if mix.n > Mix.WHOLE_UP_TO:
+            self.stream = _add_aac(out, "stereo")
+            self.stream.codec_context.open()  # in the header, written at the first mux
+            self._stream_blocks = mix.blocks()
+            self._encoded_until = 0
+            self._pending: list[av.Packet] = []
+            return
+        whole = mix.array()
         # a mix whose two channels are the same (mono sources: most microphones) is encoded as
         # mono: the same sound for half the AAC encoding, the one costly step of the copy path
-        mono = bool(np.array_equal(mix[0], mix[1]))
+        mono = bool(np.array_equal(whole[0], whole[1]))
         if mono:
-            mix = mix[:1]
+            whole = whole[:1]
         layout = "mono" if mono else "stereo"
         stream = _add_aac(out, layout)
         stream.codec_context.open()  # its parameters are in the header, written at the first mux
         # encoded on other threads while the caller demuxes and muxes the video
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="reeldb-aac-job")
-        self._future = self._pool.submit(_encode_parallel, stream, mix, layout)
-        self._packets: Optional[list[av.Packet]] = None
-        self.next = 0
+        self._future = self._pool.submit(_encode_parallel, stream, whole, layout)
 
     @property
     def packets(self) -> list[av.Packet]:
         if self._packets is None:
             try:
-                self._packets = self._future.result()
+                self._packets = self._future.result()  # type: ignore[union-attr]
             finally:
-                self._pool.shutdown(wait=False)
+                self._pool.shutdown(wait=False)  # type: ignore[union-attr]
         return self._packets
 
     def until(self, seconds: float) -> None:
-        if self._packets is None and seconds < math.inf and not self._future.done():
+        if self._stream_blocks is not None:
+            self._stream_until(seconds)
+            return
+        if self._packets is None and seconds < math.inf and not self._future.done():  # type: ignore[union-attr]
             return  # the muxer interleaves what it has; the audio catches up once encoded
         while self.next < len(self.packets):
             p = self.packets[self.next]
@@ -163,6 +247,22 @@ class _AudioQueue:
                 return
             self.out.mux(p)
             self.next += 1
+
+    def _stream_until(self, seconds: float) -> None:
+        want = math.inf if seconds == math.inf else (seconds + 1.0) * SAMPLE_RATE
+        while self._stream_blocks is not None and self._encoded_until < want:
+            block = next(self._stream_blocks, None)
+            if block is None:
+                self._pending += list(self.stream.encode(None))
+                self._stream_blocks = None
+                break
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block), format="fltp", layout="stereo")
+            frame.sample_rate, frame.time_base, frame.pts = SAMPLE_RATE, Fraction(1, SAMPLE_RATE), self._encoded_until
+            self._pending += list(self.stream.encode(frame))
+            self._encoded_until += block.shape[1]
+        while self._pending and (self._pending[0].pts is None
+                                 or float(self._pending[0].pts * self._pending[0].time_base) <= seconds):
+            self.out.mux(self._pending.pop(0))
 
     def rest(self) -> None:
         self.until(math.inf)
@@ -249,7 +349,7 @@ class _Chain(io.RawIOBase):
         super().close()
 
 
-def write_copy(plan: CopyPlan, pieces: Sequence[Sequence[Path]], mix: Optional[np.ndarray], out_path: Path,
+def write_copy(plan: CopyPlan, pieces: Sequence[Sequence[Path]], mix: Optional[Mix], out_path: Path,
                progress: Progress = lambda f: None) -> None:
     """Remux the spans' pieces (one list of TS files per span of ``plan``) into ``out_path``
     (MP4), each span moved to its place on the timeline; audio as ``plan.audio`` says."""
@@ -628,7 +728,7 @@ def output_fps(timeline: Timeline, sources: Mapping[str, SourceInfo]) -> Fractio
 
 def render(timeline: Timeline, sources: Mapping[str, SourceInfo], out_path: Path,
            captions: Sequence[Caption] = (), progress: Progress = lambda f: None,
-           mix: Optional[np.ndarray] = None, encoder: Mapping[str, str] = X264) -> None:
+           mix: Optional[Mix] = None, encoder: Mapping[str, str] = X264) -> None:
     """Composite every frame of ``timeline`` in 4:2:0 and encode it (H.264 + AAC in MP4)."""
     W, H = timeline.width, timeline.height
     fps = output_fps(timeline, sources)
