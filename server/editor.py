@@ -137,7 +137,7 @@ class Editor:
                 if found["job_status"] in ("queued", "running") or (found["job_status"] == "done" and media):
                     return found["job_id"]
             first = next(iter(sources.values()), None)
-            collection_id = first_collection(conn, timeline, first)
+            collection_id = first_collection(conn, first)
             plan = plan_copy(timeline, sources)
             media_id = new_id("video")
             job = self.jobs.enqueue(conn, "render", {
@@ -219,7 +219,8 @@ def _sources(conn: Conn, ids: list[str]) -> dict[str, SourceInfo]:
     return sources
 
 
-def first_collection(conn: Conn, timeline: Timeline, first: SourceInfo | None) -> str:
+def first_collection(conn: Conn, first: SourceInfo | None) -> str:
+    """Where a render lands: its first asset's collection, else the default one."""
     if first is not None:
         media = row(conn, "select collection_id from media where id = ?", [first.id])
         if media:
