@@ -379,31 +379,37 @@ def write_copy(plan: CopyPlan, pieces: Sequence[Sequence[Path]], mix: Optional[M
                     streams = list(src.streams.video[:1])
                     if aout is not None and plan.audio == "source":
                         streams += list(src.streams.audio[:1])
-                    for packet in src.demux(streams):
-                        if packet.dts is None or packet.size == 0:
+                    early: list[av.Packet] = []  # audio muxed ahead of the span's first picture
+                    for first_packet in src.demux(streams):
+                        if first_packet.dts is None or first_packet.size == 0:
                             continue
-                        kind = packet.stream.type
                         if origin is None:
-                            if kind != "video":
-                                continue  # the span begins at its first picture
-                            origin = packet.pts - round(tl_start * 90000)
-                        shift = origin
-                        pts, dts = packet.pts - shift, packet.dts - shift
-                        if kind == "video":
-                            packet.stream = vout
-                        else:
-                            if pts < 0:
+                            if first_packet.stream.type != "video":
+                                early.append(first_packet)
                                 continue
-                            packet.stream = aout
-                        if dts <= last_dts[kind]:
-                            dts = last_dts[kind] + 1
-                            pts = max(pts, dts)
-                        last_dts[kind] = dts
-                        packet.pts, packet.dts = pts, dts
-                        packet.time_base = Fraction(1, 90000)
-                        if queue is not None:
-                            queue.until(dts / 90000)
-                        out.mux(packet)
+                            origin = first_packet.pts - round(tl_start * 90000)  # the span's first picture
+                            batch = [first_packet, *sorted(early, key=lambda p: p.dts)]
+                        else:
+                            batch = [first_packet]
+                        for packet in batch:
+                            kind = packet.stream.type
+                            shift = origin
+                            pts, dts = packet.pts - shift, packet.dts - shift
+                            if kind == "video":
+                                packet.stream = vout
+                            else:
+                                if pts < 0:
+                                    continue
+                                packet.stream = aout
+                            if dts <= last_dts[kind]:
+                                dts = last_dts[kind] + 1
+                                pts = max(pts, dts)
+                            last_dts[kind] = dts
+                            packet.pts, packet.dts = pts, dts
+                            packet.time_base = Fraction(1, 90000)
+                            if queue is not None:
+                                queue.until(dts / 90000)
+                            out.mux(packet)
                 done += len(span)
                 progress(0.9 * done / total)
             if queue is not None:

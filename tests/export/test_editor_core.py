@@ -106,3 +106,31 @@ def test_mix_blocks_equal_the_whole_and_the_streaming_encoder_lasts_the_mix(tmp_
     with av.open(str(tmp_path / "long.m4a")) as c:
         n = sum(f.samples for f in c.decode(audio=0))
     assert abs(n / 48000 - 25.0) < 0.05
+
+
+@pytest.mark.parametrize("bframes", [False, True])
+def test_copy_path_plays_exactly_the_spans_with_the_sources_audio(tmp_path, bframes):
+    """Two spans of one source, its own sound: frames copied (numbered frames in order), audio copied."""
+    from clip_media import frame_number, make_numbered
+
+    from reeldb.export import clip_segments, make_hls
+
+    src = make_numbered(tmp_path / "n.mp4", 6.0, 2.0, bframes=bframes, preset="fast" if bframes else "ultrafast")
+    make_hls(src, tmp_path / "hls")
+    info = probe(src)
+    sources = {"m-v": SourceInfo("m-v", "video", str(src), info.duration, info.width, info.height, info.fps,
+                                 True, True, str(tmp_path / "hls"))}
+    t = parse_timeline({"background": "#000000", "resolution": "320x240", "tracks": [{"clips": [
+        {"start": 0, "clip": {"asset": {"type": "video", "id": "m-v", "start": 1.28}, "duration": 2.2}},
+        {"start": 2.2, "clip": {"asset": {"type": "video", "id": "m-v", "start": 0.2}, "duration": 1.0}}]}]})
+    plan = plan_copy(t, sources)
+    assert plan is not None and plan.audio == "source"
+    pieces = clip_segments(src, tmp_path / "hls", [(a, b) for _, a, b in plan.spans], tmp_path / "clips")
+    out = tmp_path / "out.mp4"
+    R.write_copy(plan, [[p.path for p in span] for span in pieces], None, out)
+    with av.open(str(out)) as c:
+        numbers = [frame_number(f) for f in c.decode(video=0)]
+    assert numbers == list(range(32, 87)) + list(range(5, 30))
+    with av.open(str(out)) as c:
+        seconds = sum(f.samples for f in c.decode(audio=0)) / 48000
+    assert abs(seconds - 3.2) < 0.03
