@@ -618,6 +618,8 @@ class _Video(_Layer):
         self.current_t = -math.inf
         self.pending: Optional[av.VideoFrame] = None
         self.origin = 0.0
+        self.ended = False
+        self.frame_time = 1.5 / (src.fps or 25.0)  # the last frame shows for its own duration
 
     def _open(self) -> None:
         self.container = av.open(self.src.path)
@@ -653,6 +655,7 @@ class _Video(_Layer):
                 try:
                     frame = next(self.frames)  # type: ignore[arg-type]
                 except StopIteration:
+                    self.ended = True
                     break
             ft = float(frame.time) - self.origin if frame.time is not None else self.current_t
             if ft > want:
@@ -661,8 +664,8 @@ class _Video(_Layer):
             best, self.current_t = frame, ft
         if best is not None:
             self.current = self._convert(best)
-        if self.current is None:
-            return None
+        if self.current is None or (self.ended and best is None and want > self.current_t + self.frame_time):
+            return None  # past the source's last frame: the clip shows nothing (background)
         return self.current, self.x, self.y
 
     def close(self) -> None:

@@ -134,3 +134,25 @@ def test_copy_path_plays_exactly_the_spans_with_the_sources_audio(tmp_path, bfra
     with av.open(str(out)) as c:
         seconds = sum(f.samples for f in c.decode(audio=0)) / 48000
     assert abs(seconds - 3.2) < 0.03
+
+
+def test_a_clip_longer_than_its_source_shows_background_after_it_ends(tmp_path):
+    from gen_media import make_video
+
+    src = make_video(tmp_path / "red.mp4", 1.0, (64, 48), 10, tone_hz=440, background=(200, 0, 0))
+    info = probe(src)
+    sources = {"m-v": SourceInfo("m-v", "video", str(src), info.duration, 64, 48, 10.0, True, True, None)}
+    t = parse_timeline({"background": "#0000FF", "resolution": "64x48", "tracks": [{"clips": [
+        {"start": 0, "clip": {"asset": {"type": "video", "id": "m-v"}, "duration": 2.0}}]}]})
+    assert plan_copy(t, sources) is None  # (no rendition to cut, and it runs past the end anyway)
+    out = tmp_path / "out.mp4"
+    R.render(t, sources, out, mix=R.mix_audio(t, sources))
+    with av.open(str(out)) as c:
+        frames = [f.to_ndarray(format="rgb24")[24, 5] for f in c.decode(video=0)]
+        c.seek(0)
+    assert len(frames) == 20
+    assert frames[5][0] > 150 and frames[5][2] < 60    # the red source
+    assert frames[15][2] > 150 and frames[15][0] < 60  # then the background
+    with av.open(str(out)) as c:
+        sound = np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(audio=0)])
+    assert np.abs(sound[int(1.3 * 48000):int(1.9 * 48000)]).max() < 0.01 < np.abs(sound[:int(0.8 * 48000)]).max()
