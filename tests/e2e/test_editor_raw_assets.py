@@ -1,5 +1,6 @@
 """The seed's "Editing with Raw Assets" end to end: a capture made with reeldb-recorder through the
-SDK's CaptureClient (display + mic stored), then the seed's own Timeline code on its raw assets."""
+SDK's CaptureClient (two displays, mic and system audio stored), then the seed's own Timeline code
+on its raw assets (the copy path), and a picture-in-picture of them (the render path)."""
 
 from __future__ import annotations
 
@@ -63,9 +64,10 @@ def test_seed_editor_display_and_mic(server_factory, tmp_path):
     cap = conn.create_capture_session(end_user_id="user-1")
     token = conn.generate_client_token(expires_in=600)
     screen = screen_ts(tmp_path / "screen.ts", RECORD + 4, (60, 90, 120), size=(1280, 720), fps=FPS)
-    sources = {"mic:default": "pattern:tone:440:0.3", "display:1": str(screen)}
-    asyncio.run(record(server.url, token, cap.id, sources, {"mic:default": True, "display:1": True}, RECORD,
-                       primary="display:1"))
+    camera = screen_ts(tmp_path / "camera.ts", RECORD + 4, (200, 40, 40), size=(640, 360), fps=FPS)
+    sources = {"mic:default": "pattern:tone:440:0.3", "display:1": str(screen), "display:2": str(camera),
+               "system_audio:default": "pattern:tone:1000:0.3"}
+    asyncio.run(record(server.url, token, cap.id, sources, {c: True for c in sources}, RECORD, primary="display:1"))
     deadline = time.time() + 120
     while conn.get_capture_session(cap.id).status != "exported" and time.time() < deadline:
         time.sleep(0.5)
@@ -75,10 +77,10 @@ def test_seed_editor_display_and_mic(server_factory, tmp_path):
     # The seed reads rtstream.exported_asset_id, which videodb 0.5.1's RTStream does not keep
     # (reference notes §13.4); rtstream.export() gives the same asset id.
     raw = conn.get(f"collection/{coll.id}/capture/session/{cap.id}")
-    assets = {r["channel_id"]: r["exported_asset_id"] for r in raw["rtstreams"]}
+    assets = {r["name"]: r["exported_asset_id"] for r in raw["rtstreams"]}
     display_asset_id = cap.get_rtstream("display")[0].export().video_id
     mic_asset_id = cap.get_rtstream("mic")[0].export().video_id
-    assert (display_asset_id, mic_asset_id) == (assets["display"], assets["mic"])
+    assert (display_asset_id, mic_asset_id) == (assets["display:1"], assets["mic:default"])
     assert display_asset_id.startswith("m-") and mic_asset_id.startswith("a-")
 
     # -- the seed, verbatim ---------------------------------------------------------------------
@@ -141,3 +143,40 @@ def test_seed_editor_display_and_mic(server_factory, tmp_path):
     # Rendered streams are not videos of the collection.
     assert all(v.id != again["video_id"] for v in coll.get_videos())
     print(f"seed timeline (60 s, copy path) answered in {took:.2f} s")
+
+    # -- picture-in-picture from the raw assets: display:1 full frame, display:2 in a corner, the
+    # mic and the system audio mixed at chosen volumes (the render path) --------------------------
+    from videodb.editor import Offset, Position
+
+    pip = Timeline(conn)
+    pip.resolution = "1280x720"
+    screen_track = Track()
+    screen_track.add_clip(0, Clip(asset=VideoAsset(id=assets["display:1"], start=10), duration=8))
+    pip.add_track(screen_track)
+    camera_track = Track(z_index=1)
+    camera_track.add_clip(0, Clip(asset=VideoAsset(id=assets["display:2"], start=10), duration=8, scale=0.25,
+                                  position=Position.bottom_right, offset=Offset(x=-0.02, y=0.03)))
+    pip.add_track(camera_track)
+    voice, room = Track(), Track()
+    voice.add_clip(0, Clip(asset=AudioAsset(id=assets["mic:default"], start=10, volume=1.0), duration=8))
+    room.add_clip(0, Clip(asset=AudioAsset(id=assets["system_audio:default"], start=10, volume=0.3), duration=8))
+    pip.add_track(voice)
+    pip.add_track(room)
+    answer = conn.post(path="editor", data=pip.to_json())
+    assert answer["way"] == "render" and answer["stream_url"] != stream_url
+    shots, count, _ = frames_at(answer["stream_url"], [4.0])
+    assert abs(count - 8 * FPS) <= 1
+    frame = shots[4.0].astype(int)
+    # 320x180 at the bottom right, 2 % of the width in from the right, 3 % of the height up
+    x0, y0 = 1280 - 320 - 26, 720 - 180 - 22
+    x0, y0 = x0 - x0 % 2, y0 - y0 % 2
+    inset = frame[y0 + 10:y0 + 170, x0 + 10:x0 + 310]
+    assert inset[..., 0].mean() > 150 and inset[..., 2].mean() < 90, "display:2 (red) in the corner"
+    outside = frame[300:400, 200:400]
+    assert abs(outside[..., 2].mean() - 120) < 25 and outside[..., 0].mean() < 100, "display:1 (grey-blue) around it"
+    samples, rate = audio_of(answer["stream_url"])
+    middle = samples[rate:7 * rate]
+    spectrum = np.abs(np.fft.rfft(middle * np.hanning(len(middle))))
+    freqs = np.fft.rfftfreq(len(middle), 1 / rate)
+    level = {hz: spectrum[(freqs > hz - 10) & (freqs < hz + 10)].max() for hz in (440, 1000)}
+    assert 0.24 < level[1000] / level[440] < 0.36, level  # the system audio at 0.3 of the mic
