@@ -144,3 +144,35 @@ def test_picture_in_picture_title_fade_captions_two_audio_tracks(server_factory,
     assert peak(first, rate, 1000) < 0.01 * peak(first, rate, 440)
     ratio = peak(later, rate, 1000) / peak(later, rate, 440)
     assert 0.25 < ratio < 0.36, ratio
+
+
+def test_a_long_render_answers_processing_and_reports_progress(server_factory, tmp_path):
+    import requests
+    import videodb
+
+    server = server_factory(sync_wait="0.3")
+    conn = videodb.connect(api_key=server.api_key, base_url=server.url)
+    coll = conn.get_collection()
+    main = coll.upload(file_path=str(make_video(tmp_path / "m.mp4", 12.0, (W, H), 25, tone_hz=440, background=GREY)))
+    body = {"timeline": {"background": "#101010", "resolution": f"{W}x{H}", "tracks": [
+        {"z_index": 0, "clips": [{"start": 0, "clip": {"asset": {"type": "video", "id": main.id}, "duration": 12,
+                                                       "filter": "greyscale"}}]}]}}
+    headers = {"x-access-token": server.api_key}
+    first = requests.post(f"{server.url}/editor", json=body, headers=headers, timeout=30).json()
+    assert first["success"] and first["status"] == "processing"
+    output_url = first["data"]["output_url"]
+    seen = []
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        polled = requests.get(output_url, headers=headers, timeout=30).json()
+        if polled["status"] != "processing":
+            break
+        seen.append(polled["data"]["percentage"])
+        time.sleep(0.2)
+    assert polled["status"] == "done" and polled["data"]["stream_url"].endswith(".m3u8"), polled
+    assert any(0 < p < 100 for p in seen), seen  # progress while it ran
+    assert seen == sorted(seen)
+    # the same timeline again: answered from the first render, at once
+    started = time.time()
+    again = requests.post(f"{server.url}/editor", json=body, headers=headers, timeout=30).json()
+    assert again["data"]["stream_url"] == polled["data"]["stream_url"] and time.time() - started < 0.3
