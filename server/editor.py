@@ -39,7 +39,7 @@ from reeldb.export.editor.legacy import from_legacy, legacy_ids, subtitled
 from reeldb.export.editor.render import Caption
 from reeldb.index import store
 
-from .database import Conn, Database, dumps, row
+from .database import Conn, Database, row
 from .errors import BadRequest, NotFound
 from .ids import new_id
 from .jobs import JobContext, JobKind, JobQueue

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 from .model import AssetNotFound, AudioAsset, CaptionsUnavailable, Clip, ImageAsset, Timeline, TimelineError, VideoAsset
 
