@@ -236,6 +236,23 @@ class IngestSession:
     def channel_ids(self) -> list[str]:
         return list(self._channels)
 
+    def stats(self) -> list[dict[str, Any]]:
+        """Each channel's counters as they stand (for metrics; call on the event loop): frames
+        written, frames dropped by the writer, gaps (losses), keyframes and keyframe requests,
+        and the bytes its file holds (only the path is read here; the caller stats it)."""
+        out = []
+        for ch in self._channels.values():
+            w = ch.writer.writer if ch.writer is not None else None
+            out.append({
+                "channel_id": ch.spec.channel_id, "kind": ch.spec.kind, "store": ch.spec.store,
+                "paused": ch.paused, "frames": w.frames if w else 0, "dropped": w.dropped if w else 0,
+                "gaps": len(w.gaps) if w else 0, "keyframes": ch.entry.keyframes,
+                "keyframe_requests": ch.entry.keyframe_requests,
+                "first_frame_at": w.first_frame_at if w else None, "last_frame_at": w.last_frame_at if w else None,
+                "path": str(w.path) if w is not None and (w.opened or w.frames) else None,
+            })
+        return out
+
     async def accept_offer(self, sdp: str, tracks: dict[str, str]) -> str:
         """Answer the recorder's offer; ``tracks`` maps each m-line's mid to a channel id.
 

@@ -31,8 +31,10 @@ from .jobs import Jobs
 from .library import MediaLibrary
 from .links import Links
 from .live import LiveTranscripts
+from .metrics import Metrics
 from .openapi import describe_bodies, describe_errors
 from .routes import capture, collections, editor, jobs, media, rtstreams, spoken, streams, system, uploads
+from .retention import Retention
 from .routes.jobs import Presenters
 from .runtime import Runtime
 from .schema import migrate
@@ -79,6 +81,8 @@ class Server:
         self.editor = Editor(self.db, settings, self.jobs, self.library, self.links,
                              self.uploads)  # renders
         self.presenters = Presenters(self.library, self.links, self.spoken, self.editor)
+        self.retention = Retention(self.db, settings, self.jobs, self.library)  # the retention job
+        self.metrics = Metrics(self.db, settings, self.capture, self.runtime)  # /metrics: reads the rest
 
     def dependencies(self) -> dict[str, Provide]:
         values: dict[str, Any] = {
@@ -86,7 +90,7 @@ class Server:
             "hub": self.hub, "jobs": self.jobs, "collections": self.collections, "library": self.library,
             "uploads": self.uploads, "sessions": self.sessions, "exports": self.exports, "spoken": self.spoken,
             "capture": self.capture, "live": self.live, "presenters": self.presenters,
-            "compilations": self.compilations, "editor": self.editor,
+            "compilations": self.compilations, "editor": self.editor, "metrics": self.metrics,
         }
         provided = {name: Provide(_constant(value), use_cache=True, sync_to_thread=False)
                     for name, value in values.items()}
@@ -109,6 +113,8 @@ class Server:
         self.runtime.spawn(self.events.run(), name="webhooks")
         self.runtime.spawn(self.jobs.run(), name="jobs")
         self.runtime.spawn(self._housekeeping(), name="housekeeping")
+        if self.retention.enabled:
+            self.runtime.spawn(self.retention.run(), name="retention")
         if self.settings.loop_warn_ms > 0:
             self.runtime.spawn(self.runtime.watch_loop(self.settings.loop_warn_ms / 1000), name="loop-watch")
 

@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from aiortc import RTCConfiguration
+
+from reeldb.capture.ice import parse_ice_servers
 from reeldb.capture.ingest import IngestSession
 
 from . import lifecycle
@@ -66,6 +69,7 @@ class CaptureRuntime:
                 on_media=lambda channel_id: self._on_media(sid, channel_id),
                 on_state=lambda state: self._on_state(sid, state),
                 keyframe_interval=self.settings.keyframe_interval,
+                rtc_configuration=RTCConfiguration(iceServers=parse_ice_servers(self.settings.ice_servers)),
             )
             self._ingests[sid] = ingest
             self._watchdogs[sid] = self.runtime.spawn(self._watch(sid), name=f"watchdog-{sid}")
@@ -77,6 +81,10 @@ class CaptureRuntime:
     def ingest_for(self, session_id: str) -> IngestSession | None:
         """The live ingest of a session, if it is streaming (for live consumers such as transcripts)."""
         return self._ingests.get(session_id)
+
+    def live_stats(self) -> dict[str, list[dict[str, Any]]]:
+        """Every live ingest's channel counters, by session id (call on the event loop)."""
+        return {sid: ingest.stats() for sid, ingest in list(self._ingests.items())}
 
     def pause(self, session_id: str, channel_ids: list[str], paused: bool) -> list[str]:
         ingest = self._ingests.get(session_id)

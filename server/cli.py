@@ -1,5 +1,6 @@
 """``reeldb`` command line: ``serve`` runs the server, ``keys`` lists, creates and revokes API keys,
-``record`` records this machine (``capture/record.py``)."""
+``record`` records this machine (``capture/record.py``), ``doctor``, ``backup`` and ``restore``
+are the operator's (``ops.py``)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,17 @@ def main(argv: list[str] | None = None) -> int:
     keys.add_argument("key_id", nargs="?", help="for revoke: the key's id, as `keys list` shows it")
     keys.add_argument("--show-secrets", action="store_true", help="list: print each key's webhook secret")
     keys.add_argument("--data-dir", type=Path)
+    doctor = sub.add_parser("doctor", help="check models, disk, database, port and ICE; non-zero exit on a failure")
+    doctor.add_argument("--data-dir", type=Path)
+    doctor.add_argument("--host")
+    doctor.add_argument("--port", type=int)
+    backup = sub.add_parser("backup", help="copy the database (online) and media to DEST, also while serving")
+    backup.add_argument("dest", type=Path)
+    backup.add_argument("--data-dir", type=Path)
+    restore = sub.add_parser("restore", help="restore a backup into an empty data dir (--force: replace)")
+    restore.add_argument("src", type=Path)
+    restore.add_argument("--data-dir", type=Path)
+    restore.add_argument("--force", action="store_true", help="replace the target's database and media")
     from reeldb.capture import record as record_cli
 
     record_cli.add_arguments(sub.add_parser(
@@ -37,12 +49,20 @@ def main(argv: list[str] | None = None) -> int:
         return record_cli.command(args)
     try:
         settings = Settings.from_env(data_dir=args.data_dir, **({"host": args.host, "port": args.port,
-                                                                  "log_level": args.log_level}
-                                                                 if args.command == "serve" else {}))
+                                                                  "log_level": getattr(args, "log_level", None)}
+                                                                 if args.command in ("serve", "doctor") else {}))
     except ValueError as exc:
         parser.error(str(exc))
     if args.command == "serve":
         return serve_command(settings)
+    if args.command in ("doctor", "backup", "restore"):
+        from . import ops
+
+        if args.command == "doctor":
+            return ops.doctor(settings)
+        if args.command == "backup":
+            return ops.backup(settings, args.dest)
+        return ops.restore(settings, args.src, force=args.force)
     if (args.action == "revoke") != bool(args.key_id):
         parser.error("revoke takes one key id (see `reeldb keys list`); list and create take none")
     return keys_command(settings, args.action, args.key_id, args.show_secrets)
@@ -51,13 +71,18 @@ def main(argv: list[str] | None = None) -> int:
 def serve_command(settings: Settings) -> int:
     import uvicorn
 
-    from reeldb.capture.ice import from_env_value, restrict_host_addresses
+    from reeldb.capture.ice import from_env_value, parse_ice_servers, restrict_host_addresses
 
     from .app import create_app
 
     # Process-wide: aioice gathers host candidates from module state. Applied here, once, by the
     # entry point that owns the process (the recorder does the same), never by create_app.
     restrict_host_addresses(from_env_value(settings.ice_addresses))
+    try:
+        parse_ice_servers(settings.ice_servers)
+    except ValueError as exc:  # a bad REELDB_ICE_SERVERS stops the start, named
+        print(f"reeldb serve: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     app = create_app(settings)

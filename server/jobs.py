@@ -11,8 +11,9 @@ event loop, and must not be done twice. The rules that make that so:
   its token gone: its progress raises :class:`JobLost` and its result is discarded (fencing).
 - Handlers are idempotent, keyed by job id: ids of what they create are fixed before they run
   (in ``params``), so a rerun replaces what a killed attempt left, never adds a second copy.
-- Each kind belongs to a lane with its own workers (imports, exports, index, renders), so a slow
-  import cannot starve exports or indexing, nor a long render an export.
+- Each kind belongs to a lane with its own workers (imports, exports, index, renders, maintenance),
+  so a slow import cannot starve exports or indexing, nor a long render an export, nor
+  housekeeping (retention) anything.
 
 :class:`JobQueue` is the interface routes and services use; :class:`Jobs` is the embedded
 backend. Another backend (a distributed queue) can stand behind the same interface with the
@@ -37,7 +38,7 @@ from .settings import Settings
 log = logging.getLogger("reeldb.jobs")
 
 T = TypeVar("T")
-LANES = ("imports", "exports", "index", "renders")
+LANES = ("imports", "exports", "index", "renders", "maintenance")
 
 
 class JobLost(Exception):
@@ -126,7 +127,7 @@ class Jobs:
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Renders (the editor) run one at a time: x264 already uses every core.
         self.capacity = {"imports": settings.import_workers, "exports": settings.workers,
-                         "index": settings.workers, "renders": 1}
+                         "index": settings.workers, "renders": 1, "maintenance": 1}
 
     def register(self, kind: JobKind) -> None:
         if kind.lane not in LANES:
@@ -227,9 +228,9 @@ class Jobs:
         token = uuid.uuid4().hex
         return row(conn,
                    "update jobs set status = 'running', owner = ?, lease_until = ?, attempts = attempts + 1, "
-                   "updated_at = ? where id = (select id from jobs where status = 'queued' and lane = ? "
+                   "updated_at = ?, started_at = ? where id = (select id from jobs where status = 'queued' and lane = ? "
                    "order by created_at limit 1) returning *",
-                   [token, now + self.settings.job_lease, now, lane])
+                   [token, now + self.settings.job_lease, now, now, lane])
 
     def _start(self, job: dict[str, Any]) -> None:
         execution = _Execution(job["id"], job["lane"], job["owner"])
@@ -283,7 +284,8 @@ class Jobs:
 
         def finish(conn: Conn) -> int:
             changes = {"status": status, "result": dumps(result) if result is not None else None,
-                       "error": error, "error_code": code, "lease_until": None, "updated_at": time.time()}
+                       "error": error, "error_code": code, "lease_until": None, "updated_at": time.time(),
+                       "finished_at": time.time()}
             if status == "done":
                 changes["progress"] = 1.0
             sets = ", ".join(f"{k} = ?" for k in changes)

@@ -175,6 +175,24 @@ class MediaLibrary:
         await self.runtime.io(shutil.rmtree, Path(gone["path"]).parent, True)
 
 
+    def remove_sync(self, media_id: str) -> int:
+        """From a job thread: an asset's row, transcript and index, then its folder (and its
+        thumbnails'); the bytes freed. Nothing to remove: 0."""
+        def write(conn: Conn) -> list[dict[str, Any]]:
+            gone = list(rows(conn, "select id, path from media where id = ? or parent_id = ?", [media_id, media_id]))
+            for item in gone:
+                store.delete_for(conn, item["id"])
+                conn["media"].delete(item["id"])
+            return gone
+
+        freed = 0
+        for item in self.db.write_sync(write):
+            folder = Path(item["path"]).parent
+            freed += sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
+            shutil.rmtree(folder, True)
+        return freed
+
+
 def _previews(asset_id: str, video: Path, hls_dir: Path, board: StoryboardMaker | None = None) -> bool:
     """A poster and a keyframe storyboard (sprite + WebVTT) beside the HLS rendition, served with
     it. Keyframes only, so this costs a fraction of a decode; a failure costs the previews only.

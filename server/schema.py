@@ -169,3 +169,10 @@ def m009_renders(db: sqlite_utils.Database) -> None:
     db["renders"].create({"id": str, "key": str, "job_id": str, "media_id": str, "collection_id": str,
                           "way": str, "created_at": float}, pk="id")
     db["renders"].create_index(["key"], unique=True)
+
+
+@migrations()
+def m010_job_times(db: sqlite_utils.Database) -> None:
+    """When a job's last attempt started and when it ended: job durations for /metrics."""
+    db["jobs"].add_column("started_at", float)
+    db["jobs"].add_column("finished_at", float)

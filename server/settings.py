@@ -83,6 +83,20 @@ class Settings:
     keyframe_interval: float = 4.0
     #: Comma-separated addresses WebRTC may offer as ICE host candidates (default: every interface).
     ice_addresses: str | None = None
+    #: ICE servers (STUN/TURN) for WebRTC behind NAT, JSON: a list of ``{"urls": …, "username"?,
+    #: "credential"?}`` as in the browser's RTCConfiguration (aiortc uses the first STUN and first
+    #: TURN server it finds). Unset: none (host candidates only).
+    ice_servers: str | None = None
+    #: Bearer token for ``/metrics``. Unset: loopback clients need none, others an API key.
+    metrics_token: str | None = field(default=None, repr=False)
+    #: Delete a stopped session's media (exports, raw channel assets, its channel files) this many
+    #: days after it stopped; the session's record stays. Unset: kept forever.
+    retention_days: float | None = None
+    #: Delete only a stopped session's raw channel assets and channel files after this many days
+    #: (the muxed export stays). Unset: kept forever.
+    raw_retention_days: float | None = None
+    #: Seconds between two retention runs (a ``retention`` job on the maintenance lane).
+    retention_interval: float = 3600.0
     #: Export a session automatically when it stops with at least one stored channel.
     auto_export: bool = True
     #: Index the spoken words of every automatic export as soon as it exists.

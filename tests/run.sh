@@ -7,7 +7,10 @@ cd "$(dirname "$0")/.."
 # fonts-dejavu-core: the editor draws text with DejaVu Sans (else Pillow's own font)
 # xvfb, pulseaudio, pulseaudio-utils (paplay, pactl), x11-xserver-utils (xrandr, xsetroot): the
 # recorder's real-device tests run on a private Xvfb screen and PulseAudio daemon
-apt_packages=(ffmpeg espeak-ng sox chromium fonts-dejavu-core xvfb pulseaudio pulseaudio-utils x11-xserver-utils)
+# systemd (systemd-analyze), caddy, nginx, openssl: tests/deploy checks the unit and the proxy examples
+# (installed with services kept from starting: nothing listens on 80/443 afterwards)
+apt_packages=(ffmpeg espeak-ng sox chromium fonts-dejavu-core xvfb pulseaudio pulseaudio-utils x11-xserver-utils
+              systemd caddy nginx openssl)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -15,7 +18,12 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing system packages: ${missing[*]}"
   apt-get update -qq
+  made_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then  # Debian's way to say "install, do not start"
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv

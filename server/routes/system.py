@@ -4,16 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import WebSocket, get, websocket
+import hmac
 
+from litestar import Request, Response, WebSocket, get, websocket
+
+from ..auth import Auth, require_key
+from ..errors import Unauthorized
 from ..events import WebSocketHub
 from ..ids import new_id
 from ..links import Links
+from ..metrics import CONTENT_TYPE, Metrics, is_loopback
+from ..settings import Settings
 
 
 @get("/health", sync_to_thread=False, opt={"head": True})  # HEAD too (server/guard.py): probes use it
 def health() -> dict[str, Any]:
     return {"success": True, "data": {"status": "ok"}}
+
+
+@get("/metrics", include_in_schema=False)
+async def metrics(request: Request, metrics: Metrics, settings: Settings, auth: Auth) -> Response[bytes]:
+    """Prometheus exposition. With REELDB_METRICS_TOKEN: that bearer token (or an API key);
+    without: loopback clients freely, others with an API key (``x-access-token``)."""
+    bearer = request.headers.get("authorization", "")
+    token = settings.metrics_token
+    allowed = bool(token) and hmac.compare_digest(bearer.encode(), f"Bearer {token}".encode())
+    if not allowed and not token and is_loopback(request.client.host if request.client else None):
+        allowed = True
+    if not allowed:
+        if not request.headers.get("x-access-token"):
+            raise Unauthorized("/metrics needs REELDB_METRICS_TOKEN as a bearer token or an API key"
+                               if token else "/metrics answers loopback clients; others need an API key")
+        require_key(await auth.resolve(request.headers.get("x-access-token")))
+    return Response(await metrics.scrape(), media_type=CONTENT_TYPE)
 
 
 @websocket("/ws")
@@ -40,4 +63,4 @@ async def events_socket(socket: WebSocket, links: Links, hub: WebSocketHub) -> N
         hub.remove(connection_id)
 
 
-handlers = [health, events_socket]
+handlers = [health, metrics, events_socket]

@@ -1,0 +1,107 @@
+"""`reeldb doctor`, `reeldb backup`/`restore` refusals, /metrics auth, REELDB_ICE_SERVERS."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+
+import pytest
+import requests
+from server_process import REELDB
+
+from reeldb.capture.ice import parse_ice_servers
+
+
+def run(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([REELDB, *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", **env})
+
+
+def lines(out: str) -> dict[str, str]:
+    found = {}
+    for line in out.splitlines():
+        state, _, rest = line.partition(" ")
+        if state in ("ok", "warn", "FAIL") and ":" in rest:
+            found[rest.strip().split(":")[0]] = state
+    return found
+
+
+def test_doctor_passes_beside_a_running_server(server):
+    done = run("doctor", "--data-dir", str(server.data_dir), REELDB_PORT=str(server.port))
+    checks = lines(done.stdout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert set(checks) == {"data dir", "disk", "database", "whisper model", "embedding model", "port",
+                           "ice candidates", "ice servers", "ffmpeg, espeak"}
+    assert all(state in ("ok", "warn") for state in checks.values()), done.stdout
+    assert "is ReelDB, answering /health" in done.stdout
+    assert "127.0.0.1" in done.stdout  # REELDB_ICE_ADDRESSES of the suite
+
+
+def test_doctor_fails_on_a_foreign_port_and_bad_ice_servers(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        done = run("doctor", "--data-dir", str(tmp_path / "d"), "--port", str(port),
+                   REELDB_ICE_SERVERS='[{"urls": "http://stun.example"}]')
+    checks = lines(done.stdout)
+    assert done.returncode == 1, done.stdout
+    assert checks["port"] == "FAIL" and "not ReelDB" in done.stdout
+    assert checks["ice servers"] == "FAIL" and "not a stun:/turn: URL" in done.stdout
+    assert checks["whisper model"] == checks["embedding model"] == "ok"
+    assert checks["database"] == "ok" and "not created yet" in done.stdout
+
+
+def test_backup_and_restore_refusals(server, tmp_path):
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "x").write_text("x")
+    done = run("backup", str(full), "--data-dir", str(server.data_dir))
+    assert done.returncode == 2 and "not empty" in done.stderr
+    done = run("backup", str(tmp_path / "b"), "--data-dir", str(tmp_path / "nothing"))
+    assert done.returncode == 2 and "no database" in done.stderr
+    done = run("backup", str(server.data_dir / "backup"), "--data-dir", str(server.data_dir))
+    assert done.returncode == 2 and "inside the data dir" in done.stderr
+    done = run("restore", str(full), "--data-dir", str(tmp_path / "r"))
+    assert done.returncode == 2 and "not a ReelDB backup" in done.stderr
+    assert run("backup", str(tmp_path / "b"), "--data-dir", str(server.data_dir)).returncode == 0
+    assert run("restore", str(tmp_path / "b"), "--data-dir", str(server.data_dir)).returncode == 2  # not empty
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "reeldb.db").write_text("stale")
+    done = run("restore", str(tmp_path / "b"), "--data-dir", str(other), "--force")
+    assert done.returncode == 0, done.stderr
+    assert (other / "reeldb.db").read_bytes()[:15] == b"SQLite format 3"
+
+
+def test_metrics_token(server_factory):
+    server = server_factory(metrics_token="scrape-me")
+    assert requests.get(server.url + "/metrics", timeout=10).status_code == 401
+    body = requests.get(server.url + "/metrics", headers={"authorization": "Bearer wrong"}, timeout=10)
+    assert body.status_code == 401 and body.json()["success"] is False and "REELDB_METRICS_TOKEN" in body.json()["message"]
+    ok = requests.get(server.url + "/metrics", headers={"authorization": "Bearer scrape-me"}, timeout=10)
+    assert ok.status_code == 200 and "reeldb_capture_sessions" in ok.text
+    by_key = requests.get(server.url + "/metrics", headers={"x-access-token": server.api_key}, timeout=10)
+    assert by_key.status_code == 200
+    assert requests.get(server.url + "/metrics", headers={"x-access-token": "sk-nope"}, timeout=10).status_code == 401
+    assert "/metrics" not in requests.get(server.url + "/schema/openapi.json", timeout=10).json()["paths"]
+
+
+def test_ice_servers_setting():
+    servers = parse_ice_servers('[{"urls": "stun:stun.example.org:3478"}, '
+                                '{"urls": ["turn:turn.example.org:3478?transport=udp"], "username": "u", "credential": "p"}]')
+    assert [s.urls for s in servers] == ["stun:stun.example.org:3478", ["turn:turn.example.org:3478?transport=udp"]]
+    assert (servers[1].username, servers[1].credential) == ("u", "p")
+    assert parse_ice_servers("") == [] and parse_ice_servers(None) == []
+    assert [s.urls for s in parse_ice_servers('"stun:a.example:3478"')] == ["stun:a.example:3478"]
+    with pytest.raises(ValueError, match="not JSON"):
+        parse_ice_servers("stun:a")
+    with pytest.raises(ValueError, match="needs urls"):
+        parse_ice_servers('[{"username": "u"}]')
+
+
+def test_a_bad_ice_servers_value_stops_the_start(tmp_path):
+    proc = subprocess.run([REELDB, "serve", "--data-dir", str(tmp_path / "d"), "--port", "1"], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "REELDB_ICE_SERVERS": "[{"})
+    assert proc.returncode != 0 and "REELDB_ICE_SERVERS is not JSON" in proc.stderr
