@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 def serve_command(settings: Settings) -> int:
     import uvicorn
 
-    from reeldb.capture.ice import from_env_value, parse_ice_servers, restrict_host_addresses
+    from reeldb.capture.ice import (from_env_value, parse_ice_servers, parse_port_range, restrict_host_addresses,
+                                    restrict_port_range)
 
     from .app import create_app
 
@@ -80,7 +81,8 @@ def serve_command(settings: Settings) -> int:
     restrict_host_addresses(from_env_value(settings.ice_addresses))
     try:
         parse_ice_servers(settings.ice_servers)
-    except ValueError as exc:  # a bad REELDB_ICE_SERVERS stops the start, named
+        restrict_port_range(parse_port_range(settings.ice_port_range))  # process-wide too
+    except ValueError as exc:  # a bad REELDB_ICE_SERVERS or REELDB_ICE_PORT_RANGE stops the start, named
         print(f"reeldb serve: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -142,7 +142,7 @@ def _port(settings: Settings) -> tuple[str, str]:
 def _ice(settings: Settings) -> tuple[str, str]:
     import aioice.ice
 
-    from reeldb.capture.ice import from_env_value, restrict_host_addresses
+    from reeldb.capture.ice import from_env_value, parse_port_range, restrict_host_addresses
 
     chosen = from_env_value(settings.ice_addresses)
     restrict_host_addresses(chosen)
@@ -154,7 +154,24 @@ def _ice(settings: Settings) -> tuple[str, str]:
         return "FAIL", ("no host address to offer (only loopback?); set REELDB_ICE_ADDRESSES=127.0.0.1 for "
                         "recorders on this machine" if not chosen else f"none of {chosen} usable")
     how = "REELDB_ICE_ADDRESSES" if chosen else "every interface but loopback"
-    return "ok", f"{', '.join(addresses)} ({how}; UDP ports from net.ipv4.ip_local_port_range {_port_range()})"
+    ports = parse_port_range(settings.ice_port_range)
+    where = (f"UDP ports {ports[0]}-{ports[1]} (REELDB_ICE_PORT_RANGE)" if ports
+             else f"UDP ports from net.ipv4.ip_local_port_range {_port_range()}")
+    if ports:  # each address of a session takes one port of the range: can we bind one now?
+        free = sum(_udp_free(addresses[0], port) for port in range(ports[0], ports[1] + 1))
+        if not free:
+            return "FAIL", f"{', '.join(addresses)}: no free UDP port in {ports[0]}-{ports[1]}"
+        where += f", {free} free"
+    return "ok", f"{', '.join(addresses)} ({how}; {where})"
+
+
+def _udp_free(address: str, port: int) -> bool:
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((address, port))
+        return True
+    except OSError:
+        return False
 
 
 def _port_range() -> str:

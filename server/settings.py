@@ -83,6 +83,9 @@ class Settings:
     keyframe_interval: float = 4.0
     #: Comma-separated addresses WebRTC may offer as ICE host candidates (default: every interface).
     ice_addresses: str | None = None
+    #: UDP ports WebRTC host candidates bind to, ``LOW-HIGH`` inclusive (default: the kernel's
+    #: ephemeral range, net.ipv4.ip_local_port_range). Each session takes one port per address.
+    ice_port_range: str | None = None
     #: ICE servers (STUN/TURN) for WebRTC behind NAT, JSON: a list of ``{"urls": …, "username"?,
     #: "credential"?}`` as in the browser's RTCConfiguration (aiortc uses the first STUN and first
     #: TURN server it finds). Unset: none (host candidates only).

@@ -66,7 +66,7 @@ def test_dockerfile_shape():
     assert user and user[-1].split(":")[0].isdigit() and user[-1].split(":")[0] != "0"
     assert json.loads(first["VOLUME"]) == ["/data"] and image_env()["REELDB_DATA_DIR"] == "/data"
     exposed = " ".join(a for op, a in ops if op == "EXPOSE").split()
-    assert "8700/tcp" in exposed and any(p.endswith("/udp") and "-" in p for p in exposed)
+    assert "8700/tcp" in exposed and f"{image_env()['REELDB_ICE_PORT_RANGE']}/udp" in exposed  # media ports
     assert "HEALTHCHECK" in first and "/health" in first["HEALTHCHECK"]
     assert json.loads(first["CMD"]) == ["reeldb", "serve"]
     assert image_env()["HF_HUB_OFFLINE"] == "1"

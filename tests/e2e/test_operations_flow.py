@@ -1,11 +1,14 @@
 """Operations during a real recording: /metrics scraped while the SDK's CaptureClient records
-through reeldb-recorder, and a `reeldb backup` taken mid-recording restored into a second server."""
+through reeldb-recorder (the server's media on REELDB_ICE_PORT_RANGE), and a `reeldb backup` taken
+mid-recording restored into a second server."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import time
+from pathlib import Path
 
 import av
 import pytest
@@ -28,6 +31,25 @@ def scrape(url: str, **headers: str) -> dict[tuple[str, tuple], float]:
             for family in text_string_to_metric_families(answer.text) for s in family.samples}
 
 
+def udp_ports(pid: int) -> set[int]:
+    """Local ports of the UDP sockets process ``pid`` holds (from /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
 def value(sample: dict, name: str, **labels: str) -> float:
     return sample.get((name, tuple(sorted(labels.items()))), 0.0)
 
@@ -36,7 +58,8 @@ def test_metrics_and_backup_during_a_recording(server_factory, hook, tmp_path):
     use_reeldb_recorder()
     import videodb
 
-    server = server_factory(webhook_backoff="0.2")
+    low = 43000 + os.getpid() % 500 * 20  # a range of 20 ports for this run's WebRTC host candidates
+    server = server_factory(webhook_backoff="0.2", ice_port_range=f"{low}-{low + 19}")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     coll = conn.get_collection()
     upload = coll.upload(file_path=str(make_video(tmp_path / "clip.mp4", 2.0)))
@@ -51,11 +74,13 @@ def test_metrics_and_backup_during_a_recording(server_factory, hook, tmp_path):
     samples: list[dict] = []
     backup_dir = tmp_path / "backup"
     backup_run: list[subprocess.CompletedProcess] = []
+    media_ports: set[int] = set()
 
     async def during(client, channels):
         start = time.time()
         while time.time() - start < SECONDS:
             samples.append(await asyncio.to_thread(scrape, server.url))
+            media_ports.update(udp_ports(server.proc.pid))
             if not backup_run and time.time() - start > SECONDS / 2:
                 backup_run.append(await asyncio.to_thread(
                     subprocess.run, [REELDB, "backup", str(backup_dir), "--data-dir", str(server.data_dir)],
@@ -64,6 +89,9 @@ def test_metrics_and_backup_during_a_recording(server_factory, hook, tmp_path):
 
     asyncio.run(record(server.url, token, cap.id, sources, store, SECONDS, primary="display:1", during=during))
     hook.wait_for(lambda ev: any(e["event"] == "capture_session.exported" for e in ev), timeout=60)
+
+    # REELDB_ICE_PORT_RANGE: the server's media sockets were bound inside the range.
+    assert media_ports and all(low <= p <= low + 19 for p in media_ports), (media_ports, low)
 
     # During: one session active with a live ingest, its stored channels' bytes and frames rising.
     live = [s for s in samples if value(s, "reeldb_capture_sessions", status="active") == 1]

@@ -28,7 +28,8 @@ def lines(out: str) -> dict[str, str]:
 
 
 def test_doctor_passes_beside_a_running_server(server):
-    done = run("doctor", "--data-dir", str(server.data_dir), REELDB_PORT=str(server.port))
+    done = run("doctor", "--data-dir", str(server.data_dir), REELDB_PORT=str(server.port),
+               REELDB_ICE_PORT_RANGE="47000-47009")
     checks = lines(done.stdout)
     assert done.returncode == 0, done.stdout + done.stderr
     assert set(checks) == {"data dir", "disk", "database", "whisper model", "embedding model", "port",
@@ -36,6 +37,7 @@ def test_doctor_passes_beside_a_running_server(server):
     assert all(state in ("ok", "warn") for state in checks.values()), done.stdout
     assert "is ReelDB, answering /health" in done.stdout
     assert "127.0.0.1" in done.stdout  # REELDB_ICE_ADDRESSES of the suite
+    assert "UDP ports 47000-47009 (REELDB_ICE_PORT_RANGE)" in done.stdout
 
 
 def test_doctor_fails_on_a_foreign_port_and_bad_ice_servers(tmp_path):
@@ -44,11 +46,12 @@ def test_doctor_fails_on_a_foreign_port_and_bad_ice_servers(tmp_path):
         s.listen()
         port = s.getsockname()[1]
         done = run("doctor", "--data-dir", str(tmp_path / "d"), "--port", str(port),
-                   REELDB_ICE_SERVERS='[{"urls": "http://stun.example"}]')
+                   REELDB_ICE_SERVERS='[{"urls": "http://stun.example"}]', REELDB_ICE_PORT_RANGE="99-1")
     checks = lines(done.stdout)
     assert done.returncode == 1, done.stdout
     assert checks["port"] == "FAIL" and "not ReelDB" in done.stdout
     assert checks["ice servers"] == "FAIL" and "not a stun:/turn: URL" in done.stdout
+    assert checks["ice candidates"] == "FAIL" and "REELDB_ICE_PORT_RANGE" in done.stdout
     assert checks["whisper model"] == checks["embedding model"] == "ok"
     assert checks["database"] == "ok" and "not created yet" in done.stdout
 
@@ -105,3 +108,6 @@ def test_a_bad_ice_servers_value_stops_the_start(tmp_path):
     proc = subprocess.run([REELDB, "serve", "--data-dir", str(tmp_path / "d"), "--port", "1"], capture_output=True,
                           text=True, timeout=60, env={**os.environ, "REELDB_ICE_SERVERS": "[{"})
     assert proc.returncode != 0 and "REELDB_ICE_SERVERS is not JSON" in proc.stderr
+    proc = subprocess.run([REELDB, "serve", "--data-dir", str(tmp_path / "d"), "--port", "1"], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "REELDB_ICE_PORT_RANGE": "40000"})
+    assert proc.returncode == 2 and "expected LOW-HIGH" in proc.stderr
