@@ -85,14 +85,41 @@ def serve_command(settings: Settings) -> int:
     except ValueError as exc:  # a bad REELDB_ICE_SERVERS or REELDB_ICE_PORT_RANGE stops the start, named
         print(f"reeldb serve: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    if settings.log_format not in ("text", "json"):
+        print(f"reeldb serve: REELDB_LOG_FORMAT={settings.log_format!r}: text or json", file=sys.stderr)
+        return 2
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json"
+                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
     app = create_app(settings)
+    if settings.log_format == "json":  # litestar put its own handlers on the root logger and its own
+        logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
+        for name in ("litestar", "uvicorn", "uvicorn.error", "uvicorn.access"):
+            logging.getLogger(name).handlers.clear()
+            logging.getLogger(name).propagate = True
     print(f"ReelDB listening on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                 access_log=False, ws="websockets-sansio", lifespan="on",
-                timeout_keep_alive=int(settings.keep_alive) or 1)
+                timeout_keep_alive=int(settings.keep_alive) or 1,
+                # json: uvicorn's own loggers propagate to ours instead of printing their own format
+                **({"log_config": None} if settings.log_format == "json" else {}))
     return 0
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``ts`` (ISO 8601, UTC), ``level``, ``logger``, ``message``, and
+    ``exc`` with the traceback when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+        from datetime import datetime, timezone
+
+        entry = {"ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+                 "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
 
 
 def keys_command(settings: Settings, action: str, key_id: str | None = None, show_secrets: bool = False) -> int:

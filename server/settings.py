@@ -23,6 +23,8 @@ class Settings:
     #: Unset: taken from each request's Host header, which is right on loopback and LANs.
     public_url: str | None = None
     log_level: str = "info"
+    #: ``text`` (default) or ``json``: one JSON object per log line (ts, level, logger, message, exc).
+    log_format: str = "text"
     #: Seconds an idle HTTP connection stays open. Longer than any pause of the clients we serve:
     #: VideoDB's SDK polls every 5 s through a pooled connection, which is exactly uvicorn's default
     #: keep-alive, so the server closed connections just as the SDK reused them ("Connection

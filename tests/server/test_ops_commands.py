@@ -111,3 +111,27 @@ def test_a_bad_ice_servers_value_stops_the_start(tmp_path):
     proc = subprocess.run([REELDB, "serve", "--data-dir", str(tmp_path / "d"), "--port", "1"], capture_output=True,
                           text=True, timeout=60, env={**os.environ, "REELDB_ICE_PORT_RANGE": "40000"})
     assert proc.returncode == 2 and "expected LOW-HIGH" in proc.stderr
+
+
+def test_json_logs(server_factory):
+    import json
+    import time
+
+    import videodb
+
+    server = server_factory(log_format="json", webhook_backoff="0.2", webhook_max_attempts="2")
+    conn = videodb.connect(api_key=server.api_key, base_url=server.url)
+    conn.create_capture_session(end_user_id="u", callback_url="http://127.0.0.1:9/hook")  # nothing listens
+    deadline = time.time() + 20
+    while "given up" not in server.log() and time.time() < deadline:
+        time.sleep(0.2)
+    entries = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    others = [line for line in server.log().splitlines() if line and not line.startswith("{")]
+    # print()ed lines (the listening address) are not log records; every log record is JSON
+    assert all(line.startswith(("ReelDB listening", "ReelDB generated", "  sk-")) for line in others), others
+    assert {"ts", "level", "logger", "message"} <= set(entries[0])
+    assert any(e["logger"] == "reeldb.events" and "given up" in e["message"] for e in entries), entries
+    assert any(e["logger"].startswith("uvicorn") for e in entries)
+    proc = subprocess.run([REELDB, "serve", "--data-dir", "/nonexistent/x", "--port", "1"], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "REELDB_LOG_FORMAT": "xml"})
+    assert proc.returncode == 2 and "text or json" in proc.stderr
