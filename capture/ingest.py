@@ -145,6 +145,7 @@ class _Channel:
         self.buffer: list[tuple[int, bytes, bool]] = []
         self.buffer_since = 0.0
         self.writer: Optional[InlineWriter] = None
+        self.receiver: Optional[RTCRtpReceiver] = None
         self.codec: Optional[str] = None
         self.tap: Optional[ReceiverTap] = None
         self.media_seen = False
@@ -251,6 +252,21 @@ class IngestSession:
                 "first_frame_at": w.first_frame_at if w else None, "last_frame_at": w.last_frame_at if w else None,
                 "path": str(w.path) if w is not None and (w.opened or w.frames) else None,
             })
+        return out
+
+    async def rtp_stats(self) -> dict[str, tuple[int, int]]:
+        """RTP packets received and lost per channel, from aiortc's receiver statistics (public
+        ``getStats()``: the tap leaves aiortc's packet accounting alone)."""
+        out: dict[str, tuple[int, int]] = {}
+        for ch in list(self._channels.values()):
+            if ch.receiver is None:
+                continue
+            received = lost = 0
+            for stat in (await ch.receiver.getStats()).values():
+                if getattr(stat, "type", None) == "inbound-rtp":
+                    received += stat.packetsReceived or 0
+                    lost += max(0, stat.packetsLost or 0)
+            out[ch.spec.channel_id] = (received, lost)
         return out
 
     async def accept_offer(self, sdp: str, tracks: dict[str, str]) -> str:
@@ -444,6 +460,7 @@ class IngestSession:
 
     # -- media path (event-loop thread) -------------------------------------------------------
     def _install(self, ch: _Channel, receiver: RTCRtpReceiver) -> None:
+        ch.receiver = receiver
         ch.tap = install_tap(
             receiver,
             on_frame=lambda f, ch=ch: self._frame(ch, f),

@@ -82,9 +82,16 @@ class CaptureRuntime:
         """The live ingest of a session, if it is streaming (for live consumers such as transcripts)."""
         return self._ingests.get(session_id)
 
-    def live_stats(self) -> dict[str, list[dict[str, Any]]]:
-        """Every live ingest's channel counters, by session id (call on the event loop)."""
-        return {sid: ingest.stats() for sid, ingest in list(self._ingests.items())}
+    async def live_stats(self) -> dict[str, list[dict[str, Any]]]:
+        """Every live ingest's channel counters (with RTP packets received and lost), by session id."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for sid, ingest in list(self._ingests.items()):
+            channels = ingest.stats()
+            rtp = await ingest.rtp_stats()
+            for ch in channels:
+                ch["packets_received"], ch["packets_lost"] = rtp.get(ch["channel_id"], (0, 0))
+            out[sid] = channels
+        return out
 
     def pause(self, session_id: str, channel_ids: list[str], paused: bool) -> list[str]:
         ingest = self._ingests.get(session_id)

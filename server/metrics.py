@@ -72,6 +72,10 @@ class ServerCollector(Collector):
             "keyframes": CounterMetricFamily("reeldb_ingest_keyframes", "Keyframes received", labels=labels),
             "keyframe_requests": CounterMetricFamily("reeldb_ingest_keyframe_requests",
                                                      "Keyframe requests (PLI/FIR) sent to the sender", labels=labels),
+            "packets_received": CounterMetricFamily("reeldb_ingest_rtp_packets",
+                                                    "RTP packets received (aiortc's receiver statistics)", labels=labels),
+            "packets_lost": CounterMetricFamily("reeldb_ingest_rtp_packets_lost",
+                                                "RTP packets lost on the way (sequence gaps never filled)", labels=labels),
         }
         bitrate = GaugeMetricFamily("reeldb_ingest_bitrate_bits_per_second",
                                     "Average bitrate of a stored channel since its first frame "
@@ -83,7 +87,8 @@ class ServerCollector(Collector):
                 key = [session_id, ch["channel_id"]]
                 size = _size(ch["path"])
                 families["bytes"].add_metric(key, size)
-                for name in ("frames", "dropped", "gaps", "keyframes", "keyframe_requests"):
+                for name in ("frames", "dropped", "gaps", "keyframes", "keyframe_requests", "packets_received",
+                             "packets_lost"):
                     families[name].add_metric(key, ch[name])
                 span = (ch["last_frame_at"] or 0) - (ch["first_frame_at"] or 0)
                 bitrate.add_metric(key, size * 8 / span if span > 0 else 0.0)
@@ -184,7 +189,7 @@ class Metrics:
 
     async def scrape(self) -> bytes:
         async with self._lock:  # one snapshot per scrape
-            self.collector.live = self.capture.live_stats()  # loop-owned state, read on the loop
+            self.collector.live = await self.capture.live_stats()  # loop-owned state, read on the loop
             return await self.runtime.io(generate_latest, self.registry)
 
 

@@ -105,6 +105,9 @@ def test_metrics_and_backup_during_a_recording(server_factory, hook, tmp_path):
         assert sizes == sorted(sizes) and sizes[-1] > sizes[0] and sizes[-1] > 0, (channel, sizes)
         assert value(live[-1], "reeldb_ingest_bitrate_bits_per_second", **key) > 1000
         assert value(live[-1], "reeldb_ingest_dropped_frames_total", **key) == 0
+        packets = [value(s, "reeldb_ingest_rtp_packets_total", **key) for s in live]
+        assert packets == sorted(packets) and packets[-1] > packets[0], (channel, packets)
+        assert value(live[-1], "reeldb_ingest_rtp_packets_lost_total", **key) == 0  # loopback
     display = {"session_id": cap.id, "channel_id": "display:1"}
     assert value(live[-1], "reeldb_ingest_keyframes_total", **display) >= 2  # a keyframe a second
     assert ("reeldb_ingest_keyframe_requests_total", tuple(sorted(display.items()))) in live[-1]
