@@ -74,8 +74,6 @@ def serve_command(settings: Settings) -> int:
     from reeldb.capture.ice import (from_env_value, parse_ice_servers, parse_port_range, restrict_host_addresses,
                                     restrict_port_range)
 
-    from .app import create_app
-
     # Process-wide: aioice gathers host candidates from module state. Applied here, once, by the
     # entry point that owns the process (the recorder does the same), never by create_app.
     restrict_host_addresses(from_env_value(settings.ice_addresses))
@@ -92,6 +90,11 @@ def serve_command(settings: Settings) -> int:
     handler.setFormatter(JsonFormatter() if settings.log_format == "json"
                          else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
+    if settings.log_format == "json":
+        logging.captureWarnings(True)  # Python warnings (e.g. litestar's, at import) as records too
+
+    from .app import create_app  # after logging is set: importing the routes may warn
+
     app = create_app(settings)
     if settings.log_format == "json":  # litestar put its own handlers on the root logger and its own
         logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
