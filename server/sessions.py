@@ -49,7 +49,10 @@ def load_for(conn: Conn, session_id: str, actor: Principal) -> dict[str, Any]:
 
 
 def rtstreams_of(conn: Conn, session_id: str) -> list[dict[str, Any]]:
-    return list(rows(conn, "select * from rtstreams where session_id = ? order by created_at, id", [session_id]))
+    """A session's rtstreams in a stable order: by name within the moment they were made, so the
+    seed's ``cap.get_rtstream("display")[0]`` is ``display:1`` (their ids are random within a
+    millisecond, which made it ``display:2`` now and then)."""
+    return list(rows(conn, "select * from rtstreams where session_id = ? order by created_at, name, id", [session_id]))
 
 
 def in_collection(conn: Conn, collection_id: str, session_id: str) -> Session:
@@ -133,7 +136,7 @@ class Sessions:
             if found:
                 marks = ",".join("?" * len(found))
                 for stream in rows(conn, f"select * from rtstreams where session_id in ({marks}) "
-                                         "order by created_at, id", list(streams)):
+                                         "order by created_at, name, id", list(streams)):
                     streams[stream["session_id"]].append(stream)
             return [(r, streams[r["id"]]) for r in found]
 

@@ -124,6 +124,9 @@ def test_seed_flow_capture_store_export(server_factory, hook, screens):
     assert coll.get_audio(assets["mic:default"]).length > SECONDS - 1
     assert coll.get_audio(assets["system_audio:default"]).length > SECONDS - 1
     assert coll.get_video(assets["display:1"]).length > SECONDS - 1
+    # the seed's cap.get_rtstream("display")[0] is the first display, every time (ids are random)
+    assert [s.name for s in cap.get_rtstream("display")] == ["display:1", "display:2"]
+    assert [s.name for s in cap.get_rtstream("mic")] == ["mic:default", "mic:usb"]
     mic_stream = next(s for s in cap.get_rtstream("mic") if s.name == "mic:default")
     exported_mic = mic_stream.export()
     assert exported_mic.video_id == assets["mic:default"]
