@@ -33,7 +33,8 @@ from .links import Links
 from .live import LiveTranscripts
 from .metrics import Metrics
 from .openapi import describe_bodies, describe_errors
-from .routes import capture, collections, editor, jobs, media, rtstreams, spoken, streams, system, uploads
+from .routes import (capture, collections, editor, jobs, media, rtstreams, spoken, streams, system, unavailable,
+                     uploads)
 from .retention import Retention
 from .routes.jobs import Presenters
 from .runtime import Runtime
@@ -160,7 +161,7 @@ def create_app(settings: Settings) -> Litestar:
     app = Litestar(
         route_handlers=[*system.handlers, *collections.handlers, *media.handlers, *uploads.handlers, *jobs.handlers,
                         *capture.handlers, *streams.handlers, *rtstreams.handlers, *spoken.handlers,
-                        *editor.handlers],
+                        *editor.handlers, *unavailable.handlers],
         dependencies=server.dependencies(),
         exception_handlers={Exception: handle_exception},
         middleware=[request_guard.wrap],

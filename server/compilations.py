@@ -61,7 +61,7 @@ class Compilations:
 
     def urls(self, compilation_id: str, base: str) -> dict[str, str]:
         token = self.links.token("stream", compilation_id, self.links.settings.stream_link_ttl)
-        return {"stream_url": f"{base}/compile/{token}.m3u8", "player_url": f"{base}/watch?c={token}"}
+        return {"stream_url": f"{base}/compile/{token}.m3u8", "player_url": f"{base}/watch?v={token}"}
 
     async def playlist(self, token: str) -> str:
         compilation_id = self.links.check("stream", token.removesuffix(".m3u8"))

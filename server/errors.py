@@ -72,6 +72,19 @@ class InternalError(ApiError):
     error_code = "INTERNAL_ERROR"
 
 
+class Unavailable(ApiError):
+    """A call of VideoDB's API that ReelDB does not offer: the message names the feature and why."""
+
+    status_code = 501
+    error_code = "NOT_AVAILABLE"
+
+
+#: (method, path regex, message): SDK calls ReelDB does not offer on a path that takes other methods
+#: (``routes/unavailable.py`` fills it). Their 405 keeps its status and ``Allow`` (so the OpenAPI
+#: document stays true) and says what a 501 would say.
+UNOFFERED_METHODS: list[tuple[str, re.Pattern[str], str]] = []
+
+
 class PayloadTooLarge(ApiError):
     status_code = 413
     error_code = "PAYLOAD_TOO_LARGE"
@@ -175,6 +188,10 @@ def handle_exception(request: Request, exc: Exception) -> Response[dict[str, Any
             message = f"No such endpoint: {request.method} {request.url.path}"
         headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in ("allow", "www-authenticate")}
         if code == 405:  # litestar names only the methods of a path's first handler: the guard knows all
+            unoffered = next((text for method, pattern, text in UNOFFERED_METHODS
+                              if method == request.method and pattern.fullmatch(request.url.path.rstrip("/"))), None)
+            if unoffered:
+                message, names[405] = unoffered, Unavailable.error_code
             guard = getattr(request.app.state, "guard", None)
             learned = guard.allow(request.url.path) if guard is not None else None
             if learned:

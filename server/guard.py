@@ -70,7 +70,7 @@ class Guard:
     """The middleware, plus the method sets it learns from the app once the app exists."""
 
     def __init__(self) -> None:
-        self._allow: list[tuple[re.Pattern[str], str]] = []
+        self._allow: list[tuple[int, re.Pattern[str], str]] = []
         self._head: list[re.Pattern[str]] = []
 
     def learn(self, routes: Iterable[Any]) -> None:
@@ -85,10 +85,12 @@ class Guard:
                                         for h in getattr(route, "route_handlers", ())):
                 methods.add("HEAD")
                 self._head.append(pattern)
-            self._allow.append((pattern, ", ".join(sorted(methods | {"OPTIONS"}))))
+            self._allow.append((route.path.count("{"), pattern, ", ".join(sorted(methods | {"OPTIONS"}))))
+        # as litestar routes: a path with static segments where another has parameters wins
+        self._allow.sort(key=lambda entry: entry[0])
 
     def allow(self, path: str) -> str | None:
-        return next((methods for pattern, methods in self._allow if pattern.match(path)), None)
+        return next((methods for _, pattern, methods in self._allow if pattern.match(path)), None)
 
     def answers_head(self, path: str) -> bool:
         return any(pattern.match(path) for pattern in self._head)

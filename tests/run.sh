@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 # fonts-dejavu-core: the editor draws text with DejaVu Sans (else Pillow's own font)
 # xvfb, pulseaudio, pulseaudio-utils (paplay, pactl), x11-xserver-utils (xrandr, xsetroot): the
 # recorder's real-device tests run on a private Xvfb screen and PulseAudio daemon
+# iproute2 (ip): the offline test brings loopback up in a network namespace of its own (unshare -n)
 # systemd (systemd-analyze), caddy, nginx, openssl: tests/deploy checks the unit and the proxy examples
 # (installed with services kept from starting: nothing listens on 80/443 afterwards)
 apt_packages=(ffmpeg espeak-ng sox chromium fonts-dejavu-core xvfb pulseaudio pulseaudio-utils x11-xserver-utils
-              systemd caddy nginx openssl)
+              iproute2 systemd caddy nginx openssl)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from typing import Any, Literal
 
 import msgspec
@@ -9,7 +10,7 @@ from litestar import Request, get, post
 
 from ..auth import Principal
 from ..editor import Editor
-from ..errors import BadRequest
+from ..errors import BadRequest, Unavailable
 from ..jobs import JobQueue
 from ..library import MediaLibrary
 from ..links import Links
@@ -17,6 +18,7 @@ from ..settings import Settings
 from ..spoken import Spoken
 from ..text import strip
 from .jobs import Presenters, answer_job
+from .unavailable import SCENE_SEARCH
 
 SEGMENTERS = ("word", "sentence", "time")
 
@@ -107,8 +109,12 @@ def _mode(data: SearchBody, default: str) -> str:
 
 
 async def _search(spoken: Spoken, links: Links, settings: Settings, request: Request, data: SearchBody,
-                  videos: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                  searched: Coroutine[Any, Any, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """VideoDB's result shape: one entry per video, its matching spans as ``docs``, best first."""
+    if "scene" in (data.search_type, data.index_type):  # a 501 whatever is indexed: the videos are not read
+        searched.close()
+        raise Unavailable(SCENE_SEARCH)
+    videos = await searched
     if not data.query or not strip(data.query):
         raise BadRequest("query is required")
     mode = _mode(data, settings.search_mode)
@@ -140,20 +146,20 @@ def _v2(results: list[dict[str, Any]]) -> dict[str, Any]:
 @post("/video/{media_id:str}/search/v2", status_code=200)
 async def video_search_v2(media_id: str, data: SearchBody, request: Request, spoken: Spoken, links: Links,
                           settings: Settings, key: Principal) -> dict[str, Any]:
-    return _v2(await _search(spoken, links, settings, request, data, await spoken.indexed_video(media_id)))
+    return _v2(await _search(spoken, links, settings, request, data, spoken.indexed_video(media_id)))
 
 
 @post("/video/{media_id:str}/search", status_code=200)
 async def video_search(media_id: str, data: SearchBody, request: Request, spoken: Spoken, links: Links,
                        settings: Settings, key: Principal) -> dict[str, Any]:
-    results = await _search(spoken, links, settings, request, data, await spoken.indexed_video(media_id))
+    results = await _search(spoken, links, settings, request, data, spoken.indexed_video(media_id))
     return {"success": True, "data": {"results": results, "warnings": []}}
 
 
 @post("/collection/{collection_id:str}/search/v2", status_code=200)
 async def collection_search_v2(collection_id: str, data: SearchBody, request: Request, spoken: Spoken, links: Links,
                                settings: Settings, key: Principal) -> dict[str, Any]:
-    return _v2(await _search(spoken, links, settings, request, data, await spoken.indexed_in_collection(collection_id)))
+    return _v2(await _search(spoken, links, settings, request, data, spoken.indexed_in_collection(collection_id)))
 
 
 @post("/collection/{collection_id:str}/search", status_code=200)
@@ -161,7 +167,7 @@ async def collection_search(collection_id: str, data: SearchBody, request: Reque
                             settings: Settings, key: Principal) -> dict[str, Any]:
     if data.search_type == "keyword":
         raise BadRequest("Keyword search works on one video; search the collection semantically")
-    results = await _search(spoken, links, settings, request, data, await spoken.indexed_in_collection(collection_id))
+    results = await _search(spoken, links, settings, request, data, spoken.indexed_in_collection(collection_id))
     return {"success": True, "data": {"results": results, "warnings": []}}
 
 

@@ -249,6 +249,8 @@ def _start(text: str) -> float:
 async def _page(library: MediaLibrary, links: Links, request: Request, v: str | None, t: str | None,
                 c: str | None = None, embed: bool = False) -> Response[str]:
     base_url = links.base_url(request)
+    if c is None and v and (links.check("stream", v) or "").startswith("cmp-"):
+        c = v  # compile()'s player_url is ?v=, as the SDK's get_embed_code() requires (?c= still works)
     if c is not None:  # a compilation: the page learns from its playlist whether it exists
         if links.check("stream", c) is None:
             return _bad_link(embed)

@@ -1,0 +1,170 @@
+"""VideoDB API calls that ReelDB does not offer, answered as a drop-in should: a 501 in the envelope
+whose message names the feature and why, never a routing 404.
+
+The table is data: one row per (method, path) the official SDK (``videodb==0.5.1``) can call and
+ReelDB does not implement, with the feature's name and the reason. ``handlers`` turns it into
+litestar handlers. Rules they follow:
+
+- Credentials first: each handler takes the ``key`` dependency, so a call without an API key is a
+  401 and a client token's a 403, exactly as on every implemented route; only then the 501. (A 501
+  reveals nothing, but one rule for every route is simpler to reason about and to test.)
+- They never shadow an implemented route: litestar prefers static segments to parameters, so the
+  patterns here only add static tails or methods that no implemented route has at that path; path
+  parameters use the names the implemented routes use at the same place (``media_id``,
+  ``collection_id``, ``rtstream_id``). ``tests/server/test_dropin_unavailable.py`` checks both.
+- Two calls are methods that an implemented path does not take (``ON_IMPLEMENTED_PATHS``: ``POST
+  /rtstream``, ``GET /video/{id}/index``): a handler would add a method the OpenAPI document does
+  not list, so they stay the 405 the document implies, with ``Allow``, and the row's message and
+  ``error_code: NOT_AVAILABLE`` (``errors.UNOFFERED_METHODS``). The SDK raises either the same way.
+- They are left out of the OpenAPI document (``include_in_schema=False``): the document describes
+  what ReelDB does, and schemathesis (rightly) counts every 5xx it meets as a failure. The table
+  below, and the README's table of the SDK's features, are where they are described.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import delete, get, patch, post, put
+from litestar.handlers import HTTPRouteHandler
+
+from ..auth import Principal
+from ..errors import UNOFFERED_METHODS, Unavailable
+
+GENERATIVE = ("generative media", "generative media needs a cloud model")
+LLM = ("asking questions of media", "answers, structured queries and translations come from a cloud language model")
+SCENES = ("scene indexes", ("scene and visual indexes describe frames with a cloud vision model; ReelDB bundles "
+                           "speech models only"))
+UNDERSTAND = ("video understanding", "understandings and typed indexes run VideoDB's cloud analyzers")
+MEETINGS = ("meeting bots", "meeting bots join calls from VideoDB's cloud")
+BILLING = ("billing", "billing has no meaning on a self-hosted server")
+SANDBOX = ("sandboxes", "sandboxes are VideoDB cloud compute")
+VOICES = ("voice clones", "voice cloning needs a cloud voice model")
+JOBS = ("generation jobs", "generation jobs belong to generative media, which needs a cloud model")
+RTSP = ("RTSP streams", ("ReelDB records capture sessions over WebRTC; it does not pull RTSP or other URLs as "
+                         "rtstreams"))
+ALERTS = ("real-time events and alerts", "events and alerts fire on scene indexes, which need a cloud vision model")
+WEB = ("web search", "searching YouTube goes through VideoDB's cloud")
+DOWNLOAD = ("stream downloads", ("POST /download is not implemented; use the editor's download_stream() or the "
+                                 "stream_url's HLS"))
+TRANSCODE = ("transcoding", "every upload is made playable (HLS) on arrival; there is no separate transcode job")
+REFRAME = ("reframing", "smart reframing tracks subjects with a cloud vision model")
+CLIPS = ("prompted clips", "picking clips from a prompt needs a cloud language model")
+STORAGE = ("removing a video's storage", ("a ReelDB video's streams are made from its file; delete the video "
+                                          "instead"))
+TITLES = ("title search", "searching titles is not implemented; search spoken words, or list and filter")
+
+
+@dataclass(frozen=True)
+class Unoffered:
+    method: str
+    path: str
+    feature: str
+    reason: str
+
+    @property
+    def message(self) -> str:
+        return f"{self.feature[0].upper()}{self.feature[1:]} is not available in ReelDB: {self.reason}"
+
+
+def _rows(feature: tuple[str, str], *routes: str) -> list[Unoffered]:
+    return [Unoffered(route.split(" ", 1)[0], route.split(" ", 1)[1], *feature) for route in routes]
+
+
+V = "/video/{media_id:str}"
+C = "/collection/{collection_id:str}"
+R = "/rtstream/{rtstream_id:str}"
+
+#: (method, path, feature, reason): every SDK call ReelDB answers with a 501.
+TABLE: list[Unoffered] = [
+    *_rows(BILLING, "GET /billing/usage", "GET /billing/invoices"),
+    *_rows(ALERTS, "POST /rtstream/event", "GET /rtstream/event"),
+    *_rows(DOWNLOAD, "POST /download"),
+    *_rows(WEB, f"POST {C}/search/web"),
+    *_rows(TITLES, f"POST {C}/search/title"),
+    *_rows(TRANSCODE, "POST /transcode", "GET /transcode/{job_id:str}"),
+    *_rows(JOBS, "GET /job/{job_id:str}"),
+    *_rows(SANDBOX, "POST /sandbox", "GET /sandbox", "GET /sandbox/{sandbox_id:str}",
+           "POST /sandbox/{sandbox_id:str}/stop"),
+    *_rows(VOICES, "POST /voice_clone", "GET /voice_clone", "GET /voice_clone/{voice_clone_id:str}",
+           "DELETE /voice_clone/{voice_clone_id:str}"),
+    *_rows(MEETINGS, f"POST {C}/meeting/record", f"GET {C}/meeting/{{meeting_id:str}}", f"GET {V}/meeting"),
+    *_rows(LLM, f"POST {C}/ask", f"POST {C}/semantic-search", f"POST {C}/query", f"POST {C}/aggregate",
+           f"POST {V}/ask", f"POST {V}/semantic-search", f"POST {V}/query", f"POST {V}/aggregate",
+           f"POST {C}/video/{{media_id:str}}/translate"),
+    *_rows(GENERATIVE, f"POST {C}/generate/image", f"POST {C}/generate/audio", f"POST {C}/generate/video",
+           f"POST {C}/generate/text", f"POST {C}/generate/video/dub"),
+    *_rows(RTSP, "POST /rtstream"),
+    *_rows(SCENES, "POST /rtstream/collection/{collection_id:str}/search",
+           f"GET {V}/index", f"POST {V}/scenes", f"GET {V}/scenes", f"GET {V}/scenes/{{scene_collection_id:str}}",
+           f"DELETE {V}/scenes/{{scene_collection_id:str}}", f"POST {V}/index/scene", f"GET {V}/index/scene",
+           f"GET {V}/index/scene/{{scene_index_id:str}}", f"DELETE {V}/index/scene/{{scene_index_id:str}}",
+           f"POST {V}/scene/{{scene_id:str}}/describe", f"POST {V}/frame/{{frame_id:str}}/describe",
+           f"POST {R}/index/scene", f"GET {R}/index/scene", f"GET {R}/index/scene/{{index_id:str}}",
+           f"PATCH {R}/index/scene/{{index_id:str}}/status", f"GET {R}/index/{{index_id:str}}"),
+    *_rows(ALERTS, f"POST {R}/index/{{index_id:str}}/alert", f"GET {R}/index/{{index_id:str}}/alert",
+           f"PATCH {R}/index/{{index_id:str}}/alert/{{alert_id:str}}/status",
+           f"POST {R}/indexes/{{index_id:str}}/alert", f"GET {R}/indexes/{{index_id:str}}/alert",
+           f"PATCH {R}/indexes/{{index_id:str}}/alert/{{alert_id:str}}/status"),
+    *_rows(UNDERSTAND, f"POST {V}/understand", f"GET {V}/understand", f"GET {V}/understand/{{understanding_id:str}}",
+           f"DELETE {V}/understand/{{understanding_id:str}}",
+           f"GET {V}/understand/{{understanding_id:str}}/analyzers/{{analyzer:str}}/output",
+           f"POST {V}/indexes", f"GET {V}/indexes", f"GET {V}/indexes/{{index_id:str}}",
+           f"DELETE {V}/indexes/{{index_id:str}}", f"GET {V}/indexes/{{index_id:str}}/records",
+           f"POST {R}/understand", f"GET {R}/understand", f"GET {R}/understand/{{understanding_id:str}}",
+           f"PATCH {R}/understand/{{understanding_id:str}}/status",
+           f"GET {R}/understand/{{understanding_id:str}}/records",
+           f"POST {R}/indexes", f"GET {R}/indexes", f"GET {R}/indexes/{{index_id:str}}",
+           f"PATCH {R}/indexes/{{index_id:str}}/status", f"GET {R}/indexes/{{index_id:str}}/records"),
+    *_rows(CLIPS, f"POST {V}/clip"),
+    *_rows(REFRAME, f"POST {V}/reframe"),
+    *_rows(STORAGE, f"DELETE {V}/storage"),
+]
+
+_DECORATORS: dict[str, Callable[..., Any]] = {"GET": get, "POST": post, "PATCH": patch, "PUT": put,
+                                              "DELETE": delete}
+
+
+def _answer(message: str) -> Callable[..., Any]:
+    async def unavailable(key: Principal) -> None:
+        raise Unavailable(message)
+
+    return unavailable
+
+
+def _handler(path: str, rows: list[Unoffered]) -> list[HTTPRouteHandler]:
+    made = []
+    for row in rows:
+        unavailable = _answer(row.message)
+        decorator = _DECORATORS[row.method]
+        made.append(decorator(path, include_in_schema=False, status_code=501,
+                              name=f"unavailable:{row.method}:{path}")(unavailable))
+    return made
+
+
+#: Rows whose path an implemented route takes with other methods (in the OpenAPI document): no handler
+#: of their own, which would add a method the document does not list; the 405 says the row's message.
+ON_IMPLEMENTED_PATHS = {("POST", "/rtstream"), ("GET", f"{V}/index")}
+
+
+def _build() -> list[HTTPRouteHandler]:
+    seen: set[tuple[str, str]] = set()
+    by_path: dict[str, list[Unoffered]] = {}
+    for row in TABLE:
+        assert (row.method, row.path) not in seen, row
+        seen.add((row.method, row.path))
+        if (row.method, row.path) in ON_IMPLEMENTED_PATHS:
+            pattern = re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(row.path)))
+            UNOFFERED_METHODS.append((row.method, pattern, row.message))
+            continue
+        by_path.setdefault(row.path, []).append(row)
+    return [handler for path, rows in by_path.items() for handler in _handler(path, rows)]
+
+
+handlers = _build()
+
+#: The message of a search with ``search_type`` or ``index_type`` ``scene`` (SDK ``SceneSearch``).
+SCENE_SEARCH = Unoffered("POST", "/video/{media_id:str}/search", *SCENES).message
