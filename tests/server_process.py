@@ -30,6 +30,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until(predicate, timeout: float, what: str, every: float = 0.2) -> None:
+    """Poll ``predicate`` until it is true; fail naming ``what`` after ``timeout`` seconds (a
+    deadline for a wait, generous so a busy machine passes, never a measure of speed)."""
+    deadline = time.time() + timeout
+    while not predicate():
+        if time.time() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s: {what}")
+        time.sleep(every)
+
+
+def wait_healthy(proc: subprocess.Popen, url: str, timeout: float, log: Path) -> None:
+    """Wait until the server process ``proc`` answers ``url/health`` with 200; fail with its log
+    if it exits first or does not answer within ``timeout`` seconds."""
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
+        try:
+            return requests.get(url + "/health", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_until(healthy, timeout, "the server to answer /health", every=0.1)
+    except AssertionError:
+        raise RuntimeError(f"server did not become healthy:\n{log.read_text(errors='replace')}") from None
+
+
 @dataclass
 class ServerProcess:
     data_dir: Path
@@ -54,17 +81,8 @@ class ServerProcess:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([REELDB, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if requests.get(self.url + "/health", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not become healthy:\n{self.log()}")
+        wait_healthy(self.proc, self.url, timeout, self.log_path)
+        return self
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""

@@ -12,13 +12,11 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
-from server_process import free_port
+from server_process import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -142,16 +140,7 @@ def test_the_image_command_serves_and_its_healthcheck_passes(tmp_path):
     log = open(tmp_path / "serve.log", "wb")
     proc = subprocess.Popen(cmd, cwd=data, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.time() < deadline, (tmp_path / "serve.log").read_text()
-            time.sleep(0.2)
+        wait_healthy(proc, f"http://127.0.0.1:{port}", 60, tmp_path / "serve.log")
         health = json.loads(ops["HEALTHCHECK"].split(" CMD ", 1)[1])  # the exec form
         assert subprocess.run(health, env=env, timeout=30).returncode == 0
         compose_check = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["reeldb"]["healthcheck"]["test"]

@@ -17,7 +17,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -32,7 +31,7 @@ def main(work: Path) -> None:
     import requests
     import videodb
     from recording import record, screen_ts, use_reeldb_recorder
-    from server_process import free_port
+    from server_process import free_port, wait_healthy, wait_until
     from speech import compose, write_wav
 
     use_reeldb_recorder()
@@ -45,16 +44,7 @@ def main(work: Path) -> None:
         server = subprocess.Popen([str(Path(sys.executable).with_name("reeldb")), "serve"], env=env, stdout=log,
                                   stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 60
-        while True:
-            assert server.poll() is None, "the server exited"
-            try:
-                if requests.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.time() < deadline, "the server did not become healthy"
-            time.sleep(0.2)
+        wait_healthy(server, url, 60, work / "server.log")
 
         audio, _ = compose(SENTENCES, gap=1.0, lead=0.5)
         speech = write_wav(work / "speech.wav", audio)
@@ -67,10 +57,9 @@ def main(work: Path) -> None:
         token = conn.generate_client_token(expires_in=600)
         asyncio.run(record(url, token, cap.id, {"mic:default": str(speech), "display:1": str(screen)},
                            {"mic:default": True, "display:1": True}, seconds))
-        deadline = time.time() + 120
-        while (cap := conn.get_capture_session(cap.id)).status != "exported":
-            assert cap.status != "failed" and time.time() < deadline, cap.status
-            time.sleep(0.5)
+        wait_until(lambda: conn.get_capture_session(cap.id).status in ("exported", "failed"), 120, "the export")
+        cap = conn.get_capture_session(cap.id)
+        assert cap.status == "exported", cap.status
         video = coll.get_video(cap.exported_video_id)
         video.index_spoken_words()
         shots = video.search("budget review").shots

@@ -90,8 +90,9 @@ def test_capture_client_records_x11_screen_and_pulseaudio_mic(server_factory, on
                         return
 
             collector = asyncio.ensure_future(collect())
+            deadline = start + 60  # a wait, generous for a busy machine, not a measure of speed
             while not any(e.get("event") == "recording-started" for e in events):
-                assert time.time() - start < 20, events
+                assert time.time() < deadline, f"no recording-started: {events}"
                 await asyncio.sleep(0.05)
             t0 = time.time()
             on_desktop.play(speech)

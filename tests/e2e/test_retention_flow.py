@@ -5,13 +5,13 @@ session's whole media after REELDB_RETENTION_DAYS; the API answers 404 for what 
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 import requests
 from gen_media import make_video
 from prometheus_client.parser import text_string_to_metric_families
 from recording import record, screen_ts, use_reeldb_recorder
+from server_process import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -30,13 +30,6 @@ def metric(url: str, name: str, **labels: str) -> float:
 
 def status(server, path: str) -> int:
     return requests.get(f"{server.url}/{path}", headers={"x-access-token": server.api_key}, timeout=10).status_code
-
-
-def wait(predicate, timeout: float = 30.0) -> None:
-    deadline = time.time() + timeout
-    while not predicate():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.3)
 
 
 def test_raw_then_full_retention(server_factory, hook, tmp_path):
@@ -60,7 +53,8 @@ def test_raw_then_full_retention(server_factory, hook, tmp_path):
     folder = server.data_dir / "sessions" / cap.id
 
     # Raw retention: the channel assets and the session's channel files go; the muxed export stays.
-    wait(lambda: metric(server.url, "reeldb_retention_deleted_assets_total", scope="raw") == 2)
+    wait_until(lambda: metric(server.url, "reeldb_retention_deleted_assets_total", scope="raw") == 2, 30,
+               "raw retention")
     assert status(server, f"audio/{assets['mic:default']}") == 404
     assert status(server, f"video/{assets['display:1']}") == 404
     body = requests.get(f"{server.url}/video/{assets['display:1']}", headers={"x-access-token": server.api_key},
@@ -76,7 +70,8 @@ def test_raw_then_full_retention(server_factory, hook, tmp_path):
     # Full retention: the session's remaining media goes; the session and the upload remain.
     server.env["REELDB_RETENTION_DAYS"] = str(TWO_SECONDS)
     server.restart()
-    wait(lambda: metric(server.url, "reeldb_retention_deleted_assets_total", scope="media") == 1)
+    wait_until(lambda: metric(server.url, "reeldb_retention_deleted_assets_total", scope="media") == 1, 30,
+               "full retention")
     assert status(server, f"video/{video_id}") == 404
     assert conn.get_capture_session(cap.id).status == "exported"
     assert status(server, f"video/{upload.id}") == 200
