@@ -33,8 +33,11 @@ from .links import Links
 from .live import LiveTranscripts
 from .metrics import Metrics
 from .openapi import describe_bodies, describe_errors
+from .ingest_backend import IngestBackend, LocalIngest, worker_token
+from .ingest_remote import RemoteIngest
+from .ingest_supervisor import IngestSupervisor, worker_count
 from .routes import (capture, collections, editor, jobs, media, rtstreams, spoken, streams, system, unavailable,
-                     uploads)
+                     uploads, workers)
 from .retention import Retention
 from .routes.jobs import Presenters
 from .runtime import Runtime
@@ -76,7 +79,17 @@ class Server:
         self.exports = Exports(self.db, settings, self.jobs, self.sessions, self.library, self.links,
                                self.hub, self.runtime)                         # exports
         self.spoken = Spoken(self.db, settings, self.jobs)                     # the index stage's tables
-        self.capture = CaptureRuntime(settings, self.sessions, self.runtime, on_stopped=self.exports.after_stop)
+        # REELDB_INGEST_WORKERS: 0 receives media on this loop; otherwise on ingest workers (N started here).
+        started = worker_count(settings.ingest_workers)
+        self.ingest_supervisor: IngestSupervisor | None = None
+        backend: IngestBackend = LocalIngest(settings)
+        if started != 0:
+            token = worker_token(settings, create=True) or ""
+            backend = RemoteIngest(settings, self.runtime, token)
+            if started:
+                self.ingest_supervisor = IngestSupervisor(settings, self.runtime, started, token)
+        self.capture = CaptureRuntime(settings, self.sessions, self.runtime, on_stopped=self.exports.after_stop,
+                                      backend=backend)
         self.live = LiveTranscripts(settings, self.hub, self.capture, self.runtime)
         self.compilations = Compilations(self.db, self.library, self.links)   # compilations
         self.editor = Editor(self.db, settings, self.jobs, self.library, self.links,
@@ -111,6 +124,8 @@ class Server:
 
     async def start(self) -> None:
         await self.capture.recover()
+        if self.ingest_supervisor is not None:
+            self.ingest_supervisor.start()
         self.runtime.spawn(self.events.run(), name="webhooks")
         self.runtime.spawn(self.jobs.run(), name="jobs")
         self.runtime.spawn(self._housekeeping(), name="housekeeping")
@@ -122,6 +137,8 @@ class Server:
     async def stop(self) -> None:
         await self.live.close()
         await self.capture.close()
+        if self.ingest_supervisor is not None:
+            await self.ingest_supervisor.close()
         await self.runtime.close()
         self.db.close()
 
@@ -161,7 +178,7 @@ def create_app(settings: Settings) -> Litestar:
     app = Litestar(
         route_handlers=[*system.handlers, *collections.handlers, *media.handlers, *uploads.handlers, *jobs.handlers,
                         *capture.handlers, *streams.handlers, *rtstreams.handlers, *spoken.handlers,
-                        *editor.handlers, *unavailable.handlers],
+                        *editor.handlers, *unavailable.handlers, *workers.handlers],
         dependencies=server.dependencies(),
         exception_handlers={Exception: handle_exception},
         middleware=[request_guard.wrap],

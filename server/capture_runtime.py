@@ -5,6 +5,10 @@ first frame makes the session ``active`` (with one rtstream per channel), a drop
 ``reconnect_grace`` seconds to come back before the session stops, and a stop finalizes every file
 before the session says ``stopped``. After a crash, sessions left live are stopped on start: their
 files were flushed every second, so they keep what was received.
+
+Where the media is received is the :class:`~reeldb.server.ingest_backend.IngestBackend`'s
+business (this process, or an ingest worker): this module drives a handle, and a worker that dies
+makes its sessions stop at once (``on_lost``), exactly as a crashed server's are stopped on start.
 """
 
 from __future__ import annotations
@@ -15,14 +19,10 @@ import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from aiortc import RTCConfiguration
-
-from reeldb.capture.ice import parse_ice_servers
-from reeldb.capture.ingest import IngestSession
-
 from . import lifecycle
 from .database import Conn, loads
 from .errors import BadRequest, Conflict
+from .ingest_backend import Callbacks, IngestBackend, IngestHandle, LocalIngest, WorkerStatus
 from .runtime import Runtime
 from .sessions import Also, Sessions
 from .settings import Settings
@@ -36,13 +36,15 @@ Closing = Callable[[str], Awaitable[None]]
 class CaptureRuntime:
     """Owns the live ingests, their watchdogs and grace timers."""
 
-    def __init__(self, settings: Settings, sessions: Sessions, runtime: Runtime, on_stopped: Also) -> None:
+    def __init__(self, settings: Settings, sessions: Sessions, runtime: Runtime, on_stopped: Also,
+                 backend: IngestBackend | None = None) -> None:
         self.settings = settings
         self.sessions = sessions
         self.runtime = runtime
+        self.backend: IngestBackend = backend or LocalIngest(settings)
         self._on_stopped = on_stopped
         self._closing: list[Closing] = []
-        self._ingests: dict[str, IngestSession] = {}
+        self._ingests: dict[str, IngestHandle] = {}
         self._grace: dict[str, asyncio.Task[None]] = {}
         self._connected: dict[str, bool] = {}
         self._stopping: dict[str, asyncio.Task[None]] = {}
@@ -64,21 +66,23 @@ class CaptureRuntime:
             raise Conflict(f"Capture session {sid} already has a connected recorder")
         if ingest is None:
             channels = loads(row["channels"], [])
-            ingest = IngestSession(
-                self.folder(sid), sid, channels,
+            ingest = await self.backend.open(sid, self.folder(sid), channels, Callbacks(
                 on_media=lambda channel_id: self._on_media(sid, channel_id),
                 on_state=lambda state: self._on_state(sid, state),
-                keyframe_interval=self.settings.keyframe_interval,
-                rtc_configuration=RTCConfiguration(iceServers=parse_ice_servers(self.settings.ice_servers)),
-            )
+                on_lost=lambda: self._on_lost(sid),
+            ))
+            if sid in self._ingests:  # another offer of the same session won the race
+                await ingest.close()
+                raise Conflict(f"Capture session {sid} already has a connected recorder")
             self._ingests[sid] = ingest
             self._watchdogs[sid] = self.runtime.spawn(self._watch(sid), name=f"watchdog-{sid}")
         candidates = sorted({line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:")
                              and len(line.split()) > 4})
-        log.info("session %s: offer with ICE candidates %s", sid, ", ".join(candidates) or "none")
+        log.info("session %s: offer with ICE candidates %s (ingest: %s)", sid, ", ".join(candidates) or "none",
+                 ingest.where)
         return await ingest.accept_offer(sdp, tracks)  # its IngestErrors are the API's 400s
 
-    def ingest_for(self, session_id: str) -> IngestSession | None:
+    def ingest_for(self, session_id: str) -> IngestHandle | None:
         """The live ingest of a session, if it is streaming (for live consumers such as transcripts)."""
         return self._ingests.get(session_id)
 
@@ -86,21 +90,21 @@ class CaptureRuntime:
         """Every live ingest's channel counters (with RTP packets received and lost), by session id."""
         out: dict[str, list[dict[str, Any]]] = {}
         for sid, ingest in list(self._ingests.items()):
-            channels = ingest.stats()
-            rtp = await ingest.rtp_stats()
-            for ch in channels:
-                ch["packets_received"], ch["packets_lost"] = rtp.get(ch["channel_id"], (0, 0))
-            out[sid] = channels
+            out[sid] = await ingest.live_stats()
         return out
 
-    def pause(self, session_id: str, channel_ids: list[str], paused: bool) -> list[str]:
+    def workers(self) -> list[WorkerStatus]:
+        """The ingest workers the backend knows (none when ingest runs in this process)."""
+        return self.backend.workers()
+
+    async def pause(self, session_id: str, channel_ids: list[str], paused: bool) -> list[str]:
         ingest = self._ingests.get(session_id)
         if ingest is None:
             raise Conflict(f"Capture session {session_id} has no media connection")
         unknown = [c for c in channel_ids if c not in ingest.channel_ids]
         if unknown:
             raise BadRequest(f"Unknown channel(s) for this session: {', '.join(unknown)}")
-        (ingest.pause if paused else ingest.resume)(channel_ids)
+        await ingest.set_paused(channel_ids, paused)
         return channel_ids
 
     async def stop(self, session_id: str) -> None:
@@ -113,6 +117,13 @@ class CaptureRuntime:
     # -- ingest callbacks ------------------------------------------------------------------------
     async def _on_media(self, session_id: str, channel_id: str) -> None:
         await self.sessions.activate(session_id)
+
+    def _on_lost(self, session_id: str) -> None:
+        """The session's ingest worker died: what it flushed is kept, as after a crash."""
+        if session_id not in self._ingests or session_id in self._stopping:
+            return
+        log.warning("session %s: its ingest worker is gone; stopping it with what was flushed", session_id)
+        self._stopping[session_id] = self.runtime.spawn(self._stop(session_id), name=f"stop-{session_id}")
 
     def _on_state(self, session_id: str, state: str) -> None:
         if session_id not in self._ingests:
@@ -138,11 +149,9 @@ class CaptureRuntime:
         ingest = self._ingests.get(session_id)
         if ingest is None:
             return False
-        now = time.time()
         # A resume counts as fresh media: frames stopped during the pause by request, not loss.
-        latest = [max(c.last_frame_at, c.pauses[-1][1] if c.pauses else 0.0) for c in ingest.manifest.channels
-                  if c.last_frame_at and not (c.pauses and c.pauses[-1][1] is None)]
-        return bool(latest) and now - max(latest) > self.settings.media_timeout
+        latest = ingest.fresh_media_at()
+        return latest is not None and time.time() - latest > self.settings.media_timeout
 
     async def _watch(self, session_id: str) -> None:
         while session_id in self._ingests:
@@ -190,6 +199,7 @@ class CaptureRuntime:
     # -- lifecycle -------------------------------------------------------------------------------
     async def recover(self) -> None:
         """Stop sessions a previous process left live: what reached disk is kept."""
+        await self.backend.start()
         for session_id in await self.sessions.live_ids():
             log.warning("session %s was live when the server stopped; stopping it", session_id)
             await self.stop(session_id)
@@ -200,3 +210,4 @@ class CaptureRuntime:
         for ingest in list(self._ingests.values()):
             await ingest.close()
         self._ingests.clear()
+        await self.backend.close()

@@ -1,6 +1,7 @@
 """``reeldb`` command line: ``serve`` runs the server, ``keys`` lists, creates and revokes API keys,
 ``record`` records this machine (``capture/record.py``), ``doctor``, ``backup`` and ``restore``
-are the operator's (``ops.py``)."""
+are the operator's (``ops.py``), ``worker ingest`` hosts capture sessions for a control node
+(``ingest_worker.py``)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     restore.add_argument("src", type=Path)
     restore.add_argument("--data-dir", type=Path)
     restore.add_argument("--force", action="store_true", help="replace the target's database and media")
+    worker = sub.add_parser("worker", help="run a worker for a control node (`reeldb serve`)")
+    worker.add_argument("role", choices=["ingest"], help="ingest: host capture sessions (WebRTC in, channel files out)")
+    worker.add_argument("--control", help="the control node's URL (REELDB_CONTROL_URL, default http://127.0.0.1:<port>)")
+    worker.add_argument("--data-dir", type=Path, help="the control node's data folder, shared (REELDB_DATA_DIR)")
+    worker.add_argument("--host", help="address of the worker's internal API (REELDB_WORKER_HOST, default 127.0.0.1)")
+    worker.add_argument("--port", type=int, help="its port (REELDB_WORKER_PORT, default any free one)")
+    worker.add_argument("--url", help="the URL the control node reaches it at (REELDB_WORKER_URL)")
+    worker.add_argument("--id", help="the worker's name ({pid} is replaced; default <hostname>-<pid>)")
+    worker.add_argument("--log-level", help="debug, info, warning (REELDB_LOG_LEVEL)")
+    worker.add_argument("--supervised-by", type=int, help=argparse.SUPPRESS)  # the serve process that started it
     from reeldb.capture import record as record_cli
 
     record_cli.add_arguments(sub.add_parser(
@@ -50,11 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env(data_dir=args.data_dir, **({"host": args.host, "port": args.port,
                                                                   "log_level": getattr(args, "log_level", None)}
-                                                                 if args.command in ("serve", "doctor") else {}))
+                                                                 if args.command in ("serve", "doctor") else {}),
+                                     **({"control_url": args.control, "worker_host": args.host,
+                                         "worker_port": args.port, "worker_url": args.url,
+                                         "log_level": args.log_level} if args.command == "worker" else {}))
     except ValueError as exc:
         parser.error(str(exc))
     if args.command == "serve":
         return serve_command(settings)
+    if args.command == "worker":
+        return worker_command(settings, args.id, args.supervised_by)
     if args.command in ("doctor", "backup", "restore"):
         from . import ops
 
@@ -68,9 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     return keys_command(settings, args.action, args.key_id, args.show_secrets)
 
 
-def serve_command(settings: Settings) -> int:
-    import uvicorn
-
+def _process_setup(settings: Settings, command: str) -> str | None:
+    """ICE restrictions and the log format check, for the entry points that own a process and
+    receive WebRTC (``serve``, ``worker ingest``); returns an error message or None."""
     from reeldb.capture.ice import (from_env_value, parse_ice_servers, parse_port_range, restrict_host_addresses,
                                     restrict_port_range)
 
@@ -81,10 +97,42 @@ def serve_command(settings: Settings) -> int:
         parse_ice_servers(settings.ice_servers)
         restrict_port_range(parse_port_range(settings.ice_port_range))  # process-wide too
     except ValueError as exc:  # a bad REELDB_ICE_SERVERS or REELDB_ICE_PORT_RANGE stops the start, named
-        print(f"reeldb serve: {exc}", file=sys.stderr)
-        return 2
+        return f"reeldb {command}: {exc}"
     if settings.log_format not in ("text", "json"):
-        print(f"reeldb serve: REELDB_LOG_FORMAT={settings.log_format!r}: text or json", file=sys.stderr)
+        return f"reeldb {command}: REELDB_LOG_FORMAT={settings.log_format!r}: text or json"
+    return None
+
+
+def worker_command(settings: Settings, worker_id: str | None, parent: int | None = None) -> int:
+    import os
+
+    if parent is not None:
+        # Started by `reeldb serve`: end with it, also when it is SIGKILLed (a worker left behind
+        # would keep a port and re-register with the next control node). SIGTERM: files finalized.
+        from .ingest_supervisor import end_with_parent
+
+        if not end_with_parent(parent):
+            return 0
+    problem = _process_setup(settings, "worker ingest")
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json"
+                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per heartbeat otherwise
+    from .ingest_worker import run
+
+    return run(settings, worker_id.replace("{pid}", str(os.getpid())) if worker_id else None)
+
+
+def serve_command(settings: Settings) -> int:
+    import uvicorn
+
+    problem = _process_setup(settings, "serve")
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json"

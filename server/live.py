@@ -5,6 +5,13 @@ audio through the capture stage's live seam; its results go to the caller's webs
 ``transcript`` messages) and into memory for ``get_transcript`` and ``search``. Nothing of it is
 written to disk: ephemeral channels must leave no trace there, and a stored channel's words are
 indexed durably from its export instead.
+
+Sessions hosted on an ingest worker (``reeldb worker ingest``): the transcriber runs in the
+worker, next to the decoded audio, and only its results (a few small JSON items a second) travel
+to this process, which records and forwards them exactly as for a local session. Why there and not
+here: shipping the audio would put 48 kHz PCM (or re-encoded Opus) of every transcribed channel
+on the network and decode it twice; the worker already receives and decodes it, and a transcriber
+is where decoding is cheapest. The worker loads its own whisper model for that.
 """
 
 from __future__ import annotations
@@ -13,14 +20,15 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from reeldb.index import embed
-from reeldb.index.live import LiveTranscriber
+from reeldb.index.live import Emit, LiveTranscriber
 
 from .capture_runtime import CaptureRuntime
+from .ingest_backend import RunningTranscript
 from .errors import BadRequest, Conflict
 from .events import WebSocketHub
 from .runtime import Runtime
@@ -35,8 +43,7 @@ MAX_RECORDS = 20_000  # per rtstream: ~ a day of speech; older records fall off
 @dataclass
 class Transcription:
     rtstream: dict[str, Any]
-    transcriber: LiveTranscriber
-    detach: Callable[[], None]
+    running: RunningTranscript
     ws_connection_id: str | None
     started_at: float
     stopped_at: float | None = None
@@ -92,23 +99,26 @@ class LiveTranscripts:
                     "data": {"text": item["text"], "is_final": bool(item.get("is_final")),
                              "start": item["start"], "end": item["end"]}})
 
-        transcriber = LiveTranscriber(emit, model_spec=self.settings.whisper_model, executor=self._decoders)
-        detach = ingest.live.attach(rtstream["name"], transcriber)
-        self._running[rtstream["id"]] = Transcription(rtstream, transcriber, detach, ws_connection_id, time.time())
-        log.info("live transcript of %s (%s) started", rtstream["id"], rtstream["name"])
+        def make(emit_to: Emit) -> LiveTranscriber:
+            return LiveTranscriber(emit_to, model_spec=self.settings.whisper_model, executor=self._decoders)
+
+        transcript = await ingest.transcribe(rtstream["name"], emit, make)
+        if rtstream["id"] in self._running:  # a concurrent start won while we waited for the worker
+            await transcript.stop()
+            return self.status(rtstream["id"])
+        self._running[rtstream["id"]] = Transcription(rtstream, transcript, ws_connection_id, time.time())
+        log.info("live transcript of %s (%s) started on %s", rtstream["id"], rtstream["name"], ingest.where)
         return self.status(rtstream["id"])
 
     async def stop(self, rtstream_id: str) -> dict[str, Any]:
         running = self._running.get(rtstream_id)
         if running is not None:
-            running.detach()
             try:
                 # The words in progress still count, and still reach the websocket: the
                 # transcription stays registered (emit finds it) until its flush is done.
-                await running.transcriber.flush()
+                await running.running.stop()
             finally:
                 self._running.pop(rtstream_id, None)
-                await running.transcriber.aclose()
             log.info("live transcript of %s stopped", rtstream_id)
         return {**self.status(rtstream_id), "end_time": time.time()}
 

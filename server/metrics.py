@@ -4,6 +4,8 @@ One custom collector on a registry the :class:`Metrics` service owns (never prom
 global default registry): every figure is read when Prometheus scrapes, from the database (sessions,
 jobs, webhook deliveries, retention runs), the live ingests (frames, drops, gaps, keyframes, bytes
 on disk) and the file system (disk free). Nothing else in the server keeps a counter for it.
+Ingest workers (``REELDB_INGEST_WORKERS``) appear as they last reported: up, sessions, CPU, bitrate;
+their sessions' channel counters come from those reports too.
 
 Who may scrape: with ``REELDB_METRICS_TOKEN`` set, a request with ``Authorization: Bearer
 <token>`` (or an API key); without it, loopback clients freely and others with an API key.
@@ -21,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from .capture_runtime import CaptureRuntime
+from .ingest_backend import WorkerStatus
 from .database import Conn, Database, rows
 from .jobs import LANES
 from .runtime import Runtime
@@ -39,10 +42,12 @@ class ServerCollector(Collector):
         self.db = db
         self.settings = settings
         self.live: dict[str, list[dict[str, Any]]] = {}
+        self.workers: list[WorkerStatus] = []
 
     def collect(self) -> Iterator[Metric]:
         yield from self._sessions()
         yield from self._ingest()
+        yield from self._workers()
         yield from self._jobs()
         yield from self._webhooks()
         yield from self._retention()
@@ -95,6 +100,24 @@ class ServerCollector(Collector):
         yield from families.values()
         yield bitrate
 
+    def _workers(self) -> Iterator[Metric]:
+        labels = ["worker"]
+        up = GaugeMetricFamily("reeldb_ingest_worker_up", "1 while an ingest worker reports (heartbeat within "
+                               "REELDB_MEDIA_TIMEOUT), 0 once it is declared down", labels=labels)
+        sessions = GaugeMetricFamily("reeldb_ingest_worker_sessions", "Capture sessions an ingest worker hosts",
+                                     labels=labels)
+        cpu = GaugeMetricFamily("reeldb_ingest_worker_cpu", "CPU of an ingest worker process over its last "
+                                "report, as a fraction of one core", labels=labels)
+        bitrate = GaugeMetricFamily("reeldb_ingest_worker_bitrate_bits_per_second",
+                                    "Bits an ingest worker wrote for stored channels over its last report",
+                                    labels=labels)
+        for w in self.workers:
+            up.add_metric([w.worker_id], 1 if w.up else 0)
+            sessions.add_metric([w.worker_id], w.sessions)
+            cpu.add_metric([w.worker_id], w.cpu)
+            bitrate.add_metric([w.worker_id], w.bitrate)
+        yield from (up, sessions, cpu, bitrate)
+
     def _jobs(self) -> Iterator[Metric]:
         def read(conn: Conn) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
             states = list(rows(conn, "select lane, status, count(*) as n from jobs group by lane, status"))
@@ -128,6 +151,30 @@ class ServerCollector(Collector):
             buckets = [(_le(b), r[f"b{i}"] or 0) for i, b in enumerate(DURATION_BUCKETS)] + [("+Inf", r["n"])]
             hist.add_metric([r["lane"]], buckets, sum_value=r["total"] or 0.0)
         yield hist
+        if self.settings.jobs == "celery":
+            yield from self._job_workers()
+
+    def _job_workers(self) -> Iterator[Metric]:
+        """``reeldb worker jobs`` processes, from the heartbeat each keeps in Redis (REELDB_JOBS=celery)."""
+        import redis
+
+        from .celery_jobs import job_workers
+
+        try:
+            workers, up = job_workers(self.settings), 1
+        except redis.RedisError:
+            workers, up = [], 0
+        yield GaugeMetricFamily("reeldb_jobs_broker_up", "Whether Redis (the jobs broker) answered", value=up)
+        yield GaugeMetricFamily("reeldb_job_workers", "Job workers alive (a heartbeat within 15 s)", value=len(workers))
+        running = GaugeMetricFamily("reeldb_job_worker_running_jobs", "Jobs a job worker runs now", labels=["worker"])
+        ended = CounterMetricFamily("reeldb_job_worker_jobs", "Jobs a job worker ended since it started",
+                                    labels=["worker", "status"])
+        for w in workers:
+            running.add_metric([w["name"]], len(w.get("running", {})))
+            ended.add_metric([w["name"], "done"], w.get("done", 0))
+            ended.add_metric([w["name"], "failed"], w.get("failed", 0))
+        yield running
+        yield ended
 
     def _webhooks(self) -> Iterator[Metric]:
         def read(conn: Conn) -> list[dict[str, Any]]:
@@ -190,6 +237,7 @@ class Metrics:
     async def scrape(self) -> bytes:
         async with self._lock:  # one snapshot per scrape
             self.collector.live = await self.capture.live_stats()  # loop-owned state, read on the loop
+            self.collector.workers = self.capture.workers()
             return await self.runtime.io(generate_latest, self.registry)
 
 

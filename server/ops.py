@@ -2,7 +2,8 @@
 
 - ``doctor`` checks what a start needs, one line per check (``ok``, ``warn`` or ``FAIL``), and
   exits 1 when a check fails: the data dir, disk space, the database, the bundled models (loaded
-  for real), the port (free, or our own server answering), ICE host candidates and ICE servers.
+  for real), the port (free, or our own server answering), ICE host candidates and ICE servers,
+  and ingest workers (``REELDB_INGEST_WORKERS``; with a server running, each worker as it reports).
 - ``backup`` is consistent while the server runs: the database through SQLite's online backup API
   (a snapshot of one moment, WAL included), then the media and session folders of that snapshot
   (a session still recording is copied as far as it was flushed; its files are Matroska written
@@ -56,6 +57,7 @@ def doctor(settings: Settings, out=sys.stdout) -> int:
     check("port", lambda: _port(settings))
     check("ice candidates", lambda: _ice(settings))
     check("ice servers", lambda: _ice_servers(settings))
+    check("ingest workers", lambda: _ingest_workers(settings))
     say("ok", "ffmpeg, espeak", "not needed (PyAV's wheels carry FFmpeg's libraries; tests alone use espeak)")
     return 1 if failures else 0
 
@@ -189,6 +191,37 @@ def _ice_servers(settings: Settings) -> tuple[str, str]:
     if not servers:
         return "ok", "none (host candidates only: fine on a LAN or with a public address)"
     return "ok", ", ".join(str(s.urls) for s in servers)
+
+
+def _ingest_workers(settings: Settings) -> tuple[str, str]:
+    """What REELDB_INGEST_WORKERS says, and with a control node answering, each worker's last report."""
+    import httpx
+
+    from .ingest_backend import WORKER_TOKEN_HEADER, worker_token
+    from .ingest_supervisor import control_url, worker_count
+
+    try:
+        count = worker_count(settings.ingest_workers)
+    except ValueError as exc:
+        return "FAIL", str(exc)
+    if count == 0:
+        return "ok", "none: capture sessions are received in the server's process (REELDB_INGEST_WORKERS=0)"
+    planned = "started elsewhere (external)" if count is None else f"{count} started by `reeldb serve`"
+    token = worker_token(settings)
+    try:
+        r = httpx.get(control_url(settings) + "/internal/ingest/workers", timeout=3, trust_env=False,
+                      headers={WORKER_TOKEN_HEADER: token or ""})
+        workers = r.json()["data"]["workers"] if r.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        workers = None
+    if workers is None:
+        return "ok", f"{planned}; no control node answering here to ask which are up"
+    if not workers:
+        return "FAIL", f"{planned}; the control node knows none (no worker has registered)"
+    lines = [f"{w['worker_id']} {'up' if w['up'] else 'DOWN'} ({w['sessions']} sessions, cpu {w['cpu']:.2f}, "
+             f"{w['bitrate'] / 1e6:.1f} Mbit/s, {w['url']})" for w in workers]
+    state = "ok" if all(w["up"] for w in workers) else ("warn" if any(w["up"] for w in workers) else "FAIL")
+    return state, f"{planned}: " + "; ".join(lines)
 
 
 # -- backup and restore --------------------------------------------------------------------------

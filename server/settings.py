@@ -83,6 +83,20 @@ class Settings:
     #: Ask a stored video channel's sender for a keyframe (PLI/FIR) when none came for this many
     #: seconds, so every recording has short GOPs (browsers send one only when asked); 0: off.
     keyframe_interval: float = 4.0
+    #: Where capture sessions are received: ``0`` in this process (the embedded default); ``N``
+    #: (or ``auto``: one per core) ``reeldb worker ingest`` processes that ``reeldb serve`` starts
+    #: and restarts itself; ``external``: none started, workers started elsewhere register.
+    ingest_workers: str = "0"
+    #: Secret between the control node and its workers (both ways). Unset: ``<data_dir>/worker_token``,
+    #: made by the control node, read by workers that share the data folder.
+    worker_token: str | None = field(default=None, repr=False)
+    #: For ``reeldb worker ingest``: the control node's URL (default: http://127.0.0.1:<port>).
+    control_url: str | None = None
+    #: For ``reeldb worker ingest``: the address and port its internal API listens on (port 0: any
+    #: free one), and the URL the control node reaches it at (default: built from the two).
+    worker_host: str = "127.0.0.1"
+    worker_port: int = 0
+    worker_url: str | None = None
     #: Comma-separated addresses WebRTC may offer as ICE host candidates (default: every interface).
     ice_addresses: str | None = None
     #: UDP ports WebRTC host candidates bind to, ``LOW-HIGH`` inclusive (default: the kernel's

@@ -65,13 +65,17 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
+    #: Where it listens, and a command to run it under (e.g. ``ip netns exec NAME``).
+    host: str = "127.0.0.1"
+    prefix: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 30.0) -> "ServerProcess":
         env = {**os.environ, "REELDB_DATA_DIR": str(self.data_dir), "REELDB_PORT": str(self.port),
+               "REELDB_HOST": self.host,
                "REELDB_LOG_LEVEL": "info", "HF_HUB_OFFLINE": "1", **self.env}
         if self.api_key:
             env["REELDB_API_KEY"] = self.api_key
@@ -80,7 +84,7 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([REELDB, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([*self.prefix, REELDB, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
         wait_healthy(self.proc, self.url, timeout, self.log_path)
         return self
 

@@ -174,14 +174,14 @@ async def offer(session_id: str, data: Offer, sessions: Sessions, capture: Captu
 async def pause(session_id: str, data: TrackChange, sessions: Sessions, capture: CaptureRuntime,
                 actor: Principal) -> dict[str, Any]:
     row = await sessions.load_for(session_id, actor)
-    return {"success": True, "data": {"paused": capture.pause(row["id"], data.channels, True)}}
+    return {"success": True, "data": {"paused": await capture.pause(row["id"], data.channels, True)}}
 
 
 @post("/capture/session/{session_id:str}/resume", status_code=200)
 async def resume(session_id: str, data: TrackChange, sessions: Sessions, capture: CaptureRuntime,
                  actor: Principal) -> dict[str, Any]:
     row = await sessions.load_for(session_id, actor)
-    return {"success": True, "data": {"resumed": capture.pause(row["id"], data.channels, False)}}
+    return {"success": True, "data": {"resumed": await capture.pause(row["id"], data.channels, False)}}
 
 
 handlers = [create_session, list_sessions, get_session, export_session, create_token, start_session,

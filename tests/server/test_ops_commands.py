@@ -33,7 +33,7 @@ def test_doctor_passes_beside_a_running_server(server):
     checks = lines(done.stdout)
     assert done.returncode == 0, done.stdout + done.stderr
     assert set(checks) == {"data dir", "disk", "database", "whisper model", "embedding model", "port",
-                           "ice candidates", "ice servers", "ffmpeg, espeak"}
+                           "ice candidates", "ice servers", "ingest workers", "ffmpeg, espeak"}
     assert all(state in ("ok", "warn") for state in checks.values()), done.stdout
     assert "is ReelDB, answering /health" in done.stdout
     assert "127.0.0.1" in done.stdout  # REELDB_ICE_ADDRESSES of the suite

@@ -1,0 +1,338 @@
+"""``reeldb worker ingest``: a process that hosts capture sessions for a control node.
+
+Why processes: one asyncio loop receives every in-process session, and that loop is the ceiling
+at about one core of ingest (issue 13). Each worker is its own process with its own loop, like
+mediasoup's workers; ``reeldb serve`` starts one per core with ``REELDB_INGEST_WORKERS=auto`` or
+they run on other machines sharing the media root.
+
+What a worker does, and nothing else:
+- answers offers with an :class:`~reeldb.capture.ingest.IngestSession` per session, writing stored
+  channels into ``<media root>/sessions/<cap-id>/`` exactly as the control node would (ephemeral
+  channels never touch disk, here either);
+- pause/resume, stop (answers once every file is finalized), and live transcripts of a channel
+  (the transcriber runs here, next to the decoded audio; only its results travel);
+- reports to the control node: a heartbeat every second (its sessions, CPU, bitrate written, and
+  per session how long ago media was fresh and the channel counters) and events as they happen
+  (a channel's first frame, connection state, transcript results), in order, retried until the
+  control node takes them.
+
+It is stateless beyond the sessions it is receiving: no database, no metadata. Its internal API
+(:func:`create_worker_app`) refuses any request without the worker secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+import httpx
+import msgspec
+from litestar import Litestar, Request, get, post
+
+from reeldb.capture.ingest import IngestSession, UnknownChannelError
+from reeldb.index.live import LiveTranscriber
+
+from .errors import BadRequest, Conflict, NotFound, Unauthorized, handle_exception
+from .ingest_backend import (WORKER_TOKEN_HEADER, CpuMeter, LocalTranscript, fresh_media_at, new_ingest,
+                             session_stats, token_matches)
+from .runtime import Runtime
+from .settings import Settings
+
+log = logging.getLogger("reeldb.worker")
+
+HEARTBEAT_EVERY = 1.0
+#: A session the control node does not list as this worker's is closed only once it is this old
+#: (seconds): an offer's session exists here a moment before the control node's next answer shows it.
+ORPHAN_AFTER = 10.0
+
+
+@dataclass
+class Hosted:
+    ingest: IngestSession
+    created: float = field(default_factory=time.monotonic)
+    transcripts: dict[str, LocalTranscript] = field(default_factory=dict)
+
+
+class IngestWorker:
+    """The sessions this process receives and its reports to the control node."""
+
+    def __init__(self, settings: Settings, worker_id: str, url: str, control_url: str, token: str) -> None:
+        self.settings = settings
+        self.worker_id = worker_id
+        self.url = url
+        self.control_url = control_url.rstrip("/")
+        self.token = token
+        self.runtime = Runtime()
+        self.sessions: dict[str, Hosted] = {}
+        self._decoders = self.runtime.pool("live-whisper", 2)
+        self._cpu = CpuMeter()
+        self._sizes: dict[str, int] = {}
+        self._outbox: list[dict[str, Any]] = []
+        self._queued = 0  # events ever queued
+        self._sent = 0  # events the control node has taken
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Condition()
+        self._client: httpx.AsyncClient | None = None
+        self._stopping: dict[str, asyncio.Task[None]] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._client = httpx.AsyncClient(headers={WORKER_TOKEN_HEADER: self.token}, timeout=10.0, trust_env=False)
+        self.runtime.spawn(self._heartbeats(), name="heartbeat")
+        self.runtime.spawn(self._send_events(), name="events")
+
+    async def close(self) -> None:
+        """Finalize every session's files (SIGTERM from the supervisor lands here)."""
+        for session_id in list(self.sessions):
+            await self.stop(session_id)
+        await self.runtime.close()
+        if self._client is not None:
+            await self._client.aclose()
+
+    # -- what the control node asks ----------------------------------------------------------------
+    async def offer(self, session_id: str, channels: list[dict[str, Any]], sdp: str, tracks: dict[str, str]) -> str:
+        if session_id in self._stopping:
+            raise Conflict(f"Capture session {session_id} is stopping")
+        hosted = self.sessions.get(session_id)
+        if hosted is None:
+            ingest = new_ingest(
+                self.settings, self.settings.sessions_dir / session_id, session_id, channels,
+                on_media=lambda channel_id: self._queue({"kind": "media", "session_id": session_id,
+                                                        "channel_id": channel_id}),
+                on_state=lambda state: self._queue_now({"kind": "state", "session_id": session_id, "state": state}),
+            )
+            hosted = self.sessions[session_id] = Hosted(ingest)
+            log.info("session %s: hosting (%d sessions)", session_id, len(self.sessions))
+        return await hosted.ingest.accept_offer(sdp, tracks)
+
+    def hosted(self, session_id: str) -> Hosted:
+        hosted = self.sessions.get(session_id)
+        if hosted is None:
+            raise NotFound(f"Capture session {session_id} is not on ingest worker {self.worker_id}")
+        return hosted
+
+    def pause(self, session_id: str, channel_ids: list[str], paused: bool) -> None:
+        ingest = self.hosted(session_id).ingest
+        (ingest.pause if paused else ingest.resume)(channel_ids)
+
+    async def stop(self, session_id: str) -> None:
+        """Live transcripts flush and send their last words, then every file is finalized."""
+        task = self._stopping.get(session_id)
+        if task is None:
+            if session_id not in self.sessions:
+                return
+            task = self._stopping[session_id] = self.runtime.spawn(self._stop(session_id), name=f"stop-{session_id}")
+        await asyncio.shield(task)
+
+    async def _stop(self, session_id: str) -> None:
+        try:
+            hosted = self.sessions[session_id]
+            for channel_id in list(hosted.transcripts):
+                await self.stop_transcript(session_id, channel_id)
+            await hosted.ingest.close()
+            self.sessions.pop(session_id, None)
+            log.info("session %s: stopped (%d sessions)", session_id, len(self.sessions))
+        finally:
+            self._stopping.pop(session_id, None)
+
+    async def start_transcript(self, session_id: str, channel_id: str) -> None:
+        hosted = self.hosted(session_id)
+        if channel_id not in hosted.ingest.channel_ids:
+            raise UnknownChannelError(f"unknown channel {channel_id!r}")
+        if channel_id in hosted.transcripts:
+            return
+
+        async def emit(channel: str, item: dict[str, Any]) -> None:
+            self._queue_now({"kind": "transcript", "session_id": session_id, "channel_id": channel, "item": item})
+
+        transcriber = LiveTranscriber(emit, model_spec=self.settings.whisper_model, executor=self._decoders)
+        hosted.transcripts[channel_id] = LocalTranscript(transcriber, hosted.ingest.live.attach(channel_id, transcriber))
+
+    async def stop_transcript(self, session_id: str, channel_id: str) -> None:
+        """Answers once the last results have reached the control node."""
+        hosted = self.sessions.get(session_id)
+        transcript = hosted.transcripts.pop(channel_id, None) if hosted else None
+        if transcript is not None:
+            await transcript.stop()
+        await self.delivered(self._queued)
+
+    # -- reports ---------------------------------------------------------------------------------
+    async def _queue(self, event: dict[str, Any]) -> None:
+        self._queue_now(event)
+
+    def _queue_now(self, event: dict[str, Any]) -> None:
+        self._outbox.append(event)
+        self._queued += 1
+        self._wake.set()
+
+    async def delivered(self, upto: int, timeout: float = 60.0) -> None:
+        async with self._progress:
+            await asyncio.wait_for(self._progress.wait_for(lambda: self._sent >= upto), timeout)
+
+    async def _send_events(self) -> None:
+        """One batch at a time, in order; a batch the control node did not take is sent again."""
+        assert self._client is not None
+        backoff = 0.2
+        while True:
+            if not self._outbox:
+                self._wake.clear()
+                await self._wake.wait()
+            batch = self._outbox[:100]
+            try:
+                response = await self._client.post(f"{self.control_url}/internal/ingest/events",
+                                                   json={"worker_id": self.worker_id, "events": batch})
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                log.warning("events to the control node: %s; retrying", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(5.0, backoff * 2)
+                continue
+            backoff = 0.2
+            del self._outbox[:len(batch)]
+            async with self._progress:
+                self._sent += len(batch)
+                self._progress.notify_all()
+
+    async def report(self) -> dict[str, Any]:
+        now = time.time()
+        sessions: dict[str, dict[str, Any]] = {}
+        sizes: dict[str, int] = {}
+        for session_id, hosted in list(self.sessions.items()):
+            channels = await session_stats(hosted.ingest)
+            for ch in channels:
+                if ch["store"] and ch["path"]:
+                    with contextlib.suppress(OSError):
+                        sizes[ch["path"]] = os.stat(ch["path"]).st_size
+            fresh = fresh_media_at(hosted.ingest.manifest)
+            sessions[session_id] = {"media_age": None if fresh is None else max(0.0, now - fresh),
+                                    "channels": channels}
+        grown = sum(max(0, size - self._sizes.get(path, size)) for path, size in sizes.items())
+        self._sizes = sizes
+        return {"worker_id": self.worker_id, "url": self.url, "cpu": self._cpu.read(),
+                "bitrate": grown * 8 / HEARTBEAT_EVERY, "sessions": sessions}
+
+    async def _heartbeats(self) -> None:
+        assert self._client is not None
+        failing = False
+        while True:
+            started = time.monotonic()
+            try:
+                body = await self.report()
+                response = await self._client.post(f"{self.control_url}/internal/ingest/heartbeat", json=body)
+                response.raise_for_status()
+                owned = set(response.json()["data"]["owned"])
+                if failing:
+                    log.info("control node %s reachable again", self.control_url)
+                failing = False
+                self._close_orphans(owned)
+            except (httpx.HTTPError, KeyError, ValueError, TypeError) as exc:
+                if not failing:
+                    log.warning("heartbeat to %s failed: %s", self.control_url, exc)
+                failing = True
+            await asyncio.sleep(max(0.05, HEARTBEAT_EVERY - (time.monotonic() - started)))
+
+    def _close_orphans(self, owned: set[str]) -> None:
+        now = time.monotonic()
+        for session_id, hosted in list(self.sessions.items()):
+            if session_id not in owned and session_id not in self._stopping and now - hosted.created > ORPHAN_AFTER:
+                log.warning("session %s: the control node no longer lists it here; closing it", session_id)
+                self._stopping[session_id] = self.runtime.spawn(self._stop(session_id), name=f"stop-{session_id}")
+
+
+# -- the internal API -----------------------------------------------------------------------------
+class OfferBody(msgspec.Struct):
+    channels: list[dict[str, Any]]
+    sdp: str
+    tracks: dict[str, str]
+
+
+class PauseBody(msgspec.Struct):
+    channels: list[str]
+    paused: bool
+
+
+def create_worker_app(worker: IngestWorker) -> Litestar:
+    """The worker's internal API; every route but ``/health`` needs the worker secret."""
+
+    async def check_token(request: Request[Any, Any, Any]) -> None:
+        if request.url.path != "/health" and not token_matches(worker.token, request.headers.get(WORKER_TOKEN_HEADER)):
+            raise Unauthorized("this ingest worker answers its control node only (x-reeldb-worker-token)")
+
+    @get("/health", sync_to_thread=False)
+    def health() -> dict[str, Any]:
+        return {"success": True, "data": {"status": "ok", "worker_id": worker.worker_id}}
+
+    @get("/stats")
+    async def stats() -> dict[str, Any]:
+        return {"success": True, "data": await worker.report()}
+
+    @post("/sessions/{session_id:str}/offer", status_code=200)
+    async def offer(session_id: str, data: OfferBody) -> dict[str, Any]:
+        answer = await worker.offer(session_id, data.channels, data.sdp, data.tracks)
+        return {"success": True, "data": {"sdp": answer, "type": "answer"}}
+
+    @post("/sessions/{session_id:str}/pause", status_code=200)
+    async def pause(session_id: str, data: PauseBody) -> dict[str, Any]:
+        if not data.channels:
+            raise BadRequest("channels is required")
+        worker.pause(session_id, data.channels, data.paused)
+        return {"success": True, "data": {}}
+
+    @post("/sessions/{session_id:str}/stop", status_code=200)
+    async def stop(session_id: str) -> dict[str, Any]:
+        await worker.stop(session_id)
+        return {"success": True, "data": {}}
+
+    @post("/sessions/{session_id:str}/transcripts/{channel_id:str}/start", status_code=200)
+    async def start_transcript(session_id: str, channel_id: str) -> dict[str, Any]:
+        await worker.start_transcript(session_id, channel_id)
+        return {"success": True, "data": {}}
+
+    @post("/sessions/{session_id:str}/transcripts/{channel_id:str}/stop", status_code=200)
+    async def stop_transcript(session_id: str, channel_id: str) -> dict[str, Any]:
+        await worker.stop_transcript(session_id, channel_id)
+        return {"success": True, "data": {}}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await worker.start()
+        try:
+            yield
+        finally:
+            await worker.close()
+
+    return Litestar(route_handlers=[health, stats, offer, pause, stop, start_transcript, stop_transcript],
+                    before_request=check_token, exception_handlers={Exception: handle_exception},
+                    lifespan=[lifespan], openapi_config=None, debug=False)
+
+
+def run(settings: Settings, worker_id: str | None = None) -> int:
+    """Listen, register, serve until SIGTERM/SIGINT (then finalize every session's files)."""
+    import uvicorn
+
+    from .ingest_backend import worker_token
+
+    token = worker_token(settings)
+    if not token:
+        raise SystemExit("reeldb worker ingest: no worker secret: set REELDB_WORKER_TOKEN, or share the control "
+                         f"node's data folder (its {settings.data_dir / 'worker_token'})")
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.worker_host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.worker_host, settings.worker_port))
+    port = sock.getsockname()[1]
+    host = settings.worker_host if settings.worker_host not in ("0.0.0.0", "::", "") else socket.gethostname()
+    url = settings.worker_url or f"http://{host}:{port}"
+    control = settings.control_url or f"http://127.0.0.1:{settings.port}"
+    worker = IngestWorker(settings, worker_id or f"{socket.gethostname()}-{os.getpid()}", url, control, token)
+    app = create_worker_app(worker)
+    print(f"ReelDB ingest worker {worker.worker_id} listening on {url} for {control}", flush=True)
+    config = uvicorn.Config(app, log_level=settings.log_level.lower(), access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=60)
+    asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
+    return 0

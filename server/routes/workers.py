@@ -1,0 +1,61 @@
+"""The control node's internal endpoints for ingest workers (heartbeats, events, the roster).
+
+Not part of VideoDB's API and not in the OpenAPI document: only processes that show the worker
+secret (``x-reeldb-worker-token``) get past the first line of each handler.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, get, post
+
+from ..capture_runtime import CaptureRuntime
+from ..errors import Conflict, Unauthorized
+from ..ingest_backend import WORKER_TOKEN_HEADER, token_matches
+from ..ingest_remote import RemoteIngest
+
+
+class Heartbeat(msgspec.Struct):
+    worker_id: str
+    url: str
+    cpu: float = 0.0
+    bitrate: float = 0.0
+    sessions: dict[str, dict[str, Any]] = {}
+
+
+class WorkerEvents(msgspec.Struct):
+    worker_id: str
+    events: list[dict[str, Any]]
+
+
+def _remote(request: Request[Any, Any, Any], capture: CaptureRuntime) -> RemoteIngest:
+    backend = capture.backend
+    if not isinstance(backend, RemoteIngest):
+        raise Conflict("this server receives media in its own process (REELDB_INGEST_WORKERS=0); "
+                       "it takes no ingest workers")
+    if not token_matches(backend.token, request.headers.get(WORKER_TOKEN_HEADER)):
+        raise Unauthorized("ingest workers must show the worker secret (x-reeldb-worker-token)")
+    return backend
+
+
+@post("/internal/ingest/heartbeat", status_code=200, include_in_schema=False)
+async def heartbeat(data: Heartbeat, request: Request[Any, Any, Any], capture: CaptureRuntime) -> dict[str, Any]:
+    owned = _remote(request, capture).heartbeat(data.worker_id, data.url, data.cpu, data.bitrate, data.sessions)
+    return {"success": True, "data": {"owned": owned}}
+
+
+@post("/internal/ingest/events", status_code=200, include_in_schema=False)
+async def events(data: WorkerEvents, request: Request[Any, Any, Any], capture: CaptureRuntime) -> dict[str, Any]:
+    await _remote(request, capture).deliver(data.worker_id, data.events)
+    return {"success": True, "data": {}}
+
+
+@get("/internal/ingest/workers", include_in_schema=False)
+async def roster(request: Request[Any, Any, Any], capture: CaptureRuntime) -> dict[str, Any]:
+    """Every worker the control node knows, with the sessions it hosts (doctor and tests read it)."""
+    return {"success": True, "data": {"workers": _remote(request, capture).describe()}}
+
+
+handlers = [heartbeat, events, roster]
