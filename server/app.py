@@ -44,6 +44,7 @@ from .runtime import Runtime
 from .schema import migrate
 from .sessions import Sessions
 from .settings import Settings
+from .storage import MediaRoot
 from .spoken import Spoken
 from .strict import strict_body
 from .uploads import Uploads
@@ -57,7 +58,8 @@ class Server:
     """Every long-lived part of a running server, built in dependency order."""
 
     def __init__(self, settings: Settings) -> None:
-        for path in (settings.data_dir, settings.media_dir, settings.sessions_dir, settings.uploads_dir):
+        for path in (settings.data_dir, settings.media_root_dir, settings.media_dir, settings.sessions_dir,
+                     settings.uploads_dir):
             path.mkdir(parents=True, exist_ok=True)
         self.settings = settings
         self.runtime = Runtime()
@@ -73,7 +75,8 @@ class Server:
         self.events = Events(self.db, settings, self.hub)                      # events, deliveries
         self.jobs = Jobs(self.db, settings, self.runtime)                      # jobs
         self.collections = Collections(self.db)                                # collections
-        self.library = MediaLibrary(self.db, settings, self.runtime)           # media
+        self.storage = MediaRoot(settings.media_root_dir)                      # files under the media root
+        self.library = MediaLibrary(self.db, settings, self.runtime, self.storage)  # media
         self.uploads = Uploads(self.db, settings, self.runtime, self.links, self.jobs, self.library)  # uploads
         self.sessions = Sessions(self.db, self.events)                         # capture_sessions, rtstreams
         self.exports = Exports(self.db, settings, self.jobs, self.sessions, self.library, self.links,

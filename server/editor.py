@@ -16,7 +16,7 @@ import logging
 import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,12 +56,14 @@ MAX_UPLOADED_TIMELINE = 20 * 1024 * 1024
 
 
 def source_of(media: dict[str, Any]) -> SourceInfo:
+    """A source as the job's params carry it: ``path`` and ``hls_dir`` as stored (relative to the
+    media root), resolved by the job where it runs (:meth:`Editor._render_job`)."""
     kind = media["kind"]
     return SourceInfo(
         id=media["id"], kind=kind, path=media["path"], duration=float(media["length"] or 0.0),
         width=media["width"], height=media["height"], fps=media["fps"],
         has_audio=bool(media["audio_codec"]), has_video=kind == "video" and bool(media["video_codec"]),
-        hls_dir=str(Path(media["hls_path"]).parent) if media.get("hls_path") else None)
+        hls_dir=PurePosixPath(media["hls_path"]).parent.as_posix() if media.get("hls_path") else None)
 
 
 def _source_dict(s: SourceInfo) -> dict[str, Any]:
@@ -178,9 +180,12 @@ class Editor:
     def _render_job(self, ctx: JobContext) -> dict[str, Any]:
         p = ctx.params
         timeline = parse_timeline(p["timeline"], internal=True)
-        sources = {k: SourceInfo(**v) for k, v in p["sources"].items()}
+        root = self.library.storage
+        sources = {k: SourceInfo(**{**v, "path": str(root.path(v["path"])),
+                                    "hls_dir": str(root.path(v["hls_dir"])) if v.get("hls_dir") else None})
+                   for k, v in p["sources"].items()}
         captions = [Caption(s, e, text, tuple(tuple(w) for w in words)) for s, e, text, words in p["captions"]]
-        staging = self.settings.data_dir / "renders" / ctx.id
+        staging = self.settings.media_root_dir / "renders" / ctx.id
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         try:

@@ -225,7 +225,7 @@ class Exports:
     def _export_job(self, ctx: JobContext) -> dict[str, Any]:
         p = ctx.params
         folder = ctx.settings.sessions_dir / p["session_id"]
-        staging = ctx.settings.data_dir / "exports" / ctx.id
+        staging = ctx.settings.media_root_dir / "exports" / ctx.id
         shutil.rmtree(staging, ignore_errors=True)  # a previous attempt of this job, killed midway
         try:
             result = export_session(folder, staging, p["video_channel_id"],

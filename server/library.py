@@ -9,7 +9,6 @@ that runs twice leaves one asset, not two.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from .errors import BadRequest, NotFound
 from .runtime import Runtime
 from .ids import new_id
 from .settings import Settings
+from .storage import MediaRoot
 from .text import strip
 
 log = logging.getLogger("reeldb.library")
@@ -41,12 +41,24 @@ def find(conn: Conn, kind: str, media_id: str, collection_id: str | None) -> dic
 
 
 class MediaLibrary:
-    def __init__(self, db: Database, settings: Settings, runtime: Runtime) -> None:
+    def __init__(self, db: Database, settings: Settings, runtime: Runtime, storage: MediaRoot) -> None:
         self.db = db
         self.settings = settings
         self.runtime = runtime
+        #: Rows hold paths relative to the media root; these resolve them (see server/storage.py).
+        self.storage = storage
         #: Exact clips re-encode at most a GOP per edge: CPU work, kept off the file-I/O pool.
         self._cutter = runtime.pool("clips", 2)
+
+    # -- files of a row --------------------------------------------------------------------------
+    def file(self, media: dict[str, Any]) -> Path:
+        """The asset's source file."""
+        return self.storage.path(media["path"])
+
+    def hls_dir(self, media: dict[str, Any]) -> Path | None:
+        """The folder of the asset's HLS rendition (and its previews and clips), if it has one."""
+        playlist = self.storage.maybe(media.get("hls_path"))
+        return playlist.parent if playlist is not None else None
 
     # -- for job handlers (blocking, on a worker thread) -----------------------------------------
     def place(self, asset_id: str, src: Path, info: MediaInfo, kind: str, collection_id: str, name: str,
@@ -54,54 +66,31 @@ class MediaLibrary:
               move: bool = True, suffix: str | None = None, description: str | None = None,
               source: str | None = None, parent_id: str | None = None) -> dict[str, Any]:
         """Put a media file into the library under ``asset_id`` (plus HLS for videos) and record it."""
-        folder = self.settings.media_dir / collection_id / asset_id
-        dest = folder / f"source{suffix or src.suffix}"
-        created = src.resolve() != dest.resolve()
-        if created:
-            shutil.rmtree(folder, ignore_errors=True)  # what a killed attempt of the same job left
-            folder.mkdir(parents=True)
+        record = self.prepare(asset_id, src, info, kind, collection_id, name, origin, session_id=session_id,
+                              channel_id=channel_id, move=move, suffix=suffix, description=description,
+                              source=source, parent_id=parent_id)
         try:
-            if created:
-                if move:
-                    os.replace(src, dest)
-                else:
-                    shutil.copyfile(src, dest)
-            hls_path, previews = None, False
-            if kind == "video":
-                board = StoryboardMaker()  # from the keyframes make_hls reads anyway
-                try:
-                    hls_path = str(make_hls(dest, folder / "hls", watch=board))
-                except HlsError as exc:
-                    log.warning("no HLS rendition for %s: %s", asset_id, exc)
-                else:
-                    previews = _previews(asset_id, dest, folder / "hls", board)
-            now = time.time()
-            record = {
-                "id": asset_id, "collection_id": collection_id, "kind": kind, "name": name,
-                "description": description, "path": str(dest), "size": dest.stat().st_size,
-                "length": info.duration, "format": info.format, "width": info.width if kind != "audio" else None,
-                "height": info.height if kind != "audio" else None, "fps": info.fps if kind == "video" else None,
-                "video_codec": info.video_codec if kind == "video" else None, "audio_codec": info.audio_codec,
-                "sample_rate": info.sample_rate, "audio_channels": info.channels, "source": source,
-                "origin": origin, "created_at": now, "updated_at": now, "hls_path": hls_path,
-                "session_id": session_id, "channel_id": channel_id, "previews": int(previews),
-                "parent_id": parent_id,
-            }
-            self.db.write_sync(lambda conn: conn["media"].upsert(record, pk="id"))
-            return record
-        except BaseException:  # no asset folder without its row: give the source back, remove the rest
-            if created:
-                if move and dest.exists():
-                    os.replace(dest, src)
-                shutil.rmtree(folder, ignore_errors=True)
+            self.commit(record)
+        except BaseException:
+            self.storage.remove_tree(self.storage.path(record["path"]).parent)
             raise
+        return record
+
+    def prepare(self, asset_id: str, src: Path, info: MediaInfo, kind: str, collection_id: str, name: str,
+                origin: str, **extra: Any) -> dict[str, Any]:
+        """The file part of :meth:`place` (see :func:`prepare_asset`)."""
+        return prepare_asset(self.storage, asset_id, src, info, kind, collection_id, name, origin, **extra)
+
+    def commit(self, record: dict[str, Any]) -> None:
+        """The row part of :meth:`place` (the control node's): upsert, so a rerun replaces."""
+        self.db.write_sync(lambda conn: conn["media"].upsert(record, pk="id"))
 
     def thumbnail(self, video: dict[str, Any], t: float) -> dict[str, Any]:
         """The frame at ``t`` as a new image asset of the video's collection (blocking)."""
         image_id = new_id("image")
         staging = self.settings.uploads_dir / f"{image_id}.jpg"
         try:
-            thumbnail_at(video["path"], t, staging, width=None)
+            thumbnail_at(self.file(video), t, staging, width=None)
             info = probe(staging)
         except ExportError:
             staging.unlink(missing_ok=True)
@@ -143,8 +132,10 @@ class MediaLibrary:
     async def clips(self, video: dict[str, Any], spans: list[tuple[float, float]]) -> list[list[Piece]]:
         """The pieces that play exactly each span (whole GOPs reused, edges re-encoded, cached in
         the rendition's ``clips/`` folder: a second request is a file read)."""
-        hls_dir = Path(video["hls_path"]).parent
-        return await self.runtime.run_in(self._cutter, clip_segments, Path(video["path"]), hls_dir, spans,
+        hls_dir = self.hls_dir(video)
+        if hls_dir is None:
+            raise NotFound(f"Video {video['id']} has no stream")
+        return await self.runtime.run_in(self._cutter, clip_segments, self.file(video), hls_dir, spans,
                                          hls_dir / "clips")
 
     async def thumbnails(self, video_id: str) -> list[dict[str, Any]]:
@@ -153,9 +144,10 @@ class MediaLibrary:
 
     async def ensure_previews(self, video: dict[str, Any]) -> dict[str, Any]:
         """A poster and storyboard for a video made before they existed (off the loop, once)."""
-        if video.get("previews") or not video.get("hls_path"):
+        hls_dir = self.hls_dir(video)
+        if video.get("previews") or hls_dir is None:
             return video
-        done = await self.runtime.io(_previews, video["id"], Path(video["path"]), Path(video["hls_path"]).parent)
+        done = await self.runtime.io(_previews, video["id"], self.file(video), hls_dir)
         if done:
             await self.db.execute_write_fn(lambda conn: conn["media"].update(video["id"], {"previews": 1}))
         return {**video, "previews": int(done)}
@@ -172,7 +164,7 @@ class MediaLibrary:
             return current
 
         gone = await self.db.execute_write_fn(write)
-        await self.runtime.io(shutil.rmtree, Path(gone["path"]).parent, True)
+        await self.runtime.io(shutil.rmtree, self.file(gone).parent, True)
 
 
     def remove_sync(self, media_id: str) -> int:
@@ -185,12 +177,56 @@ class MediaLibrary:
                 conn["media"].delete(item["id"])
             return gone
 
-        freed = 0
-        for item in self.db.write_sync(write):
-            folder = Path(item["path"]).parent
-            freed += sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
-            shutil.rmtree(folder, True)
-        return freed
+        return sum(self.storage.remove_tree(self.file(item).parent) for item in self.db.write_sync(write))
+
+
+def prepare_asset(storage: MediaRoot, asset_id: str, src: Path, info: MediaInfo, kind: str, collection_id: str,
+                  name: str, origin: str, *, session_id: str | None = None, channel_id: str | None = None,
+                  move: bool = True, suffix: str | None = None, description: str | None = None,
+                  source: str | None = None, parent_id: str | None = None) -> dict[str, Any]:
+    """The file part of :meth:`MediaLibrary.place`, touching only the media root (a job worker with
+    no database runs it): the asset's folder, its HLS and previews; the row to write, returned
+    (paths in it relative to the media root), for :meth:`MediaLibrary.commit`."""
+    folder = storage.asset_dir(collection_id, asset_id)
+    dest = folder / f"source{suffix or src.suffix}"
+    created = src.resolve() != dest.resolve()
+    if created:
+        shutil.rmtree(folder, ignore_errors=True)  # what a killed attempt of the same job left
+        folder.mkdir(parents=True)
+    try:
+        if created:
+            if move:
+                storage.replace(src, dest)
+            else:
+                shutil.copyfile(src, dest)
+        hls_path, previews = None, False
+        if kind == "video":
+            board = StoryboardMaker()  # from the keyframes make_hls reads anyway
+            try:
+                hls_path = storage.rel(make_hls(dest, folder / "hls", watch=board))
+            except HlsError as exc:
+                log.warning("no HLS rendition for %s: %s", asset_id, exc)
+            else:
+                previews = _previews(asset_id, dest, folder / "hls", board)
+        now = time.time()
+        record = {
+            "id": asset_id, "collection_id": collection_id, "kind": kind, "name": name,
+            "description": description, "path": storage.rel(dest), "size": dest.stat().st_size,
+            "length": info.duration, "format": info.format, "width": info.width if kind != "audio" else None,
+            "height": info.height if kind != "audio" else None, "fps": info.fps if kind == "video" else None,
+            "video_codec": info.video_codec if kind == "video" else None, "audio_codec": info.audio_codec,
+            "sample_rate": info.sample_rate, "audio_channels": info.channels, "source": source,
+            "origin": origin, "created_at": now, "updated_at": now, "hls_path": hls_path,
+            "session_id": session_id, "channel_id": channel_id, "previews": int(previews),
+            "parent_id": parent_id,
+        }
+        return record
+    except BaseException:  # no asset folder without its row: give the source back, remove the rest
+        if created:
+            if move and dest.exists():
+                storage.replace(dest, src)
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def _previews(asset_id: str, video: Path, hls_dir: Path, board: StoryboardMaker | None = None) -> bool:

@@ -30,7 +30,7 @@ from .settings import Settings
 MIN_FREE = 1 << 30
 BACKUP_FORMAT = 1
 #: Never copied: the quickstart's plaintext key (the operator holds it), staging and partial uploads.
-SKIP_TOP = {"api_key", "reeldb.db", "reeldb.db-wal", "reeldb.db-shm", "exports", "uploads", "BACKUP.json"}
+SKIP_TOP = {"api_key", "reeldb.db", "reeldb.db-wal", "reeldb.db-shm", "exports", "uploads", "renders", "BACKUP.json"}
 
 
 # -- doctor --------------------------------------------------------------------------------------
@@ -313,6 +313,7 @@ def restore(settings: Settings, src: Path, force: bool = False, out=sys.stdout) 
         return 2
     info = json.loads(info_path.read_text())
     dest = settings.data_dir
+    media_root = settings.media_root_dir  # media and sessions go there (the data dir unless REELDB_MEDIA_ROOT)
     if dest.exists() and any(dest.iterdir()):
         if not force:
             print(f"reeldb restore: {dest} is not empty (--force replaces its database, media and "
@@ -322,15 +323,17 @@ def restore(settings: Settings, src: Path, force: bool = False, out=sys.stdout) 
             (dest / name).unlink(missing_ok=True)
         for name in ("media", "sessions", "uploads", "exports"):
             shutil.rmtree(dest / name, ignore_errors=True)
+            shutil.rmtree(media_root / name, ignore_errors=True)
     dest.mkdir(parents=True, exist_ok=True)
     for item in src.iterdir():
         if item.name == "BACKUP.json":
             continue
         if item.is_dir():
-            shutil.copytree(item, dest / item.name, dirs_exist_ok=True)
+            into = media_root if item.name in ("media", "sessions") else dest
+            shutil.copytree(item, into / item.name, dirs_exist_ok=True)
         else:
             shutil.copy2(item, dest / item.name)
-    # The database holds each asset's absolute path: move them to the new media dir.
+    # Paths relative to the media root, whatever the backup's database held (older ones: absolute).
     conn = sqlite3.connect(dest / "reeldb.db")
     try:
         with conn:
@@ -348,10 +351,12 @@ def restore(settings: Settings, src: Path, force: bool = False, out=sys.stdout) 
 
 
 def _moved(path: str | None, settings: Settings, collection_id: str, asset_id: str) -> str | None:
+    """The stored path of an asset's file after a restore: ``media/<collection>/<asset>/…``,
+    relative to the media root (a path that names no asset folder is left as it is)."""
     if not path:
         return path
     marker = f"{collection_id}/{asset_id}/"
     at = path.replace(os.sep, "/").rfind(marker)
     if at < 0:
         return path
-    return str(settings.media_dir.resolve() / collection_id / asset_id / path[at + len(marker):])
+    return f"media/{collection_id}/{asset_id}/{path.replace(os.sep, '/')[at + len(marker):]}"

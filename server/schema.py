@@ -176,3 +176,35 @@ def m010_job_times(db: sqlite_utils.Database) -> None:
     """When a job's last attempt started and when it ended: job durations for /metrics."""
     db["jobs"].add_column("started_at", float)
     db["jobs"].add_column("finished_at", float)
+
+
+@migrations()
+def m011_relative_media_paths(db: sqlite_utils.Database) -> None:
+    """Media paths relative to the media root (``REELDB_MEDIA_ROOT``), so the root can move or be
+    mounted elsewhere by a job worker (server/storage.py resolves them at use).
+
+    Until now the media root was always the data dir, the database file's folder: paths under it
+    become relative to it; any other path (a row pointing outside it) is left as it is. Paths that
+    were stored relative to the server's working directory (a relative ``--data-dir``) are taken
+    from there.
+    """
+    import os
+
+    files = [r[2] for r in db.execute("pragma database_list").fetchall() if r[1] == "main" and r[2]]
+    if not files:  # an in-memory database has no data dir, and no files
+        return
+    roots = {os.path.abspath(os.path.dirname(files[0])), os.path.realpath(os.path.dirname(files[0]))}
+
+    def relative(path: str | None) -> str | None:
+        if not path:
+            return path
+        for candidate in (os.path.abspath(path), os.path.realpath(path)):
+            for root in roots:
+                if candidate.startswith(root.rstrip(os.sep) + os.sep):
+                    return os.path.relpath(candidate, root).replace(os.sep, "/")
+        return path
+
+    for media_id, path, hls in db.execute("select id, path, hls_path from media").fetchall():
+        db.execute("update media set path = ?, hls_path = ? where id = ?", [relative(path), relative(hls), media_id])
+    for upload_id, path in db.execute("select id, path from uploads").fetchall():
+        db.execute("update uploads set path = ? where id = ?", [relative(path), upload_id])

@@ -16,6 +16,10 @@ from typing import Any, Mapping
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("./data")
+    #: The folder every media file lies under (``media/``, ``sessions/``, ``uploads/`` and the
+    #: export and render staging): what job workers on other machines mount. The database stores
+    #: media paths relative to it, so it can move. Unset: the data dir (nothing moves).
+    media_root: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8700
     api_key: str | None = None
@@ -136,16 +140,21 @@ class Settings:
         return self.data_dir / "reeldb.db"
 
     @property
+    def media_root_dir(self) -> Path:
+        """``REELDB_MEDIA_ROOT``, else the data dir."""
+        return self.media_root if self.media_root is not None else self.data_dir
+
+    @property
     def media_dir(self) -> Path:
-        return self.data_dir / "media"
+        return self.media_root_dir / "media"
 
     @property
     def sessions_dir(self) -> Path:
-        return self.data_dir / "sessions"
+        return self.media_root_dir / "sessions"
 
     @property
     def uploads_dir(self) -> Path:
-        return self.data_dir / "uploads"
+        return self.media_root_dir / "uploads"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":

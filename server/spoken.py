@@ -20,6 +20,7 @@ from .jobs import JobContext, JobKind, JobQueue
 from .library import find
 from .collections import resolve
 from .settings import Settings
+from .storage import MediaRoot
 
 NOT_INDEXED = "Spoken words are not indexed yet: call index_spoken_words() first"
 
@@ -31,16 +32,21 @@ def _language(code: str | None) -> str | None:
         raise JobFailed(str(exc)) from None
 
 
+def _media_file(ctx: JobContext) -> str:
+    """The job's media file: ``path`` is stored relative to the media root of where it runs."""
+    return str(MediaRoot(ctx.settings.media_root_dir).path(ctx.params["path"]))
+
+
 def _transcribe_job(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
-    pipeline.ensure_transcript(ctx.db, p["asset_id"], p["path"], ctx.progress, force=p.get("force", False),
+    pipeline.ensure_transcript(ctx.db, p["asset_id"], _media_file(ctx), ctx.progress, force=p.get("force", False),
                                language=_language(p.get("language_code")), whisper_model=ctx.settings.whisper_model)
     return {"asset_id": p["asset_id"], "query": p.get("query", {})}
 
 
 def _index_job(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
-    result = pipeline.index_asset(ctx.db, p["asset_id"], p["path"], ctx.progress, force=p.get("force", False),
+    result = pipeline.index_asset(ctx.db, p["asset_id"], _media_file(ctx), ctx.progress, force=p.get("force", False),
                                   language=_language(p.get("language_code")),
                                   whisper_model=ctx.settings.whisper_model, embed_model=ctx.settings.embed_model)
     return {"asset_id": result.asset_id, "segments": result.segments, "words": result.words,

@@ -62,6 +62,10 @@ class Uploads:
     def __post_init__(self) -> None:
         self.jobs.register(JobKind("upload", "imports", self._import_job))
 
+    def _file(self, stored: str) -> Path:
+        """A slot's file (stored relative to the media root)."""
+        return self.library.storage.path(stored)
+
     # -- upload slots ----------------------------------------------------------------------------
     async def create_slot(self, collection_id: str, name: str | None, base: str) -> str:
         upload_id = new_id("upload")
@@ -70,7 +74,7 @@ class Uploads:
         def write(conn: Conn) -> None:
             coll = resolve(conn, collection_id)
             conn["uploads"].insert({"id": upload_id, "secret": "", "collection_id": coll["id"], "name": name,
-                                    "path": str(self.settings.uploads_dir / upload_id), "size": None,
+                                    "path": self.library.storage.rel(self.settings.uploads_dir / upload_id), "size": None,
                                     "created_at": now, "expires_at": now + self.settings.upload_link_ttl})
 
         await self.db.execute_write_fn(write)
@@ -101,7 +105,7 @@ class Uploads:
 
     async def _write_part(self, slot: dict[str, Any], content_type: str, body: AsyncIterator[bytes]) -> int:
         boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip().strip('"')
-        part_path = Path(slot["path"] + ".part")
+        part_path = self._file(slot["path"] + ".part")
         limit = self.settings.max_upload_bytes
         size, got_file, writing = 0, False, False
         pending: list[bytes] = []
@@ -136,7 +140,7 @@ class Uploads:
         if not got_file:
             await self.runtime.io(_discard, out, part_path)
             raise BadRequest("The multipart body has no field named 'file'")
-        await self.runtime.io(part_path.replace, slot["path"])
+        await self.runtime.io(part_path.replace, self._file(slot["path"]))
         return size
 
     async def uploaded(self, upload_url: str, limit: int) -> bytes:
@@ -152,7 +156,7 @@ class Uploads:
             raise BadRequest("timeline_url: nothing has been uploaded there")
         if slot["size"] > limit:
             raise BadRequest(f"timeline_url: the upload is larger than {limit} bytes")
-        return await self.runtime.io(Path(slot["path"]).read_bytes)
+        return await self.runtime.io(self._file(slot["path"]).read_bytes)
 
     # -- imports ---------------------------------------------------------------------------------
     async def start_import(self, collection_id: str, url: str, name: str | None, description: str | None,
@@ -184,7 +188,7 @@ class Uploads:
         if parsed.scheme in ("http", "https") and match:
             slot = row(conn, "select * from uploads where id = ?", [match.group(1)])
             if slot is not None:
-                if not Path(slot["path"]).exists():
+                if not self._file(slot["path"]).exists():
                     raise BadRequest("Nothing was uploaded to this upload_url")
                 return {"source": "slot", "upload_id": slot["id"], "path": slot["path"]}
         if parsed.scheme == "file":
@@ -214,6 +218,8 @@ class Uploads:
             raise error(FILE_IMPORTS_OFF)
         parsed = urlparse(url)
         real = importable_file(unquote(parsed.path), roots, self.settings.data_dir)
+        if real is not None and real.is_relative_to(os.path.realpath(self.settings.media_root_dir)):
+            real = None  # a media root of its own is as private as the data dir
         if parsed.netloc not in ("", "localhost") or real is None:
             raise error(_file_refused(url))
         return real
@@ -223,7 +229,7 @@ class Uploads:
         media_id = p["media_id"]
         deadline = time.monotonic() + ctx.settings.import_timeout
         shown = p.get("filename") or "file"
-        temp: Path | None = Path(p["path"]) if p["source"] == "slot" else None  # the slot is spent either way
+        temp: Path | None = self._file(p["path"]) if p["source"] == "slot" else None  # the slot is spent either way
         try:
             if p["source"] in ("http", "file"):
                 temp = ctx.settings.uploads_dir / f"{ctx.id}.download"
@@ -233,7 +239,7 @@ class Uploads:
                     self._copy_file(ctx, p, temp, deadline)
                 src = temp
             else:
-                src = Path(p["path"])
+                src = self._file(p["path"])
                 if not src.is_file():
                     raise JobFailed("The uploaded file is gone; upload it again")
             info = _inspect(src, shown)
@@ -296,7 +302,7 @@ class Uploads:
         stale = self.db.read_sync(lambda conn: list(rows(conn, "select id, path from uploads where expires_at < ?",
                                                          [now])))
         for slot in stale:
-            for path in (Path(slot["path"]), Path(slot["path"] + ".part")):
+            for path in (self._file(slot["path"]), self._file(slot["path"] + ".part")):
                 path.unlink(missing_ok=True)
         if stale:
             ids = [s["id"] for s in stale]

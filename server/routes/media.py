@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
@@ -103,7 +102,7 @@ async def serve_file(token: str, library: MediaLibrary, links: Links) -> File:
     media = await library.get(media_id) if media_id else None
     if media is None:
         raise NotFound("This link is invalid or has expired")
-    path = Path(media["path"])
+    path = library.file(media)
     return File(path=path, filename=f"{media['name']}{path.suffix}", content_disposition_type="inline")
 
 

@@ -81,7 +81,9 @@ async def ranged(runtime: Runtime, path: Path, request: Request, media_type: str
 
 
 async def _hls_dir(library: MediaLibrary, links: Links, token: str) -> Path:
-    return Path((await _stream_media(library, links, token))["hls_path"]).parent
+    hls_dir = library.hls_dir(await _stream_media(library, links, token))
+    assert hls_dir is not None  # _stream_media answers 404 for a video without a rendition
+    return hls_dir
 
 
 async def _stream_media(library: MediaLibrary, links: Links, token: str) -> dict[str, Any]:
@@ -115,8 +117,8 @@ def _first_pts(hls_dir: Path) -> int:
     return 0
 
 
-async def _player_file(name: str, media: dict[str, Any], spoken: Spoken, settings: Settings, runtime: Runtime,
-                       q: str | None) -> Response[Any]:
+async def _player_file(name: str, media: dict[str, Any], library: MediaLibrary, spoken: Spoken,
+                       settings: Settings, runtime: Runtime, q: str | None) -> Response[Any]:
     """The files the player reads beside a stream; they follow the video's index (captions appear
     once it is indexed), so caches ask again each time (``no-cache``)."""
     fresh = {"cache-control": REVALIDATE}
@@ -143,7 +145,7 @@ async def _player_file(name: str, media: dict[str, Any], spoken: Spoken, setting
         return Response(subtitles_playlist("subtitles.vtt", float(media["length"] or 0)), media_type=TYPES[".m3u8"],
                         headers=fresh)
     if name == "subtitles.vtt":
-        first = await runtime.io(_first_pts, Path(media["hls_path"]).parent)
+        first = await runtime.io(_first_pts, library.hls_dir(media))
         return Response(with_timestamp_map(webvtt(sentences), first), media_type="text/vtt", headers=fresh)
     return Response({"segments": sentences}, headers=fresh)
 
@@ -153,7 +155,7 @@ async def stream_file(token: str, name: str, request: Request, library: MediaLib
                       runtime: Runtime, spoken: Spoken, settings: Settings, q: str | None = None,
                       shift: int | None = None) -> Any:
     if name in PLAYER_FILES:
-        return await _player_file(name, await _stream_media(library, links, token), spoken, settings, runtime, q)
+        return await _player_file(name, await _stream_media(library, links, token), library, spoken, settings, runtime, q)
     if not SEGMENT.match(name):
         raise NotFound("No such stream file")
     path = await _hls_dir(library, links, token) / name
