@@ -377,17 +377,28 @@ class Recorder:
             raise CommandError("NO_ACTIVE_SESSION", f"Cannot {verb} tracks: recording not running")
         prefixes = tuple(p for t in tracks for p in TRACK_PREFIXES[t])
         affected = [cid for cid in rec.tracks if cid.split(":", 1)[0] in prefixes]
-        for cid in affected:
-            rec.tracks[cid].paused = paused
-            if not paused and hasattr(rec.tracks[cid].inner, "request_keyframe"):
-                rec.tracks[cid].inner.request_keyframe()  # decodable from the first frame after the hole
+        # The server drops what reaches it while it holds a channel paused. So a pause stops the
+        # source before the server hears of it, and a resume tells the server before the source
+        # sends again: no frame of the recording falls between the two (the first one after a
+        # resume is the keyframe asked for here).
+        if paused:
+            self._pause_sources(rec, affected, True)
         if affected:
             path = f"/capture/session/{rec.session_id}/{'pause' if paused else 'resume'}"
             try:
                 await self._post(rec, path, {"channels": affected})
             except CommandError as exc:  # the media is paused anyway; the server may not know
                 logger.warning("server not told about %s: %s", path, exc.message)
+        if not paused:
+            self._pause_sources(rec, affected, False)
         return {"tracks": tracks, "channels": affected, "paused": paused}
+
+    @staticmethod
+    def _pause_sources(rec: _Recording, channel_ids: list[str], paused: bool) -> None:
+        for cid in channel_ids:
+            rec.tracks[cid].paused = paused
+            if not paused and hasattr(rec.tracks[cid].inner, "request_keyframe"):
+                rec.tracks[cid].inner.request_keyframe()  # decodable from the first frame after the hole
 
     async def _post(self, rec: _Recording, path: str, body: dict) -> Any:
         """POST to the server with the client token; return ``data`` or raise CommandError."""

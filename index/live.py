@@ -6,7 +6,9 @@ energy voice-activity detector with an adaptive noise floor finds where speech s
 it pauses. While someone speaks, the utterance so far is re-decoded about every ``step`` seconds
 and emitted as interim text (``is_final`` false); at a pause of ``pause`` seconds (or after
 ``max_segment`` seconds without one) the utterance is decoded once more with beam search, emitted
-as final, and dropped from memory. Nothing touches disk.
+as final, and dropped from memory. Nothing touches disk. A machine that cannot keep up decodes
+greedily while finals wait, and drops the oldest once ``max_backlog`` seconds of speech wait:
+memory and lateness stay bounded (the drop is logged and counted in ``dropped_seconds``).
 
 Why re-decode the utterance instead of streaming tokens: whisper has no streaming decoder; tiny.en
 decodes 5 s of audio in ~0.2 s on one core, so re-decoding a short utterance is cheap, and
@@ -78,6 +80,7 @@ class _Stream:
     queue: Optional[asyncio.Queue] = None
     worker: Optional[asyncio.Task] = None
     busy: bool = False
+    pending: float = 0.0  # seconds of audio in queued finals (the backlog)
 
     @property
     def total(self) -> int:
@@ -121,6 +124,7 @@ class LiveTranscriber:
         threshold_db: float = -50.0,
         clock: Callable[[], float] = time.time,
         executor: Optional[concurrent.futures.Executor] = None,
+        max_backlog: float = 30.0,
     ) -> None:
         self.emit = emit
         self.model_spec = model_spec
@@ -132,6 +136,9 @@ class LiveTranscriber:
         self.interim = interim
         self.threshold = 10 ** (threshold_db / 20)
         self.clock = clock
+        self.max_backlog = max_backlog
+        #: Seconds of speech never transcribed because decoding fell ``max_backlog`` behind.
+        self.dropped_seconds = 0.0
         self._streams: dict[str, _Stream] = {}
         # A host that owns its threads (the server) passes its executor; alone, we own one.
         self._owns_executor = executor is None
@@ -226,7 +233,30 @@ class LiveTranscriber:
         if st.queue is None:
             st.queue = asyncio.Queue()
             st.worker = asyncio.get_running_loop().create_task(self._work(st), name=f"live-asr-{st.channel_id}")
+        if final:
+            self._shed(st, job.end - job.start)
+            st.pending += job.end - job.start
         st.queue.put_nowait(job)
+
+    def _shed(self, st: _Stream, incoming: float) -> None:
+        """Keep the backlog under ``max_backlog`` seconds of audio by dropping its oldest finals.
+
+        Why drop: when the machine cannot decode as fast as people speak (many sessions, busy
+        cores), the queue would grow for as long as the meeting lasts, holding its audio in memory
+        and making "live" text minutes late. A live transcript is for now; a stored channel is
+        transcribed in full from its export anyway. What is dropped is logged and counted."""
+        assert st.queue is not None
+        shed = 0.0
+        while st.pending + incoming > self.max_backlog and not st.queue.empty():
+            old: _Job = st.queue.get_nowait()
+            st.queue.task_done()
+            if old.final:
+                st.pending -= old.end - old.start
+                shed += old.end - old.start
+        if shed:
+            self.dropped_seconds += shed
+            logger.warning("live transcription of %s is %.0f s behind; dropped %.1f s of speech",
+                           st.channel_id, st.pending + incoming, shed)
 
     # -- decoding (worker thread) -------------------------------------------------------------
     async def _work(self, st: _Stream) -> None:
@@ -234,11 +264,15 @@ class LiveTranscriber:
         assert st.queue is not None
         while True:
             job: _Job = await st.queue.get()
+            if job.final:
+                st.pending -= job.end - job.start
             try:
                 if not job.final and not st.in_speech:
                     continue  # the utterance already ended: its final is queued
                 st.busy = True
-                text = await loop.run_in_executor(self._executor, self._decode, job.audio, job.final)
+                # Behind (more finals waiting): greedy decoding, ~3x cheaper than beam search.
+                careful = job.final and st.queue.empty()
+                text = await loop.run_in_executor(self._executor, self._decode, job.audio, careful)
                 if not text:
                     continue
                 event = {"text": text, "is_final": job.final, "start": int(round(job.start * 1000)),
@@ -256,12 +290,12 @@ class LiveTranscriber:
                 st.busy = False
                 st.queue.task_done()
 
-    def _decode(self, audio: np.ndarray, final: bool) -> str:
+    def _decode(self, audio: np.ndarray, careful: bool) -> str:
         model = models.get_whisper(self.model_spec)
         segments, _ = model.transcribe(
             audio,
             language=self.language,
-            beam_size=5 if final else 1,
+            beam_size=5 if careful else 1,
             vad_filter=False,
             without_timestamps=True,
             condition_on_previous_text=False,

@@ -4,7 +4,8 @@ Usage:
     .venv/bin/python tests/bench/soak.py [--sessions 10] [--minutes 10] [--pause 5] [--burn] [--keep]
 
 Every session is recorded at the same time through the official SDK's ``CaptureClient`` driving
-``reeldb-recorder`` (a speaking mic from espeak-ng and a 320x240 15 fps H.264 screen, both stored),
+``reeldb-recorder`` (a speaking mic from espeak-ng and a 320x240 15 fps H.264 screen, both stored;
+the screen encoded by the recorder, or with ``--screen relay`` a pre-encoded file relayed as is),
 runs a live transcript of its mic over a websocket, and pauses mic and display for ``--pause``
 seconds once a minute (at 30 s, 1:30, ...). The server's resident memory (VmRSS from
 /proc/<pid>/status, no psutil) is sampled every minute while recording and once more after the
@@ -13,14 +14,16 @@ exports. It prints:
 - memory per minute, and its growth after the first minute (goal ≤ 10 %: the first minute loads
   whisper and warms the caches);
 - failed exports (goal 0);
-- lost frames per session: frames each stored file holds against what its source sent over its
-  recorded span minus the pauses (video: 15 per second; audio: one 20 ms Opus packet per 20 ms),
-  next to what the manifest says (``dropped_frames`` while waiting for a keyframe after a resume,
-  ``dts_clamps``, ``gaps``). A resume waits up to one GOP (1 s) for a keyframe by design.
+- frames per session: what each stored file holds against its source over its recorded span
+  minus the pauses (video: 15 per second; audio: one 20 ms Opus packet per 20 ms), next to what
+  the manifest says (``dropped_frames`` while waiting for a keyframe after a resume,
+  ``dts_clamps``, ``gaps``); a count off by a frame or two per pause, as pause requests take time;
+- holes in each file's own timeline: frames lost outside the pauses (goal 0), and the resume
+  delay after each pause (for video, the wait for the keyframe asked for).
 
 It stops by itself: the sessions end after ``--minutes``, the exports are waited for at most
 ``--export-timeout`` seconds, and a watchdog ends the whole run ``--minutes`` × 60 + 900 s after it
-started. Exit status 0 when both goals are met, 1 otherwise. ``--burn`` adds one busy-looping
+started. Exit status 0 when the three goals are met, 1 otherwise. ``--burn`` adds one busy-looping
 python per core, as the many-sessions test does.
 """
 
@@ -76,6 +79,42 @@ def audio_report(folder: Path, channel_id: str = "mic:default", ptime: float = 0
     expected = int(round((span - paused) / ptime)) + 1 if span else 0
     return {"packets": packets, "expected": expected, "lost": max(0, expected - packets),
             "gaps": len(entry.get("gaps") or []), "dts_clamps": entry.get("dts_clamps", 0)}
+
+
+def hole_report(folder: Path, channel_id: str, interval: float) -> dict:
+    """Holes in a stored channel's own timeline: frames missing outside the pauses, and how long
+    after each pause's end the channel went on again.
+
+    Why holes and not a count against the span: the span's pauses are the server's times of the
+    pause and resume requests, which differ from when the source stopped and started by a request's
+    latency, so a count is off by a frame or two per pause whatever happened. A hole in the file's
+    timestamps that no pause explains is a lost frame, on any machine. A hole that holds a pause
+    is the pause; the part of it after the pause's end is the resume delay (for video, the wait for
+    the keyframe the resume asked for)."""
+    import av
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    entry = next(c for c in manifest["channels"] if c["channel_id"] == channel_id)
+    with av.open(str(folder / entry["file"])) as c:
+        stream = c.streams[0]
+        times = sorted(float(p.pts * stream.time_base) for p in c.demux(stream) if p.size and p.pts is not None)
+    if not times or entry.get("first_frame_at") is None:
+        return {"lost": 0, "holes": [], "resume_delays": []}
+    origin = entry["first_frame_at"] - times[0]  # epoch seconds of the file's t = 0
+    pauses = [(start - origin, (entry["last_frame_at"] if end is None else end) - origin)
+              for start, end in entry.get("pauses") or []]
+    lost, holes, delays = 0, [], []
+    for a, b in zip(times, times[1:]):
+        if b - a <= 1.5 * interval:
+            continue
+        held = [(s, e) for s, e in pauses if a - 0.5 <= s and e <= b + 0.5]  # a pause inside the hole
+        if held:
+            delays.append(max(0.0, b - max(e for _, e in held)))
+        else:
+            missing = int(round((b - a) / interval)) - 1
+            lost += missing
+            holes.append((round(a, 3), round(b - a, 3), missing))
+    return {"lost": lost, "holes": holes, "resume_delays": delays}
 
 
 async def soak(args, server: ServerProcess, conn, sources: dict[str, str]) -> dict:
@@ -156,9 +195,29 @@ def report(args, server: ServerProcess, conn, result: dict) -> bool:
               f"   {len(r.records)}" + (f"  DTS: {v['dts_problems'][:2]}" if v["dts_problems"] else ""))
     print(f"  total: display lost {lost_v} of {expected_v} ({lost_v / max(1, expected_v) * 100:.2f} %), "
           f"mic lost {lost_a} of {expected_a} ({lost_a / max(1, expected_a) * 100:.2f} %)")
-    ok = growth <= 10.0 and not failed
+
+    print("\nholes in each stored file's timeline (frames missing outside the pauses; resume delay after each):")
+    outside = 0
+    delays: dict[str, list[float]] = {"display:1": [], "mic:default": []}
+    for r in runs:
+        folder = server.data_dir / "sessions" / r.cap_id
+        if not r.cap_id or not (folder / "manifest.json").exists():
+            continue
+        line = [r.cap_id]
+        for channel_id, interval in (("display:1", 1 / 15), ("mic:default", 0.020)):
+            h = hole_report(folder, channel_id, interval)
+            outside += h["lost"]
+            delays[channel_id] += h["resume_delays"]
+            line.append(f"{channel_id}: {h['lost']} lost {h['holes'][:3] if h['holes'] else ''}")
+        print("  " + "   ".join(line))
+    for channel_id, values in delays.items():
+        if values:
+            print(f"  {channel_id} resume delay: mean {sum(values) / len(values) * 1000:.0f} ms, "
+                  f"max {max(values) * 1000:.0f} ms over {len(values)} resumes")
+    ok = growth <= 10.0 and not failed and outside == 0
     print(f"\ngoals: memory growth ≤ 10 %: {'met' if growth <= 10.0 else 'MISSED'}; "
-          f"failed exports 0: {'met' if not failed else 'MISSED'}")
+          f"failed exports 0: {'met' if not failed else 'MISSED'}; "
+          f"frames lost outside the pauses 0: {'met' if outside == 0 else f'MISSED ({outside})'}")
     return ok
 
 
@@ -170,6 +229,12 @@ def main() -> int:
     parser.add_argument("--export-timeout", type=float, default=600.0)
     parser.add_argument("--burn", action="store_true", help="keep every core busy with a python burner")
     parser.add_argument("--keep", action="store_true", help="keep the data dir (printed) for inspection")
+    parser.add_argument("--screen", choices=["encoded", "relay"], default="encoded",
+                        help="encoded: bars encoded by the recorder, which answers keyframe requests as "
+                             "browsers and real screens do; relay: a pre-encoded H.264 file (1 s GOP) "
+                             "relayed as is, so a resume waits for its next keyframe")
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the server (repeatable), e.g. to compare allocators")
     args = parser.parse_args()
     if args.sessions < 1 or args.minutes < 1:
         parser.error("--sessions and --minutes must be at least 1")
@@ -180,7 +245,10 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="reeldb-soak-"))
     print(f"generating {args.minutes + 1} min of media in {work} ...", flush=True)
     sources = make_sources(work / "media", args.minutes * 60.0 + 60.0)  # sources play once: outlast the run
-    server = ServerProcess(work / "data", env={"REELDB_SYNC_WAIT": "30"}).start()
+    if args.screen == "encoded":
+        sources["display:1"] = "pattern:bars:320x240@15"
+    env = {"REELDB_SYNC_WAIT": "30", **dict(item.split("=", 1) for item in args.server_env)}
+    server = ServerProcess(work / "data", env=env).start()
     ok = False
     try:
         conn = videodb.connect(api_key=server.api_key, base_url=server.url)

@@ -85,3 +85,48 @@ def test_is_a_capture_live_consumer():
     from reeldb.index.live import LiveTranscriber
 
     assert isinstance(LiveTranscriber(lambda ch, ev: None), AudioConsumer)
+
+
+def test_a_transcriber_that_falls_behind_keeps_a_bounded_backlog_of_the_newest_speech():
+    """Decoding held up (a machine that cannot keep up): the oldest waiting finals are dropped
+    once ``max_backlog`` seconds of speech wait; what is kept is the newest speech, transcribed."""
+    import concurrent.futures
+    import threading
+
+    from reeldb.index.live import LiveTranscriber
+
+    sents = ["Please send the slides to the marketing team before Friday.",
+             "The new office in Berlin opens in September.",
+             "Remember to water the tomato plants in the greenhouse.",
+             "Our quarterly budget review moved to next Tuesday.",
+             "The train to Amsterdam leaves from platform seven."]
+    audio, placed = compose(sents, gap=1.5, lead=0.5)
+    spoken = sum(p.end - p.start for p in placed)
+    release = threading.Event()
+    events = []
+
+    async def main():
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        pool.submit(release.wait)  # the only decoder thread is busy until released
+
+        async def emit(ch, ev):
+            events.append(ev)
+
+        lt = LiveTranscriber(emit, executor=pool, interim=False, max_backlog=8.0)
+        for i, f in enumerate(frames(audio)):
+            if i % 10 == 0:
+                await asyncio.sleep(0)
+            await lt.on_audio("mic", f)
+        backlog = lt._streams["mic"].pending
+        release.set()
+        await lt.flush()
+        await lt.aclose()
+        pool.shutdown()
+        return lt, backlog
+
+    lt, backlog = asyncio.run(main())
+    assert backlog <= 8.0
+    assert lt.dropped_seconds >= spoken - 8.0 - 3.0  # all but the backlog's worth (+ the final in hand)
+    finals = [ev for ev in events if ev["is_final"]]
+    assert 1 <= len(finals) < len(sents)
+    assert wer(placed[-1].text, finals[-1]["text"]) <= 0.3  # the newest sentence survived, transcribed
