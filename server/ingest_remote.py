@@ -273,19 +273,27 @@ class RemoteIngest:
             handle = worker.owned.get(str(event.get("session_id")))
             if handle is None or handle.lost:
                 continue
-            kind = event.get("kind")
-            channel_id = str(event.get("channel_id") or "")
-            if kind == "media":
-                await handle.callbacks.on_media(channel_id)
-            elif kind == "state":
-                handle.callbacks.on_state(str(event.get("state")))
-            elif kind == "transcript":
-                emit = handle.emits.get(channel_id)
-                item = event.get("item")
-                if emit is not None and isinstance(item, dict):
-                    result = emit(channel_id, item)
-                    if result is not None:
-                        await result
+            try:
+                await self._apply(handle, event)
+            except Exception:  # noqa: BLE001 - one event's failure (a session that stopped meanwhile)
+                # must not fail the batch: the worker would send it again, forever
+                log.exception("session %s: event %s from ingest worker %s failed", handle.session_id,
+                              event.get("kind"), worker_id)
+
+    async def _apply(self, handle: RemoteHandle, event: dict[str, Any]) -> None:
+        kind = event.get("kind")
+        channel_id = str(event.get("channel_id") or "")
+        if kind == "media":
+            await handle.callbacks.on_media(channel_id)
+        elif kind == "state":
+            handle.callbacks.on_state(str(event.get("state")))
+        elif kind == "transcript":
+            emit = handle.emits.get(channel_id)
+            item = event.get("item")
+            if emit is not None and isinstance(item, dict):
+                result = emit(channel_id, item)
+                if result is not None:
+                    await result
 
     async def _monitor(self) -> None:
         """Declare silent workers down and stop their sessions."""

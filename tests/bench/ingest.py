@@ -15,6 +15,19 @@ CPU time (getrusage) is what is reported:
 - ``recorder``: aiortc's MediaRecorder to MP4 (decode + libx264/AAC), what ReelDB does not do.
 "Dropped" counts frames the receiver did not get or did not write, against what the files hold.
 Test media is cached under tests/.cache/.
+
+Ingest workers (issue 13):
+    .venv/bin/python tests/bench/ingest.py --workers 1 2 [--sessions 5 10 15 20 25 30 40]
+
+For each worker count k, a real control node (``reeldb serve``, REELDB_INGEST_WORKERS=external,
+no automatic export) and k ``reeldb worker ingest`` processes receive N sessions whose offers go
+through the API (``capture/session/start`` + ``offer``), for each N of ``--sessions`` in turn;
+the bare receive path (one process, frames discarded) runs at the same N as the reference. The
+largest N whose stored video lost no more than the bare path's loss + 0.5 % of what was sent is
+k's capacity. Printed side by side: worker CPU per session (fraction of one core, all workers
+summed), the control node's CPU, and the sender's CPU and its share of the machine (the sender
+relays without encoding, but at high N it needs a core of its own: past that it starves the
+receivers and the figures measure the sender).
 """
 
 from __future__ import annotations
@@ -193,6 +206,128 @@ async def receiver(mode: str, sessions: int, ts: Path, mic: Path, system: Path) 
     return {"mode": mode, "sessions": sessions, "cpu_s": round(cpu, 3), "frames": written}
 
 
+# -- ingest workers: a control node and k worker processes, offers through the API ------------------
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a live process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def workers_run(k: int, n: int, ts: Path, mic: Path, system: Path) -> dict:
+    import requests
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from server_process import REELDB, free_port, wait_until
+
+    data = Path(tempfile.mkdtemp(prefix="reeldb-bench-workers-"))
+    port, key, token = free_port(), "sk-bench-" + "b" * 24, "wk-bench-" + "t" * 24
+    env = {**os.environ, "REELDB_DATA_DIR": str(data), "REELDB_PORT": str(port), "REELDB_API_KEY": key,
+           "REELDB_INGEST_WORKERS": "external", "REELDB_WORKER_TOKEN": token, "REELDB_AUTO_EXPORT": "0",
+           "REELDB_ICE_ADDRESSES": "127.0.0.1", "REELDB_LOG_LEVEL": "warning", "HF_HUB_OFFLINE": "1"}
+    url = f"http://127.0.0.1:{port}"
+    log = open(data.parent / f"{data.name}.log", "ab")
+    procs = [subprocess.Popen([REELDB, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)]
+    try:
+        wait_until(lambda: _up(url), 60, "the control node")
+        procs += [subprocess.Popen([REELDB, "worker", "ingest", "--id", f"bench-{i}"], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT) for i in range(k)]
+        roster = lambda: requests.get(url + "/internal/ingest/workers", headers={"x-reeldb-worker-token": token},
+                                      timeout=5).json()["data"]["workers"]
+        wait_until(lambda: sum(w["up"] for w in roster()) == k, 60, f"{k} ingest workers")
+        api = {"x-access-token": key}
+        coll = requests.get(url + "/collection", headers=api, timeout=10).json()["data"]["default_collection"]
+        sender = subprocess.Popen([sys.executable, __file__, "--sender", str(ts), str(mic), str(system), str(n)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        offers = [json.loads(sender.stdout.readline()) for _ in range(n)]
+        before = {p.pid: _proc_cpu(p.pid) for p in procs}
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        ids = []
+        for offer in offers:
+            cap = requests.post(f"{url}/collection/{coll}/capture/session", headers=api, timeout=30,
+                                json={"end_user_id": "bench"}).json()["data"]["session_id"]
+            chans = [{"channel_id": c, "type": "video" if c.startswith("display") else "audio", "store": True}
+                     for c in offer["tracks"].values()]
+            r = requests.post(f"{url}/capture/session/start", headers=api, timeout=30,
+                              json={"session_id": cap, "channels": chans})
+            r.raise_for_status()
+            r = requests.post(f"{url}/capture/session/{cap}/offer", headers=api, timeout=60,
+                              json={"sdp": offer["sdp"], "tracks": offer["tracks"], "type": "offer"})
+            r.raise_for_status()
+            sender.stdin.write(json.dumps(r.json()["data"]["sdp"]) + "\n")
+            sender.stdin.flush()
+            ids.append(cap)
+        t0 = time.time()
+        sender.wait()
+        wall = time.time() - t0
+        spent = resource.getrusage(resource.RUSAGE_CHILDREN)
+        sender_cpu = (spent.ru_utime - children.ru_utime) + (spent.ru_stime - children.ru_stime)
+        for cap in ids:
+            requests.post(f"{url}/capture/session/{cap}/stop", headers=api, timeout=120)
+        cpu = {p.pid: _proc_cpu(p.pid) - before[p.pid] for p in procs}
+        written = {"video": 0, "audio": 0}
+        for cap in ids:
+            manifest = json.loads((data / "sessions" / cap / "manifest.json").read_text())
+            for c in manifest["channels"]:
+                written[c["kind"]] += c.get("frames", 0)
+        return {"workers": k, "sessions": n, "worker_cpu_s": sum(cpu[p.pid] for p in procs[1:]),
+                "control_cpu_s": cpu[procs[0].pid], "sender_cpu_s": sender_cpu, "wall": wall, "frames": written}
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def _up(url: str) -> bool:
+    import requests
+
+    try:
+        return requests.get(url + "/health", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def compare_workers(args: argparse.Namespace, ts: Path, mic: Path, system: Path, expected: dict) -> None:
+    cores = os.cpu_count() or 1
+    print(f"{args.size}@{args.fps} screen + {len(AUDIO_CHANNELS)} Opus channels, {args.seconds} s per session, "
+          f"{cores} cores; CPU as a fraction of one core")
+    print(f"{'workers':>7} {'sessions':>8} {'worker core/sess':>16} {'control core':>12} {'sender core':>11} "
+          f"{'sender share':>12} {'lost video':>10} {'bare lost':>9} {'ok':>3}")
+    capacity: dict[int, tuple[int, float]] = {}
+    bare_lost: dict[int, int] = {}
+    for k in args.workers:
+        for n in args.sessions:
+            if n not in bare_lost:
+                out = subprocess.run([sys.executable, __file__, "--receiver", "bare", str(n), "--seconds",
+                                      str(args.seconds), "--size", args.size, "--fps", str(args.fps)],
+                                     capture_output=True, text=True, check=True)
+                bare = json.loads(out.stdout.strip().splitlines()[-1])
+                bare_lost[n] = max(0, expected["video"] * n - bare["frames"]["video"])
+            row = workers_run(k, n, ts, mic, system)
+            lost = max(0, expected["video"] * n - row["frames"]["video"])
+            ok = lost <= bare_lost[n] + 0.005 * expected["video"] * n
+            per = row["worker_cpu_s"] / n / args.seconds
+            sender = row["sender_cpu_s"] / args.seconds
+            print(f"{k:>7} {n:>8} {per:>16.4f} {row['control_cpu_s'] / args.seconds:>12.3f} {sender:>11.3f} "
+                  f"{sender / cores:>11.0%} {lost:>10} {bare_lost[n]:>9} {'yes' if ok else 'no':>3}", flush=True)
+            if not ok:
+                break
+            capacity[k] = (n, per)
+    print()
+    for k in args.workers:
+        n, per = capacity.get(k, (0, float("nan")))
+        print(f"{k} worker(s): {n} sessions with no frame lost beyond the bare path, {per:.4f} core per session")
+    if len(capacity) >= 2:
+        (k1, (n1, p1)), (k2, (n2, p2)) = sorted(capacity.items())[:2]
+        print(f"{k2} vs {k1} workers: {n2 / n1 if n1 else float('nan'):.2f}x the sessions, CPU per session "
+              f"{(p2 / p1 - 1) if p1 else float('nan'):+.0%}")
+
+
 def _frames_in(files: list[Path]) -> dict[str, int]:
     import av
 
@@ -214,6 +349,7 @@ def main() -> None:
     ap.add_argument("--modes", nargs="+", default=["bare", "tap", "recorder"], choices=["bare", "tap", "recorder"])
     ap.add_argument("--sender", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--receiver", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--workers", type=int, nargs="+", help="ingest worker counts to compare (see above)")
     args = ap.parse_args()
     if args.sender:
         asyncio.run(sender(*args.sender[:3], int(args.sender[3])))
@@ -223,6 +359,8 @@ def main() -> None:
         print(json.dumps(asyncio.run(receiver(args.receiver[0], int(args.receiver[1]), ts, mic, system))))
         return
     expected = {"video": args.seconds * args.fps, "audio": args.seconds * 50 * len(AUDIO_CHANNELS)}
+    if args.workers:
+        return compare_workers(args, ts, mic, system, expected)
     print(f"{args.size}@{args.fps} screen + {len(AUDIO_CHANNELS)} Opus channels, {args.seconds} s per session; "
           "receiver CPU per session as a fraction of one core")
     print(f"{'sessions':>8} {'mode':>9} {'cpu s':>8} {'core/sess':>10} {'vs bare':>8} {'vs recorder':>12} "
