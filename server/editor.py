@@ -43,9 +43,10 @@ from .database import Conn, Database, row
 from .errors import BadRequest, NotFound
 from .ids import new_id
 from .jobs import JobContext, JobKind, JobQueue
-from .library import MediaLibrary
+from .library import MediaLibrary, prepare_asset
 from .links import Links
 from .settings import Settings
+from .storage import MediaRoot
 from .uploads import Uploads
 
 log = logging.getLogger("reeldb.editor")
@@ -57,7 +58,7 @@ MAX_UPLOADED_TIMELINE = 20 * 1024 * 1024
 
 def source_of(media: dict[str, Any]) -> SourceInfo:
     """A source as the job's params carry it: ``path`` and ``hls_dir`` as stored (relative to the
-    media root), resolved by the job where it runs (:meth:`Editor._render_job`)."""
+    media root), resolved by the job where it runs (:func:`render_compute`)."""
     kind = media["kind"]
     return SourceInfo(
         id=media["id"], kind=kind, path=media["path"], duration=float(media["length"] or 0.0),
@@ -80,7 +81,7 @@ class Editor:
     uploads: Uploads
 
     def __post_init__(self) -> None:
-        self.jobs.register(JobKind("render", "renders", self._render_job))
+        self.jobs.register(JobKind("render", "renders", render_compute, commit=self._render_commit))
 
     async def request(self, body: dict[str, Any]) -> str:
         """Parse and check the timeline (inline, or uploaded: ``timeline_url``), then find its
@@ -177,35 +178,10 @@ class Editor:
                 "video_id": media["id"], "length": media["length"], "way": result.get("way")}
 
     # -- the job ---------------------------------------------------------------------------------
-    def _render_job(self, ctx: JobContext) -> dict[str, Any]:
-        p = ctx.params
-        timeline = parse_timeline(p["timeline"], internal=True)
-        root = self.library.storage
-        sources = {k: SourceInfo(**{**v, "path": str(root.path(v["path"])),
-                                    "hls_dir": str(root.path(v["hls_dir"])) if v.get("hls_dir") else None})
-                   for k, v in p["sources"].items()}
-        captions = [Caption(s, e, text, tuple(tuple(w) for w in words)) for s, e, text, words in p["captions"]]
-        staging = self.settings.media_root_dir / "renders" / ctx.id
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        try:
-            out = staging / "render.mp4"
-            plan = plan_copy(timeline, sources)
-            mix = None
-            if plan is None or plan.audio == "mix":
-                mix = mix_audio(timeline, sources)
-                ctx.progress(0.05)
-            if plan is not None:
-                self._copy(plan, sources, mix, out, lambda f: ctx.progress(0.05 + 0.75 * f))
-            else:
-                render(timeline, sources, out, captions, lambda f: ctx.progress(0.05 + 0.75 * f), mix=mix)
-            info = probe(out)
-            ctx.progress(0.85)
-            self.library.place(p["media_id"], out, info, "video", p["collection_id"], "Editor timeline", "editor",
-                               suffix=".mp4")
-            return {"media_id": p["media_id"], "way": "copy" if plan else "render"}
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    def _render_commit(self, ctx: JobContext, result: dict[str, Any]) -> dict[str, Any]:
+        """The control node's part: the rendered video's row."""
+        self.library.commit(result.pop("record"))
+        return result
 
     @staticmethod
     def _copy(plan: CopyPlan, sources: dict[str, SourceInfo], mix, out: Path, progress) -> None:
@@ -213,6 +189,39 @@ class Editor:
         hls_dir = Path(src.hls_dir or "")
         spans = clip_segments(Path(src.path), hls_dir, [(s0, s1) for _, s0, s1 in plan.spans], hls_dir / "clips")
         write_copy(plan, [[piece.path for piece in span] for span in spans], mix, out, progress)
+
+
+def render_compute(ctx: JobContext) -> dict[str, Any]:
+    """The render job's compute part, files only (a job worker runs it): the timeline into an MP4,
+    prepared as a library asset whose row goes back in ``record``."""
+    p = ctx.params
+    timeline = parse_timeline(p["timeline"], internal=True)
+    root = MediaRoot(ctx.settings.media_root_dir)
+    sources = {k: SourceInfo(**{**v, "path": str(root.path(v["path"])),
+                                "hls_dir": str(root.path(v["hls_dir"])) if v.get("hls_dir") else None})
+               for k, v in p["sources"].items()}
+    captions = [Caption(s, e, text, tuple(tuple(w) for w in words)) for s, e, text, words in p["captions"]]
+    staging = root.root / "renders" / ctx.id
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        out = staging / "render.mp4"
+        plan = plan_copy(timeline, sources)
+        mix = None
+        if plan is None or plan.audio == "mix":
+            mix = mix_audio(timeline, sources)
+            ctx.progress(0.05)
+        if plan is not None:
+            Editor._copy(plan, sources, mix, out, lambda f: ctx.progress(0.05 + 0.75 * f))
+        else:
+            render(timeline, sources, out, captions, lambda f: ctx.progress(0.05 + 0.75 * f), mix=mix)
+        info = probe(out)
+        ctx.progress(0.85)
+        record = prepare_asset(root, p["media_id"], out, info, "video", p["collection_id"], "Editor timeline",
+                               "editor", suffix=".mp4")
+        return {"media_id": p["media_id"], "way": "copy" if plan else "render", "record": record}
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _sources(conn: Conn, ids: list[str]) -> dict[str, SourceInfo]:

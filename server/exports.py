@@ -28,11 +28,12 @@ from .errors import BadRequest, Conflict
 from .events import WebSocketHub
 from .ids import new_id
 from .jobs import JobContext, JobKind, JobQueue
-from .library import MediaLibrary
+from .library import MediaLibrary, prepare_asset
 from .links import Links
 from .sessions import Sessions, in_collection, load, rtstreams_of
 from .runtime import Runtime
 from .settings import Settings
+from .storage import MediaRoot
 
 log = logging.getLogger("reeldb.export")
 
@@ -59,7 +60,7 @@ class Exports:
     runtime: Runtime
 
     def __post_init__(self) -> None:
-        self.jobs.register(JobKind("export", "exports", self._export_job))
+        self.jobs.register(JobKind("export", "exports", export_compute, commit=self._export_commit))
         self.jobs.on_finish("export", self._finished)
 
     # -- views -----------------------------------------------------------------------------------
@@ -222,37 +223,16 @@ class Exports:
             self.jobs.wake()
 
     # -- the job ---------------------------------------------------------------------------------
-    def _export_job(self, ctx: JobContext) -> dict[str, Any]:
-        p = ctx.params
-        folder = ctx.settings.sessions_dir / p["session_id"]
-        staging = ctx.settings.media_root_dir / "exports" / ctx.id
-        shutil.rmtree(staging, ignore_errors=True)  # a previous attempt of this job, killed midway
-        try:
-            result = export_session(folder, staging, p["video_channel_id"],
-                                    progress=lambda f: ctx.progress(f * 0.9), include_raw=p["include_raw"])
-            label = p["video_channel_id"] or result.video_channel_id or "audio"
-            muxed = self.library.place(p["video_id"], result.muxed_path, result.muxed_info, "video",
-                                       p["collection_id"], f"Capture {p['session_id']} ({label})", "capture",
-                                       session_id=p["session_id"], channel_id=result.video_channel_id)
-            ctx.progress(0.95)
-            assets: dict[str, str] = {}
-            for channel_id, asset in result.channels.items():
-                kind = "video" if asset.kind == "video" else "audio"
-                asset_id = p["asset_ids"].get(channel_id) or new_id(kind)
-                placed = self.library.place(asset_id, asset.path, asset.info, kind, p["collection_id"],
-                                            f"Capture {p['session_id']} {channel_id}", "capture-channel",
-                                            session_id=p["session_id"], channel_id=channel_id)
-                assets[channel_id] = placed["id"]
-                ctx.write(lambda conn, a=placed["id"], c=channel_id: conn.execute(
-                    "update rtstreams set exported_asset_id = ? where session_id = ? and name = ?",
-                    [a, p["session_id"], c]))
-            for warning in result.warnings:
-                log.warning("export of %s: %s", p["session_id"], warning)
-            return {"video_id": muxed["id"], "video_channel_id": result.video_channel_id, "assets": assets,
-                    "warnings": result.warnings, "duration": result.duration, "origin": result.origin,
-                    "asset_starts": {c: a.start_time for c, a in result.channels.items()}}
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    def _export_commit(self, ctx: JobContext, result: dict[str, Any]) -> dict[str, Any]:
+        """The control node's part: the assets' rows, then each raw channel's rtstream pointing at
+        its asset (upserts and updates keyed by ids fixed when queued: a second run replaces)."""
+        for record in result.pop("records", []):
+            self.library.commit(record)
+        for channel_id, asset_id in result["assets"].items():
+            ctx.write(lambda conn, a=asset_id, c=channel_id: conn.execute(
+                "update rtstreams set exported_asset_id = ? where session_id = ? and name = ?",
+                [a, ctx.params["session_id"], c]))
+        return result
 
     async def _finished(self, job: dict[str, Any]) -> None:
         def write(conn: Conn) -> tuple[dict[str, Any], dict[str, Any], tuple[dict[str, Any], dict[str, Any]] | None] | None:
@@ -312,3 +292,38 @@ class Exports:
         return self.sessions.move(conn, session["id"], "failed", {"error": {"code": "EXPORT_FAILED", "message": error}},
                                   export_status="failed", export_error=error, error=error)
 
+
+
+def export_compute(ctx: JobContext) -> dict[str, Any]:
+    """The export job's compute part, files only (a job worker runs it): the session folder into
+    the muxed recording and raw channel files, each prepared as a library asset; the rows to write
+    go back in ``records`` for :meth:`Exports._export_commit`."""
+    p = ctx.params
+    storage = MediaRoot(ctx.settings.media_root_dir)
+    folder = storage.sessions_dir / p["session_id"]
+    staging = storage.root / "exports" / ctx.id
+    shutil.rmtree(staging, ignore_errors=True)  # a previous attempt of this job, killed midway
+    try:
+        result = export_session(folder, staging, p["video_channel_id"],
+                                progress=lambda f: ctx.progress(f * 0.9), include_raw=p["include_raw"])
+        label = p["video_channel_id"] or result.video_channel_id or "audio"
+        muxed = prepare_asset(storage, p["video_id"], result.muxed_path, result.muxed_info, "video",
+                              p["collection_id"], f"Capture {p['session_id']} ({label})", "capture",
+                              session_id=p["session_id"], channel_id=result.video_channel_id)
+        ctx.progress(0.95)
+        records = [muxed]
+        assets: dict[str, str] = {}
+        for channel_id, asset in result.channels.items():
+            kind = "video" if asset.kind == "video" else "audio"
+            asset_id = p["asset_ids"].get(channel_id) or new_id(kind)
+            records.append(prepare_asset(storage, asset_id, asset.path, asset.info, kind, p["collection_id"],
+                                         f"Capture {p['session_id']} {channel_id}", "capture-channel",
+                                         session_id=p["session_id"], channel_id=channel_id))
+            assets[channel_id] = asset_id
+        for warning in result.warnings:
+            log.warning("export of %s: %s", p["session_id"], warning)
+        return {"video_id": muxed["id"], "video_channel_id": result.video_channel_id, "assets": assets,
+                "warnings": result.warnings, "duration": result.duration, "origin": result.origin,
+                "asset_starts": {c: a.start_time for c, a in result.channels.items()}, "records": records}
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -14,10 +14,17 @@ event loop, and must not be done twice. The rules that make that so:
 - Each kind belongs to a lane with its own workers (imports, exports, index, renders, maintenance),
   so a slow import cannot starve exports or indexing, nor a long render an export, nor
   housekeeping (retention) anything.
+- A handler is split where the database is: an optional ``prepare`` (reads, on the control node,
+  merged into the params it hands on), the handler itself (the *compute* part: reads and writes
+  only files under the media root and returns a JSON-able result, so it can run on a job worker
+  with no database) and an optional ``commit`` (writes rows, on the control node, and returns the
+  job's result). Kinds marked ``local`` (their work *is* choosing rows: retention) always run on
+  the control node.
 
 :class:`JobQueue` is the interface routes and services use; :class:`Jobs` is the embedded
-backend. Another backend (a distributed queue) can stand behind the same interface with the
-same handlers.
+backend, which runs the three parts one after the other on one thread. ``server/celery_jobs.py``
+stands behind the same interface with the same parts: compute on ``reeldb worker jobs``
+processes through Celery, prepare and commit here.
 """
 
 from __future__ import annotations
@@ -53,7 +60,8 @@ class JobContext:
     kind: str
     params: dict[str, Any]
     settings: Settings
-    db: Database
+    #: None on a job worker: its compute part may not touch the database (see the module doc).
+    db: Database | None
     _report: Callable[[float, bool], None]
 
     def progress(self, fraction: float) -> None:
@@ -65,13 +73,23 @@ class JobContext:
         self._report(-1.0, True)
 
     def read(self, fn: Callable[[Conn], T]) -> T:
-        return self.db.read_sync(fn)
+        return self._database().read_sync(fn)
 
     def write(self, fn: Callable[[Conn], T]) -> T:
-        return self.db.write_sync(fn)
+        return self._database().write_sync(fn)
+
+    def _database(self) -> Database:
+        if self.db is None:
+            raise RuntimeError(f"job {self.id} ({self.kind}) touched the database on a job worker: "
+                               "that belongs in the kind's prepare or commit part")
+        return self.db
 
 
 Handler = Callable[[JobContext], dict[str, Any] | None]
+#: Control node, before the compute part: what it needs from the database, added to its params.
+Prepare = Callable[[Conn, dict[str, Any]], dict[str, Any]]
+#: Control node, after it: writes the compute part's result as rows; returns the job's result.
+Commit = Callable[[JobContext, dict[str, Any]], dict[str, Any] | None]
 #: Called on the event loop when a job of a kind ends (done or failed), with its row.
 Listener = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -80,7 +98,12 @@ Listener = Callable[[dict[str, Any]], Awaitable[None]]
 class JobKind:
     name: str
     lane: str
+    #: The compute part (the whole job when there is no ``commit``).
     handler: Handler
+    commit: Commit | None = None
+    prepare: Prepare | None = None
+    #: Runs on the control node whatever the backend (needs the database throughout).
+    local: bool = False
 
 
 @runtime_checkable
@@ -214,6 +237,7 @@ class Jobs:
             execution = self._running.get(job["id"])
             if execution is not None:
                 execution.abandoned = True  # its thread may wake later; its token no longer counts
+            self._reaped(job)
             if job["attempts"] < self.settings.job_max_attempts and job["kind"] in self._kinds:
                 conn["jobs"].update(job["id"], {"status": "queued", "owner": None, "lease_until": None,
                                                 "updated_at": now})
@@ -222,6 +246,9 @@ class Jobs:
                 conn["jobs"].update(job["id"], {
                     "status": "failed", "owner": None, "lease_until": None, "updated_at": now, "error": given_up})
                 self._loop.call_soon_threadsafe(self._ended, job["id"])  # type: ignore[union-attr]
+
+    def _reaped(self, job: dict[str, Any]) -> None:
+        """Hook: ``job``'s lease ran out (inside the reaping transaction; must not block)."""
 
     def _claim(self, conn: Conn, lane: str) -> dict[str, Any] | None:
         now = time.time()
@@ -267,7 +294,11 @@ class Jobs:
 
     def _work(self, kind: JobKind, ctx: JobContext, execution: _Execution) -> None:
         try:
+            if kind.prepare is not None:
+                ctx.params = {**ctx.params, **self.db.read_sync(lambda conn: kind.prepare(conn, ctx.params))}
             result = kind.handler(ctx)
+            if kind.commit is not None:
+                result = kind.commit(ctx, result or {})
             status, error = "done", None
         except JobLost:
             log.info("job %s: a newer attempt owns it; this one stops", ctx.id)
@@ -281,7 +312,12 @@ class Jobs:
                 error = f"Internal error while running the job (the server log has it under {ctx.id})"
         else:
             code = None
+        self._record_end(ctx.id, execution.token, status, result, error, code)
+        self._forget(execution)
 
+    def _record_end(self, job_id: str, token: str, status: str, result: dict[str, Any] | None, error: str | None,
+                    code: str | None) -> bool:
+        """Write a job's end if ``token`` still owns it (fencing) and announce it; False if not."""
         def finish(conn: Conn) -> int:
             changes = {"status": status, "result": dumps(result) if result is not None else None,
                        "error": error, "error_code": code, "lease_until": None, "updated_at": time.time(),
@@ -289,19 +325,19 @@ class Jobs:
             if status == "done":
                 changes["progress"] = 1.0
             sets = ", ".join(f"{k} = ?" for k in changes)
-            return conn.execute(f"update jobs set {sets} where id = ? and owner = ?",
-                                [*changes.values(), ctx.id, execution.token]).rowcount
+            return conn.execute(f"update jobs set {sets} where id = ? and owner = ? and status = 'running'",
+                                [*changes.values(), job_id, token]).rowcount
 
         try:
             kept = self.db.write_sync(finish)
         except Exception:
-            log.exception("job %s: could not record its end", ctx.id)
+            log.exception("job %s: could not record its end", job_id)
             kept = 0
-        self._forget(execution)
         if kept and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._ended, ctx.id)
+            self._loop.call_soon_threadsafe(self._ended, job_id)
         elif not kept:
-            log.warning("job %s: result of a superseded attempt discarded", ctx.id)
+            log.warning("job %s: result of a superseded attempt discarded", job_id)
+        return bool(kept)
 
     def _forget(self, execution: _Execution) -> None:
         if self._running.get(execution.job_id) is execution:
@@ -332,3 +368,15 @@ def async_response(job: dict[str, Any]) -> dict[str, Any]:
     if job["status"] == "done":
         return {"success": True, "status": "done", "data": loads(job["result"], {})}
     return {"success": False, "status": "failed", "message": job["error"] or "Job failed"}
+
+
+def make_jobs(db: Database, settings: Settings, runtime: Runtime) -> Jobs:
+    """The backend ``REELDB_JOBS`` names: ``embedded`` (default: this module's runner) or ``celery``
+    (server/celery_jobs.py, imported only then: the default install never loads Celery)."""
+    if settings.jobs == "celery":
+        from .celery_jobs import CeleryJobs
+
+        return CeleryJobs(db, settings, runtime)
+    if settings.jobs != "embedded":
+        raise ValueError(f"REELDB_JOBS={settings.jobs!r}: embedded or celery")
+    return Jobs(db, settings, runtime)

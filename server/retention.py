@@ -34,7 +34,7 @@ class Retention:
         self.settings = settings
         self.jobs = jobs
         self.library = library
-        jobs.register(JobKind("retention", "maintenance", self._job))
+        jobs.register(JobKind("retention", "maintenance", self._job, local=True))
 
     @property
     def enabled(self) -> bool:

@@ -7,12 +7,15 @@ index stage's search is blocking (query embedding, a matrix product) and keeps i
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
-from reeldb.index import pipeline, store
+import numpy as np
+
+from reeldb.index import embed, pipeline, segments, store
 from reeldb.index.search import SearchIndex
 from reeldb.index.segments import transcript_response
-from reeldb.index.transcribe import whisper_language
+from reeldb.index.transcribe import Transcript, transcribe, whisper_language
 
 from .database import Conn, Database, rows
 from .errors import BadRequest, JobFailed
@@ -37,20 +40,61 @@ def _media_file(ctx: JobContext) -> str:
     return str(MediaRoot(ctx.settings.media_root_dir).path(ctx.params["path"]))
 
 
-def _transcribe_job(ctx: JobContext) -> dict[str, Any]:
-    p = ctx.params
-    pipeline.ensure_transcript(ctx.db, p["asset_id"], _media_file(ctx), ctx.progress, force=p.get("force", False),
-                               language=_language(p.get("language_code")), whisper_model=ctx.settings.whisper_model)
-    return {"asset_id": p["asset_id"], "query": p.get("query", {})}
+# Transcription and indexing, split where the database is (see server/jobs.py): ``prepare`` reads a
+# stored transcript on the control node, the compute part (whisper, segmentation, embeddings) needs
+# only the media file, and ``commit`` writes the transcript and the index rows. What the index
+# stage's ``pipeline.index_asset`` does in one call, with the same rules (a stored transcript is
+# reused unless ``force``; rows are replaced per asset).
+def _stored_transcript(conn: Conn, params: dict[str, Any]) -> dict[str, Any]:
+    if params.get("force"):
+        return {}
+    stored = store.get_transcript(conn, params["asset_id"])
+    return {"transcript": stored.to_dict()} if stored is not None else {}
 
 
-def _index_job(ctx: JobContext) -> dict[str, Any]:
-    p = ctx.params
-    result = pipeline.index_asset(ctx.db, p["asset_id"], _media_file(ctx), ctx.progress, force=p.get("force", False),
-                                  language=_language(p.get("language_code")),
-                                  whisper_model=ctx.settings.whisper_model, embed_model=ctx.settings.embed_model)
-    return {"asset_id": result.asset_id, "segments": result.segments, "words": result.words,
-            "duration": result.duration}
+def _transcribed(ctx: JobContext, share: float) -> tuple[Transcript, bool]:
+    """The params' stored transcript, else a fresh one (and True: it is new, commit stores it)."""
+    if ctx.params.get("transcript"):
+        ctx.progress(share)
+        return Transcript.from_dict(ctx.params["transcript"]), False
+    return transcribe(_media_file(ctx), lambda f: ctx.progress(f * share), model_spec=ctx.settings.whisper_model,
+                      language=_language(ctx.params.get("language_code"))), True
+
+
+def transcribe_compute(ctx: JobContext) -> dict[str, Any]:
+    tr, new = _transcribed(ctx, 1.0)
+    return {"asset_id": ctx.params["asset_id"], "query": ctx.params.get("query", {}),
+            **({"transcript": tr.to_dict()} if new else {})}
+
+
+def _transcribe_commit(ctx: JobContext, result: dict[str, Any]) -> dict[str, Any]:
+    if "transcript" in result:
+        tr = Transcript.from_dict(result.pop("transcript"))
+        ctx.write(lambda conn: store.save_transcript(conn, result["asset_id"], tr))
+    return result
+
+
+def index_compute(ctx: JobContext) -> dict[str, Any]:
+    tr, new = _transcribed(ctx, pipeline.TRANSCRIBE_SHARE)
+    segs = segments.index_segments(tr.words)
+    vecs = np.ascontiguousarray(embed.embed_texts([s.text for s in segs], model_spec=ctx.settings.embed_model),
+                                dtype=np.float32)
+    ctx.progress(0.99)
+    return {"asset_id": ctx.params["asset_id"], "segments": [list(seg) for seg in segs],
+            "vectors": base64.b64encode(vecs.tobytes()).decode(), "dim": int(vecs.shape[1]) if vecs.ndim == 2 else 0,
+            "model": ctx.settings.embed_model or "bundled:all-MiniLM-L6-v2", "words": len(tr.words),
+            "duration": tr.duration, **({"transcript": tr.to_dict()} if new else {})}
+
+
+def _index_commit(ctx: JobContext, result: dict[str, Any]) -> dict[str, Any]:
+    asset_id = result["asset_id"]
+    segs = [segments.Segment(float(s), float(e), str(t)) for s, e, t in result["segments"]]
+    vecs = np.frombuffer(base64.b64decode(result["vectors"]), dtype=np.float32).reshape(len(segs), result["dim"])
+    if "transcript" in result:
+        tr = Transcript.from_dict(result["transcript"])
+        ctx.write(lambda conn: store.save_transcript(conn, asset_id, tr))
+    ctx.write(lambda conn: store.save_index(conn, asset_id, segs, vecs, embed_model=result["model"]))
+    return {"asset_id": asset_id, "segments": len(segs), "words": result["words"], "duration": result["duration"]}
 
 
 def _transcript(conn: Conn, asset_id: str, query: dict[str, Any]) -> dict[str, Any] | None:
@@ -74,8 +118,9 @@ class Spoken:
         self.settings = settings
         self.jobs = jobs
         self.index = SearchIndex(embed_model=settings.embed_model)
-        jobs.register(JobKind("transcribe", "index", _transcribe_job))
-        jobs.register(JobKind("index", "index", _index_job))
+        jobs.register(JobKind("transcribe", "index", transcribe_compute, commit=_transcribe_commit,
+                              prepare=_stored_transcript))
+        jobs.register(JobKind("index", "index", index_compute, commit=_index_commit, prepare=_stored_transcript))
 
     # -- transcripts -----------------------------------------------------------------------------
     async def transcript(self, asset_id: str, query: dict[str, Any]) -> dict[str, Any] | None:

@@ -31,12 +31,13 @@ from .database import Conn, Database, row, rows
 from .errors import BadRequest, Conflict, JobFailed, NotFound, PayloadTooLarge
 from .ids import new_id
 from .jobs import JobContext, JobKind, JobQueue
-from .library import MediaLibrary
+from .library import MediaLibrary, prepare_asset
 from .links import Links
 from .netguard import (BlockedAddress, GuardedBackend, address_refusal, import_roots, importable_file,
                        literal_address, open_importable)
 from .runtime import Runtime
 from .settings import Settings
+from .storage import MediaRoot
 
 UPLOAD_PATH = re.compile(r"^/upload/(up-[0-9a-f-]+)$")
 WRITE_BLOCK = 1 << 20  # bytes gathered before one write off the event loop
@@ -60,7 +61,7 @@ class Uploads:
     _receiving: set[str] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
-        self.jobs.register(JobKind("upload", "imports", self._import_job))
+        self.jobs.register(JobKind("upload", "imports", import_compute, commit=self._import_commit))
 
     def _file(self, stored: str) -> Path:
         """A slot's file (stored relative to the media root)."""
@@ -208,86 +209,14 @@ class Uploads:
         raise BadRequest("url must be an http(s):// or file:// URL")
 
     def _file_source(self, url: str, error: type[Exception] = BadRequest) -> Path:
-        """The real path of a ``file://`` URL an import may read; ``error`` (one message whatever the reason) if not.
+        return file_source(self.settings, url, error)
 
-        Decided on the URL's real path, without opening the file: whether it exists, is outside the
-        import directories or inside the data directory, the answer is the same.
-        """
-        roots = import_roots(self.settings.import_dirs)
-        if not roots:
-            raise error(FILE_IMPORTS_OFF)
-        parsed = urlparse(url)
-        real = importable_file(unquote(parsed.path), roots, self.settings.data_dir)
-        if real is not None and real.is_relative_to(os.path.realpath(self.settings.media_root_dir)):
-            real = None  # a media root of its own is as private as the data dir
-        if parsed.netloc not in ("", "localhost") or real is None:
-            raise error(_file_refused(url))
-        return real
-
-    def _import_job(self, ctx: JobContext) -> dict[str, Any]:
-        p = ctx.params
-        media_id = p["media_id"]
-        deadline = time.monotonic() + ctx.settings.import_timeout
-        shown = p.get("filename") or "file"
-        temp: Path | None = self._file(p["path"]) if p["source"] == "slot" else None  # the slot is spent either way
-        try:
-            if p["source"] in ("http", "file"):
-                temp = ctx.settings.uploads_dir / f"{ctx.id}.download"
-                if p["source"] == "http":
-                    _fetch(ctx, p["url"], temp, deadline)
-                else:  # a copy, read once: what is probed is what is stored, whatever happens to the original
-                    self._copy_file(ctx, p, temp, deadline)
-                src = temp
-            else:
-                src = self._file(p["path"])
-                if not src.is_file():
-                    raise JobFailed("The uploaded file is gone; upload it again")
-            info = _inspect(src, shown)
-            kind = info.kind
-            wanted = p.get("media_type")
-            if wanted and wanted != kind:
-                if wanted == "audio" and info.audio_codec:
-                    kind = "audio"
-                else:
-                    raise JobFailed(f"media_type is {wanted!r} but the file is {kind}")
-            asset_id = _with_kind(media_id, kind)
-            suffix = Path(p.get("filename") or "").suffix.lower()
-            if suffix not in _MEDIA_SUFFIXES:  # never a suffix that makes FFmpeg guess another format
-                suffix = _extension(info.format)
-            self.library.place(asset_id, src, info, kind, p["collection_id"],
-                               p.get("name") or Path(p.get("filename") or kind).stem, "upload",
-                               move=True, suffix=suffix, description=p.get("description"),
-                               source=p.get("url") or (p.get("path") if p["source"] == "file" else None))
-            temp = None
-            return {"media_id": asset_id}
-        finally:
-            if temp is not None:
-                temp.unlink(missing_ok=True)
-            if p["source"] == "slot":
-                ctx.write(lambda conn: conn["uploads"].delete_where("id = ?", [p["upload_id"]]))
-
-    def _copy_file(self, ctx: JobContext, p: dict[str, Any], dest: Path, deadline: float) -> None:
-        """Copy a ``file://`` source, checked again now (settings or the file may have changed)."""
-        url = p.get("url_given") or Path(p["path"]).as_uri()
-        real = self._file_source(url, JobFailed)
-        try:
-            fd = open_importable(real, ctx.settings.data_dir)
-        except OSError:
-            raise JobFailed(_file_refused(url)) from None
-        limit = ctx.settings.max_upload_bytes
-        with open(fd, "rb") as source, open(dest, "wb") as out:
-            total = os.fstat(source.fileno()).st_size
-            if total > limit:
-                raise JobFailed("The file is larger than the server accepts")
-            done = 0
-            while chunk := source.read(COPY_BLOCK):
-                out.write(chunk)
-                done += len(chunk)
-                if done > limit:
-                    raise JobFailed("The file is larger than the server accepts")
-                if time.monotonic() > deadline:
-                    raise JobFailed(_too_slow(url, ctx.settings.import_timeout))
-                ctx.progress(0.8 * done / total if total else 0.0)
+    def _import_commit(self, ctx: JobContext, result: dict[str, Any]) -> dict[str, Any]:
+        """The control node's part: the asset's row, and the upload slot spent."""
+        self.library.commit(result.pop("record"))
+        if ctx.params["source"] == "slot":
+            ctx.write(lambda conn: conn["uploads"].delete_where("id = ?", [ctx.params["upload_id"]]))
+        return result
 
     # -- housekeeping ----------------------------------------------------------------------------
     def sweep_expired(self, now: float | None = None) -> int:
@@ -345,6 +274,93 @@ class Uploads:
                     coll.rmdir()
             except OSError:
                 pass
+
+
+def file_source(settings: Settings, url: str, error: type[Exception] = BadRequest) -> Path:
+    """The real path of a ``file://`` URL an import may read; ``error`` (one message whatever the reason) if not.
+
+    Decided on the URL's real path, without opening the file: whether it exists, is outside the
+    import directories or inside the data directory (or the media root), the answer is the same.
+    """
+    roots = import_roots(settings.import_dirs)
+    if not roots:
+        raise error(FILE_IMPORTS_OFF)
+    parsed = urlparse(url)
+    real = importable_file(unquote(parsed.path), roots, settings.data_dir)
+    if real is not None and real.is_relative_to(os.path.realpath(settings.media_root_dir)):
+        real = None  # a media root of its own is as private as the data dir
+    if parsed.netloc not in ("", "localhost") or real is None:
+        raise error(_file_refused(url))
+    return real
+
+
+def import_compute(ctx: JobContext) -> dict[str, Any]:
+    """The import job's compute part, files only (a job worker runs it): fetch or copy the source,
+    probe it, prepare the asset; its row goes back in ``record`` for :meth:`Uploads._import_commit`.
+    An upload slot's file is spent either way."""
+    p = ctx.params
+    storage = MediaRoot(ctx.settings.media_root_dir)
+    media_id = p["media_id"]
+    deadline = time.monotonic() + ctx.settings.import_timeout
+    shown = p.get("filename") or "file"
+    temp: Path | None = storage.path(p["path"]) if p["source"] == "slot" else None  # the slot is spent either way
+    try:
+        if p["source"] in ("http", "file"):
+            temp = storage.uploads_dir / f"{ctx.id}.download"
+            if p["source"] == "http":
+                _fetch(ctx, p["url"], temp, deadline)
+            else:  # a copy, read once: what is probed is what is stored, whatever happens to the original
+                _copy_file(ctx, p, temp, deadline)
+            src = temp
+        else:
+            src = storage.path(p["path"])
+            if not src.is_file():
+                raise JobFailed("The uploaded file is gone; upload it again")
+        info = _inspect(src, shown)
+        kind = info.kind
+        wanted = p.get("media_type")
+        if wanted and wanted != kind:
+            if wanted == "audio" and info.audio_codec:
+                kind = "audio"
+            else:
+                raise JobFailed(f"media_type is {wanted!r} but the file is {kind}")
+        asset_id = _with_kind(media_id, kind)
+        suffix = Path(p.get("filename") or "").suffix.lower()
+        if suffix not in _MEDIA_SUFFIXES:  # never a suffix that makes FFmpeg guess another format
+            suffix = _extension(info.format)
+        record = prepare_asset(storage, asset_id, src, info, kind, p["collection_id"],
+                               p.get("name") or Path(p.get("filename") or kind).stem, "upload",
+                               move=True, suffix=suffix, description=p.get("description"),
+                               source=p.get("url") or (p.get("path") if p["source"] == "file" else None))
+        temp = None
+        return {"media_id": asset_id, "record": record}
+    finally:
+        if temp is not None:
+            temp.unlink(missing_ok=True)
+
+
+def _copy_file(ctx: JobContext, p: dict[str, Any], dest: Path, deadline: float) -> None:
+    """Copy a ``file://`` source, checked again now (settings or the file may have changed)."""
+    url = p.get("url_given") or Path(p["path"]).as_uri()
+    real = file_source(ctx.settings, url, JobFailed)
+    try:
+        fd = open_importable(real, ctx.settings.data_dir)
+    except OSError:
+        raise JobFailed(_file_refused(url)) from None
+    limit = ctx.settings.max_upload_bytes
+    with open(fd, "rb") as source, open(dest, "wb") as out:
+        total = os.fstat(source.fileno()).st_size
+        if total > limit:
+            raise JobFailed("The file is larger than the server accepts")
+        done = 0
+        while chunk := source.read(COPY_BLOCK):
+            out.write(chunk)
+            done += len(chunk)
+            if done > limit:
+                raise JobFailed("The file is larger than the server accepts")
+            if time.monotonic() > deadline:
+                raise JobFailed(_too_slow(url, ctx.settings.import_timeout))
+            ctx.progress(0.8 * done / total if total else 0.0)
 
 
 def _discard(out: BinaryIO, path: Path) -> None:
