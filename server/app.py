@@ -27,7 +27,7 @@ from .errors import handle_exception
 from .events import Events, WebSocketHub
 from .exports import Exports
 from .guard import Guard
-from .jobs import Jobs
+from .jobs import make_jobs
 from .library import MediaLibrary
 from .links import Links
 from .live import LiveTranscripts
@@ -73,7 +73,7 @@ class Server:
         self.auth = Auth(self.db, keyring)                                     # api_keys, client_tokens
         self.hub = WebSocketHub(settings.max_websockets_per_key)
         self.events = Events(self.db, settings, self.hub)                      # events, deliveries
-        self.jobs = Jobs(self.db, settings, self.runtime)                      # jobs
+        self.jobs = make_jobs(self.db, settings, self.runtime)                 # jobs (REELDB_JOBS)
         self.collections = Collections(self.db)                                # collections
         self.storage = MediaRoot(settings.media_root_dir)                      # files under the media root
         self.library = MediaLibrary(self.db, settings, self.runtime, self.storage)  # media

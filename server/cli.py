@@ -14,6 +14,9 @@ from .settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["worker", "jobs"]:  # options of its own (see jobs_worker_command)
+        return jobs_worker_command(argv[2:])
     parser = argparse.ArgumentParser(prog="reeldb", description="ReelDB: self-hosted capture, storage and search.")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the API server")
@@ -219,6 +222,41 @@ def keys_command(settings: Settings, action: str, key_id: str | None = None, sho
         return 0
     finally:
         db.close()
+
+
+def jobs_worker_command(argv: list[str]) -> int:
+    """``reeldb worker jobs``: a Celery worker running the compute parts of jobs for a control node
+    started with ``REELDB_JOBS=celery`` (server/celery_jobs.py). It never opens the database: it
+    needs ``REELDB_REDIS_URL`` and the same media root (``--data-dir`` or ``REELDB_MEDIA_ROOT``)."""
+    import os
+    import socket
+
+    parser = argparse.ArgumentParser(prog="reeldb worker jobs",
+                                     description="Run imports, exports, transcription, indexing and renders "
+                                                 "for a control node (REELDB_JOBS=celery), through Redis.")
+    parser.add_argument("--data-dir", type=Path, help="the control node's data folder as mounted here: the "
+                                                      "media root unless REELDB_MEDIA_ROOT (REELDB_DATA_DIR)")
+    parser.add_argument("--concurrency", type=int, help="jobs run at once (default REELDB_WORKERS, 2)")
+    parser.add_argument("--name", help="the worker's name in /metrics and doctor (default jobs-<host>-<pid>)")
+    parser.add_argument("--log-level", help="debug, info, warning (REELDB_LOG_LEVEL)")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env(data_dir=args.data_dir, log_level=args.log_level)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if not settings.redis_url:
+        print("reeldb worker jobs: REELDB_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0)", file=sys.stderr)
+        return 2
+    if args.concurrency is not None and args.concurrency < 1:
+        parser.error("--concurrency: at least 1")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json"
+                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
+    from .celery_jobs import JobWorker
+
+    name = args.name or f"jobs-{socket.gethostname()}-{os.getpid()}"
+    return JobWorker(settings, name, args.concurrency or settings.workers).serve()
 
 
 if __name__ == "__main__":

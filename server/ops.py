@@ -52,6 +52,8 @@ def doctor(settings: Settings, out=sys.stdout) -> int:
     check("data dir", lambda: _data_dir(settings))
     check("disk", lambda: _disk(settings))
     check("database", lambda: _database(settings))
+    if settings.jobs != "embedded":
+        check("job workers", lambda: _job_workers(settings))
     check("whisper model", lambda: _whisper(settings))
     check("embedding model", lambda: _embedder(settings))
     check("port", lambda: _port(settings))
@@ -60,6 +62,22 @@ def doctor(settings: Settings, out=sys.stdout) -> int:
     check("ingest workers", lambda: _ingest_workers(settings))
     say("ok", "ffmpeg, espeak", "not needed (PyAV's wheels carry FFmpeg's libraries; tests alone use espeak)")
     return 1 if failures else 0
+
+
+def _job_workers(settings: Settings) -> tuple[str, str]:
+    """REELDB_JOBS=celery: Redis answers, and which ``reeldb worker jobs`` processes beat there."""
+    if settings.jobs != "celery":
+        return "FAIL", f"REELDB_JOBS={settings.jobs!r}: embedded or celery"
+    if not settings.redis_url:
+        return "FAIL", "REELDB_JOBS=celery needs REELDB_REDIS_URL"
+    from .celery_jobs import job_workers
+
+    workers = job_workers(settings)  # a Redis that does not answer fails the check, named
+    if not workers:
+        return "warn", f"Redis at {settings.redis_url} answers, but no job worker is running (`reeldb worker jobs`)"
+    return "ok", f"{len(workers)} on {settings.redis_url}: " + "; ".join(
+        f"{w['name']} (pid {w['pid']} on {w['host']}, running {len(w.get('running', {}))}, "
+        f"done {w.get('done', 0)}, failed {w.get('failed', 0)})" for w in workers)
 
 
 def _existing(path: Path) -> Path:

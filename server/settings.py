@@ -48,6 +48,14 @@ class Settings:
     #: queued again (its worker's late result is then discarded).
     job_lease: float = 60.0
     job_max_attempts: int = 3
+    #: Job backend: ``embedded`` (threads of ``reeldb serve``) or ``celery`` (``reeldb worker jobs``
+    #: processes through Redis; server/celery_jobs.py).
+    jobs: str = "embedded"
+    #: Redis for ``REELDB_JOBS=celery``: Celery's broker and the workers' reports.
+    redis_url: str | None = None
+    #: Seconds before Redis hands an unacknowledged Celery message (a dead worker's) to another
+    #: worker; also how long a job may wait in its queue before the control node sends it again.
+    celery_visibility_timeout: float = 3600.0
     webhook_timeout: float = 10.0
     webhook_max_attempts: int = 8
     #: First retry delay; each retry doubles it (capped by ``webhook_backoff_max``).

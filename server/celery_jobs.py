@@ -1,0 +1,432 @@
+"""Jobs on Celery with Redis (``REELDB_JOBS=celery``): compute parts on ``reeldb worker jobs``
+processes, on this machine or others sharing the media root; the control node keeps the rows.
+
+Why this shape: the control node stays the one writer of SQLite, so a worker never opens the
+database. The embedded runner's rules carry over (server/jobs.py): the ``jobs`` row is still the
+truth, claimed with a fresh token; a claimed job becomes one Celery message on its lane's queue
+(imports, exports, index, renders, maintenance) carrying the job id, that token and the params
+(plus what the kind's ``prepare`` read). The worker reports back on one Redis stream
+(``reeldb:jobs:events``): ``started``, ``progress`` (the heartbeat that renews the lease),
+``done`` with the compute part's JSON result, or ``failed``. The control node reads that stream
+(a consumer group, so nothing is lost across its restarts), runs the kind's ``commit`` and ends
+the row, fenced by the token: a second result for a job already ended, or one from a superseded
+attempt, is ignored. So a worker SIGKILLed mid-job means: its heartbeats stop, the reaper queues
+the job again after ``REELDB_JOB_LEASE`` with a new token, another worker runs it, and its
+result is committed once (ids fixed in params make the rerun replace, never add).
+
+Celery's own guarantees sit under that: late acknowledgement with prefetch 1 (a message is
+acknowledged when its job ends, so a dead worker's message goes back to the queue after the
+visibility timeout; the worker that picks it up sees its token is stale and drops it), retries
+with backoff for a lost Redis connection, one queue per lane. Before a worker starts a job it
+takes a per-attempt lock in Redis (``SET NX`` with the lease as expiry, renewed by its reports),
+so a redelivered message never runs the same attempt twice at once.
+
+Kinds marked ``local`` (retention: its work is choosing rows) still run on the control node's
+own threads, as in the embedded runner.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from celery import Celery
+from kombu import Exchange, Queue
+
+from .database import Conn, Database, dumps, loads, row
+from .errors import safe_error
+from .jobs import LANES, Handler, JobContext, JobKind, JobLost, Jobs, _Execution
+from .runtime import Runtime
+from .settings import Settings
+
+log = logging.getLogger("reeldb.jobs.celery")
+
+TASK = "reeldb.job"
+EVENTS = "reeldb:jobs:events"
+GROUP = "control"
+WORKER_KEYS = "reeldb:workers:jobs:"
+#: Jobs of a lane in flight at once (messages on its queue plus jobs running on workers): the
+#: workers' own concurrency is what limits the work; this only bounds what one claim loop sends.
+IN_FLIGHT = 256
+WORKER_HEARTBEAT = 5.0
+
+
+def token_key(job_id: str) -> str:
+    """The attempt that may run ``job_id`` now (its fencing token); gone once the job ended."""
+    return f"reeldb:job:{job_id}:token"
+
+
+def lock_key(job_id: str, token: str) -> str:
+    return f"reeldb:job:{job_id}:{token}:lock"
+
+
+def compute_parts() -> dict[str, Handler]:
+    """Every kind a job worker runs, by name: the services' compute parts, importable without a
+    database. The control node checks its registered kinds against this table at start."""
+    from .editor import render_compute
+    from .exports import export_compute
+    from .spoken import index_compute, transcribe_compute
+    from .uploads import import_compute
+
+    return {"upload": import_compute, "export": export_compute, "transcribe": transcribe_compute,
+            "index": index_compute, "render": render_compute}
+
+
+def celery_app(settings: Settings) -> Celery:
+    """The Celery app both sides build from the same settings (no result backend: results travel
+    on the events stream, where the control node commits them)."""
+    if not settings.redis_url:
+        raise ValueError("REELDB_JOBS=celery needs REELDB_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
+    app = Celery("reeldb", broker=settings.redis_url, set_as_current=False)
+    app.conf.update(
+        task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
+        # Each lane its own exchange and key: a message reaches its lane's queue only.
+        task_queues=[Queue(lane, Exchange(lane, type="direct"), routing_key=lane) for lane in LANES],
+        task_default_queue="index", task_ignore_result=True,
+        broker_transport_options={"visibility_timeout": settings.celery_visibility_timeout},
+        broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
+        task_serializer="json", accept_content=["json"], worker_send_task_events=False,
+    )
+    return app
+
+
+def _client(settings: Settings) -> "redis.Redis[str]":
+    return redis.Redis.from_url(settings.redis_url or "", decode_responses=True, socket_timeout=10,
+                                socket_connect_timeout=5, health_check_interval=30)
+
+
+def job_workers(settings: Settings) -> list[dict[str, Any]]:
+    """The job workers alive now, from the heartbeat each writes every few seconds (for
+    ``/metrics`` and ``reeldb doctor``). Raises ``redis.RedisError`` when Redis cannot be reached."""
+    client = _client(settings)
+    try:
+        found = []
+        for key in sorted(client.scan_iter(match=WORKER_KEYS + "*", count=100)):
+            raw = client.get(key)
+            if raw:
+                found.append(json.loads(raw))
+        return found
+    finally:
+        client.close()
+
+
+# -- the control node ----------------------------------------------------------------------------
+class CeleryJobs(Jobs):
+    """The embedded runner's rows, leases and listeners, with the compute parts sent to Celery."""
+
+    def __init__(self, db: Database, settings: Settings, runtime: Runtime) -> None:
+        super().__init__(db, settings, runtime)
+        self.app = celery_app(settings)
+        self.redis = _client(settings)
+        self.capacity = {lane: IN_FLIGHT for lane in LANES}
+        self._dispatcher: Executor = runtime.pool("celery-dispatch", 1)
+        self._parts = compute_parts()
+        self._stopping = threading.Event()
+
+    def register(self, kind: JobKind) -> None:
+        if not kind.local and self._parts.get(kind.name) is not kind.handler:
+            raise ValueError(f"job kind {kind.name!r} has no compute part in celery_jobs.compute_parts()")
+        super().register(kind)
+
+    def job_workers(self) -> list[dict[str, Any]]:
+        return job_workers(self.settings)
+
+    async def run(self) -> None:
+        self.runtime.thread(self._consume, name="celery-results")
+        try:
+            await super().run()
+        finally:
+            self._stopping.set()
+
+    # -- sending -----------------------------------------------------------------------------------
+    def _remote(self, kind_name: str) -> bool:
+        kind = self._kinds.get(kind_name)
+        return kind is not None and not kind.local
+
+    def _claim(self, conn: Conn, lane: str) -> dict[str, Any] | None:
+        job = super()._claim(conn, lane)
+        if job is not None and self._remote(job["kind"]):
+            # Waiting in the queue is not hanging: the lease starts when a worker starts the job.
+            job["lease_until"] = time.time() + self.settings.celery_visibility_timeout + self.settings.job_lease
+            conn.execute("update jobs set lease_until = ? where id = ?", [job["lease_until"], job["id"]])
+        return job
+
+    def _start(self, job: dict[str, Any]) -> None:
+        if not self._remote(job["kind"]):
+            super()._start(job)
+            return
+        self._running[job["id"]] = _Execution(job["id"], job["lane"], job["owner"])
+        self._dispatcher.submit(self._dispatch, job)
+
+    def _dispatch(self, job: dict[str, Any]) -> None:
+        kind = self._kinds[job["kind"]]
+        try:
+            params = loads(job["params"], {})
+            if kind.prepare is not None:
+                params = {**params, **self.db.read_sync(lambda conn: kind.prepare(conn, params))}  # type: ignore[misc]
+            self.redis.set(token_key(job["id"]), job["owner"],
+                           ex=int(self.settings.celery_visibility_timeout + self.settings.job_lease * 4))
+            self.app.send_task(TASK, args=[job["id"], job["owner"], job["kind"], params, time.time()], queue=job["lane"],
+                               exchange=job["lane"], routing_key=job["lane"])
+            log.info("job %s (%s) sent to the %s queue", job["id"], job["kind"], job["lane"])
+        except Exception:
+            log.exception("job %s (%s): could not send it to Celery; it is queued again", job["id"], job["kind"])
+            self.db.write_sync(lambda conn: conn.execute(
+                "update jobs set lease_until = 0 where id = ? and owner = ?", [job["id"], job["owner"]]))
+            self._drop(job["id"])
+
+    def _reaped(self, job: dict[str, Any]) -> None:
+        """A job whose lease ran out: a worker still on it learns it lost the job at its next report."""
+        if self._remote(job["kind"]):
+            self._running.pop(job["id"], None)
+            self._dispatcher.submit(self._revoke, job["id"])
+
+    def _revoke(self, job_id: str) -> None:
+        try:
+            self.redis.delete(token_key(job_id))
+        except redis.RedisError:
+            log.warning("job %s: could not revoke its token in Redis", job_id)
+
+    def _drop(self, job_id: str) -> None:
+        self._running.pop(job_id, None)
+        self.wake()
+
+    # -- receiving ---------------------------------------------------------------------------------
+    def _consume(self) -> None:
+        """Read the workers' reports until the runner stops: a consumer group, so what arrived
+        while the control node was down is read first, and each entry is acknowledged once handled."""
+        cursor = "0"  # this consumer's pending entries first, then new ones
+        while not self._stopping.is_set():
+            try:
+                try:
+                    self.redis.xgroup_create(EVENTS, GROUP, id="0", mkstream=True)
+                except redis.ResponseError as exc:
+                    if "BUSYGROUP" not in str(exc):
+                        raise
+                while not self._stopping.is_set():
+                    answer = self.redis.xreadgroup(GROUP, "serve", {EVENTS: cursor}, count=64, block=1000)
+                    entries = answer[0][1] if answer else []
+                    if cursor == "0" and not entries:
+                        cursor = ">"
+                        continue
+                    for entry_id, fields in entries:
+                        try:
+                            self._handle(fields)
+                        except Exception:
+                            log.exception("could not handle the job report %s", fields)
+                        self.redis.xack(EVENTS, GROUP, entry_id)
+                        self.redis.xdel(EVENTS, entry_id)
+            except redis.RedisError as exc:
+                log.warning("job reports: Redis unreachable (%s); retrying", exc)
+                self._stopping.wait(2.0)
+                cursor = "0"
+
+    def _handle(self, event: dict[str, str]) -> None:
+        event = {**event, "handled": f"{time.time():.6f}"}
+        job_id, token, what = event["job_id"], event["token"], event["event"]
+        if what in ("started", "progress"):
+            fraction = float(event.get("fraction", -1))
+            now = time.time()
+            changes: dict[str, Any] = {"lease_until": now + self.settings.job_lease, "updated_at": now}
+            if fraction >= 0:
+                changes["progress"] = fraction
+            sets = ", ".join(f"{k} = ?" for k in changes)
+            kept = self.db.write_sync(lambda conn: conn.execute(
+                f"update jobs set {sets} where id = ? and owner = ? and status = 'running'",
+                [*changes.values(), job_id, token]).rowcount)
+            if what == "started":
+                log.info("job %s started on %s%s", job_id, event.get("worker"), "" if kept else " (superseded)")
+            return
+        job = self.db.read_sync(lambda conn: row(conn, "select * from jobs where id = ?", [job_id]))
+        if job is None or job["status"] != "running" or job["owner"] != token:
+            log.warning("job %s: a result from %s for an attempt that no longer owns it; ignored", job_id,
+                        event.get("worker"))
+            return
+        if what == "done":
+            status, error, code = "done", None, None
+            result: dict[str, Any] | None = json.loads(event.get("result") or "null")
+            kind = self._kinds.get(job["kind"])
+            try:
+                if kind is not None and kind.commit is not None:
+                    ctx = JobContext(job_id, job["kind"], loads(job["params"], {}), self.settings, self.db,
+                                     lambda fraction, force: None)
+                    result = kind.commit(ctx, result or {})
+            except Exception as exc:
+                status, result = "failed", None
+                error, code = safe_error(exc)
+                if code == "INTERNAL_ERROR":
+                    log.exception("job %s (%s): its commit crashed", job_id, job["kind"])
+                    error = f"Internal error while running the job (the server log has it under {job_id})"
+        else:
+            status, result = "failed", None
+            error, code = event.get("error") or "Job failed", event.get("code") or None
+        if self._record_end(job_id, token, status, result, error, code):
+            log.info("job %s (%s) %s on %s%s", job_id, job["kind"], status, event.get("worker"), _timing(event))
+        self._revoke(job_id)
+        self._drop(job_id)
+
+
+def _timing(event: dict[str, str]) -> str:
+    """What Celery added to a job, from a ``done`` report: the pickup (sent to received, not counting
+    a wait for a free slot), the start (token check, lock, ``started``) and the report (posted to
+    read here; the commit's SQL, which the embedded runner does too, is not counted), in ms, beside
+    the compute part's own seconds. ``tests/bench/jobs.py`` reads these lines."""
+    try:
+        pickup, start = float(event["pickup"]), float(event["start"])
+        report = max(0.0, float(event["handled"]) - float(event["posted"]))
+        compute = float(event["compute"])
+    except (KeyError, ValueError):
+        return ""
+    overhead = (pickup + start + report) * 1000
+    return (f" (compute {compute:.3f} s; celery overhead {overhead:.1f} ms: pickup {pickup * 1000:.1f}, "
+            f"start {start * 1000:.1f}, report {report * 1000:.1f})")
+
+
+# -- the worker ----------------------------------------------------------------------------------
+@dataclass
+class WorkerState:
+    """What this worker process tells the control node about itself (its heartbeat key)."""
+
+    name: str
+    concurrency: int
+    started_at: float = field(default_factory=time.time)
+    #: When a job slot last became free (for the pickup latency each report carries).
+    free_since: float = field(default_factory=time.time)
+    running: dict[str, str] = field(default_factory=dict)
+    done: int = 0
+    failed: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {"name": self.name, "host": socket.gethostname(), "pid": os.getpid(), "lanes": list(LANES),
+                    "concurrency": self.concurrency, "started_at": self.started_at, "running": dict(self.running),
+                    "done": self.done, "failed": self.failed, "at": time.time()}
+
+
+class JobWorker:
+    """Runs compute parts for the control node: one Celery task, ``reeldb.job``."""
+
+    def __init__(self, settings: Settings, name: str, concurrency: int) -> None:
+        self.settings = settings
+        self.state = WorkerState(name, concurrency)
+        self.parts = compute_parts()
+        self.redis = _client(settings)
+        self.app = celery_app(settings)
+        worker = self
+
+        @self.app.task(name=TASK, bind=True, autoretry_for=(redis.ConnectionError, redis.TimeoutError),
+                       retry_backoff=True, retry_backoff_max=60, retry_jitter=True, max_retries=8)
+        def run_job(task: Any, job_id: str, token: str, kind: str, params: dict[str, Any],
+                    sent_at: float | None = None) -> None:
+            worker.run(job_id, token, kind, params, sent_at)
+
+    def _post(self, job_id: str, token: str, event: str, **fields: Any) -> None:
+        self.redis.xadd(EVENTS, {"job_id": job_id, "token": token, "event": event, "worker": self.state.name,
+                                 **{k: v for k, v in fields.items() if v is not None}})
+
+    def run(self, job_id: str, token: str, kind: str, params: dict[str, Any], sent_at: float | None = None) -> None:
+        received = time.time()
+        with self.state.lock:  # the message waited for a free slot until then: that is not overhead
+            pickup = max(0.0, received - max(sent_at or received, self.state.free_since))
+        if self.redis.get(token_key(job_id)) != token:
+            log.info("job %s: this attempt was superseded or the job ended; message dropped", job_id)
+            return
+        lock = lock_key(job_id, token)
+        if not self.redis.set(lock, self.state.name, nx=True, ex=int(self.settings.job_lease) + 1):
+            log.info("job %s: another worker runs this attempt; message dropped", job_id)
+            return
+        compute = self.parts.get(kind)
+        with self.state.lock:
+            self.state.running[job_id] = kind
+        last = {"write": time.monotonic(), "progress": 0.0}
+
+        def report(fraction: float, force: bool) -> None:
+            now = time.monotonic()
+            moved = fraction >= 0 and (fraction - last["progress"] >= 0.01 or fraction >= 1.0)
+            due = now - last["write"] >= self.settings.job_lease / 4
+            if not (moved or due or force) or (force and now - last["write"] < 1.0):
+                return
+            last["write"] = now
+            if fraction >= 0:
+                last["progress"] = fraction
+            if self.redis.get(token_key(job_id)) != token:
+                raise JobLost(job_id)
+            self.redis.expire(lock, int(self.settings.job_lease) + 1)
+            self._post(job_id, token, "progress", fraction=fraction)
+
+        try:
+            self._post(job_id, token, "started")
+            if compute is None:
+                raise RuntimeError(f"this worker has no compute part for job kind {kind!r}")
+            begun = time.time()
+            result = compute(JobContext(job_id, kind, params, self.settings, None, report))
+            ended = time.time()
+            self._post(job_id, token, "done", result=dumps(result), pickup=f"{pickup:.6f}",
+                       start=f"{begun - received:.6f}", compute=f"{ended - begun:.6f}", posted=f"{time.time():.6f}")
+            self._count("done")
+        except JobLost:
+            log.info("job %s: a newer attempt owns it; this one stops", job_id)
+        except Exception as exc:
+            error, code = safe_error(exc)
+            if code == "INTERNAL_ERROR":
+                log.exception("job %s (%s) crashed", job_id, kind)
+                error = f"Internal error while running the job (worker {self.state.name}'s log has it under {job_id})"
+            self._post(job_id, token, "failed", error=error, code=code)
+            self._count("failed")
+        finally:
+            with self.state.lock:
+                self.state.running.pop(job_id, None)
+                self.state.free_since = time.time()
+            self.redis.delete(lock)
+
+    def _count(self, outcome: str) -> None:
+        with self.state.lock:
+            setattr(self.state, outcome, getattr(self.state, outcome) + 1)
+
+    def _beat(self, stop: threading.Event) -> None:
+        """The heartbeat key ``/metrics`` and ``reeldb doctor`` read; it expires when we die."""
+        while not stop.is_set():
+            try:
+                self.redis.set(WORKER_KEYS + self.state.name, json.dumps(self.state.snapshot()),
+                               ex=int(WORKER_HEARTBEAT * 3))
+            except redis.RedisError as exc:
+                log.warning("heartbeat: Redis unreachable (%s)", exc)
+            stop.wait(WORKER_HEARTBEAT)
+
+    def warm(self) -> None:
+        """Load the whisper and embedding models before taking jobs: a first job would otherwise
+        spend its lease loading them without a progress report, and be presumed hung."""
+        from reeldb.index import models
+
+        started = time.monotonic()
+        models.get_whisper(self.settings.whisper_model)
+        models.get_embedder(self.settings.embed_model)
+        log.info("models loaded in %.1f s", time.monotonic() - started)
+
+    def serve(self, argv_extra: list[str] | None = None) -> int:
+        self.warm()
+        stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(stop,), name="jobs-heartbeat", daemon=True)
+        beat.start()
+        try:
+            self.app.worker_main(["worker", "--queues", ",".join(LANES), "--pool", "threads",
+                                  "--concurrency", str(self.state.concurrency), "--hostname",
+                                  f"{self.state.name}@%h", "--loglevel", self.settings.log_level.upper(),
+                                  "--without-gossip", "--without-mingle", *(argv_extra or [])])
+        finally:
+            stop.set()
+            try:
+                self.redis.delete(WORKER_KEYS + self.state.name)
+            except redis.RedisError:
+                pass
+        return 0
+

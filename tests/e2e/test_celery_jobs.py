@@ -1,0 +1,138 @@
+"""Jobs on Celery + Redis (REELDB_JOBS=celery): a real redis-server, the control node and two
+``reeldb worker jobs`` processes sharing its media root, driven through the official SDK.
+
+Uploads and spoken-word indexes run on the workers and land right; then one worker is SIGKILLed
+in the middle of an index job, and the job is finished by the other worker, committed once: one
+index of that video, its row ``done`` after two attempts, one ``done`` counted for it."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import threading
+
+import pytest
+import requests
+from job_cluster import JobWorkerProcess, RedisServer, running_jobs, wait_for_workers
+from prometheus_client.parser import text_string_to_metric_families
+from server_process import REELDB, ServerProcess, wait_until
+from speech import MEETING_A, MEETING_B, compose, require_espeak, write_video
+
+pytestmark = pytest.mark.slow
+
+LEASE = "15"
+
+
+def metrics(url: str) -> dict[tuple[str, tuple], float]:
+    text = requests.get(url + "/metrics", timeout=10).text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_jobs_on_two_celery_workers_and_one_killed_mid_job(tmp_path):
+    require_espeak()
+    import videodb
+
+    redis_server = RedisServer(tmp_path / "redis").start()
+    common = {"REELDB_JOBS": "celery", "REELDB_REDIS_URL": redis_server.url, "REELDB_JOB_LEASE": LEASE,
+              "REELDB_CELERY_VISIBILITY_TIMEOUT": "30"}
+    data = tmp_path / "data"
+    server = ServerProcess(data, env={**common, "REELDB_SYNC_WAIT": "5"})
+    workers = [JobWorkerProcess(name, data, common) for name in ("w1", "w2")]
+    try:
+        server.start()
+        for worker in workers:
+            worker.start()
+        wait_for_workers(redis_server.url, {"w1", "w2"})
+        seen = metrics(server.url)
+        assert seen[("reeldb_job_workers", ())] == 2 and seen[("reeldb_jobs_broker_up", ())] == 1
+        doctor = subprocess.run([REELDB, "doctor", "--data-dir", str(data), "--port", str(server.port)],
+                                capture_output=True, text=True, timeout=300,
+                                env={**os.environ, "HF_HUB_OFFLINE": "1", **common})
+        line = next(x for x in doctor.stdout.splitlines() if "job workers:" in x)
+        assert line.startswith("ok") and "w1 (pid" in line and "w2 (pid" in line, doctor.stdout
+
+        conn = videodb.connect(api_key=server.api_key, base_url=server.url)
+        coll = conn.get_collection()
+        talks = {"a": (MEETING_A, "budget"), "b": (MEETING_B, "sourdough"),
+                 "c": (MEETING_A[::-1] + MEETING_B[:2], "tomato")}
+        videos = {}
+        for key, (sentences, _) in talks.items():
+            audio, _ = compose(sentences, gap=1.0, lead=0.5)
+            videos[key] = coll.upload(file_path=str(write_video(tmp_path / f"{key}.mp4", audio)))
+            assert videos[key].length > 5
+        errors: list[BaseException] = []
+
+        def index(video) -> None:
+            try:
+                video.index_spoken_words()
+            except BaseException as exc:  # noqa: BLE001 - reported by the test thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=index, args=(v,)) for v in videos.values()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(600)
+        assert not errors, errors
+        for key, (sentences, word) in talks.items():
+            shots = videos[key].search(word).shots
+            assert shots and word in shots[0].text.lower(), (key, [s.text for s in shots])
+        assert "tomato" in videos["b"].get_transcript_text().lower()
+        done = metrics(server.url)
+        per_worker = {w.name: done.get(("reeldb_job_worker_jobs_total", (("status", "done"), ("worker", w.name))), 0)
+                      for w in workers}
+        assert all(n >= 1 for n in per_worker.values()), per_worker  # both took work
+
+        # A fourth, longer video; its index job is killed with its worker in the middle.
+        audio, _ = compose(MEETING_A + MEETING_B + MEETING_A, gap=1.0, lead=0.5)
+        long_video = coll.upload(file_path=str(write_video(tmp_path / "long.mp4", audio)))
+        thread = threading.Thread(target=index, args=(long_video,))
+        thread.start()
+        wait_until(lambda: running_jobs(redis_server.url), 120, "the index job to start on a worker", every=0.05)
+        job_id, victim_name = next(iter(running_jobs(redis_server.url).items()))
+        victim = next(w for w in workers if w.name == victim_name)
+        survivor = next(w for w in workers if w is not victim)
+        wait_until(lambda: _progress(data, job_id) > 0, 120, "the index job to report progress", every=0.1)
+        victim.kill()
+        thread.join(600)
+        assert not thread.is_alive() and not errors, errors
+        shots = long_video.search("sourdough bread").shots
+        assert shots and "sourdough" in shots[0].text.lower()
+
+        db = sqlite3.connect(f"file:{data / 'reeldb.db'}?mode=ro", uri=True)
+        try:
+            job = db.execute("select status, attempts from jobs where id = ?", [job_id]).fetchone()
+            indexes = db.execute("select count(*) from spoken_indexes where asset_id = ?", [long_video.id]).fetchone()
+            segs = db.execute("select count(*), count(distinct seq) from spoken_segments where asset_id = ?",
+                              [long_video.id]).fetchone()
+            index_jobs = db.execute("select count(*) from jobs where kind = 'index' and params like ?",
+                                    [f'%"{long_video.id}"%']).fetchone()
+        finally:
+            db.close()
+        assert job == ("done", 2), job  # the killed attempt, then the survivor's
+        assert indexes == (1,) and segs[0] == segs[1] > 0 and index_jobs == (1,)
+        assert f"job {job_id} (index) done on {survivor.name}" in server.log()
+        ended = metrics(server.url)
+        assert ended[("reeldb_jobs_finished_total", (("kind", "index"), ("status", "done")))] == 4
+        wait_until(lambda: metrics(server.url)[("reeldb_job_workers", ())] == 1, 30,
+                   "the dead worker's heartbeat to expire from /metrics")
+    except BaseException:
+        for name, text in [("control node", server.log())] + [(w.name, w.log()) for w in workers]:
+            print(f"----- {name} (last 80 lines)\n" + "\n".join(text.splitlines()[-80:]))
+        raise
+    finally:
+        for worker in workers:
+            worker.stop()
+        server.stop()
+        redis_server.stop()
+
+
+def _progress(data, job_id: str) -> float:
+    db = sqlite3.connect(f"file:{data / 'reeldb.db'}?mode=ro", uri=True)
+    try:
+        found = db.execute("select progress from jobs where id = ?", [job_id]).fetchone()
+        return float(found[0] or 0) if found else 0.0
+    finally:
+        db.close()
