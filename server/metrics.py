@@ -175,30 +175,6 @@ class ServerCollector(Collector):
             ended.add_metric([w["name"], "failed"], w.get("failed", 0))
         yield running
         yield ended
-        if self.settings.jobs == "celery":
-            yield from self._job_workers()
-
-    def _job_workers(self) -> Iterator[Metric]:
-        """``reeldb worker jobs`` processes, from the heartbeat each keeps in Redis (REELDB_JOBS=celery)."""
-        import redis
-
-        from .celery_jobs import job_workers
-
-        try:
-            workers, up = job_workers(self.settings), 1
-        except redis.RedisError:
-            workers, up = [], 0
-        yield GaugeMetricFamily("reeldb_jobs_broker_up", "Whether Redis (the jobs broker) answered", value=up)
-        yield GaugeMetricFamily("reeldb_job_workers", "Job workers alive (a heartbeat within 15 s)", value=len(workers))
-        running = GaugeMetricFamily("reeldb_job_worker_running_jobs", "Jobs a job worker runs now", labels=["worker"])
-        ended = CounterMetricFamily("reeldb_job_worker_jobs", "Jobs a job worker ended since it started",
-                                    labels=["worker", "status"])
-        for w in workers:
-            running.add_metric([w["name"]], len(w.get("running", {})))
-            ended.add_metric([w["name"], "done"], w.get("done", 0))
-            ended.add_metric([w["name"], "failed"], w.get("failed", 0))
-        yield running
-        yield ended
 
     def _webhooks(self) -> Iterator[Metric]:
         def read(conn: Conn) -> list[dict[str, Any]]:
