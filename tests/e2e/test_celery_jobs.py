@@ -13,6 +13,7 @@ import subprocess
 import threading
 
 import pytest
+import redis
 import requests
 from job_cluster import JobWorkerProcess, RedisServer, running_jobs, wait_for_workers
 from prometheus_client.parser import text_string_to_metric_families
@@ -114,6 +115,17 @@ def test_jobs_on_two_celery_workers_and_one_killed_mid_job(tmp_path):
         assert job == ("done", 2), job  # the killed attempt, then the survivor's
         assert indexes == (1,) and segs[0] == segs[1] > 0 and index_jobs == (1,)
         assert f"job {job_id} (index) done on {survivor.name}" in server.log()
+
+        # A late second result for the finished job (as from a worker that woke up) changes nothing.
+        owner = _row(data, "select owner from jobs where id = ?", job_id)[0]
+        client = redis.Redis.from_url(redis_server.url)
+        client.xadd("reeldb:jobs:events", {"job_id": job_id, "token": owner, "event": "done", "worker": "late",
+                                           "result": '{"asset_id": "%s", "segments": [[0, 1, "zebra"]], '
+                                                     '"vectors": "", "dim": 384, "model": "x", "words": 1, '
+                                                     '"duration": 1}' % long_video.id})
+        client.close()
+        wait_until(lambda: f"job {job_id}: a result from late" in server.log(), 30, "the late result to be ignored")
+        assert long_video.search("zebra", search_type="keyword").shots == []
         ended = metrics(server.url)
         assert ended[("reeldb_jobs_finished_total", (("kind", "index"), ("status", "done")))] == 4
         wait_until(lambda: metrics(server.url)[("reeldb_job_workers", ())] == 1, 30,
@@ -134,5 +146,13 @@ def _progress(data, job_id: str) -> float:
     try:
         found = db.execute("select progress from jobs where id = ?", [job_id]).fetchone()
         return float(found[0] or 0) if found else 0.0
+    finally:
+        db.close()
+
+
+def _row(data, sql: str, *args: str) -> tuple:
+    db = sqlite3.connect(f"file:{data / 'reeldb.db'}?mode=ro", uri=True)
+    try:
+        return db.execute(sql, args).fetchone()
     finally:
         db.close()
