@@ -151,6 +151,11 @@ class _Channel:
         self.media_seen = False
         self.connection_started = False
         self.paused = False
+        #: The pause's start on this channel's capture clock: frames captured before it still
+        #: belong to the recording when they arrive after the pause request (see ``pause``).
+        self.paused_after: Optional[float] = None
+        #: Capture time and arrival (wall clock) of the last frame handed to the writer.
+        self.last_written: Optional[tuple[float, float]] = None
         self.discontinuity = False
         # keyframe cadence (monotonic seconds): since when we wait for a keyframe, the last
         # request, whether it is still unanswered, the previous keyframe for the gap statistic
@@ -333,12 +338,21 @@ class IngestSession:
             return answer_sdp
 
     def pause(self, channel_ids: Iterable[str]) -> None:
-        """Stop writing these channels and open a pause ``[now, null]`` in the manifest."""
+        """Stop writing these channels and open a pause ``[now, null]`` in the manifest.
+
+        What was captured before this moment is still written when it arrives later: a jitter
+        buffer holds the last few packets until more come (aiortc's audio buffer keeps 4 frames),
+        and a sender that stops its source before telling us may have frames in flight. The
+        moment is placed on the channel's own capture clock (the last written frame's capture
+        time plus the wall time since it arrived), which needs no agreement between the sender's
+        clock and ours."""
         now = time.time()
         for ch in self._lookup(channel_ids):
             if ch.paused:
                 continue
             ch.paused = True
+            ch.paused_after = (ch.last_written[0] + max(0.0, now - ch.last_written[1])
+                               if ch.last_written is not None else None)
             ch.entry.pauses.append([now, None])
         self._save_soon()
 
@@ -349,6 +363,7 @@ class IngestSession:
             if not ch.paused:
                 continue
             ch.paused = False
+            ch.paused_after = None
             ch.discontinuity = True
             if ch.entry.pauses and ch.entry.pauses[-1][1] is None:
                 ch.entry.pauses[-1][1] = now
@@ -495,7 +510,8 @@ class IngestSession:
             ch.media_seen = True
             ch.entry.codec = ch.entry.codec or f.codec  # informative for ephemeral channels too
             self._notify(self._on_media, ch.spec.channel_id)
-        if ch.paused:
+        if ch.paused and not (ch.paused_after is not None and ch.clock_decided
+                              and ch.clock.to_time(f.timestamp) <= ch.paused_after):
             ch.discontinuity = True
             return
         if not ch.spec.store:
@@ -535,7 +551,9 @@ class IngestSession:
             )
             ch.writer = InlineWriter(writer, name=f"writer-{ch.spec.channel_id}")
             ch.entry.codec = ch.codec
-        ch.writer.submit(data, ch.clock.to_time(ts), disc)
+        captured = ch.clock.to_time(ts)
+        ch.writer.submit(data, captured, disc)
+        ch.last_written = (captured, time.time())
 
     # -- keyframe cadence (event-loop thread) -------------------------------------------------
     def _keyframe_seen(self, ch: _Channel) -> None:

@@ -114,6 +114,45 @@ def test_pause_is_a_hole_in_pts_and_recorded(tmp_path):
 
 
 @pytest.mark.slow
+def test_frames_captured_before_a_pause_are_kept_when_they_arrive_after_it(tmp_path):
+    """aiortc's audio jitter buffer hands a frame on only when 4 more are behind it, so the last
+    frames a source sent before it paused arrive once it sends again. A pause keeps what was
+    captured before it, whenever that arrives (it dropped the last 80 ms before each pause)."""
+    from reeldb.capture.sources import PausableTrack
+
+    class Counted(PausableTrack):
+        sent = 0
+
+        async def recv(self):
+            frame = await super().recv()
+            Counted.sent += 1
+            return frame
+
+    async def main():
+        session = IngestSession(tmp_path, "cap-q", [{"channel_id": "mic:default", "kind": "audio", "store": True}])
+        track = Counted(ToneTrack(440))
+        pc = await publish(session, {"mic:default": track})
+        await asyncio.sleep(1.5)
+        track.paused = True  # the source stops first (as a recorder does) ...
+        await asyncio.sleep(0.5)
+        sent_before = Counted.sent
+        session.pause(["mic:default"])  # ... then the server hears of the pause
+        await asyncio.sleep(0.5)
+        track.paused = False  # new packets push the held frames out while the server is paused
+        await asyncio.sleep(0.5)
+        session.resume(["mic:default"])
+        await asyncio.sleep(1.0)
+        await pc.close()
+        return await session.close(), sent_before
+
+    manifest, sent_before = asyncio.run(main())
+    mic = manifest.channel("mic:default")
+    times = packet_times(tmp_path / mic.file)
+    hole = next(i for i, (a, b) in enumerate(zip(times, times[1:])) if b - a > 0.2)
+    assert hole + 1 >= sent_before  # every frame sent before the pause is in the file (+ the encoder's first)
+
+
+@pytest.mark.slow
 def test_audio_loss_is_recorded_as_gap(tmp_path):
     async def main():
         session = IngestSession(tmp_path, "cap-l", [{"channel_id": "mic:default", "kind": "audio", "store": True}])
