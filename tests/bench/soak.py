@@ -8,8 +8,8 @@ Every session is recorded at the same time through the official SDK's ``CaptureC
 the screen encoded by the recorder, or with ``--screen relay`` a pre-encoded file relayed as is),
 runs a live transcript of its mic over a websocket, and pauses mic and display for ``--pause``
 seconds once a minute (at 30 s, 1:30, ...). The server's resident memory (VmRSS from
-/proc/<pid>/status, no psutil) is sampled every minute while recording and once more after the
-exports. It prints:
+/proc/<pid>/status, no psutil, summed over the ingest worker processes it starts) is sampled
+every minute while recording and once more after the exports. It prints:
 
 - memory per minute, and its growth after the first minute (goal ≤ 10 %: the first minute loads
   whisper and warms the caches);
@@ -57,28 +57,28 @@ from test_many_sessions import (  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` in MiB, from /proc/<pid>/status (VmRSS is in kB)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def audio_report(folder: Path, channel_id: str = "mic:default", ptime: float = 0.020) -> dict:
-    """Opus packets a stored mic holds against its span minus pauses (one packet per ``ptime``)."""
-    import av
-
-    manifest = json.loads((folder / "manifest.json").read_text())
-    entry = next(c for c in manifest["channels"] if c["channel_id"] == channel_id)
-    with av.open(str(folder / entry["file"])) as c:
-        packets = sum(1 for p in c.demux(audio=0) if p.size)
-    first, last = entry.get("first_frame_at"), entry.get("last_frame_at")
-    paused = sum(max(0.0, min(last if e is None else e, last) - max(s, first))
-                 for s, e in entry.get("pauses") or []) if first is not None and last is not None else 0.0
-    span = (last - first) if first is not None and last is not None else 0.0
-    expected = int(round((span - paused) / ptime)) + 1 if span else 0
-    return {"packets": packets, "expected": expected, "lost": max(0, expected - packets),
-            "gaps": len(entry.get("gaps") or []), "dts_clamps": entry.get("dts_clamps", 0)}
+    """Resident memory of ``pid`` and every process under it, in MiB, from /proc (VmRSS is in kB):
+    ``reeldb serve`` receives sessions in ingest worker processes it starts (one per core by
+    default), so the server's memory is the tree's."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        todo += children.get(current, [])
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        total += next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0.0)
+    if total == 0.0:
+        raise RuntimeError(f"no VmRSS for {pid}")
+    return total
 
 
 def hole_report(folder: Path, channel_id: str, interval: float) -> dict:
