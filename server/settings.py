@@ -37,6 +37,11 @@ class Settings:
     #: Warn in the log when one step of the event loop takes more CPU than this (ms); 0 turns the
     #: watch off. Nothing should: SQL, file I/O and media work run on other threads.
     loop_warn_ms: float = 50.0
+    #: At most this many glibc malloc arenas (0: glibc's default of 8 per core). Few arenas keep
+    #: memory freed by one thread reusable by the others (``heap.py``); the server also hands free
+    #: pages back to the kernel every ``heap_trim_every`` seconds (0: never).
+    malloc_arenas: int = 2
+    heap_trim_every: float = 60.0
     #: Worker threads per job lane for exports and for transcription/indexing.
     workers: int = 2
     #: Worker threads of the imports lane (uploads from URLs and files): a slow source waits
