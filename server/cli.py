@@ -96,6 +96,9 @@ def _process_setup(settings: Settings, command: str) -> str | None:
     # Process-wide: aioice gathers host candidates from module state. Applied here, once, by the
     # entry point that owns the process (the recorder does the same), never by create_app.
     restrict_host_addresses(from_env_value(settings.ice_addresses))
+    from .heap import limit_arenas
+
+    limit_arenas(settings.malloc_arenas)  # process-wide as well, before any thread allocates
     try:
         parse_ice_servers(settings.ice_servers)
         restrict_port_range(parse_port_range(settings.ice_port_range))  # process-wide too
