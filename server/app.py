@@ -34,7 +34,7 @@ from .links import Links
 from .live import LiveTranscripts
 from .metrics import Metrics
 from .openapi import describe_bodies, describe_errors
-from .ingest_backend import IngestBackend, LocalIngest, worker_token
+from .ingest_backend import IngestBackend, LocalIngest, new_worker_token, worker_token
 from .ingest_remote import RemoteIngest
 from .ingest_supervisor import IngestSupervisor, worker_count
 from .routes import (capture, collections, editor, jobs, media, rtstreams, spoken, streams, system, unavailable,
@@ -88,7 +88,7 @@ class Server:
         self.ingest_supervisor: IngestSupervisor | None = None
         backend: IngestBackend = LocalIngest(settings)
         if started != 0:
-            token = worker_token(settings, create=True) or ""
+            token = worker_token(settings, create=started is None) or new_worker_token()  # None: external
             backend = RemoteIngest(settings, self.runtime, token)
             if started:
                 self.ingest_supervisor = IngestSupervisor(settings, self.runtime, started, token)

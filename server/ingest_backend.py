@@ -218,11 +218,16 @@ class LocalIngest:
 def worker_token(settings: Settings, create: bool = False) -> str | None:
     """The secret ingest workers and the control node show each other.
 
-    ``REELDB_WORKER_TOKEN`` when set (workers on other machines need it); otherwise
-    ``<data_dir>/worker_token``, which the control node creates (mode 0600) and workers that share
-    the data folder read. Returns None when neither exists and ``create`` is false."""
+    ``REELDB_WORKER_TOKEN`` when set (workers on other machines need it); else one derived from
+    ``REELDB_SECRET_KEY`` (the data dir then holds no working secret, as for every other
+    credential); else ``<data_dir>/worker_token``, which the control node creates (mode 0600) for
+    workers started elsewhere that share the data folder. Returns None when none of these exists
+    and ``create`` is false: workers that ``reeldb serve`` starts itself are handed a secret that
+    lives in memory only (:func:`new_worker_token`), so the default writes none to disk."""
     if settings.worker_token:
         return settings.worker_token
+    if settings.secret_key:
+        return "wk-" + hmac.new(settings.secret_key.encode(), b"reeldb ingest worker token", "sha256").hexdigest()
     path = settings.data_dir / "worker_token"
     try:
         return path.read_text().strip() or None
@@ -237,6 +242,10 @@ def worker_token(settings: Settings, create: bool = False) -> str | None:
         f.write(token)
     os.replace(tmp, path)
     return token
+
+
+def new_worker_token() -> str:
+    return "wk-" + secrets.token_urlsafe(32)
 
 
 def token_matches(expected: str | None, presented: str | None) -> bool:

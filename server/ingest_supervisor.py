@@ -32,8 +32,9 @@ def worker_count(value: str) -> int | None:
     text = (value or "0").strip().lower()
     if text == "external":
         return None
-    if text == "auto":
-        return max(1, os.cpu_count() or 1)
+    if text == "auto":  # the cores this process may run on (a container's cpuset, taskset), not the host's
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return max(1, cores or 1)
     try:
         n = int(text)
     except ValueError:

@@ -80,6 +80,7 @@ class IngestWorker:
         self._progress = asyncio.Condition()
         self._client: httpx.AsyncClient | None = None
         self._stopping: dict[str, asyncio.Task[None]] = {}
+        self._closing = False
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -89,6 +90,7 @@ class IngestWorker:
 
     async def close(self) -> None:
         """Finalize every session's files (SIGTERM from the supervisor lands here)."""
+        self._closing = True  # a control node that is gone must not hold the files up
         for session_id in list(self.sessions):
             await self.stop(session_id)
         await self.runtime.close()
@@ -160,7 +162,9 @@ class IngestWorker:
         transcript = hosted.transcripts.pop(channel_id, None) if hosted else None
         if transcript is not None:
             await transcript.stop()
-        await self.delivered(self._queued)
+        if not await self.delivered(self._queued, timeout=2.0 if self._closing else 60.0):
+            log.warning("session %s: the last transcript results of %s did not reach the control node",
+                        session_id, channel_id)
 
     # -- reports ---------------------------------------------------------------------------------
     async def _queue(self, event: dict[str, Any]) -> None:
@@ -171,9 +175,14 @@ class IngestWorker:
         self._queued += 1
         self._wake.set()
 
-    async def delivered(self, upto: int, timeout: float = 60.0) -> None:
-        async with self._progress:
-            await asyncio.wait_for(self._progress.wait_for(lambda: self._sent >= upto), timeout)
+    async def delivered(self, upto: int, timeout: float = 60.0) -> bool:
+        """Wait until the control node has taken the first ``upto`` events; False on timeout."""
+        try:
+            async with self._progress:
+                await asyncio.wait_for(self._progress.wait_for(lambda: self._sent >= upto), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
 
     async def _send_events(self) -> None:
         """One batch at a time, in order; a batch the control node did not take is sent again."""

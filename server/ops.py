@@ -30,7 +30,7 @@ from .settings import Settings
 MIN_FREE = 1 << 30
 BACKUP_FORMAT = 1
 #: Never copied: the quickstart's plaintext key (the operator holds it), staging and partial uploads.
-SKIP_TOP = {"api_key", "reeldb.db", "reeldb.db-wal", "reeldb.db-shm", "exports", "uploads", "renders", "BACKUP.json"}
+SKIP_TOP = {"api_key", "worker_token", "reeldb.db", "reeldb.db-wal", "reeldb.db-shm", "exports", "uploads", "renders", "BACKUP.json"}
 
 
 # -- doctor --------------------------------------------------------------------------------------
@@ -233,7 +233,8 @@ def _ingest_workers(settings: Settings) -> tuple[str, str]:
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
         workers = None
     if workers is None:
-        return "ok", f"{planned}; no control node answering here to ask which are up"
+        return "ok", (f"{planned}; no control node answering here showed its workers (it needs the worker "
+                      "secret: REELDB_WORKER_TOKEN, REELDB_SECRET_KEY or <data dir>/worker_token)")
     if not workers:
         return "FAIL", f"{planned}; the control node knows none (no worker has registered)"
     lines = [f"{w['worker_id']} {'up' if w['up'] else 'DOWN'} ({w['sessions']} sessions, cpu {w['cpu']:.2f}, "

@@ -100,10 +100,11 @@ class Settings:
     #: Ask a stored video channel's sender for a keyframe (PLI/FIR) when none came for this many
     #: seconds, so every recording has short GOPs (browsers send one only when asked); 0: off.
     keyframe_interval: float = 4.0
-    #: Where capture sessions are received: ``0`` in this process (the embedded default); ``N``
-    #: (or ``auto``: one per core) ``reeldb worker ingest`` processes that ``reeldb serve`` starts
-    #: and restarts itself; ``external``: none started, workers started elsewhere register.
-    ingest_workers: str = "0"
+    #: Where capture sessions are received: ``auto`` (the default: one ``reeldb worker ingest``
+    #: process per core, which ``reeldb serve`` starts and restarts itself) or ``N`` of them;
+    #: ``0``: in this process, on its one event loop; ``external``: none started, workers started
+    #: elsewhere register.
+    ingest_workers: str = "auto"
     #: Secret between the control node and its workers (both ways). Unset: ``<data_dir>/worker_token``,
     #: made by the control node, read by workers that share the data folder.
     worker_token: str | None = field(default=None, repr=False)

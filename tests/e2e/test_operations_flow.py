@@ -31,16 +31,36 @@ def scrape(url: str, **headers: str) -> dict[tuple[str, tuple], float]:
             for family in text_string_to_metric_families(answer.text) for s in family.samples}
 
 
+def _family(pid: int) -> list[int]:
+    """``pid`` and its descendants: the server's media may be received by the ingest worker
+    processes it started (REELDB_INGEST_WORKERS)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return found
+
+
 def udp_ports(pid: int) -> set[int]:
-    """Local ports of the UDP sockets process ``pid`` holds (from /proc)."""
+    """Local ports of the UDP sockets process ``pid`` and its children hold (from /proc)."""
     inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
+    for member in _family(pid):
         try:
-            target = os.readlink(fd)
+            fds = list(Path(f"/proc/{member}/fd").iterdir())
         except OSError:
             continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
     ports = set()
     for table in ("/proc/net/udp", "/proc/net/udp6"):
         for line in Path(table).read_text().splitlines()[1:]:

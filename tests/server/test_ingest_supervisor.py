@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import stat
 
 import pytest
 import requests
@@ -39,11 +38,12 @@ def _up(server, token: str) -> dict[str, int]:
 
 
 def test_serve_supervises_its_ingest_workers(server_factory):
-    server = server_factory(ingest_workers="2")
-    token_file = server.data_dir / "worker_token"
-    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
-    token = token_file.read_text().strip()
-    assert requests.get(server.url + "/internal/ingest/workers", timeout=10).status_code == 401
+    token = "wk-supervised-" + "t" * 24
+    server = server_factory(ingest_workers="2", worker_token=token)
+    assert not (server.data_dir / "worker_token").exists()  # workers it starts get the secret in memory
+    for wrong in ({}, {HEADER: "wk-wrong"}):
+        r = requests.get(server.url + "/internal/ingest/workers", headers=wrong, timeout=10)
+        assert r.status_code == 401 and r.json()["success"] is False
 
     wait_until(lambda: len(_up(server, token)) == 2, 60, "two ingest workers to register")
     first = _up(server, token)
