@@ -99,6 +99,9 @@ def _process_setup(settings: Settings, command: str) -> str | None:
     from .heap import limit_arenas
 
     limit_arenas(settings.malloc_arenas)  # process-wide as well, before any thread allocates
+    from .seqdeps import resolve_dependencies_in_order
+
+    resolve_dependencies_in_order()  # process-wide too: litestar's dependencies without a task group each
     try:
         parse_ice_servers(settings.ice_servers)
         restrict_port_range(parse_port_range(settings.ice_port_range))  # process-wide too
