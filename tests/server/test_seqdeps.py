@@ -1,4 +1,4 @@
-"""seqdeps replaces one litestar method; an upgrade that changes it must be noticed here, not in
+"""seqdeps replaces one litestar method; a release that changes it must be noticed here, not in
 production as a silent fallback (the server would only get slower)."""
 
 from litestar import Litestar, get
@@ -6,7 +6,7 @@ from litestar.di import Provide
 from litestar.testing import TestClient
 
 
-def test_in_order_resolution_installs_on_the_pinned_litestar_and_resolves_the_same_kwargs():
+def test_in_order_resolution_installs_on_this_litestar_and_resolves_the_same_kwargs():
     from litestar._kwargs.kwargs_model import KwargsModel
 
     from reeldb.server.seqdeps import _in_order, resolve_dependencies_in_order
