@@ -405,11 +405,14 @@ class JobWorker:
     def warm(self) -> None:
         """Load the whisper and embedding models before taking jobs: a first job would otherwise
         spend its lease loading them without a progress report, and be presumed hung."""
-        from reeldb.index import models
+        import numpy as np
+
+        from reeldb.index import embed
+        from reeldb.index.transcribe import transcribe
 
         started = time.monotonic()
-        models.get_whisper(self.settings.whisper_model)
-        models.get_embedder(self.settings.embed_model)
+        transcribe(np.zeros(16000, np.float32), model_spec=self.settings.whisper_model)  # whisper and its VAD
+        embed.embed_texts(["warm"], model_spec=self.settings.embed_model)
         log.info("models loaded in %.1f s", time.monotonic() - started)
 
     def serve(self, argv_extra: list[str] | None = None) -> int:
