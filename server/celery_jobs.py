@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from celery import Celery
+from celery import Celery, Task
 from kombu import Exchange, Queue
 
 from .database import Conn, Database, dumps, loads, row
@@ -325,7 +325,7 @@ class JobWorker:
 
         @self.app.task(name=TASK, bind=True, autoretry_for=(redis.ConnectionError, redis.TimeoutError),
                        retry_backoff=True, retry_backoff_max=60, retry_jitter=True, max_retries=8)
-        def run_job(task: Any, job_id: str, token: str, kind: str, params: dict[str, Any],
+        def run_job(task: Task, job_id: str, token: str, kind: str, params: dict[str, Any],
                     sent_at: float | None = None) -> None:
             worker.run(job_id, token, kind, params, sent_at)
 
