@@ -48,8 +48,9 @@ log = logging.getLogger("reeldb.worker")
 
 HEARTBEAT_EVERY = 1.0
 #: A session the control node does not list as this worker's is closed only once it is this old
-#: (seconds): an offer's session exists here a moment before the control node's next answer shows it.
-ORPHAN_AFTER = 10.0
+#: (seconds): the control node lists a session before it forwards its offer, so only a heartbeat
+#: answer already on its way while the offer arrived can miss it (one round trip).
+ORPHAN_AFTER = 3.0
 
 
 @dataclass

@@ -296,3 +296,44 @@ def test_sessions_spread_over_two_ingest_workers_and_a_killed_worker_stops_its_o
                                      "REELDB_WORKER_TOKEN": TOKEN})
         line = next(x for x in doctor.stdout.splitlines() if "ingest workers:" in x)
         assert line.startswith("warn") and f"{victim} DOWN" in line and f"{survivor} up" in line, doctor.stdout
+
+
+def test_a_restarted_control_node_stops_the_sessions_its_external_worker_still_hosts(tmp_path, server_factory):
+    """The control node SIGKILLed mid-recording: on its next start it stops the session, as after
+    any crash, and the worker, which kept receiving, hears that the session is no longer its own
+    and finalizes the files."""
+    import videodb
+
+    use_reeldb_recorder()
+    sources = make_sources(tmp_path / "media", 60.0)
+    control = server_factory("shared", ingest_workers="external", worker_token=TOKEN, reconnect_grace="2")
+    log = open(tmp_path / "worker.log", "ab")
+    worker = subprocess.Popen([REELDB, "worker", "ingest", "--id", "solo", "--control", control.url,
+                               "--data-dir", str(control.data_dir)],
+                              env={**os.environ, "REELDB_WORKER_TOKEN": TOKEN, "HF_HUB_OFFLINE": "1"},
+                              stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: [w["worker_id"] for w in roster(control) if w["up"]] == ["solo"], 60, "the worker")
+        conn = videodb.connect(api_key=control.api_key, base_url=control.url)
+        cap = conn.create_capture_session(end_user_id="restart")
+        token = conn.generate_client_token(expires_in=600)
+
+        async def during(client, channels) -> None:
+            assert await wait_status(conn, cap.id, ("active",), timeout=60) == "active"
+            await asyncio.sleep(2.0)
+            await asyncio.to_thread(control.kill)
+            await asyncio.to_thread(control.start)
+
+        with contextlib.suppress(Exception):  # the recorder's stop meets a session already stopped
+            asyncio.run(record(control.url, token, cap.id, sources, STORE, 0, primary="display:1", during=during))
+        conn = videodb.connect(api_key=control.api_key, base_url=control.url)
+        assert asyncio.run(wait_status(conn, cap.id, ("exported", "failed"), 120)) == "exported"
+        wait_until(lambda: "no longer lists it here; closing it" in (tmp_path / "worker.log").read_text(), 60,
+                   "the worker to close the session the control node no longer lists")
+        manifest = control.data_dir / "sessions" / cap.id / "manifest.json"
+        wait_until(lambda: all(c["complete"] for c in json.loads(manifest.read_text())["channels"]), 60,
+                   "the worker to finalize the session's files")
+        assert worker.poll() is None and [w["worker_id"] for w in roster(control) if w["up"]] == ["solo"]
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
