@@ -60,7 +60,7 @@ class ServerCollector(Collector):
         for status in sorted(set(SESSION_STATUSES) | set(counts)):
             g.add_metric([status], counts.get(status, 0))
         yield g
-        yield GaugeMetricFamily("reeldb_ingest_sessions", "Sessions with a live WebRTC ingest in this process",
+        yield GaugeMetricFamily("reeldb_ingest_sessions", "Sessions with a live WebRTC ingest (here or on an ingest worker)",
                                 value=len(self.live))
 
     def _ingest(self) -> Iterator[Metric]:
