@@ -136,7 +136,7 @@ class Server:
         if self.retention.enabled:
             self.runtime.spawn(self.retention.run(), name="retention")
         if self.settings.heap_trim_every > 0:
-            self.runtime.spawn(self._trim_heap(), name="heap-trim")
+            self.runtime.spawn(heap.keep_trimmed(self.settings.heap_trim_every, self.runtime.io), name="heap-trim")
         if self.settings.loop_warn_ms > 0:
             self.runtime.spawn(self.runtime.watch_loop(self.settings.loop_warn_ms / 1000), name="loop-watch")
 
@@ -147,12 +147,6 @@ class Server:
             await self.ingest_supervisor.close()
         await self.runtime.close()
         self.db.close()
-
-    async def _trim_heap(self) -> None:
-        """Free heap pages back to the kernel now and then (``heap.py`` says why)."""
-        while True:
-            await asyncio.sleep(self.settings.heap_trim_every)
-            await self.runtime.io(heap.trim)
 
     async def _housekeeping(self) -> None:
         while True:

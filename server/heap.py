@@ -8,18 +8,20 @@ to the system while a single live chunk sits at its top. Two remedies, both proc
 
 - :func:`limit_arenas`: few arenas, so freed memory is reused instead of spread thin. Applied
   once by the CLI entry point before the threads start (an arena made earlier stays).
-- :func:`trim`: ``malloc_trim(0)`` hands free pages of every arena back to the kernel; the
-  server calls it from its housekeeping every minute (a few ms, off the event loop).
+- :func:`trim`: ``malloc_trim(0)`` hands free pages of every arena back to the kernel; serve and
+  the ingest workers call it every minute (:func:`keep_trimmed`: a few ms, off the event loop).
 
 On a C library other than glibc (musl, macOS) both do nothing and say so.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import logging
 from functools import lru_cache
+from typing import Awaitable, Callable
 
 log = logging.getLogger("reeldb.heap")
 
@@ -54,3 +56,11 @@ def trim() -> bool:
     """Give free heap pages back to the kernel. True if some memory was released."""
     libc = _glibc()
     return bool(libc.malloc_trim(0)) if libc is not None else False
+
+
+async def keep_trimmed(every: float, off_loop: Callable[[Callable[[], bool]], Awaitable[bool]]) -> None:
+    """:func:`trim` every ``every`` seconds, run through ``off_loop`` (a runtime's I/O pool), until
+    cancelled."""
+    while True:
+        await asyncio.sleep(every)
+        await off_loop(trim)

@@ -41,6 +41,7 @@ from reeldb.index.live import LiveTranscriber
 from .errors import BadRequest, Conflict, NotFound, Unauthorized, handle_exception
 from .ingest_backend import (WORKER_TOKEN_HEADER, CpuMeter, LocalTranscript, fresh_media_at, new_ingest,
                              session_stats, token_matches)
+from . import heap
 from .runtime import Runtime
 from .settings import Settings
 
@@ -88,6 +89,8 @@ class IngestWorker:
         self._client = httpx.AsyncClient(headers={WORKER_TOKEN_HEADER: self.token}, timeout=10.0, trust_env=False)
         self.runtime.spawn(self._heartbeats(), name="heartbeat")
         self.runtime.spawn(self._send_events(), name="events")
+        if self.settings.heap_trim_every > 0:  # this process runs the live transcripts' whisper
+            self.runtime.spawn(heap.keep_trimmed(self.settings.heap_trim_every, self.runtime.io), name="heap-trim")
 
     async def close(self) -> None:
         """Finalize every session's files (SIGTERM from the supervisor lands here)."""
