@@ -7,7 +7,9 @@ up to eight per core, and memory freed in one arena is neither reused by the oth
 to the system while a single live chunk sits at its top. Two remedies, both process-wide:
 
 - :func:`limit_arenas`: few arenas, so freed memory is reused instead of spread thin. Applied
-  once by the CLI entry point before the threads start (an arena made earlier stays).
+  once by the CLI entry point before the threads start (an arena made earlier stays). Off by
+  default: threads that allocate a lot (whisper, torch) contend for few arenas, and indexing ran
+  2.4x slower with two (``tests/bench/jobs.py``); an operator short of memory can turn it on.
 - :func:`trim`: ``malloc_trim(0)`` hands free pages of every arena back to the kernel; serve and
   the ingest workers call it every minute (:func:`keep_trimmed`: a few ms, off the event loop).
 

@@ -38,9 +38,10 @@ class Settings:
     #: watch off. Nothing should: SQL, file I/O and media work run on other threads.
     loop_warn_ms: float = 50.0
     #: At most this many glibc malloc arenas (0: glibc's default of 8 per core). Few arenas keep
-    #: memory freed by one thread reusable by the others (``heap.py``); the server also hands free
-    #: pages back to the kernel every ``heap_trim_every`` seconds (0: never).
-    malloc_arenas: int = 2
+    #: memory freed by one thread reusable by the others, but slow threads that allocate a lot
+    #: (whisper, torch: indexing ran 2.4x slower with 2), so the default is glibc's (``heap.py``);
+    #: the server hands free pages back to the kernel every ``heap_trim_every`` seconds (0: never).
+    malloc_arenas: int = 0
     heap_trim_every: float = 60.0
     #: Worker threads per job lane for exports and for transcription/indexing.
     workers: int = 2
