@@ -147,3 +147,43 @@ def _row(data, sql: str, *args: str) -> tuple:
         return db.execute(sql, args).fetchone()
     finally:
         db.close()
+
+
+def test_control_node_restart_mid_job_resends_it_and_commits_once(tmp_path):
+    """The control node stops while a worker runs an index job and starts again: it takes the job
+    back (a new attempt, the old one's token revoked), and the index is written once."""
+    require_espeak()
+    import videodb
+
+    redis_server = RedisServer(tmp_path / "redis").start()
+    common = {"REELDB_JOBS": "celery", "REELDB_REDIS_URL": redis_server.url, "REELDB_JOB_LEASE": LEASE}
+    data = tmp_path / "data"
+    server = ServerProcess(data, env={**common, "REELDB_SYNC_WAIT": "0"})
+    worker = JobWorkerProcess("w1", data, common)
+    try:
+        server.start()
+        worker.start()
+        wait_for_workers(redis_server.url, {"w1"})
+        conn = videodb.connect(api_key=server.api_key, base_url=server.url)
+        audio, _ = compose((MEETING_A + MEETING_B) * 3, gap=1.0, lead=0.5)
+        video = conn.get_collection().upload(file_path=str(write_video(tmp_path / "long.mp4", audio)))
+        answer = requests.post(f"{server.url}/video/{video.id}/index", headers={"x-access-token": server.api_key},
+                               json={"index_type": "spoken_word"}, timeout=30).json()
+        job_id = answer["data"]["output_url"].rstrip("/").rsplit("/", 1)[-1]
+        wait_until(lambda: job_id in running_jobs(redis_server.url), 120, "the job to start on the worker", every=0.02)
+        server.restart()
+        wait_until(lambda: _row(data, "select status from jobs where id = ?", job_id)[0] in ("done", "failed"), 300,
+                   "the job to end after the restart")
+        assert _row(data, "select status, attempts from jobs where id = ?", job_id) == ("done", 2)
+        assert _row(data, "select count(*) from spoken_indexes where asset_id = ?", video.id) == (1,)
+        assert "requeued after a restart" in server.log()
+        shots = conn.get_collection().get_video(video.id).search("sourdough bread").shots
+        assert shots and "sourdough" in shots[0].text.lower()
+    except BaseException:
+        for name, text in (("control node", server.log()), (worker.name, worker.log())):
+            print(f"----- {name} (last 60 lines)\n" + "\n".join(text.splitlines()[-60:]))
+        raise
+    finally:
+        worker.stop()
+        server.stop()
+        redis_server.stop()
