@@ -81,6 +81,23 @@ def rss_mb(pid: int) -> float:
     return total
 
 
+def audio_report(folder: Path, channel_id: str = "mic:default", ptime: float = 0.020) -> dict:
+    """Opus packets a stored mic holds against its span minus pauses (one packet per ``ptime``)."""
+    import av
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    entry = next(c for c in manifest["channels"] if c["channel_id"] == channel_id)
+    with av.open(str(folder / entry["file"])) as c:
+        packets = sum(1 for p in c.demux(audio=0) if p.size)
+    first, last = entry.get("first_frame_at"), entry.get("last_frame_at")
+    paused = sum(max(0.0, min(last if e is None else e, last) - max(s, first))
+                 for s, e in entry.get("pauses") or []) if first is not None and last is not None else 0.0
+    span = (last - first) if first is not None and last is not None else 0.0
+    expected = int(round((span - paused) / ptime)) + 1 if span else 0
+    return {"packets": packets, "expected": expected, "lost": max(0, expected - packets),
+            "gaps": len(entry.get("gaps") or []), "dts_clamps": entry.get("dts_clamps", 0)}
+
+
 def hole_report(folder: Path, channel_id: str, interval: float) -> dict:
     """Holes in a stored channel's own timeline: frames missing outside the pauses, and how long
     after each pause's end the channel went on again.
