@@ -112,6 +112,15 @@ def _process_setup(settings: Settings, command: str) -> str | None:
     return None
 
 
+def _log_to_stderr(settings: Settings) -> logging.Handler:
+    """The root logger to stderr, as text or JSON (``REELDB_LOG_FORMAT``); returns its handler."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json"
+                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
+    return handler
+
+
 def worker_command(settings: Settings, worker_id: str | None, parent: int | None = None) -> int:
     import os
 
@@ -126,10 +135,7 @@ def worker_command(settings: Settings, worker_id: str | None, parent: int | None
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if settings.log_format == "json"
-                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
+    _log_to_stderr(settings)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per heartbeat otherwise
     from .ingest_worker import run
 
@@ -143,10 +149,7 @@ def serve_command(settings: Settings) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if settings.log_format == "json"
-                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
+    handler = _log_to_stderr(settings)
     if settings.log_format == "json":
         logging.captureWarnings(True)  # Python warnings (e.g. litestar's, at import) as records too
 
@@ -255,10 +258,7 @@ def jobs_worker_command(argv: list[str]) -> int:
         return 2
     if args.concurrency is not None and args.concurrency < 1:
         parser.error("--concurrency: at least 1")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if settings.log_format == "json"
-                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
+    _log_to_stderr(settings)
     from .celery_jobs import JobWorker
 
     name = args.name or f"jobs-{socket.gethostname()}-{os.getpid()}"

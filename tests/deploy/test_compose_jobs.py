@@ -4,25 +4,14 @@ would (services merged key by key), and its workers run the command this version
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 import yaml
 from server_process import REELDB
+from test_deploy_files import tool
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-BIN = Path(sys.executable).parent
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name, path=f"{BIN}:{os.environ.get('PATH', '')}")
-    if found is None:
-        pytest.fail(f"{name} is not installed (tests/run.sh installs it)")
-    return found
 
 
 def merged() -> dict:
