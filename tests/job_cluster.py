@@ -27,20 +27,25 @@ class RedisServer:
     folder: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    #: Where it listens, and a command to run it under (e.g. ``ip netns exec NAME``).
+    host: str = "127.0.0.1"
+    prefix: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     def start(self) -> "RedisServer":
         import redis
 
         self.folder.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [require_redis(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.folder), "--logfile", str(self.folder / "redis.log")],
+            [*self.prefix, require_redis(), "--port", str(self.port), "--bind", self.host, "--save", "",
+             "--appendonly", "no", "--dir", str(self.folder), "--logfile", str(self.folder / "redis.log"),
+             # no password: protected mode would answer DENIED to every client not on loopback
+             "--protected-mode", "yes" if self.host == "127.0.0.1" else "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        client = redis.Redis(port=self.port)
+        client = redis.Redis(host=self.host, port=self.port)
 
         def up() -> bool:
             try:
@@ -67,6 +72,8 @@ class JobWorkerProcess:
     env: dict[str, str]
     concurrency: int = 1
     proc: subprocess.Popen | None = None
+    #: A command to run it under (e.g. ``ip netns exec NAME``, which execs: the pid stays the worker's).
+    prefix: list[str] = field(default_factory=list)
 
     @property
     def log_path(self) -> Path:
@@ -75,8 +82,8 @@ class JobWorkerProcess:
     def start(self) -> "JobWorkerProcess":
         env = {**os.environ, "HF_HUB_OFFLINE": "1", **self.env}
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([REELDB, "worker", "jobs", "--data-dir", str(self.data_dir), "--concurrency",
-                                      str(self.concurrency), "--name", self.name],
+        self.proc = subprocess.Popen([*self.prefix, REELDB, "worker", "jobs", "--data-dir", str(self.data_dir),
+                                      "--concurrency", str(self.concurrency), "--name", self.name],
                                      env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 

@@ -8,8 +8,9 @@ on both workers and export right. Then one worker is SIGKILLed while sessions re
 must end ``stopped`` with what it flushed (≤ 1 s lost per stored channel) and export, and the
 other worker's sessions must not notice.
 
-The helpers come from ``test_many_sessions`` (driving a session, checking an export) and
-``test_capture_robustness`` (how far a crash-truncated file decodes).
+The helpers come from ``ingest_cluster`` (the namespaces, starting a worker, the control node's
+roster; shared with ``test_scale_out``), ``test_many_sessions`` (driving a session, checking an
+export) and ``test_capture_robustness`` (how far a crash-truncated file decodes).
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -32,8 +31,10 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import ingest_cluster  # noqa: E402
+from ingest_cluster import HEADER, Network, Placements, start_ingest_worker, stop_process  # noqa: E402
 from recording import record, use_reeldb_recorder  # noqa: E402
-from server_process import REELDB, ServerProcess, free_port, wait_until  # noqa: E402
+from server_process import REELDB, ServerProcess, wait_until  # noqa: E402
 from test_capture_robustness import decoded_seconds  # noqa: E402
 from test_many_sessions import (STORE, SessionRun, check_export, display_report, drive_session,  # noqa: E402
                                 make_sources, wait_status)
@@ -41,58 +42,7 @@ from test_many_sessions import (STORE, SessionRun, check_export, display_report,
 pytestmark = pytest.mark.slow
 
 TOKEN = "wk-test-" + "s" * 24
-HEADER = "x-reeldb-worker-token"
 SECONDS = 8.0
-
-
-# ------------------------------------------------------------------------------ the network
-class Network:
-    """Namespaces ``ctl``, ``w1``, ``w2`` on a bridge (the test process stays in the root namespace
-    and reaches them through it), or plain loopback where ``ip netns`` is not allowed."""
-
-    def __init__(self) -> None:
-        tag = uuid.uuid4().hex[:5]
-        self.bridge = f"rdb{tag}"
-        self.names = {role: f"rdb{tag}{role}" for role in ("ctl", "w1", "w2")}
-        self.addresses = {"ctl": "10.213.0.2", "w1": "10.213.0.3", "w2": "10.213.0.4"}
-        self.host_address = "10.213.0.1"
-        self.isolated = False
-        self._made: list[list[str]] = []
-
-    def _ip(self, *args: str) -> None:
-        subprocess.run(["ip", *args], check=True, capture_output=True)
-
-    def up(self) -> "Network":
-        try:
-            self._ip("link", "add", self.bridge, "type", "bridge")
-            self._made.append(["link", "del", self.bridge])
-            self._ip("addr", "add", f"{self.host_address}/24", "dev", self.bridge)
-            self._ip("link", "set", self.bridge, "up")
-            for i, (role, ns) in enumerate(self.names.items()):
-                self._ip("netns", "add", ns)
-                self._made.append(["netns", "del", ns])
-                outside, inside = f"{self.bridge}h{i}", f"{self.bridge}n{i}"
-                self._ip("link", "add", outside, "type", "veth", "peer", "name", inside)
-                self._ip("link", "set", inside, "netns", ns)
-                self._ip("link", "set", outside, "master", self.bridge)
-                self._ip("link", "set", outside, "up")
-                self._ip("-n", ns, "addr", "add", f"{self.addresses[role]}/24", "dev", inside)
-                self._ip("-n", ns, "link", "set", inside, "up")
-                self._ip("-n", ns, "link", "set", "lo", "up")
-            self.isolated = True
-        except (subprocess.CalledProcessError, FileNotFoundError):
-            self.down()
-            self.addresses = {role: "127.0.0.1" for role in self.names}
-            self.host_address = "127.0.0.1"
-        return self
-
-    def prefix(self, role: str) -> list[str]:
-        return ["ip", "netns", "exec", self.names[role]] if self.isolated else []
-
-    def down(self) -> None:
-        for args in reversed(self._made):
-            subprocess.run(["ip", *args], capture_output=True)
-        self._made.clear()
 
 
 @contextlib.contextmanager
@@ -105,59 +55,19 @@ def cluster(tmp_path: Path) -> Iterator[tuple[ServerProcess, dict[str, subproces
     try:
         control.start(timeout=60)
         for role in ("w1", "w2"):
-            log = open(tmp_path / f"{role}.log", "ab")
-            workers[role] = subprocess.Popen(
-                [*net.prefix(role), REELDB, "worker", "ingest", "--id", role, "--control", control.url,
-                 "--data-dir", str(data), "--host", net.addresses[role], "--port", str(free_port())],
-                env={**os.environ, "REELDB_WORKER_TOKEN": TOKEN, "REELDB_ICE_ADDRESSES": net.addresses[role],
-                     "HF_HUB_OFFLINE": "1"},
-                stdout=log, stderr=subprocess.STDOUT)
+            workers[role] = start_ingest_worker(role, net, control, data, TOKEN, tmp_path / f"{role}.log")
         wait_until(lambda: {w["worker_id"] for w in roster(control) if w["up"]} == {"w1", "w2"}, 60,
                    "both ingest workers to register")
         yield control, workers, net
     finally:
         for proc in workers.values():
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc)
         control.stop()
         net.down()
 
 
 def roster(control: ServerProcess) -> list[dict]:
-    r = requests.get(control.url + "/internal/ingest/workers", headers={HEADER: TOKEN}, timeout=10)
-    r.raise_for_status()
-    return r.json()["data"]["workers"]
-
-
-class Placements:
-    """Which worker hosts which session, read off the control node's roster while sessions record."""
-
-    def __init__(self, control: ServerProcess) -> None:
-        self.control = control
-        self.where: dict[str, str] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(requests.RequestException):
-                for worker in roster(self.control):
-                    for sid in worker["session_ids"]:
-                        self.where.setdefault(sid, worker["worker_id"])
-            self._stop.wait(0.3)
-
-    def __enter__(self) -> "Placements":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    return ingest_cluster.roster(control, TOKEN)
 
 
 def test_sessions_spread_over_two_ingest_workers_and_a_killed_worker_stops_its_own(tmp_path, monkeypatch):
@@ -200,7 +110,7 @@ def test_sessions_spread_over_two_ingest_workers_and_a_killed_worker_stops_its_o
 
             await asyncio.gather(*(one(run) for run in runs))
 
-        with Placements(control) as placed:
+        with Placements(control, TOKEN) as placed:
             asyncio.run(six())
         errors = [f"session {r.index} ({r.cap_id}): {r.error}" for r in runs if r.error]
         assert not errors, "\n".join(errors) + "\n" + control.log()[-3000:]
@@ -259,7 +169,7 @@ def test_sessions_spread_over_two_ingest_workers_and_a_killed_worker_stops_its_o
         async def four() -> None:
             await asyncio.gather(killer(), *(recording(cap) for cap in caps))
 
-        with Placements(control) as placed4:
+        with Placements(control, TOKEN) as placed4:
             asyncio.run(four())
         (victim, killed_at), = killed.items()
         workers[victim].wait()
