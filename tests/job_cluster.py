@@ -18,7 +18,7 @@ from server_process import REELDB, free_port, wait_until
 def require_redis() -> str:
     found = shutil.which("redis-server")
     if not found:
-        pytest.skip("redis-server is not installed (Debian package redis-server; tests/run.sh installs it)")
+        pytest.fail("redis-server is not installed (Debian package redis-server; tests/run.sh installs it)")
     return found
 
 
