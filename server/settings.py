@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from .storage import MediaRoot
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -161,15 +163,15 @@ class Settings:
 
     @property
     def media_dir(self) -> Path:
-        return self.media_root_dir / "media"
+        return MediaRoot(self.media_root_dir).media_dir  # the folder layout is MediaRoot's alone
 
     @property
     def sessions_dir(self) -> Path:
-        return self.media_root_dir / "sessions"
+        return MediaRoot(self.media_root_dir).sessions_dir
 
     @property
     def uploads_dir(self) -> Path:
-        return self.media_root_dir / "uploads"
+        return MediaRoot(self.media_root_dir).uploads_dir
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
