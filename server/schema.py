@@ -208,3 +208,11 @@ def m011_relative_media_paths(db: sqlite_utils.Database) -> None:
         db.execute("update media set path = ?, hls_path = ? where id = ?", [relative(path), relative(hls), media_id])
     for upload_id, path in db.execute("select id, path from uploads").fetchall():
         db.execute("update uploads set path = ? where id = ?", [relative(path), upload_id])
+
+
+@migrations()
+def m012_index_requests(db: sqlite_utils.Database) -> None:
+    """Explicit ``index_spoken_words()`` calls, one row per asset (server/spoken.py): recordings are
+    indexed without asking, and the first explicit call on one joins that index (VideoDB's code
+    still runs) while a second answers VideoDB's "already exists"."""
+    db["index_requests"].create({"asset_id": str, "job_id": str, "requested_at": float}, pk="asset_id")

@@ -139,8 +139,11 @@ class Settings:
     retention_interval: float = 3600.0
     #: Export a session automatically when it stops with at least one stored channel.
     auto_export: bool = True
-    #: Index the spoken words of every automatic export as soon as it exists.
-    auto_index: bool = False
+    #: Index the spoken words of every recording (a session's export) as soon as it exists, so
+    #: a recording is searchable without asking; ``index_spoken_words()`` then joins that index.
+    auto_index: bool = True
+    #: The same for uploaded videos and audio (off: as on VideoDB, an upload is indexed on request).
+    auto_index_uploads: bool = False
     #: Whisper model: a local CTranslate2 folder or a faster-whisper name on disk (default: bundled tiny.en).
     whisper_model: str | None = None
     #: Sentence-transformers model folder (default: bundled all-MiniLM-L6-v2).
