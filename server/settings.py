@@ -52,8 +52,9 @@ class Settings:
     import_workers: int = 2
     #: How long a request that starts a job waits for it before answering ``processing``.
     sync_wait: float = 20.0
-    #: Seconds a running job may go without reporting progress before it is presumed hung and
-    #: queued again (its worker's late result is then discarded).
+    #: Seconds a running job's heartbeat (every quarter lease, by time) may stay silent before it is
+    #: presumed hung and queued again (its worker's late result is then discarded); imports: seconds
+    #: without progress.
     job_lease: float = 60.0
     job_max_attempts: int = 3
     #: Job backend: ``embedded`` (threads of ``reeldb serve``) or ``celery`` (``reeldb worker jobs``
