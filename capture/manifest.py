@@ -45,8 +45,10 @@ SUPPORTED_VERSIONS = (1, 2)
 
 # ---------------------------------------------------------------- channel-id rules (pure)
 
-#: A device channel id as recorders announce it: ``<prefix>:<name>``.
-CHANNEL_ID = re.compile(r"^(mic|system_audio|display|screen|camera):[A-Za-z0-9_.\-]+$")
+#: A device channel id as recorders announce it: ``<prefix>:<name>``, the name at most
+#: :data:`MAX_CHANNEL_NAME` characters (it becomes a file name and an rtstream's name).
+MAX_CHANNEL_NAME = 128
+CHANNEL_ID = re.compile(r"^(mic|system_audio|display|screen|camera):[A-Za-z0-9_.\-]{1,%d}$" % MAX_CHANNEL_NAME)
 #: Channel-id prefix → category (the rtstream's ``channel_id``; ``screen`` is the SDK's display).
 PREFIX_CATEGORY = {"mic": "mic", "system_audio": "system_audio", "display": "display",
                    "screen": "display", "camera": "camera"}  # fmt: skip

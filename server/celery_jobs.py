@@ -68,7 +68,8 @@ def token_key(job_id: str) -> str:
 
 
 def lock_key(job_id: str) -> str:
-    """Held by the attempt of ``job_id`` that runs now, whichever it is (see the module doc)."""
+    """Held by the attempt of ``job_id`` that runs now, whichever it is (see the module doc); its
+    value is ``"<worker name> <token>"``."""
     return f"reeldb:job:{job_id}:lock"
 
 
@@ -357,8 +358,9 @@ class JobWorker:
             log.info("job %s: this attempt was superseded or the job ended; message dropped", job_id)
             return
         lock = lock_key(job_id)
-        if not self.redis.set(lock, token, nx=True, ex=int(self.settings.job_lease) + 1):
-            if self.redis.get(lock) == token:
+        holder = f"{self.state.name} {token}"  # who runs which attempt (tests and operators read it)
+        if not self.redis.set(lock, holder, nx=True, ex=int(self.settings.job_lease) + 1):
+            if (self.redis.get(lock) or "").endswith(f" {token}"):
                 log.info("job %s: another worker runs this attempt; message dropped", job_id)
                 return
             log.info("job %s: an earlier attempt still runs; this one waits for it to stop", job_id)
@@ -406,7 +408,7 @@ class JobWorker:
             with self.state.lock:
                 self.state.running.pop(job_id, None)
                 self.state.free_since = time.time()
-            if self.redis.get(lock) == token:
+            if self.redis.get(lock) == holder:
                 self.redis.delete(lock)
 
     def _count(self, outcome: str) -> None:

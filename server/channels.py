@@ -35,9 +35,11 @@ def normalize(raw: Any, max_channels: int, primary: str | None = None) -> tuple[
             raise ChannelError(f"channels[{i}] must be an object")
         cid = ch.get("channel_id") or ch.get("id")
         if not isinstance(cid, str) or not is_channel_id(cid):
+            shown = repr(cid) if len(repr(cid)) <= 80 else repr(cid)[:60] + "…"
             raise ChannelError(
-                f"channels[{i}].channel_id {cid!r} is not a channel id like 'mic:default', "
-                "'system_audio:default' or 'display:1'"
+                f"channels[{i}].channel_id {shown} is not a channel id like 'mic:default', "
+                "'system_audio:default' or 'display:1' (letters, digits, '_', '.', '-' after the colon, "
+                "at most 128)"
             )
         if cid in seen:
             raise ChannelError(f"Channel {cid} is listed twice")

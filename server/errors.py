@@ -9,6 +9,7 @@ a 500 whose body carries only an opaque id, and whose traceback goes to the log 
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 import uuid
@@ -115,6 +116,11 @@ def classify(exc: BaseException) -> tuple[int, str, str] | None:
     """(status, error_code, message) for an error users may see; None for a bug."""
     if isinstance(exc, RecursionError):  # the JSON decoder's depth limit, on a hostile body
         return 400, "VALIDATION_ERROR", "Request body is nested too deeply"
+    cause: BaseException | None = exc
+    while cause is not None:  # a file route asked for a name no file system holds (litestar wraps it)
+        if isinstance(cause, OSError) and cause.errno == errno.ENAMETOOLONG:
+            return 404, "NOT_FOUND", "No such file: the name is too long"
+        cause = cause.__cause__
     if isinstance(exc, ApiError):
         return exc.status_code, exc.error_code, exc.message
     for root, status, code in STAGE_ERRORS:
@@ -159,6 +165,10 @@ def _plain(key: str | None, msg: str) -> str:
     field = (key or "").removeprefix("data.")
     if field in FIELD_HINTS:
         return FIELD_HINTS[field]
+    if "matching regex" in msg and "(?=" in msg:  # text.NAME_PATTERN
+        return f"{field} must be one line of text, not blank, without control characters"
+    if "matching regex" in msg and "x0e-" in msg:  # text.DESCRIPTION_PATTERN
+        return f"{field} must be text without control characters (tabs and line breaks are fine)"
     if "matching regex" in msg and "x0b" in msg:
         return f"{field} must not be empty"
     return f"{field}: {msg}" if field and field != "data" else msg

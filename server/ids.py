@@ -7,6 +7,7 @@ creation and SQLite's primary-key index stays append-only.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import time
 import uuid
@@ -46,3 +47,12 @@ def new_id(kind: str) -> str:
 def new_secret(kind: str) -> str:
     """A bearer secret (API key, client token): unguessable, so not time-ordered."""
     return PREFIXES[kind] + secrets.token_urlsafe(32)
+
+
+_SHAPE = re.compile(r"^[a-z]+-(z-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def is_id(kind: str, value: object) -> bool:
+    """True for an id this server could have made for ``kind`` (a prefix and a uuid7): what may
+    name a folder (``sessions/<cap-id>/``), so ``..`` or ``a/b`` never reach a path."""
+    return isinstance(value, str) and value.startswith(PREFIXES[kind]) and _SHAPE.match(value) is not None

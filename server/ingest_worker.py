@@ -39,6 +39,7 @@ from reeldb.capture.ingest import IngestSession, UnknownChannelError
 from reeldb.index.live import LiveTranscriber
 
 from .errors import BadRequest, Conflict, NotFound, Unauthorized, handle_exception
+from .ids import is_id
 from .ingest_backend import (WORKER_TOKEN_HEADER, CpuMeter, LocalTranscript, fresh_media_at, new_ingest,
                              session_stats, token_matches)
 from . import heap
@@ -103,6 +104,8 @@ class IngestWorker:
 
     # -- what the control node asks ----------------------------------------------------------------
     async def offer(self, session_id: str, channels: list[dict[str, Any]], sdp: str, tracks: dict[str, str]) -> str:
+        if not is_id("capture_session", session_id):  # it names a folder under sessions/
+            raise BadRequest("session_id is not a capture session id")
         if session_id in self._stopping:
             raise Conflict(f"Capture session {session_id} is stopping")
         hosted = self.sessions.get(session_id)

@@ -118,7 +118,7 @@ def wait_for_workers(redis_url: str, names: set[str], timeout: float = 180.0) ->
 
 
 def running_jobs(redis_url: str) -> dict[str, str]:
-    """Job id → the worker holding its attempt lock now (``reeldb:job:<id>:<token>:lock``)."""
+    """Job id → the worker holding its lock now (``reeldb:job:<id>:lock`` = ``"<worker> <token>"``)."""
     import redis
 
     client = redis.Redis.from_url(redis_url, decode_responses=True)
@@ -127,7 +127,7 @@ def running_jobs(redis_url: str) -> dict[str, str]:
         for key in client.keys("reeldb:job:*:lock"):
             holder = client.get(key)
             if holder:
-                found[key.split(":")[2]] = holder
+                found[key.split(":")[2]] = holder.split(" ", 1)[0]
         return found
     finally:
         client.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import Request, delete, get, patch, post
@@ -11,18 +11,18 @@ from .. import views
 from ..auth import Principal
 from ..collections import Collections
 from ..links import Links
-from ..text import NON_BLANK_PATTERN
+from ..text import Description, Name
 
 
 class CollectionCreate(msgspec.Struct):
-    name: Annotated[str, msgspec.Meta(pattern=NON_BLANK_PATTERN, max_length=1024)]
-    description: str | None = None
+    name: Name
+    description: Description | None = None
     is_public: bool = False
 
 
 class CollectionUpdate(msgspec.Struct):
-    name: str | None = None
-    description: str | None = None
+    name: Name | None = None
+    description: Description | None = None
     is_public: bool | None = None
 
 

@@ -15,6 +15,7 @@ from ..errors import BadRequest
 from ..library import MediaLibrary
 from ..links import Links
 from ..runtime import Runtime
+from ..text import Description, Name
 
 
 class ThumbnailRequest(msgspec.Struct):
@@ -22,8 +23,8 @@ class ThumbnailRequest(msgspec.Struct):
 
 
 class MediaUpdate(msgspec.Struct):
-    name: str | None = None
-    description: str | None = None
+    name: Name | None = None
+    description: Description | None = None
 
 
 def _media_handlers(kind: str) -> list[Any]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get, post
+from litestar.params import Parameter
 
 from ..auth import Principal
 from ..collections import Collections
@@ -13,21 +14,23 @@ from ..errors import BadRequest
 from ..jobs import JobQueue
 from ..links import Links
 from ..settings import Settings
+from ..text import MAX_NAME, NAME_PATTERN, Description, Name
 from ..uploads import Uploads
 from .jobs import Presenters, answer_job
 
 
 class UploadRequest(msgspec.Struct):
     url: str | None = None
-    name: str | None = None
-    description: str | None = None
+    name: Name | None = None
+    description: Description | None = None
     callback_url: str | None = None
     media_type: str | None = None
 
 
 @get("/collection/{collection_id:str}/upload_url")
 async def upload_url(collection_id: str, request: Request, uploads: Uploads, links: Links, key: Principal,
-                     name: str | None = None) -> dict[str, Any]:
+                     name: Annotated[str | None, Parameter(pattern=NAME_PATTERN, max_length=MAX_NAME)] = None,
+                     ) -> dict[str, Any]:
     url = await uploads.create_slot(collection_id, name, links.base_url(request))
     return {"success": True, "data": {"upload_url": url}}
 
