@@ -68,6 +68,7 @@ import av
 from reeldb.player import playlists
 
 from .errors import ExportError, describe_error
+from .x264 import PRESET as X264_PRESET, matching_encoder
 
 #: Bump when the cut or the encoder settings change: old cache entries are then never read.
 CLIP_VERSION = 2
@@ -78,7 +79,6 @@ TS_CLOCK = 90000
 #: (on the clip bench's noisy 720p, 50 dB PSNR against the decoded source); ``ultrafast`` costs
 #: about half the CPU of ``superfast`` (which gave 48 dB) for ~20 % more bytes: the edges are a
 #: small share of a clip's bytes and, with decoding, all of its making.
-X264_PRESET = "ultrafast"
 X264_CRF = "18"
 #: Edges of a span re-encoded at the same time (each on its own core when there are two).
 EDGE_WORKERS = 2
@@ -91,11 +91,6 @@ EDGE_MARGIN = 1.0
 #: Ticks (90 kHz) between a span and the previous one when the playlist moves it (one 25 fps frame).
 SPAN_GAP = 3600
 
-_PROFILES = {
-    "baseline": "baseline", "constrained baseline": "baseline", "main": "main", "extended": "main",
-    "high": "high", "high 10": "high10", "high 10 intra": "high10", "high 4:2:2": "high422",
-    "high 4:2:2 intra": "high422", "high 4:4:4 predictive": "high444", "high 4:4:4 intra": "high444",
-}  # fmt: skip
 
 
 #: Timestamps written as given (no 1.4 s muxing delay, no shift), and every stream's first packet
@@ -756,20 +751,6 @@ def _stream_info(stream) -> Optional[dict]:
 def _encoder(info: dict, frame: av.VideoFrame, frame_ticks: int) -> av.CodecContext:
     if info["codec"] != "h264":
         raise ClipError(f"cannot cut {info['codec']} video exactly (H.264 only)")
-    enc = av.CodecContext.create("libx264", "w")
-    enc.width, enc.height = frame.width, frame.height
-    enc.pix_fmt = frame.format.name
-    enc.time_base = Fraction(1, TS_CLOCK)
     rate = info.get("rate") or Fraction(TS_CLOCK, max(1, frame_ticks))
-    enc.framerate = Fraction(rate).limit_denominator(1001000)
-    options = {"preset": X264_PRESET, "crf": X264_CRF}
-    profile = _PROFILES.get(str(info.get("profile") or "").lower())
-    if profile:
-        options["profile"] = profile
-    params = ["bframes=0"]
-    level = info.get("level")
-    if level and level > 0:
-        params.append(f"level={level / 10:g}")
-    options["x264-params"] = ":".join(params)
-    enc.options = options
-    return enc
+    return matching_encoder(frame.width, frame.height, frame.format.name, Fraction(1, TS_CLOCK), rate,
+                            info.get("profile"), info.get("level"), X264_CRF)
