@@ -68,7 +68,7 @@ import av
 from reeldb.player import playlists
 
 from .errors import ExportError, describe_error
-from .plan import MAX_FRAME_GAP
+from .plan import MAX_FRAME_GAP, whole_rate
 from .x264 import PRESET as X264_PRESET, matching_encoder
 
 #: Bump when the cut or the encoder settings change: old cache entries are then never read.
@@ -597,7 +597,7 @@ class _Cutter:
         # With no frame of the span in this group, the next one is at the group's end at the latest.
         group_end = self.origin + round(self.segments[group[-1]].end * TS_CLOCK)
         if head and (shown[0] if shown else min(ahi, video_end, group_end)) - alo > gap:
-            until = shown[0] - self.frame // 2 if shown else min(ahi, video_end, group_end)
+            until = shown[0] - self.frame + 1 if shown else min(ahi, video_end, group_end)  # a frame apart
             held = self._held(alo - 1, list(range(alo, until, self.frame)))
             if held is not None:
                 runs = [held] + runs
@@ -805,14 +805,15 @@ def _stream_info(stream) -> Optional[dict]:
     cc = stream.codec_context
     info = {"stream": stream, "codec": cc.name, "extradata": cc.extradata}
     if stream.type == "video":
-        info.update(width=cc.width, height=cc.height, profile=cc.profile, level=cc.level,
-                    rate=stream.average_rate or stream.guessed_rate)
+        info.update(width=cc.width, height=cc.height, profile=cc.profile, level=cc.level)
     return info
 
 
 def _encoder(info: dict, frame: av.VideoFrame, frame_ticks: int) -> av.CodecContext:
     if info["codec"] != "h264":
         raise ClipError(f"cannot cut {info['codec']} video exactly (H.264 only)")
-    rate = info.get("rate") or Fraction(TS_CLOCK, max(1, frame_ticks))
+    # The rate the pictures announce (VUI) is the one they are shown at: a reader that counts in
+    # ticks of a lower one (ffmpeg guesses it from the first piece) would put two frames on a tick.
+    rate = Fraction(whole_rate(max(1, frame_ticks) / TS_CLOCK))
     return matching_encoder(frame.width, frame.height, frame.format.name, Fraction(1, TS_CLOCK), rate,
                             info.get("profile"), info.get("level"), X264_CRF)

@@ -38,6 +38,7 @@ from .hold import HeldRun, LastPicture, TrackFormat, black, decode_last
 from .plan import (
     HOLD_INTERVALS,
     HOLD_KEYFRAME_SECONDS,
+    MAX_FRAME_GAP,
     Channel,
     ExportPlan,
     capture_warnings,
@@ -47,6 +48,7 @@ from .plan import (
     make_plan,
     pause_warnings,
     realign,
+    snap_interval,
 )
 from .probe import MediaError, MediaInfo, probe
 
@@ -170,6 +172,27 @@ class _Input:
         way the recording is worth more than a failed export: export what is there and warn."""
         damaged = "is damaged: " if self.ch.complete is True else ""
         self.warnings.append(f"channel {self.ch.channel_id}: file {damaged}{what}; exported what was readable")
+
+    def usual_interval(self, count: int = 90) -> float | None:
+        """The median interval between the first ``count`` video frames (read from a second
+        handle: the stream being copied stays where it is); None when it cannot be told."""
+        if self.ch.kind != "video":
+            return None
+        if not hasattr(self, "_usual"):
+            stamps = []
+            try:
+                with av.open(str(self.path)) as c:
+                    s = c.streams.video[0]
+                    for packet in c.demux(s):
+                        if packet.pts is not None:
+                            stamps.append(float(packet.pts * s.time_base))
+                        if len(stamps) >= count:
+                            break
+            except (av.error.FFmpegError, IndexError):
+                pass
+            deltas = sorted(d for d in (b - a for a, b in zip(sorted(stamps), sorted(stamps)[1:])) if 0 < d <= MAX_FRAME_GAP)
+            self._usual = deltas[len(deltas) // 2] if deltas else None
+        return self._usual
 
     def check(self) -> None:
         """Raise :class:`ChannelFileError` unless the file yields a first packet (that decodes,
@@ -420,7 +443,7 @@ class _VideoWriter:
         self.tb = inp.tb
         self.end = 0.0  # output seconds just past the last frame written (held ones included)
         self.recorded_end = 0.0  # ... of the last recorded frame
-        self.interval = interval
+        self.interval = snap_interval(inp.usual_interval()) if inp.usual_interval() else interval
         self.warnings: list[str] = []
         self._packets = inp.demux()
         self._pending: av.Packet | None = None

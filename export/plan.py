@@ -13,6 +13,7 @@ lands at ``pts + offset`` and every channel keeps its capture-time alignment.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -167,18 +168,36 @@ HOLD_KEYFRAME_SECONDS = 4.0
 
 
 def hold_interval(ch: Channel | None) -> float:
-    """Seconds between held frames for a video channel: its average frame interval while it
-    sent frames (the manifest's frames over its first-to-last time minus its holes)."""
-    lo, hi = HOLD_INTERVALS
+    """Seconds between held frames for a video channel, from the manifest alone (the muxer
+    prefers the interval it measures on the frames, :func:`snap_interval`): its average frame
+    interval while it sent frames (its frames over its first-to-last time minus its holes)."""
     if ch is None or ch.frames < 2 or ch.first_frame_at is None or ch.last_frame_at is None:
-        return lo
+        return HOLD_INTERVALS[0]
     active = ch.last_frame_at - ch.first_frame_at
     for start, stop in list(ch.pauses) + list(ch.gaps):
         stop = ch.last_frame_at if stop is None else min(stop, ch.last_frame_at)
         active -= max(0.0, stop - max(start, ch.first_frame_at))
-    if active <= 0:
+    return snap_interval(active / (ch.frames - 1) if active > 0 else None)
+
+
+def snap_interval(usual: float | None) -> float:
+    """The held frames' interval for a recording whose frames usually come ``usual`` seconds
+    apart (None: unknown): a whole frame rate at or below the recording's, within
+    :data:`HOLD_INTERVALS`. Never denser than the recorded frames: a reader that counts in
+    ticks of the stream's frame rate (ffmpeg does) would otherwise see two frames on one tick."""
+    lo, hi = HOLD_INTERVALS
+    if not usual or usual <= 0:
         return lo
-    return min(hi, max(lo, active / (ch.frames - 1)))
+    return min(hi, max(lo, 1 / whole_rate(usual)))
+
+
+def whole_rate(usual: float) -> int:
+    """The whole frame rate of frames that usually come ``usual`` seconds apart: the nearest
+    one when they are close (66-67 ms, the jitter of a millisecond clock, is 15 fps; 29.97 fps
+    is 30), else the one below (a slow screen at 4.6 fps is 4)."""
+    fps = 1 / usual
+    near = round(fps)
+    return max(1, near if abs(fps - near) < 0.25 else math.floor(fps))
 
 
 def held_times(last: float | None, nxt: float | None, upto: float, interval: float,
@@ -188,7 +207,8 @@ def held_times(last: float | None, nxt: float | None, upto: float, interval: flo
     ``last``: the last real frame before the stretch (None: the video has not begun, so the
     hold starts at 0 with its first picture); ``nxt``: the next real frame (None: the video
     ended, the hold runs on to ``upto``, the end of the recording so far). Frames come every
-    ``interval`` after ``last``, stop half an interval before ``nxt`` and before ``upto``,
+    ``interval`` after ``last``, stop an interval before ``nxt`` (no two frames closer than
+    the recording's own) and before ``upto``,
     and only where the stretch is a hole (longer than :data:`MAX_FRAME_GAP`). ``after``: the
     last held frame already written (a hold made block by block); only later ones are given.
     """
@@ -196,7 +216,7 @@ def held_times(last: float | None, nxt: float | None, upto: float, interval: flo
     first_k = 0 if last is None else 1
     if (nxt if nxt is not None else upto) - base <= MAX_FRAME_GAP:
         return []
-    stop = upto if nxt is None else min(upto, nxt - interval / 2)
+    stop = upto if nxt is None else min(upto, nxt - interval + 1e-6)
     k = first_k
     if after is not None and after >= base:
         k = max(k, int((after - base) / interval + 1e-9) + 1)

@@ -270,6 +270,8 @@ class Exports:
         data = {"exported_video_id": video_id if is_primary else (session["exported_video_id"] or video_id),
                 "video_channel_id": result["video_channel_id"],
                 **self.links.stream_urls(video_id, bool(media and media["hls_path"]), self.links.default_base())}
+        if result.get("warnings"):  # what the export left out or worked around (a damaged channel, ...)
+            data["warnings"] = result["warnings"]
         if is_primary:
             changes.update(export_status="exported", exported_video_id=video_id, export_error=None)
         else:

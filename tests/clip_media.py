@@ -47,6 +47,20 @@ def background_of(frame: av.VideoFrame) -> int:
     return int(np.median(frame.to_ndarray(format="gray")[-4]))
 
 
+def play(url: str) -> tuple[float, float, float]:
+    """What a clip plays: (its first frame's time, the end of its last frame, seconds of audio);
+    a frame lasts the usual interval between two (the median)."""
+    times, samples = [], 0
+    with av.open(str(url)) as c:
+        for frame in c.decode(*c.streams.video[:1], *c.streams.audio[:1]):
+            if isinstance(frame, av.VideoFrame):
+                times.append(frame.time)
+            else:
+                samples += frame.samples
+    steps = sorted(b - a for a, b in zip(times, times[1:]))
+    return times[0], times[-1] + steps[len(steps) // 2], samples / RATE
+
+
 def audio_samples(seconds: float) -> np.ndarray:
     t = np.arange(int(seconds * RATE)) / RATE
     on = (t % BURST_EVERY) < BURST_LEN

@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 import pytest
 
-from clip_media import make_numbered
+from clip_media import make_numbered, play
 from export_synth import AudioSpec, VideoSpec, make_session
 from reeldb.export.clips import clip_playlist, clip_segments
 from reeldb.export.hls import make_hls
@@ -37,19 +37,6 @@ def renditions(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
         make_hls(source, root / name)
         out[name] = (source, root / name)
     return out
-
-
-def play(playlist: Path) -> tuple[float, float, float]:
-    """(first frame, end of the last frame, audio seconds) of a clip, from the rendition's 0."""
-    times, samples = [], 0
-    with av.open(str(playlist)) as c:
-        for frame in c.decode(*c.streams.video[:1], *c.streams.audio[:1]):
-            if isinstance(frame, av.VideoFrame):
-                times.append(frame.time)
-            else:
-                samples += frame.samples
-    step = min(b - a for a, b in zip(times, times[1:]))
-    return times[0], times[-1] + step, samples / 48000
 
 
 @pytest.mark.parametrize("kind", ["export", "legacy"])
