@@ -5,13 +5,16 @@ into ``out_dir``, through temporary names that are renamed when complete, so a c
 cancelled job never leaves a half-written file under a final name.
 
 - Video is copied packet for packet (no re-encode) when it is H.264; VP8 (browser capture)
-  is the one case transcoded, to H.264, because MP4 and HLS players need it.
+  is the one case transcoded, to H.264, because MP4 and HLS players need it. Where the display
+  sent no frames (a pause, a late start, an early end, a gap) the picture is held
+  (:mod:`.hold`), so the video covers the recording from its first moment to its last.
 - Every stored audio channel is decoded, placed by capture time (:mod:`.mix`), summed,
   limited and encoded once to AAC; audio blocks are interleaved with video packets so the
   MP4 plays progressively, and ``+faststart`` puts the index first.
-- A channel file cut short by a crash is exported up to its last readable packet (capture
-  promises exactly that much) and noted in ``ExportResult.warnings``; a file that cannot be
-  opened or holds no media raises :class:`ChannelFileError` naming the channel.
+- A channel file cut short (by a crash, or damaged) is exported up to its last readable packet
+  and noted in ``ExportResult.warnings``; a file that is missing, cannot be opened or holds no
+  media is left out with a warning. Only when no channel is left does the export fail
+  (:class:`ChannelFileError` naming the channel): a damaged channel never costs the recording.
 - Every copied packet passes a :class:`~.dts.DtsGuard`: files from older captures hold equal
   DTS that MP4 refuses, and a valid recording must not fail its export over them.
 """
@@ -824,7 +827,7 @@ def export_session(
     Blocking and CPU-bound: run it in a worker thread. ``progress(fraction)`` is called from
     that thread with 0..1; if it raises, the export stops with :class:`ExportCancelled` and
     removes its partial files. Raises :class:`~reeldb.export.errors.ExportError` subclasses
-    (unknown/unstored channel, nothing stored, bad manifest, damaged channel file).
+    (unknown/unstored channel, nothing stored, bad manifest, no readable channel file).
     """
     session_dir = Path(session_dir)
     prog = _Progress(progress)
