@@ -68,9 +68,11 @@ import av
 from reeldb.player import playlists
 
 from .errors import ExportError, describe_error
+from .plan import MAX_FRAME_GAP, whole_rate
+from .x264 import PRESET as X264_PRESET, matching_encoder
 
 #: Bump when the cut or the encoder settings change: old cache entries are then never read.
-CLIP_VERSION = 2
+CLIP_VERSION = 3
 PLAYLIST_NAME = "index.m3u8"
 PIECES_NAME = "pieces.json"
 TS_CLOCK = 90000
@@ -78,7 +80,6 @@ TS_CLOCK = 90000
 #: (on the clip bench's noisy 720p, 50 dB PSNR against the decoded source); ``ultrafast`` costs
 #: about half the CPU of ``superfast`` (which gave 48 dB) for ~20 % more bytes: the edges are a
 #: small share of a clip's bytes and, with decoding, all of its making.
-X264_PRESET = "ultrafast"
 X264_CRF = "18"
 #: Edges of a span re-encoded at the same time (each on its own core when there are two).
 EDGE_WORKERS = 2
@@ -91,11 +92,6 @@ EDGE_MARGIN = 1.0
 #: Ticks (90 kHz) between a span and the previous one when the playlist moves it (one 25 fps frame).
 SPAN_GAP = 3600
 
-_PROFILES = {
-    "baseline": "baseline", "constrained baseline": "baseline", "main": "main", "extended": "main",
-    "high": "high", "high 10": "high10", "high 10 intra": "high10", "high 4:2:2": "high422",
-    "high 4:2:2 intra": "high422", "high 4:4:4 predictive": "high444", "high 4:4:4 intra": "high444",
-}  # fmt: skip
 
 
 #: Timestamps written as given (no 1.4 s muxing delay, no shift), and every stream's first packet
@@ -464,11 +460,13 @@ class _Cutter:
         alo = self.origin + round(start * TS_CLOCK)
         ahi = self.origin + round(end * TS_CLOCK)
 
-        # The groups (a span's two edges, usually) are cut at the same time.
+        # The groups (a span's two edges, usually) are cut at the same time. The span's first
+        # and last segments are never reused (EDGE_MARGIN): they mark its head and tail groups.
+        edges = [(chosen[0] in g, chosen[-1] in g) for g in groups]
         if len(groups) > 1 and EDGE_WORKERS > 1:
-            cut = list(_edge_pool().map(lambda g: self._cut_group(g, lo, hi, alo, ahi), groups))
+            cut = list(_edge_pool().map(lambda g, e: self._cut_group(g, lo, hi, alo, ahi, *e), groups, edges))
         else:
-            cut = [self._cut_group(g, lo, hi, alo, ahi) for g in groups]
+            cut = [self._cut_group(g, lo, hi, alo, ahi, *e) for g, e in zip(groups, edges)]
         runs_of = {g[0]: r for g, r in zip(groups, cut)}
         # Every segment in order: a reused one as is, a group as its runs.
         items: list[tuple[str, object]] = []
@@ -524,8 +522,10 @@ class _Cutter:
         return [Piece(_uri(p.path, self.hls_dir), p.path, p.duration, p.discontinuity, p.reencoded, p.first_dts,
                       p.last_dts) for p in pieces]
 
-    def _cut_group(self, group: list[int], lo: int, hi: int, alo: int, ahi: int) -> list[_Run]:
-        """Runs of one group of consecutive rewritten segments: copied GOPs, re-encoded edges."""
+    def _cut_group(self, group: list[int], lo: int, hi: int, alo: int, ahi: int, head: bool = False,
+                   tail: bool = False) -> list[_Run]:
+        """Runs of one group of consecutive rewritten segments: copied GOPs, re-encoded edges;
+        at the span's ``head``/``tail``, a held picture where the span has no frames there."""
         video: list[av.Packet] = []
         audio: list[av.Packet] = []
         for i in group:
@@ -572,6 +572,8 @@ class _Cutter:
             run.video = self._encode(gop, encode, delay)
             run.frames = encode
             runs.append(run)
+        if self.templates[0] is not None and (head or tail):
+            runs = self._hold_edges(runs, group, alo, ahi, head, tail)
         picked = [p for p in audio if alo <= p.pts + (p.duration or 0) // 2 < ahi]
         if not runs and picked and self.templates[0] is None:
             runs.append(_Run(False))  # an audio-only rendition
@@ -584,6 +586,56 @@ class _Cutter:
                 target.audio.append(packet)
         return runs
 
+    def _hold_edges(self, runs: list[_Run], group: list[int], alo: int, ahi: int, head: bool,
+                    tail: bool) -> list[_Run]:
+        """A rendition with a stretch without frames (an export made before holes were filled, a
+        variable-rate upload): where the span starts or ends in it, or lies inside it, the picture
+        shown there is held, re-encoded every frame interval, so the clip plays its whole span."""
+        shown = sorted(t for run in runs for t in run.frames)
+        gap = round(MAX_FRAME_GAP * TS_CLOCK)
+        video_end = self.origin + round(self.segments[-1].end * TS_CLOCK)
+        # With no frame of the span in this group, the next one is at the group's end at the latest.
+        group_end = self.origin + round(self.segments[group[-1]].end * TS_CLOCK)
+        if head and (shown[0] if shown else min(ahi, video_end, group_end)) - alo > gap:
+            until = shown[0] - self.frame + 1 if shown else min(ahi, video_end, group_end)  # a frame apart
+            held = self._held(alo - 1, list(range(alo, until, self.frame)))
+            if held is not None:
+                runs = [held] + runs
+                shown = sorted(held.frames + shown)
+        if tail and shown and min(ahi, video_end) - shown[-1] > gap + self.frame:
+            held = self._held(shown[-1], list(range(shown[-1] + self.frame, min(ahi, video_end), self.frame)))
+            if held is not None:
+                runs = runs + [held]
+        return runs
+
+    def _held(self, at: int, times: list[int]) -> Optional[_Run]:
+        """A re-encoded run showing the picture shown at ``at`` (the first one when none is
+        shown yet) at ``times``."""
+        found = self._gop_of(at)
+        if found is None or not times:
+            return None
+        gop, target = found
+        run = _Run(True)
+        run.video = self._encode(gop, [target], 0, times)
+        run.frames = times
+        return run
+
+    def _gop_of(self, at: int) -> Optional[tuple[list[av.Packet], int]]:
+        """The packets of the GOP holding the last frame shown at or before ``at`` (or the
+        rendition's first frame), from its keyframe, and that frame's pts."""
+        t = (at - self.origin) / TS_CLOCK
+        index = max([i for i, s in enumerate(self.segments) if s.start <= t] or [0])
+        for i in list(range(index, -1, -1)) + list(range(index + 1, len(self.segments))):
+            video, _ = self._read(i)
+            before = [p.pts for p in video if p.pts <= at] if i <= index else [p.pts for p in video]
+            if not before:
+                continue
+            target = max(before) if i <= index else min(before)
+            where = next(k for k, p in enumerate(video) if p.pts == target)
+            start = max([k for k, p in enumerate(video[: where + 1]) if p.is_keyframe] or [0])
+            return video[start: where + 1], target
+        return None
+
     @staticmethod
     def _copy(runs: list[_Run], packets: list[av.Packet], keep: list[int]) -> None:
         if not runs or runs[-1].reencoded:
@@ -591,8 +643,10 @@ class _Cutter:
         runs[-1].video += packets
         runs[-1].frames += keep
 
-    def _encode(self, gop: list[av.Packet], keep: list[int], delay: int) -> list[av.Packet]:
-        """Decode ``gop`` up to the last kept frame and encode the kept frames (one GOP at most)."""
+    def _encode(self, gop: list[av.Packet], keep: list[int], delay: int,
+                held_at: Optional[list[int]] = None) -> list[av.Packet]:
+        """Decode ``gop`` up to the last kept frame and encode the kept frames (one GOP at most);
+        with ``held_at``, the one kept frame at each of those times instead."""
         info = self.templates[0]
         wanted, last = set(keep), keep[-1]
         decoder = av.CodecContext.create(info["codec"], "r")
@@ -616,11 +670,14 @@ class _Cutter:
                 if packet is not None and packet.pts not in wanted and not _is_reference(packet):
                     continue  # a picture no other refers to, outside the span: never decoded
                 for frame in decoder.decode(packet):
-                    if frame.pts in wanted:
+                    shown = frame.pts
+                    if shown in wanted:
                         frame.time_base = Fraction(1, TS_CLOCK)
                         frame.pict_type = av.video.frame.PictureType.NONE
-                        encode(frame)
-                    if frame.pts is not None and frame.pts >= last:
+                        for at in held_at or [shown]:
+                            frame.pts = at
+                            encode(frame)
+                    if shown is not None and shown >= last:
                         finished = True
                         break
                 if finished:
@@ -629,8 +686,8 @@ class _Cutter:
                 encode(None)
         except av.error.FFmpegError as exc:
             raise ClipError(f"an edge of the clip could not be re-encoded ({describe_error(exc)})") from exc
-        if len(out) != len(keep):
-            raise ClipError(f"an edge of the clip decoded to {len(out)} of {len(keep)} frames")
+        if len(out) != len(held_at or keep):
+            raise ClipError(f"an edge of the clip decoded to {len(out)} of {len(held_at or keep)} frames")
         return out
 
     def _write(self, run: _Run, path: Path) -> tuple[float, int, int]:
@@ -748,28 +805,15 @@ def _stream_info(stream) -> Optional[dict]:
     cc = stream.codec_context
     info = {"stream": stream, "codec": cc.name, "extradata": cc.extradata}
     if stream.type == "video":
-        info.update(width=cc.width, height=cc.height, profile=cc.profile, level=cc.level,
-                    rate=stream.average_rate or stream.guessed_rate)
+        info.update(width=cc.width, height=cc.height, profile=cc.profile, level=cc.level)
     return info
 
 
 def _encoder(info: dict, frame: av.VideoFrame, frame_ticks: int) -> av.CodecContext:
     if info["codec"] != "h264":
         raise ClipError(f"cannot cut {info['codec']} video exactly (H.264 only)")
-    enc = av.CodecContext.create("libx264", "w")
-    enc.width, enc.height = frame.width, frame.height
-    enc.pix_fmt = frame.format.name
-    enc.time_base = Fraction(1, TS_CLOCK)
-    rate = info.get("rate") or Fraction(TS_CLOCK, max(1, frame_ticks))
-    enc.framerate = Fraction(rate).limit_denominator(1001000)
-    options = {"preset": X264_PRESET, "crf": X264_CRF}
-    profile = _PROFILES.get(str(info.get("profile") or "").lower())
-    if profile:
-        options["profile"] = profile
-    params = ["bframes=0"]
-    level = info.get("level")
-    if level and level > 0:
-        params.append(f"level={level / 10:g}")
-    options["x264-params"] = ":".join(params)
-    enc.options = options
-    return enc
+    # The rate the pictures announce (VUI) is the one they are shown at: a reader that counts in
+    # ticks of a lower one (ffmpeg guesses it from the first piece) would put two frames on a tick.
+    rate = Fraction(whole_rate(max(1, frame_ticks) / TS_CLOCK))
+    return matching_encoder(frame.width, frame.height, frame.format.name, Fraction(1, TS_CLOCK), rate,
+                            info.get("profile"), info.get("level"), X264_CRF)

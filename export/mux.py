@@ -5,13 +5,16 @@ into ``out_dir``, through temporary names that are renamed when complete, so a c
 cancelled job never leaves a half-written file under a final name.
 
 - Video is copied packet for packet (no re-encode) when it is H.264; VP8 (browser capture)
-  is the one case transcoded, to H.264, because MP4 and HLS players need it.
+  is the one case transcoded, to H.264, because MP4 and HLS players need it. Where the display
+  sent no frames (a pause, a late start, an early end, a gap) the picture is held
+  (:mod:`.hold`), so the video covers the recording from its first moment to its last.
 - Every stored audio channel is decoded, placed by capture time (:mod:`.mix`), summed,
   limited and encoded once to AAC; audio blocks are interleaved with video packets so the
   MP4 plays progressively, and ``+faststart`` puts the index first.
-- A channel file cut short by a crash is exported up to its last readable packet (capture
-  promises exactly that much) and noted in ``ExportResult.warnings``; a file that cannot be
-  opened or holds no media raises :class:`ChannelFileError` naming the channel.
+- A channel file cut short (by a crash, or damaged) is exported up to its last readable packet
+  and noted in ``ExportResult.warnings``; a file that is missing, cannot be opened or holds no
+  media is left out with a warning. Only when no channel is left does the export fail
+  (:class:`ChannelFileError` naming the channel): a damaged channel never costs the recording.
 - Every copied packet passes a :class:`~.dts.DtsGuard`: files from older captures hold equal
   DTS that MP4 refuses, and a valid recording must not fail its export over them.
 """
@@ -22,7 +25,7 @@ import os
 import queue
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
@@ -34,7 +37,22 @@ from ..capture.manifest import file_stem
 from .dts import DtsGuard
 from .errors import ChannelFileError, ExportCancelled, ExportError, describe_error
 from .mix import SAMPLE_RATE, Frame, Limiter, PlacedTrack, mix_block
-from .plan import Channel, ExportPlan, capture_warnings, load_manifest, make_plan, realign
+from .hold import HeldRun, LastPicture, TrackFormat, black, decode_last
+from .plan import (
+    HOLD_INTERVALS,
+    HOLD_KEYFRAME_SECONDS,
+    MAX_FRAME_GAP,
+    Channel,
+    ExportPlan,
+    capture_warnings,
+    held_times,
+    hold_interval,
+    load_manifest,
+    make_plan,
+    pause_warnings,
+    realign,
+    snap_interval,
+)
 from .probe import MediaError, MediaInfo, probe
 
 Progress = Callable[[float], None]
@@ -153,11 +171,49 @@ class _Input:
     def _short(self, what: str) -> None:
         """A channel with less media than it should have. After a crash (``complete`` is not
         true) that is expected: capture promises the file is readable up to the last second
-        received, so export what is there and warn. A channel capture closed cleanly must
-        be whole, so there it is damage and an error."""
-        if self.ch.complete is True:
-            raise ChannelFileError(f"channel {self.ch.channel_id}: file {self.ch.file} is truncated or corrupt: {what}", self.ch.channel_id)
-        self.warnings.append(f"channel {self.ch.channel_id}: {what}; exported what was readable")
+        received. A channel capture closed cleanly should be whole, so there it is damage; either
+        way the recording is worth more than a failed export: export what is there and warn."""
+        damaged = "is damaged: " if self.ch.complete is True else ""
+        self.warnings.append(f"channel {self.ch.channel_id}: file {damaged}{what}; exported what was readable")
+
+    def usual_interval(self, count: int = 90) -> float | None:
+        """The median interval between the first ``count`` video frames (read from a second
+        handle: the stream being copied stays where it is); None when it cannot be told."""
+        if self.ch.kind != "video":
+            return None
+        if not hasattr(self, "_usual"):
+            stamps = []
+            try:
+                with av.open(str(self.path)) as c:
+                    s = c.streams.video[0]
+                    for packet in c.demux(s):
+                        if packet.pts is not None:
+                            stamps.append(float(packet.pts * s.time_base))
+                        if len(stamps) >= count:
+                            break
+            except (av.error.FFmpegError, IndexError):
+                pass
+            deltas = sorted(d for d in (b - a for a, b in zip(sorted(stamps), sorted(stamps)[1:])) if 0 < d <= MAX_FRAME_GAP)
+            self._usual = deltas[len(deltas) // 2] if deltas else None
+        return self._usual
+
+    def check(self) -> None:
+        """Raise :class:`ChannelFileError` unless the file yields a first packet (that decodes,
+        for audio): a file that does not is left out of the export, not a reason to fail it."""
+        try:
+            for packet in self.demux():
+                if self.ch.kind == "audio":
+                    packet.decode()
+                break
+        except av.error.FFmpegError as exc:
+            raise ChannelFileError(f"channel {self.ch.channel_id}: file {self.ch.file} does not decode "
+                                   f"({describe_error(exc)})", self.ch.channel_id) from exc
+        finally:
+            self.warnings.clear()
+            self.packets = 0
+        self.container.close()
+        self.container = av.open(str(self.path), mode="r")
+        self.stream = (self.container.streams.video if self.ch.kind == "video" else self.container.streams.audio)[0]
 
     def audio_frames(self) -> Iterator[Frame]:
         """Decoded audio as ``(pts seconds, [c, n] float32)`` at 48 kHz."""
@@ -192,22 +248,41 @@ class _Input:
                 yield t, frame.to_ndarray()
         if bad:
             self.warnings.append(f"channel {self.ch.channel_id}: skipped {bad} undecodable audio packets")
-        if decoded == 0:
-            raise ChannelFileError(f"channel {self.ch.channel_id}: no audio could be decoded from {self.ch.file}", self.ch.channel_id)
+        if decoded == 0:  # checked when opened (:func:`_open_usable`); a file can still decode to nothing
+            self.warnings.append(f"channel {self.ch.channel_id}: no audio could be decoded from {self.ch.file}; left silent")
 
     def close(self) -> None:
         self.container.close()
 
 
-def _open_inputs(session_dir: Path, channels: list[Channel]) -> dict[str, _Input]:
+def _open_usable(session_dir: Path, channels: list[Channel], warnings: list[str]) -> dict[str, _Input]:
+    """The channels whose files hold media, opened; every other one is left out with a warning
+    (a missing, empty, corrupt or packetless file). :class:`ChannelFileError` only when none is
+    left: then there is nothing to export."""
     opened: dict[str, _Input] = {}
-    try:
-        for ch in channels:
-            opened[ch.channel_id] = _Input(session_dir, ch)
-    except BaseException:
-        for inp in opened.values():
+    first_error: ChannelFileError | None = None
+    for ch in channels:
+        try:
+            inp = _Input(session_dir, ch)
+        except ChannelFileError as exc:
+            first_error = first_error or exc
+            warnings.append(f"{exc}; left out of the export")
+            continue
+        try:
+            inp.check()
+        except ChannelFileError as exc:
             inp.close()
-        raise
+            first_error = first_error or exc
+            warnings.append(f"{exc}; left out of the export")
+            continue
+        except BaseException:
+            inp.close()
+            for other in opened.values():
+                other.close()
+            raise
+        opened[ch.channel_id] = inp
+    if not opened and first_error is not None:
+        raise first_error
     return opened
 
 
@@ -228,6 +303,11 @@ class _Outputs:
         tmp = self.out_dir / f".{name}.{self._tag}.part"
         self._pending.append((tmp, final))
         return tmp
+
+    def drop(self, tmp: Path) -> None:
+        """Forget ``tmp`` (a raw asset that failed): removed now, never renamed."""
+        self._pending = [(t, f) for t, f in self._pending if t != tmp]
+        tmp.unlink(missing_ok=True)
 
     def final(self, tmp: Path) -> Path:
         return next(f for t, f in self._pending if t == tmp)
@@ -354,18 +434,32 @@ class _AudioEncoder:
 
 
 class _VideoWriter:
-    """Writes one input video stream into ``out``: packet copy for H.264, else transcode."""
+    """Writes one input video stream into ``out``: packet copy for H.264, else transcode; and
+    holds the picture across every stretch without frames (:func:`~.plan.held_times`), so the
+    track covers its timeline from 0 (or, for the muxed file, to the end of the audio too)."""
 
-    def __init__(self, out: av.container.OutputContainer, inp: _Input, shift: float, transcode: bool) -> None:
+    def __init__(self, out: av.container.OutputContainer, inp: _Input, shift: float, transcode: bool,
+                 interval: float = HOLD_INTERVALS[0]) -> None:
         self.inp = inp
         self.transcode = transcode
         self.shift_ts = int(round(shift / inp.tb))
         self.tb = inp.tb
-        self.end = 0.0  # output seconds just past the last frame written
+        self.end = 0.0  # output seconds just past the last frame written (held ones included)
+        self.recorded_end = 0.0  # ... of the last recorded frame
+        self.interval = snap_interval(inp.usual_interval()) if inp.usual_interval() else interval
+        self.warnings: list[str] = []
         self._packets = inp.demux()
         self._pending: av.Packet | None = None
         self.guard = DtsGuard()
         self.done = False
+        self.held = 0  # held frames written
+        self._last_t: float | None = None  # the last recorded frame (output seconds)
+        self._held_at: float | None = None  # the last held frame of the current hold
+        self._run: HeldRun | None = None
+        self._after_hold = False
+        self.fmt = TrackFormat(inp.stream)
+        self._gop = LastPicture(self.fmt)
+        self._last_frame: av.VideoFrame | None = None  # transcode: the last picture encoded
         if transcode:
             cc = inp.stream.codec_context
             w, h = (cc.width or 1280) // 2 * 2, (cc.height or 720) // 2 * 2
@@ -385,7 +479,8 @@ class _VideoWriter:
         return float((ts + self.shift_ts) * self.tb)
 
     def write_until(self, t_end: float | None) -> None:
-        """Write every packet whose (shifted) time is before ``t_end`` (None: all)."""
+        """Write every packet whose (shifted) time is before ``t_end`` (None: all), and the held
+        frames of the holes between them."""
         while not self.done:
             if self._pending is None:
                 self._pending = next(self._packets, None)
@@ -393,38 +488,108 @@ class _VideoWriter:
                     self._finish()
                     return
             packet = self._pending
-            if t_end is not None and self._t(packet) >= t_end:
+            t = self._t(packet)
+            if t_end is not None and t >= t_end:
+                self._hold(t, t_end, packet)  # a hole that goes on past t_end: held so far
                 return
+            self._hold(t, t, packet)
             self._pending = None
             self._write(packet)
 
+    def hold_until(self, t_end: float) -> None:
+        """After the last recorded frame: hold the picture up to ``t_end`` (the audio goes on)."""
+        if self.done:
+            self._hold(None, t_end, None)
+
+    def _hold(self, nxt: float | None, upto: float, following: av.Packet | None) -> None:
+        times = held_times(self._last_t, nxt, upto, self.interval, self._held_at)
+        if not times:
+            return
+        if not self.transcode and following is not None and not following.is_keyframe and self._last_t is not None:
+            if self._held_at is None:  # said once per hole
+                self._held_at = times[-1]
+                self.warnings.append(
+                    f"channel {self.inp.ch.channel_id}: no picture held from {self._last_t:.3f} s to {nxt:.3f} s: "
+                    "the video resumes without a keyframe")
+            return
+        if self.transcode:
+            if self._last_frame is None:
+                self._last_frame = self._first_picture(following)
+            for t in times:
+                self._encode(self._last_frame, int(round(t / self.tb)))
+        else:
+            if self._run is None:
+                picture = self._gop.picture() if self._last_t is not None else None
+                if picture is None:
+                    picture = self._first_picture(following)
+                self._run = HeldRun(picture, self.fmt, self.tb, self.interval, HOLD_KEYFRAME_SECONDS)
+            for t in times:
+                for packet in self._run.frame(int(round(t / self.tb))):
+                    self._mux_copy(packet)
+        self.held += len(times)
+        self._held_at = times[-1]
+        self.end = max(self.end, times[-1] + self.interval)
+        self._after_hold = True
+
+    def _first_picture(self, following: av.Packet | None) -> av.VideoFrame:
+        """The picture a hold before the video's first frame shows: that frame (else black)."""
+        picture = None
+        if following is not None and following.is_keyframe:
+            picture = decode_last(self.fmt, [(bytes(following), following.pts)])
+        return picture if picture is not None else black(self.fmt.width // 2 * 2, self.fmt.height // 2 * 2)
+
+    def _end_hold(self) -> None:
+        if self._run is not None:
+            for packet in self._run.close():
+                self._mux_copy(packet)
+            self._run = None
+        self._held_at = None
+
+    def _mux_copy(self, packet: av.Packet) -> None:
+        packet.stream = self.stream
+        self._out.mux(self.guard.fix(packet))
+
     def _write(self, packet: av.Packet) -> None:
         dur = float(packet.duration * self.tb) if packet.duration else 0.0
-        self.end = max(self.end, self._t(packet) + dur)
+        t = self._t(packet)
+        self.end = max(self.end, t + dur)
+        self.recorded_end = max(self.recorded_end, t + dur)
+        self._last_t = t if self._last_t is None else max(self._last_t, t)
+        after_hold, self._after_hold = self._after_hold, False
+        self._end_hold()
         if not self.transcode:
+            data = bytes(packet)
+            self._gop.add(data, packet.pts, packet.is_keyframe)
+            if after_hold and packet.is_keyframe:
+                fixed = self.fmt.with_parameter_sets(data)
+                if fixed is not data:
+                    packet = _repacked(packet, fixed)
             if packet.pts is not None:
                 packet.pts += self.shift_ts
             if packet.dts is not None:
                 packet.dts += self.shift_ts
-            packet.stream = self.stream
-            self._out.mux(self.guard.fix(packet))
+            self._mux_copy(packet)
             return
         try:
             frames = packet.decode()
         except av.error.InvalidDataError:
             return
-        for frame in frames:
-            self._encode(frame)
+        for i, frame in enumerate(frames):
+            if frame.pts is None:
+                continue
+            self._encode(frame, frame.pts + self.shift_ts, key=after_hold and i == 0)
 
-    def _encode(self, frame: av.VideoFrame) -> None:
+    def _encode(self, frame: av.VideoFrame, pts: int, key: bool = False) -> None:
+        """Encode (transcode path) ``frame`` at ``pts``; ``key``: as a keyframe (the first
+        recorded frame after a hold, so the raw asset can start there)."""
         cc = self.stream.codec_context
-        if frame.pts is None:
-            return
-        pts = self.guard.next_pts(frame.pts + self.shift_ts)
+        pts = self.guard.next_pts(pts)
         if frame.width != cc.width or frame.height != cc.height or frame.format.name != "yuv420p":
             frame = frame.reformat(width=cc.width, height=cc.height, format="yuv420p")
         frame.pts = pts
         frame.time_base = self.tb
+        frame.pict_type = av.video.frame.PictureType.I if key else av.video.frame.PictureType.NONE
+        self._last_frame = frame
         self._out.mux(self.stream.encode(frame))
 
     def _finish(self) -> None:
@@ -432,23 +597,48 @@ class _VideoWriter:
         if self.transcode:
             try:
                 for frame in self.inp.stream.codec_context.decode(None):
-                    self._encode(frame)
+                    if frame.pts is not None:
+                        self._encode(frame, frame.pts + self.shift_ts)
             except av.error.FFmpegError:
                 pass
+
+    def close(self) -> None:
+        """The encoders' last packets (call once, after the last write or hold)."""
+        self._end_hold()
+        if self.transcode:
             self._out.mux(self.stream.encode(None))
+
+
+def _repacked(packet: av.Packet, data: bytes) -> av.Packet:
+    """``packet`` with new bytes (the same timestamps and flags)."""
+    out = av.Packet(data)
+    out.pts, out.dts, out.duration = packet.pts, packet.dts, packet.duration
+    out.time_base = packet.time_base
+    out.is_keyframe = packet.is_keyframe
+    return out
 
 
 # ---------------------------------------------------------------- muxed export
 
 
-def _mux(plan: ExportPlan, inputs: dict[str, _Input], path: Path, progress: _Progress, weight: float) -> tuple[float, bool | None]:
-    """Write the muxed file; returns (duration seconds, video copied?)."""
+@dataclass(frozen=True)
+class _Muxed:
+    duration: float  # seconds
+    copied: bool | None  # video copied (None: audio-only)
+    recorded_end: float  # timeline seconds just past the display's last recorded frame
+    held: int  # held frames written
+    warnings: list[str]
+
+
+def _mux(plan: ExportPlan, inputs: dict[str, _Input], path: Path, progress: _Progress, weight: float) -> _Muxed:
+    """Write the muxed file."""
     fmt = "mp4"
     out = _open_output(path, fmt)
     try:
         video: _VideoWriter | None = None
         if plan.video is not None:
-            video = _VideoWriter(out, inputs[plan.video.channel_id], plan.video.offset, plan.transcode_video)
+            video = _VideoWriter(out, inputs[plan.video.channel_id], plan.video.offset, plan.transcode_video,
+                                 plan.hold_interval)
         astream = _add_aac(out)
         tracks = [PlacedTrack(inputs[p.channel_id].audio_frames(), p.offset) for p in plan.audio]
         limiter = Limiter()
@@ -464,9 +654,14 @@ def _mux(plan: ExportPlan, inputs: dict[str, _Input], path: Path, progress: _Pro
                 audio_done = all(t.exhausted for t in tracks)
                 video_done = video is None or video.done
                 if audio_done and video_done:
-                    end = max([t.end for t in tracks] + [int(round((video.end if video else 0.0) * SAMPLE_RATE))])
+                    end = max([t.end for t in tracks] + [0])
+                    if video is not None:  # a display that ended before the audio: held to its end
+                        video.hold_until(end / SAMPLE_RATE)
+                        end = max(end, int(round(video.end * SAMPLE_RATE)))
                     encoder.submit(block[:, : max(0, min(BLOCK, end - start))], start)
                     break
+                if video is not None and not audio_done:
+                    video.hold_until((start + BLOCK) / SAMPLE_RATE)  # the audio goes on past this block
                 encoder.submit(block, start)
                 encoder.drain(out)
                 k += 1
@@ -476,44 +671,56 @@ def _mux(plan: ExportPlan, inputs: dict[str, _Input], path: Path, progress: _Pro
             encoder.abort()
         duration = max([t.end for t in tracks] + [0]) / SAMPLE_RATE
         if video is not None:
+            video.close()
             duration = max(duration, video.end)
         out.close()
     except BaseException:
         out.close()
         raise
-    return duration, (None if video is None else not video.transcode)
+    if video is None:
+        return _Muxed(duration, None, 0.0, 0, [])
+    return _Muxed(duration, not video.transcode, video.recorded_end, video.held, video.warnings)
 
 
 # ---------------------------------------------------------------- raw assets
 
 
-def _raw_video(inp: _Input, path: Path) -> bool:
-    """Display channel -> MP4 on its own clock; copy for H.264, transcode otherwise."""
+def _raw_video(inp: _Input, path: Path, interval: float) -> tuple[bool, list[str]]:
+    """Display channel -> MP4 on its own clock, its holes held; copy for H.264, transcode
+    otherwise. Returns (copied?, warnings)."""
     out = _open_output(path, "mp4")
     try:
-        writer = _VideoWriter(out, inp, 0.0, transcode=(inp.ch.codec or inp.stream.codec_context.name) != "h264")
+        writer = _VideoWriter(out, inp, 0.0, (inp.ch.codec or inp.stream.codec_context.name) != "h264", interval)
         writer.write_until(None)
+        writer.close()
         out.close()
     except BaseException:
         out.close()
         raise
-    return not writer.transcode
+    return not writer.transcode, writer.warnings
 
 
-def _remux_video(src: Path, path: Path, shift: float) -> None:
-    """Copy the video stream of ``src`` into a video-only MP4, moving it by ``shift`` seconds."""
+def _remux_video(src: Path, path: Path, shift: float, until: float) -> None:
+    """Copy the video stream of ``src`` into a video-only MP4, moving it by ``shift`` seconds
+    and keeping ``[0, until)`` of the result: what the muxed file held before the channel began
+    (it starts with a keyframe there) and after it ended belongs to the other channels' time."""
     with av.open(str(src)) as inp:
         vin = inp.streams.video[0]
         shift_ts = int(round(shift / vin.time_base))
+        until_ts = int(round(until / vin.time_base))
         out = _open_output(path, "mp4")
         try:
             vout = out.add_stream_from_template(vin)
             guard = DtsGuard()
+            started = False
             for packet in inp.demux(vin):
                 if packet.dts is None:
                     continue
                 packet.pts += shift_ts
                 packet.dts += shift_ts
+                started = started or (packet.pts >= 0 and packet.is_keyframe)
+                if not started or packet.pts >= until_ts:
+                    continue
                 packet.stream = vout
                 out.mux(guard.fix(packet))
             out.close()
@@ -558,6 +765,41 @@ def _raw_audio(inp: _Input, path: Path) -> bool:
     return False
 
 
+def _raw_asset(session_dir: Path, ch: Channel, plan: ExportPlan, muxed: _Muxed, muxed_tmp: Path,
+               outputs: _Outputs, warnings: list[str]) -> tuple[Channel, Path, bool] | None:
+    """One channel's raw asset; None (and a warning) when its file cannot give one."""
+    try:
+        inp = _open_usable(session_dir, [ch], [])[ch.channel_id]
+    except ChannelFileError as exc:
+        warnings.append(f"{exc}; no raw asset")
+        return None
+    tmp = outputs.new(raw_asset_name(ch))
+    try:
+        if ch.kind == "video" and plan.video is not None and ch.channel_id == plan.video_channel_id and muxed.copied is False:
+            # Already transcoded once for the muxed file: reuse that H.264, on the channel's clock.
+            _remux_video(muxed_tmp, tmp, -plan.video.offset, muxed.recorded_end - plan.video.offset)
+            was_copied = False
+        elif ch.kind == "video":
+            was_copied, held_warnings = _raw_video(inp, tmp, hold_interval(ch))
+            warnings.extend(w for w in held_warnings if w not in warnings)
+        else:
+            was_copied = _raw_audio(inp, tmp)
+        warnings.extend(w for w in inp.warnings if w not in warnings)
+    except (ChannelFileError, av.error.FFmpegError) as exc:
+        outputs.drop(tmp)
+        warnings.append(f"channel {ch.channel_id}: no raw asset ({describe_error(exc)})")
+        return None
+    finally:
+        inp.close()
+    return ch, tmp, was_copied
+
+
+def _without_unusable(plan: ExportPlan, inputs: dict[str, _Input]) -> ExportPlan:
+    """The plan without the channels whose files could not be opened (warned already)."""
+    video = plan.video if plan.video is not None and plan.video.channel_id in inputs else None
+    return replace(plan, video=video, audio=tuple(p for p in plan.audio if p.channel_id in inputs))
+
+
 def raw_asset_name(ch: Channel) -> str:
     ext = ".mp4" if ch.kind == "video" else (".webm" if (ch.codec or "opus") == "opus" else ".m4a")
     return f"raw-{safe_name(ch.channel_id)}{ext}"
@@ -585,23 +827,25 @@ def export_session(
     Blocking and CPU-bound: run it in a worker thread. ``progress(fraction)`` is called from
     that thread with 0..1; if it raises, the export stops with :class:`ExportCancelled` and
     removes its partial files. Raises :class:`~reeldb.export.errors.ExportError` subclasses
-    (unknown/unstored channel, nothing stored, bad manifest, damaged channel file).
+    (unknown/unstored channel, nothing stored, bad manifest, no readable channel file).
     """
     session_dir = Path(session_dir)
     prog = _Progress(progress)
     prog(0.0, force=True)
     manifest = load_manifest(session_dir)
     plan = make_plan(manifest, video_channel_id)
-    used = [p.channel for p in plan.placements]
     raw_channels = list(plan.raw) if include_raw else []
     outputs = _Outputs(Path(out_dir))
-    inputs = _open_inputs(session_dir, used)
-    warnings: list[str] = [w for ch in plan.raw for w in capture_warnings(ch)]
+    warnings: list[str] = [w for ch in plan.raw for w in capture_warnings(ch) + pause_warnings(ch)]
+    inputs = _open_usable(session_dir, [p.channel for p in plan.placements], warnings)
     try:
+        plan = _without_unusable(plan, inputs)
         plan = realign(plan, {cid: inp.first_pts for cid, inp in inputs.items()})
         mux_weight = 0.85 if raw_channels else 1.0
         muxed_tmp = outputs.new(muxed_name(plan))
-        duration, copied = _mux(plan, inputs, muxed_tmp, prog, mux_weight)
+        muxed = _mux(plan, inputs, muxed_tmp, prog, mux_weight)
+        copied = muxed.copied
+        warnings.extend(muxed.warnings)
         for inp in inputs.values():
             warnings.extend(inp.warnings)
             inp.close()
@@ -609,19 +853,9 @@ def export_session(
 
         assets: dict[str, tuple[Channel, Path, bool]] = {}
         for i, ch in enumerate(raw_channels):
-            inp = _open_inputs(session_dir, [ch])[ch.channel_id]
-            try:
-                tmp = outputs.new(raw_asset_name(ch))
-                if ch.kind == "video" and plan.video is not None and ch.channel_id == plan.video_channel_id and copied is False:
-                    # Already transcoded once for the muxed file: reuse that H.264, on the channel's clock.
-                    _remux_video(muxed_tmp, tmp, -plan.video.offset)
-                    was_copied = False
-                else:
-                    was_copied = _raw_video(inp, tmp) if ch.kind == "video" else _raw_audio(inp, tmp)
-                warnings.extend(w for w in inp.warnings if w not in warnings)
-            finally:
-                inp.close()
-            assets[ch.channel_id] = (ch, tmp, was_copied)
+            asset = _raw_asset(session_dir, ch, plan, muxed, muxed_tmp, outputs, warnings)
+            if asset is not None:
+                assets[ch.channel_id] = asset
             prog(mux_weight + (1 - mux_weight) * (i + 1) / len(raw_channels))
 
         muxed_info = probe(muxed_tmp)
@@ -659,7 +893,7 @@ def export_session(
         muxed_path=muxed_final,
         muxed_info=muxed_info,
         channels=channel_assets,
-        duration=round(duration, 3),
+        duration=round(muxed.duration, 3),
         origin=plan.origin,
         video_copied=copied,
         warnings=warnings,

@@ -13,6 +13,7 @@ lands at ``pts + offset`` and every channel keeps its capture-time alignment.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -47,7 +48,8 @@ class Placement:
 @dataclass(frozen=True)
 class Hole:
     """A stretch of one channel with no media (timeline seconds); export fills it with silence
-    (audio) or by holding the last frame (video)."""
+    (audio) or by holding the last frame (video: :func:`held_times`, from the media itself, so
+    a stretch without frames that the manifest does not list is filled too)."""
 
     channel_id: str
     start: float
@@ -72,6 +74,8 @@ class ExportPlan:
     holes: tuple[Hole, ...]
     raw: tuple[Channel, ...]
     ephemeral: tuple[str, ...]
+    #: Seconds between the held frames that fill the video's holes (:func:`hold_interval`).
+    hold_interval: float = 1 / 30
 
     @property
     def audio_only(self) -> bool:
@@ -146,6 +150,96 @@ def capture_warnings(ch: Channel) -> list[str]:
         out.append(f"channel {ch.channel_id}: capture dropped {ch.dropped_frames} frames (waiting for a keyframe)")
     if ch.dts_clamps:
         out.append(f"channel {ch.channel_id}: capture moved {ch.dts_clamps} timestamps forward to keep them increasing")
+    return out
+
+
+# ---------------------------------------------------------------- holding the picture
+
+#: A stretch longer than this without a video frame is a hole: the export holds the picture
+#: across it. Shorter ones are a slow screen (a static page sends a few frames a second).
+MAX_FRAME_GAP = 0.25
+#: Held frames come at the recording's own frame rate, within these bounds: never sparser than
+#: 10 a second, so an exact clip that starts or ends in a hold is cut within a tenth of a
+#: second; never denser than 30 (each held frame is a tiny x264 P-frame, but still a frame).
+HOLD_INTERVALS = (1 / 30, 0.1)
+#: A long hold restarts with a keyframe this often, so it segments and seeks like the
+#: recording (HLS cuts at keyframes; a clip inside it decodes from the one before it).
+HOLD_KEYFRAME_SECONDS = 4.0
+
+
+def hold_interval(ch: Channel | None) -> float:
+    """Seconds between held frames for a video channel, from the manifest alone (the muxer
+    prefers the interval it measures on the frames, :func:`snap_interval`): its average frame
+    interval while it sent frames (its frames over its first-to-last time minus its holes)."""
+    if ch is None or ch.frames < 2 or ch.first_frame_at is None or ch.last_frame_at is None:
+        return HOLD_INTERVALS[0]
+    active = ch.last_frame_at - ch.first_frame_at
+    for start, stop in list(ch.pauses) + list(ch.gaps):
+        stop = ch.last_frame_at if stop is None else min(stop, ch.last_frame_at)
+        active -= max(0.0, stop - max(start, ch.first_frame_at))
+    return snap_interval(active / (ch.frames - 1) if active > 0 else None)
+
+
+def snap_interval(usual: float | None) -> float:
+    """The held frames' interval for a recording whose frames usually come ``usual`` seconds
+    apart (None: unknown): a whole frame rate at or below the recording's, within
+    :data:`HOLD_INTERVALS`. Never denser than the recorded frames: a reader that counts in
+    ticks of the stream's frame rate (ffmpeg does) would otherwise see two frames on one tick."""
+    lo, hi = HOLD_INTERVALS
+    if not usual or usual <= 0:
+        return lo
+    return min(hi, max(lo, 1 / whole_rate(usual)))
+
+
+def whole_rate(usual: float) -> int:
+    """The whole frame rate of frames that usually come ``usual`` seconds apart: the nearest
+    one when they are close (66-67 ms, the jitter of a millisecond clock, is 15 fps; 29.97 fps
+    is 30), else the one below (a slow screen at 4.6 fps is 4)."""
+    fps = 1 / usual
+    near = round(fps)
+    return max(1, near if abs(fps - near) < 0.25 else math.floor(fps))
+
+
+def held_times(last: float | None, nxt: float | None, upto: float, interval: float,
+               after: float | None = None) -> list[float]:
+    """Timeline seconds of the held frames that fill a stretch without video frames.
+
+    ``last``: the last real frame before the stretch (None: the video has not begun, so the
+    hold starts at 0 with its first picture); ``nxt``: the next real frame (None: the video
+    ended, the hold runs on to ``upto``, the end of the recording so far). Frames come every
+    ``interval`` after ``last``, stop an interval before ``nxt`` (no two frames closer than
+    the recording's own) and before ``upto``,
+    and only where the stretch is a hole (longer than :data:`MAX_FRAME_GAP`). ``after``: the
+    last held frame already written (a hold made block by block); only later ones are given.
+    """
+    base = 0.0 if last is None else last
+    first_k = 0 if last is None else 1
+    if (nxt if nxt is not None else upto) - base <= MAX_FRAME_GAP:
+        return []
+    stop = upto if nxt is None else min(upto, nxt - interval + 1e-6)
+    k = first_k
+    if after is not None and after >= base:
+        k = max(k, int((after - base) / interval + 1e-9) + 1)
+    out = []
+    while base + k * interval < stop - 1e-9:
+        out.append(base + k * interval)
+        k += 1
+    return out
+
+
+def pause_warnings(ch: Channel) -> list[str]:
+    """What is odd about a channel's pauses, said in export's warnings (the export goes on:
+    its frames, not its pauses, decide what is held)."""
+    out = []
+    for start, stop in ch.pauses:
+        if stop is None:
+            out.append(f"channel {ch.channel_id}: a pause at {start:.3f} has no resume; held to the end")
+        elif stop < start:
+            out.append(f"channel {ch.channel_id}: a resume at {stop:.3f} without a pause before it; ignored")
+        elif ch.last_frame_at is not None and stop > ch.last_frame_at and start < ch.last_frame_at:
+            out.append(f"channel {ch.channel_id}: a pause at {start:.3f} lasts past the channel's last frame")
+        elif ch.last_frame_at is not None and start >= ch.last_frame_at:
+            out.append(f"channel {ch.channel_id}: a pause at {start:.3f} begins after the channel's last frame")
     return out
 
 
@@ -230,6 +324,7 @@ def make_plan(manifest: Manifest, video_channel_id: str | None = None) -> Export
         holes=tuple(sorted(holes, key=lambda h: (h.start, h.channel_id))),
         raw=stored,
         ephemeral=ephemeral,
+        hold_interval=hold_interval(video),
     )
 
 

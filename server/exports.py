@@ -275,6 +275,8 @@ class Exports:
                 # the recording is kept whole as far as it exists, and the event says what was odd.
                 **({"warnings": result["warnings"]} if result.get("warnings") else {}),
                 **self.links.stream_urls(video_id, bool(media and media["hls_path"]), self.links.default_base())}
+        if result.get("warnings"):  # what the export left out or worked around (a damaged channel, ...)
+            data["warnings"] = result["warnings"]
         if is_primary:
             changes.update(export_status="exported", exported_video_id=video_id, export_error=None)
         else:

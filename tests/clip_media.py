@@ -47,6 +47,20 @@ def background_of(frame: av.VideoFrame) -> int:
     return int(np.median(frame.to_ndarray(format="gray")[-4]))
 
 
+def play(url: str) -> tuple[float, float, float]:
+    """What a clip plays: (its first frame's time, the end of its last frame, seconds of audio);
+    a frame lasts the usual interval between two (the median)."""
+    times, samples = [], 0
+    with av.open(str(url)) as c:
+        for frame in c.decode(*c.streams.video[:1], *c.streams.audio[:1]):
+            if isinstance(frame, av.VideoFrame):
+                times.append(frame.time)
+            else:
+                samples += frame.samples
+    steps = sorted(b - a for a, b in zip(times, times[1:]))
+    return times[0], times[-1] + steps[len(steps) // 2], samples / RATE
+
+
 def audio_samples(seconds: float) -> np.ndarray:
     t = np.arange(int(seconds * RATE)) / RATE
     on = (t % BURST_EVERY) < BURST_LEN
@@ -55,9 +69,11 @@ def audio_samples(seconds: float) -> np.ndarray:
 
 def make_numbered(path: Path, seconds: float, gop_seconds: float, *, fps: int = 25, size=(320, 240),
                   preset: str = "ultrafast", bframes: bool = False, audio: bool = True,
-                  background: int = 40) -> Path:
+                  background: int = 40, hole: tuple[float, float] | None = None) -> Path:
     """An MP4 (H.264 + AAC) with keyframes exactly every ``gop_seconds`` (no scene cuts); the grey
-    ``background`` tells two such videos apart (:func:`background_of`)."""
+    ``background`` tells two such videos apart (:func:`background_of`). ``hole``: seconds with
+    no video frame (the audio goes on; the video resumes with a keyframe), as exports made before
+    holes were filled have across a paused display."""
     g = int(round(gop_seconds * fps))
     params = f"keyint={g}:min-keyint={g}:scenecut=0" + ("" if bframes else ":bframes=0")
     with av.open(str(path), "w") as out:
@@ -70,12 +86,18 @@ def make_numbered(path: Path, seconds: float, gop_seconds: float, *, fps: int = 
             a.layout = "mono"
         samples = audio_samples(seconds)
         chunk, pos = 1024, 0
+        resumed = False
         for i in range(int(seconds * fps)):
-            frame = av.VideoFrame.from_ndarray(pattern(i, *size, background), format="rgb24")
-            frame.pts = i
-            frame.time_base = Fraction(1, fps)
-            for packet in v.encode(frame):
-                out.mux(packet)
+            if hole and hole[0] <= i / fps < hole[1]:
+                resumed = True
+            else:
+                frame = av.VideoFrame.from_ndarray(pattern(i, *size, background), format="rgb24")
+                frame.pts = i
+                frame.time_base = Fraction(1, fps)
+                frame.pict_type = av.video.frame.PictureType.I if resumed else av.video.frame.PictureType.NONE
+                resumed = False
+                for packet in v.encode(frame):
+                    out.mux(packet)
             while a is not None and pos < len(samples) and pos / RATE <= (i + 1) / fps:
                 mux_audio(out, a, samples, pos, RATE, chunk)
                 pos += chunk

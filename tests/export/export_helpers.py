@@ -34,6 +34,13 @@ def video_packets(path: Path) -> list[bytes]:
         return [bytes(p) for p in c.demux(c.streams.video[0]) if p.size]
 
 
+def packets_by_ms(path: Path) -> dict[int, bytes]:
+    """Video packets by their time in milliseconds (the stored files' unit)."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        return {round(float(p.pts * s.time_base) * 1000): bytes(p) for p in c.demux(s) if p.size}
+
+
 def decode_audio(path: Path, rate: int = 48000) -> np.ndarray:
     """Mono float32 of the first audio stream, placed by pts (timeline from 0)."""
     chunks = []

@@ -33,6 +33,7 @@ class VideoSpec:
     start: float = 0.0  # seconds after T0
     duration: float = 6.0
     pauses: list[tuple[float, float]] = field(default_factory=list)  # seconds after T0
+    gaps: list[tuple[float, float]] = field(default_factory=list)  # network gaps (the manifest's "gaps")
     store: bool = True
     primary: bool = False
     keyint: int = 60
@@ -129,11 +130,16 @@ def write_video(path: Path, spec: VideoSpec) -> dict:
             last = cap
 
     enc.time_base = MS  # feed ms timestamps straight through
+    resumed = False
     for i in range(n_frames):
         t = i / spec.fps
-        if _in_holes(spec.start + t, spec.pauses):
+        if _in_holes(spec.start + t, spec.pauses + spec.gaps):
+            resumed = True
             continue
         frame = cycle[i % 30]
+        # Capture resumes a paused video at a keyframe (it asks the sender for one): so here.
+        frame.pict_type = av.video.frame.PictureType.I if resumed else av.video.frame.PictureType.NONE
+        resumed = False
         frame.pts = int(round(t * 1000))
         frame.time_base = MS
         emit(enc.encode(frame))
@@ -171,6 +177,8 @@ def write_audio(path: Path, spec: AudioSpec, rate: int = 48000) -> dict:
         first = cap if first is None else first
         last = cap + n / rate
     out.mux(stream.encode(None))
+    if not frames:
+        out.start_encoding()  # a file with its header and no packet
     out.close()
     return {"first": first, "last": last, "frames": frames}
 
@@ -191,7 +199,7 @@ def make_session(
             "channel_id": v.channel_id, "category": "display", "kind": "video", "store": v.store,
             "file": None, "codec": v.codec, "container": "matroska", "start_time": T0 + v.start,
             "clock": "rtcp", "width": v.width, "height": v.height,
-            "pauses": [[T0 + a, T0 + b] for a, b in v.pauses], "gaps": [],
+            "pauses": [[T0 + a, T0 + b] for a, b in v.pauses], "gaps": [[T0 + a, T0 + b] for a, b in v.gaps],
             "first_frame_at": None, "last_frame_at": None, "frames": 0, "complete": True,
             "is_primary": v.primary, "name": f"Display {v.channel_id}",
         }  # fmt: skip
