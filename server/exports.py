@@ -271,9 +271,6 @@ class Exports:
         changes: dict[str, Any] = {"exported_videos": dumps(exported)}
         data = {"exported_video_id": video_id if is_primary else (session["exported_video_id"] or video_id),
                 "video_channel_id": result["video_channel_id"],
-                # What the export had to work around (a corrupt channel file, a pause past the end…):
-                # the recording is kept whole as far as it exists, and the event says what was odd.
-                **({"warnings": result["warnings"]} if result.get("warnings") else {}),
                 **self.links.stream_urls(video_id, bool(media and media["hls_path"]), self.links.default_base())}
         if result.get("warnings"):  # what the export left out or worked around (a damaged channel, ...)
             data["warnings"] = result["warnings"]

@@ -69,7 +69,7 @@ def run(backend: str, workers: int, videos: list[Path], tmp: Path) -> dict:
     import videodb
 
     data = tmp / f"{backend}-{workers}" / "data"
-    env = {"REELDB_WORKERS": str(workers), "REELDB_SYNC_WAIT": "0"}
+    env = {"REELDB_WORKERS": str(workers), "REELDB_SYNC_WAIT": "0", "REELDB_AUTO_INDEX": "false"}  # it submits the index jobs itself
     redis_server, job_workers = None, []
     if backend == "celery":
         redis_server = RedisServer(tmp / f"{backend}-{workers}" / "redis").start()

@@ -288,7 +288,7 @@ def test_fifty_sessions_on_a_busy_machine_all_export_with_increasing_dts(server_
 
     use_reeldb_recorder()
     sources = make_sources(tmp_path / "media", 60.0)  # longer than any session: sources play once
-    server = server_factory(sync_wait="30")
+    server = server_factory(sync_wait="30", auto_index="false")  # capacity of ingest and export, not of whisper
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     runs = [SessionRun(i) for i in range(SESSIONS)]
 
