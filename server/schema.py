@@ -108,9 +108,9 @@ def m002_exports_and_streams(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m003_spoken_index(db: sqlite_utils.Database) -> None:
-    from reeldb.index.store import create_schema  # the index stage owns its tables' shape
+    from reeldb.index.store import SCHEMA_V1, apply_schema  # the index stage owns its tables' shape
 
-    create_schema(db)
+    apply_schema(db, SCHEMA_V1)
 
 
 @migrations()
@@ -208,3 +208,13 @@ def m011_relative_media_paths(db: sqlite_utils.Database) -> None:
         db.execute("update media set path = ?, hls_path = ? where id = ?", [relative(path), relative(hls), media_id])
     for upload_id, path in db.execute("select id, path from uploads").fetchall():
         db.execute("update uploads set path = ? where id = ?", [relative(path), upload_id])
+
+
+@migrations()
+def m012_channel_transcripts(db: sqlite_utils.Database) -> None:
+    """Per-channel transcripts (issue 17): a word's and a segment's capture channel, the channels
+    a transcript was made from, and which transcripts hold whole words (older rows hold whisper's
+    pieces, re-joined when read). The index stage's DDL, version 2."""
+    from reeldb.index.store import SCHEMA_V2, apply_schema
+
+    apply_schema(db, SCHEMA_V2)
