@@ -6,8 +6,9 @@ channel alone transcribes cleanly, but then the echoed speech is in both transcr
 that removes it:
 
 - An *utterance* is a sentence of one channel (:func:`segments.sentences`).
-- It is an echo of another channel when most of its words (``min_overlap`` of them, in order: a
-  longest common subsequence) were said on that channel within ``window`` seconds of it.
+- A run of its words is an echo of another channel when that channel said them too, in order
+  (a longest common subsequence: ``min_overlap`` of the run's words, at least ``min_run`` of them
+  or all of a shorter utterance), each within ``window`` seconds.
 - Of the two versions the *earlier* is kept (an echo lags what causes it: the other side's voice
   reaches system audio before the mic hears it from the speakers). Versions less than ``tie``
   seconds apart keep the *louder channel's* (the channel's speech level, dBFS, measured by the
@@ -20,7 +21,7 @@ kept once. The merged words are in time order, each labelled with its channel.
 from __future__ import annotations
 
 from statistics import median
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, NamedTuple, Optional, Sequence
 
 from .segments import sentences
 from .words import Word, normal
@@ -28,6 +29,7 @@ from .words import Word, normal
 PRIORITY = ("mic", "system_audio")
 WINDOW = 2.0
 MIN_OVERLAP = 0.6
+MIN_RUN = 3
 TIE = 0.15
 
 
@@ -66,41 +68,63 @@ def _loses(mine: str, other: str, lag: float, levels: Mapping[str, float], tie: 
     return (_rank(mine), mine) > (_rank(other), other)
 
 
-def echo_lag(utterance: Sequence[Word], other: Sequence[Word], window: float = WINDOW,
-             min_overlap: float = MIN_OVERLAP) -> Optional[float]:
-    """If ``utterance`` was also said in ``other`` (words of another channel) within ``window``
-    seconds: how many seconds it lags that version (negative: it came first). Else None."""
+class Echo(NamedTuple):
+    """Words ``first``..``last`` (inclusive) of an utterance were also said on another channel,
+    ``lag`` seconds after that version (negative: before it)."""
+
+    first: int
+    last: int
+    lag: float
+
+
+def echoes_in(utterance: Sequence[Word], other: Sequence[Word], window: float = WINDOW,
+              min_overlap: float = MIN_OVERLAP, min_run: int = MIN_RUN) -> list[Echo]:
+    """The runs of ``utterance`` that ``other`` (another channel's words) also said within
+    ``window`` seconds. A run is a stretch of words aligned in order with the other channel's
+    (a longest common subsequence; two words missed or misheard on either side do not break it),
+    ``min_overlap`` of its words aligned, at least ``min_run`` of them (or all of a shorter
+    utterance's). Runs, not whole utterances: an echo often runs straight into the channel's own
+    next sentence, with no pause or full stop between them."""
     lo, hi = utterance[0].start - window, utterance[-1].end + window
     near = [w for w in other if lo <= w.start <= hi]
     mine = [normal(w.text) for w in utterance]
     spoken = sum(1 for t in mine if t)
     if not near or not spoken:
-        return None
-    pairs = _aligned(mine, [normal(w.text) for w in near])
-    if len(pairs) < min_overlap * spoken:
-        return None
-    lag = median(utterance[i].start - near[j].start for i, j in pairs)
-    return lag if abs(lag) <= window else None
+        return []
+    pairs = [(i, j) for i, j in _aligned(mine, [normal(w.text) for w in near])
+             if abs(utterance[i].start - near[j].start) <= window]
+    runs: list[list[tuple[int, int]]] = []
+    for i, j in pairs:
+        if runs and i - runs[-1][-1][0] <= 3 and j - runs[-1][-1][1] <= 3:
+            runs[-1].append((i, j))
+        else:
+            runs.append([(i, j)])
+    found = []
+    for run in runs:
+        first, last = run[0][0], run[-1][0]
+        if len(run) < min(min_run, spoken) or len(run) < min_overlap * (last - first + 1):
+            continue
+        found.append(Echo(first, last, median(utterance[i].start - near[j].start for i, j in run)))
+    return found
 
 
 def drop_echoes(channels: Mapping[str, Sequence[Word]], levels: Optional[Mapping[str, float]] = None, *,
-                window: float = WINDOW, min_overlap: float = MIN_OVERLAP, tie: float = TIE) -> dict[str, list[Word]]:
-    """Each channel's words (on one timeline) without the utterances that echo another channel."""
+                window: float = WINDOW, min_overlap: float = MIN_OVERLAP, tie: float = TIE,
+                min_run: int = MIN_RUN) -> dict[str, list[Word]]:
+    """Each channel's words (on one timeline) without the runs that echo another channel."""
     levels = levels or {}
     kept: dict[str, list[Word]] = {}
     for name, words in channels.items():
         keep: list[Word] = []
         for utterance in sentences(list(words)):
-            echoed = False
+            dropped: set[int] = set()
             for other, theirs in channels.items():
                 if other == name:
                     continue
-                lag = echo_lag(utterance, theirs, window, min_overlap)
-                if lag is not None and _loses(name, other, lag, levels, tie):
-                    echoed = True
-                    break
-            if not echoed:
-                keep.extend(utterance)
+                for echo in echoes_in(utterance, theirs, window, min_overlap, min_run):
+                    if _loses(name, other, echo.lag, levels, tie):
+                        dropped.update(range(echo.first, echo.last + 1))
+            keep.extend(w for i, w in enumerate(utterance) if i not in dropped)
         kept[name] = keep
     return kept
 

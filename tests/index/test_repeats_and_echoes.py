@@ -64,3 +64,14 @@ def test_simultaneous_versions_keep_the_louder_channel_then_the_mic():
 def test_one_channel_is_only_labelled():
     ws = words_of("Hello there.")
     assert merge_channels({"mic": ws}) == [w._replace(channel="mic") for w in ws]
+
+
+def test_an_echo_running_into_the_channels_own_next_sentence_drops_only_the_echo():
+    """The mic hears the other side's sentence and its person starts talking as it ends, with no
+    pause or full stop between: the echoed words go, the mic's own sentence stays."""
+    theirs = words_of("Our database migration failed because a column was missing.", start=20.0)
+    mine = words_of("Our database migration failed because a column was missing the quarterly budget review "
+                    "is scheduled for next Tuesday afternoon.", start=21.0)
+    kept = drop_echoes({"mic": mine, "system_audio": theirs})
+    assert text(kept["mic"]) == "the quarterly budget review is scheduled for next Tuesday afternoon."
+    assert kept["system_audio"] == theirs
