@@ -78,11 +78,13 @@ class Server:
         self.collections = Collections(self.db)                                # collections
         self.storage = MediaRoot(settings.media_root_dir)                      # files under the media root
         self.library = MediaLibrary(self.db, settings, self.runtime, self.storage)  # media
-        self.uploads = Uploads(self.db, settings, self.runtime, self.links, self.jobs, self.library)  # uploads
+        self.spoken = Spoken(self.db, settings, self.jobs)                     # the index stage's tables
+        self.uploads = Uploads(self.db, settings, self.runtime, self.links, self.jobs, self.library,
+                               self.spoken.auto_index if settings.auto_index_uploads else None)  # uploads
         self.sessions = Sessions(self.db, self.events)                         # capture_sessions, rtstreams
         self.exports = Exports(self.db, settings, self.jobs, self.sessions, self.library, self.links,
-                               self.hub, self.runtime)                         # exports
-        self.spoken = Spoken(self.db, settings, self.jobs)                     # the index stage's tables
+                               self.hub, self.runtime,
+                               self.spoken.auto_index if settings.auto_index else None)  # exports
         # REELDB_INGEST_WORKERS: 0 receives media on this loop; otherwise on ingest workers (N started here).
         started = worker_count(settings.ingest_workers)
         self.ingest_supervisor: IngestSupervisor | None = None

@@ -18,8 +18,11 @@ Celery's own guarantees sit under that: late acknowledgement with prefetch 1 (a 
 acknowledged when its job ends, so a dead worker's message goes back to the queue after the
 visibility timeout; the worker that picks it up sees its token is stale and drops it), retries
 with backoff for a lost Redis connection, one queue per lane. Before a worker starts a job it
-takes a per-attempt lock in Redis (``SET NX`` with the lease as expiry, renewed by its reports),
-so a redelivered message never runs the same attempt twice at once.
+takes a per-job lock in Redis (``SET NX`` with the lease as expiry, renewed by its heartbeat,
+which beats by time: ``jobs.Heartbeat``), so a redelivered message never runs the same attempt
+twice at once, and a new attempt never runs beside the one it superseded: it waits (the task is
+retried a little later) until the old attempt has stopped at its next step, or its process died
+and the lock expired.
 
 Kinds marked ``local`` (retention: its work is choosing rows) still run on the control node's
 own threads, as in the embedded runner.
@@ -43,7 +46,7 @@ from kombu import Exchange, Queue
 
 from .database import Conn, Database, dumps, loads, row
 from .errors import safe_error
-from .jobs import LANES, Handler, JobContext, JobKind, JobLost, Jobs, _Execution
+from .jobs import LANES, Handler, JobContext, JobKind, JobLost, Jobs, _Execution, run_compute
 from .runtime import Runtime
 from .settings import Settings
 
@@ -64,20 +67,29 @@ def token_key(job_id: str) -> str:
     return f"reeldb:job:{job_id}:token"
 
 
-def lock_key(job_id: str, token: str) -> str:
-    return f"reeldb:job:{job_id}:{token}:lock"
+def lock_key(job_id: str) -> str:
+    """Held by the attempt of ``job_id`` that runs now, whichever it is (see the module doc)."""
+    return f"reeldb:job:{job_id}:lock"
 
 
-def compute_parts() -> dict[str, Handler]:
-    """Every kind a job worker runs, by name: the services' compute parts, importable without a
-    database. The control node checks its registered kinds against this table at start."""
+class Busy(Exception):
+    """An earlier attempt of this job still runs on some worker: try this one again shortly."""
+
+
+def compute_parts() -> dict[str, JobKind]:
+    """Every kind a job worker runs, by name: the services' compute parts (and how each proves it is
+    alive), importable without a database. The control node checks its registered kinds against
+    this table at start."""
     from .editor import render_compute
     from .exports import export_compute
     from .spoken import index_compute, transcribe_compute
     from .uploads import import_compute
 
-    return {"upload": import_compute, "export": export_compute, "transcribe": transcribe_compute,
-            "index": index_compute, "render": render_compute}
+    return {"upload": JobKind("upload", "imports", import_compute, heartbeat=False),
+            "export": JobKind("export", "exports", export_compute),
+            "transcribe": JobKind("transcribe", "index", transcribe_compute),
+            "index": JobKind("index", "index", index_compute),
+            "render": JobKind("render", "renders", render_compute)}
 
 
 def celery_app(settings: Settings) -> Celery:
@@ -132,7 +144,8 @@ class CeleryJobs(Jobs):
         self._stopping = threading.Event()
 
     def register(self, kind: JobKind) -> None:
-        if not kind.local and self._parts.get(kind.name) is not kind.handler:
+        part = self._parts.get(kind.name)
+        if not kind.local and (part is None or part.handler is not kind.handler or part.heartbeat != kind.heartbeat):
             raise ValueError(f"job kind {kind.name!r} has no compute part in celery_jobs.compute_parts()")
         super().register(kind)
 
@@ -327,7 +340,10 @@ class JobWorker:
                        retry_backoff=True, retry_backoff_max=60, retry_jitter=True, max_retries=8)
         def run_job(task: Task, job_id: str, token: str, kind: str, params: dict[str, Any],
                     sent_at: float | None = None) -> None:
-            worker.run(job_id, token, kind, params, sent_at)
+            try:
+                worker.run(job_id, token, kind, params, sent_at)
+            except Busy:
+                raise task.retry(countdown=min(5.0, settings.job_lease / 4), max_retries=None)
 
     def _post(self, job_id: str, token: str, event: str, **fields: Any) -> None:
         self.redis.xadd(EVENTS, {"job_id": job_id, "token": token, "event": event, "worker": self.state.name,
@@ -340,11 +356,14 @@ class JobWorker:
         if self.redis.get(token_key(job_id)) != token:
             log.info("job %s: this attempt was superseded or the job ended; message dropped", job_id)
             return
-        lock = lock_key(job_id, token)
-        if not self.redis.set(lock, self.state.name, nx=True, ex=int(self.settings.job_lease) + 1):
-            log.info("job %s: another worker runs this attempt; message dropped", job_id)
-            return
-        compute = self.parts.get(kind)
+        lock = lock_key(job_id)
+        if not self.redis.set(lock, token, nx=True, ex=int(self.settings.job_lease) + 1):
+            if self.redis.get(lock) == token:
+                log.info("job %s: another worker runs this attempt; message dropped", job_id)
+                return
+            log.info("job %s: an earlier attempt still runs; this one waits for it to stop", job_id)
+            raise Busy(job_id)
+        part = self.parts.get(kind)
         with self.state.lock:
             self.state.running[job_id] = kind
         last = {"write": time.monotonic(), "progress": 0.0}
@@ -358,17 +377,18 @@ class JobWorker:
             last["write"] = now
             if fraction >= 0:
                 last["progress"] = fraction
+            self.redis.expire(lock, int(self.settings.job_lease) + 1)  # held until this attempt stops
             if self.redis.get(token_key(job_id)) != token:
                 raise JobLost(job_id)
-            self.redis.expire(lock, int(self.settings.job_lease) + 1)
             self._post(job_id, token, "progress", fraction=fraction)
 
         try:
             self._post(job_id, token, "started")
-            if compute is None:
+            if part is None:
                 raise RuntimeError(f"this worker has no compute part for job kind {kind!r}")
             begun = time.time()
-            result = compute(JobContext(job_id, kind, params, self.settings, None, report))
+            result = run_compute(part, JobContext(job_id, kind, params, self.settings, None, report),
+                                 self.settings.job_lease)
             ended = time.time()
             self._post(job_id, token, "done", result=dumps(result), pickup=f"{pickup:.6f}",
                        start=f"{begun - received:.6f}", compute=f"{ended - begun:.6f}", posted=f"{time.time():.6f}")
@@ -386,7 +406,8 @@ class JobWorker:
             with self.state.lock:
                 self.state.running.pop(job_id, None)
                 self.state.free_since = time.time()
-            self.redis.delete(lock)
+            if self.redis.get(lock) == token:
+                self.redis.delete(lock)
 
     def _count(self, outcome: str) -> None:
         with self.state.lock:

@@ -27,7 +27,7 @@ from .database import Conn, Database, dumps, loads, row, rows
 from .errors import BadRequest, Conflict
 from .events import WebSocketHub
 from .ids import new_id
-from .jobs import JobContext, JobKind, JobQueue
+from .jobs import AutoIndex, JobContext, JobKind, JobQueue
 from .library import MediaLibrary, prepare_asset
 from .links import Links
 from .sessions import Sessions, in_collection, load, rtstreams_of
@@ -58,6 +58,8 @@ class Exports:
     links: Links
     hub: WebSocketHub
     runtime: Runtime
+    #: ``REELDB_AUTO_INDEX``: called in the transaction that records a session's export.
+    index: AutoIndex | None = None
 
     def __post_init__(self) -> None:
         self.jobs.register(JobKind("export", "exports", export_compute, commit=self._export_commit))
@@ -269,6 +271,9 @@ class Exports:
         changes: dict[str, Any] = {"exported_videos": dumps(exported)}
         data = {"exported_video_id": video_id if is_primary else (session["exported_video_id"] or video_id),
                 "video_channel_id": result["video_channel_id"],
+                # What the export had to work around (a corrupt channel file, a pause past the end…):
+                # the recording is kept whole as far as it exists, and the event says what was odd.
+                **({"warnings": result["warnings"]} if result.get("warnings") else {}),
                 **self.links.stream_urls(video_id, bool(media and media["hls_path"]), self.links.default_base())}
         if is_primary:
             changes.update(export_status="exported", exported_video_id=video_id, export_error=None)
@@ -276,8 +281,8 @@ class Exports:
             data["video_id"] = video_id  # another display: the session's own export stays as it was
         conn["exports"].update(export["id"], {"status": "exported", "video_id": video_id, "updated_at": time.time()})
         moved = self.sessions.move(conn, session["id"], "exported", data, **changes)
-        if is_primary and self.settings.auto_index and media is not None:
-            self.jobs.enqueue(conn, "index", {"asset_id": video_id, "path": media["path"]})
+        if is_primary and self.index is not None and media is not None:
+            self.index(conn, video_id, media["path"])
         return moved
 
     def _failed(self, conn: Conn, export: dict[str, Any], session: dict[str, Any], error: str,

@@ -5,10 +5,19 @@ event loop, and must not be done twice. The rules that make that so:
 
 - A job is enqueued *in the same transaction* as whatever causes it (:meth:`Jobs.enqueue` takes
   the caller's connection), so "the session stopped" and "export it" commit together.
-- A claim takes a lease with a fresh token. The handler renews it by reporting progress (a
-  fraction, 0..1); a worker that stops reporting for ``job_lease`` seconds is presumed hung, and
-  the reaper, which runs all the time, queues the job again. A stale worker that wakes up finds
-  its token gone: its progress raises :class:`JobLost` and its result is discarded (fencing).
+- A claim takes a lease with a fresh token. Liveness is proved *by time*, not by progress steps:
+  while the compute part runs, a :class:`Heartbeat` renews the lease every ``job_lease / 4``
+  seconds (whisper may decode a long batch without a progress report, and a busy machine makes
+  every step slower: neither is a hang). Only a worker whose process stops renewing for
+  ``job_lease`` seconds (dead, frozen, or on a partitioned machine) is presumed hung, and the
+  reaper, which runs all the time, queues the job again. A stale worker that wakes up finds its
+  token gone: its next step raises :class:`JobLost` and its result is discarded (fencing).
+  Imports are the exception (``JobKind.heartbeat=False``): their step is a network read, and a
+  read that brings nothing for a lease is a stalled connection that a fresh attempt cures (it
+  runs beside the stalled one, which is fenced and stops when its read returns).
+- Otherwise an attempt never runs beside the one it superseded: a job whose earlier attempt is
+  still running here is not claimed until that attempt has stopped (at its next step), and a job
+  worker holds a per-job lock while it runs an attempt (``server/celery_jobs.py``).
 - Handlers are idempotent, keyed by job id: ids of what they create are fixed before they run
   (in ``params``), so a rerun replaces what a killed attempt left, never adds a second copy.
 - Each kind belongs to a lane with its own workers (imports, exports, index, renders, maintenance),
@@ -31,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -63,9 +73,13 @@ class JobContext:
     #: None on a job worker: its compute part may not touch the database (see the module doc).
     db: Database | None
     _report: Callable[[float, bool], None]
+    #: Set by the :class:`Heartbeat` when it learns that a newer attempt owns the job.
+    lost: bool = False
 
     def progress(self, fraction: float) -> None:
-        """Report progress in [0, 1]; also proves this worker is alive. Raises :class:`JobLost`."""
+        """Report progress in [0, 1]; also a step where a superseded attempt stops. Raises :class:`JobLost`."""
+        if self.lost:
+            raise JobLost(self.id)
         self._report(max(0.0, min(1.0, fraction)), False)
 
     def heartbeat(self) -> None:
@@ -85,11 +99,63 @@ class JobContext:
         return self.db
 
 
+class Heartbeat:
+    """Renews a running attempt's lease by time while its compute part runs (a context manager
+    that owns one thread, started on enter and joined on exit).
+
+    Why a thread: the compute part's own steps (a whisper batch, an x264 pass) can take longer than a
+    lease on a busy machine, and a step that takes long is not a hang. Once the heartbeat learns
+    that a newer attempt owns the job it sets ``ctx.lost`` (the compute part stops at its next
+    :meth:`JobContext.progress`) and keeps calling the report, which on a job worker keeps that
+    worker's per-job lock until this attempt has really stopped.
+    """
+
+    def __init__(self, ctx: JobContext, every: float) -> None:
+        self.ctx = ctx
+        self.every = max(0.05, every)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{ctx.id}", daemon=True)
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.ctx.heartbeat()
+            except JobLost:
+                if not self.ctx.lost:
+                    log.info("job %s: a newer attempt owns it; this one stops at its next step", self.ctx.id)
+                self.ctx.lost = True
+            except Exception:  # a database or Redis hiccup: the next beat tries again
+                log.warning("job %s: heartbeat failed", self.ctx.id, exc_info=True)
+
+
+def run_compute(kind: "JobKind", ctx: JobContext, lease: float) -> dict[str, Any] | None:
+    """Run a kind's compute part, with a :class:`Heartbeat` unless the kind proves liveness by
+    progress alone (imports). Both executors call this."""
+    if not kind.heartbeat:
+        return kind.handler(ctx)
+    with Heartbeat(ctx, lease / 4):
+        result = kind.handler(ctx)
+    if ctx.lost:
+        raise JobLost(ctx.id)
+    return result
+
+
 Handler = Callable[[JobContext], dict[str, Any] | None]
 #: Control node, before the compute part: what it needs from the database, added to its params.
 Prepare = Callable[[Conn, dict[str, Any]], dict[str, Any]]
 #: Control node, after it: writes the compute part's result as rows; returns the job's result.
 Commit = Callable[[JobContext, dict[str, Any]], dict[str, Any] | None]
+#: Index a new asset's spoken words unasked, inside the transaction that records it:
+#: (that transaction's connection, asset id, media path). ``Spoken.auto_index`` is the one.
+AutoIndex = Callable[[Conn, str, str], None]
 #: Called on the event loop when a job of a kind ends (done or failed), with its row.
 Listener = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -104,6 +170,8 @@ class JobKind:
     prepare: Prepare | None = None
     #: Runs on the control node whatever the backend (needs the database throughout).
     local: bool = False
+    #: Liveness by time (:class:`Heartbeat`); False: by progress reports alone (see the module doc).
+    heartbeat: bool = True
 
 
 @runtime_checkable
@@ -131,6 +199,8 @@ class _Execution:
     lane: str
     token: str
     abandoned: bool = False
+    #: No new attempt of this job starts here while this one runs (kinds with a heartbeat).
+    exclusive: bool = True
     last_write: float = field(default_factory=time.monotonic)
     last_progress: float = 0.0
 
@@ -230,7 +300,7 @@ class Jobs:
         conn.execute("update jobs set lease_until = 0 where status = 'running'")
         self._reap(conn, "requeued after a restart", "The server stopped while this job was running, too many times")
 
-    def _reap(self, conn: Conn, requeued: str = "presumed hung (no progress within its lease); requeued",
+    def _reap(self, conn: Conn, requeued: str = "presumed hung (no heartbeat within its lease); requeued",
               given_up: str = "The job's worker hung while running it, too many times") -> None:
         now = time.time()
         for job in list(rows(conn, "select * from jobs where status = 'running' and lease_until < ?", [now])):
@@ -253,16 +323,18 @@ class Jobs:
     def _claim(self, conn: Conn, lane: str) -> dict[str, Any] | None:
         now = time.time()
         token = uuid.uuid4().hex
+        # A job whose superseded attempt still runs here waits until that attempt has stopped.
+        busy = [e.job_id for e in list(self._running.values()) if e.exclusive]
         return row(conn,
                    "update jobs set status = 'running', owner = ?, lease_until = ?, attempts = attempts + 1, "
                    "updated_at = ?, started_at = ? where id = (select id from jobs where status = 'queued' and lane = ? "
-                   "order by created_at limit 1) returning *",
-                   [token, now + self.settings.job_lease, now, now, lane])
+                   f"and id not in ({', '.join('?' for _ in busy)}) order by created_at limit 1) returning *",
+                   [token, now + self.settings.job_lease, now, now, lane, *busy])
 
     def _start(self, job: dict[str, Any]) -> None:
-        execution = _Execution(job["id"], job["lane"], job["owner"])
-        self._running[job["id"]] = execution
         kind = self._kinds[job["kind"]]
+        execution = _Execution(job["id"], job["lane"], job["owner"], exclusive=kind.heartbeat)
+        self._running[job["id"]] = execution
         ctx = JobContext(job["id"], job["kind"], loads(job["params"], {}), self.settings, self.db,
                          lambda fraction, force: self._report(execution, fraction, force))
         self.runtime.thread(lambda: self._work(kind, ctx, execution), name=f"job-{job['lane']}")
@@ -296,7 +368,7 @@ class Jobs:
         try:
             if kind.prepare is not None:
                 ctx.params = {**ctx.params, **self.db.read_sync(lambda conn: kind.prepare(conn, ctx.params))}
-            result = kind.handler(ctx)
+            result = run_compute(kind, ctx, self.settings.job_lease)
             if kind.commit is not None:
                 result = kind.commit(ctx, result or {})
             status, error = "done", None

@@ -211,7 +211,15 @@ def m011_relative_media_paths(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m012_channel_transcripts(db: sqlite_utils.Database) -> None:
+def m012_index_requests(db: sqlite_utils.Database) -> None:
+    """Explicit ``index_spoken_words()`` calls, one row per asset (server/spoken.py): recordings are
+    indexed without asking, and the first explicit call on one joins that index (VideoDB's code
+    still runs) while a second answers VideoDB's "already exists"."""
+    db["index_requests"].create({"asset_id": str, "job_id": str, "requested_at": float}, pk="asset_id")
+
+
+@migrations()
+def m013_channel_transcripts(db: sqlite_utils.Database) -> None:
     """Per-channel transcripts (issue 17): a word's and a segment's capture channel, the channels
     a transcript was made from, and which transcripts hold whole words (older rows hold whisper's
     pieces, re-joined when read). The index stage's DDL, version 2."""

@@ -52,8 +52,9 @@ class Settings:
     import_workers: int = 2
     #: How long a request that starts a job waits for it before answering ``processing``.
     sync_wait: float = 20.0
-    #: Seconds a running job may go without reporting progress before it is presumed hung and
-    #: queued again (its worker's late result is then discarded).
+    #: Seconds a running job's heartbeat (every quarter lease, by time) may stay silent before it is
+    #: presumed hung and queued again (its worker's late result is then discarded); imports: seconds
+    #: without progress.
     job_lease: float = 60.0
     job_max_attempts: int = 3
     #: Job backend: ``embedded`` (threads of ``reeldb serve``) or ``celery`` (``reeldb worker jobs``
@@ -139,8 +140,11 @@ class Settings:
     retention_interval: float = 3600.0
     #: Export a session automatically when it stops with at least one stored channel.
     auto_export: bool = True
-    #: Index the spoken words of every automatic export as soon as it exists.
-    auto_index: bool = False
+    #: Index the spoken words of every recording (a session's export) as soon as it exists, so
+    #: a recording is searchable without asking; ``index_spoken_words()`` then joins that index.
+    auto_index: bool = True
+    #: The same for uploaded videos and audio (off: as on VideoDB, an upload is indexed on request).
+    auto_index_uploads: bool = False
     #: Whisper model: a local CTranslate2 folder or a faster-whisper name on disk (default: bundled tiny.en).
     whisper_model: str | None = None
     #: Sentence-transformers model folder (default: bundled all-MiniLM-L6-v2).

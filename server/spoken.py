@@ -8,6 +8,7 @@ index stage's search is blocking (query embedding, a matrix product) and keeps i
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from reeldb.index.search import SearchIndex
 from reeldb.index.segments import transcript_response
 from reeldb.index.transcribe import Transcript, transcribe, whisper_language
 
-from .database import Conn, Database, rows
+from .database import Conn, Database, row, rows
 from .errors import BadRequest, JobFailed
 from .exports import audio_channels
 from .jobs import JobContext, JobKind, JobQueue
@@ -28,6 +29,26 @@ from .settings import Settings
 from .storage import MediaRoot
 
 NOT_INDEXED = "Spoken words are not indexed yet: call index_spoken_words() first"
+#: VideoDB's own words for a second ``index_spoken_words()``: client code matches on them.
+ALREADY_INDEXED = "Spoken word index for video already exists"
+
+
+def _pending_index(conn: Conn, asset_id: str) -> dict[str, Any] | None:
+    """The asset's index job that is queued or running now, if any."""
+    return row(conn, "select * from jobs where kind = 'index' and status in ('queued', 'running') "
+                     "and json_extract(params, '$.asset_id') = ? order by created_at desc limit 1", [asset_id])
+
+
+def _last_index(conn: Conn, asset_id: str) -> dict[str, Any] | None:
+    return row(conn, "select * from jobs where kind = 'index' and status = 'done' "
+                     "and json_extract(params, '$.asset_id') = ? order by created_at desc limit 1", [asset_id])
+
+
+def _asked(conn: Conn, asset_id: str, job: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Record an explicit index call for ``asset_id`` (answered by ``job``) and hand ``job`` back."""
+    conn["index_requests"].upsert({"asset_id": asset_id, "job_id": job["id"] if job else None,
+                                   "requested_at": time.time()}, pk="asset_id")
+    return job
 
 
 def _language(code: str | None) -> str | None:
@@ -166,27 +187,65 @@ class Spoken:
                                                     "language_code": language_code, "query": query})
         return job["id"]
 
-    async def start_index(self, kind: str, media_id: str, force: bool, language_code: str | None) -> str:
-        def write(conn: Conn) -> dict[str, Any]:
+    async def start_index(self, kind: str, media_id: str, force: bool, language_code: str | None) -> str | None:
+        """The job that answers an ``index_spoken_words()`` call (None: indexed already, nothing to wait for).
+
+        Recordings are indexed without asking (``REELDB_AUTO_INDEX``), and code written for VideoDB
+        calls ``index_spoken_words()`` anyway: its first call joins the automatic index (waits for it
+        if it runs, succeeds if it is done). A second call, or one on a video indexed on request
+        before, answers VideoDB's own "already exists"; ``force`` indexes again.
+        """
+        def write(conn: Conn) -> dict[str, Any] | None:
             media = find(conn, kind, media_id, None)
-            if store.has_index(conn, media_id) and not force:
-                raise BadRequest(f"Spoken words of {media_id} are already indexed; pass force=True to index again")
-            return self.jobs.enqueue(conn, "index", {"asset_id": media_id, "path": media["path"], "force": force,
-                                                     "language_code": language_code})
+            pending = _pending_index(conn, media_id)
+            asked = row(conn, "select * from index_requests where asset_id = ?", [media_id])
+            if not force:
+                if pending is not None:  # running already (automatic, or this same request again): wait for it
+                    return pending if asked is not None else _asked(conn, media_id, pending)
+                if store.has_index(conn, media_id):
+                    if asked is not None:
+                        raise BadRequest(ALREADY_INDEXED)
+                    return _asked(conn, media_id, _last_index(conn, media_id))
+            job = self.jobs.enqueue(conn, "index", {"asset_id": media_id, "path": media["path"], "force": force,
+                                                    "language_code": language_code})
+            return _asked(conn, media_id, job)
 
         job = await self.db.execute_write_fn(write)
         self.jobs.wake()
-        return job["id"]
+        return job["id"] if job else None
+
+    def auto_index(self, conn: Conn, media_id: str, path: str) -> None:
+        """Inside the transaction that makes ``media_id`` exist: index its spoken words, unasked."""
+        if _pending_index(conn, media_id) is None and not store.has_index(conn, media_id):
+            self.jobs.enqueue(conn, "index", {"asset_id": media_id, "path": path, "auto": True})
+
+    async def indexing(self, media_id: str) -> float | None:
+        """Progress (0..1) of the media's spoken-word index while one is queued or running, else None."""
+        job = await self.db.execute_fn(lambda conn: _pending_index(conn, media_id))
+        return float(job["progress"] or 0.0) if job is not None else None
 
     # -- search ----------------------------------------------------------------------------------
     async def indexed_video(self, media_id: str) -> list[dict[str, Any]]:
-        def read(conn: Conn) -> list[dict[str, Any]]:
+        """The video, once its spoken words are indexed. A search that arrives while its index runs
+        (a recording searched right after its export) waits for it up to ``sync_wait``."""
+        def read(conn: Conn) -> tuple[dict[str, Any], dict[str, Any] | None]:
             media = find(conn, "video", media_id, None)
-            if not store.has_index(conn, media_id):
+            if store.has_index(conn, media_id):
+                return media, None
+            pending = _pending_index(conn, media_id)
+            if pending is None:
                 raise BadRequest(NOT_INDEXED)
-            return [media]
+            return media, pending
 
-        return await self.db.execute_fn(read)
+        media, pending = await self.db.execute_fn(read)
+        if pending is not None:
+            job = await self.jobs.wait(pending["id"], self.settings.sync_wait)
+            if job is None or job["status"] != "done":
+                if job is not None and job["status"] in ("queued", "running"):
+                    raise BadRequest(f"Spoken words of this video are being indexed ({round((job['progress'] or 0) * 100)} %"
+                                     " done): search again in a moment")
+                raise BadRequest(NOT_INDEXED)
+        return [media]
 
     async def indexed_in_collection(self, collection_id: str) -> list[dict[str, Any]]:
         def read(conn: Conn) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from .collections import resolve
 from .database import Conn, Database, row, rows
 from .errors import BadRequest, Conflict, JobFailed, NotFound, PayloadTooLarge
 from .ids import new_id
-from .jobs import JobContext, JobKind, JobQueue
+from .jobs import AutoIndex, JobContext, JobKind, JobQueue
 from .library import MediaLibrary, prepare_asset
 from .links import Links
 from .netguard import (BlockedAddress, GuardedBackend, address_refusal, import_roots, importable_file,
@@ -57,11 +57,13 @@ class Uploads:
     links: Links
     jobs: JobQueue
     library: MediaLibrary
+    #: ``REELDB_AUTO_INDEX_UPLOADS``: called in the transaction that records an uploaded video or audio.
+    index: AutoIndex | None = None
     #: Upload slots receiving a file right now: one writer per slot.
     _receiving: set[str] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
-        self.jobs.register(JobKind("upload", "imports", import_compute, commit=self._import_commit))
+        self.jobs.register(JobKind("upload", "imports", import_compute, commit=self._import_commit, heartbeat=False))
 
     def _file(self, stored: str) -> Path:
         """A slot's file (stored relative to the media root)."""
@@ -213,7 +215,11 @@ class Uploads:
 
     def _import_commit(self, ctx: JobContext, result: dict[str, Any]) -> dict[str, Any]:
         """The control node's part: the asset's row, and the upload slot spent."""
-        self.library.commit(result.pop("record"))
+        record = result.pop("record")
+        self.library.commit(record)
+        if self.index is not None and record.get("kind") in ("video", "audio"):
+            ctx.write(lambda conn: self.index(conn, record["id"], record["path"]))  # type: ignore[misc]
+            self.jobs.wake()
         if ctx.params["source"] == "slot":
             ctx.write(lambda conn: conn["uploads"].delete_where("id = ?", [ctx.params["upload_id"]]))
         return result

@@ -33,5 +33,10 @@ fi
 .venv/bin/pip install -q --disable-pip-version-check ".[test]" \
   2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 
+# The oldest SDK release ReelDB supports, beside the venv's newest (tests/e2e/test_sdk_table_oldest.py
+# runs the SDK table test with it first on the path).
+[ -d .venv/sdk-0.4.5/videodb ] || .venv/bin/pip install -q --disable-pip-version-check --no-deps \
+  --target .venv/sdk-0.4.5 "videodb==0.4.5" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 exec .venv/bin/python -m pytest "$@"

@@ -287,14 +287,33 @@
     if (info.poster) video.poster = folder + info.poster;
     if (info.storyboard) addTrack({ kind: "metadata", label: "thumbnails", src: folder + info.storyboard, default: true });
     $("side").hidden = false;
+    await showIndex(info);
+  }
+
+  // Captions and the transcript once the spoken words are indexed; while an index runs (a recording
+  // is indexed right after its export), its progress, asked again every few seconds until it is done.
+  async function showIndex(info) {
     if (info.captions) {
+      $("search-status").textContent = "";
+      $("transcript-heading").hidden = false;
       const track = addTrack({ kind: "captions", label: "English", srclang: "en", src: folder + "captions.vtt", default: true });
       track.addEventListener("load", placeCues);
       await loadTranscript();
-    } else {
-      $("transcript-heading").hidden = true;
-      $("search-status").textContent = "Search and the transcript appear once this video's spoken words are indexed.";
+      return;
     }
+    $("transcript-heading").hidden = true;
+    if (!info.indexing) {
+      $("search-status").textContent = "Search and the transcript appear once this video's spoken words are indexed.";
+      return;
+    }
+    $("search-status").textContent = "Indexing spoken words… " + Math.round((info.indexing.progress || 0) * 100) + " %";
+    setTimeout(async () => {
+      try {
+        await showIndex(await getJSON("info.json"));
+      } catch (err) {
+        $("search-status").textContent = "Search and the transcript appear once this video's spoken words are indexed.";
+      }
+    }, 2000);
   }
 
   async function loadTranscript() {

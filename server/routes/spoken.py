@@ -10,7 +10,7 @@ from litestar import Request, get, post
 
 from ..auth import Principal
 from ..editor import Editor
-from ..errors import BadRequest, Unavailable
+from ..errors import BadRequest, NotFound, Unavailable
 from ..jobs import JobQueue
 from ..library import MediaLibrary
 from ..links import Links
@@ -94,6 +94,8 @@ def _handlers(kind: str) -> list[Any]:
     async def index(media_id: str, data: IndexBody, request: Request, spoken: Spoken, jobs: JobQueue,
                     presenters: Presenters, settings: Settings, links: Links, key: Principal) -> dict[str, Any]:
         job_id = await spoken.start_index(kind, media_id, bool(data.force), data.language_code)
+        if job_id is None:  # indexed unasked before any job row was kept: nothing to wait for
+            return {"success": True, "data": {"asset_id": media_id}}
         return await answer_job(jobs, presenters, settings, links, request, job_id)
 
     return [get_transcript, make_transcript, index]
@@ -133,10 +135,10 @@ async def _search(spoken: Spoken, links: Links, settings: Settings, request: Req
         entry = grouped.setdefault(video["id"], {
             "video_id": video["id"], "collection_id": video["collection_id"], "length": video["length"],
             "title": video["name"], "docs": []})
+        urls = links.stream_urls(video["id"], bool(video["hls_path"]), base, [(hit["start"], hit["end"])])
+        # SDK 0.4.x reads ``stream_link``, 0.5.x ``stream_url``: both, as VideoDB sends.
         entry["docs"].append({"start": hit["start"], "end": hit["end"], "text": hit["text"], "score": hit["score"],
-                              **links.stream_urls(video["id"], bool(video["hls_path"]), base,
-                                                  [(hit["start"], hit["end"])]),
-                              **_said_by(hit)})
+                              **urls, "stream_link": urls["stream_url"], **_said_by(hit)})
     return list(grouped.values())
 
 
@@ -144,6 +146,17 @@ def _said_by(hit: dict[str, Any]) -> dict[str, Any]:
     """A hit's capture channel (``mic``: the person at the keyboard, ``system_audio``: the others on
     the call), an extra field next to VideoDB's; nothing for a video with one audio track."""
     return {"channel": hit["channel"]} if hit.get("channel") else {}
+
+
+#: VideoDB's legacy search answers a search that matched nothing with this error (client code
+#: written for it catches it); the v2 search answers an empty list.
+NO_RESULTS = "No results found"
+
+
+def _legacy(results: list[dict[str, Any]]) -> dict[str, Any]:
+    if not results:
+        raise NotFound(NO_RESULTS)
+    return {"success": True, "data": {"results": results, "warnings": []}}
 
 
 def _v2(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -160,8 +173,7 @@ async def video_search_v2(media_id: str, data: SearchBody, request: Request, spo
 @post("/video/{media_id:str}/search", status_code=200)
 async def video_search(media_id: str, data: SearchBody, request: Request, spoken: Spoken, links: Links,
                        settings: Settings, key: Principal) -> dict[str, Any]:
-    results = await _search(spoken, links, settings, request, data, spoken.indexed_video(media_id))
-    return {"success": True, "data": {"results": results, "warnings": []}}
+    return _legacy(await _search(spoken, links, settings, request, data, spoken.indexed_video(media_id)))
 
 
 @post("/collection/{collection_id:str}/search/v2", status_code=200)
@@ -175,8 +187,8 @@ async def collection_search(collection_id: str, data: SearchBody, request: Reque
                             settings: Settings, key: Principal) -> dict[str, Any]:
     if data.search_type == "keyword":
         raise BadRequest("Keyword search works on one video; search the collection semantically")
-    results = await _search(spoken, links, settings, request, data, spoken.indexed_in_collection(collection_id))
-    return {"success": True, "data": {"results": results, "warnings": []}}
+    return _legacy(await _search(spoken, links, settings, request, data,
+                                 spoken.indexed_in_collection(collection_id)))
 
 
 @post("/video/{media_id:str}/workflow", status_code=200)

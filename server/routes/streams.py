@@ -124,7 +124,9 @@ async def _player_file(name: str, media: dict[str, Any], library: MediaLibrary, 
     fresh = {"cache-control": REVALIDATE}
     if name == "info.json":
         captions = await spoken.transcript(media["id"], {"segmenter": "sentence"}) is not None
+        indexing = None if captions else await spoken.indexing(media["id"])
         return Response({"title": media["name"], "length": media["length"], "captions": captions,
+                         "indexing": None if indexing is None else {"progress": round(indexing, 3)},
                          "poster": "poster.jpg" if media.get("previews") else None,
                          "storyboard": "storyboard.vtt" if media.get("previews") else None}, headers=fresh)
     if name == "search":

@@ -28,34 +28,57 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from litestar import delete, get, patch, post, put
+from litestar import Request, delete, get, patch, post, put
 from litestar.handlers import HTTPRouteHandler
 
 from ..auth import Principal
 from ..errors import UNOFFERED_METHODS, Unavailable
 
-GENERATIVE = ("generative media", "generative media needs a cloud model")
-LLM = ("asking questions of media", "answers, structured queries and translations come from a cloud language model")
-SCENES = ("scene indexes", ("scene and visual indexes describe frames with a cloud vision model; ReelDB bundles "
-                           "speech models only"))
-UNDERSTAND = ("video understanding", "understandings and typed indexes run VideoDB's cloud analyzers")
-MEETINGS = ("meeting bots", "meeting bots join calls from VideoDB's cloud")
-BILLING = ("billing", "billing has no meaning on a self-hosted server")
-SANDBOX = ("sandboxes", "sandboxes are VideoDB cloud compute")
-VOICES = ("voice clones", "voice cloning needs a cloud voice model")
-JOBS = ("generation jobs", "generation jobs belong to generative media, which needs a cloud model")
-RTSP = ("RTSP streams", ("ReelDB records capture sessions over WebRTC; it does not pull RTSP or other URLs as "
-                         "rtstreams"))
-ALERTS = ("real-time events and alerts", "events and alerts fire on scene indexes, which need a cloud vision model")
-WEB = ("web search", "searching YouTube goes through VideoDB's cloud")
-DOWNLOAD = ("stream downloads", ("POST /download is not implemented; use the editor's download_stream() or the "
-                                 "stream_url's HLS"))
-TRANSCODE = ("transcoding", "every upload is made playable (HLS) on arrival; there is no separate transcode job")
-REFRAME = ("reframing", "smart reframing tracks subjects with a cloud vision model")
-CLIPS = ("prompted clips", "picking clips from a prompt needs a cloud language model")
-STORAGE = ("removing a video's storage", ("a ReelDB video's streams are made from its file; delete the video "
-                                          "instead"))
-TITLES = ("title search", "searching titles is not implemented; search spoken words, or list and filter")
+@dataclass(frozen=True)
+class Feature:
+    """What a 501 names: the feature (its grammatical number matters: "Scene indexes are") and why
+    ReelDB does not offer it, naming the real missing piece."""
+
+    name: str
+    reason: str
+    plural: bool = True
+
+
+GENERATIVE = Feature("generative media", "generative media needs a cloud model", plural=False)
+LLM = Feature("asking questions of media", "answers and translations come from a language model; ReelDB bundles none",
+              plural=False)
+TYPED = Feature("typed indexes", ("semantic_search, query and aggregate run over typed indexes (video.index()), which "
+                                  "ReelDB does not have yet; search() covers spoken words"))
+SCENES = Feature("scene indexes", ("ReelDB bundles no vision model to describe frames and does not yet read the text "
+                                   "on screen (OCR); search() covers spoken words"))
+LIVE_SPOKEN = Feature("live spoken-word indexes", (
+    "ReelDB transcribes rtstreams live (start_transcript(), get_transcript(), search()) but does not yet keep "
+    "those transcripts as an rtstream index; a recording's spoken words are indexed when it is exported"))
+AUDIO_PROMPT = Feature("audio indexes", (
+    "an audio index describes each transcript segment as its prompt asks, which needs a language model; ReelDB "
+    "bundles none (index_spoken_words() indexes the transcript itself)"))
+UNDERSTAND = Feature("video understanding", "understandings and typed indexes run VideoDB's cloud analyzers",
+                     plural=False)
+MEETINGS = Feature("meeting bots", "meeting bots join calls from VideoDB's cloud")
+BILLING = Feature("billing", "billing has no meaning on a self-hosted server", plural=False)
+SANDBOX = Feature("sandboxes", "sandboxes are VideoDB cloud compute")
+VOICES = Feature("voice clones", "voice cloning needs a cloud voice model")
+JOBS = Feature("generation jobs", "generation jobs belong to generative media, which needs a cloud model")
+RTSP = Feature("RTSP streams", ("ReelDB records capture sessions over WebRTC; it does not pull RTSP or other URLs "
+                                "as rtstreams"))
+ALERTS = Feature("real-time events and alerts", ("events and alerts fire on live rtstream indexes, which ReelDB "
+                                                  "does not have yet"))
+WEB = Feature("web search", "searching YouTube goes through VideoDB's cloud", plural=False)
+DOWNLOAD = Feature("stream downloads", ("POST /download is not implemented; use the editor's download_stream() or "
+                                        "the stream_url's HLS"))
+TRANSCODE = Feature("transcoding", "every upload is made playable (HLS) on arrival; there is no separate transcode job",
+                    plural=False)
+REFRAME = Feature("reframing", "smart reframing tracks subjects with a cloud vision model", plural=False)
+CLIPS = Feature("prompted clips", "picking clips from a prompt needs a language model; ReelDB bundles none")
+STORAGE = Feature("removing a video's storage", ("a ReelDB video's streams are made from its file; delete the video "
+                                                 "instead"), plural=False)
+TITLES = Feature("title search", "searching titles is not implemented; search spoken words, or list and filter",
+                 plural=False)
 
 
 @dataclass(frozen=True)
@@ -64,14 +87,21 @@ class Unoffered:
     path: str
     feature: str
     reason: str
+    plural: bool = True
 
     @property
     def message(self) -> str:
-        return f"{self.feature[0].upper()}{self.feature[1:]} is not available in ReelDB: {self.reason}"
+        return unavailable_message(Feature(self.feature, self.reason, self.plural))
 
 
-def _rows(feature: tuple[str, str], *routes: str) -> list[Unoffered]:
-    return [Unoffered(route.split(" ", 1)[0], route.split(" ", 1)[1], *feature) for route in routes]
+def unavailable_message(feature: Feature) -> str:
+    verb = "are" if feature.plural else "is"
+    return f"{feature.name[0].upper()}{feature.name[1:]} {verb} not available in ReelDB: {feature.reason}"
+
+
+def _rows(feature: Feature, *routes: str) -> list[Unoffered]:
+    return [Unoffered(route.split(" ", 1)[0], route.split(" ", 1)[1], feature.name, feature.reason, feature.plural)
+            for route in routes]
 
 
 V = "/video/{media_id:str}"
@@ -92,9 +122,9 @@ TABLE: list[Unoffered] = [
     *_rows(VOICES, "POST /voice_clone", "GET /voice_clone", "GET /voice_clone/{voice_clone_id:str}",
            "DELETE /voice_clone/{voice_clone_id:str}"),
     *_rows(MEETINGS, f"POST {C}/meeting/record", f"GET {C}/meeting/{{meeting_id:str}}", f"GET {V}/meeting"),
-    *_rows(LLM, f"POST {C}/ask", f"POST {C}/semantic-search", f"POST {C}/query", f"POST {C}/aggregate",
-           f"POST {V}/ask", f"POST {V}/semantic-search", f"POST {V}/query", f"POST {V}/aggregate",
-           f"POST {C}/video/{{media_id:str}}/translate"),
+    *_rows(LLM, f"POST {C}/ask", f"POST {V}/ask", f"POST {C}/video/{{media_id:str}}/translate"),
+    *_rows(TYPED, f"POST {C}/semantic-search", f"POST {C}/query", f"POST {C}/aggregate",
+           f"POST {V}/semantic-search", f"POST {V}/query", f"POST {V}/aggregate"),
     *_rows(GENERATIVE, f"POST {C}/generate/image", f"POST {C}/generate/audio", f"POST {C}/generate/video",
            f"POST {C}/generate/text", f"POST {C}/generate/video/dub"),
     *_rows(RTSP, "POST /rtstream"),
@@ -135,10 +165,38 @@ def _answer(message: str) -> Callable[..., Any]:
     return unavailable
 
 
+def scene_index_feature(body: Any) -> Feature:
+    """``POST …/index/scene`` is four SDK methods, told apart by the body: ``index_scenes`` and
+    ``index_visuals`` (shot or time extraction: frames to describe), ``RTStream.index_spoken_words``
+    (a transcript segmented by ``extraction_config``, no prompt) and ``index_audio`` (a transcript
+    whose segments a prompt describes). Each names its own missing piece."""
+    body = body if isinstance(body, dict) else {}
+    if body.get("extraction_type") != "transcript":
+        return SCENES
+    if body.get("extraction_config") and not body.get("prompt"):
+        return LIVE_SPOKEN
+    return AUDIO_PROMPT
+
+
+#: Rows answered by :func:`scene_index_feature` rather than by their row's feature.
+BY_BODY = {("POST", f"{V}/index/scene"), ("POST", f"{R}/index/scene")}
+
+
+def _answer_by_body() -> Callable[..., Any]:
+    async def unavailable(key: Principal, request: Request) -> None:
+        try:
+            body = await request.json()
+        except Exception:  # not JSON: the frames' feature, as the path says
+            body = None
+        raise Unavailable(unavailable_message(scene_index_feature(body)))
+
+    return unavailable
+
+
 def _handler(path: str, rows: list[Unoffered]) -> list[HTTPRouteHandler]:
     made = []
     for row in rows:
-        unavailable = _answer(row.message)
+        unavailable = _answer_by_body() if (row.method, row.path) in BY_BODY else _answer(row.message)
         decorator = _DECORATORS[row.method]
         made.append(decorator(path, include_in_schema=False, status_code=501,
                               name=f"unavailable:{row.method}:{path}")(unavailable))
@@ -167,4 +225,4 @@ def _build() -> list[HTTPRouteHandler]:
 handlers = _build()
 
 #: The message of a search with ``search_type`` or ``index_type`` ``scene`` (SDK ``SceneSearch``).
-SCENE_SEARCH = Unoffered("POST", "/video/{media_id:str}/search", *SCENES).message
+SCENE_SEARCH = unavailable_message(SCENES)

@@ -274,3 +274,28 @@ def test_player_page(server, conn, spoken_video, chromium, tmp_path):
     if os.environ.get("REELDB_SCREENSHOT_DIR"):
         for shot in shots.iterdir():
             shutil.copy(shot, Path(os.environ["REELDB_SCREENSHOT_DIR"]) / shot.name)
+
+
+def test_the_player_shows_indexing_progress_then_the_transcript(server_factory, chromium, tmp_path):
+    """A video whose index runs when the page opens (an upload with ``REELDB_AUTO_INDEX_UPLOADS``, as a
+    recording right after its export) says so with its progress, then shows the transcript when
+    the index is done, without a reload."""
+    import videodb
+
+    require_espeak()
+    server = server_factory(auto_index_uploads="true", sync_wait="5")
+    conn = videodb.connect(api_key=server.api_key, base_url=server.url)
+    audio, placed = compose(MEETING_A * 4, gap=2.0)  # long enough that its index outlasts the page's load
+    video = conn.get_collection().upload(file_path=str(write_video(tmp_path / "long.mp4", audio)))
+    session = Session(chromium, server, False, DESKTOP)
+    page = session.open(video.player_url)
+    page.wait_for_function("document.getElementById('search-status').textContent.startsWith('Indexing spoken words')",
+                           timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('#transcript li').length > 0", timeout=180_000)
+    assert page.evaluate("document.getElementById('search-status').textContent") == ""
+    assert not session.errors and not session.foreign
+    session.context.close()
+    # The recording's own index, unasked: index_spoken_words() joins it and then refuses a second.
+    video.index_spoken_words()
+    with pytest.raises(videodb.exceptions.InvalidRequestError, match="Spoken word index for video already exists"):
+        video.index_spoken_words()

@@ -1,4 +1,4 @@
-"""Migration m012 (per-channel transcripts): a database indexed before it keeps working."""
+"""Migration m013 (per-channel transcripts): a database indexed before it keeps working."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from reeldb.server.schema import migrate, migrations
 
 def test_rows_from_before_read_as_one_track_with_whole_words(tmp_path):
     db = sqlite_utils.Database(tmp_path / "reeldb.db")
-    migrations.apply(db, stop_before="m012_channel_transcripts")
+    migrations.apply(db, stop_before="m013_channel_transcripts")
     db.execute("INSERT INTO transcripts (asset_id, language, duration, model, text, words, created_at) "
                "VALUES ('m-1', 'en', 3, 'bundled:tiny.en', 'We raised 40 ,000 .', ?, 0)",
                [json.dumps([[0, 0.3, "We"], [0.3, 0.6, "raised"], [0.6, 0.9, "40"], [0.9, 1.2, ",000."]])])

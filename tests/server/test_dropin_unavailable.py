@@ -8,7 +8,7 @@ import re
 
 import requests
 import videodb
-from reeldb.server.routes.unavailable import ON_IMPLEMENTED_PATHS, TABLE
+from reeldb.server.routes.unavailable import ON_IMPLEMENTED_PATHS, TABLE, scene_index_feature
 
 
 def concrete(path: str) -> str:
@@ -25,7 +25,8 @@ def test_every_row_answers_501_with_its_message_after_credentials(server):
         answer = requests.request(row.method, url, headers=key, json={})
         body = answer.json()
         assert body == {"success": False, "message": row.message, "error_code": "NOT_AVAILABLE"}, (row, body)
-        assert "is not available in ReelDB: " in body["message"] and row.feature.lower() in body["message"].lower()
+        verb = "are" if row.plural else "is"
+        assert f"{row.feature} {verb} not available in ReelDB: ".lower() in body["message"].lower(), body
         if (row.method, row.path) in ON_IMPLEMENTED_PATHS:  # a 405 with the document's Allow, and the message
             assert answer.status_code == 405 and row.method not in answer.headers["allow"], (row, answer.headers)
             continue
@@ -65,7 +66,7 @@ def test_implemented_routes_beside_the_rows_are_not_shadowed(server):
     # a scene search is the scene indexes' 501, on the implemented search route
     video_search = requests.post(server.url + "/collection/default/search", headers=key,
                                  json={"query": "budget", "index_type": "scene"})
-    assert video_search.status_code == 501 and "Scene indexes is not available" in video_search.json()["message"]
+    assert video_search.status_code == 501 and "Scene indexes are not available" in video_search.json()["message"]
 
 
 def test_the_rows_are_not_in_the_openapi_document_and_only_two_share_a_path_with_it(server):
@@ -78,3 +79,24 @@ def test_the_rows_are_not_in_the_openapi_document_and_only_two_share_a_path_with
         if plain in paths:
             shared.add((row.method, row.path))
     assert shared == ON_IMPLEMENTED_PATHS
+
+
+def test_scene_index_calls_name_their_own_missing_piece(server):
+    """One path, four SDK methods: each 501 names what that method lacks (a live spoken-word index is
+    not a vision-model feature)."""
+    key = {"x-access-token": server.api_key}
+    cases = [("/rtstream/rts-1/index/scene", {"extraction_type": "transcript",
+                                              "extraction_config": {"segmenter": "word", "segmentation_value": 10}},
+              "Live spoken-word indexes are not available in ReelDB: ReelDB transcribes rtstreams live"),
+             ("/rtstream/rts-1/index/scene", {"extraction_type": "transcript", "prompt": "summarise"},
+              "Audio indexes are not available in ReelDB: an audio index describes"),
+             ("/video/m-1/index/scene", {"extraction_type": "transcript", "extraction_config": None},
+              "Audio indexes are not available"),
+             ("/video/m-1/index/scene", {"extraction_type": "shot"}, "Scene indexes are not available"),
+             ("/rtstream/rts-1/index/scene", {"extraction_type": "time"}, "Scene indexes are not available")]
+    for path, body, message in cases:
+        answer = requests.post(server.url + path, headers=key, json=body)
+        assert answer.status_code == 501 and answer.json()["message"].startswith(message), (path, body, answer.text)
+    garbage = requests.post(server.url + "/video/m-1/index/scene", headers=key, data=b"\xff{", timeout=10)
+    assert garbage.status_code in (400, 501) and garbage.json()["success"] is False
+    assert scene_index_feature(["not", "a", "dict"]).name == "scene indexes"
