@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Iterable, NamedTuple, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
-from .words import Word, join_words
+from .words import Timed, Word, join_words
 
 SEGMENTERS = ("word", "sentence", "time")
 
@@ -24,18 +24,10 @@ _CLAUSE_END = re.compile(r"[,;:—–-][\"'”’)\]]*$")
 _ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "vs.", "etc.", "e.g.", "i.e.", "no.", "jr.", "sr."}
 
 
-class Segment(NamedTuple):
-    start: float
-    end: float
-    text: str
-    #: The capture channel that said it (see :class:`words.Word`); None for one audio track.
-    channel: Optional[str] = None
+class Segment(Timed):
+    """Words cut together (a sentence, a time window), from one channel."""
 
-    def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"start": self.start, "end": self.end, "text": self.text}
-        if self.channel is not None:
-            d["channel"] = self.channel
-        return d
+    __slots__ = ()
 
 
 def _seg(words: Sequence[Word]) -> Segment:

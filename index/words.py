@@ -18,10 +18,10 @@ import re
 from typing import Any, Iterable, NamedTuple, Optional, Sequence
 
 
-class Word(NamedTuple):
-    """One spoken word, times in seconds on the media's timeline; ``text`` has no surrounding
-    spaces. ``channel`` names the capture channel that said it (``mic``: the person at the keyboard,
-    ``system_audio``: the others on the call), None for media with one audio track."""
+class Timed(NamedTuple):
+    """Text said between two times (seconds on the media's timeline); ``channel`` names the capture
+    channel that said it (``mic``: the person at the keyboard, ``system_audio``: the others on the
+    call), None for media with one audio track."""
 
     start: float
     end: float
@@ -29,10 +29,17 @@ class Word(NamedTuple):
     channel: Optional[str] = None
 
     def as_dict(self) -> dict[str, Any]:
+        """VideoDB's ``{start, end, text}`` plus ``channel`` when there is one (an extra field)."""
         d: dict[str, Any] = {"start": self.start, "end": self.end, "text": self.text}
         if self.channel is not None:
             d["channel"] = self.channel
         return d
+
+
+class Word(Timed):
+    """One spoken word; ``text`` has no surrounding spaces."""
+
+    __slots__ = ()
 
     def row(self) -> list[Any]:
         """The stored/JSON form: ``[start, end, text]`` plus the channel when there is one."""

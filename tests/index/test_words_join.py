@@ -64,3 +64,15 @@ def test_transcript_shape_keeps_videodb_fields_and_adds_the_channel():
     # sentences never interleave two channels talking over each other
     over = [Word(0, 0.3, "One", "mic"), Word(0.2, 0.4, "Other", "system_audio"), Word(0.4, 0.7, "two.", "mic")]
     assert [s.text for s in sentence_segments(over)] == ["One two.", "Other"]
+
+
+def test_captions_name_who_spoke_and_uploads_stay_as_they_were():
+    from reeldb.player.captions import webvtt
+
+    vtt = webvtt([{"start": 0.0, "end": 1.0, "text": "We raised 40,000.", "channel": "mic"},
+                  {"start": 1.0, "end": 2.0, "text": "A <b> & c", "channel": "system_audio"},
+                  {"start": 2.0, "end": 3.0, "text": "No label."}])
+    cues = vtt.split("\n\n")
+    assert cues[1].endswith("<v Mic>Mic: We raised 40,000.</v>")
+    assert cues[2].endswith("<v System audio>System audio: A &lt;b&gt; &amp; c</v>")
+    assert cues[3].strip().endswith("\nNo label.")
