@@ -29,6 +29,8 @@ from .settings import Settings
 from .storage import MediaRoot
 
 NOT_INDEXED = "Spoken words are not indexed yet: call index_spoken_words() first"
+#: The longest a search waits for the index that runs on its video: under the SDK's 30 s read timeout.
+SEARCH_WAIT = 20.0
 #: VideoDB's own words for a second ``index_spoken_words()``: client code matches on them.
 ALREADY_INDEXED = "Spoken word index for video already exists"
 
@@ -227,7 +229,8 @@ class Spoken:
     # -- search ----------------------------------------------------------------------------------
     async def indexed_video(self, media_id: str) -> list[dict[str, Any]]:
         """The video, once its spoken words are indexed. A search that arrives while its index runs
-        (a recording searched right after its export) waits for it up to ``sync_wait``."""
+        (a recording searched right after its export) waits for it up to ``sync_wait`` (at most
+        :data:`SEARCH_WAIT`)."""
         def read(conn: Conn) -> tuple[dict[str, Any], dict[str, Any] | None]:
             media = find(conn, "video", media_id, None)
             if store.has_index(conn, media_id):
@@ -239,7 +242,8 @@ class Spoken:
 
         media, pending = await self.db.execute_fn(read)
         if pending is not None:
-            job = await self.jobs.wait(pending["id"], self.settings.sync_wait)
+            # At most SEARCH_WAIT: the SDK gives up reading an answer after 30 s.
+            job = await self.jobs.wait(pending["id"], min(self.settings.sync_wait, SEARCH_WAIT))
             if job is None or job["status"] != "done":
                 if job is not None and job["status"] in ("queued", "running"):
                     raise BadRequest(f"Spoken words of this video are being indexed ({round((job['progress'] or 0) * 100)} %"
