@@ -128,6 +128,18 @@ class Server:
         provided["key"] = Provide(key)
         return provided
 
+    async def before_request(self, request: Request) -> None:
+        """Credentials first, then the body: a handler that needs a key (or a client token) refuses a
+        request without one before a byte of its body is read (then ``strict_body`` checks the body)."""
+        handler = request.scope.get("route_handler")
+        signature = getattr(handler, "parsed_fn_signature", None)
+        wants = signature.parameters if signature is not None else {}
+        if "key" in wants or "actor" in wants:
+            principal = await self.auth.resolve(request.headers.get("x-access-token"))
+            if "key" in wants:
+                require_key(principal)
+        await strict_body(request)
+
     async def start(self) -> None:
         await self.capture.recover()
         if self.ingest_supervisor is not None:
@@ -190,7 +202,7 @@ def create_app(settings: Settings) -> Litestar:
         dependencies=server.dependencies(),
         exception_handlers={Exception: handle_exception},
         middleware=[request_guard.wrap],
-        before_request=strict_body,
+        before_request=server.before_request,
         lifespan=[lifespan],
         cors_config=CORSConfig(allow_origins=["*"], allow_headers=["*"], expose_headers=["*"]),
         openapi_config=OpenAPIConfig(

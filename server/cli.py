@@ -175,8 +175,11 @@ def serve_command(settings: Settings) -> int:
             logging.getLogger(name).handlers.clear()
             logging.getLogger(name).propagate = True
     print(f"ReelDB listening on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
+    from .deadlines import protocol
+
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                 access_log=False, ws="websockets-sansio", lifespan="on",
+                http=protocol(settings.header_timeout, settings.body_timeout),
                 timeout_keep_alive=int(settings.keep_alive) or 1,
                 # json: uvicorn's own loggers propagate to ours instead of printing their own format
                 **({"log_config": None} if settings.log_format == "json" else {}))

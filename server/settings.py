@@ -36,6 +36,12 @@ class Settings:
     #: keep-alive, so the server closed connections just as the SDK reused them ("Connection
     #: error" on a POST, which urllib3 does not retry).
     keep_alive: float = 75.0
+    #: Seconds a client has to send a request's line and headers, from connecting or from the first
+    #: byte of a request on a kept-alive connection (0: no limit; see server/deadlines.py).
+    header_timeout: float = 10.0
+    #: Seconds a request body may stall between two reads; after that long it must also average
+    #: 1 KiB/s (0: no limit).
+    body_timeout: float = 30.0
     #: Warn in the log when one step of the event loop takes more CPU than this (ms); 0 turns the
     #: watch off. Nothing should: SQL, file I/O and media work run on other threads.
     loop_warn_ms: float = 50.0
