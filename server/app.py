@@ -53,6 +53,8 @@ from .uploads import Uploads
 log = logging.getLogger("reeldb.server")
 
 HOUSEKEEPING_EVERY = 600.0
+#: How often open websockets are checked against revoked keys (the auth cache's span, too).
+REVOKED_SOCKETS_EVERY = 3.0
 
 
 class Server:
@@ -147,6 +149,7 @@ class Server:
         self.runtime.spawn(self.events.run(), name="webhooks")
         self.runtime.spawn(self.jobs.run(), name="jobs")
         self.runtime.spawn(self._housekeeping(), name="housekeeping")
+        self.runtime.spawn(self._close_revoked_sockets(), name="revoked-sockets")
         if self.retention.enabled:
             self.runtime.spawn(self.retention.run(), name="retention")
         if self.settings.heap_trim_every > 0:
@@ -161,6 +164,18 @@ class Server:
             await self.ingest_supervisor.close()
         await self.runtime.close()
         self.db.close()
+
+    async def _close_revoked_sockets(self) -> None:
+        """Websockets of a revoked API key close within a few seconds, as its requests stop working
+        (``reeldb keys revoke`` may run in another process: the database is what says so)."""
+        while True:
+            await asyncio.sleep(REVOKED_SOCKETS_EVERY)
+            try:
+                for owner in await self.auth.revoked(self.hub.owners()):
+                    closed = await self.hub.close_owner(owner, 4401, "the API key was revoked")
+                    log.info("closed %d websockets of revoked API key %s", closed, owner)
+            except Exception:
+                log.exception("could not check websockets for revoked keys")
 
     async def _housekeeping(self) -> None:
         while True:

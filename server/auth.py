@@ -318,6 +318,16 @@ class Auth:
         self._cache[secret] = (found.principal, found.until)
         return found.principal
 
+    async def revoked(self, api_key_ids: set[str]) -> set[str]:
+        """Which of these API keys are revoked (or gone): their websockets and links stop working."""
+        if not api_key_ids:
+            return set()
+        ids = sorted(api_key_ids)
+        marks = ", ".join("?" for _ in ids)
+        alive = await self.db.execute_fn(lambda conn: {r["id"] for r in rows(
+            conn, f"select id from api_keys where id in ({marks}) and revoked_at is null", ids)})
+        return set(ids) - alive
+
     async def mint_client_token(self, api_key_id: str, expires_in: int, user_id: str | None) -> tuple[str, float]:
         token = new_secret("client_token")
         now = time.time()

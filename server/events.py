@@ -64,6 +64,20 @@ class WebSocketHub:
         self._sockets.pop(connection_id, None)
         self._owners.pop(connection_id, None)
 
+    def owners(self) -> set[str]:
+        return set(self._owners.values())
+
+    async def close_owner(self, owner: str, code: int, reason: str) -> int:
+        """Close every socket of ``owner`` (a revoked API key); how many were open."""
+        closing = [(cid, self._sockets[cid]) for cid, o in list(self._owners.items()) if o == owner]
+        for connection_id, socket in closing:
+            self.remove(connection_id)
+            try:
+                await socket.close(code=code, reason=reason)
+            except Exception as exc:  # already closed by the client
+                log.debug("websocket %s close failed: %s", connection_id, exc)
+        return len(closing)
+
     async def send(self, connection_id: str | None, message: dict[str, Any]) -> bool:
         socket = self._sockets.get(connection_id or "")
         if socket is None:

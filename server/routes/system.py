@@ -40,10 +40,12 @@ async def metrics(request: Request, metrics: Metrics, settings: Settings, auth: 
 
 
 @websocket("/ws")
-async def events_socket(socket: WebSocket, links: Links, hub: WebSocketHub) -> None:
-    """First message ``{"connection_id": …}`` (what both SDKs wait for), then events until close."""
+async def events_socket(socket: WebSocket, links: Links, hub: WebSocketHub, auth: Auth) -> None:
+    """First message ``{"connection_id": …}`` (what both SDKs wait for), then events until close.
+    A link of a revoked key opens nothing, and the server closes the open sockets of a key once it
+    is revoked (``Server._close_revoked_sockets``)."""
     owner = links.check("ws", socket.query_params.get("token", ""))
-    if owner is None:
+    if owner is None or await auth.revoked({owner}):
         await socket.close(code=4401, reason="invalid or expired websocket token")
         return
     connection_id = new_id("ws")

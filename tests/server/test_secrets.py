@@ -4,8 +4,10 @@ replayed later."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import json
 import os
 import re
 import sqlite3
@@ -13,11 +15,14 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import requests
 import sqlite_utils
 import videodb
 from gen_media import make_video
 from server_process import REELDB, ServerProcess
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect as ws_connect
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -86,6 +91,10 @@ def test_revoked_key_and_its_client_tokens_stop_working(server, conn):
     token = other.generate_client_token(expires_in=600)
     assert status(server, token, f"capture/session/{cap.id}") == 200
     assert status(server, made["api_key"]) == 200
+    ws_url = other.connect_websocket().url
+    opened = contextlib.ExitStack()
+    socket = opened.enter_context(ws_connect(ws_url))
+    assert "connection_id" in json.loads(socket.recv(timeout=10))
 
     out = keys(server.data_dir, "revoke", made["key_id"]).stdout
     assert made["key_id"] in out and "revoked=" in out
@@ -94,6 +103,16 @@ def test_revoked_key_and_its_client_tokens_stop_working(server, conn):
     assert wait_status(server, token, 401, f"capture/session/{cap.id}") == 401
     assert "revoked" in requests.get(f"{server.url}/collection/default", headers={"x-access-token": made["api_key"]},
                                      timeout=10).json()["message"]
+    # Its open websocket is closed within seconds, and its websocket link (valid a day) opens nothing.
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            socket.recv(timeout=30)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    opened.close()
+    with pytest.raises(InvalidStatus) as refused:  # refused at the handshake
+        with ws_connect(ws_url):
+            pass
+    assert refused.value.response.status_code == 403
     assert status(server, server.api_key) == 200  # other keys are untouched
     listed = {line.split("\t")[0]: line for line in keys(server.data_dir, "list").stdout.splitlines()}
     assert "revoked=" in listed[made["key_id"]]
