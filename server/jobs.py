@@ -55,7 +55,9 @@ from .settings import Settings
 log = logging.getLogger("reeldb.jobs")
 
 T = TypeVar("T")
-LANES = ("imports", "exports", "index", "renders", "maintenance")
+#: ``uploads``: files already received (the SDK's upload), ``imports``: downloads from URLs, which
+#: may trickle for as long as their deadline allows; neither waits behind the other.
+LANES = ("uploads", "imports", "exports", "index", "renders", "maintenance")
 
 
 class JobLost(Exception):
@@ -182,7 +184,7 @@ class JobQueue(Protocol):
 
     def on_finish(self, kind: str, listener: Listener) -> None: ...
 
-    def enqueue(self, conn: Conn, kind: str, params: Mapping[str, Any]) -> dict[str, Any]: ...
+    def enqueue(self, conn: Conn, kind: str, params: Mapping[str, Any], lane: str | None = None) -> dict[str, Any]: ...
 
     def wake(self) -> None: ...
 
@@ -221,7 +223,8 @@ class Jobs:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Renders (the editor) run one at a time: x264 already uses every core.
-        self.capacity = {"imports": settings.import_workers, "exports": settings.workers,
+        self.capacity = {"uploads": settings.import_workers, "imports": settings.import_workers,
+                         "exports": settings.workers,
                          "index": settings.workers, "renders": 1, "maintenance": 1}
 
     def register(self, kind: JobKind) -> None:
@@ -233,12 +236,15 @@ class Jobs:
         self._listeners.setdefault(kind, []).append(listener)
 
     # -- enqueueing ------------------------------------------------------------------------------
-    def enqueue(self, conn: Conn, kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Insert a job inside the caller's write transaction; call :meth:`wake` after commit."""
+    def enqueue(self, conn: Conn, kind: str, params: Mapping[str, Any], lane: str | None = None) -> dict[str, Any]:
+        """Insert a job inside the caller's write transaction; call :meth:`wake` after commit.
+        ``lane``: another lane than the kind's own (an upload of a file already here)."""
         if kind not in self._kinds:
             raise KeyError(f"no handler for job kind {kind!r}")
+        if lane is not None and lane not in LANES:
+            raise ValueError(f"unknown lane {lane!r}")
         now = time.time()
-        job = {"id": new_id("job"), "kind": kind, "lane": self._kinds[kind].lane, "params": dumps(dict(params)),
+        job = {"id": new_id("job"), "kind": kind, "lane": lane or self._kinds[kind].lane, "params": dumps(dict(params)),
                "status": "queued", "progress": 0.0, "result": None, "error": None, "attempts": 0,
                "lease_until": None, "owner": None, "created_at": now, "updated_at": now}
         conn["jobs"].insert(job)

@@ -175,10 +175,11 @@ class Uploads:
             if source["source"] == "slot":
                 slot = row(conn, "select name from uploads where id = ?", [source["upload_id"]])
                 filename = (slot or {}).get("name") or filename
+            # A file already here (the SDK's upload) never waits behind a slow download from a URL.
             return self.jobs.enqueue(conn, "upload", {
                 **source, "collection_id": coll["id"], "name": name, "description": description,
                 "media_type": media_type, "filename": filename, "media_id": new_id("video"),
-            })
+            }, lane="uploads" if source["source"] == "slot" else None)
 
         job = await self.db.execute_write_fn(write)
         self.jobs.wake()

@@ -237,3 +237,8 @@ def test_stalled_imports_do_not_hold_up_a_capture_export(server_factory, screen,
         conn, cap = recorded_session(server, screen, seconds=3.0)
         assert wait_for(lambda: conn.get_capture_session(cap.id).status == "exported")
         assert all(job_row(server, j)["status"] == "running" for j in stuck)  # still stuck: separate lanes
+        # An SDK upload of a file is not an import from a URL: it does not wait behind them either.
+        from gen_media import make_video
+
+        video = conn.get_collection().upload(file_path=str(make_video(tmp_path / "mine.mp4", 1.0)))
+        assert video.id.startswith("m-") and all(job_row(server, j)["status"] == "running" for j in stuck)
