@@ -6,13 +6,15 @@ secret (``x-reeldb-worker-token``) get past the first line of each handler.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Request, get, post
 
 from ..capture_runtime import CaptureRuntime
-from ..errors import Conflict, Unauthorized
+from ..errors import Conflict, Forbidden, Unauthorized
 from ..ingest_backend import WORKER_TOKEN_HEADER, token_matches
 from ..ingest_remote import RemoteIngest
 
@@ -40,9 +42,28 @@ def _remote(request: Request[Any, Any, Any], capture: CaptureRuntime) -> RemoteI
     return backend
 
 
+def own_address(url: str, client: str | None) -> bool:
+    """A worker announces a URL on the address it calls from: whoever holds the worker secret can
+    register a worker, but cannot point the control node (which sends offers and stops there) at
+    another host. ``localhost`` counts as loopback."""
+    try:
+        parts = urlsplit(url)
+        host = ipaddress.ip_address("127.0.0.1" if parts.hostname == "localhost" else (parts.hostname or ""))
+        caller = ipaddress.ip_address(client or "")
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https"):
+        return False
+    return host == caller or (host.is_loopback and caller.is_loopback)
+
+
 @post("/internal/ingest/heartbeat", status_code=200, include_in_schema=False)
 async def heartbeat(data: Heartbeat, request: Request[Any, Any, Any], capture: CaptureRuntime) -> dict[str, Any]:
-    owned = _remote(request, capture).heartbeat(data.worker_id, data.url, data.cpu, data.bitrate, data.sessions)
+    backend = _remote(request, capture)
+    if not own_address(data.url, request.client.host if request.client else None):
+        raise Forbidden("an ingest worker announces a URL on its own address (http://<the address it calls "
+                        "from>:<port>)")
+    owned = backend.heartbeat(data.worker_id, data.url, data.cpu, data.bitrate, data.sessions)
     return {"success": True, "data": {"owned": owned}}
 
 

@@ -90,7 +90,16 @@ def test_sessions_spread_over_two_ingest_workers_and_a_killed_worker_stops_its_o
             r = requests.post(control.url + "/internal/ingest/heartbeat", headers=headers, timeout=10,
                               json={"worker_id": "intruder", "url": "http://127.0.0.1:9", "sessions": {}})
             assert r.status_code == 401 and r.json()["success"] is False
+        # The secret alone does not let a worker point the control node at another host's URL.
+        r = requests.post(control.url + "/internal/ingest/heartbeat", headers={HEADER: TOKEN}, timeout=10,
+                          json={"worker_id": "rogue", "url": "http://203.0.113.9:8080", "sessions": {}})
+        assert r.status_code == 403 and "its own address" in r.json()["message"], r.text
         assert {w["worker_id"] for w in roster(control)} == {"w1", "w2"}
+        # Nor name a folder outside the sessions folder.
+        dots = requests.post(worker_url + "/sessions/cap-..%2F..%2Fx/offer", headers={HEADER: TOKEN}, timeout=10,
+                             json={"channels": [{"channel_id": "mic:default", "type": "audio", "store": True}],
+                                   "sdp": "v=0", "tracks": {}})
+        assert 400 <= dots.status_code < 500 and dots.json()["success"] is False, dots.text
         bad = requests.post(worker_url + "/sessions/cap-x/offer", headers={HEADER: TOKEN}, timeout=10,
                             json={"channels": [{"channel_id": "mic:default", "type": "audio", "store": True}],
                                   "sdp": "not an offer", "tracks": {}})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import requests
 
 from reeldb.server.ids import is_id, new_id
+from reeldb.server.routes.workers import own_address
 
 
 def test_ids_that_name_folders_are_ids():
@@ -51,3 +52,13 @@ def test_names_ids_and_file_names_are_bounded(server):
 
     answer = requests.get(base + "/player/static/" + "a" * 300, timeout=30)
     assert answer.status_code == 404 and answer.json()["success"] is False
+
+
+def test_a_worker_announces_a_url_on_its_own_address():
+    assert own_address("http://10.0.0.5:9000", "10.0.0.5")
+    assert own_address("http://127.0.0.1:9000", "127.0.0.1") and own_address("http://localhost:1", "127.0.0.1")
+    assert own_address("http://[::1]:9000", "127.0.0.1")  # loopback is loopback
+    for url, client in (("http://169.254.169.254/latest", "10.0.0.5"), ("http://10.0.0.6:9000", "10.0.0.5"),
+                        ("http://example.com:80", "10.0.0.5"), ("file:///etc/passwd", "127.0.0.1"),
+                        ("http://127.0.0.1:9", "10.0.0.5"), ("not a url", "127.0.0.1"), ("http://10.0.0.5", None)):
+        assert not own_address(url, client), (url, client)
