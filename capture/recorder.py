@@ -291,9 +291,8 @@ class Recorder:
                 self.event("recording-started", {"sessionId": rec.session_id, "channels": list(rec.tracks)})
                 if self.progress_interval > 0:
                     rec.progress_task = asyncio.ensure_future(self._progress(rec))
-            elif state == "failed" and self.recording is rec:
-                self.event("error", {"sessionId": rec.session_id, "code": "RTC_CONNECTION_FAILED",
-                                     "message": "WebRTC connection to the server failed"})
+            elif state in ("failed", "closed") and self.recording is rec:  # not our own stop (it clears .recording)
+                asyncio.ensure_future(self._connection_ended(rec, state))
 
         await pc.setLocalDescription(await pc.createOffer())
         mapping = {t.mid: cid for cid, t in transceivers.items()}
@@ -399,6 +398,22 @@ class Recorder:
             rec.tracks[cid].paused = paused
             if not paused and hasattr(rec.tracks[cid].inner, "request_keyframe"):
                 rec.tracks[cid].inner.request_keyframe()  # decodable from the first frame after the hole
+
+    async def _connection_ended(self, rec: _Recording, state: str) -> None:
+        """The server's side went away: say why if the server stopped the session itself (its disk
+        fell below its floor), else that the connection failed."""
+        reason = None
+        try:
+            r = await self._http.get(f"{self.api_url}/capture/session/{rec.session_id}",
+                                     headers={"x-access-token": rec.token})
+            reason = (r.json().get("data") or {}).get("stop_reason")
+        except (httpx.HTTPError, ValueError, AttributeError):
+            pass
+        if reason:
+            self.event("error", {"sessionId": rec.session_id, "code": "SESSION_STOPPED_BY_SERVER", "message": reason})
+        elif state == "failed":
+            self.event("error", {"sessionId": rec.session_id, "code": "RTC_CONNECTION_FAILED",
+                                 "message": "WebRTC connection to the server failed"})
 
     async def _post(self, rec: _Recording, path: str, body: dict) -> Any:
         """POST to the server with the client token; return ``data`` or raise CommandError."""

@@ -21,11 +21,12 @@ from typing import Any, Awaitable, Callable
 
 from . import lifecycle
 from .database import Conn, loads
-from .errors import BadRequest, Conflict
+from .errors import BadRequest, Conflict, InsufficientStorage
 from .ingest_backend import Callbacks, IngestBackend, IngestHandle, LocalIngest, WorkerStatus
 from .runtime import Runtime
 from .sessions import Also, Sessions
 from .settings import Settings
+from .storage import headroom
 
 log = logging.getLogger("reeldb.capture")
 
@@ -61,6 +62,10 @@ class CaptureRuntime:
         if not lifecycle.is_live(row["status"]):
             raise Conflict(f"Capture session {row['id']} is {row['status']}; start it before sending media")
         sid = row["id"]
+        low = await self.runtime.io(self.disk_low)
+        if low and any(c.get("store") for c in loads(row["channels"], [])):
+            raise InsufficientStorage(low.replace("the stored channels were stopped; everything recorded until "
+                                                  "then is kept", "nothing can be stored now"))
         ingest = self._ingests.get(sid)
         if ingest is not None and self._connected.get(sid):
             raise Conflict(f"Capture session {sid} already has a connected recorder")
@@ -153,9 +158,24 @@ class CaptureRuntime:
         latest = ingest.fresh_media_at()
         return latest is not None and time.time() - latest > self.settings.media_timeout
 
+    def disk_low(self) -> str | None:
+        """Why stored channels cannot go on being written (the media root below its free-space
+        floor), or None."""
+        room = headroom(self.settings.sessions_dir, self.settings.disk_floor_mb)
+        if room >= 0:
+            return None
+        return (f"The disk that holds recordings has less than {self.settings.disk_floor_mb:g} MB free "
+                "(REELDB_DISK_FLOOR_MB): the stored channels were stopped; everything recorded until then "
+                "is kept")
+
     async def _watch(self, session_id: str) -> None:
         while session_id in self._ingests:
             await asyncio.sleep(1.0)
+            low = await self.runtime.io(self.disk_low)
+            if low and session_id not in self._stopping:
+                log.error("session %s: %s", session_id, low)
+                self._stopping[session_id] = self.runtime.spawn(self._stop(session_id, low), name=f"stop-{session_id}")
+                return
             if self._media_stalled(session_id):
                 self._start_grace(session_id, f"no media for {self.settings.media_timeout:.0f}s")
 
@@ -170,11 +190,14 @@ class CaptureRuntime:
         except Conflict:
             pass
 
-    async def _stop(self, session_id: str) -> None:
+    async def _stop(self, session_id: str, reason: str | None = None) -> None:
+        """``reason``: why the server itself stopped the session (said in its events and its row)."""
+        said = {"reason": reason} if reason else None
         try:
             row = await self.sessions.load(session_id)
             if row["status"] in ("starting", "active"):
-                await self.sessions.transition(session_id, "stopping")
+                await self.sessions.transition(session_id, "stopping", said,
+                                               **({"stop_reason": reason} if reason else {}))
             elif row["status"] != "stopping":
                 raise Conflict(lifecycle.refusal(row["status"], "stopping"))
             for listener in self._closing:
@@ -192,7 +215,7 @@ class CaptureRuntime:
                 conn.execute("update rtstreams set status = 'stopped' where session_id = ?", [session_id])
                 self._on_stopped(conn, updated)  # e.g. queue the export, in the same transaction
 
-            await self.sessions.transition(session_id, "stopped", also=stopped, stopped_at=time.time())
+            await self.sessions.transition(session_id, "stopped", said, also=stopped, stopped_at=time.time())
         finally:
             self._stopping.pop(session_id, None)
 

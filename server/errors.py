@@ -66,6 +66,13 @@ class Conflict(ApiError):
     error_code = "INVALID_STATE"
 
 
+class InsufficientStorage(ApiError):
+    """The media root is below its free-space floor (``REELDB_DISK_FLOOR_MB``): nothing is written."""
+
+    status_code = 507
+    error_code = "INSUFFICIENT_STORAGE"
+
+
 class InternalError(ApiError):
     """A job crashed: the client learns that it did and where to look, not the exception's text."""
 

@@ -39,6 +39,8 @@ log = logging.getLogger("reeldb.export")
 
 NOTHING_STORED = "Nothing to export: no channel of this session has store: true"
 NOTHING_RECEIVED = "Nothing to export: no media was received before the session stopped"
+NOT_ON_A_FULL_DISK = ("Not exported: the disk was below its free-space floor when the session stopped; the channel "
+                      "files are kept, free some space and call export()")
 
 
 def default_key(session: dict[str, Any]) -> str:
@@ -215,6 +217,8 @@ class Exports:
         reason = None
         if not any(c["store"] for c in loads(session["channels"], [])):
             reason = NOTHING_STORED
+        elif session.get("stop_reason") and "REELDB_DISK_FLOOR_MB" in session["stop_reason"]:
+            reason = NOT_ON_A_FULL_DISK  # an export would eat the headroom the database needs
         elif not rtstreams_of(conn, session["id"]):  # never became active
             reason = NOTHING_RECEIVED
         if reason:

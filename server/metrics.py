@@ -28,6 +28,7 @@ from .database import Conn, Database, rows
 from .jobs import LANES
 from .runtime import Runtime
 from .settings import Settings
+from .storage import headroom
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Job duration buckets, seconds (an import of a few MB to a long render).
@@ -220,6 +221,10 @@ class ServerCollector(Collector):
         yield GaugeMetricFamily("reeldb_data_dir_free_bytes", "Free bytes on the data dir's file system",
                                 value=usage.free)
         yield GaugeMetricFamily("reeldb_data_dir_size_bytes", "Size of the data dir's file system", value=usage.total)
+        yield GaugeMetricFamily("reeldb_media_root_headroom_bytes",
+                                "Free bytes on the media root above REELDB_DISK_FLOOR_MB (below 0: recordings stop "
+                                "and uploads are refused)",
+                                value=headroom(self.settings.media_root_dir, self.settings.disk_floor_mb))
 
 
 class Metrics:

@@ -97,8 +97,12 @@ def _data_dir(settings: Settings) -> tuple[str, str]:
 
 
 def _disk(settings: Settings) -> tuple[str, str]:
-    usage = shutil.disk_usage(_existing(settings.data_dir))
-    text = f"{usage.free / 1e9:.1f} GB free of {usage.total / 1e9:.1f} GB"
+    usage = shutil.disk_usage(_existing(settings.media_root_dir))
+    floor = int(settings.disk_floor_mb * 1024 * 1024)
+    text = (f"{usage.free / 1e9:.1f} GB free of {usage.total / 1e9:.1f} GB; "
+            f"{(usage.free - floor) / 1e9:.1f} GB above the floor of {settings.disk_floor_mb:g} MB (REELDB_DISK_FLOOR_MB)")
+    if usage.free < floor:
+        return "FAIL", text + ": below the floor, recordings stop and uploads are refused"
     if usage.free < MIN_FREE:
         return "FAIL", text + f" (under {MIN_FREE / 1e9:.1f} GB)"
     return ("warn", text + " (low for recordings)") if usage.free < 5 * MIN_FREE else ("ok", text)

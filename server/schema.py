@@ -226,3 +226,9 @@ def m013_channel_transcripts(db: sqlite_utils.Database) -> None:
     from reeldb.index.store import SCHEMA_V2, apply_schema
 
     apply_schema(db, SCHEMA_V2)
+
+
+@migrations()
+def m014_stop_reason(db: sqlite_utils.Database) -> None:
+    """Why a session stopped when the server stopped it (the disk fell below its floor, ...)."""
+    db["capture_sessions"].add_column("stop_reason", str)

@@ -144,6 +144,10 @@ class Settings:
     raw_retention_days: float | None = None
     #: Seconds between two retention runs (a ``retention`` job on the maintenance lane).
     retention_interval: float = 3600.0
+    #: Free space (MB) the media root keeps: below it, recording sessions stop their stored
+    #: channels (the session stops, with an event saying why) and uploads are refused with 507
+    #: before a byte is written; ``reeldb doctor`` and ``/metrics`` show the headroom.
+    disk_floor_mb: float = 256.0
     #: Export a session automatically when it stops with at least one stored channel.
     auto_export: bool = True
     #: Index the spoken words of every recording (a session's export) as soon as it exists, so

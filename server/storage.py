@@ -73,3 +73,16 @@ class MediaRoot:
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
         shutil.rmtree(folder, ignore_errors=True)
         return size
+
+
+def free_bytes(path: Path) -> int:
+    """Free space on the file system that holds ``path`` (or its nearest existing parent)."""
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def headroom(path: Path, floor_mb: float) -> int:
+    """Bytes above the floor (negative: below it)."""
+    return free_bytes(path) - int(floor_mb * 1024 * 1024)

@@ -28,7 +28,7 @@ from reeldb.export import MediaError, MediaInfo, probe  # the export stage owns 
 
 from .collections import resolve
 from .database import Conn, Database, row, rows
-from .errors import BadRequest, Conflict, JobFailed, NotFound, PayloadTooLarge
+from .errors import BadRequest, Conflict, InsufficientStorage, JobFailed, NotFound, PayloadTooLarge
 from .ids import new_id
 from .jobs import AutoIndex, JobContext, JobKind, JobQueue
 from .library import MediaLibrary, prepare_asset
@@ -37,7 +37,7 @@ from .netguard import (BlockedAddress, GuardedBackend, address_refusal, import_r
                        literal_address, open_importable)
 from .runtime import Runtime
 from .settings import Settings
-from .storage import MediaRoot
+from .storage import MediaRoot, headroom
 
 UPLOAD_PATH = re.compile(r"^/upload/(up-[0-9a-f-]+)$")
 WRITE_BLOCK = 1 << 20  # bytes gathered before one write off the event loop
@@ -71,6 +71,7 @@ class Uploads:
 
     # -- upload slots ----------------------------------------------------------------------------
     async def create_slot(self, collection_id: str, name: str | None, base: str) -> str:
+        await self.check_room(0)  # the SDK asks for a slot first: refuse there, in the envelope
         upload_id = new_id("upload")
         now = time.time()
 
@@ -83,10 +84,13 @@ class Uploads:
         await self.db.execute_write_fn(write)
         return self.links.upload_url(base, upload_id)
 
-    async def receive(self, upload_id: str, sig: str, content_type: str, body: AsyncIterator[bytes]) -> int:
-        """Stream a multipart body's field ``file`` to the slot's path; returns its size."""
+    async def receive(self, upload_id: str, sig: str, content_type: str, body: AsyncIterator[bytes],
+                      length: int | None = None) -> int:
+        """Stream a multipart body's field ``file`` to the slot's path; returns its size. A body that
+        would take the media root below its free-space floor is refused (507) before it is written."""
         if self.links.check("upload", sig) != upload_id:
             raise NotFound(INVALID_LINK)
+        await self.check_room(length or 0)
         slot = await self.db.execute_fn(lambda conn: row(conn, "select * from uploads where id = ?", [upload_id]))
         if slot is None:
             raise NotFound(INVALID_LINK)
@@ -106,10 +110,20 @@ class Uploads:
             self._receiving.discard(upload_id)  # only once the slot says it is spent
         return size
 
+    async def check_room(self, incoming: int) -> None:
+        """507 when ``incoming`` more bytes would take the media root below ``REELDB_DISK_FLOOR_MB``."""
+        room = await self.runtime.io(headroom, self.settings.uploads_dir, self.settings.disk_floor_mb)
+        if room < incoming:
+            need = "" if incoming <= 0 else f" for {incoming / 1e6:.1f} MB"
+            raise InsufficientStorage(f"The server's disk has no room{need}: it keeps "
+                                      f"{self.settings.disk_floor_mb:g} MB free (REELDB_DISK_FLOOR_MB) and has "
+                                      f"{max(0, room) / 1e6:.1f} MB above that")
+
     async def _write_part(self, slot: dict[str, Any], content_type: str, body: AsyncIterator[bytes]) -> int:
         boundary = content_type.split("boundary=", 1)[1].split(";")[0].strip().strip('"')
         part_path = self._file(slot["path"] + ".part")
         limit = self.settings.max_upload_bytes
+        room = await self.runtime.io(headroom, self.settings.uploads_dir, self.settings.disk_floor_mb)
         size, got_file, writing = 0, False, False
         pending: list[bytes] = []
         out: BinaryIO = await self.runtime.io(open, part_path, "wb")
@@ -127,6 +141,10 @@ class Uploads:
                             size += len(event)
                             if size > limit:
                                 raise PayloadTooLarge("The file is larger than the server accepts")
+                            if size > room:
+                                raise InsufficientStorage("The server's disk filled up while receiving the file: "
+                                                          f"it keeps {self.settings.disk_floor_mb:g} MB free "
+                                                          "(REELDB_DISK_FLOOR_MB)")
                     if sum(map(len, pending)) >= WRITE_BLOCK:
                         await self.runtime.io(out.write, b"".join(pending))
                         pending.clear()
@@ -167,6 +185,8 @@ class Uploads:
         """Queue the import of ``url``; returns the job id. The media id is fixed now (idempotence)."""
         if media_type not in (None, "video", "audio", "image"):
             raise BadRequest("media_type must be one of video, audio, image")
+
+        await self.check_room(0)
 
         def write(conn: Conn) -> dict[str, Any]:
             coll = resolve(conn, collection_id)

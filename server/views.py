@@ -90,6 +90,8 @@ def capture_session(row: dict[str, Any], rtstreams: list[dict[str, Any]], *, for
         "exported_video_id": row["exported_video_id"],
         "exported_videos": loads(row["exported_videos"], {}),
         "error": row["error"],
+        #: ReelDB's own: why the server stopped the session itself (its disk fell below the floor).
+        "stop_reason": row.get("stop_reason"),
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
         "rtstreams": [] if for_create else [rtstream(r) for r in rtstreams],

@@ -501,6 +501,10 @@
         if (data.status === "exported" && state.phase === "stopped") setStatus(`Stopped after ${formatTime(state.elapsedMs)}; the recording is exported.`);
         if (data.status === "exported") showPlayerLink(data.player_url);
         if (data.status === "failed" && data.error) showError(`The server reports the session failed: ${data.error}`);
+        if (data.stop_reason && !state.stopReasonShown) {  // the server stopped it itself (its disk is full)
+          state.stopReasonShown = true;
+          showError(`The server stopped this recording: ${data.stop_reason}`);
+        }
         if (FINAL_STATUSES.includes(data.status)) return;
       } catch (e) {
         console.warn(e);

@@ -38,7 +38,9 @@ async def upload_url(collection_id: str, request: Request, uploads: Uploads, lin
 @post("/upload/{upload_id:str}", request_max_body_size=None, status_code=200)
 async def receive_upload(upload_id: str, request: Request, uploads: Uploads, sig: str = "") -> dict[str, Any]:
     """The target of an ``upload_url``: a multipart body with the file in the field ``file``, streamed to disk."""
-    size = await uploads.receive(upload_id, sig, request.headers.get("content-type", ""), request.stream())
+    announced = request.headers.get("content-length", "")
+    size = await uploads.receive(upload_id, sig, request.headers.get("content-type", ""), request.stream(),
+                                 int(announced) if announced.isdigit() else None)
     return {"success": True, "data": {"upload_id": upload_id, "size": size}}
 
 
