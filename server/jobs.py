@@ -20,7 +20,8 @@ event loop, and must not be done twice. The rules that make that so:
   worker holds a per-job lock while it runs an attempt (``server/celery_jobs.py``).
 - Handlers are idempotent, keyed by job id: ids of what they create are fixed before they run
   (in ``params``), so a rerun replaces what a killed attempt left, never adds a second copy.
-- Each kind belongs to a lane with its own workers (imports, exports, index, renders, maintenance),
+- Each kind belongs to a lane with its own workers (imports, exports, index, renders, renders_long,
+  maintenance),
   so a slow import cannot starve exports or indexing, nor a long render an export, nor
   housekeeping (retention) anything.
 - A handler is split where the database is: an optional ``prepare`` (reads, on the control node,
@@ -55,7 +56,7 @@ from .settings import Settings
 log = logging.getLogger("reeldb.jobs")
 
 T = TypeVar("T")
-LANES = ("imports", "exports", "index", "renders", "maintenance")
+LANES = ("imports", "exports", "index", "renders", "renders_long", "maintenance")
 
 
 class JobLost(Exception):
@@ -218,9 +219,10 @@ class Jobs:
         self._running: dict[str, _Execution] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        #: Renders (the editor) run one at a time: x264 already uses every core.
+        #: Renders (the editor) run one short and one long at a time: x264 already uses every core,
+        #: and a long render must not hold up the short ones (see server/editor.py, RENDER_LANES).
         self.capacity = {"imports": settings.import_workers, "exports": settings.workers,
-                         "index": settings.workers, "renders": 1, "maintenance": 1}
+                         "index": settings.workers, "renders": 1, "renders_long": 1, "maintenance": 1}
 
     def register(self, kind: JobKind) -> None:
         if kind.lane not in LANES:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import re
+import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
@@ -379,8 +380,22 @@ def _media_id(o: _Obj, *prefixes: str) -> str:
     return v
 
 
+def drawable_text(text: str, path: str) -> str:
+    """Text the renderer draws: line breaks as ``\\n`` (``\\r\\n`` and ``\\r`` become one), tabs kept;
+    any other control character (U+0000-U+001F, U+007F-U+009F) or a lone surrogate is refused by
+    its code point: Pillow's layout (raqm) fails on some and draws boxes for others."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    for i, ch in enumerate(text):
+        if ch in "\n\t":
+            continue
+        if unicodedata.category(ch) in ("Cc", "Cs"):
+            raise TimelineError(f"{path}: contains the control character U+{ord(ch):04X} at {i}; "
+                                "text may hold line breaks and tabs, no other control characters")
+    return text
+
+
 def _text(o: _Obj) -> TextAsset:
-    text = o.text("text", required=True)
+    text = drawable_text(o.text("text", required=True), o.sub("text"))
     if len(text) > 5000:
         raise _fail(o.sub("text"), text, "is longer than 5000 characters")
     kw: dict[str, Any] = {"text": text}

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Mapping, Optional, Sequence
 
 from .model import AssetNotFound, AudioAsset, CaptionsUnavailable, Clip, ImageAsset, Timeline, TimelineError, VideoAsset
@@ -108,6 +109,15 @@ def plan_copy(timeline: Timeline, sources: Mapping[str, SourceInfo]) -> Optional
     else:
         audio = "mix"
     return CopyPlan(video_id, tuple(spans), audio, timeline.duration)
+
+
+def output_fps(timeline: Timeline, sources: Mapping[str, SourceInfo]) -> Fraction:
+    """The render's frame rate: the fastest of its videos' (30 without a video; 30 for a source
+    at 120 fps or more, a screen recorder's nominal rate rather than its frames')."""
+    rates = [sources[c.asset.id].fps for c in timeline.layers() if isinstance(c.asset, VideoAsset)]
+    rates = [r for r in rates if r]
+    fps = max(rates) if rates else 30.0
+    return Fraction(fps).limit_denominator(1001) if fps < 120 else Fraction(30)
 
 
 def needs_captions(timeline: Timeline) -> bool:
