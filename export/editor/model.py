@@ -380,11 +380,16 @@ def _media_id(o: _Obj, *prefixes: str) -> str:
     return v
 
 
+#: Line breaks other than ``\n`` that become one: raqm, Pillow's layout, fails on a paragraph
+#: separator inside a line (\r, U+2029; checked over every code point up to U+2FFFF).
+LINE_BREAKS = re.compile("\r\n|[\r\u2028\u2029]")
+
+
 def drawable_text(text: str, path: str) -> str:
-    """Text the renderer draws: line breaks as ``\\n`` (``\\r\\n`` and ``\\r`` become one), tabs kept;
-    any other control character (U+0000-U+001F, U+007F-U+009F) or a lone surrogate is refused by
-    its code point: Pillow's layout (raqm) fails on some and draws boxes for others."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    """Text the renderer draws: line breaks as ``\\n`` (``\\r\\n``, ``\\r``, U+2028 and U+2029 become
+    one), tabs kept; any other control character (U+0000-U+001F, U+007F-U+009F) or a lone
+    surrogate is refused by its code point: raqm fails on some and Pillow draws boxes for others."""
+    text = LINE_BREAKS.sub("\n", text)
     for i, ch in enumerate(text):
         if ch in "\n\t":
             continue
@@ -544,7 +549,7 @@ def _clip(value: Any, path: str, z_order: int, internal: bool = False) -> Clip:
 
 
 def parse_resolution(text: Any, path: str = "resolution") -> tuple[int, int]:
-    m = re.match(r"^([1-9]\d{1,3})x([1-9]\d{1,3})$", text) if isinstance(text, str) else None
+    m = re.match(r"^([1-9]\d{0,4})x([1-9]\d{0,4})$", text) if isinstance(text, str) else None
     if not m:
         raise _fail(path, text, "must be WIDTHxHEIGHT, e.g. 1280x720")
     w, h = int(m.group(1)), int(m.group(2))

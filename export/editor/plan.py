@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Mapping, Optional, Sequence
@@ -19,6 +20,9 @@ from typing import Mapping, Optional, Sequence
 from .model import AssetNotFound, AudioAsset, CaptionsUnavailable, Clip, ImageAsset, Timeline, TimelineError, VideoAsset
 
 EPS = 1e-6
+#: What a transcript's words may not bring into a caption: control characters and line or
+#: paragraph separators (Pillow's layout fails on some), each drawn as a space.
+SPOKEN_JUNK = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,7 @@ def map_captions(timeline: Timeline, transcripts: Mapping[str, Sequence[tuple[fl
                 continue
             t0 = clip.start + max(0.0, w0 - a.start)
             t1 = min(clip.end, clip.start + (w1 - a.start))
-            words.append((t0, t1, text))
+            words.append((t0, t1, SPOKEN_JUNK.sub(" ", text)))
     words.sort()
     lines = []
     current: list[tuple[float, float, str]] = []
