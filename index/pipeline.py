@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Optional, Protocol, TypeVar, Union
+from typing import Callable, Optional, Protocol, Sequence, TypeVar, Union
 
 import sqlite_utils
 
 from . import embed, segments, store
+from .channels import ChannelSource, transcribe_channels
 from .transcribe import Transcript, transcribe
 
 Progress = Callable[[float], None]
@@ -66,9 +67,12 @@ def ensure_transcript(
     force: bool = False,
     language: Optional[str] = None,
     whisper_model: Optional[str] = None,
+    sources: Sequence[ChannelSource] = (),
 ) -> Transcript:
     """The asset's stored transcript, transcribing and storing it first if missing (or ``force``).
-    Blocking."""
+    With ``sources`` (a capture's stored audio channels), each is transcribed on its own and
+    merged (:func:`channels.transcribe_channels`), and each channel asset keeps its own transcript
+    too. Blocking."""
     access = _access(db)
     if not force:
         existing = access.read_sync(lambda conn: store.get_transcript(conn, asset_id))
@@ -76,8 +80,18 @@ def ensure_transcript(
             if progress:
                 progress(1.0)
             return existing
-    tr = transcribe(path, progress, model_spec=whisper_model, language=language)
-    access.write_sync(lambda conn: store.save_transcript(conn, asset_id, tr))
+    if not sources:
+        tr = transcribe(path, progress, model_spec=whisper_model, language=language)
+        access.write_sync(lambda conn: store.save_transcript(conn, asset_id, tr))
+        return tr
+    tr, own = transcribe_channels(sources, progress, model_spec=whisper_model, language=language)
+
+    def save(conn: sqlite_utils.Database) -> None:
+        for source_id, source_tr in own.items():
+            store.save_transcript(conn, source_id, source_tr)
+        store.save_transcript(conn, asset_id, tr)
+
+    access.write_sync(save)
     return tr
 
 
@@ -91,6 +105,7 @@ def index_asset(
     language: Optional[str] = None,
     whisper_model: Optional[str] = None,
     embed_model: Optional[str] = None,
+    sources: Sequence[ChannelSource] = (),
 ) -> IndexResult:
     """Transcribe (unless a transcript is stored and not ``force``), segment, embed and store.
 
@@ -98,7 +113,8 @@ def index_asset(
     transcribing, then 1.0. Raises ``TranscribeError`` / ``ModelNotFound``.
     """
     sub = (lambda f: progress(f * TRANSCRIBE_SHARE)) if progress else None
-    tr = ensure_transcript(db, asset_id, path, sub, force=force, language=language, whisper_model=whisper_model)
+    tr = ensure_transcript(db, asset_id, path, sub, force=force, language=language, whisper_model=whisper_model,
+                           sources=sources)
     segs = segments.index_segments(tr.words)
     vecs = embed.embed_texts([s.text for s in segs], model_spec=embed_model)
     model = embed_model or "bundled:all-MiniLM-L6-v2"

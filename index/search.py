@@ -18,7 +18,8 @@ Layers:
   comparing ``store.generation`` (one row) and reloading only changed assets.
 - :func:`fuse`, :func:`fts_query`, :func:`apply_thresholds`: pure ranking helpers.
 
-Results are dicts ``{asset_id, start, end, text, score}`` sorted by score, best first.
+Results are dicts ``{asset_id, start, end, text, score}`` (plus ``channel``, the capture channel
+that said it, when the transcript was made per channel) sorted by score, best first.
 All search calls are blocking (query embedding ~5–20 ms, scan up to tens of ms at 10^6):
 run them in a worker thread.
 """
@@ -60,6 +61,7 @@ class _Snapshot:
     starts: np.ndarray  # (N,) float64
     ends: np.ndarray  # (N,) float64
     texts: list[str]
+    channels: list[Optional[str]]  # per row: the capture channel that said it, or None
     owners: list[str]  # asset id per block
     bounds: dict[str, tuple[int, int]]  # asset id -> [lo, hi) rows
     block_of_row: np.ndarray  # (N,) int32 index into owners
@@ -125,6 +127,7 @@ class VectorIndex:
             starts = np.fromiter((s.start for ss in segs for s in ss), np.float64, n)
             ends = np.fromiter((s.end for ss in segs for s in ss), np.float64, n)
             texts = [s.text for ss in segs for s in ss]
+            channels = [s.channel for ss in segs for s in ss]
             bounds: dict[str, tuple[int, int]] = {}
             block_of_row = np.empty(n, np.int32)
             lo = 0
@@ -144,7 +147,7 @@ class VectorIndex:
                 self._quant = {a: pre.view(*bounds[a], self._quant[a]) for a in owners}
                 if not pre.ok:
                     pre = None
-            self._snap = _Snapshot(matrix, starts, ends, texts, owners, bounds, block_of_row, pre)
+            self._snap = _Snapshot(matrix, starts, ends, texts, channels, owners, bounds, block_of_row, pre)
             return self._snap
 
     def warm(self) -> None:
@@ -228,13 +231,16 @@ class VectorIndex:
 
     @staticmethod
     def _result(snap: _Snapshot, row: int, score: float) -> Result:
-        return {
+        result = {
             "asset_id": snap.owners[int(snap.block_of_row[row])],
             "start": float(snap.starts[row]),
             "end": float(snap.ends[row]),
             "text": snap.texts[row],
             "score": round(score, 6),
         }
+        if snap.channels[row] is not None:
+            result["channel"] = snap.channels[row]
+        return result
 
 
 _WORD = re.compile(r"[\w']+", re.UNICODE)
@@ -265,8 +271,8 @@ def bm25_score(rank: float) -> float:
     return x / (1.0 + x)
 
 
-def _key(r: Result) -> tuple[str, float, float]:
-    return (r["asset_id"], round(r["start"], 3), round(r["end"], 3))
+def _key(r: Result) -> tuple[str, float, float, str]:
+    return (r["asset_id"], round(r["start"], 3), round(r["end"], 3), r.get("channel") or "")
 
 
 def fuse(rankings: Sequence[Sequence[Result]], k: int = RRF_K) -> list[Result]:
@@ -382,7 +388,7 @@ class SearchIndex:
         rows = store.keyword_rows(db, expr, asset_ids, limit=max(limit, 1) * (1 if score_threshold is None else 4))
         results = [
             {"asset_id": r["asset_id"], "start": float(r["start"]), "end": float(r["end"]), "text": r["text"],
-             "score": round(bm25_score(r["rank"]), 6)}
+             "score": round(bm25_score(r["rank"]), 6), **({"channel": r["channel"]} if "channel" in r else {})}
             for r in rows
         ]
         return apply_thresholds(results, score_threshold, result_threshold)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Iterable, NamedTuple, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
-from .transcribe import Word, join_words
+from .words import Timed, Word, join_words
 
 SEGMENTERS = ("word", "sentence", "time")
 
@@ -24,17 +24,27 @@ _CLAUSE_END = re.compile(r"[,;:—–-][\"'”’)\]]*$")
 _ABBREVIATIONS = {"mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "vs.", "etc.", "e.g.", "i.e.", "no.", "jr.", "sr."}
 
 
-class Segment(NamedTuple):
-    start: float
-    end: float
-    text: str
+class Segment(Timed):
+    """Words cut together (a sentence, a time window), from one channel."""
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end, "text": self.text}
+    __slots__ = ()
 
 
 def _seg(words: Sequence[Word]) -> Segment:
-    return Segment(words[0].start, words[-1].end, join_words(words))
+    return Segment(words[0].start, words[-1].end, join_words(words), words[0].channel)
+
+
+def by_channel(words: Sequence[Word]) -> list[list[Word]]:
+    """Words split by channel (first appearance order), each list in time order. Segments never
+    mix channels: two people talking over each other are two sentences, not one interleaved."""
+    groups: dict[Optional[str], list[Word]] = {}
+    for w in words:
+        groups.setdefault(w.channel, []).append(w)
+    return list(groups.values())
+
+
+def _in_time_order(segs: Iterable[Segment]) -> list[Segment]:
+    return sorted(segs, key=lambda s: (s.start, s.end, s.channel or ""))
 
 
 def clip_words(words: Sequence[Word], start: Optional[float] = None, end: Optional[float] = None) -> list[Word]:
@@ -67,25 +77,27 @@ def sentences(words: Sequence[Word], pause: float = 1.0) -> list[list[Word]]:
 
 
 def word_segments(words: Sequence[Word]) -> list[Segment]:
-    return [Segment(w.start, w.end, w.text) for w in words]
+    return [Segment(w.start, w.end, w.text, w.channel) for w in words]
 
 
 def sentence_segments(words: Sequence[Word], pause: float = 1.0) -> list[Segment]:
-    return [_seg(s) for s in sentences(words, pause)]
+    return _in_time_order(_seg(s) for ws in by_channel(words) for s in sentences(ws, pause))
 
 
 def time_segments(words: Sequence[Word], length: float, origin: float = 0.0) -> list[Segment]:
     """Fixed windows ``[origin + k*length, origin + (k+1)*length)`` holding the words whose
-    midpoint falls in them; windows without words are left out. Bounds are the window's."""
+    midpoint falls in them, one segment per window and channel; windows without words are left
+    out. Bounds are the window's."""
     if not length or length <= 0:
         raise ValueError(f"length must be positive, got {length}")
-    buckets: dict[int, list[Word]] = {}
+    buckets: dict[tuple[int, int], list[Word]] = {}
+    order = {ws[0].channel: i for i, ws in enumerate(by_channel(words))}
     for w in words:
         k = int(math.floor(((w.start + w.end) / 2 - origin) / length))
-        buckets.setdefault(k, []).append(w)
+        buckets.setdefault((k, order[w.channel]), []).append(w)
     return [
-        Segment(round(origin + k * length, 3), round(origin + (k + 1) * length, 3), join_words(ws))
-        for k, ws in sorted(buckets.items())
+        Segment(round(origin + k * length, 3), round(origin + (k + 1) * length, 3), join_words(ws), ws[0].channel)
+        for (k, _), ws in sorted(buckets.items())
     ]
 
 
@@ -151,8 +163,16 @@ def index_segments(
 
     A sentence shorter than ``min_words`` or ``min_duration`` joins the next one when the silence
     between is under ``merge_gap`` (else the previous, else stays alone); a sentence over
-    ``max_words`` or ``max_duration`` is cut at clause boundaries.
+    ``max_words`` or ``max_duration`` is cut at clause boundaries. Each channel is cut on its own;
+    the segments come back in time order.
     """
+    return _in_time_order(seg for ws in by_channel(words) for seg in _index_segments(
+        ws, min_words=min_words, min_duration=min_duration, max_words=max_words, max_duration=max_duration,
+        pause=pause, merge_gap=merge_gap))
+
+
+def _index_segments(words: Sequence[Word], *, min_words: int, min_duration: float, max_words: int,
+                    max_duration: float, pause: float, merge_gap: float) -> list[Segment]:
     groups = sentences(words, pause)
     merged: list[list[Word]] = []
     carry: list[Word] = []
@@ -182,4 +202,4 @@ def index_segments(
 
 
 def segments_from_dicts(items: Iterable[dict[str, Any]]) -> list[Segment]:
-    return [Segment(float(d["start"]), float(d["end"]), str(d["text"])) for d in items]
+    return [Segment(float(d["start"]), float(d["end"]), str(d["text"]), d.get("channel")) for d in items]

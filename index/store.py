@@ -6,9 +6,14 @@ index one transaction, and backups one file. Vectors are float32 BLOBs; keyword 
 table kept in sync by triggers; ``spoken_indexes.generation`` lets an in-memory search matrix
 notice changes made by other connections (worker threads) with one cheap query.
 
-Tables (all created by :func:`ensure_schema`, which the server calls from a migration):
-- ``transcripts``: one row per asset: language, duration, model, text, words (JSON [[s, e, t]…]).
-- ``spoken_segments``: one row per indexed segment: asset_id, seq, start, end, text, vector.
+Tables (their DDL is :data:`SCHEMA_V1` then :data:`SCHEMA_V2`, which the server applies as
+migrations; :func:`ensure_schema` does the same for the stage on its own):
+- ``transcripts``: one row per asset: language, duration, model, text, words (JSON
+  [[s, e, t] or [s, e, t, channel]…]), ``format`` (2: whole words, pieces joined; NULL: rows from
+  before, whose pieces are re-joined on read, :func:`words.rejoin_legacy`), ``channels`` (JSON: the
+  capture channels transcribed on their own, ``[{channel, channel_id, asset_id, offset}]``).
+- ``spoken_segments``: one row per indexed segment: asset_id, seq, start, end, text, vector,
+  ``channel`` (NULL for one audio track).
 - ``spoken_segments_fts``: FTS5 over ``spoken_segments.text`` (porter stemming).
 - ``spoken_indexes``: one row per indexed asset: embed model, dim, count, generation.
 - ``index_state``: a single counter, bumped on every index change.
@@ -26,7 +31,8 @@ import numpy as np
 import sqlite_utils
 
 from .segments import Segment
-from .transcribe import Transcript, Word
+from .transcribe import Transcript
+from .words import Word, rejoin_legacy
 
 
 #: The index stage's tables, version 1. The server applies them as one of its migrations
@@ -58,18 +64,36 @@ SCHEMA_V1: tuple[str, ...] = (
 )
 
 
-def create_schema(db: sqlite_utils.Database) -> None:
-    """Create the index tables (version 1) in a database that has none of them."""
+#: Version 2 (issue 17): per-channel transcripts and whole words. Old rows keep NULLs, read as
+#: one audio track and as word pieces to re-join.
+SCHEMA_V2: tuple[str, ...] = (
+    """ALTER TABLE transcripts ADD COLUMN format INTEGER""",
+    """ALTER TABLE transcripts ADD COLUMN channels TEXT""",
+    """ALTER TABLE spoken_segments ADD COLUMN channel TEXT""",
+)
+#: What ``transcripts.format`` says of the words stored from now on: whisper's pieces joined.
+WORDS_FORMAT = 2
+
+
+def apply_schema(db: sqlite_utils.Database, statements: Sequence[str]) -> None:
+    """Run one version's DDL in one transaction (a server migration calls this with its version)."""
     with _transaction(db):
-        for statement in SCHEMA_V1:
+        for statement in statements:
             db.execute(statement)
 
 
+def create_schema(db: sqlite_utils.Database) -> None:
+    """Create the index tables (every version) in a database that has none of them."""
+    apply_schema(db, SCHEMA_V1 + SCHEMA_V2)
+
+
 def ensure_schema(db: sqlite_utils.Database) -> None:
-    """For the stage on its own (tests, benches): create the tables unless they exist. The server
-    does not call this; its migrations own the schema."""
+    """For the stage on its own (tests, benches): create the tables, or bring version 1 tables
+    forward. The server does not call this; its migrations own the schema."""
     if not db["transcripts"].exists():
         create_schema(db)
+    elif "format" not in db["transcripts"].columns_dict:
+        apply_schema(db, SCHEMA_V2)
 
 
 @contextlib.contextmanager
@@ -89,12 +113,14 @@ def _transaction(db: sqlite_utils.Database) -> Iterator[None]:
 
 def save_transcript(db: sqlite_utils.Database, asset_id: str, transcript: Transcript) -> None:
     """Store (replace) an asset's transcript."""
-    words = json.dumps([[w.start, w.end, w.text] for w in transcript.words], separators=(",", ":"))
+    words = json.dumps([w.row() for w in transcript.words], separators=(",", ":"))
+    channels = json.dumps(transcript.channels, separators=(",", ":")) if transcript.channels else None
     with _transaction(db):
         db.execute(
-            """INSERT OR REPLACE INTO transcripts (asset_id, language, duration, model, text, words, created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?)""",
-            [asset_id, transcript.language, transcript.duration, transcript.model, transcript.text, words, time.time()],
+            """INSERT OR REPLACE INTO transcripts (asset_id, language, duration, model, text, words, format, channels,
+               created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [asset_id, transcript.language, transcript.duration, transcript.model, transcript.text, words,
+             WORDS_FORMAT, channels, time.time()],
         )
 
 
@@ -103,9 +129,11 @@ def get_transcript(db: sqlite_utils.Database, asset_id: str) -> Optional[Transcr
     row = next(db.query("SELECT * FROM transcripts WHERE asset_id = ?", [asset_id]), None)
     if row is None:
         return None
-    words = [Word(float(s), float(e), str(t)) for s, e, t in json.loads(row["words"] or "[]")]
+    words = [Word.from_row(r) for r in json.loads(row["words"] or "[]")]
+    if not row.get("format"):
+        words = rejoin_legacy(words)
     return Transcript(words=words, language=row["language"] or "en", duration=row["duration"] or 0.0,
-                      model=row["model"] or "")
+                      model=row["model"] or "", channels=json.loads(row.get("channels") or "[]"))
 
 
 def has_transcript(db: sqlite_utils.Database, asset_id: str) -> bool:
@@ -130,8 +158,8 @@ def save_index(
     with _transaction(db):
         db.execute("DELETE FROM spoken_segments WHERE asset_id = ?", [asset_id])
         db.conn.executemany(
-            'INSERT INTO spoken_segments (asset_id, seq, start, "end", text, vector) VALUES (?, ?, ?, ?, ?, ?)',
-            [(asset_id, i, s.start, s.end, s.text, vectors[i].tobytes()) for i, s in enumerate(segments)],
+            'INSERT INTO spoken_segments (asset_id, seq, start, "end", text, vector, channel) VALUES (?, ?, ?, ?, ?, ?, ?)',
+            [(asset_id, i, s.start, s.end, s.text, vectors[i].tobytes(), s.channel) for i, s in enumerate(segments)],
         )
         gen = _bump(db)
         db.execute(
@@ -175,9 +203,9 @@ def index_generations(db: sqlite_utils.Database) -> dict[str, int]:
 def load_segments(db: sqlite_utils.Database, asset_id: str) -> tuple[list[Segment], np.ndarray]:
     """An asset's segments (in order) and their vectors as one (n, dim) float32 matrix."""
     rows = db.execute(
-        'SELECT start, "end", text, vector FROM spoken_segments WHERE asset_id = ? ORDER BY seq', [asset_id]
+        'SELECT start, "end", text, vector, channel FROM spoken_segments WHERE asset_id = ? ORDER BY seq', [asset_id]
     ).fetchall()
-    segs = [Segment(r[0], r[1], r[2]) for r in rows]
+    segs = [Segment(r[0], r[1], r[2], r[4]) for r in rows]
     if not rows:
         return segs, np.zeros((0, 0), np.float32)
     mat = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float32).reshape(len(rows), -1)
@@ -188,9 +216,9 @@ def keyword_rows(
     db: sqlite_utils.Database, match: str, asset_ids: Optional[Sequence[str]] = None, limit: int = 100
 ) -> list[dict[str, Any]]:
     """FTS5 ``match`` expression → rows ``{asset_id, start, end, text, rank}`` best first
-    (``rank`` is bm25: lower is better)."""
+    (``rank`` is bm25: lower is better), plus ``channel`` when the segment has one."""
     sql = (
-        'SELECT s.asset_id, s.start, s."end", s.text, bm25(spoken_segments_fts) AS rank '
+        'SELECT s.asset_id, s.start, s."end", s.text, bm25(spoken_segments_fts) AS rank, s.channel '
         "FROM spoken_segments_fts JOIN spoken_segments s ON s.id = spoken_segments_fts.rowid "
         "WHERE spoken_segments_fts MATCH ?"
     )
@@ -204,4 +232,5 @@ def keyword_rows(
     sql += " ORDER BY rank LIMIT ?"
     params.append(int(limit))
     cur = db.execute(sql, params)
-    return [dict(asset_id=r[0], start=r[1], end=r[2], text=r[3], rank=r[4]) for r in cur.fetchall()]
+    return [dict(asset_id=r[0], start=r[1], end=r[2], text=r[3], rank=r[4], **({"channel": r[5]} if r[5] else {}))
+            for r in cur.fetchall()]

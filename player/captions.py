@@ -13,9 +13,26 @@ def _ts(seconds: float) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
+#: How a capture channel is named to a viewer: the microphone is the person at the keyboard,
+#: system audio the others on the call (the API's ``channel`` values are the keys).
+SPEAKERS = {"mic": "Mic", "system_audio": "System audio"}
+
+
+def speaker(channel: str) -> str:
+    return SPEAKERS.get(channel, channel.replace("_", " ").capitalize())
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def webvtt(cues: Iterable[dict[str, Any]]) -> str:
     """A WebVTT file of ``{start, end, text}`` cues (seconds); empty cues are left out. Cue text is
-    escaped as WebVTT requires (``&``, ``<``, ``>``), and ``-->`` cannot appear in it."""
+    escaped as WebVTT requires (``&``, ``<``, ``>``), and ``-->`` cannot appear in it.
+
+    A cue with a ``channel`` (a capture channel transcribed on its own) is a voice span named
+    after it, ``<v Mic>``, and starts with the name too ("Mic: …"): browsers do not draw a voice's
+    name, and a viewer should see who spoke."""
     lines = ["WEBVTT", ""]
     n = 0
     for cue in cues:
@@ -23,7 +40,10 @@ def webvtt(cues: Iterable[dict[str, Any]]) -> str:
         if not text or cue["end"] <= cue["start"]:
             continue
         n += 1
-        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        text = _escape(text)
+        if cue.get("channel"):
+            name = _escape(speaker(str(cue["channel"])))
+            text = f"<v {name}>{name}: {text}</v>"
         lines += [str(n), f"{_ts(cue['start'])} --> {_ts(cue['end'])}", text, ""]
     return "\n".join(lines)
 

@@ -44,6 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     restore.add_argument("src", type=Path)
     restore.add_argument("--data-dir", type=Path)
     restore.add_argument("--force", action="store_true", help="replace the target's database and media")
+    jobs = sub.add_parser("jobs", help="list running and queued jobs, or cancel one",
+                          description="list: the jobs not yet ended (id, kind, status, progress, attempts); "
+                                      "cancel JOB_ID: a running server stops it within seconds (at its "
+                                      "next step) and discards its work.")
+    jobs.add_argument("action", choices=["list", "cancel"])
+    jobs.add_argument("job_id", nargs="?", help="for cancel: the job's id, as `jobs list` shows it")
+    jobs.add_argument("--data-dir", type=Path)
     worker = sub.add_parser("worker", help="run a worker for a control node (`reeldb serve`)")
     worker.add_argument("role", choices=["ingest"], help="ingest: host capture sessions (WebRTC in, channel files out)")
     worker.add_argument("--control", help="the control node's URL (REELDB_CONTROL_URL, default http://127.0.0.1:<port>)")
@@ -82,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "backup":
             return ops.backup(settings, args.dest)
         return ops.restore(settings, args.src, force=args.force)
+    if args.command == "jobs":
+        if (args.action == "cancel") != bool(args.job_id):
+            parser.error("cancel takes one job id (see `reeldb jobs list`); list takes none")
+        from . import ops
+
+        return ops.jobs(settings, args.action, args.job_id)
     if (args.action == "revoke") != bool(args.key_id):
         parser.error("revoke takes one key id (see `reeldb keys list`); list and create take none")
     return keys_command(settings, args.action, args.key_id, args.show_secrets)

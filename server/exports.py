@@ -19,11 +19,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from reeldb.capture.manifest import kind_of
+from reeldb.capture.manifest import category, kind_of
 from reeldb.export import export_session
 from reeldb.export.plan import load_manifest, make_plan
 
-from .database import Conn, Database, dumps, loads, row
+from .database import Conn, Database, dumps, loads, row, rows
 from .errors import BadRequest, Conflict
 from .events import WebSocketHub
 from .ids import new_id
@@ -296,6 +296,33 @@ class Exports:
         return self.sessions.move(conn, session["id"], "failed", {"error": {"code": "EXPORT_FAILED", "message": error}},
                                   export_status="failed", export_error=error, error=error)
 
+
+
+def audio_channels(conn: Conn, video_id: str) -> list[dict[str, Any]]:
+    """The stored audio channels behind a capture export, for transcribing each on its own:
+    ``[{channel, channel_id, asset_id, path, offset}]`` (``channel`` the category, mic or
+    system_audio; ``path`` the raw asset's, relative to the media root; ``offset`` where its t=0
+    lies on the video, seconds: the asset's capture-clock start minus the export's origin, both
+    recorded by the export job). Empty for an upload, an export that made no raw assets, or one
+    whose timing was not recorded (exports from before ``asset_starts``): those keep the mix.
+    Read on the control node (the index job's prepare part)."""
+    media = row(conn, "select session_id from media where id = ?", [video_id])
+    if media is None or not media["session_id"]:
+        return []
+    job = row(conn, "select jobs.result from exports join jobs on jobs.id = exports.job_id where exports.video_id = ?",
+              [video_id])
+    result = loads(job["result"] if job else None, {})
+    origin, starts = result.get("origin"), result.get("asset_starts") or {}
+    if origin is None:
+        return []
+    found = []
+    for rts in rows(conn, "select rtstreams.name, media.id, media.path from rtstreams join media "
+                          "on media.id = rtstreams.exported_asset_id where rtstreams.session_id = ? "
+                          "order by rtstreams.name", [media["session_id"]]):
+        if kind_of(rts["name"]) == "audio" and starts.get(rts["name"]) is not None:
+            found.append({"channel": category(rts["name"]), "channel_id": rts["name"], "asset_id": rts["id"],
+                          "path": rts["path"], "offset": round(float(starts[rts["name"]]) - float(origin), 6)})
+    return found
 
 
 def export_compute(ctx: JobContext) -> dict[str, Any]:

@@ -193,6 +193,8 @@ class JobQueue(Protocol):
 
     async def wait(self, job_id: str, timeout: float) -> dict[str, Any] | None: ...
 
+    async def cancel(self, job_id: str, timeout: float = 10.0) -> dict[str, Any] | None: ...
+
 
 @dataclass
 class _Execution:
@@ -279,10 +281,14 @@ class Jobs:
     async def run(self) -> None:
         """Reap expired leases and start claimed jobs, until cancelled."""
         self._loop = asyncio.get_running_loop()
-        await self.db.execute_write_fn(self._recover)
+        for job_id in await self.db.execute_write_fn(self._recover):
+            self._ended(job_id)
         while True:
             self._wake.clear()
-            await self.db.execute_write_fn(self._reap)
+            ended = await self.db.execute_write_fn(self._reap)
+            ended += await self.db.execute_write_fn(self._cancel_requested)
+            for job_id in ended:  # announced once their transaction has committed
+                self._ended(job_id)
             for lane in LANES:
                 while self._busy(lane) < self.capacity[lane]:
                     job = await self.db.execute_write_fn(lambda conn, lane=lane: self._claim(conn, lane))
@@ -297,14 +303,17 @@ class Jobs:
     def _busy(self, lane: str) -> int:
         return sum(1 for e in self._running.values() if e.lane == lane and not e.abandoned)
 
-    def _recover(self, conn: Conn) -> None:
+    def _recover(self, conn: Conn) -> list[str]:
         """On start: every running job belonged to a dead process; take it back now."""
         conn.execute("update jobs set lease_until = 0 where status = 'running'")
-        self._reap(conn, "requeued after a restart", "The server stopped while this job was running, too many times")
+        return self._reap(conn, "requeued after a restart", "The server stopped while this job was running, too many times")
 
     def _reap(self, conn: Conn, requeued: str = "presumed hung (no heartbeat within its lease); requeued",
-              given_up: str = "The job's worker hung while running it, too many times") -> None:
+              given_up: str = "The job's worker hung while running it, too many times") -> list[str]:
+        """Requeue (or fail, after too many attempts) the running jobs whose lease ran out; the ids of
+        those it ended, to announce after this transaction commits."""
         now = time.time()
+        ended: list[str] = []
         for job in list(rows(conn, "select * from jobs where status = 'running' and lease_until < ?", [now])):
             execution = self._running.get(job["id"])
             if execution is not None:
@@ -317,7 +326,33 @@ class Jobs:
             else:
                 conn["jobs"].update(job["id"], {
                     "status": "failed", "owner": None, "lease_until": None, "updated_at": now, "error": given_up})
-                self._loop.call_soon_threadsafe(self._ended, job["id"])  # type: ignore[union-attr]
+                ended.append(job["id"])
+        return ended
+
+    def _cancel_requested(self, conn: Conn) -> list[str]:
+        """End every job someone asked to cancel (``cancelling``: the API's cancel or ``reeldb jobs
+        cancel``, also from another process). A running attempt loses its lease here, so it stops at
+        its next step (its renewal finds the job no longer running) and its result is discarded."""
+        now = time.time()
+        ended: list[str] = []
+        for job in list(rows(conn, "select * from jobs where status = 'cancelling'")):
+            execution = self._running.get(job["id"])
+            if execution is not None:
+                execution.abandoned = True
+            self._reaped(job)
+            conn["jobs"].update(job["id"], {"status": "failed", "owner": None, "lease_until": None, "updated_at": now,
+                                            "finished_at": now, "error": CANCELLED, "error_code": "CANCELLED"})
+            log.info("job %s (%s) cancelled", job["id"], job["kind"])
+            ended.append(job["id"])
+        return ended
+
+    async def cancel(self, job_id: str, timeout: float = 10.0) -> dict[str, Any] | None:
+        """Ask for a job's end; the row as it stands once the runner has ended it (None: no such job)."""
+        job = await self.db.execute_write_fn(lambda conn: request_cancel(conn, job_id))
+        if job is None:
+            return await self.get(job_id)
+        self.wake()
+        return await self.wait(job_id, timeout)
 
     def _reaped(self, job: dict[str, Any]) -> None:
         """Hook: ``job``'s lease ran out (inside the reaping transaction; must not block)."""
@@ -435,9 +470,20 @@ class Jobs:
                 future.set_result(job)
 
 
+#: The error of a cancelled job (``error_code`` ``CANCELLED``).
+CANCELLED = "The job was cancelled"
+
+
+def request_cancel(conn: Conn, job_id: str) -> dict[str, Any] | None:
+    """Mark a queued or running job ``cancelling`` (the runner ends it at its next pass); None when
+    it has ended already or does not exist. Any process with the database may call it (the CLI)."""
+    return row(conn, "update jobs set status = 'cancelling', updated_at = ? where id = ? "
+                     "and status in ('queued', 'running') returning *", [time.time(), job_id])
+
+
 def async_response(job: dict[str, Any]) -> dict[str, Any]:
     """The body VideoDB's SDK polls at ``output_url``: processing, done or failed."""
-    if job["status"] in ("queued", "running"):
+    if job["status"] in ("queued", "running", "cancelling"):
         return {"success": True, "status": "processing", "data": {"percentage": round((job["progress"] or 0) * 100, 1)}}
     if job["status"] == "done":
         return {"success": True, "status": "done", "data": loads(job["result"], {})}

@@ -379,3 +379,35 @@ def _moved(path: str | None, settings: Settings, collection_id: str, asset_id: s
     if at < 0:
         return path
     return f"media/{collection_id}/{asset_id}/{path.replace(os.sep, '/')[at + len(marker):]}"
+
+
+def jobs(settings: Settings, action: str, job_id: str | None = None, out=sys.stdout) -> int:
+    """``reeldb jobs list`` / ``cancel JOB_ID``, on the database file (a running server sees a cancel
+    at its runner's next pass, within seconds, as it sees ``keys revoke``)."""
+    from .database import Database, rows
+    from .jobs import request_cancel
+
+    if not settings.db_path.exists():
+        print(f"no database at {settings.db_path}: nothing has run yet", file=sys.stderr)
+        return 1
+    db = Database(settings.db_path, readers=1)
+    try:
+        if action == "list":
+            found = db.read_sync(lambda conn: list(rows(
+                conn, "select id, kind, status, progress, attempts from jobs "
+                      "where status in ('queued', 'running', 'cancelling') order by created_at")))
+            for job in found:
+                print(f"{job['id']}  {job['kind']:<10} {job['status']:<10} {round((job['progress'] or 0) * 100):>3} %  "
+                      f"attempt {job['attempts']}", file=out)
+            if not found:
+                print("no job is queued or running", file=out)
+            return 0
+        assert job_id is not None
+        job = db.write_sync(lambda conn: request_cancel(conn, job_id))
+        if job is None:
+            print(f"{job_id}: no such job, or it has ended already", file=sys.stderr)
+            return 1
+        print(f"{job_id} ({job['kind']}): cancelling; a running server stops it at its next step", file=out)
+        return 0
+    finally:
+        db.close()

@@ -108,9 +108,9 @@ def m002_exports_and_streams(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m003_spoken_index(db: sqlite_utils.Database) -> None:
-    from reeldb.index.store import create_schema  # the index stage owns its tables' shape
+    from reeldb.index.store import SCHEMA_V1, apply_schema  # the index stage owns its tables' shape
 
-    create_schema(db)
+    apply_schema(db, SCHEMA_V1)
 
 
 @migrations()
@@ -216,3 +216,13 @@ def m012_index_requests(db: sqlite_utils.Database) -> None:
     indexed without asking, and the first explicit call on one joins that index (VideoDB's code
     still runs) while a second answers VideoDB's "already exists"."""
     db["index_requests"].create({"asset_id": str, "job_id": str, "requested_at": float}, pk="asset_id")
+
+
+@migrations()
+def m013_channel_transcripts(db: sqlite_utils.Database) -> None:
+    """Per-channel transcripts (issue 17): a word's and a segment's capture channel, the channels
+    a transcript was made from, and which transcripts hold whole words (older rows hold whisper's
+    pieces, re-joined when read). The index stage's DDL, version 2."""
+    from reeldb.index.store import SCHEMA_V2, apply_schema
+
+    apply_schema(db, SCHEMA_V2)

@@ -14,12 +14,14 @@ from typing import Any
 import numpy as np
 
 from reeldb.index import embed, pipeline, segments, store
+from reeldb.index.channels import ChannelSource, transcribe_channels
 from reeldb.index.search import SearchIndex
 from reeldb.index.segments import transcript_response
 from reeldb.index.transcribe import Transcript, transcribe, whisper_language
 
 from .database import Conn, Database, row, rows
 from .errors import BadRequest, JobFailed
+from .exports import audio_channels
 from .jobs import JobContext, JobKind, JobQueue
 from .library import find
 from .collections import resolve
@@ -27,6 +29,8 @@ from .settings import Settings
 from .storage import MediaRoot
 
 NOT_INDEXED = "Spoken words are not indexed yet: call index_spoken_words() first"
+#: The longest a search waits for the index that runs on its video: under the SDK's 30 s read timeout.
+SEARCH_WAIT = 20.0
 #: VideoDB's own words for a second ``index_spoken_words()``: client code matches on them.
 ALREADY_INDEXED = "Spoken word index for video already exists"
 
@@ -62,36 +66,65 @@ def _media_file(ctx: JobContext) -> str:
 
 
 # Transcription and indexing, split where the database is (see server/jobs.py): ``prepare`` reads a
-# stored transcript on the control node, the compute part (whisper, segmentation, embeddings) needs
-# only the media file, and ``commit`` writes the transcript and the index rows. What the index
-# stage's ``pipeline.index_asset`` does in one call, with the same rules (a stored transcript is
-# reused unless ``force``; rows are replaced per asset).
-def _stored_transcript(conn: Conn, params: dict[str, Any]) -> dict[str, Any]:
-    if params.get("force"):
-        return {}
-    stored = store.get_transcript(conn, params["asset_id"])
-    return {"transcript": stored.to_dict()} if stored is not None else {}
+# stored transcript on the control node, or else the capture channels to transcribe; the compute
+# part (whisper, segmentation, embeddings) needs only media files, and ``commit`` writes the
+# transcripts and the index rows. What the index stage's ``pipeline.index_asset`` does in one call,
+# with the same rules (a stored transcript is reused unless ``force``; rows are replaced per asset).
+def _prepare(conn: Conn, params: dict[str, Any]) -> dict[str, Any]:
+    """A stored transcript, else the capture's audio channels (each with its own stored
+    transcript, if any). One stored channel is transcribed from the video's own track, as an
+    upload is, and labelled with its channel; two or more each from its raw asset."""
+    force = bool(params.get("force"))
+    if not force:
+        stored = store.get_transcript(conn, params["asset_id"])
+        if stored is not None:
+            return {"transcript": stored.to_dict()}
+    channels = audio_channels(conn, params["asset_id"])
+    if len(channels) == 1:
+        channels = [{**channels[0], "asset_id": None, "path": params["path"], "offset": 0.0}]
+    for channel in channels:
+        own = store.get_transcript(conn, channel["asset_id"]) if channel["asset_id"] and not force else None
+        if own is not None:
+            channel["transcript"] = own.to_dict()
+    return {"channels": channels}
 
 
-def _transcribed(ctx: JobContext, share: float) -> tuple[Transcript, bool]:
-    """The params' stored transcript, else a fresh one (and True: it is new, commit stores it)."""
+def _transcribed(ctx: JobContext, share: float) -> tuple[Transcript, dict[str, dict[str, Any]]]:
+    """The params' stored transcript, else a fresh one; and what is new to store, by asset id (the
+    job's asset and, per channel, each raw channel asset's own transcript)."""
     if ctx.params.get("transcript"):
         ctx.progress(share)
-        return Transcript.from_dict(ctx.params["transcript"]), False
-    return transcribe(_media_file(ctx), lambda f: ctx.progress(f * share), model_spec=ctx.settings.whisper_model,
-                      language=_language(ctx.params.get("language_code"))), True
+        return Transcript.from_dict(ctx.params["transcript"]), {}
+    sub = lambda f: ctx.progress(f * share)  # noqa: E731
+    language = _language(ctx.params.get("language_code"))
+    channels = ctx.params.get("channels") or []
+    if not channels:
+        tr = transcribe(_media_file(ctx), sub, model_spec=ctx.settings.whisper_model, language=language)
+        return tr, {ctx.params["asset_id"]: tr.to_dict()}
+    root = MediaRoot(ctx.settings.media_root_dir)
+    sources = [ChannelSource(c["channel"], str(root.path(c["path"])), float(c["offset"]), c.get("channel_id"),
+                             c.get("asset_id")) for c in channels]
+    stored = {c["asset_id"]: Transcript.from_dict(c["transcript"]) for c in channels if c.get("transcript")}
+    tr, own = transcribe_channels(sources, sub, stored=stored, model_spec=ctx.settings.whisper_model,
+                                  language=language)
+    fresh = {asset_id: t.to_dict() for asset_id, t in own.items() if asset_id not in stored}
+    return tr, {**fresh, ctx.params["asset_id"]: tr.to_dict()}
+
+
+def _save_transcripts(ctx: JobContext, result: dict[str, Any]) -> None:
+    made = {asset_id: Transcript.from_dict(data) for asset_id, data in result.pop("transcripts", {}).items()}
+    if made:
+        ctx.write(lambda conn: [store.save_transcript(conn, asset_id, tr) for asset_id, tr in made.items()])
 
 
 def transcribe_compute(ctx: JobContext) -> dict[str, Any]:
     tr, new = _transcribed(ctx, 1.0)
     return {"asset_id": ctx.params["asset_id"], "query": ctx.params.get("query", {}),
-            **({"transcript": tr.to_dict()} if new else {})}
+            **({"transcripts": new} if new else {})}
 
 
 def _transcribe_commit(ctx: JobContext, result: dict[str, Any]) -> dict[str, Any]:
-    if "transcript" in result:
-        tr = Transcript.from_dict(result.pop("transcript"))
-        ctx.write(lambda conn: store.save_transcript(conn, result["asset_id"], tr))
+    _save_transcripts(ctx, result)
     return result
 
 
@@ -104,16 +137,15 @@ def index_compute(ctx: JobContext) -> dict[str, Any]:
     return {"asset_id": ctx.params["asset_id"], "segments": [list(seg) for seg in segs],
             "vectors": base64.b64encode(vecs.tobytes()).decode(), "dim": int(vecs.shape[1]) if vecs.ndim == 2 else 0,
             "model": ctx.settings.embed_model or "bundled:all-MiniLM-L6-v2", "words": len(tr.words),
-            "duration": tr.duration, **({"transcript": tr.to_dict()} if new else {})}
+            "duration": tr.duration, **({"transcripts": new} if new else {})}
 
 
 def _index_commit(ctx: JobContext, result: dict[str, Any]) -> dict[str, Any]:
     asset_id = result["asset_id"]
-    segs = [segments.Segment(float(s), float(e), str(t)) for s, e, t in result["segments"]]
+    segs = [segments.Segment(float(s[0]), float(s[1]), str(s[2]), s[3] if len(s) > 3 else None)
+            for s in result["segments"]]
     vecs = np.frombuffer(base64.b64decode(result["vectors"]), dtype=np.float32).reshape(len(segs), result["dim"])
-    if "transcript" in result:
-        tr = Transcript.from_dict(result["transcript"])
-        ctx.write(lambda conn: store.save_transcript(conn, asset_id, tr))
+    _save_transcripts(ctx, result)
     ctx.write(lambda conn: store.save_index(conn, asset_id, segs, vecs, embed_model=result["model"]))
     return {"asset_id": asset_id, "segments": len(segs), "words": result["words"], "duration": result["duration"]}
 
@@ -140,8 +172,8 @@ class Spoken:
         self.jobs = jobs
         self.index = SearchIndex(embed_model=settings.embed_model)
         jobs.register(JobKind("transcribe", "index", transcribe_compute, commit=_transcribe_commit,
-                              prepare=_stored_transcript))
-        jobs.register(JobKind("index", "index", index_compute, commit=_index_commit, prepare=_stored_transcript))
+                              prepare=_prepare))
+        jobs.register(JobKind("index", "index", index_compute, commit=_index_commit, prepare=_prepare))
 
     # -- transcripts -----------------------------------------------------------------------------
     async def transcript(self, asset_id: str, query: dict[str, Any]) -> dict[str, Any] | None:
@@ -197,7 +229,8 @@ class Spoken:
     # -- search ----------------------------------------------------------------------------------
     async def indexed_video(self, media_id: str) -> list[dict[str, Any]]:
         """The video, once its spoken words are indexed. A search that arrives while its index runs
-        (a recording searched right after its export) waits for it up to ``sync_wait``."""
+        (a recording searched right after its export) waits for it up to ``sync_wait`` (at most
+        :data:`SEARCH_WAIT`)."""
         def read(conn: Conn) -> tuple[dict[str, Any], dict[str, Any] | None]:
             media = find(conn, "video", media_id, None)
             if store.has_index(conn, media_id):
@@ -209,7 +242,8 @@ class Spoken:
 
         media, pending = await self.db.execute_fn(read)
         if pending is not None:
-            job = await self.jobs.wait(pending["id"], self.settings.sync_wait)
+            # At most SEARCH_WAIT: the SDK gives up reading an answer after 30 s.
+            job = await self.jobs.wait(pending["id"], min(self.settings.sync_wait, SEARCH_WAIT))
             if job is None or job["status"] != "done":
                 if job is not None and job["status"] in ("queued", "running"):
                     raise BadRequest(f"Spoken words of this video are being indexed ({round((job['progress'] or 0) * 100)} %"

@@ -163,3 +163,32 @@ def frames(audio: np.ndarray, rate: int = 48000, samples: int = 960) -> Iterable
         f.sample_rate = rate
         f.pts = i
         yield f
+
+
+def echoed(audio: np.ndarray, delay: float, gain: float = 0.8, rate: int = 48000) -> np.ndarray:
+    """``audio`` delayed by ``delay`` seconds (what a mic hears of a call played through speakers)."""
+    return np.concatenate([np.zeros(int(delay * rate), np.float32), audio * gain]).astype(np.float32)
+
+
+def write_opus(path: Path, audio: np.ndarray, rate: int = 48000, holes: Sequence[tuple[float, float]] = ()) -> Path:
+    """Opus in WebM, 20 ms frames at their capture times, as export copies a raw channel: the
+    frames inside ``holes`` (seconds: a pause, a network gap) are missing, not silent."""
+    from fractions import Fraction
+
+    import av
+
+    n = 960
+    with av.open(str(path), "w", format="webm") as out:
+        stream = out.add_stream("libopus", rate=rate)
+        stream.layout = "mono"
+        for i in range(0, len(audio) - n + 1, n):
+            if any(a <= i / rate < b for a, b in holes):
+                continue
+            f = av.AudioFrame.from_ndarray(audio[i:i + n].reshape(1, -1).astype(np.float32), format="flt",
+                                           layout="mono")
+            f.sample_rate, f.time_base, f.pts = rate, Fraction(1, rate), i
+            for p in stream.encode(f):
+                out.mux(p)
+        for p in stream.encode(None):
+            out.mux(p)
+    return path

@@ -61,7 +61,10 @@
     return (h ? h + ":" : "") + mm + ":" + String(s).padStart(2, "0");
   }
 
-  // A transcript line or a search hit: its time and text, and a click seeks there.
+  // The viewer's names of a capture's channels (player/captions.py SPEAKERS says the same).
+  const SPEAKERS = { mic: "Mic", system_audio: "System audio" };
+
+  // A transcript line or a search hit: its time, who spoke (a capture) and text; a click seeks there.
   // `seekTo` is declared further down; it exists by the time a line is clicked.
   function fillLine(button, cue) {
     button.className = "line";
@@ -71,7 +74,15 @@
     time.textContent = clock(cue.start);
     const text = document.createElement("span");
     text.className = "text";
-    text.textContent = cue.text;
+    if (cue.channel) {
+      // A capture's channels are transcribed each on its own: say who spoke.
+      const who = document.createElement("span");
+      who.className = "speaker";
+      who.dataset.channel = cue.channel;
+      who.textContent = SPEAKERS[cue.channel] || cue.channel;
+      text.append(who, " ");
+    }
+    text.append(cue.text);
     button.append(time, text);
     button.addEventListener("click", () => seekTo(cue.start, true));
   }

@@ -112,7 +112,8 @@ def _mode(data: SearchBody, default: str) -> str:
 
 async def _search(spoken: Spoken, links: Links, settings: Settings, request: Request, data: SearchBody,
                   searched: Coroutine[Any, Any, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """VideoDB's result shape: one entry per video, its matching spans as ``docs``, best first."""
+    """VideoDB's result shape: one entry per video, its matching spans as ``docs``, best first
+    (each doc names its ``channel`` when the video's transcript was made per capture channel)."""
     if "scene" in (data.search_type, data.index_type):  # a 501 whatever is indexed: the videos are not read
         searched.close()
         raise Unavailable(SCENE_SEARCH)
@@ -137,8 +138,14 @@ async def _search(spoken: Spoken, links: Links, settings: Settings, request: Req
         urls = links.stream_urls(video["id"], bool(video["hls_path"]), base, [(hit["start"], hit["end"])])
         # SDK 0.4.x reads ``stream_link``, 0.5.x ``stream_url``: both, as VideoDB sends.
         entry["docs"].append({"start": hit["start"], "end": hit["end"], "text": hit["text"], "score": hit["score"],
-                              **urls, "stream_link": urls["stream_url"]})
+                              **urls, "stream_link": urls["stream_url"], **_said_by(hit)})
     return list(grouped.values())
+
+
+def _said_by(hit: dict[str, Any]) -> dict[str, Any]:
+    """A hit's capture channel (``mic``: the person at the keyboard, ``system_audio``: the others on
+    the call), an extra field next to VideoDB's; nothing for a video with one audio track."""
+    return {"channel": hit["channel"]} if hit.get("channel") else {}
 
 
 #: VideoDB's legacy search answers a search that matched nothing with this error (client code

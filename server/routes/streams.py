@@ -98,7 +98,7 @@ async def _sentences(spoken: Spoken, media_id: str) -> list[dict[str, Any]]:
     body = await spoken.transcript(media_id, {"segmenter": "sentence"})
     if body is None:
         raise NotFound("This video's spoken words are not indexed yet")
-    return [{"start": s["start"], "end": s["end"], "text": s["text"]} for s in body["word_timestamps"]]
+    return [{k: s[k] for k in ("start", "end", "text", "channel") if k in s} for s in body["word_timestamps"]]
 
 
 #: What the player reads beside a stream, with the stream's own signed link as its credential.
@@ -134,7 +134,8 @@ async def _player_file(name: str, media: dict[str, Any], library: MediaLibrary, 
             raise BadRequest("q is required")
         hits = await spoken.search(q[:500], [media["id"]], mode=settings.search_mode, score_threshold=0.2,
                                    result_threshold=10)
-        return Response({"results": [{k: h[k] for k in ("start", "end", "text", "score")} for h in hits]},
+        return Response({"results": [{k: h[k] for k in ("start", "end", "text", "score", "channel") if k in h}
+                                     for h in hits]},
                         headers=fresh)
     sentences = await _sentences(spoken, media["id"])
     if name == "captions.vtt":

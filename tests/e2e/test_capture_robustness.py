@@ -184,8 +184,15 @@ def test_seed_search_on_a_captured_meeting(server_factory, screen, tmp_path, hoo
     coll = conn.get_collection()
     video = coll.get_video(cap.exported_video_id)
     # The export is indexed by itself: search works without index_spoken_words() (a search while
-    # the index runs waits for it) ...
-    results = video.search("budget discussion")
+    # the index runs waits for it, up to 20 s, then says so) ...
+    deadline = time.time() + 180
+    while True:
+        try:
+            results = video.search("budget discussion")
+            break
+        except InvalidRequestError as exc:
+            assert "being indexed" in str(exc) and time.time() < deadline, exc
+    assert results.shots
     # ... and the seed's own code still runs: its index_spoken_words() joins that index, and only a
     # second call is refused, in VideoDB's words.
     video.index_spoken_words()

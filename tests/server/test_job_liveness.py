@@ -45,8 +45,8 @@ class Attempts:
                 self.stopped_early += 1
 
 
-async def run_jobs(tmp_path, lease: float, kinds: list[JobKind], body) -> None:
-    settings = Settings(data_dir=tmp_path, job_lease=lease, job_max_attempts=3)
+async def run_jobs(tmp_path, lease: float, kinds: list[JobKind], body, workers: int = 2) -> None:
+    settings = Settings(data_dir=tmp_path, job_lease=lease, job_max_attempts=3, workers=workers)
     db = Database(settings.db_path)
     db.write_sync(migrate)
     runtime = Runtime()
@@ -146,3 +146,40 @@ def test_imports_still_prove_liveness_by_progress(tmp_path):
     asyncio.run(run_jobs(tmp_path, 1.0, [JobKind("import", "imports", stalls_once, heartbeat=False)], body))
     assert len(calls) == 2
     assert calls[1] - calls[0] < 3.9  # the new attempt ran beside the stalled read, which is fenced
+
+
+def test_a_cancel_stops_a_running_job_at_its_next_step_and_ends_it(tmp_path):
+    attempts = Attempts()
+    ended: list[dict] = []
+
+    def steps(ctx: JobContext) -> dict:
+        with attempts:
+            for i in range(2000):
+                time.sleep(0.02)
+                ctx.progress(i / 2000)
+        return {"finished": True}
+
+    async def body(jobs: Jobs, db: Database) -> None:
+        async def listener(job: dict) -> None:
+            ended.append(job)
+
+        jobs.on_finish("steps", listener)
+        running = await jobs.submit("steps", {})
+        queued = await jobs.submit("steps", {})  # capacity 1: waits behind the first
+        await wait_until(lambda: attempts.started == 1)
+        cancelled = await jobs.cancel(queued["id"])
+        assert (cancelled["status"], cancelled["error_code"]) == ("failed", "CANCELLED")
+        # as `reeldb jobs cancel` does it: another connection marks the row, the runner ends it
+        from reeldb.server.jobs import request_cancel
+
+        assert db.write_sync(lambda conn: request_cancel(conn, running["id"]))["status"] == "cancelling"
+        jobs.wake()
+        stopped = await jobs.wait(running["id"], 30)
+        assert (stopped["status"], stopped["error_code"]) == ("failed", "CANCELLED"), stopped
+        await wait_until(lambda: attempts.now == 0)  # the compute part stopped at its next step
+        assert await jobs.cancel(running["id"]) == stopped  # cancelling again changes nothing
+        await wait_until(lambda: len(ended) == 2)
+
+    asyncio.run(run_jobs(tmp_path, 30.0, [JobKind("steps", "index", steps)], body, workers=1))
+    assert attempts.started == 1 and attempts.stopped_early == 1
+    assert {j["status"] for j in ended} == {"failed"}
