@@ -176,8 +176,28 @@ def _limit_memory(memory_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+#: A failure the child cannot name, with its address space this close to its limit, is taken for
+#: running out of memory: C libraries do not all say so (x264 failing to allocate its frames makes
+#: ``avcodec_open2`` answer "Generic error in an external library").
+NEAR_LIMIT = 0.75
+
+
+def _peak_bytes() -> int:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmPeak:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def _is_out_of_memory(exc: BaseException) -> bool:
     """An allocation failed under the limit, however the library in the way phrased it."""
+    limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if limit != resource.RLIM_INFINITY and _peak_bytes() >= NEAR_LIMIT * limit and not isinstance(exc, ExportError):
+        return True
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, MemoryError):

@@ -170,7 +170,7 @@ def guarded(draw: Callable[[], T]) -> T:
     beyond Pillow's size guard: the render refuses the text, naming why."""
     try:
         return draw()
-    except (OSError, ValueError, RuntimeError, MemoryError, Image.DecompressionBombError) as exc:
+    except (OSError, ValueError, RuntimeError, Image.DecompressionBombError) as exc:
         raise TimelineError(f"text: cannot be drawn at this size and font ({exc})") from None
 
 

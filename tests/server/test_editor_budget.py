@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 import time
+from pathlib import Path
 
 import av
 import pytest
@@ -126,3 +127,30 @@ def test_the_server_survives_the_first_attack_in_3_gb(server_factory, tmp_path):
     print("the attack under 3 GB:", last.get("status"), last.get("message", ""))
     assert last["status"] == "done" or "REELDB_RENDER_MEMORY_MB" in last["message"], last
     assert server.proc.poll() is None
+
+
+def render_children(pid: int) -> list[int]:
+    """The server's render child processes (``python -m reeldb.server.render_process``)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                if b"reeldb.server.render_process" in open(f"/proc/{child}/cmdline", "rb").read():
+                    found.append(int(child))
+            except OSError:
+                pass
+    return found
+
+
+def test_a_cancelled_render_kills_its_child_process(server_factory):
+    server = server_factory(sync_wait="0", ingest_workers="0")
+    answer = post(server, text_body("1920x1080", 600, "a long one")).json()
+    job_id = answer["data"]["id"]
+    wait_until(lambda: render_children(server.proc.pid), 60, "the render's child process to start")
+    cancelled = requests.post(f"{server.url}/job/{job_id}/cancel", headers={"x-access-token": server.api_key},
+                              timeout=30)
+    assert cancelled.status_code == 200, cancelled.text
+    wait_until(lambda: not render_children(server.proc.pid), 30, "the render's child process to be killed")
+    row = job_row(server, job_id)
+    assert row["status"] == "failed" and row["error_code"] == "CANCELLED" and row["attempts"] == 1, row
+    assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
