@@ -17,7 +17,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from reeldb.export import clip_segments, probe
@@ -35,6 +35,7 @@ from reeldb.export.editor import (
     render,
     write_copy,
 )
+from reeldb.export.editor.budget import RenderLimits, check_budget, render_cost
 from reeldb.export.editor.legacy import from_legacy, legacy_ids, subtitled
 from reeldb.export.editor.render import Caption
 from reeldb.index import store
@@ -45,6 +46,7 @@ from .ids import new_id
 from .jobs import JobContext, JobKind, JobQueue
 from .library import MediaLibrary, prepare_asset
 from .links import Links
+from .render_process import render_in_child
 from .settings import Settings
 from .storage import MediaRoot
 from .uploads import Uploads
@@ -52,6 +54,9 @@ from .uploads import Uploads
 log = logging.getLogger("reeldb.editor")
 
 STREAM_TOKEN = "/stream/"
+#: The render job's kinds, by lane: renders under ``REELDB_RENDER_LONG_PIXEL_FRAMES`` and the rest,
+#: so a short render never waits behind a long one (jobs.py: one of each at a time).
+RENDER_LANES = {"render": "renders", "render_long": "renders_long"}
 #: The largest timeline accepted through ``timeline_url`` (the SDK uploads those over 100 KiB).
 MAX_UPLOADED_TIMELINE = 20 * 1024 * 1024
 
@@ -81,7 +86,10 @@ class Editor:
     uploads: Uploads
 
     def __post_init__(self) -> None:
-        self.jobs.register(JobKind("render", "renders", render_compute, commit=self._render_commit))
+        self.limits = RenderLimits(self.settings.render_max_pixels, self.settings.render_max_seconds,
+                                   self.settings.render_max_pixel_frames, self.settings.render_memory_mb)
+        for name, lane in RENDER_LANES.items():
+            self.jobs.register(JobKind(name, lane, render_compute, commit=self._render_commit))
 
     async def request(self, body: dict[str, Any]) -> str:
         """Parse and check the timeline (inline, or uploaded: ``timeline_url``), then find its
@@ -142,8 +150,11 @@ class Editor:
             first = next(iter(sources.values()), None)
             collection_id = first_collection(conn, first)
             plan = plan_copy(timeline, sources)
+            cost = render_cost(timeline, sources, composited=plan is None)
+            check_budget(cost, self.limits)
+            long = cost.pixel_frames >= self.settings.render_long_pixel_frames
             media_id = new_id("video")
-            job = self.jobs.enqueue(conn, "render", {
+            job = self.jobs.enqueue(conn, "render_long" if long else "render", {
                 "timeline": _timeline_json(timeline), "sources": {k: _source_dict(v) for k, v in sources.items()},
                 "captions": [[c.start, c.end, c.text, [list(w) for w in c.words]] for c in captions],
                 "media_id": media_id, "collection_id": collection_id, "key": key})
@@ -192,16 +203,23 @@ class Editor:
 
 
 def render_compute(ctx: JobContext) -> dict[str, Any]:
-    """The render job's compute part, files only (a job worker runs it): the timeline into an MP4,
-    prepared as a library asset whose row goes back in ``record``."""
-    p = ctx.params
+    """The render job's compute part, files only (a job worker runs it): :func:`render_files` in a
+    child process with its own memory limit (``render_process``), so a render can fail but never
+    take the server or the job worker with it."""
+    return render_in_child(ctx.id, ctx.params, str(ctx.settings.media_root_dir), ctx.settings.render_memory_mb,
+                           ctx.progress)
+
+
+def render_files(job_id: str, p: dict[str, Any], media_root: str, progress: Callable[[float], None]) -> dict[str, Any]:
+    """The timeline into an MP4, prepared as a library asset whose row goes back in ``record``
+    (runs in the render's child process)."""
     timeline = parse_timeline(p["timeline"], internal=True)
-    root = MediaRoot(ctx.settings.media_root_dir)
+    root = MediaRoot(Path(media_root))
     sources = {k: SourceInfo(**{**v, "path": str(root.path(v["path"])),
                                 "hls_dir": str(root.path(v["hls_dir"])) if v.get("hls_dir") else None})
                for k, v in p["sources"].items()}
     captions = [Caption(s, e, text, tuple(tuple(w) for w in words)) for s, e, text, words in p["captions"]]
-    staging = root.root / "renders" / ctx.id
+    staging = root.root / "renders" / job_id
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
@@ -210,13 +228,13 @@ def render_compute(ctx: JobContext) -> dict[str, Any]:
         mix = None
         if plan is None or plan.audio == "mix":
             mix = mix_audio(timeline, sources)
-            ctx.progress(0.05)
+            progress(0.05)
         if plan is not None:
-            Editor._copy(plan, sources, mix, out, lambda f: ctx.progress(0.05 + 0.75 * f))
+            Editor._copy(plan, sources, mix, out, lambda f: progress(0.05 + 0.75 * f))
         else:
-            render(timeline, sources, out, captions, lambda f: ctx.progress(0.05 + 0.75 * f), mix=mix)
+            render(timeline, sources, out, captions, lambda f: progress(0.05 + 0.75 * f), mix=mix)
         info = probe(out)
-        ctx.progress(0.85)
+        progress(0.85)
         record = prepare_asset(root, p["media_id"], out, info, "video", p["collection_id"], "Editor timeline",
                                "editor", suffix=".mp4")
         return {"media_id": p["media_id"], "way": "copy" if plan else "render", "record": record}

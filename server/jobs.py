@@ -20,7 +20,8 @@ event loop, and must not be done twice. The rules that make that so:
   worker holds a per-job lock while it runs an attempt (``server/celery_jobs.py``).
 - Handlers are idempotent, keyed by job id: ids of what they create are fixed before they run
   (in ``params``), so a rerun replaces what a killed attempt left, never adds a second copy.
-- Each kind belongs to a lane with its own workers (imports, exports, index, renders, maintenance),
+- Each kind belongs to a lane with its own workers (imports, exports, index, renders, renders_long,
+  maintenance),
   so a slow import cannot starve exports or indexing, nor a long render an export, nor
   housekeeping (retention) anything.
 - A handler is split where the database is: an optional ``prepare`` (reads, on the control node,
@@ -56,8 +57,9 @@ log = logging.getLogger("reeldb.jobs")
 
 T = TypeVar("T")
 #: ``uploads``: files already received (the SDK's upload), ``imports``: downloads from URLs, which
-#: may trickle for as long as their deadline allows; neither waits behind the other.
-LANES = ("uploads", "imports", "exports", "index", "renders", "maintenance")
+#: may trickle for as long as their deadline allows; neither waits behind the other. ``renders_long``:
+#: renders over ``REELDB_RENDER_LONG_PIXEL_FRAMES``, one at a time beside one short render.
+LANES = ("uploads", "imports", "exports", "index", "renders", "renders_long", "maintenance")
 
 
 class JobLost(Exception):
@@ -222,10 +224,11 @@ class Jobs:
         self._running: dict[str, _Execution] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        #: Renders (the editor) run one at a time: x264 already uses every core.
+        #: Renders (the editor) run one short and one long at a time: x264 already uses every core,
+        #: and a long render must not hold up the short ones (see server/editor.py, RENDER_LANES).
         self.capacity = {"uploads": settings.import_workers, "imports": settings.import_workers,
-                         "exports": settings.workers,
-                         "index": settings.workers, "renders": 1, "maintenance": 1}
+                         "exports": settings.workers, "index": settings.workers, "renders": 1, "renders_long": 1,
+                         "maintenance": 1}
 
     def register(self, kind: JobKind) -> None:
         if kind.lane not in LANES:

@@ -56,6 +56,19 @@ class Settings:
     #: Worker threads of the imports lane (uploads from URLs and files): a slow source waits
     #: here without holding up exports or indexing.
     import_workers: int = 2
+    #: The render budget (``export/editor/budget.py``), checked before a render is queued; a
+    #: timeline over any limit is a 400 naming it (0: no limit). Pixels a frame:
+    render_max_pixels: int = 3840 * 2160
+    #: Seconds of output.
+    render_max_seconds: float = 3 * 3600.0
+    #: Pixels x frames (about 4 h of 1080p30, or 1 h of 2160p30).
+    render_max_pixel_frames: float = 1e12
+    #: Memory of one render, MB: the render's estimate must fit, and its child process runs with
+    #: this address-space limit (``RLIMIT_AS``): a render over it fails alone, never the server.
+    render_memory_mb: int = 2048
+    #: Renders of at least this many pixel-frames go to the ``renders_long`` lane (about a minute
+    #: of 2160p30, 3 minutes of 1080p30): a long render never holds up a short one.
+    render_long_pixel_frames: float = 1e10
     #: How long a request that starts a job waits for it before answering ``processing``.
     sync_wait: float = 20.0
     #: Seconds a running job's heartbeat (every quarter lease, by time) may stay silent before it is

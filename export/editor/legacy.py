@@ -24,7 +24,7 @@ from typing import Any, Mapping
 from PIL import ImageColor
 
 from .model import (AssetNotFound, AudioAsset, Clip, ImageAsset, TextAsset, Timeline, Track, VideoAsset, _fail,
-                    _Obj)
+                    _Obj, drawable_text)
 from .plan import SourceInfo
 
 CENTRE_X = {"(main_w-text_w)/2", "(w-text_w)/2", "(W-tw)/2"}
@@ -158,7 +158,7 @@ def _silenced(videos: list[Clip], spans: list[tuple[float, float]]) -> list[Clip
 
 
 def _text(o: _Obj, when: float) -> Clip:
-    text = o.text("text", required=True, max_length=5000)
+    text = drawable_text(o.text("text", required=True, max_length=5000), o.sub("text"))
     o.text("asset_id", "", max_length=200)
     duration = o.raw("duration")
     length = o.num("duration", None, 0) if duration is not None else 0.0

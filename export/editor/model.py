@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import re
+import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
@@ -379,8 +380,27 @@ def _media_id(o: _Obj, *prefixes: str) -> str:
     return v
 
 
+#: Line breaks other than ``\n`` that become one: raqm, Pillow's layout, fails on a paragraph
+#: separator inside a line (\r, U+2029; checked over every code point up to U+2FFFF).
+LINE_BREAKS = re.compile("\r\n|[\r\u2028\u2029]")
+
+
+def drawable_text(text: str, path: str) -> str:
+    """Text the renderer draws: line breaks as ``\\n`` (``\\r\\n``, ``\\r``, U+2028 and U+2029 become
+    one), tabs kept; any other control character (U+0000-U+001F, U+007F-U+009F) or a lone
+    surrogate is refused by its code point: raqm fails on some and Pillow draws boxes for others."""
+    text = LINE_BREAKS.sub("\n", text)
+    for i, ch in enumerate(text):
+        if ch in "\n\t":
+            continue
+        if unicodedata.category(ch) in ("Cc", "Cs"):
+            raise TimelineError(f"{path}: contains the control character U+{ord(ch):04X} at {i}; "
+                                "text may hold line breaks and tabs, no other control characters")
+    return text
+
+
 def _text(o: _Obj) -> TextAsset:
-    text = o.text("text", required=True)
+    text = drawable_text(o.text("text", required=True), o.sub("text"))
     if len(text) > 5000:
         raise _fail(o.sub("text"), text, "is longer than 5000 characters")
     kw: dict[str, Any] = {"text": text}
@@ -529,7 +549,7 @@ def _clip(value: Any, path: str, z_order: int, internal: bool = False) -> Clip:
 
 
 def parse_resolution(text: Any, path: str = "resolution") -> tuple[int, int]:
-    m = re.match(r"^([1-9]\d{1,3})x([1-9]\d{1,3})$", text) if isinstance(text, str) else None
+    m = re.match(r"^([1-9]\d{0,4})x([1-9]\d{0,4})$", text) if isinstance(text, str) else None
     if not m:
         raise _fail(path, text, "must be WIDTHxHEIGHT, e.g. 1280x720")
     w, h = int(m.group(1)), int(m.group(2))

@@ -12,12 +12,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Mapping, Optional, Sequence
 
 from .model import AssetNotFound, AudioAsset, CaptionsUnavailable, Clip, ImageAsset, Timeline, TimelineError, VideoAsset
 
 EPS = 1e-6
+#: What a transcript's words may not bring into a caption: control characters and line or
+#: paragraph separators (Pillow's layout fails on some), each drawn as a space.
+SPOKEN_JUNK = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,15 @@ def plan_copy(timeline: Timeline, sources: Mapping[str, SourceInfo]) -> Optional
     return CopyPlan(video_id, tuple(spans), audio, timeline.duration)
 
 
+def output_fps(timeline: Timeline, sources: Mapping[str, SourceInfo]) -> Fraction:
+    """The render's frame rate: the fastest of its videos' (30 without a video; 30 for a source
+    at 120 fps or more, a screen recorder's nominal rate rather than its frames')."""
+    rates = [sources[c.asset.id].fps for c in timeline.layers() if isinstance(c.asset, VideoAsset)]
+    rates = [r for r in rates if r]
+    fps = max(rates) if rates else 30.0
+    return Fraction(fps).limit_denominator(1001) if fps < 120 else Fraction(30)
+
+
 def needs_captions(timeline: Timeline) -> bool:
     return any(c.asset.kind == "caption" for c in timeline.clips())
 
@@ -138,7 +152,7 @@ def map_captions(timeline: Timeline, transcripts: Mapping[str, Sequence[tuple[fl
                 continue
             t0 = clip.start + max(0.0, w0 - a.start)
             t1 = min(clip.end, clip.start + (w1 - a.start))
-            words.append((t0, t1, text))
+            words.append((t0, t1, SPOKEN_JUNK.sub(" ", text)))
     words.sort()
     lines = []
     current: list[tuple[float, float, str]] = []

@@ -29,14 +29,17 @@ from PIL import Image
 
 from ..mix import to_stereo
 from .model import AudioAsset, CaptionAsset, Clip, ImageAsset, TextAsset, Timeline, TimelineError, VideoAsset
-from .plan import CopyPlan, SourceInfo
-from .text import render_caption, render_text
+from .geometry import crop_box, even, even_xy, fitted_size, placed_at, visible
+from .plan import CopyPlan, SourceInfo, output_fps
+from .text import draw_text, guarded, layout_text, render_caption
 
 SAMPLE_RATE = 48000
 NO_PROBE = {"probesize": "32", "analyzeduration": "0"}
 AUDIO_BITRATE = 128_000
 X264 = {"preset": "veryfast", "crf": "20"}
 Progress = Callable[[float], None]
+#: A video layer larger than this many frames (its area) is scaled only where it shows.
+OVERSIZED = 2
 
 
 @dataclass(frozen=True)
@@ -421,39 +424,6 @@ def write_copy(plan: CopyPlan, pieces: Sequence[Sequence[Path]], mix: Optional[M
 
 # -- the render path ----------------------------------------------------------------------------
 
-def _even(v: float) -> int:
-    return max(2, int(round(v / 2)) * 2)
-
-
-def fitted_size(fit: str, scale: float, src: tuple[int, int], viewport: tuple[int, int]) -> tuple[int, int]:
-    """The asset's size on the canvas: ``fit`` (crop = fill keeping aspect, overflow cut; cover
-    = stretch to the viewport; contain = inside keeping aspect; none = as it is), times ``scale``."""
-    sw, sh = src
-    W, H = viewport
-    if fit == "crop":
-        s = max(W / sw, H / sh)
-        w, h = sw * s, sh * s
-    elif fit == "cover":
-        w, h = W, H
-    elif fit == "contain":
-        s = min(W / sw, H / sh)
-        w, h = sw * s, sh * s
-    else:
-        w, h = sw, sh
-    return _even(w * scale), _even(h * scale)
-
-
-def placed_at(position: str, offset: tuple[float, float], size: tuple[int, int],
-              viewport: tuple[int, int]) -> tuple[int, int]:
-    """Top-left corner on the canvas: one of nine anchors, then ``offset`` as fractions of the
-    viewport (x to the right, y upwards, as Shotstack's, whose JSON VideoDB's editor follows)."""
-    w, h = size
-    W, H = viewport
-    x = 0.0 if "left" in position else (W - w) if "right" in position else (W - w) / 2
-    y = 0.0 if position.startswith("top") else (H - h) if position.startswith("bottom") else (H - h) / 2
-    return int(round(x + offset[0] * W)), int(round(y - offset[1] * H))
-
-
 def apply_filter(name: Optional[str], rgb: np.ndarray) -> np.ndarray:
     """The SDK's Filter enum, each as a colour operation on an RGB uint8 array."""
     if name is None:
@@ -482,15 +452,6 @@ def apply_filter(name: Optional[str], rgb: np.ndarray) -> np.ndarray:
     else:
         raise TimelineError(f"filter: unsupported filter ({name!r})")
     return np.clip(x, 0, 255).astype(np.uint8)
-
-
-def _crop_box(crop, size: tuple[int, int]) -> tuple[int, int, int, int]:
-    w, h = size
-    l, t = int(crop.left), int(crop.top)
-    r, b = w - int(crop.right), h - int(crop.bottom)
-    if r - l < 2 or b - t < 2:
-        raise TimelineError(f"crop: leaves nothing of a {w}x{h} asset (got {crop})")
-    return l, t, r, b
 
 
 @dataclass(frozen=True)
@@ -541,9 +502,20 @@ def rgba_planes(img: np.ndarray) -> Planes:
 def frame_planes(frame: av.VideoFrame, size: tuple[int, int]) -> Planes:
     """A decoded frame scaled (swscale, bilinear) to ``size`` as yuv420p planes."""
     w, h = size
-    arr = frame.to_ndarray(format="yuv420p", width=w, height=h, interpolation="BILINEAR")
-    q = h // 4
-    return Planes(arr[:h], arr[h:h + q].reshape(h // 2, w // 2), arr[h + q:h + 2 * q].reshape(h // 2, w // 2))
+    return Planes(*yuv420p_planes(frame.to_ndarray(format="yuv420p", width=w, height=h, interpolation="BILINEAR"),
+                                  (w, h)))
+
+
+def yuv420p_planes(buffer: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y, U and V planes of one yuv420p buffer of an even ``size`` (what PyAV's
+    ``to_ndarray``/``from_ndarray`` use: ``H * 3 // 2`` rows of ``W`` bytes). Each chroma plane is
+    H/2 rows of W/2 bytes, so it starts at byte ``W * H`` and spans ``W * H // 4`` bytes, which
+    is H/4 rows of the buffer only when H is a multiple of 4."""
+    w, h = size
+    flat = buffer.reshape(-1)
+    q = (w // 2) * (h // 2)
+    return (flat[:w * h].reshape(h, w), flat[w * h:w * h + q].reshape(h // 2, w // 2),
+            flat[w * h + q:w * h + 2 * q].reshape(h // 2, w // 2))
 
 
 class _Layer:
@@ -569,28 +541,36 @@ class _Layer:
         pass
 
 
-def _even_xy(xy: tuple[int, int]) -> tuple[int, int]:
-    """Layers sit on even pixels, where their chroma lines up with the frame's."""
-    return xy[0] - xy[0] % 2, xy[1] - xy[1] % 2
-
-
 class _Static(_Layer):
-    def __init__(self, clip: Clip, viewport: tuple[int, int], rgba: np.ndarray, fit: bool) -> None:
+    """An image or text: drawn once, and only the part that shows (:func:`.geometry.visible`),
+    so a layer never costs more than the frame however large it is placed."""
+
+    def __init__(self, clip: Clip, viewport: tuple[int, int], natural: tuple[int, int], size: tuple[int, int],
+                 draw: Callable[[tuple[float, float, float, float], tuple[int, int]], np.ndarray]) -> None:
         super().__init__(clip, viewport)
-        h, w = rgba.shape[:2]
-        if clip.size:
-            size = clip.size
-        elif fit:
-            size = fitted_size(clip.fit, clip.scale, (w, h), viewport)
-        else:
-            size = (max(1, round(w * clip.scale)), max(1, round(h * clip.scale)))
-        if size != (w, h):
-            rgba = np.asarray(Image.fromarray(rgba).resize(size, Image.LANCZOS))
-        self.image = rgba_planes(apply_rgba_filter(clip.filter, rgba))
-        self.x, self.y = _even_xy(placed_at(clip.position, (clip.offset_x, clip.offset_y), size, viewport))
+        at = even_xy(placed_at(clip.position, (clip.offset_x, clip.offset_y), size, viewport))
+        shown = visible(at, size, natural, viewport)
+        self.image: Optional[Planes] = None
+        if shown is not None:
+            self.x, self.y = shown.at
+            self.image = rgba_planes(apply_rgba_filter(clip.filter, draw(shown.part, shown.size)))
+
+    @classmethod
+    def image_layer(cls, clip: Clip, viewport: tuple[int, int], img: Image.Image) -> "_Static":
+        size = clip.size or fitted_size(clip.fit, clip.scale, img.size, viewport)
+        return cls(clip, viewport, img.size, size,
+                   lambda part, shown: np.asarray(img.resize(shown, Image.LANCZOS, box=part)))
+
+    @classmethod
+    def text_layer(cls, clip: Clip, viewport: tuple[int, int]) -> "_Static":
+        """Text is laid out at the size it is shown (``scale`` times every length), not drawn big
+        and shrunk: a tiny scale of a huge box costs no more than its pixels on the frame."""
+        layout = layout_text(clip.asset, clip.scale)  # type: ignore[arg-type]
+        return cls(clip, viewport, layout.size, layout.size,
+                   lambda part, shown: draw_text(layout, tuple(round(v) for v in part)))  # type: ignore[arg-type]
 
     def picture(self, t: float) -> Optional[tuple[Planes, int, int]]:
-        return self.image, self.x, self.y
+        return None if self.image is None else (self.image, self.x, self.y)
 
 
 def apply_rgba_filter(name: Optional[str], rgba: np.ndarray) -> np.ndarray:
@@ -607,11 +587,22 @@ class _Video(_Layer):
         self.src = src
         a: VideoAsset = clip.asset  # type: ignore[assignment]
         full = (src.width or 2, src.height or 2)
-        self.box = None if a.crop.empty else _crop_box(a.crop, full)
-        visible = full if self.box is None else (self.box[2] - self.box[0], self.box[3] - self.box[1])
-        self.size = clip.size or fitted_size(clip.fit, clip.scale, visible, viewport)
-        self.size = (_even(self.size[0]), _even(self.size[1]))
-        self.x, self.y = _even_xy(placed_at(clip.position, (clip.offset_x, clip.offset_y), self.size, viewport))
+        box = None if a.crop.empty else crop_box(a.crop, full)
+        self.box: Optional[tuple[float, float, float, float]] = box
+        kept = full if box is None else (box[2] - box[0], box[3] - box[1])
+        self.size = clip.size or fitted_size(clip.fit, clip.scale, kept, viewport)
+        self.size = (even(self.size[0]), even(self.size[1]))
+        self.x, self.y = even_xy(placed_at(clip.position, (clip.offset_x, clip.offset_y), self.size, viewport))
+        self.hidden = False
+        if self.size[0] * self.size[1] > OVERSIZED * viewport[0] * viewport[1]:
+            # scaled far beyond the frame: only the part that shows is scaled, from the source's pixels
+            shown = visible((self.x, self.y), self.size, kept, viewport)
+            self.hidden = shown is None
+            if shown is not None:
+                l, t = (box[0], box[1]) if box is not None else (0, 0)
+                pl, pt, pr, pb = shown.part
+                self.box = (l + pl, t + pt, l + min(pr, kept[0]), t + min(pb, kept[1]))
+                self.size, (self.x, self.y) = shown.size, shown.at
         self.container = None
         self.frames: Optional[Iterator[av.VideoFrame]] = None
         self.current: Optional[Planes] = None
@@ -638,12 +629,13 @@ class _Video(_Layer):
         if self.box is None:
             rgb = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="BILINEAR")
         else:
-            l, t, r, b = self.box
-            full = frame.to_ndarray(format="rgb24")[t:b, l:r]
-            rgb = np.asarray(Image.fromarray(full).resize((w, h), Image.BILINEAR))
+            rgb = np.asarray(Image.fromarray(frame.to_ndarray(format="rgb24")).resize((w, h), Image.BILINEAR,
+                                                                                       box=self.box))
         return rgba_planes(apply_filter(self.clip.filter, rgb))
 
     def picture(self, t: float) -> Optional[tuple[Planes, int, int]]:
+        if self.hidden:
+            return None
         if self.frames is None:
             self._open()
         want = self.clip.asset.start + (t - self.clip.start) + 1e-6  # type: ignore[union-attr]
@@ -697,8 +689,8 @@ class _Captions(_Layer):
                         highlight = (lo, lo + len(cap.words[word][2]))
                 key = (i, word)
                 if key not in self.cache:
-                    img, x, y = render_caption(asset, text, self.viewport, highlight)
-                    x, y = _even_xy((x, y))
+                    img, x, y = guarded(lambda: render_caption(asset, text, self.viewport, highlight))
+                    x, y = even_xy((x, y))
                     self.cache = {key: (rgba_planes(apply_rgba_filter(self.clip.filter, img)), x, y)}
                 return self.cache[key]
         return None
@@ -728,13 +720,6 @@ def _blend(canvas: tuple[np.ndarray, np.ndarray, np.ndarray], pic: Planes, x: in
     _blend_plane(V, pic.v, pic.a2, x // 2, y // 2, alpha)
 
 
-def output_fps(timeline: Timeline, sources: Mapping[str, SourceInfo]) -> Fraction:
-    rates = [sources[c.asset.id].fps for c in timeline.layers() if isinstance(c.asset, VideoAsset)]
-    rates = [r for r in rates if r]
-    fps = max(rates) if rates else 30.0
-    return Fraction(fps).limit_denominator(1001) if fps < 120 else Fraction(30)
-
-
 def render(timeline: Timeline, sources: Mapping[str, SourceInfo], out_path: Path,
            captions: Sequence[Caption] = (), progress: Progress = lambda f: None,
            mix: Optional[Mix] = None, encoder: Mapping[str, str] = X264) -> None:
@@ -743,14 +728,12 @@ def render(timeline: Timeline, sources: Mapping[str, SourceInfo], out_path: Path
     fps = output_fps(timeline, sources)
     n_frames = max(1, int(round(timeline.duration * fps)))
     # the frame as one yuv420p buffer (what VideoFrame.from_ndarray takes), and its planes as views
-    q = H // 4
     canvas = np.empty((H * 3 // 2, W), dtype=np.uint8)
-    planes = (canvas[:H], canvas[H:H + q].reshape(H // 2, W // 2), canvas[H + q:].reshape(H // 2, W // 2))
+    planes = yuv420p_planes(canvas, (W, H))
     background = canvas.copy()
     bg = rgba_planes(np.array([[timeline.background[:3]] * 2] * 2, dtype=np.uint8))
-    background[:H], background[H:] = bg.y[0, 0], 0
-    background[H:H + q] = bg.u[0, 0]
-    background[H + q:] = bg.v[0, 0]
+    for plane, value in zip(yuv420p_planes(background, (W, H)), (bg.y, bg.u, bg.v)):
+        plane[...] = value[0, 0]
     clips = timeline.layers()
 
     def make(clip: Clip) -> _Layer:
@@ -760,10 +743,10 @@ def render(timeline: Timeline, sources: Mapping[str, SourceInfo], out_path: Path
         if isinstance(a, ImageAsset):
             img = Image.open(sources[a.id].path).convert("RGBA")
             if not a.crop.empty:
-                img = img.crop(_crop_box(a.crop, img.size))
-            return _Static(clip, (W, H), np.asarray(img), fit=True)
+                img = img.crop(crop_box(a.crop, img.size))
+            return _Static.image_layer(clip, (W, H), img)
         if isinstance(a, TextAsset):
-            return _Static(clip, (W, H), render_text(a, (W, H)), fit=False)
+            return _Static.text_layer(clip, (W, H))
         return _Captions(clip, (W, H), captions)
 
     out = av.open(str(out_path), mode="w", format="mp4", options={"movflags": "+faststart"})

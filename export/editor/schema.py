@@ -51,6 +51,8 @@ def _id(*prefixes: str) -> dict[str, Any]:
 
 
 HEX = {"type": "string", "pattern": HEX_PATTERN}
+#: Text the renderer draws (``model.drawable_text``): line breaks and tabs, no other control character.
+DRAWABLE = {"type": "string", "maxLength": 5000, "pattern": "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"}
 ASS = {"type": "string", "pattern": ASS_PATTERN}
 CROP = _nullable(_obj({k: _num(0, 100000) for k in ("top", "right", "bottom", "left")}))
 
@@ -60,7 +62,7 @@ AUDIO = _obj({"type": {"const": "audio"}, "id": _id("a-", "m-"), "start": _num(0
               "volume": _num(0, 5)}, ("type", "id"))
 IMAGE = _obj({"type": {"const": "image"}, "id": _id("img-"), "crop": CROP}, ("type", "id"))
 TEXT = _obj({
-    "type": {"const": "text"}, "text": {"type": "string", "maxLength": 5000},
+    "type": {"const": "text"}, "text": DRAWABLE,
     "font": _nullable(_obj({"family": {"type": "string", "maxLength": 200}, "size": _num(1, 1000), "color": HEX,
                             "opacity": _num(0, 1)})),
     "border": _nullable(_obj({"color": HEX, "width": _num(0, 100)})),
@@ -144,7 +146,7 @@ AUDIO_OVERLAY = _obj({"asset_id": _id("a-", "m-"), **_SPAN, "disable_other_track
 IMAGE_OVERLAY = _obj({"asset_id": _id("img-"), "width": PIXELS, "height": PIXELS, "x": PIXELS, "y": PIXELS,
                       "duration": _nullable(_num(0, MAX_DURATION, exclusive_lo=True)),
                       "overlay_start": _num(0, MAX_DURATION)}, ("asset_id", "overlay_start"))
-TEXT_OVERLAY = _obj({"text": {"type": "string", "maxLength": 5000}, "asset_id": {"type": "string", "maxLength": 200},
+TEXT_OVERLAY = _obj({"text": DRAWABLE, "asset_id": {"type": "string", "maxLength": 200},
                      "duration": _nullable(_num(0, MAX_DURATION, exclusive_lo=True)), "style": _nullable(TEXT_STYLE),
                      "overlay_start": _num(0, MAX_DURATION)}, ("text", "overlay_start"))
 

@@ -12,13 +12,14 @@ family's bold face where it has one.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, TypeVar
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .model import CaptionAsset, TextAsset
+from .model import CaptionAsset, TextAsset, TimelineError
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"),)
 SYSTEM_FONTS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
@@ -26,6 +27,7 @@ REGULAR = "DejaVuSans.ttf"
 BOLD = "DejaVuSans-Bold.ttf"
 
 RGBA = tuple[int, int, int, int]
+T = TypeVar("T")
 
 
 @functools.lru_cache(maxsize=1)
@@ -88,46 +90,88 @@ def _vertical(a: str) -> str:
     return "top" if a.startswith("top") else "bottom" if a.startswith("bottom") else "center"
 
 
-def render_text(asset: TextAsset, viewport: tuple[int, int]) -> np.ndarray:
-    """The text asset as an RGBA array: its box (width/height, or the background's size, or the
-    text's own extent) with the text aligned inside it."""
+@dataclass(frozen=True)
+class TextLayout:
+    """A text asset measured at the size it is shown (``scale`` applied to every length): its
+    box, and where its text goes inside the box. Drawing any part of it (:func:`draw_text`) costs
+    that part's pixels, never the whole box's."""
+
+    asset: TextAsset
+    text: str
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont
+    size: tuple[int, int]
+    origin: tuple[float, float]
+    stroke: int
+    spacing: float
+    shadow: tuple[float, float]
+
+
+def layout_text(asset: TextAsset, scale: float = 1.0) -> TextLayout:
+    """Measure ``asset`` drawn ``scale`` times its size: its box (width/height, or the
+    background's size, or the text's own extent) and the text's top-left inside it. Text Pillow
+    cannot lay out raises :class:`TimelineError`."""
+    k = max(scale, 1e-3)
     text = asset.text.expandtabs(asset.tabsize)
-    f = font(max(1, round(asset.size)), False, asset.family)
-    stroke = round(asset.border_width)
+    f = font(max(1, round(asset.size * k)), False, asset.family)
+    stroke = round(asset.border_width * k)
+    spacing = (4 + asset.line_spacing) * k
     probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
-    align = asset.horizontal
-    spacing = 4 + asset.line_spacing
-    l, t, r, b = probe.multiline_textbbox((0, 0), text, font=f, stroke_width=stroke, align=align, spacing=spacing)
+    l, t, r, b = guarded(lambda: probe.multiline_textbbox((0, 0), text, font=f, stroke_width=stroke,
+                                                           align=asset.horizontal, spacing=spacing))
     tw, th = r - l, b - t
-    shadow = (asset.shadow_x, asset.shadow_y) if asset.shadow_color else (0.0, 0.0)
+    shadow = (asset.shadow_x * k, asset.shadow_y * k) if asset.shadow_color else (0.0, 0.0)
     tw_s, th_s = tw + shadow[0], th + shadow[1]
     if asset.background_color is not None:
-        pad = max(8.0, asset.background_border)
-        bw = asset.background_width or (tw_s + 2 * pad)
-        bh = asset.background_height or (th_s + 2 * pad)
-        bw, bh = max(bw, asset.width or 0), max(bh, asset.height or 0)
+        pad = max(8.0, asset.background_border) * k
+        bw = asset.background_width * k or (tw_s + 2 * pad)
+        bh = asset.background_height * k or (th_s + 2 * pad)
+        bw, bh = max(bw, (asset.width or 0) * k), max(bh, (asset.height or 0) * k)
         alignment = asset.background_alignment
     else:
-        bw = asset.width or tw_s
-        bh = asset.height or th_s
+        bw = (asset.width or 0) * k or tw_s
+        bh = (asset.height or 0) * k or th_s
         alignment = _nine(asset.horizontal, asset.vertical)
     bw, bh = max(1, round(bw)), max(1, round(bh))
-    bw, bh = min(bw, 4 * viewport[0]), min(bh, 4 * viewport[1])
-    img = Image.new("RGBA", (bw, bh), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(img)
-    if asset.background_color is not None:
-        draw.rectangle((0, 0, bw - 1, bh - 1), fill=asset.background_color)
     x, y = _anchor_xy(alignment, bw, bh, tw_s, th_s)
-    x, y = x - l, y - t
-    layer = Image.new("RGBA", (bw, bh), (0, 0, 0, 0))
-    ld = ImageDraw.Draw(layer)
-    if asset.shadow_color is not None and (asset.shadow_x or asset.shadow_y):
-        ld.multiline_text((x + asset.shadow_x, y + asset.shadow_y), text, font=f, fill=asset.shadow_color,
-                          stroke_width=stroke, stroke_fill=asset.shadow_color, align=align, spacing=spacing)
-    ld.multiline_text((x, y), text, font=f, fill=asset.color, stroke_width=stroke,
-                      stroke_fill=asset.border_color if stroke else None, align=align, spacing=spacing)
-    img = Image.alpha_composite(img, layer)
-    return np.asarray(img)
+    return TextLayout(asset, text, f, (bw, bh), (x - l, y - t), stroke, spacing, shadow)
+
+
+def draw_text(layout: TextLayout, part: Optional[tuple[int, int, int, int]] = None) -> np.ndarray:
+    """The part (left, top, right, bottom, in the box's pixels; default: all) of a laid-out text
+    box as an RGBA array: only that part is ever allocated."""
+    a = layout.asset
+    l, t, r, b = part or (0, 0, *layout.size)
+    w, h = max(1, r - l), max(1, b - t)
+    img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    if a.background_color is not None:
+        ImageDraw.Draw(img).rectangle((-l, -t, layout.size[0] - 1 - l, layout.size[1] - 1 - t),
+                                      fill=a.background_color)
+    x, y = layout.origin[0] - l, layout.origin[1] - t
+    text_layer = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    ld = ImageDraw.Draw(text_layer)
+    kw = {"font": layout.font, "stroke_width": layout.stroke, "align": a.horizontal, "spacing": layout.spacing}
+    if a.shadow_color is not None and any(layout.shadow):
+        sx, sy = layout.shadow
+        guarded(lambda: ld.multiline_text((x + sx, y + sy), layout.text, fill=a.shadow_color,
+                                           stroke_fill=a.shadow_color, **kw))
+    guarded(lambda: ld.multiline_text((x, y), layout.text, fill=a.color,
+                                       stroke_fill=a.border_color if layout.stroke else None, **kw))
+    return np.asarray(Image.alpha_composite(img, text_layer))
+
+
+def render_text(asset: TextAsset, viewport: tuple[int, int]) -> np.ndarray:
+    """The whole text box at its own size as RGBA (the renderer draws only what shows:
+    :func:`layout_text` and :func:`draw_text`)."""
+    return draw_text(layout_text(asset))
+
+
+def guarded(draw: Callable[[], T]) -> T:
+    """Pillow's layout (raqm) or rasterising failed on this text, or a line would be an image
+    beyond Pillow's size guard: the render refuses the text, naming why."""
+    try:
+        return draw()
+    except (OSError, ValueError, RuntimeError, Image.DecompressionBombError) as exc:
+        raise TimelineError(f"text: cannot be drawn at this size and font ({exc})") from None
 
 
 def _nine(horizontal: str, vertical: str) -> str:

@@ -10,7 +10,7 @@ from litestar import Request, get, post
 from .. import views
 from ..auth import Principal
 from ..database import loads
-from ..editor import Editor
+from ..editor import RENDER_LANES, Editor
 from ..errors import BadRequest, Conflict, InternalError, NotFound
 from ..jobs import JobQueue, async_response
 from ..library import MediaLibrary
@@ -38,7 +38,7 @@ class Presenters:
             return await self.spoken.present_transcript(result)
         if kind == "index":
             return {"message": "Spoken words indexed", **result}
-        if kind == "render":
+        if kind in RENDER_LANES:
             return await self.editor.present(result, base)
         return result
 
