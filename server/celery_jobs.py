@@ -46,6 +46,7 @@ from kombu import Exchange, Queue
 
 from .database import Conn, Database, dumps, loads, row
 from .errors import safe_error
+from .compute_parts import compute_parts
 from .jobs import LANES, Handler, JobContext, JobKind, JobLost, Jobs, _Execution, run_compute
 from .runtime import Runtime
 from .settings import Settings
@@ -75,23 +76,6 @@ def lock_key(job_id: str) -> str:
 
 class Busy(Exception):
     """An earlier attempt of this job still runs on some worker: try this one again shortly."""
-
-
-def compute_parts() -> dict[str, JobKind]:
-    """Every kind a job worker runs, by name: the services' compute parts (and how each proves it is
-    alive), importable without a database. The control node checks its registered kinds against
-    this table at start."""
-    from .editor import render_compute
-    from .exports import export_compute
-    from .spoken import index_compute, transcribe_compute
-    from .uploads import import_compute
-
-    return {"upload": JobKind("upload", "imports", import_compute, heartbeat=False),
-            "export": JobKind("export", "exports", export_compute),
-            "transcribe": JobKind("transcribe", "index", transcribe_compute),
-            "index": JobKind("index", "index", index_compute),
-            "render": JobKind("render", "renders", render_compute),
-            "render_long": JobKind("render_long", "renders_long", render_compute)}
 
 
 def celery_app(settings: Settings) -> Celery:
@@ -148,7 +132,7 @@ class CeleryJobs(Jobs):
     def register(self, kind: JobKind) -> None:
         part = self._parts.get(kind.name)
         if not kind.local and (part is None or part.handler is not kind.handler or part.heartbeat != kind.heartbeat):
-            raise ValueError(f"job kind {kind.name!r} has no compute part in celery_jobs.compute_parts()")
+            raise ValueError(f"job kind {kind.name!r} has no compute part in compute_parts.compute_parts()")
         super().register(kind)
 
     def job_workers(self) -> list[dict[str, Any]]:
@@ -160,6 +144,9 @@ class CeleryJobs(Jobs):
             await super().run()
         finally:
             self._stopping.set()
+
+    def _computes_here(self, kind: str) -> bool:
+        return super()._computes_here(kind) and not self._remote(kind)
 
     # -- sending -----------------------------------------------------------------------------------
     def _remote(self, kind_name: str) -> bool:
@@ -178,7 +165,7 @@ class CeleryJobs(Jobs):
         if not self._remote(job["kind"]):
             super()._start(job)
             return
-        self._running[job["id"]] = _Execution(job["id"], job["lane"], job["owner"])
+        self._running[job["id"]] = _Execution(job["id"], job["lane"], job["owner"], here=False)
         self._dispatcher.submit(self._dispatch, job)
 
     def _dispatch(self, job: dict[str, Any]) -> None:

@@ -79,6 +79,8 @@ class JobContext:
     _report: Callable[[float, bool], None]
     #: Set by the :class:`Heartbeat` when it learns that a newer attempt owns the job.
     lost: bool = False
+    #: Run the compute part in a child process: the server stopped while this job ran before.
+    isolated: bool = False
 
     def progress(self, fraction: float) -> None:
         """Report progress in [0, 1]; also a step where a superseded attempt stops. Raises :class:`JobLost`."""
@@ -146,10 +148,23 @@ def run_compute(kind: "JobKind", ctx: JobContext, lease: float) -> dict[str, Any
     if not kind.heartbeat:
         return kind.handler(ctx)
     with Heartbeat(ctx, lease / 4):
-        result = kind.handler(ctx)
+        result = _in_child(ctx) if ctx.isolated and not kind.local else kind.handler(ctx)
     if ctx.lost:
         raise JobLost(ctx.id)
     return result
+
+
+def _in_child(ctx: JobContext) -> dict[str, Any]:
+    """The compute part in a child process (``render_process``): if this job is what brought the
+    server down, it can only bring down the child now."""
+    from .render_process import render_in_child
+
+    if ctx.kind in ("render", "render_long"):  # runs in a child of its own anyway
+        return render_in_child(ctx.id, ctx.params, str(ctx.settings.media_root_dir), ctx.settings.render_memory_mb,
+                               ctx.progress)
+    log.info("job %s (%s) runs in a child process: the server stopped while it ran before", ctx.id, ctx.kind)
+    return render_in_child(ctx.id, ctx.params, str(ctx.settings.media_root_dir), 0, ctx.progress, kind=ctx.kind,
+                           data_dir=str(ctx.settings.data_dir))
 
 
 Handler = Callable[[JobContext], dict[str, Any] | None]
@@ -207,6 +222,8 @@ class _Execution:
     abandoned: bool = False
     #: No new attempt of this job starts here while this one runs (kinds with a heartbeat).
     exclusive: bool = True
+    #: Its compute part runs in this process (not on a job worker).
+    here: bool = True
     last_write: float = field(default_factory=time.monotonic)
     last_progress: float = 0.0
 
@@ -290,6 +307,12 @@ class Jobs:
         self._loop = asyncio.get_running_loop()
         for job_id in await self.db.execute_write_fn(self._recover):
             self._ended(job_id)
+        try:
+            await self._loop_forever()
+        finally:
+            await self._interrupted()
+
+    async def _loop_forever(self) -> None:
         while True:
             self._wake.clear()
             ended = await self.db.execute_write_fn(self._reap)
@@ -311,9 +334,48 @@ class Jobs:
         return sum(1 for e in self._running.values() if e.lane == lane and not e.abandoned)
 
     def _recover(self, conn: Conn) -> list[str]:
-        """On start: every running job belonged to a dead process; take it back now."""
-        conn.execute("update jobs set lease_until = 0 where status = 'running'")
-        return self._reap(conn, "requeued after a restart", "The server stopped while this job was running, too many times")
+        """On start: every running job belonged to a process that ended without stopping it (a crash,
+        SIGKILL, the kernel's OOM killer). It may be what ended it: it runs again in a child process
+        (``JobContext.isolated``), never in this one, and after ``REELDB_JOB_MAX_CRASHES`` such ends
+        it fails with that reason. (A clean stop puts its jobs back itself: :meth:`_interrupted`.)"""
+        now = time.time()
+        ended: list[str] = []
+        for job in list(rows(conn, "select * from jobs where status = 'running'")):
+            if not self._computes_here(job["kind"]):  # it ran elsewhere (a job worker): not this crash's doing
+                conn["jobs"].update(job["id"], {"lease_until": 0})
+                continue
+            crashes = (job.get("crashes") or 0) + 1
+            if crashes >= self.settings.job_max_crashes:
+                conn["jobs"].update(job["id"], {
+                    "status": "failed", "owner": None, "lease_until": None, "updated_at": now, "finished_at": now,
+                    "crashes": crashes, "error_code": "JOB_CRASHED",
+                    "error": f"The server stopped {crashes} times while this job ran, so it is not run again by "
+                             "itself (REELDB_JOB_MAX_CRASHES)"})
+                log.error("job %s (%s) failed: the server stopped %d times while it ran", job["id"], job["kind"], crashes)
+                ended.append(job["id"])
+            else:
+                conn["jobs"].update(job["id"], {"lease_until": 0, "crashes": crashes})
+        return ended + self._reap(conn, "requeued after a restart (it runs in a child process now)",
+                                  "The server stopped while this job was running, too many times")
+
+    def _computes_here(self, kind: str) -> bool:
+        """True when this process runs ``kind``'s compute part (always, for the embedded runner)."""
+        return kind in self._kinds and not self._kinds[kind].local
+
+    async def _interrupted(self) -> None:
+        """A clean stop: the jobs this process runs go back to the queue as they were (not a crash,
+        not an attempt); their threads are fenced off by the cleared owner."""
+        mine = [e.job_id for e in self._running.values() if not e.abandoned and e.here]
+        if not mine:
+            return
+        marks = ", ".join("?" for _ in mine)
+        try:
+            await self.db.execute_write_fn(lambda conn: conn.execute(
+                f"update jobs set status = 'queued', owner = null, lease_until = null, "
+                f"attempts = max(0, attempts - 1) where status = 'running' and id in ({marks})", mine))
+            log.info("stopping: %d running jobs go back to the queue", len(mine))
+        except Exception:
+            log.exception("could not put the running jobs back in the queue")
 
     def _reap(self, conn: Conn, requeued: str = "presumed hung (no heartbeat within its lease); requeued",
               given_up: str = "The job's worker hung while running it, too many times") -> list[str]:
@@ -380,7 +442,8 @@ class Jobs:
         execution = _Execution(job["id"], job["lane"], job["owner"], exclusive=kind.heartbeat)
         self._running[job["id"]] = execution
         ctx = JobContext(job["id"], job["kind"], loads(job["params"], {}), self.settings, self.db,
-                         lambda fraction, force: self._report(execution, fraction, force))
+                         lambda fraction, force: self._report(execution, fraction, force),
+                         isolated=bool(job.get("crashes")))
         self.runtime.thread(lambda: self._work(kind, ctx, execution), name=f"job-{job['lane']}")
 
     def _report(self, execution: _Execution, fraction: float, force: bool) -> None:

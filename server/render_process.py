@@ -44,12 +44,17 @@ POLL = 1.0
 
 
 class RenderRequest(msgspec.Struct, frozen=True):
-    """Parent → child, once: what to render and within what."""
+    """Parent → child, once: what to render (or which other job's compute part to run, ``kind``)
+    and within what."""
 
     job_id: str
     params: dict[str, Any]
     media_root: str
     memory_mb: int
+    #: ``render``, or another kind of ``compute_parts``: a job the server runs apart from itself
+    #: after it stopped once while that job ran (``jobs.run_compute``).
+    kind: str = "render"
+    data_dir: str | None = None
 
 
 class Progress(msgspec.Struct, frozen=True, tag="progress"):
@@ -88,11 +93,12 @@ def _out_of_memory(memory_mb: int) -> str:
 # -- the parent ------------------------------------------------------------------------------------
 
 def render_in_child(job_id: str, params: dict[str, Any], media_root: str, memory_mb: int,
-                    progress: Callable[[float], None]) -> dict[str, Any]:
-    """Run one render in a child process and return its result. ``progress`` gets the child's
-    progress and is called at least every :data:`POLL` seconds; whatever it raises (the job was
-    superseded or cancelled) kills the child and propagates."""
-    request = RenderRequest(job_id, params, media_root, memory_mb)
+                    progress: Callable[[float], None], kind: str = "render",
+                    data_dir: str | None = None) -> dict[str, Any]:
+    """Run one render (or the compute part of another ``kind``) in a child process and return its
+    result. ``progress`` gets the child's progress and is called at least every :data:`POLL`
+    seconds; whatever it raises (the job was superseded or cancelled) kills the child and propagates."""
+    request = RenderRequest(job_id, params, media_root, memory_mb, kind, data_dir)
     env = {**os.environ, "MALLOC_ARENA_MAX": "2"}  # few arenas: less address space reserved per thread
     child = subprocess.Popen([sys.executable, "-m", "reeldb.server.render_process"], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, env=env)
@@ -219,6 +225,28 @@ def _safe_error(exc: BaseException) -> tuple[str, str]:
         return "", "INTERNAL_ERROR"
 
 
+def _compute(request: RenderRequest, progress: Callable[[float], None]) -> dict[str, Any]:
+    """Another kind's compute part, as a job worker runs it: no database, its settings from the
+    environment with the parent's data dir and media root."""
+    from pathlib import Path
+
+    from reeldb.server.compute_parts import compute_parts
+    from reeldb.server.jobs import JobContext
+    from reeldb.server.settings import Settings
+
+    settings = Settings.from_env(data_dir=Path(request.data_dir) if request.data_dir else None,
+                                 media_root=Path(request.media_root))
+    part = compute_parts()[request.kind]
+    last = {"fraction": 0.0}
+
+    def report(fraction: float, force: bool) -> None:
+        if fraction >= 0:
+            last["fraction"] = fraction
+        progress(last["fraction"])
+
+    return part.handler(JobContext(request.job_id, request.kind, request.params, settings, None, report)) or {}
+
+
 def _watch_parent(stdin: Any) -> None:
     """Exit when the parent closes our stdin (it stopped, or it died): nobody waits for the result."""
     while stdin.read(65536):
@@ -251,9 +279,12 @@ def main() -> int:
             send(Progress(fraction))
 
     try:
-        from reeldb.server.editor import render_files
+        if request.kind in ("render", "render_long"):
+            from reeldb.server.editor import render_files
 
-        result = render_files(request.job_id, request.params, request.media_root, progress)
+            result = render_files(request.job_id, request.params, request.media_root, progress)
+        else:
+            result = _compute(request, progress)
         send(Done(result))
         return 0
     except BaseException as exc:  # noqa: BLE001 - every failure becomes one report

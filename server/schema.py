@@ -232,3 +232,9 @@ def m013_channel_transcripts(db: sqlite_utils.Database) -> None:
 def m014_stop_reason(db: sqlite_utils.Database) -> None:
     """Why a session stopped when the server stopped it (the disk fell below its floor, ...)."""
     db["capture_sessions"].add_column("stop_reason", str)
+
+
+@migrations()
+def m015_job_crashes(db: sqlite_utils.Database) -> None:
+    """How often the server ended while a job ran (server/jobs.py ``_recover``)."""
+    db["jobs"].add_column("crashes", int, not_null_default=0)

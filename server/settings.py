@@ -76,6 +76,9 @@ class Settings:
     #: without progress.
     job_lease: float = 60.0
     job_max_attempts: int = 3
+    #: After the server ended this many times while one job ran (a crash, SIGKILL, the OOM killer),
+    #: the job fails with that reason; before that, it runs again in a child process only.
+    job_max_crashes: int = 2
     #: Job backend: ``embedded`` (threads of ``reeldb serve``) or ``celery`` (``reeldb worker jobs``
     #: processes through Redis; server/celery_jobs.py).
     jobs: str = "embedded"
