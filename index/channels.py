@@ -19,6 +19,7 @@ from typing import Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from .echo_mask import aligned, echo_spans, silence
 from .echoes import merge_channels
 from .transcribe import SAMPLE_RATE, Transcript, TranscribeError, transcribe
 from .words import Word
@@ -91,6 +92,24 @@ def speech_level(audio: np.ndarray, words: Sequence[Word], rate: int = SAMPLE_RA
     return 20 * math.log10(rms) if rms > 0 else -math.inf
 
 
+def _without_echoes(sources: Sequence[ChannelSource], audios: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """Each mic's audio with the stretches that only echo another channel silenced (:mod:`.echo_mask`):
+    whisper then never decodes the other side's speech twice. The full audio still measures loudness."""
+    out: dict[int, np.ndarray] = {}
+    for i, src in enumerate(sources):
+        if src.channel != "mic" or i not in audios:
+            continue
+        mic = audios[i]
+        spans: list[tuple[float, float]] = []
+        for j, other in enumerate(sources):
+            if j != i and other.channel != "mic" and j in audios:
+                spans += echo_spans(mic, aligned(audios[j], other.offset - src.offset, len(mic), SAMPLE_RATE),
+                                    SAMPLE_RATE)
+        if spans:
+            out[i] = silence(mic, spans, SAMPLE_RATE)
+    return out
+
+
 def shifted(words: Sequence[Word], offset: float) -> list[Word]:
     return [w._replace(start=round(w.start + offset, 3), end=round(w.end + offset, 3)) for w in words]
 
@@ -117,14 +136,16 @@ def transcribe_channels(
     levels: dict[str, float] = {}
     language_seen = language
     share = 1.0 / max(1, len(sources))
+    audios = {i: load_audio_on_clock(src.path) for i, src in enumerate(sources) if src.asset_id not in stored}
+    quiet = _without_echoes(sources, audios)
     for i, src in enumerate(sources):
         sub = (lambda f, i=i: progress((i + f) * share)) if progress else None
         if src.asset_id in stored:
             tr = stored[src.asset_id]
             tr = Transcript([w._replace(channel=src.channel) for w in tr.words], tr.language, tr.duration, tr.model)
         else:
-            audio = load_audio_on_clock(src.path)
-            tr = transcribe(audio, sub, model_spec=model_spec, language=language, channel=src.channel)
+            audio = audios.pop(i)
+            tr = transcribe(quiet.pop(i, audio), sub, model_spec=model_spec, language=language, channel=src.channel)
             levels[src.channel] = speech_level(audio, tr.words)
             del audio
         made.append(tr)

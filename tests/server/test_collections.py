@@ -35,7 +35,7 @@ def test_bad_collection_requests(conn):
         conn.get_collection("c-unknown")
     with pytest.raises(InvalidRequestError, match="default collection cannot be deleted"):
         conn.get_collection().delete()
-    with pytest.raises(InvalidRequestError, match="name must not be empty"):
+    with pytest.raises(InvalidRequestError, match="name must be one line of text, not blank"):
         conn.create_collection(name="  ", description="x")
 
 
