@@ -10,11 +10,14 @@ with a ballast file while a session records through CaptureClient, until it is b
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
 import time
+from http.client import HTTPConnection
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import av
 import pytest
@@ -131,3 +134,15 @@ def test_a_full_disk_stops_stored_channels_with_a_reason_and_refuses_uploads(ser
         time.sleep(0.5)
     assert conn.get_collection().upload(file_path=str(clip)).id.startswith("m-")
     assert export is not None
+    # An upload larger than the room left is refused from its announced length, before its body.
+    slot = requests.get(server.url + "/collection/default/upload_url", headers={"x-access-token": server.api_key},
+                        timeout=10).json()["data"]["upload_url"]
+    parts = urlsplit(slot)
+    http = HTTPConnection(parts.hostname, parts.port, timeout=30)
+    http.putrequest("POST", f"{parts.path}?{parts.query}")
+    http.putheader("content-type", "multipart/form-data; boundary=b")
+    http.putheader("content-length", str(SIZE_MB * 2 * 1024 * 1024))
+    http.endheaders(b"--b\r\n")
+    too_big = http.getresponse()
+    assert too_big.status == 507 and "REELDB_DISK_FLOOR_MB" in json.loads(too_big.read())["message"]
+    http.close()
