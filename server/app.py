@@ -79,7 +79,7 @@ class Server:
         self.jobs = make_jobs(self.db, settings, self.runtime)                 # jobs (REELDB_JOBS)
         self.collections = Collections(self.db)                                # collections
         self.storage = MediaRoot(settings.media_root_dir)                      # files under the media root
-        self.library = MediaLibrary(self.db, settings, self.runtime, self.storage)  # media
+        self.library = MediaLibrary(self.db, settings, self.runtime, self.storage, self.jobs)  # media; previews jobs
         self.spoken = Spoken(self.db, settings, self.jobs)                     # the index stage's tables
         self.uploads = Uploads(self.db, settings, self.runtime, self.links, self.jobs, self.library,
                                self.spoken.auto_index if settings.auto_index_uploads else None)  # uploads
@@ -120,11 +120,11 @@ class Server:
 
         async def actor(request: Request) -> Principal:
             """An API key or a client token; handlers that take ``actor`` accept both."""
-            return await auth.resolve(request.headers.get("x-access-token"))
+            return await _principal(request, auth)
 
         async def key(request: Request) -> Principal:
             """An API key only: everything but capture refuses client tokens."""
-            return require_key(await auth.resolve(request.headers.get("x-access-token")))
+            return require_key(await _principal(request, auth))
 
         provided["actor"] = Provide(actor)
         provided["key"] = Provide(key)
@@ -133,12 +133,10 @@ class Server:
     async def before_request(self, request: Request) -> None:
         """Credentials first, then the body: a handler that needs a key (or a client token) refuses a
         request without one before a byte of its body is read (then ``strict_body`` checks the body)."""
-        handler = request.scope.get("route_handler")
-        signature = getattr(handler, "parsed_fn_signature", None)
-        wants = signature.parameters if signature is not None else {}
-        if "key" in wants or "actor" in wants:
-            principal = await self.auth.resolve(request.headers.get("x-access-token"))
-            if "key" in wants:
+        wants = _credentials_wanted(request.scope.get("route_handler"))
+        if wants:
+            principal = await _principal(request, self.auth)
+            if wants == "key":
                 require_key(principal)
         await strict_body(request)
 
@@ -186,6 +184,31 @@ class Server:
             if evicted:
                 log.info("forgot the live transcripts of %d rtstreams whose sessions ended", evicted)
             await asyncio.sleep(min(HOUSEKEEPING_EVERY, max(1.0, self.settings.live_retention / 2)))
+
+
+#: Where a request keeps the credential ``before_request`` resolved, for its ``key``/``actor``
+#: dependency (one lookup a request, not two).
+PRINCIPAL = "reeldb.principal"
+#: What each route handler wants of a credential (``key``, ``actor`` or nothing), read off its
+#: signature once rather than on every request (the handler is kept with its answer, so its id
+#: is never reused by another while the entry lives).
+_WANTED: dict[int, tuple[Any, str | None]] = {}
+
+
+def _credentials_wanted(handler: Any) -> str | None:
+    entry = _WANTED.get(id(handler))
+    if entry is None or entry[0] is not handler:
+        signature = getattr(handler, "parsed_fn_signature", None)
+        params = signature.parameters if signature is not None else {}
+        entry = _WANTED[id(handler)] = (handler, "key" if "key" in params else "actor" if "actor" in params else None)
+    return entry[1]
+
+
+async def _principal(request: Request, auth: Auth) -> Principal:
+    principal = request.scope.get(PRINCIPAL)  # type: ignore[call-overload]
+    if principal is None:
+        principal = request.scope[PRINCIPAL] = await auth.resolve(request.headers.get("x-access-token"))  # type: ignore[literal-required]
+    return principal
 
 
 def _constant(value: Any) -> Any:

@@ -4,7 +4,7 @@ processes, on this machine or others sharing the media root; the control node ke
 Why this shape: the control node stays the one writer of SQLite, so a worker never opens the
 database. The embedded runner's rules carry over (server/jobs.py): the ``jobs`` row is still the
 truth, claimed with a fresh token; a claimed job becomes one Celery message on its lane's queue
-(imports, exports, index, renders, renders_long, maintenance) carrying the job id, that token and the params
+(imports, exports, index, renders, renders_long, previews, maintenance) carrying the job id, that token and the params
 (plus what the kind's ``prepare`` read). The worker reports back on one Redis stream
 (``reeldb:jobs:events``): ``started``, ``progress`` (the heartbeat that renews the lease),
 ``done`` with the compute part's JSON result, or ``failed``. The control node reads that stream

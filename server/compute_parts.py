@@ -16,6 +16,7 @@ def compute_parts() -> dict[str, JobKind]:
     this table at start."""
     from .editor import render_compute
     from .exports import export_compute
+    from .library import previews_compute
     from .spoken import index_compute, transcribe_compute
     from .uploads import import_compute
 
@@ -24,4 +25,5 @@ def compute_parts() -> dict[str, JobKind]:
             "transcribe": JobKind("transcribe", "index", transcribe_compute),
             "index": JobKind("index", "index", index_compute),
             "render": JobKind("render", "renders", render_compute),
-            "render_long": JobKind("render_long", "renders_long", render_compute)}
+            "render_long": JobKind("render_long", "renders_long", render_compute),
+            "previews": JobKind("previews", "previews", previews_compute)}

@@ -59,7 +59,8 @@ T = TypeVar("T")
 #: ``uploads``: files already received (the SDK's upload), ``imports``: downloads from URLs, which
 #: may trickle for as long as their deadline allows; neither waits behind the other. ``renders_long``:
 #: renders over ``REELDB_RENDER_LONG_PIXEL_FRAMES``, one at a time beside one short render.
-LANES = ("uploads", "imports", "exports", "index", "renders", "renders_long", "maintenance")
+#: ``previews``: posters and storyboards, made after the stream they preview (one at a time).
+LANES = ("uploads", "imports", "exports", "index", "renders", "renders_long", "previews", "maintenance")
 
 
 class JobLost(Exception):
@@ -245,7 +246,7 @@ class Jobs:
         #: and a long render must not hold up the short ones (see server/editor.py, RENDER_LANES).
         self.capacity = {"uploads": settings.import_workers, "imports": settings.import_workers,
                          "exports": settings.workers, "index": settings.workers, "renders": 1, "renders_long": 1,
-                         "maintenance": 1}
+                         "previews": 1, "maintenance": 1}
 
     def register(self, kind: JobKind) -> None:
         if kind.lane not in LANES:

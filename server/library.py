@@ -1,7 +1,10 @@
 """The media library: owns the ``media`` table and the ``media/`` folder.
 
 Every file that becomes an asset goes through :meth:`MediaLibrary.place` (uploads, URL imports,
-exports), so every video gets its stream. ``place`` takes the asset id from its caller, chosen
+exports, renders), so every video gets its stream. A video plays as soon as its stream exists:
+its poster and seek storyboard follow as a ``previews`` job of their own, queued in the
+transaction that records the video (on an upload of a plain stream copy they cost three times
+the segmenting: keyframe decodes). ``place`` takes the asset id from its caller, chosen
 before the job ran, and replaces whatever an earlier, killed attempt left under that id: a job
 that runs twice leaves one asset, not two.
 """
@@ -15,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from reeldb.export import ExportError, HlsError, MediaInfo, make_hls, probe
+from reeldb.export.hls import PLAYLIST_NAME
 from reeldb.export.clips import Piece, clip_segments
-from reeldb.export.thumbnails import StoryboardMaker, poster, storyboard, thumbnail_at
+from reeldb.export.thumbnails import poster, storyboard, thumbnail_at
 from reeldb.index import store
 
 from .collections import resolve
+from .jobs import JobContext, JobKind, JobQueue
 from .database import Conn, Database, row, rows
 from .errors import BadRequest, NotFound
 from .runtime import Runtime
@@ -40,9 +45,18 @@ def find(conn: Conn, kind: str, media_id: str, collection_id: str | None) -> dic
     return found
 
 
+#: Where previews are made: one at a time, so a storyboard's decodes never take more than a core
+#: from the uploads and exports whose streams come first.
+PREVIEWS_LANE = "previews"
+
+
 class MediaLibrary:
-    def __init__(self, db: Database, settings: Settings, runtime: Runtime, storage: MediaRoot) -> None:
+    def __init__(self, db: Database, settings: Settings, runtime: Runtime, storage: MediaRoot,
+                 jobs: JobQueue | None = None) -> None:
         self.db = db
+        self.jobs = jobs
+        if jobs is not None:
+            jobs.register(JobKind("previews", PREVIEWS_LANE, previews_compute, commit=self._previews_commit))
         self.settings = settings
         self.runtime = runtime
         #: Rows hold paths relative to the media root; these resolve them (see server/storage.py).
@@ -82,8 +96,25 @@ class MediaLibrary:
         return prepare_asset(self.storage, asset_id, src, info, kind, collection_id, name, origin, **extra)
 
     def commit(self, record: dict[str, Any]) -> None:
-        """The row part of :meth:`place` (the control node's): upsert, so a rerun replaces."""
-        self.db.write_sync(lambda conn: conn["media"].upsert(record, pk="id"))
+        """The row part of :meth:`place` (the control node's): upsert, so a rerun replaces. A
+        video with a stream and no previews gets its ``previews`` job in the same transaction."""
+        follow = (self.jobs is not None and record.get("kind") == "video" and record.get("hls_path")
+                  and not record.get("previews"))
+
+        def write(conn: Conn) -> None:
+            conn["media"].upsert(record, pk="id")
+            if follow:
+                self.jobs.enqueue(conn, "previews", {  # type: ignore[union-attr]
+                    "media_id": record["id"], "path": record["path"], "hls_path": record["hls_path"]})
+
+        self.db.write_sync(write)
+        if follow:
+            self.jobs.wake()  # type: ignore[union-attr]
+
+    def _previews_commit(self, ctx: JobContext, result: dict[str, Any]) -> dict[str, Any]:
+        if result.get("previews"):  # (an asset deleted meanwhile updates nothing)
+            ctx.write(lambda conn: conn.execute("update media set previews = 1 where id = ?", [result["media_id"]]))
+        return result
 
     def thumbnail(self, video: dict[str, Any], t: float) -> dict[str, Any]:
         """The frame at ``t`` as a new image asset of the video's collection (blocking)."""
@@ -183,10 +214,13 @@ class MediaLibrary:
 def prepare_asset(storage: MediaRoot, asset_id: str, src: Path, info: MediaInfo, kind: str, collection_id: str,
                   name: str, origin: str, *, session_id: str | None = None, channel_id: str | None = None,
                   move: bool = True, suffix: str | None = None, description: str | None = None,
-                  source: str | None = None, parent_id: str | None = None) -> dict[str, Any]:
+                  source: str | None = None, parent_id: str | None = None,
+                  hls_made: Path | None = None) -> dict[str, Any]:
     """The file part of :meth:`MediaLibrary.place`, touching only the media root (a job worker with
-    no database runs it): the asset's folder, its HLS and previews; the row to write, returned
-    (paths in it relative to the media root), for :meth:`MediaLibrary.commit`."""
+    no database runs it): the asset's folder and its HLS (``hls_made``: a rendition its caller
+    already wrote from the same packets, moved into place rather than made again); the row to
+    write, returned (paths in it relative to the media root), for :meth:`MediaLibrary.commit`,
+    which queues its previews."""
     folder = storage.asset_dir(collection_id, asset_id)
     dest = folder / f"source{suffix or src.suffix}"
     created = src.resolve() != dest.resolve()
@@ -199,15 +233,15 @@ def prepare_asset(storage: MediaRoot, asset_id: str, src: Path, info: MediaInfo,
                 storage.replace(src, dest)
             else:
                 shutil.copyfile(src, dest)
-        hls_path, previews = None, False
-        if kind == "video":
-            board = StoryboardMaker()  # from the keyframes make_hls reads anyway
+        hls_path = None
+        if kind == "video" and hls_made is not None:
+            storage.replace(hls_made, folder / "hls")
+            hls_path = storage.rel(folder / "hls" / PLAYLIST_NAME)
+        elif kind == "video":
             try:
-                hls_path = storage.rel(make_hls(dest, folder / "hls", watch=board))
+                hls_path = storage.rel(make_hls(dest, folder / "hls"))
             except HlsError as exc:
                 log.warning("no HLS rendition for %s: %s", asset_id, exc)
-            else:
-                previews = _previews(asset_id, dest, folder / "hls", board)
         now = time.time()
         record = {
             "id": asset_id, "collection_id": collection_id, "kind": kind, "name": name,
@@ -217,7 +251,7 @@ def prepare_asset(storage: MediaRoot, asset_id: str, src: Path, info: MediaInfo,
             "video_codec": info.video_codec if kind == "video" else None, "audio_codec": info.audio_codec,
             "sample_rate": info.sample_rate, "audio_channels": info.channels, "source": source,
             "origin": origin, "created_at": now, "updated_at": now, "hls_path": hls_path,
-            "session_id": session_id, "channel_id": channel_id, "previews": int(previews),
+            "session_id": session_id, "channel_id": channel_id, "previews": 0,
             "parent_id": parent_id,
         }
         return record
@@ -229,16 +263,22 @@ def prepare_asset(storage: MediaRoot, asset_id: str, src: Path, info: MediaInfo,
         raise
 
 
-def _previews(asset_id: str, video: Path, hls_dir: Path, board: StoryboardMaker | None = None) -> bool:
+def previews_compute(ctx: JobContext) -> dict[str, Any]:
+    """The ``previews`` job, files only (a job worker runs it): the poster and storyboard of a
+    video recorded with its stream; :meth:`MediaLibrary._previews_commit` marks the row."""
+    p = ctx.params
+    storage = MediaRoot(ctx.settings.media_root_dir)
+    hls = storage.path(p["hls_path"])
+    done = hls.exists() and _previews(p["media_id"], storage.path(p["path"]), hls.parent)
+    return {"media_id": p["media_id"], "previews": bool(done)}
+
+
+def _previews(asset_id: str, video: Path, hls_dir: Path) -> bool:
     """A poster and a keyframe storyboard (sprite + WebVTT) beside the HLS rendition, served with
-    it. Keyframes only, so this costs a fraction of a decode; a failure costs the previews only.
-    ``board``: the storyboard made while the rendition was segmented (else the file is read)."""
+    it. Keyframes only, so this costs a fraction of a decode; a failure costs the previews only."""
     try:
         poster(video, hls_dir / "poster.jpg", width=640)
-        if board is not None:
-            board.finish(hls_dir)
-        else:
-            storyboard(video, hls_dir)
+        storyboard(video, hls_dir)
         return True
     except ExportError as exc:
         log.warning("no previews for %s: %s", asset_id, exc)

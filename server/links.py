@@ -89,7 +89,7 @@ class Links:
             return {"url": self.file_url(base, media["id"])}
         if media["kind"] == "video":
             urls = self.stream_urls(media["id"], bool(media.get("hls_path")), base)
-            if media.get("previews") and media.get("hls_path"):
+            if media.get("hls_path"):  # previews follow the stream; asked for first, they are made then
                 stream = urls["stream_url"].rsplit("/", 1)[0]
                 urls["thumbnail_url"] = f"{stream}/poster.jpg"
                 urls["storyboard_url"] = f"{stream}/storyboard.vtt"

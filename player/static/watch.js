@@ -284,10 +284,32 @@
     state.info = info;
     setTitle(root.dataset.title || info.title || "Untitled video");
     if (Number.isFinite(info.length)) $("meta").textContent = clock(info.length);
-    if (info.poster) video.poster = folder + info.poster;
-    if (info.storyboard) addTrack({ kind: "metadata", label: "thumbnails", src: folder + info.storyboard, default: true });
+    showPreviews(info, 0);
     $("side").hidden = false;
     await showIndex(info);
+  }
+
+  // The poster and the seek storyboard follow the stream (a job of their own after an upload or a
+  // render): while info.json says neither yet, it is asked again, less often each time, for a few
+  // minutes; each is shown once, when it arrives, without a reload.
+  const PREVIEW_WAITS = [1000, 2000, 3000, 5000, 8000, 13000, 21000, 34000, 55000, 60000];
+  function showPreviews(info, attempt) {
+    if (info.poster && !state.poster) {
+      state.poster = true;
+      if (!video.poster) video.poster = folder + info.poster;
+    }
+    if (info.storyboard && !state.storyboard) {
+      state.storyboard = true;
+      addTrack({ kind: "metadata", label: "thumbnails", src: folder + info.storyboard, default: true });
+    }
+    if ((state.poster && state.storyboard) || attempt >= PREVIEW_WAITS.length) return;
+    setTimeout(async () => {
+      try {
+        showPreviews(await getJSON("info.json"), attempt + 1);
+      } catch (err) {
+        // a dead link: the stream says so
+      }
+    }, PREVIEW_WAITS[attempt]);
   }
 
   // Captions and the transcript once the spoken words are indexed; while an index runs (a recording

@@ -101,6 +101,8 @@ async def _sentences(spoken: Spoken, media_id: str) -> list[dict[str, Any]]:
     return [{k: s[k] for k in ("start", "end", "text", "channel") if k in s} for s in body["word_timestamps"]]
 
 
+#: A video's previews: its ``previews`` job makes them after its stream; asked for first, made then.
+PREVIEWS = ("poster.jpg", "storyboard.vtt", "sprite.jpg")
 #: What the player reads beside a stream, with the stream's own signed link as its credential.
 PLAYER_FILES = ("captions.vtt", "transcript.json", "info.json", "search", "subtitled.m3u8", "subtitles.m3u8",
                 "subtitles.vtt")
@@ -161,7 +163,10 @@ async def stream_file(token: str, name: str, request: Request, library: MediaLib
         return await _player_file(name, await _stream_media(library, links, token), library, spoken, settings, runtime, q)
     if not SEGMENT.match(name):
         raise NotFound("No such stream file")
-    path = await _hls_dir(library, links, token) / name
+    media = await _stream_media(library, links, token)
+    path = library.hls_dir(media) / name  # type: ignore[operator]
+    if not await runtime.io(path.is_file) and name in PREVIEWS:  # asked for before its job made it
+        await library.ensure_previews(media)
     if not await runtime.io(path.is_file):
         raise NotFound("No such stream file")
     if shift is not None and path.suffix == ".ts":

@@ -69,3 +69,40 @@ def test_thumbnail_times_outside_the_video_are_refused(conn, tmp_path):
         with pytest.raises(InvalidRequestError):
             video.generate_thumbnail(time=bad)
     assert video.get_thumbnails() == []
+
+
+def test_an_upload_plays_before_its_previews_which_follow_as_a_job(server, conn, tmp_path):
+    """The upload's import ends once its stream exists; its poster and storyboard are a ``previews``
+    job queued with the upload's row, and the player's info.json shows them once made."""
+    import sqlite3
+    import time
+    from pathlib import Path
+
+    video = conn.get_collection().upload(file_path=two_colour_video(tmp_path / "rb.mp4"))
+    playlist = requests.get(video.stream_url)
+    assert playlist.status_code == 200 and "#EXTINF" in playlist.text
+    segment = playlist.text.split("#EXTINF", 1)[1].splitlines()[1]
+    assert requests.get(video.stream_url.rsplit("/", 1)[0] + "/" + segment).status_code == 200
+
+    db = sqlite3.connect(Path(server.data_dir) / "reeldb.db")
+    db.row_factory = sqlite3.Row
+    jobs = {r["kind"]: r for r in db.execute("select * from jobs where params like ?", [f'%{video.id}%'])}
+    assert {"upload", "previews"} <= set(jobs), jobs.keys()
+    assert jobs["previews"]["lane"] == "previews" and jobs["previews"]["created_at"] >= jobs["upload"]["created_at"]
+
+    folder = video.stream_url.rsplit("/", 1)[0]
+    deadline = time.time() + 60
+    while True:  # what the player reads (watch.js asks again while the previews are missing)
+        info = requests.get(folder + "/info.json").json()
+        if info["storyboard"] and info["poster"]:
+            break
+        assert time.time() < deadline, info
+        time.sleep(0.2)
+    assert db.execute("select status from jobs where id = ?", [jobs["previews"]["id"]]).fetchone()[0] == "done"
+    media = db.execute("select path, hls_path, previews from media where id = ?", [video.id]).fetchone()
+    assert media["previews"] == 1
+    hls = (Path(server.data_dir) / media["hls_path"]).parent
+    assert (hls / "storyboard.vtt").stat().st_mtime >= (hls / "index.m3u8").stat().st_mtime  # made after it
+    vtt = requests.get(folder + "/" + info["storyboard"])
+    assert vtt.status_code == 200 and "#xywh=" in vtt.text
+    assert requests.get(folder + "/" + info["poster"]).content[:2] == b"\xff\xd8"
