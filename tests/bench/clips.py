@@ -20,6 +20,9 @@ from its keyframes while it segments, the poster), each side by side with ``make
 best of 2: the storyboard's cost as a share of that export, in CPU seconds (all threads) and in
 wall seconds (its keyframes decode on frame threads beside the segmenting).
 
+Last, what the budget checks of issue 18 add to a clip request (the spans checked, their cache
+entries looked up, the link's and the address's token buckets), per request, beside the warm read.
+
 Goals (issue 10): exact clips >= 20x faster than the re-encode and <= 3x the inexact copy; the
 storyboard <= 10 % of the export time.
 """
@@ -39,9 +42,12 @@ from pathlib import Path
 import av
 import numpy as np
 
-from reeldb.export.clips import clip_playlist, clip_segments
+from concurrent.futures import ThreadPoolExecutor
+
+from reeldb.export.clips import EDGE_WORKERS, PIECES_NAME, clip_entries, clip_playlist, clip_segments
 from reeldb.export.hls import make_hls
 from reeldb.export.thumbnails import StoryboardMaker, poster
+from reeldb.server.clip_budget import SpanLimits, TokenBucket, check_spans
 
 CACHE = Path("/tmp/reeldb-bench-clips")
 FPS = 25
@@ -150,6 +156,20 @@ def export_share(src: Path, work: Path, runs: int = 2) -> None:
           f"{'met' if shares[0] <= 0.10 else 'NOT met'} in cpu time)")
 
 
+def budget_checks(src: Path, hls: Path, spans: list[tuple[float, float]], cache: Path, runs: int = 200) -> float:
+    """Seconds the budget of a clip request costs: what ``server/clips.py`` does before cutting
+    for a caller without an API key (best of ``runs``)."""
+    limits, bucket = SpanLimits(max_spans=50, min_span=0.1), TokenBucket(rate=1e9)  # never refuses
+    best = float("inf")
+    for _ in range(runs):
+        t = time.perf_counter()
+        check_spans(spans, limits)
+        new = sum(1 for e in clip_entries(src, hls, spans, cache) if not (e / PIECES_NAME).is_file())
+        bucket.take([("link", "m"), ("client", "127.0.0.1")], new, time.monotonic())
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--short", action="store_true")
@@ -173,10 +193,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="clips-bench-"))
     cache = work / "cache"
     rows = []
+    edges = ThreadPoolExecutor(EDGE_WORKERS, thread_name_prefix="clip-edges")  # the server's Runtime owns its own
     try:
         for start, dur in spans:
             t, c = time.perf_counter(), time.process_time()
-            pieces = clip_segments(src, hls, [(start, start + dur)], cache)
+            pieces = clip_segments(src, hls, [(start, start + dur)], cache, executor=edges)
             clip_playlist([(pieces, "")])
             cold, cold_cpu = time.perf_counter() - t, time.process_time() - c
             t = time.perf_counter()
@@ -188,7 +209,9 @@ def main() -> None:
             copy, copy_cpu = ffmpeg(["-ss", f"{start}", "-t", f"{dur}", "-i", str(src), "-c", "copy",
                                      str(work / "copy.mp4")])
             rows.append((start, dur, cold, warm, reencode, copy, len(pieces[0]), enc, cold_cpu, reencode_cpu, copy_cpu))
+        checks = budget_checks(src, hls, [(s, s + d) for s, d in spans], cache)
     finally:
+        edges.shutdown()
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"\n{minutes}-minute 1280x720 {FPS} fps, {GOP_SECONDS} s GOP ({src.stat().st_size / 1e6:.0f} MB), "
@@ -207,6 +230,8 @@ def main() -> None:
           f"shifts them less)")
     print(f"goals: >= 20x faster than re-encoding ({'met' if tot[2] / tot[0] >= 20 else 'NOT met'}), "
           f"<= 3x the inexact copy ({'met' if tot[0] / tot[3] <= 3 else 'NOT met'})")
+    print(f"budget checks (issue 18): {checks * 1e3:.3f} ms a request of 10 spans (spans checked, cache entries "
+          f"looked up, two token buckets), {checks / max(tot[1] / len(rows), 1e-9):.2f}x a warm read of one span")
 
     if not opts.no_export:
         work = Path(tempfile.mkdtemp(prefix="clips-bench-export-"))
