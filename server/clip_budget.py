@@ -73,8 +73,15 @@ def short(start: float, end: float, min_span: float, length: float | None = None
 
 def widen(spans: Iterable[Span], min_span: float) -> list[Span]:
     """Spans the server makes itself (a search hit: one short word) lengthened to ``min_span``,
-    so a link it hands out always plays."""
-    return [(s, e if e - s >= min_span else s + min_span) for s, e in spans]
+    so a link it hands out always plays: started earlier (a hit ends inside its video; a span
+    that would start before 0 ends later instead)."""
+    out = []
+    for s, e in spans:
+        if e - s < min_span:
+            s = max(0.0, e - min_span)
+            e = max(e, s + min_span)
+        out.append((s, e))
+    return out
 
 
 class TokenBucket:

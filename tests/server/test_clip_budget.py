@@ -29,7 +29,7 @@ def test_spans_over_limits_are_a_400_naming_the_limit(spans, length, named):
 
 def test_short_tolerates_millisecond_rounding_and_widen_lengthens_server_made_spans():
     assert not short(1.0, 1.0996, 0.1) and short(1.0, 1.099, 0.1)
-    assert widen([(1.0, 1.02), (2.0, 3.0)], 0.1) == [(1.0, 1.1), (2.0, 3.0)]
+    assert widen([(1.0, 1.02), (2.0, 3.0), (0.0, 0.03)], 0.1) == [(pytest.approx(0.92), 1.02), (2.0, 3.0), (0.0, 0.1)]
 
 
 def test_bucket_grants_up_to_its_rate_then_says_when():

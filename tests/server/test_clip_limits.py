@@ -140,6 +140,8 @@ def test_compile_bodies_and_shots_are_bounded(server_factory, video_file):
     chunked = requests.post(f"{server.url}/compile", data=iter([b"[" + b" " * 20000, b"]"]),
                             headers={**key, "content-type": "application/json"})
     refusal(chunked, 413, "REELDB_COMPILE_MAX_BODY_KB")
+    lax = [{"video_id": video.id, "shots": [[1, "2"]]}]  # the strict decoding every body gets still runs
+    refusal(requests.post(f"{server.url}/compile", json=lax, headers=key), 400, "shots")
     ok = [{"video_id": video.id, "shots": [[i * 0.5, i * 0.5 + 0.4] for i in range(20)]}]
     made = requests.post(f"{server.url}/compile", json=ok, headers=key)
     assert made.status_code == 200, made.text
