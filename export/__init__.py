@@ -11,7 +11,7 @@ functions: the server calls them from a worker thread.
     text = clip_playlist([(spans, prefix), ...])
 """
 
-from .clips import ClipError, Piece, clip_playlist, clip_segments, shift_timestamps
+from .clips import ClipCancelled, ClipError, Piece, clip_entries, clip_playlist, clip_segments, shift_timestamps
 from .errors import (
     ChannelFileError,
     ChannelNotStoredError,
@@ -27,7 +27,7 @@ from .plan import ExportPlan, Manifest, load_manifest, make_plan
 from .probe import MediaError, MediaInfo, probe
 
 __all__ = [
-    "ChannelAsset", "ChannelFileError", "ClipError", "Piece", "clip_playlist", "clip_segments", "shift_timestamps", "ChannelNotStoredError", "ExportCancelled", "ExportError",
+    "ChannelAsset", "ChannelFileError", "ClipCancelled", "ClipError", "clip_entries", "Piece", "clip_playlist", "clip_segments", "shift_timestamps", "ChannelNotStoredError", "ExportCancelled", "ExportError",
     "ExportPlan", "ExportResult", "HlsError", "Manifest", "ManifestError", "MediaError", "MediaInfo",
     "NothingStoredError", "UnknownChannelError", "export_session", "load_manifest", "make_hls",
     "make_plan", "probe",

@@ -17,7 +17,7 @@ audio within half an AAC frame (~11 ms):
   outside the span that no other picture refers to are not decoded), drops the frames outside
   the span and encodes the rest with libx264 matching the source (size, pixel format,
   profile, level, frame rate, 90 kHz time base; no B-frames). A span's two edges are cut at
-  the same time on a small pool (:data:`EDGE_WORKERS`);
+  the same time on the executor the caller passes (:data:`EDGE_WORKERS` threads are enough);
 - audio is copied: the AAC frames whose middle lies inside the span (each ~21 ms), taken from
   whatever segment holds them (the muxer puts audio up to a few frames away from the video
   keyframe it cuts at, so the edge segments and, at the end, the next segment are read).
@@ -57,7 +57,7 @@ import shutil
 import threading
 import uuid
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -106,6 +106,12 @@ class ClipError(ExportError):
     """The rendition cannot be cut (missing or unreadable segments, a codec x264 cannot match)."""
 
     code = "CLIP_FAILED"
+
+
+class ClipCancelled(ClipError):
+    """The cut stopped before its end because ``cancelled()`` said so (the client has gone)."""
+
+    code = "CLIP_CANCELLED"
 
 
 @dataclass(frozen=True)
@@ -241,15 +247,56 @@ class _Seg:
 
 
 def clip_segments(source_video: Optional[Path], hls_dir: Path, spans: Iterable[tuple[float, float]],
-                  cache_dir: Path) -> list[list[Piece]]:
+                  cache_dir: Path, executor: Optional[Executor] = None,
+                  cancelled: Optional[Callable[[], bool]] = None) -> list[list[Piece]]:
     """The pieces of each span of the video whose HLS rendition is ``hls_dir`` (``index.m3u8``
     + ``seg_*.ts`` made by :func:`reeldb.export.make_hls`), in the order given.
 
     ``source_video`` (the file the rendition was made from, or None) only enters the cache key.
     Times are seconds from the rendition's first frame; spans are clamped to the video, and a
     span with no frame in it gives ``[]``. Raises :class:`ClipError` for an unreadable rendition.
+
+    ``executor``: where a span's edges are cut at the same time (the caller owns it; None: one
+    after the other). ``cancelled``: asked before each span that is not cached yet; when it says
+    True the cut stops there with :class:`ClipCancelled` (whoever asked has gone), so a long list
+    of spans never runs on for nobody.
     """
-    hls_dir, cache_dir = Path(hls_dir), Path(cache_dir)
+    spans = list(spans)
+    hls_dir = Path(hls_dir)
+    segments, entries = _entries(source_video, hls_dir, spans, cache_dir)
+    cutter = None
+    out = []
+    try:
+        for (start, end), entry in zip(spans, entries):
+            cached = _load(entry, hls_dir)
+            if cached is not None:
+                out.append(cached)
+                continue
+            if cancelled is not None and cancelled():
+                raise ClipCancelled("the clip was cancelled: nobody waits for it any more")
+            if entry.exists():  # a broken entry (a file deleted by hand or evicted): made again
+                shutil.rmtree(entry, ignore_errors=True)
+            if cutter is None:
+                cutter = _Cutter(hls_dir, segments, executor)
+            out.append(cutter.cut(max(0.0, float(start)), float(end), entry))
+    finally:
+        if cutter is not None:
+            cutter.close()
+    return out
+
+
+def clip_entries(source_video: Optional[Path], hls_dir: Path, spans: Iterable[tuple[float, float]],
+                 cache_dir: Path) -> list[Path]:
+    """The cache entry (a folder under ``cache_dir``) of each span, made or not: a span is cached
+    when its entry holds :data:`PIECES_NAME`. Reads only the rendition's playlist (and stats the
+    source), so whoever budgets new cuts can tell cached spans from new ones cheaply."""
+    return _entries(source_video, Path(hls_dir), spans, cache_dir)[1]
+
+
+def _entries(source_video: Optional[Path], hls_dir: Path, spans: Iterable[tuple[float, float]],
+             cache_dir: Path) -> tuple[list[_Seg], list[Path]]:
+    """The rendition's segments and the cache entry of each span (see :func:`clip_entries`)."""
+    cache_dir = Path(cache_dir)
     playlist = hls_dir / PLAYLIST_NAME
     try:
         stat = playlist.stat()
@@ -266,29 +313,13 @@ def clip_segments(source_video: Optional[Path], hls_dir: Path, spans: Iterable[t
             identity["source"] = [str(Path(source_video).resolve()), s.st_size, s.st_mtime_ns]
         except OSError:
             identity["source"] = [str(source_video)]
-    cutter = None
-    out = []
+    entries = []
     for start, end in spans:
         start, end = max(0.0, float(start)), float(end)
         key = hashlib.sha256(json.dumps({**identity, "span": [round(start * 1000), round(end * 1000)]},
                                         sort_keys=True).encode()).hexdigest()[:32]
-        entry = cache_dir / key
-        cached = _load(entry, hls_dir)
-        if cached is not None:
-            out.append(cached)
-            continue
-        if entry.exists():  # a broken entry (a file deleted by hand): made again
-            shutil.rmtree(entry, ignore_errors=True)
-        if cutter is None:
-            cutter = _Cutter(hls_dir, segments)
-        try:
-            out.append(cutter.cut(start, end, entry))
-        except BaseException:
-            cutter.close()
-            raise
-    if cutter is not None:
-        cutter.close()
-    return out
+        entries.append(cache_dir / key)
+    return segments, entries
 
 
 def _parse(text: str) -> list[_Seg]:
@@ -396,9 +427,10 @@ def _template(first: Path) -> _Template:
 class _Cutter:
     """Reads a rendition's segments on demand; one per clip_segments call."""
 
-    def __init__(self, hls_dir: Path, segments: list[_Seg]) -> None:
+    def __init__(self, hls_dir: Path, segments: list[_Seg], executor: Optional[Executor] = None) -> None:
         self.hls_dir = hls_dir
         self.segments = segments
+        self.executor = executor
         self._packets: dict[int, tuple[list[av.Packet], list[av.Packet]]] = {}
         template = _template(hls_dir / segments[0].name)
         self.templates = template.streams
@@ -463,8 +495,8 @@ class _Cutter:
         # The groups (a span's two edges, usually) are cut at the same time. The span's first
         # and last segments are never reused (EDGE_MARGIN): they mark its head and tail groups.
         edges = [(chosen[0] in g, chosen[-1] in g) for g in groups]
-        if len(groups) > 1 and EDGE_WORKERS > 1:
-            cut = list(_edge_pool().map(lambda g, e: self._cut_group(g, lo, hi, alo, ahi, *e), groups, edges))
+        if len(groups) > 1 and self.executor is not None:
+            cut = list(self.executor.map(lambda g, e: self._cut_group(g, lo, hi, alo, ahi, *e), groups, edges))
         else:
             cut = [self._cut_group(g, lo, hi, alo, ahi, *e) for g, e in zip(groups, edges)]
         runs_of = {g[0]: r for g, r in zip(groups, cut)}
@@ -773,17 +805,6 @@ def _is_reference(packet: av.Packet) -> bool:
             return bool(header & 0x60)
         i = data.find(b"\x00\x00\x01", i + 3)
     return True
-
-
-_pool: Optional[ThreadPoolExecutor] = None
-
-
-def _edge_pool() -> ThreadPoolExecutor:
-    global _pool
-    with _templates_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(EDGE_WORKERS, thread_name_prefix="clip-edge")
-        return _pool
 
 
 def _decode_prefix(gop: list[av.Packet], lo: int, hi: int) -> Optional[list[av.Packet]]:

@@ -20,6 +20,7 @@ from .apidocs import OfflineRedoc
 from .auth import Auth, Keyring, Principal, ensure_api_key, require_key
 from .capture_runtime import CaptureRuntime
 from .collections import Collections, ensure_default
+from .clips import Clips
 from .compilations import Compilations
 from .database import Database
 from .editor import Editor
@@ -99,7 +100,8 @@ class Server:
         self.capture = CaptureRuntime(settings, self.sessions, self.runtime, on_stopped=self.exports.after_stop,
                                       backend=backend)
         self.live = LiveTranscripts(settings, self.hub, self.capture, self.runtime)
-        self.compilations = Compilations(self.db, self.library, self.links)   # compilations
+        self.clips = Clips(settings, self.runtime, self.library)               # exact clips, their cache
+        self.compilations = Compilations(self.db, self.clips, self.links, settings)  # compilations
         self.editor = Editor(self.db, settings, self.jobs, self.library, self.links,
                              self.uploads)  # renders
         self.presenters = Presenters(self.library, self.links, self.spoken, self.editor)
@@ -112,7 +114,7 @@ class Server:
             "hub": self.hub, "jobs": self.jobs, "collections": self.collections, "library": self.library,
             "uploads": self.uploads, "sessions": self.sessions, "exports": self.exports, "spoken": self.spoken,
             "capture": self.capture, "live": self.live, "presenters": self.presenters,
-            "compilations": self.compilations, "editor": self.editor, "metrics": self.metrics,
+            "compilations": self.compilations, "clips": self.clips, "editor": self.editor, "metrics": self.metrics,
         }
         provided = {name: Provide(_constant(value), use_cache=True, sync_to_thread=False)
                     for name, value in values.items()}
@@ -252,6 +254,7 @@ def create_app(settings: Settings) -> Litestar:
     )
     describe_bodies(describe_errors(app.openapi_schema))
     request_guard.learn(app.routes)
+    app.state.settings = settings  # for request hooks, which take no dependencies (routes/streams.py)
     app.state.guard = request_guard  # errors.py reads the full method set for a 405's Allow
     app.asgi_handler = request_guard.head(app.asgi_handler)  # HEAD on streams and pages, before routing
     return app

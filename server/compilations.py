@@ -2,31 +2,38 @@
 ``SearchResult.compile()`` and ``play()`` call). Owns the ``compilations`` table.
 
 A compilation is stored once and handed out as a signed link; its playlist is cut from the
-videos' existing renditions (whole segments, joined with discontinuities), so nothing is
-re-encoded and a compilation costs a row.
+videos' existing renditions (exact clips: whole GOPs reused, only each shot's edges re-encoded,
+``server/clips.py``). What one may hold is bounded when it is made (``REELDB_COMPILE_MAX_SHOTS``
+shots in all, each at least ``REELDB_CLIP_MIN_SPAN``); its first playback cuts them, and stops
+when the player that asked has gone.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 from reeldb.export import clip_playlist
 
 from .database import Conn, Database, dumps, loads, row
+from .clip_budget import short
+from .clips import Clips
 from .errors import BadRequest, NotFound
 from .ids import new_id
-from .library import MediaLibrary, find
+from .library import find
 from .links import Links
+from .settings import Settings
 
 MAX_PARTS = 500
 
 
 class Compilations:
-    def __init__(self, db: Database, library: MediaLibrary, links: Links) -> None:
+    def __init__(self, db: Database, clips: Clips, links: Links, settings: Settings) -> None:
         self.db = db
-        self.library = library
+        self.clips = clips
         self.links = links
+        self.settings = settings
 
     async def create(self, parts: list[tuple[str, list[tuple[float, float]]]]) -> str:
         """Store ``[(video_id, [(start, end), …]), …]`` after checking every video; returns its id."""
@@ -34,6 +41,11 @@ class Compilations:
             raise BadRequest("Nothing to compile: pass at least one video with shots")
         if len(parts) > MAX_PARTS:
             raise BadRequest(f"At most {MAX_PARTS} videos per compilation")
+        shots = sum(len(spans) for _, spans in parts)
+        if shots > self.settings.compile_max_shots:
+            raise BadRequest(f"At most {self.settings.compile_max_shots} shots per compilation "
+                             f"(REELDB_COMPILE_MAX_SHOTS); got {shots}", error_code="CLIP_LIMIT")
+        min_span = self.settings.clip_min_span
         compilation_id = new_id("compilation")
         def write(conn: Conn) -> None:
             nonlocal parts
@@ -54,6 +66,10 @@ class Compilations:
                         raise BadRequest(f"shots are [start, end] with 0 <= start < end, got [{start}, {end}]")
                     if video["length"] is not None and start >= video["length"]:
                         raise BadRequest(f"a shot of {video_id} starts after it ends ({video['length']:.2f} s)")
+                    if short(start, end, min_span, video["length"]):
+                        raise BadRequest(f"a shot must last at least {min_span:g} s (REELDB_CLIP_MIN_SPAN) of its "
+                                         f"video; [{start:g}, {end:g}] of {video_id} is shorter",
+                                         error_code="CLIP_LIMIT")
             conn["compilations"].insert({"id": compilation_id, "parts": dumps(parts), "created_at": time.time()})
 
         await self.db.execute_write_fn(write)
@@ -63,7 +79,10 @@ class Compilations:
         token = self.links.token("stream", compilation_id, self.links.settings.stream_link_ttl)
         return {"stream_url": f"{base}/compile/{token}.m3u8", "player_url": f"{base}/watch?v={token}"}
 
-    async def playlist(self, token: str) -> str:
+    async def playlist(self, token: str, client: str | None = None, gone: threading.Event | None = None) -> str:
+        """The compilation's playlist, its shots cut when new. ``client``: the address of a caller
+        without an API key, who pays for new shots with the link's budget (429 when spent);
+        ``gone``: set once the caller has disconnected (the cutting stops)."""
         compilation_id = self.links.check("stream", token.removesuffix(".m3u8"))
         if not compilation_id or not compilation_id.startswith("cmp-"):
             raise NotFound("No such stream")
@@ -74,7 +93,7 @@ class Compilations:
                 raise NotFound("No such stream")
             out = []
             for video_id, spans in loads(found["parts"], []):
-                media = row(conn, "select id, path, hls_path from media where id = ?", [video_id])
+                media = row(conn, "select id, path, hls_path, length from media where id = ?", [video_id])
                 if media and media["hls_path"]:
                     out.append((media, [(float(s), float(e)) for s, e in spans]))
             return out
@@ -83,9 +102,10 @@ class Compilations:
         if not parts:
             raise NotFound("The videos of this compilation have been deleted")
         ttl = self.links.settings.stream_link_ttl
+        cut = await self.clips.cut(parts, None if client is None else (compilation_id, client), gone)
         try:
             return clip_playlist([
-                (await self.library.clips(media, spans), f"../stream/{self.links.token('stream', media['id'], ttl)}/")
-                for media, spans in parts])
+                (pieces, f"../stream/{self.links.token('stream', media['id'], ttl)}/")
+                for (media, _), pieces in zip(parts, cut)])
         except ValueError as exc:
             raise NotFound(f"No such stream: {exc}") from None

@@ -194,7 +194,8 @@ def handle_exception(request: Request, exc: Exception) -> Response[dict[str, Any
     known = classify(exc)
     if known is not None:
         status, code, message = known
-        return envelope_error(message, status, code)
+        extra = getattr(exc, "headers", None) if isinstance(exc, ApiError) else None  # a 429's Retry-After
+        return envelope_error(message, status, code, extra)
     if isinstance(exc, ValidationException):
         return envelope_error(_validation_message(exc), 400, "VALIDATION_ERROR")
     if isinstance(exc, HTTPException) and exc.status_code < 500:

@@ -23,6 +23,7 @@ from reeldb.capture.manifest import category, kind_of
 from reeldb.export import export_session
 from reeldb.export.plan import load_manifest, make_plan
 
+from .clip_budget import short
 from .database import Conn, Database, dumps, loads, row, rows
 from .errors import BadRequest, Conflict
 from .events import WebSocketHub
@@ -122,6 +123,10 @@ class Exports:
         if not span[1] > span[0]:
             raise BadRequest(f"{name} recorded from {zero:.0f} to {zero + length:.0f} (unix seconds); "
                              f"{start:g}-{end:g} lies outside it")
+        if short(*span, self.settings.clip_min_span):  # a sub-millisecond range has no frame: no dead link
+            raise BadRequest(f"A range must last at least {self.settings.clip_min_span:g} s (REELDB_CLIP_MIN_SPAN) "
+                             f"of what {name} recorded; {start:.3f}-{end:.3f} (unix seconds) is shorter",
+                             error_code="CLIP_LIMIT")
         return self.links.stream_urls(media_id, True, base, [span])
 
     async def runtime_origin(self, session: dict[str, Any], channel_id: str | None, raw: bool) -> float:

@@ -19,7 +19,6 @@ from typing import Any
 
 from reeldb.export import ExportError, HlsError, MediaInfo, make_hls, probe
 from reeldb.export.hls import PLAYLIST_NAME
-from reeldb.export.clips import Piece, clip_segments
 from reeldb.export.thumbnails import poster, storyboard, thumbnail_at
 from reeldb.index import store
 
@@ -61,8 +60,6 @@ class MediaLibrary:
         self.runtime = runtime
         #: Rows hold paths relative to the media root; these resolve them (see server/storage.py).
         self.storage = storage
-        #: Exact clips re-encode at most a GOP per edge: CPU work, kept off the file-I/O pool.
-        self._cutter = runtime.pool("clips", 2)
 
     # -- files of a row --------------------------------------------------------------------------
     def file(self, media: dict[str, Any]) -> Path:
@@ -159,15 +156,6 @@ class MediaLibrary:
             return {**current, **changes}
 
         return await self.db.execute_write_fn(write)
-
-    async def clips(self, video: dict[str, Any], spans: list[tuple[float, float]]) -> list[list[Piece]]:
-        """The pieces that play exactly each span (whole GOPs reused, edges re-encoded, cached in
-        the rendition's ``clips/`` folder: a second request is a file read)."""
-        hls_dir = self.hls_dir(video)
-        if hls_dir is None:
-            raise NotFound(f"Video {video['id']} has no stream")
-        return await self.runtime.run_in(self._cutter, clip_segments, self.file(video), hls_dir, spans,
-                                         hls_dir / "clips")
 
     async def thumbnails(self, video_id: str) -> list[dict[str, Any]]:
         return await self.db.execute_fn(lambda conn: list(rows(

@@ -13,6 +13,7 @@ from litestar.connection import ASGIConnection
 
 from reeldb.player import playlists
 
+from .clip_budget import widen
 from .settings import Settings
 from .signing import Purpose, sign, verify
 
@@ -69,7 +70,7 @@ class Links:
         token = self.token("stream", media_id, self.settings.stream_link_ttl)
         if not spans:
             return {"stream_url": f"{base}/stream/{token}/index.m3u8", "player_url": f"{base}/watch?v={token}"}
-        text = playlists.format_spans(spans)
+        text = playlists.format_spans(widen(spans, self.settings.clip_min_span))
         return {"stream_url": f"{base}/stream/{token}/t/{text}.m3u8",
                 "player_url": f"{base}/watch?v={token}&t={text}"}
 

@@ -98,6 +98,19 @@ class Settings:
     file_link_ttl: int = 86400
     upload_link_ttl: int = 86400
     websocket_link_ttl: int = 86400
+    #: Exact clips (issue 18). Spans one clip request may ask for (a timeline URL, ``generate_stream``
+    #: timeline) and the shortest span, seconds: less has no frame to play.
+    clip_max_spans: int = 50
+    clip_min_span: float = 0.1
+    #: New (not yet cached) spans a minute that links without an API key may have cut, per link and
+    #: per client address (cached spans are free); 0: no limit.
+    clip_new_spans_per_minute: int = 60
+    #: The clip cache (every rendition's ``clips/``), MB: least recently used entries are deleted
+    #: beyond it (a playlist asked for again is cut again); 0: unbounded.
+    clip_cache_mb: float = 2048.0
+    #: ``POST /compile``: shots across all its videos, and its body, KB.
+    compile_max_shots: int = 1000
+    compile_max_body_kb: int = 256
     #: Open websockets one API key may hold at once.
     max_websockets_per_key: int = 64
     #: Hosts a request's ``Host`` header may name for the URLs we hand out (comma-separated;

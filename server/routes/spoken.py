@@ -9,6 +9,7 @@ import msgspec
 from litestar import Request, get, post
 
 from ..auth import Principal
+from ..clips import Clips
 from ..editor import Editor
 from ..errors import BadRequest, NotFound, Unavailable
 from ..jobs import JobQueue
@@ -205,7 +206,7 @@ async def video_workflow(media_id: str, data: WorkflowBody, request: Request, sp
 
 @post("/video/{media_id:str}/stream", status_code=200)
 async def video_stream(media_id: str, data: StreamBody, request: Request, library: MediaLibrary, links: Links,
-                       key: Principal) -> dict[str, Any]:
+                       clips: Clips, key: Principal) -> dict[str, Any]:
     """``generate_stream(timeline)``: a playlist of spans of the video's rendition, no re-encode."""
     media = await library.find("video", media_id)
     spans = None
@@ -217,6 +218,7 @@ async def video_stream(media_id: str, data: StreamBody, request: Request, librar
             if media["length"] is not None and item[0] >= media["length"]:
                 raise BadRequest(f"timeline entry {item} starts after the video ends ({media['length']:.2f} s)")
             spans.append((float(item[0]), float(item[1])))
+        clips.check(spans, media["length"], "timeline entry")  # a link that plays, within the clip budget
     urls = links.stream_urls(media_id, bool(media["hls_path"]), links.base_url(request), spans)
     if urls["stream_url"] is None:
         raise BadRequest(f"{media_id} has no stream (its codecs cannot be streamed without re-encoding)")

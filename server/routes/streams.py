@@ -2,8 +2,11 @@
 
 Stream URLs carry a signed media id instead of credentials, as VideoDB's do, so hls.js, Safari and
 PyAV can fetch them with plain GETs (and byte ranges) from any origin. Files are read off the
-event loop. A rendition, its segments, clips and compilations are immutable (cached for good);
-what follows the index (captions, transcript, search) and the pages are ``no-cache``. Every
+event loop. A rendition, its segments and the pieces of clips are immutable (cached for good);
+the playlists of exact clips and compilations are ``no-cache`` (the clip cache is bounded, so an
+evicted clip is cut again when its playlist is asked for again), and so are what follows the index
+(captions, transcript, search) and the pages. New spans cost a link without an API key its budget
+(``server/clips.py``), and a client that leaves stops the cutting done for it. Every
 handler here answers ``HEAD`` as its ``GET`` without a body (``opt=HEAD``, server/guard.py).
 """
 
@@ -25,14 +28,17 @@ from reeldb.export import clip_playlist, shift_timestamps
 from reeldb.player.captions import subtitled_master, subtitles_playlist, webvtt, with_timestamp_map
 from reeldb.player.pages import STATIC_DIR, capture_page, watch_page
 
-from ..auth import Principal
+from ..auth import Auth, Principal
+from ..clips import Clips
 from ..compilations import Compilations
-from ..errors import BadRequest, NotFound
+from ..disconnect import client_gone
+from ..errors import ApiError, BadRequest, NotFound, PayloadTooLarge
 from ..library import MediaLibrary
 from ..links import Links
 from ..runtime import Runtime
 from ..settings import Settings
 from ..spoken import Spoken
+from ..strict import strict_body
 from ..text import strip
 
 START = re.compile(r"^(\d+(\.\d+)?|(\d+:)?\d{1,2}:\d{1,2}(\.\d+)?)$")
@@ -174,17 +180,40 @@ async def stream_file(token: str, name: str, request: Request, library: MediaLib
     return await ranged(runtime, path, request, TYPES[path.suffix], IMMUTABLE)
 
 
+async def _payer(request: Request, auth: Auth) -> str | None:
+    """The client's address, which pays for new spans with its budget; None for a caller with an
+    API key (``x-access-token``), whose spans are not limited. A wrong key is no key."""
+    secret = request.headers.get("x-access-token")
+    if secret:
+        try:
+            if (await auth.resolve(secret)).is_key:
+                return None
+        except ApiError:
+            pass
+    return request.client.host if request.client else "unknown"
+
+
 @get("/stream/{token:str}/t/{spans:str}", opt=HEAD)
-async def timeline(token: str, spans: str, library: MediaLibrary, links: Links) -> Response[str]:
+async def timeline(token: str, spans: str, request: Request, library: MediaLibrary, links: Links, clips: Clips,
+                   auth: Auth, runtime: Runtime) -> Response[str]:
     """Exactly these spans of the video, in order: ``/t/1.5-4,10-12.m3u8`` (smart cut: whole GOPs
-    reused as they are, only each edge's partial GOP re-encoded, cached)."""
+    reused as they are, only each edge's partial GOP re-encoded, cached). At most
+    ``REELDB_CLIP_MAX_SPANS`` spans of at least ``REELDB_CLIP_MIN_SPAN`` (400); new spans within the
+    link's and the client's budget (429), unless the caller sends an API key."""
     media = await _stream_media(library, links, token)
     try:
         cuts = playlists.parse_spans(spans.removesuffix(".m3u8"))
-        body = clip_playlist([(await library.clips(media, cuts), "../")])
     except ValueError as exc:
         raise NotFound(f"No such stream: {exc}") from None
-    return Response(body, media_type=TYPES[".m3u8"], headers={"cache-control": IMMUTABLE})
+    clips.check(cuts, media["length"])
+    client = await _payer(request, auth)
+    async with client_gone(request, runtime) as gone:
+        pieces = (await clips.cut([(media, cuts)], None if client is None else (media["id"], client), gone))[0]
+    try:
+        body = clip_playlist([(pieces, "../")])
+    except ValueError as exc:
+        raise NotFound(f"No such stream: {exc}") from None
+    return Response(body, media_type=TYPES[".m3u8"], headers={"cache-control": REVALIDATE})
 
 
 CLIP_KEY = re.compile(r"^[0-9a-f]{16,64}$")
@@ -193,13 +222,15 @@ CLIP_PIECE = re.compile(r"^\d{1,4}\.ts$")
 
 @get("/stream/{token:str}/clips/{entry:str}/{name:str}", opt=HEAD)
 async def clip_piece(token: str, entry: str, name: str, request: Request, library: MediaLibrary, links: Links,
-                     runtime: Runtime, shift: int | None = None) -> Any:
-    """A piece of an exact clip (cached by content: immutable)."""
+                     runtime: Runtime, clips: Clips, shift: int | None = None) -> Any:
+    """A piece of an exact clip (cached by content: immutable). Serving it marks its clip as in
+    use, so the clip cache keeps what is being played."""
     if not CLIP_KEY.match(entry) or not CLIP_PIECE.match(name):
         raise NotFound("No such stream file")
     path = await _hls_dir(library, links, token) / "clips" / entry / name
     if not await runtime.io(path.is_file):
         raise NotFound("No such stream file")
+    clips.touch(path.parent)
     return await _maybe_shifted(runtime, path, request, shift)
 
 
@@ -224,7 +255,22 @@ class CompilePart(msgspec.Struct):
     collection_id: str | None = None
 
 
-@post("/compile", status_code=200)
+async def _compile_body(request: Request) -> None:
+    """Before ``POST /compile`` reads its body: 413 beyond ``REELDB_COMPILE_MAX_BODY_KB`` (by its
+    ``Content-Length`` before reading a byte, else once read), then the strict decoding every body
+    gets (``strict.py``; a handler's own hook replaces the app's)."""
+    limit = request.app.state.settings.compile_max_body_kb * 1024
+    declared = request.headers.get("content-length", "")
+    too_large = PayloadTooLarge(f"A compilation's body may hold at most {limit // 1024} KB "
+                                f"(REELDB_COMPILE_MAX_BODY_KB)", error_code="CLIP_LIMIT")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    if len(await request.body()) > limit:
+        raise too_large
+    await strict_body(request)
+
+
+@post("/compile", status_code=200, before_request=_compile_body)
 async def compile_shots(data: Annotated[list[CompilePart], msgspec.Meta(min_length=1, max_length=500)],
                         request: Request, compilations: Compilations, links: Links, key: Principal) -> dict[str, Any]:
     """``SearchResult.compile()``: shots of several videos as one stream, in the order given."""
@@ -233,10 +279,14 @@ async def compile_shots(data: Annotated[list[CompilePart], msgspec.Meta(min_leng
 
 
 @get("/compile/{token:str}", opt=HEAD)
-async def compile_playlist(token: str, compilations: Compilations) -> Response[str]:
-    """A compilation's spans are fixed when it is made, and its pieces are cached by content."""
-    return Response(await compilations.playlist(token), media_type=TYPES[".m3u8"],
-                    headers={"cache-control": IMMUTABLE})
+async def compile_playlist(token: str, request: Request, compilations: Compilations, auth: Auth,
+                           runtime: Runtime) -> Response[str]:
+    """A compilation's spans are fixed when it is made, and its pieces are cached by content; its
+    first playback cuts them (within the link's budget) and stops if the player leaves."""
+    client = await _payer(request, auth)
+    async with client_gone(request, runtime) as gone:
+        body = await compilations.playlist(token, client, gone)
+    return Response(body, media_type=TYPES[".m3u8"], headers={"cache-control": REVALIDATE})
 
 
 BAD_LINK = "This link has expired or does not point at a video."

@@ -19,6 +19,9 @@ Then the export of the same video as an upload: the wait before it plays (``prep
 its folder and stream) side by side with ``make_hls`` alone, best of 2, then its ``previews``
 job (poster and storyboard, which follow the stream as a job of their own).
 
+Last, what the budget checks of issue 18 add to a clip request (the spans checked, their cache
+entries looked up, the link's and the address's token buckets), per request, beside the warm read.
+
 Goals (issue 10): exact clips >= 20x faster than the re-encode and <= 3x the inexact copy; an upload
 playable after <= 1.1x ``make_hls`` alone, its previews after.
 """
@@ -38,8 +41,11 @@ from pathlib import Path
 import av
 import numpy as np
 
-from reeldb.export.clips import clip_playlist, clip_segments
+from concurrent.futures import ThreadPoolExecutor
+
+from reeldb.export.clips import EDGE_WORKERS, PIECES_NAME, clip_entries, clip_playlist, clip_segments
 from reeldb.export.hls import make_hls
+from reeldb.server.clip_budget import SpanLimits, TokenBucket, check_spans
 
 CACHE = Path("/tmp/reeldb-bench-clips")
 FPS = 25
@@ -153,6 +159,20 @@ def export_share(src: Path, work: Path, runs: int = 2) -> None:
           f"in wall time, {'met' if playable[0] <= 1.1 * hls[0] else 'NOT met'} in cpu time), previews after")
 
 
+def budget_checks(src: Path, hls: Path, spans: list[tuple[float, float]], cache: Path, runs: int = 200) -> float:
+    """Seconds the budget of a clip request costs: what ``server/clips.py`` does before cutting
+    for a caller without an API key (best of ``runs``)."""
+    limits, bucket = SpanLimits(max_spans=50, min_span=0.1), TokenBucket(rate=1e9)  # never refuses
+    best = float("inf")
+    for _ in range(runs):
+        t = time.perf_counter()
+        check_spans(spans, limits)
+        new = sum(1 for e in clip_entries(src, hls, spans, cache) if not (e / PIECES_NAME).is_file())
+        bucket.take([("link", "m"), ("client", "127.0.0.1")], new, time.monotonic())
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--short", action="store_true")
@@ -176,10 +196,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="clips-bench-"))
     cache = work / "cache"
     rows = []
+    edges = ThreadPoolExecutor(EDGE_WORKERS, thread_name_prefix="clip-edges")  # the server's Runtime owns its own
     try:
         for start, dur in spans:
             t, c = time.perf_counter(), time.process_time()
-            pieces = clip_segments(src, hls, [(start, start + dur)], cache)
+            pieces = clip_segments(src, hls, [(start, start + dur)], cache, executor=edges)
             clip_playlist([(pieces, "")])
             cold, cold_cpu = time.perf_counter() - t, time.process_time() - c
             t = time.perf_counter()
@@ -191,7 +212,9 @@ def main() -> None:
             copy, copy_cpu = ffmpeg(["-ss", f"{start}", "-t", f"{dur}", "-i", str(src), "-c", "copy",
                                      str(work / "copy.mp4")])
             rows.append((start, dur, cold, warm, reencode, copy, len(pieces[0]), enc, cold_cpu, reencode_cpu, copy_cpu))
+        checks = budget_checks(src, hls, [(s, s + d) for s, d in spans], cache)
     finally:
+        edges.shutdown()
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"\n{minutes}-minute 1280x720 {FPS} fps, {GOP_SECONDS} s GOP ({src.stat().st_size / 1e6:.0f} MB), "
@@ -210,6 +233,8 @@ def main() -> None:
           f"shifts them less)")
     print(f"goals: >= 20x faster than re-encoding ({'met' if tot[2] / tot[0] >= 20 else 'NOT met'}), "
           f"<= 3x the inexact copy ({'met' if tot[0] / tot[3] <= 3 else 'NOT met'})")
+    print(f"budget checks (issue 18): {checks * 1e3:.3f} ms a request of 10 spans (spans checked, cache entries "
+          f"looked up, two token buckets), {checks / max(tot[1] / len(rows), 1e-9):.2f}x a warm read of one span")
 
     if not opts.no_export:
         work = Path(tempfile.mkdtemp(prefix="clips-bench-export-"))

@@ -15,6 +15,7 @@ import time
 
 import av
 import pytest
+import requests
 from clip_media import frame_number, make_numbered
 from recording import record, use_reeldb_recorder
 from videodb.exceptions import InvalidRequestError
@@ -97,3 +98,7 @@ def test_rtstream_generate_stream_plays_the_unix_span(server_factory, tmp_path):
         with pytest.raises(InvalidRequestError, match=message):
             display.generate_stream(bad_start, bad_end)
     assert "once its session is exported" in early[0], early
+    # a sub-millisecond range holds no frame: a 400 saying so, never a link that plays nothing
+    tiny = requests.get(f"{server.url}/rtstream/{display.id}/stream", params={"start": start + 1, "end": start + 1.0004},
+                        headers={"x-access-token": server.api_key})
+    assert tiny.status_code == 400 and "REELDB_CLIP_MIN_SPAN" in tiny.json()["message"], tiny.text
