@@ -47,7 +47,7 @@ from kombu import Exchange, Queue
 from .database import Conn, Database, dumps, loads, row
 from .errors import safe_error
 from .compute_parts import compute_parts
-from .jobs import LANES, Handler, JobContext, JobKind, JobLost, Jobs, _Execution, run_compute
+from .jobs import LANES, JobContext, JobKind, JobLost, Jobs, _Execution, run_compute
 from .runtime import Runtime
 from .settings import Settings
 
