@@ -73,81 +73,36 @@ def make_hls(src: Path, out_dir: Path, segment_seconds: float = 4, *, name: str 
         if not streams:
             raise HlsError(f"{src.name}: no audio or video stream to segment")
 
-        writer = HlsWriter(out_dir, segment_seconds, name)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        work = out_dir / f".hls-{uuid.uuid4().hex[:8]}.part"
+        work.mkdir()
         try:
             if watch is not None and video is not None:
                 watch.start(video, src.name)
-            _segment(inp, streams, writer, watch if video is not None else None,
+            _segment(inp, streams, work, segment_seconds, name, watch if video is not None else None,
                      video.index if video is not None else -1)
-        except BaseException:
-            writer.abort()
-            raise
-        return writer.commit()
+            for entry in sorted(work.iterdir(), key=lambda p: p.name == name):  # playlist last
+                os.replace(entry, out_dir / entry.name)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     finally:
         inp.close()
+    return out_dir / name
 
 
-class HlsWriter:
-    """An HLS rendition muxed from packets its caller hands it (:func:`make_hls` from a file it
-    reads; the editor's copy path from the packets it writes into its MP4, so the rendition costs
-    no second read), written into a temporary folder inside ``out_dir`` and moved into place by
-    :meth:`commit` (the playlist last), or removed by :meth:`abort`."""
-
-    def __init__(self, out_dir: Path, segment_seconds: float = 4, name: str = PLAYLIST_NAME) -> None:
-        self.out_dir, self.name = Path(out_dir), name
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.work = self.out_dir / f".hls-{uuid.uuid4().hex[:8]}.part"
-        self.work.mkdir()
-        options = {
-            "hls_time": f"{segment_seconds:g}",
-            "hls_playlist_type": "vod",
-            "hls_list_size": "0",
-            "hls_segment_type": "mpegts",
-            "hls_segment_filename": str(self.work / "seg_%05d.ts"),
-            "hls_flags": "independent_segments",
-        }
-        try:
-            self.out = av.open(str(self.work / name), mode="w", format="hls", options=options)
-        except BaseException:
-            shutil.rmtree(self.work, ignore_errors=True)
-            raise
-        self._closed = False
-
-    def add_stream_from_template(self, template):
-        return self.out.add_stream_from_template(template)
-
-    def mux(self, packet: av.Packet) -> None:
-        self.out.mux(packet)
-
-    def close(self) -> None:
-        """Write the last segment and the playlist (still in the temporary folder)."""
-        if not self._closed:
-            self._closed = True
-            self.out.close()
-
-    def commit(self) -> Path:
-        """Close, then move the rendition into ``out_dir``; returns the playlist's path."""
-        try:
-            self.close()
-            for entry in sorted(self.work.iterdir(), key=lambda p: p.name == self.name):  # playlist last
-                os.replace(entry, self.out_dir / entry.name)
-        finally:
-            shutil.rmtree(self.work, ignore_errors=True)
-        return self.out_dir / self.name
-
-    def abort(self) -> None:
-        try:
-            self.close()
-        except av.error.FFmpegError:
-            pass
-        finally:
-            shutil.rmtree(self.work, ignore_errors=True)
-
-
-def _segment(inp: av.container.InputContainer, streams: list, writer: HlsWriter,
+def _segment(inp: av.container.InputContainer, streams: list, work: Path, segment_seconds: float, name: str,
              watch: Optional[PacketWatcher] = None, video_index: int = -1) -> None:
+    options = {
+        "hls_time": f"{segment_seconds:g}",
+        "hls_playlist_type": "vod",
+        "hls_list_size": "0",
+        "hls_segment_type": "mpegts",
+        "hls_segment_filename": str(work / "seg_%05d.ts"),
+        "hls_flags": "independent_segments",
+    }
+    out = av.open(str(work / name), mode="w", format="hls", options=options)
     try:
-        mapping = {s.index: writer.add_stream_from_template(s) for s in streams}
+        mapping = {s.index: out.add_stream_from_template(s) for s in streams}
         guard = DtsGuard()  # an upload (or an old export) may hold repeated DTS
         seen = 0
         for packet in inp.demux(*streams):
@@ -157,10 +112,14 @@ def _segment(inp: av.container.InputContainer, streams: list, writer: HlsWriter,
             if packet.dts is None and packet.pts is None:
                 continue
             packet.stream = mapping[key]
-            writer.mux(guard.fix(packet, key))
+            out.mux(guard.fix(packet, key))
             seen += 1
         if seen == 0:
             raise HlsError(f"{Path(inp.name).name}: no packets to segment")
-        writer.close()
+        out.close()
     except av.error.FFmpegError as exc:
+        out.close()
         raise HlsError(f"{Path(inp.name).name}: HLS segmenting failed ({describe_error(exc)})") from exc
+    except BaseException:
+        out.close()
+        raise

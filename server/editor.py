@@ -20,19 +20,20 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from reeldb.export import probe
+from reeldb.export import clip_segments, probe
 from reeldb.export.editor import (
+    CopyPlan,
     SourceInfo,
     Timeline,
     canonical_key,
     check_sources,
-    copy_timeline,
     map_captions,
     mix_audio,
     needs_captions,
     parse_timeline,
     plan_copy,
     render,
+    write_copy,
 )
 from reeldb.export.editor.budget import RenderLimits, check_budget, render_cost
 from reeldb.export.editor.legacy import from_legacy, legacy_ids, subtitled
@@ -68,8 +69,7 @@ def source_of(media: dict[str, Any]) -> SourceInfo:
         id=media["id"], kind=kind, path=media["path"], duration=float(media["length"] or 0.0),
         width=media["width"], height=media["height"], fps=media["fps"],
         has_audio=bool(media["audio_codec"]), has_video=kind == "video" and bool(media["video_codec"]),
-        hls_dir=PurePosixPath(media["hls_path"]).parent.as_posix() if media.get("hls_path") else None,
-        audio_channels=media.get("audio_channels"))
+        hls_dir=PurePosixPath(media["hls_path"]).parent.as_posix() if media.get("hls_path") else None)
 
 
 def _source_dict(s: SourceInfo) -> dict[str, Any]:
@@ -195,6 +195,13 @@ class Editor:
         return result
 
 
+def _copy(plan: CopyPlan, sources: dict[str, SourceInfo], mix, out: Path, progress) -> None:
+    src = sources[plan.video_id]
+    hls_dir = Path(src.hls_dir or "")
+    spans = clip_segments(Path(src.path), hls_dir, [(s0, s1) for _, s0, s1 in plan.spans], hls_dir / "clips")
+    write_copy(plan, [[piece.path for piece in span] for span in spans], mix, out, progress)
+
+
 def render_compute(ctx: JobContext) -> dict[str, Any]:
     """The render job's compute part, files only (a job worker runs it): :func:`render_files` in a
     child process with its own memory limit (``render_process``), so a render can fail but never
@@ -223,9 +230,8 @@ def render_files(job_id: str, p: dict[str, Any], media_root: str, progress: Call
         if plan is None or plan.audio == "mix":
             mix = mix_audio(timeline, sources)
             progress(0.05)
-        if plan is not None:  # the MP4 and its stream from one pass over the cut pieces
-            hls = staging / "hls"
-            copy_timeline(plan, sources[plan.video_id], mix, out, hls, lambda f: progress(0.05 + 0.75 * f))
+        if plan is not None:
+            _copy(plan, sources, mix, out, lambda f: progress(0.05 + 0.75 * f))
         else:
             render(timeline, sources, out, captions, lambda f: progress(0.05 + 0.75 * f), mix=mix)
         info = probe(out)

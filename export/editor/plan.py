@@ -39,8 +39,6 @@ class SourceInfo:
     has_audio: bool = False
     has_video: bool = False
     hls_dir: Optional[str] = None
-    #: Channels of its sound when known (a mix of mono sources is encoded as mono).
-    audio_channels: Optional[int] = None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 Blocking and CPU-bound (call from a worker thread); reads library files, writes only the output
 path it is given. Two ways (see :mod:`.plan`):
 
-- the copy path (:mod:`.copy`) takes its audio from here: the timeline's mix, encoded once.
+- :func:`write_copy`: the spans' exact-clip pieces (MPEG-TS made by ``export.clips``) remuxed
+  packet for packet into an MP4; the audio is the pieces' own AAC packets or the timeline's mix.
 - :func:`render`: every frame composited in numpy on 4:2:0 planes, the encoder's own format
   (sources decoded and scaled to yuv420p by PyAV's swscale; text, images and captions drawn with
   Pillow and converted once, BT.601 as swscale does; layers sit on even pixels) and encoded with
@@ -13,13 +14,14 @@ path it is given. Two ways (see :mod:`.plan`):
 from __future__ import annotations
 
 import math
+import io
 import queue as queue_mod
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Optional, Sequence
+from typing import BinaryIO, Callable, Iterator, Mapping, Optional, Sequence
 
 import av
 import numpy as np
@@ -28,7 +30,7 @@ from PIL import Image
 from ..mix import to_stereo
 from .model import AudioAsset, CaptionAsset, Clip, ImageAsset, TextAsset, Timeline, TimelineError, VideoAsset
 from .geometry import crop_box, even, even_xy, fitted_size, placed_at, visible
-from .plan import SourceInfo, output_fps
+from .plan import CopyPlan, SourceInfo, output_fps
 from .text import draw_text, guarded, layout_text, render_caption
 
 SAMPLE_RATE = 48000
@@ -54,19 +56,16 @@ class Caption:
 
 class _ClipSound:
     """One audible clip's sound read forward, block by block, on the timeline's sample clock:
-    decoded from ``asset.start``, as 48 kHz planar float with the mix's ``channels`` (1 or 2), at
-    its volume and fades. Frames already in that form (Opus decodes to 48 kHz planar float) are
-    taken as they are: a resampler per frame cost twice the decoding."""
+    decoded from ``asset.start``, resampled to 48 kHz stereo, at its volume and fades."""
 
-    def __init__(self, clip: Clip, path: str, channels: int = 2) -> None:
+    def __init__(self, clip: Clip, path: str) -> None:
         self.clip = clip
         self.path = path
-        self.channels = channels
         self.lo = int(round(clip.start * SAMPLE_RATE))
         self.hi = self.lo + int(round(clip.duration * SAMPLE_RATE))
         self.chunks: Optional[Iterator[tuple[Optional[float], np.ndarray]]] = None
         self.container = None
-        self.buf = np.zeros((channels, 0), dtype=np.float32)
+        self.buf = np.zeros((2, 0), dtype=np.float32)
         self.buf_at: Optional[int] = None  # timeline sample of buf[:, 0]
 
     def _open(self) -> None:
@@ -77,20 +76,13 @@ class _ClipSound:
         start = self.clip.asset.start  # type: ignore[union-attr]
         if start > 1.0:
             self.container.seek(int((origin + start - 0.5) / stream.time_base), stream=stream, backward=True)
-        channels = self.channels
-        resampler = av.AudioResampler(format="fltp", layout="mono" if channels == 1 else "stereo", rate=SAMPLE_RATE)
+        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=SAMPLE_RATE)
 
         def chunks() -> Iterator[tuple[Optional[float], np.ndarray]]:
             for frame in self.container.decode(stream):  # type: ignore[union-attr]
                 t = float(frame.time) - origin if frame.time is not None else None
-                if (frame.format.name == "fltp" and frame.sample_rate == SAMPLE_RATE
-                        and len(frame.layout.channels) <= channels):
-                    samples = frame.to_ndarray()
-                    yield t, (samples if samples.shape[0] == channels else to_stereo(samples))
-                    continue
                 for r in resampler.resample(frame):
-                    samples = r.to_ndarray().astype(np.float32, copy=False)
-                    yield t, (samples if channels == 1 else to_stereo(samples))
+                    yield t, to_stereo(r.to_ndarray().astype(np.float32, copy=False))
                     t = None
 
         self.chunks = chunks()
@@ -152,24 +144,22 @@ def _fade(part: np.ndarray, offset: int, length: int, fade_in: float, fade_out: 
 
 class Mix:
     """The timeline's sound: every audible clip summed at its volume (and fades), hard-clipped at
-    ±1 (volumes above 1 are the caller's choice), 48 kHz float32, mono when every source is
-    (``channels`` 1), else stereo, read as blocks in constant memory (each reader decodes its
-    clips forward)."""
+    ±1 (volumes above 1 are the caller's choice), 48 kHz stereo float32, read as blocks in
+    constant memory (each reader decodes its clips forward)."""
 
     #: Mixes up to this long are also held whole (a mono check, two encoders on halves).
     WHOLE_UP_TO = 10 * 60 * SAMPLE_RATE
 
-    def __init__(self, clips: Sequence[tuple[Clip, str]], n: int, channels: int = 2) -> None:
+    def __init__(self, clips: Sequence[tuple[Clip, str]], n: int) -> None:
         self.clips = list(clips)
         self.n = n
-        self.channels = channels
 
     def blocks(self, start: int = 0, stop: Optional[int] = None, block: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
         stop = self.n if stop is None else min(stop, self.n)
-        readers = [_ClipSound(clip, path, self.channels) for clip, path in self.clips]
+        readers = [_ClipSound(clip, path) for clip, path in self.clips]
         try:
             for at in range(start, stop, block):
-                out = np.zeros((self.channels, min(block, stop - at)), dtype=np.float32)
+                out = np.zeros((2, min(block, stop - at)), dtype=np.float32)
                 for reader in readers:
                     reader.add_into(out, at)
                     if at >= reader.hi:
@@ -181,23 +171,20 @@ class Mix:
                 reader.close()
 
     def array(self) -> np.ndarray:
-        return np.concatenate(list(self.blocks()), axis=1) if self.n else np.zeros((self.channels, 0), np.float32)
+        return np.concatenate(list(self.blocks()), axis=1) if self.n else np.zeros((2, 0), np.float32)
 
 
 def mix_audio(timeline: Timeline, sources: Mapping[str, SourceInfo]) -> Optional[Mix]:
     """The timeline's :class:`Mix`, or None when no clip is audible (an audio clip, or a video
-    clip with sound, at a volume above 0). Mono when every audible source is known to be mono
-    (nothing in the model pans, so their sum is mono too)."""
+    clip with sound, at a volume above 0)."""
     audible = []
-    mono = True
     for clip in timeline.clips():
         a = clip.asset
         if isinstance(a, (AudioAsset, VideoAsset)) and a.volume > 0 and sources[a.id].has_audio:
             audible.append((clip, sources[a.id].path))
-            mono = mono and sources[a.id].audio_channels == 1
     if not audible:
         return None
-    return Mix(audible, int(round(timeline.duration * SAMPLE_RATE)), 1 if mono else 2)
+    return Mix(audible, int(round(timeline.duration * SAMPLE_RATE)))
 
 
 def _add_aac(out: av.container.OutputContainer, layout: str = "stereo"):
@@ -208,127 +195,60 @@ def _add_aac(out: av.container.OutputContainer, layout: str = "stereo"):
     return stream
 
 
-def _aac_context(layout: str):
-    """An AAC encoder with the output stream's settings (its packets go into that stream)."""
-    ctx = av.CodecContext.create("aac", "w")
-    ctx.sample_rate, ctx.layout, ctx.format = SAMPLE_RATE, layout, "fltp"
-    ctx.bit_rate = AUDIO_BITRATE
-    ctx.time_base = Fraction(1, SAMPLE_RATE)
-    return ctx
-
-
-class EncodedMix:
-    """A mix up to :attr:`Mix.WHOLE_UP_TO`, decoded and AAC-encoded on threads of its own from
-    the moment this is made (the copy path makes it before cutting its video, so the one costly
-    step of that path runs beside the rest). Mono when the mix is (known from its sources, or
-    found: both channels equal, as with most microphones): the same sound for half the AAC
-    encoding. Owns its pool: :meth:`close` when done (the packets taken or not)."""
-
-    def __init__(self, mix: Mix) -> None:
-        self.n = mix.n
-        self._layout: Optional[str] = "mono" if mix.channels == 1 else None
-        self._decided = threading.Event()
-        if self._layout is not None:
-            self._decided.set()
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="reeldb-aac-job")
-        self._future = self._pool.submit(self._run, mix)
-
-    def _run(self, mix: Mix) -> list[av.Packet]:
-        try:
-            whole = mix.array()
-            if self._layout is None:
-                mono = bool(np.array_equal(whole[0], whole[1]))
-                self._layout = "mono" if mono else "stereo"
-            if self._layout == "mono":
-                whole = whole[:1]
-        finally:
-            self._decided.set()
-        return _encode_parallel(whole, self._layout)
-
-    @property
-    def layout(self) -> str:
-        """``mono`` or ``stereo`` (waits for the decoding when the sources did not say)."""
-        self._decided.wait()
-        if self._layout is None:
-            self._future.result()  # the decoding failed: raise its error
-        return self._layout  # type: ignore[return-value]
-
-    def done(self) -> bool:
-        return self._future.done()
-
-    def packets(self) -> list[av.Packet]:
-        """The AAC packets (pts in samples from 0, the encoder's priming first); waits."""
-        try:
-            return self._future.result()
-        finally:
-            self._pool.shutdown(wait=False)
-
-    def close(self) -> None:
-        self._future.cancel()
-        self._pool.shutdown(wait=False)
-
-
 class _AudioQueue:
     """The mix encoded to AAC, handed to the muxer interleaved with the video by time.
 
     A mix up to :attr:`Mix.WHOLE_UP_TO` is encoded up front on other threads while the caller
-    works (:class:`EncodedMix`, two halves at once); a longer one is encoded block by block as
-    the muxer asks, in constant memory. ``twin``: a second output (an HLS rendition) that gets a
-    copy of every packet, on its own stream ``twin.add_stream_from_template`` made."""
+    works (two halves at once; mono when both channels are the same); a longer one is encoded
+    block by block as the muxer asks, in constant memory."""
 
-    def __init__(self, out: av.container.OutputContainer, mix: "Mix | EncodedMix", twin=None) -> None:
+    def __init__(self, out: av.container.OutputContainer, mix: Mix) -> None:
         self.out = out
         self.next = 0
         self._packets: Optional[list[av.Packet]] = None
-        self._encoded: Optional[EncodedMix] = None
-        self._own = False
+        self._future = None
+        self._pool: Optional[ThreadPoolExecutor] = None
         self._stream_blocks: Optional[Iterator[np.ndarray]] = None
-        self._twin, self._twin_stream = twin, None
-        if isinstance(mix, Mix) and mix.n > Mix.WHOLE_UP_TO:
-            self._layout = "mono" if mix.channels == 1 else "stereo"
-            self.stream = _add_aac(out, self._layout)
+        if mix.n > Mix.WHOLE_UP_TO:
+            self.stream = _add_aac(out, "stereo")
             self.stream.codec_context.open()  # in the header, written at the first mux
             self._stream_blocks = mix.blocks()
             self._encoded_until = 0
             self._pending: list[av.Packet] = []
-        else:
-            if isinstance(mix, Mix):
-                mix, self._own = EncodedMix(mix), True
-            self._encoded = mix
-            self.stream = _add_aac(out, mix.layout)
-            self.stream.codec_context.open()  # its parameters are in the header, written at the first mux
-        if twin is not None:
-            self._twin_stream = twin.add_stream_from_template(self.stream)
+            return
+        whole = mix.array()
+        # a mix whose two channels are the same (mono sources: most microphones) is encoded as
+        # mono: the same sound for half the AAC encoding, the one costly step of the copy path
+        mono = bool(np.array_equal(whole[0], whole[1]))
+        if mono:
+            whole = whole[:1]
+        layout = "mono" if mono else "stereo"
+        stream = _add_aac(out, layout)
+        stream.codec_context.open()  # its parameters are in the header, written at the first mux
+        # encoded on other threads while the caller demuxes and muxes the video
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="reeldb-aac-job")
+        self._future = self._pool.submit(_encode_parallel, stream, whole, layout)
 
     @property
     def packets(self) -> list[av.Packet]:
         if self._packets is None:
-            self._packets = self._encoded.packets()  # type: ignore[union-attr]
+            try:
+                self._packets = self._future.result()  # type: ignore[union-attr]
+            finally:
+                self._pool.shutdown(wait=False)  # type: ignore[union-attr]
         return self._packets
 
-    def wait(self) -> None:
-        """Have every packet before the muxing starts (an HLS rendition needs its audio
-        interleaved with the video, segment by segment)."""
-        if self._encoded is not None:
-            self.packets  # noqa: B018 - waits
-
-    def _emit(self, packet: av.Packet) -> None:
-        if self._twin is not None:
-            self._twin.mux(twin_packet(packet, self._twin_stream))
-        packet.stream = self.stream
-        self.out.mux(packet)
-
     def until(self, seconds: float) -> None:
-        if self._stream_blocks is not None or self._encoded is None:
+        if self._stream_blocks is not None:
             self._stream_until(seconds)
             return
-        if self._packets is None and seconds < math.inf and not self._encoded.done():
+        if self._packets is None and seconds < math.inf and not self._future.done():  # type: ignore[union-attr]
             return  # the muxer interleaves what it has; the audio catches up once encoded
         while self.next < len(self.packets):
             p = self.packets[self.next]
             if p.pts is not None and float(p.pts * p.time_base) > seconds:
                 return
-            self._emit(p)
+            self.out.mux(p)
             self.next += 1
 
     def _stream_until(self, seconds: float) -> None:
@@ -339,29 +259,16 @@ class _AudioQueue:
                 self._pending += list(self.stream.encode(None))
                 self._stream_blocks = None
                 break
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block), format="fltp", layout=self._layout)
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block), format="fltp", layout="stereo")
             frame.sample_rate, frame.time_base, frame.pts = SAMPLE_RATE, Fraction(1, SAMPLE_RATE), self._encoded_until
             self._pending += list(self.stream.encode(frame))
             self._encoded_until += block.shape[1]
         while self._pending and (self._pending[0].pts is None
                                  or float(self._pending[0].pts * self._pending[0].time_base) <= seconds):
-            self._emit(self._pending.pop(0))
+            self.out.mux(self._pending.pop(0))
 
     def rest(self) -> None:
         self.until(math.inf)
-
-    def close(self) -> None:
-        if self._own and self._encoded is not None:
-            self._encoded.close()
-
-
-def twin_packet(packet: av.Packet, stream) -> av.Packet:
-    """A copy of ``packet`` for another output's ``stream`` (muxing takes a packet's data)."""
-    twin = av.Packet(bytes(packet))
-    twin.pts, twin.dts, twin.time_base = packet.pts, packet.dts, packet.time_base
-    twin.is_keyframe = packet.is_keyframe
-    twin.stream = stream
-    return twin
 
 
 #: Mixes longer than this are AAC-encoded in two halves at once (one per core).
@@ -372,31 +279,37 @@ PARALLEL_AAC_FROM = 20 * SAMPLE_RATE
 AAC_OVERLAP = 2048
 
 
-def _encode_parallel(mix: np.ndarray, layout: str) -> list[av.Packet]:
+def _encode_parallel(stream, mix: np.ndarray, layout: str) -> list[av.Packet]:
     """AAC packets of ``mix`` (pts in samples, the encoder's 1024-sample priming first), encoded
     as two halves on two threads (PyAV releases the GIL while encoding) and joined at a frame
     boundary: the first half's packets before the seam, the second's from it on."""
     n = mix.shape[1]
     if n < PARALLEL_AAC_FROM:
-        return list(_encode_mix(_aac_context(layout), mix))
+        return list(_encode_mix(None, stream, mix))
     seam = (n // 2) // 1024 * 1024
+    second = av.CodecContext.create("aac", "w")
+    second.sample_rate, second.layout, second.format = SAMPLE_RATE, layout, "fltp"
+    second.bit_rate = AUDIO_BITRATE
+    second.time_base = Fraction(1, SAMPLE_RATE)
 
     def first_half() -> list[av.Packet]:
-        return [p for p in _encode_mix(_aac_context(layout), mix[:, :seam + AAC_OVERLAP]) if p.pts < seam]
+        return [p for p in _encode_mix(None, stream, mix[:, :seam + AAC_OVERLAP]) if p.pts < seam]
 
     def second_half() -> list[av.Packet]:
         start = seam - AAC_OVERLAP
-        return [p for p in _encode_mix(_aac_context(layout), mix[:, start:], start) if p.pts >= seam]
+        return [p for p in _encode_mix(None, second, mix[:, start:], start) if p.pts >= seam]
 
     with ThreadPoolExecutor(2, thread_name_prefix="reeldb-aac") as pool:
         a, b = pool.submit(first_half), pool.submit(second_half)
         head, tail = a.result(), b.result()
-    for p in head + tail:
+    for p in tail:
+        p.stream = stream
         p.time_base = Fraction(1, SAMPLE_RATE)
     return head + tail
 
 
-def _encode_mix(ctx, mix: np.ndarray, origin: int = 0) -> Iterator[av.Packet]:
+def _encode_mix(out: Optional[av.container.OutputContainer], stream, mix: np.ndarray,
+                origin: int = 0) -> Iterator[av.Packet]:
     block = SAMPLE_RATE
     for i in range(0, mix.shape[1], block):
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(mix[:, i:i + block]), format="fltp",
@@ -404,8 +317,109 @@ def _encode_mix(ctx, mix: np.ndarray, origin: int = 0) -> Iterator[av.Packet]:
         frame.sample_rate = SAMPLE_RATE
         frame.time_base = Fraction(1, SAMPLE_RATE)
         frame.pts = origin + i
-        yield from ctx.encode(frame)
-    yield from ctx.encode(None)
+        yield from stream.encode(frame)
+    yield from stream.encode(None)
+
+
+# -- the copy path ------------------------------------------------------------------------------
+
+class _Chain(io.RawIOBase):
+    """Files read one after another as one stream (a span's MPEG-TS pieces)."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = list(paths)
+        self.current: Optional[BinaryIO] = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        while True:
+            if self.current is None:
+                if not self.paths:
+                    return 0
+                self.current = open(self.paths.pop(0), "rb")
+            n = self.current.readinto(buffer)
+            if n:
+                return n
+            self.current.close()
+            self.current = None
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+        super().close()
+
+
+def write_copy(plan: CopyPlan, pieces: Sequence[Sequence[Path]], mix: Optional[Mix], out_path: Path,
+               progress: Progress = lambda f: None) -> None:
+    """Remux the spans' pieces (one list of TS files per span of ``plan``) into ``out_path``
+    (MP4), each span moved to its place on the timeline; audio as ``plan.audio`` says."""
+    files = [p for span in pieces for p in span]
+    if not files:
+        raise TimelineError("timeline: the video clips lie outside their source")
+    with av.open(str(files[0])) as first:
+        vtemplate = first.streams.video[0]
+        has_source_audio = bool(first.streams.audio)
+        out = av.open(str(out_path), mode="w", format="mp4", options={"movflags": "+faststart"})
+        try:
+            vout = out.add_stream_from_template(vtemplate)
+            vout.time_base = Fraction(1, 90000)
+            aout = None
+            if plan.audio == "source" and has_source_audio:
+                aout = out.add_stream_from_template(first.streams.audio[0])
+                aout.time_base = Fraction(1, 90000)
+            queue = _AudioQueue(out, mix) if plan.audio == "mix" and mix is not None else None
+            total = len(files)
+            done = 0
+            last_dts = {"video": -1, "audio": -1}
+            for (tl_start, _, _), span in zip(plan.spans, pieces):
+                origin: Optional[int] = None
+                # a span's pieces read as one MPEG-TS stream (each piece flags its restart as a
+                # discontinuity), without probing: the first piece was probed above
+                with av.open(_Chain(span), format="mpegts", options=NO_PROBE) as src:
+                    streams = list(src.streams.video[:1])
+                    if aout is not None and plan.audio == "source":
+                        streams += list(src.streams.audio[:1])
+                    early: list[av.Packet] = []  # audio muxed ahead of the span's first picture
+                    for first_packet in src.demux(streams):
+                        if first_packet.dts is None or first_packet.size == 0:
+                            continue
+                        if origin is None:
+                            if first_packet.stream.type != "video":
+                                early.append(first_packet)
+                                continue
+                            origin = first_packet.pts - round(tl_start * 90000)  # the span's first picture
+                            batch = [first_packet, *sorted(early, key=lambda p: p.dts)]
+                        else:
+                            batch = [first_packet]
+                        for packet in batch:
+                            kind = packet.stream.type
+                            shift = origin
+                            pts, dts = packet.pts - shift, packet.dts - shift
+                            if kind == "video":
+                                packet.stream = vout
+                            else:
+                                if pts < 0:
+                                    continue
+                                packet.stream = aout
+                            if dts <= last_dts[kind]:
+                                dts = last_dts[kind] + 1
+                                pts = max(pts, dts)
+                            last_dts[kind] = dts
+                            packet.pts, packet.dts = pts, dts
+                            packet.time_base = Fraction(1, 90000)
+                            if queue is not None:
+                                queue.until(dts / 90000)
+                            out.mux(packet)
+                done += len(span)
+                progress(0.9 * done / total)
+            if queue is not None:
+                queue.rest()
+        finally:
+            out.close()
+    progress(1.0)
 
 
 # -- the render path ----------------------------------------------------------------------------
@@ -738,7 +752,6 @@ def render(timeline: Timeline, sources: Mapping[str, SourceInfo], out_path: Path
     out = av.open(str(out_path), mode="w", format="mp4", options={"movflags": "+faststart"})
     live: dict[int, _Layer] = {}
     encoder_thread: Optional[_Encoder] = None
-    audio: Optional[_AudioQueue] = None
     try:
         vstream = out.add_stream("libx264", rate=fps, options=dict(encoder))
         vstream.width, vstream.height, vstream.pix_fmt = W, H, "yuv420p"
@@ -770,8 +783,6 @@ def render(timeline: Timeline, sources: Mapping[str, SourceInfo], out_path: Path
     finally:
         if encoder_thread is not None:
             encoder_thread.abandon()
-        if audio is not None:
-            audio.close()
         for layer in live.values():
             layer.close()
         out.close()

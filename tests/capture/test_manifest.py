@@ -50,7 +50,7 @@ def test_channel_id_rules():
     with pytest.raises(ValueError):
         category("webcam")
     assert is_channel_id("mic:a.b-c_d") and not is_channel_id("webcam") and not is_channel_id("mic:")
-    assert CHANNEL_ID.pattern == r"^(mic|system_audio|display|screen|camera):[A-Za-z0-9_.\-]+$"
+    assert CHANNEL_ID.pattern == r"^(mic|system_audio|display|screen|camera):[A-Za-z0-9_.\-]{1,128}$"
 
 
 def test_file_names_are_unique_per_channel_id():

@@ -92,8 +92,14 @@ def test_jobs_on_two_celery_workers_and_one_killed_mid_job(tmp_path):
         long_video = coll.upload(file_path=str(write_video(tmp_path / "long.mp4", audio)))
         thread = threading.Thread(target=index, args=(long_video,))
         thread.start()
-        wait_until(lambda: running_jobs(redis_server.url), 120, "the index job to start on a worker", every=0.02)
-        job_id, victim_name = next(iter(running_jobs(redis_server.url).items()))
+        def index_job() -> str | None:  # its index job (not the upload's previews job)
+            found = _row(data, "select id from jobs where kind = 'index' and params like ?", f'%"{long_video.id}"%')
+            return found[0] if found else None
+
+        wait_until(lambda: index_job() in running_jobs(redis_server.url), 120, "the index job to start on a worker",
+                   every=0.02)
+        job_id = index_job()
+        victim_name = running_jobs(redis_server.url)[job_id]
         victim = next(w for w in workers if w.name == victim_name)
         survivor = next(w for w in workers if w is not victim)
         victim.kill()

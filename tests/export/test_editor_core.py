@@ -10,7 +10,7 @@ import pytest
 from gen_media import make_audio
 
 from reeldb.export import probe
-from reeldb.export.editor import SourceInfo, TimelineError, map_captions, parse_timeline, plan_copy, write_copy
+from reeldb.export.editor import SourceInfo, TimelineError, map_captions, parse_timeline, plan_copy
 from reeldb.export.editor.model import CaptionsUnavailable, to_json
 
 R = importlib.import_module("reeldb.export.editor.render")
@@ -127,7 +127,7 @@ def test_copy_path_plays_exactly_the_spans_with_the_sources_audio(tmp_path, bfra
     assert plan is not None and plan.audio == "source"
     pieces = clip_segments(src, tmp_path / "hls", [(a, b) for _, a, b in plan.spans], tmp_path / "clips")
     out = tmp_path / "out.mp4"
-    write_copy(plan, [[p.path for p in span] for span in pieces], None, out)
+    R.write_copy(plan, [[p.path for p in span] for span in pieces], None, out)
     with av.open(str(out)) as c:
         numbers = [frame_number(f) for f in c.decode(video=0)]
     assert numbers == list(range(32, 87)) + list(range(5, 30))
