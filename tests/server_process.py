@@ -40,6 +40,27 @@ def wait_until(predicate, timeout: float, what: str, every: float = 0.2) -> None
         time.sleep(every)
 
 
+def search_when_indexed(video, query: str, timeout: float = 240.0):
+    """``video.search(query)`` once the recording's automatic index is done: a search that arrives
+    while it runs waits up to 20 s and then answers "being indexed", which is asked again (any
+    other error fails at once)."""
+    from videodb.exceptions import InvalidRequestError
+
+    found: list = []
+
+    def searched() -> bool:
+        try:
+            found.append(video.search(query))
+            return True
+        except InvalidRequestError as exc:
+            if "being indexed" not in str(exc):
+                raise
+            return False
+
+    wait_until(searched, timeout, f"the index of {video.id}, for a search of {query!r}", every=0.0)
+    return found[-1]
+
+
 def wait_healthy(proc: subprocess.Popen, url: str, timeout: float, log: Path) -> None:
     """Wait until the server process ``proc`` answers ``url/health`` with 200; fail with its log
     if it exits first or does not answer within ``timeout`` seconds."""

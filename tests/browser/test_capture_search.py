@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from server_process import search_when_indexed
 from speech import compose, require_espeak, write_wav
 from test_capture_page import CHROMIUM, chromium_args, wait_status
-from videodb.exceptions import InvalidRequestError
 
 pytestmark = pytest.mark.slow
 
@@ -55,13 +55,7 @@ def test_a_default_browser_recording_is_searchable_without_asking(server, conn, 
     assert wait_status(conn, cap.id, {"exported", "failed"}, timeout=120) == "exported"
 
     video = conn.get_collection().get_video(conn.get_capture_session(cap.id).exported_video_id)
-    deadline = time.time() + 240
-    while True:  # a search waits for the index that runs (up to 20 s at a time), then says so
-        try:
-            shots = video.search("quarterly budget review").shots
-            break
-        except InvalidRequestError as exc:
-            assert "being indexed" in str(exc) and time.time() < deadline, exc
+    shots = search_when_indexed(video, "quarterly budget review").shots
     assert shots and "budget" in shots[0].text.lower()
     words = conn.get(f"video/{video.id}/transcription", params={"segmenter": "sentence"})["word_timestamps"]
     # Chromium's fake screen audio plays the same file as its fake mic: every segment names the

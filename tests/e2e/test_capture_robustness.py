@@ -14,6 +14,7 @@ import pytest
 import requests
 import videodb
 from recording import record, screen_ts, use_reeldb_recorder
+from server_process import search_when_indexed
 from speech import MEETING_A, compose, require_espeak, write_wav
 from videodb.exceptions import InvalidRequestError
 
@@ -185,13 +186,7 @@ def test_seed_search_on_a_captured_meeting(server_factory, screen, tmp_path, hoo
     video = coll.get_video(cap.exported_video_id)
     # The export is indexed by itself: search works without index_spoken_words() (a search while
     # the index runs waits for it, up to 20 s, then says so) ...
-    deadline = time.time() + 180
-    while True:
-        try:
-            results = video.search("budget discussion")
-            break
-        except InvalidRequestError as exc:
-            assert "being indexed" in str(exc) and time.time() < deadline, exc
+    results = search_when_indexed(video, "budget discussion")
     assert results.shots
     # ... and the seed's own code still runs: its index_spoken_words() joins that index, and only a
     # second call is refused, in VideoDB's words.

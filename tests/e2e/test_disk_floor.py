@@ -25,7 +25,7 @@ import requests
 import videodb
 from gen_media import make_video
 from recording import record, screen_ts, use_reeldb_recorder
-from server_process import REELDB
+from server_process import REELDB, wait_until
 from videodb.exceptions import InvalidRequestError
 
 pytestmark = pytest.mark.slow
@@ -128,10 +128,8 @@ def test_a_full_disk_stops_stored_channels_with_a_reason_and_refuses_uploads(ser
     # Space freed: the kept recording exports on request, and uploads work again.
     seen["ballast"].unlink()
     export = conn.get_capture_session(cap.id).export()
-    deadline = time.time() + 120
-    while (session := conn.get_capture_session(cap.id)).status != "exported":
-        assert time.time() < deadline, session.status
-        time.sleep(0.5)
+    wait_until(lambda: conn.get_capture_session(cap.id).status == "exported", 120, "the export after freeing space",
+               every=0.5)
     assert conn.get_collection().upload(file_path=str(clip)).id.startswith("m-")
     assert export is not None
     # An upload larger than the room left is refused from its announced length, before its body.

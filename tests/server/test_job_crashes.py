@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import signal
 import sqlite3
-import time
 
 import pytest
 import requests
+from server_process import wait_until
 from speech import MEETING_A, MEETING_B, compose, require_espeak, write_video
 
 pytestmark = pytest.mark.slow
@@ -26,16 +26,6 @@ def job(server, job_id: str) -> dict:
         return dict(db.execute("select * from jobs where id = ?", [job_id]).fetchone())
 
 
-def wait_for(predicate, timeout: float = 180.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    return predicate()
-
-
 def start_index(server, path) -> str:
     key = {"x-access-token": server.api_key}
     import videodb
@@ -45,7 +35,7 @@ def start_index(server, path) -> str:
                          timeout=30).json()
     assert body["status"] == "processing", body
     job_id = body["data"]["id"]
-    assert wait_for(lambda: job(server, job_id)["status"] == "running", 60)
+    wait_until(lambda: job(server, job_id)["status"] == "running", 60, "the index job to start")
     return job_id
 
 
@@ -61,7 +51,8 @@ def test_a_job_that_was_running_in_a_crash_runs_in_a_child_then_fails_after_too_
     job_id = start_index(server, talk)
     server.stop(signal.SIGKILL)  # as the OOM killer would
     server.start()
-    done = wait_for(lambda: job(server, job_id)["status"] in ("done", "failed") and job(server, job_id))
+    wait_until(lambda: job(server, job_id)["status"] in ("done", "failed"), 180, "the index job to end")
+    done = job(server, job_id)
     assert (done["status"], done["attempts"], done["crashes"]) == ("done", 2, 1), done
     assert f"job {job_id} (index) runs in a child process" in server.log()
 
@@ -69,10 +60,12 @@ def test_a_job_that_was_running_in_a_crash_runs_in_a_child_then_fails_after_too_
     job_id = start_index(server, talk)
     server.stop(signal.SIGKILL)
     server.start()
-    assert wait_for(lambda: job(server, job_id)["attempts"] == 2 and job(server, job_id)["status"] == "running", 120)
+    wait_until(lambda: job(server, job_id)["attempts"] == 2 and job(server, job_id)["status"] == "running", 120,
+               "its second attempt to run")
     server.stop(signal.SIGKILL)
     server.start()
-    failed = wait_for(lambda: job(server, job_id)["status"] == "failed" and job(server, job_id))
+    wait_until(lambda: job(server, job_id)["status"] == "failed", 180, "the job to fail")
+    failed = job(server, job_id)
     assert failed["crashes"] == 2 and failed["attempts"] == 2 and "REELDB_JOB_MAX_CRASHES" in failed["error"], failed
     assert requests.get(server.url + "/health", timeout=10).status_code == 200
 
@@ -84,6 +77,7 @@ def test_a_clean_stop_is_no_crash(server_factory, talk):
     row = job(server, job_id)
     assert (row["status"], row["attempts"], row["crashes"]) == ("queued", 0, 0), row
     server.start()
-    done = wait_for(lambda: job(server, job_id)["status"] == "done" and job(server, job_id))
+    wait_until(lambda: job(server, job_id)["status"] == "done", 180, "the requeued job to end")
+    done = job(server, job_id)
     assert done["attempts"] == 1 and done["crashes"] == 0
     assert "runs in a child process" not in server.log()

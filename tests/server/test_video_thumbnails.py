@@ -75,8 +75,9 @@ def test_an_upload_plays_before_its_previews_which_follow_as_a_job(server, conn,
     """The upload's import ends once its stream exists; its poster and storyboard are a ``previews``
     job queued with the upload's row, and the player's info.json shows them once made."""
     import sqlite3
-    import time
     from pathlib import Path
+
+    from server_process import wait_until
 
     video = conn.get_collection().upload(file_path=two_colour_video(tmp_path / "rb.mp4"))
     playlist = requests.get(video.stream_url)
@@ -91,13 +92,14 @@ def test_an_upload_plays_before_its_previews_which_follow_as_a_job(server, conn,
     assert jobs["previews"]["lane"] == "previews" and jobs["previews"]["created_at"] >= jobs["upload"]["created_at"]
 
     folder = video.stream_url.rsplit("/", 1)[0]
-    deadline = time.time() + 60
-    while True:  # what the player reads (watch.js asks again while the previews are missing)
+
+    def previews_shown() -> bool:  # what the player reads (watch.js asks again while they are missing)
         info = requests.get(folder + "/info.json").json()
-        if info["storyboard"] and info["poster"]:
-            break
-        assert time.time() < deadline, info
-        time.sleep(0.2)
+        return bool(info["storyboard"] and info["poster"])
+
+    wait_until(previews_shown, 60, "the poster and storyboard in info.json")
+    info = requests.get(folder + "/info.json").json()
+    assert info["storyboard"] and info["poster"]
     assert db.execute("select status from jobs where id = ?", [jobs["previews"]["id"]]).fetchone()[0] == "done"
     media = db.execute("select path, hls_path, previews from media where id = ?", [video.id]).fetchone()
     assert media["previews"] == 1
