@@ -54,7 +54,7 @@ class _Deadlines(H11Protocol):
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
-        self._body_started = 0.0
+        self._body_started = self._body_last = 0.0
         self._body_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -68,58 +68,58 @@ class _Deadlines(H11Protocol):
         super().data_received(data)
         state = self.conn.their_state
         if state is not h11.IDLE:
-            self._cancel_headers()
+            self._header_timer = _cancelled(self._header_timer)
         if state is h11.SEND_BODY:
-            if self._body_timer is None:
-                self._body_started, self._body_bytes = time.monotonic(), 0
+            now = time.monotonic()
+            if self._body_timer is None:  # one timer for the whole body: a chunk only notes the time
+                self._body_started, self._body_bytes = now, 0
+                if self.BODY_TIMEOUT > 0:
+                    self._body_timer = self.loop.call_later(self.BODY_TIMEOUT, self._check_body)
             elif not waiting:
                 self._body_bytes += len(data)
-            self._arm_body()
+            self._body_last = now
         else:
-            self._cancel_body()
+            self._body_timer = _cancelled(self._body_timer)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_headers()
-        self._cancel_body()
+        self._header_timer = _cancelled(self._header_timer)
+        self._body_timer = _cancelled(self._body_timer)
         super().connection_lost(exc)
 
-    # -- the two timers --------------------------------------------------------------------------
+    # -- the two deadlines -----------------------------------------------------------------------
     def _arm_headers(self) -> None:
         if self.HEADER_TIMEOUT > 0 and self._header_timer is None:
             self._header_timer = self.loop.call_later(self.HEADER_TIMEOUT, self._headers_late)
-
-    def _cancel_headers(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
 
     def _headers_late(self) -> None:
         self._header_timer = None
         if self.conn.their_state is h11.IDLE and (self.cycle is None or self.cycle.response_complete):
             self._close("its request headers did not arrive within %.0f s" % self.HEADER_TIMEOUT)
 
-    def _arm_body(self) -> None:
-        if self.BODY_TIMEOUT <= 0:
-            return
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-        self._body_timer = self.loop.call_later(self.BODY_TIMEOUT, self._body_late)
-        taken = time.monotonic() - self._body_started
-        if taken > self.BODY_TIMEOUT and self._body_bytes < MIN_BODY_RATE * taken:
-            self._close("its request body arrives at under %d bytes/s" % MIN_BODY_RATE)
-
-    def _cancel_body(self) -> None:
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
-
-    def _body_late(self) -> None:
+    def _check_body(self) -> None:
+        """While a body arrives: closed once it stalls for ``BODY_TIMEOUT`` or, past that long, averages
+        under ``MIN_BODY_RATE``; else asked again when the stall would reach the deadline."""
         self._body_timer = None
-        if self.conn.their_state is h11.SEND_BODY:
+        if self.conn.their_state is not h11.SEND_BODY:
+            return
+        now = time.monotonic()
+        idle, taken = now - self._body_last, now - self._body_started
+        if idle >= self.BODY_TIMEOUT:
             self._close("its request body stalled for %.0f s" % self.BODY_TIMEOUT)
+        elif taken > self.BODY_TIMEOUT and self._body_bytes < MIN_BODY_RATE * taken:
+            self._close("its request body arrives at under %d bytes/s" % MIN_BODY_RATE)
+        else:
+            self._body_timer = self.loop.call_later(min(self.BODY_TIMEOUT - idle, 1.0), self._check_body)
 
     def _close(self, why: str) -> None:
         if not self.transport.is_closing():
             client = "%s:%d" % self.client if self.client else "a client"
             log.info("closed the connection of %s: %s", client, why)
             self.transport.close()
+
+
+def _cancelled(timer: asyncio.TimerHandle | None) -> None:
+    """Cancel ``timer`` if there is one; None, to store in its place."""
+    if timer is not None:
+        timer.cancel()
+    return None
