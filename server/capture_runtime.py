@@ -64,8 +64,7 @@ class CaptureRuntime:
         sid = row["id"]
         low = await self.runtime.io(self.disk_low)
         if low and any(c.get("store") for c in loads(row["channels"], [])):
-            raise InsufficientStorage(low.replace("the stored channels were stopped; everything recorded until "
-                                                  "then is kept", "nothing can be stored now"))
+            raise InsufficientStorage(f"{low}: nothing can be stored now")
         ingest = self._ingests.get(sid)
         if ingest is not None and self._connected.get(sid):
             raise Conflict(f"Capture session {sid} already has a connected recorder")
@@ -165,16 +164,16 @@ class CaptureRuntime:
         if room >= 0:
             return None
         return (f"The disk that holds recordings has less than {self.settings.disk_floor_mb:g} MB free "
-                "(REELDB_DISK_FLOOR_MB): the stored channels were stopped; everything recorded until then "
-                "is kept")
+                "(REELDB_DISK_FLOOR_MB)")
 
     async def _watch(self, session_id: str) -> None:
         while session_id in self._ingests:
             await asyncio.sleep(1.0)
             low = await self.runtime.io(self.disk_low)
             if low and session_id not in self._stopping:
-                log.error("session %s: %s", session_id, low)
-                self._stopping[session_id] = self.runtime.spawn(self._stop(session_id, low), name=f"stop-{session_id}")
+                why = f"{low}: the stored channels were stopped; everything recorded until then is kept"
+                log.error("session %s: %s", session_id, why)
+                self._stopping[session_id] = self.runtime.spawn(self._stop(session_id, why), name=f"stop-{session_id}")
                 return
             if self._media_stalled(session_id):
                 self._start_grace(session_id, f"no media for {self.settings.media_timeout:.0f}s")

@@ -222,7 +222,7 @@ class Exports:
         reason = None
         if not any(c["store"] for c in loads(session["channels"], [])):
             reason = NOTHING_STORED
-        elif session.get("stop_reason") and "REELDB_DISK_FLOOR_MB" in session["stop_reason"]:
+        elif session.get("stop_reason"):  # the server stopped it itself: its disk fell below the floor
             reason = NOT_ON_A_FULL_DISK  # an export would eat the headroom the database needs
         elif not rtstreams_of(conn, session["id"]):  # never became active
             reason = NOTHING_RECEIVED
