@@ -24,6 +24,6 @@ def compute_parts() -> dict[str, JobKind]:
             "export": JobKind("export", "exports", export_compute),
             "transcribe": JobKind("transcribe", "index", transcribe_compute),
             "index": JobKind("index", "index", index_compute),
-            "render": JobKind("render", "renders", render_compute),
-            "render_long": JobKind("render_long", "renders_long", render_compute),
+            "render": JobKind("render", "renders", render_compute, own_process=True),
+            "render_long": JobKind("render_long", "renders_long", render_compute, own_process=True),
             "previews": JobKind("previews", "previews", previews_compute)}

@@ -89,7 +89,7 @@ class Editor:
         self.limits = RenderLimits(self.settings.render_max_pixels, self.settings.render_max_seconds,
                                    self.settings.render_max_pixel_frames, self.settings.render_memory_mb)
         for name, lane in RENDER_LANES.items():
-            self.jobs.register(JobKind(name, lane, render_compute, commit=self._render_commit))
+            self.jobs.register(JobKind(name, lane, render_compute, commit=self._render_commit, own_process=True))
 
     async def request(self, body: dict[str, Any]) -> str:
         """Parse and check the timeline (inline, or uploaded: ``timeline_url``), then find its

@@ -149,7 +149,7 @@ def run_compute(kind: "JobKind", ctx: JobContext, lease: float) -> dict[str, Any
     if not kind.heartbeat:
         return kind.handler(ctx)
     with Heartbeat(ctx, lease / 4):
-        result = _in_child(ctx) if ctx.isolated and not kind.local else kind.handler(ctx)
+        result = _in_child(ctx) if ctx.isolated and not (kind.local or kind.own_process) else kind.handler(ctx)
     if ctx.lost:
         raise JobLost(ctx.id)
     return result
@@ -160,9 +160,6 @@ def _in_child(ctx: JobContext) -> dict[str, Any]:
     server down, it can only bring down the child now."""
     from .render_process import render_in_child
 
-    if ctx.kind in ("render", "render_long"):  # runs in a child of its own anyway
-        return render_in_child(ctx.id, ctx.params, str(ctx.settings.media_root_dir), ctx.settings.render_memory_mb,
-                               ctx.progress)
     log.info("job %s (%s) runs in a child process: the server stopped while it ran before", ctx.id, ctx.kind)
     return render_in_child(ctx.id, ctx.params, str(ctx.settings.media_root_dir), 0, ctx.progress, kind=ctx.kind,
                            data_dir=str(ctx.settings.data_dir))
@@ -192,6 +189,8 @@ class JobKind:
     local: bool = False
     #: Liveness by time (:class:`Heartbeat`); False: by progress reports alone (see the module doc).
     heartbeat: bool = True
+    #: Its compute part runs in a child process of its own already (renders): never wrapped in another.
+    own_process: bool = False
 
 
 @runtime_checkable
