@@ -123,3 +123,13 @@ def _segment(inp: av.container.InputContainer, streams: list, work: Path, segmen
     except BaseException:
         out.close()
         raise
+
+
+def first_pts(hls_dir: Path) -> int:
+    """The first presentation timestamp of a rendition, in MPEG-TS's 90 kHz clock (what a WebVTT
+    ``X-TIMESTAMP-MAP`` is anchored to); 0 for an empty first segment."""
+    with av.open(str(hls_dir / "seg_00000.ts")) as container:
+        for packet in container.demux():
+            if packet.pts is not None and packet.stream.type in ("video", "audio"):
+                return int(packet.pts * packet.time_base * 90000)
+    return 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from ..capture import manifest as schema
 from ..capture.manifest import MANIFEST_NAME, SUPPORTED_VERSIONS, parse_channel  # noqa: F401 - re-exported
@@ -351,7 +351,3 @@ def realign(plan: ExportPlan, first_pts: Mapping[str, float], last_end: Mapping[
         if ends:
             duration = max(ends)
     return replace(plan, origin=origin, video=video, audio=audio, holes=holes, duration=max(0.0, duration))
-
-
-def stored_channels(manifest: Manifest) -> Iterable[Channel]:
-    return (c for c in manifest.channels if c.has_media)

@@ -374,11 +374,6 @@ def poster(video_path: str | Path, out_path: str | Path, width: Optional[int] = 
         return Thumbnail(out_path, round((ft if ft is not None else base) - base, 6), w, h, decoded)
 
 
-def storyboard_vtt(tiles: list[Tile]) -> str:
-    """The WebVTT text of a storyboard's tiles (also written by :func:`storyboard`)."""
-    return _vtt(tiles)
-
-
 # ------------------------------------------------------------------ helpers
 
 

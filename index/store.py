@@ -136,10 +136,6 @@ def get_transcript(db: sqlite_utils.Database, asset_id: str) -> Optional[Transcr
                       model=row["model"] or "", channels=json.loads(row.get("channels") or "[]"))
 
 
-def has_transcript(db: sqlite_utils.Database, asset_id: str) -> bool:
-    return next(db.query("SELECT 1 FROM transcripts WHERE asset_id = ?", [asset_id]), None) is not None
-
-
 def save_index(
     db: sqlite_utils.Database,
     asset_id: str,

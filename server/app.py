@@ -41,7 +41,7 @@ from .ingest.supervisor import IngestSupervisor, worker_count
 from .routes import (capture, collections, editor, jobs, media, rtstreams, spoken, streams, system, unavailable,
                      uploads, workers)
 from .retention import Retention
-from .routes.jobs import Presenters
+from .views.jobs import Presenters
 from .runtime import Runtime
 from .schema import migrate
 from .sessions import Sessions
@@ -256,5 +256,6 @@ def create_app(settings: Settings) -> Litestar:
     request_guard.learn(app.routes)
     app.state.settings = settings  # for request hooks, which take no dependencies (routes/streams.py)
     app.state.guard = request_guard  # errors.py reads the full method set for a 405's Allow
+    app.state.unoffered = unavailable.UNOFFERED_METHODS  # errors.py: a 405 that says what a 501 would
     app.asgi_handler = request_guard.head(app.asgi_handler)  # HEAD on streams and pages, before routing
     return app

@@ -44,7 +44,8 @@ from .database import Conn, Database, row
 from .errors import BadRequest, NotFound
 from .ids import new_id
 from .jobs import Compute, JobContext, JobKind, JobQueue
-from .library import MediaLibrary, prepare_asset
+from .assets import prepare_asset
+from .library import MediaLibrary
 from .links import Links
 from .settings import Settings
 from .storage import MediaRoot

@@ -87,10 +87,11 @@ class Unavailable(ApiError):
     error_code = "NOT_AVAILABLE"
 
 
-#: (method, path regex, message): SDK calls ReelDB does not offer on a path that takes other methods
-#: (``routes/unavailable.py`` fills it). Their 405 keeps its status and ``Allow`` (so the OpenAPI
-#: document stays true) and says what a 501 would say.
-UNOFFERED_METHODS: list[tuple[str, re.Pattern[str], str]] = []
+#: (method, path regex, message): an SDK call ReelDB does not offer on a path that takes other
+#: methods (``routes/unavailable.py`` lists them; the app keeps them in ``app.state.unoffered``).
+#: Their 405 keeps its status and ``Allow`` (so the OpenAPI document stays true) and says what a 501
+#: would say.
+UnofferedMethod = tuple[str, "re.Pattern[str]", str]
 
 
 class PayloadTooLarge(ApiError):
@@ -206,7 +207,7 @@ def handle_exception(request: Request, exc: Exception) -> Response[dict[str, Any
             message = f"No such endpoint: {request.method} {request.url.path}"
         headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in ("allow", "www-authenticate")}
         if code == 405:  # litestar names only the methods of a path's first handler: the guard knows all
-            unoffered = next((text for method, pattern, text in UNOFFERED_METHODS
+            unoffered = next((text for method, pattern, text in getattr(request.app.state, "unoffered", ())
                               if method == request.method and pattern.fullmatch(request.url.path.rstrip("/"))), None)
             if unoffered:
                 message, names[405] = unoffered, Unavailable.error_code

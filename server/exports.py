@@ -25,11 +25,12 @@ from reeldb.export.plan import load_manifest, make_plan
 
 from .clip_budget import short
 from .database import Conn, Database, dumps, loads, row, rows
-from .errors import BadRequest, Conflict
+from .errors import BadRequest, Conflict, NotFound
 from .events import WebSocketHub
 from .ids import new_id
 from .jobs import AutoIndex, Compute, JobContext, JobKind, JobQueue
-from .library import MediaLibrary, prepare_asset
+from .assets import prepare_asset
+from .library import MediaLibrary
 from .links import Links
 from .sessions import Sessions, in_collection, load, rtstreams_of, set_export_status, set_exported_asset
 from .runtime import Runtime
@@ -212,6 +213,37 @@ class Exports:
         export = await self.db.execute_write_fn(write)
         self.jobs.wake()
         return export
+
+    async def exported_asset(self, rtstream_id: str, name: str | None) -> dict[str, Any] | None:
+        """The channel's exported raw asset's row (renamed to ``name`` first when given), None until
+        its export made it."""
+        fresh = await self.sessions.rtstream(rtstream_id)
+        asset_id = fresh["exported_asset_id"]
+        if not asset_id:
+            return None
+        media = await self.library.get(asset_id)
+        if media is None:
+            raise NotFound(f"The exported asset {asset_id} has been deleted")
+        if name and media["name"] != name:
+            await self.library.rename(asset_id, name)
+            media["name"] = name
+        return media
+
+    async def export_rtstream(self, stream: dict[str, Any], name: str | None) -> dict[str, Any] | None:
+        """``rtstream.export()``: the channel's raw asset; the first call runs the session's export
+        if it has not run yet and waits for it up to ``REELDB_SYNC_WAIT`` (None: still running)."""
+        if not stream["store"]:
+            raise BadRequest(f"No recordings available: {stream['name']} was not stored (store: false)")
+        done = await self.exported_asset(stream["id"], name)
+        if done is not None:
+            return done
+        export = await self.for_rtstream(stream["session_id"])
+        if export["status"] == "failed":
+            raise BadRequest(export["error"] or "The export failed")
+        job = await self.jobs.wait(export["job_id"], self.settings.sync_wait)
+        if job is not None and job["status"] == "failed":
+            raise BadRequest(job["error"] or "The export failed")
+        return await self.exported_asset(stream["id"], name)
 
     async def failed_for(self, session_id: str) -> dict[str, Any] | None:
         return await self.db.execute_fn(lambda conn: row(

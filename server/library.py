@@ -11,18 +11,17 @@ that runs twice leaves one asset, not two.
 
 from __future__ import annotations
 
-import logging
 import shutil
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-from reeldb.export import ExportError, HlsError, MediaInfo, make_hls, probe
-from reeldb.export.hls import PLAYLIST_NAME
-from reeldb.export.thumbnails import poster, storyboard, thumbnail_at
+from reeldb.export import ExportError, MediaInfo, probe
+from reeldb.export.thumbnails import thumbnail_at
 from reeldb.index import store
 
+from .assets import make_previews, prepare_asset
 from .collections import resolve
 from .jobs import Compute, JobContext, JobKind, JobQueue
 from .database import Conn, Database, row, rows
@@ -33,7 +32,6 @@ from .settings import Settings
 from .storage import MediaRoot
 from .text import strip
 
-log = logging.getLogger("reeldb.library")
 
 
 def find(conn: Conn, kind: str, media_id: str, collection_id: str | None) -> dict[str, Any]:
@@ -167,7 +165,7 @@ class MediaLibrary:
         hls_dir = self.hls_dir(video)
         if video.get("previews") or hls_dir is None:
             return video
-        done = await self.runtime.io(_previews, video["id"], self.file(video), hls_dir)
+        done = await self.runtime.io(make_previews, video["id"], self.file(video), hls_dir)
         if done:
             await self.db.execute_write_fn(lambda conn: conn["media"].update(video["id"], {"previews": 1}))
         return {**video, "previews": int(done)}
@@ -209,78 +207,14 @@ def rebase_paths(conn: "sqlite3.Connection", moved: Callable[[str | None, str, s
                      [moved(path, collection_id, asset_id), moved(hls, collection_id, asset_id), asset_id])
 
 
-def prepare_asset(storage: MediaRoot, asset_id: str, src: Path, info: MediaInfo, kind: str, collection_id: str,
-                  name: str, origin: str, *, session_id: str | None = None, channel_id: str | None = None,
-                  move: bool = True, suffix: str | None = None, description: str | None = None,
-                  source: str | None = None, parent_id: str | None = None,
-                  hls_made: Path | None = None) -> dict[str, Any]:
-    """The file part of :meth:`MediaLibrary.place`, touching only the media root (a job worker with
-    no database runs it): the asset's folder and its HLS (``hls_made``: a rendition its caller
-    already wrote from the same packets, moved into place rather than made again); the row to
-    write, returned (paths in it relative to the media root), for :meth:`MediaLibrary.commit`,
-    which queues its previews."""
-    folder = storage.asset_dir(collection_id, asset_id)
-    dest = folder / f"source{suffix or src.suffix}"
-    created = src.resolve() != dest.resolve()
-    if created:
-        shutil.rmtree(folder, ignore_errors=True)  # what a killed attempt of the same job left
-        folder.mkdir(parents=True)
-    try:
-        if created:
-            if move:
-                storage.replace(src, dest)
-            else:
-                shutil.copyfile(src, dest)
-        hls_path = None
-        if kind == "video" and hls_made is not None:
-            storage.replace(hls_made, folder / "hls")
-            hls_path = storage.rel(folder / "hls" / PLAYLIST_NAME)
-        elif kind == "video":
-            try:
-                hls_path = storage.rel(make_hls(dest, folder / "hls"))
-            except HlsError as exc:
-                log.warning("no HLS rendition for %s: %s", asset_id, exc)
-        now = time.time()
-        record = {
-            "id": asset_id, "collection_id": collection_id, "kind": kind, "name": name,
-            "description": description, "path": storage.rel(dest), "size": dest.stat().st_size,
-            "length": info.duration, "format": info.format, "width": info.width if kind != "audio" else None,
-            "height": info.height if kind != "audio" else None, "fps": info.fps if kind == "video" else None,
-            "video_codec": info.video_codec if kind == "video" else None, "audio_codec": info.audio_codec,
-            "sample_rate": info.sample_rate, "audio_channels": info.channels, "source": source,
-            "origin": origin, "created_at": now, "updated_at": now, "hls_path": hls_path,
-            "session_id": session_id, "channel_id": channel_id, "previews": 0,
-            "parent_id": parent_id,
-        }
-        return record
-    except BaseException:  # no asset folder without its row: give the source back, remove the rest
-        if created:
-            if move and dest.exists():
-                storage.replace(dest, src)
-            shutil.rmtree(folder, ignore_errors=True)
-        raise
-
-
 def previews_compute(ctx: JobContext) -> dict[str, Any]:
     """The ``previews`` job, files only (a job worker runs it): the poster and storyboard of a
     video recorded with its stream; :meth:`MediaLibrary._previews_commit` marks the row."""
     p = ctx.params
     storage = MediaRoot(ctx.settings.media_root_dir)
     hls = storage.path(p["hls_path"])
-    done = hls.exists() and _previews(p["media_id"], storage.path(p["path"]), hls.parent)
+    done = hls.exists() and make_previews(p["media_id"], storage.path(p["path"]), hls.parent)
     return {"media_id": p["media_id"], "previews": bool(done)}
-
-
-def _previews(asset_id: str, video: Path, hls_dir: Path) -> bool:
-    """A poster and a keyframe storyboard (sprite + WebVTT) beside the HLS rendition, served with
-    it. Keyframes only, so this costs a fraction of a decode; a failure costs the previews only."""
-    try:
-        poster(video, hls_dir / "poster.jpg", width=640)
-        storyboard(video, hls_dir)
-        return True
-    except ExportError as exc:
-        log.warning("no previews for %s: %s", asset_id, exc)
-        return False
 
 
 PREVIEWS = Compute("previews", PREVIEWS_LANE, previews_compute)

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from reeldb.index import embed, pipeline, segments, store
-from reeldb.index.channels import ChannelSource, transcribe_channels
+from reeldb.index import pipeline, segments, store
+from reeldb.index.channels import ChannelSource
 from reeldb.index.search import SearchIndex
 from reeldb.index.segments import transcript_response
-from reeldb.index.transcribe import Transcript, transcribe, whisper_language
+from reeldb.index.transcribe import Transcript, whisper_language
 
 from .database import Conn, Database, row, rows
 from .errors import BadRequest, JobFailed
@@ -65,11 +65,11 @@ def _media_file(ctx: JobContext) -> str:
     return str(MediaRoot(ctx.settings.media_root_dir).path(ctx.params["path"]))
 
 
-# Transcription and indexing, split where the database is (see server/jobs.py): ``prepare`` reads a
-# stored transcript on the control node, or else the capture channels to transcribe; the compute
-# part (whisper, segmentation, embeddings) needs only media files, and ``commit`` writes the
-# transcripts and the index rows. What the index stage's ``pipeline.index_asset`` does in one call,
-# with the same rules (a stored transcript is reused unless ``force``; rows are replaced per asset).
+# Transcription and indexing: the index stage's one pipeline (``reeldb.index.pipeline``), split where
+# the database is (see server/jobs/__init__.py). ``prepare`` reads a stored transcript on the control
+# node, or else the capture channels to transcribe; the compute part (whisper, segmentation,
+# embeddings) needs only media files, and ``commit`` writes the transcripts and the index rows. The
+# rules are the stage's: a stored transcript is reused unless ``force``; rows are replaced per asset.
 def _prepare(conn: Conn, params: dict[str, Any]) -> dict[str, Any]:
     """A stored transcript, else the capture's audio channels (each with its own stored
     transcript, if any). One stored channel is transcribed from the video's own track, as an
@@ -90,31 +90,26 @@ def _prepare(conn: Conn, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _transcribed(ctx: JobContext, share: float) -> tuple[Transcript, dict[str, dict[str, Any]]]:
-    """The params' stored transcript, else a fresh one; and what is new to store, by asset id (the
-    job's asset and, per channel, each raw channel asset's own transcript)."""
+    """The params' stored transcript, else a fresh one (``pipeline.transcribe_asset``); and what is
+    new to store, by asset id (the job's asset and, per channel, each raw channel asset's own)."""
     if ctx.params.get("transcript"):
         ctx.progress(share)
         return Transcript.from_dict(ctx.params["transcript"]), {}
-    sub = lambda f: ctx.progress(f * share)  # noqa: E731
-    language = _language(ctx.params.get("language_code"))
-    channels = ctx.params.get("channels") or []
-    if not channels:
-        tr = transcribe(_media_file(ctx), sub, model_spec=ctx.settings.whisper_model, language=language)
-        return tr, {ctx.params["asset_id"]: tr.to_dict()}
     root = MediaRoot(ctx.settings.media_root_dir)
+    channels = ctx.params.get("channels") or []
     sources = [ChannelSource(c["channel"], str(root.path(c["path"])), float(c["offset"]), c.get("channel_id"),
                              c.get("asset_id")) for c in channels]
     stored = {c["asset_id"]: Transcript.from_dict(c["transcript"]) for c in channels if c.get("transcript")}
-    tr, own = transcribe_channels(sources, sub, stored=stored, model_spec=ctx.settings.whisper_model,
-                                  language=language)
-    fresh = {asset_id: t.to_dict() for asset_id, t in own.items() if asset_id not in stored}
-    return tr, {**fresh, ctx.params["asset_id"]: tr.to_dict()}
+    tr, new = pipeline.transcribe_asset(_media_file(ctx), lambda f: ctx.progress(f * share), sources=sources,
+                                        stored=stored, language=_language(ctx.params.get("language_code")),
+                                        whisper_model=ctx.settings.whisper_model)
+    return tr, {asset_id: t.to_dict() for asset_id, t in {**new, ctx.params["asset_id"]: tr}.items()}
 
 
 def _save_transcripts(ctx: JobContext, result: dict[str, Any]) -> None:
     made = {asset_id: Transcript.from_dict(data) for asset_id, data in result.pop("transcripts", {}).items()}
     if made:
-        ctx.write(lambda conn: [store.save_transcript(conn, asset_id, tr) for asset_id, tr in made.items()])
+        ctx.write(lambda conn: pipeline.save_transcripts(conn, made))
 
 
 def transcribe_compute(ctx: JobContext) -> dict[str, Any]:
@@ -129,10 +124,9 @@ def _transcribe_commit(ctx: JobContext, result: dict[str, Any]) -> dict[str, Any
 
 
 def index_compute(ctx: JobContext) -> dict[str, Any]:
+    """The index stage's pipeline, files only: transcribe, then segment and embed."""
     tr, new = _transcribed(ctx, pipeline.TRANSCRIBE_SHARE)
-    segs = segments.index_segments(tr.words)
-    vecs = np.ascontiguousarray(embed.embed_texts([s.text for s in segs], model_spec=ctx.settings.embed_model),
-                                dtype=np.float32)
+    segs, vecs = pipeline.segment_and_embed(tr, ctx.settings.embed_model)
     ctx.progress(0.99)
     return {"asset_id": ctx.params["asset_id"], "segments": [list(seg) for seg in segs],
             "vectors": base64.b64encode(vecs.tobytes()).decode(), "dim": int(vecs.shape[1]) if vecs.ndim == 2 else 0,

@@ -31,7 +31,8 @@ from .database import Conn, Database, row, rows
 from .errors import BadRequest, Conflict, InsufficientStorage, JobFailed, NotFound, PayloadTooLarge
 from .ids import new_id
 from .jobs import AutoIndex, Compute, JobContext, JobKind, JobQueue
-from .library import MediaLibrary, prepare_asset
+from .assets import prepare_asset
+from .library import MediaLibrary
 from .links import Links
 from .netguard import (BlockedAddress, GuardedBackend, address_refusal, import_roots, importable_file,
                        literal_address, open_importable)

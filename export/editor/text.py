@@ -67,14 +67,6 @@ def font(size: int, bold: bool = False, family: str = "") -> ImageFont.FreeTypeF
     return ImageFont.load_default(size=size)
 
 
-def font_source() -> str:
-    """Which font the renderer draws with (for the README and logs)."""
-    for folder in FONT_DIRS:
-        if (folder / REGULAR).is_file():
-            return str(folder / REGULAR)
-    return "Pillow's bundled font"
-
-
 def _anchor_xy(alignment: str, box_w: float, box_h: float, w: float, h: float) -> tuple[float, float]:
     """Top-left of a w×h block inside a box, for one of nine anchors (top, top_right, …, center)."""
     x = {"left": 0.0, "right": box_w - w}.get(_horizontal(alignment), (box_w - w) / 2)

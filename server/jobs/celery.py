@@ -52,7 +52,7 @@ from ..database import Conn, loads
 from ..errors import safe_error
 from ..runtime import Runtime
 from ..settings import Settings
-from . import wire
+from . import payloads, wire
 from .embedded import EmbeddedExecutor
 from .compute import Throttle, run_compute
 from .kinds import LANES, JobContext, JobKind, JobLost
@@ -346,6 +346,12 @@ class JobWorker:
             log.error("a job message that is not one (%s): %.200s", exc, raw)
             return
         job_id, token, kind = message.job_id, message.token, message.kind
+        try:
+            payloads.check(kind, message.params)
+        except payloads.BadParams as exc:
+            log.error("job %s refused: %s", job_id, exc)
+            self._post(wire.Failure(job_id, token, self.state.name, wire.VERSION, str(exc), "BAD_PARAMS"))
+            return
         with self.state.lock:  # the message waited for a free slot until then: that is not overhead
             pickup = max(0.0, received - max(message.sent_at or received, self.state.free_since))
         if self.redis.get(token_key(job_id)) != token:

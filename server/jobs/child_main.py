@@ -84,10 +84,12 @@ def _compute(request: ChildRequest, progress: Callable[[float], None]) -> dict[s
     from ..settings import Settings
     from .kinds import JobContext
     from .parts import compute_parts
+    from .payloads import check
 
     settings = Settings.from_env(data_dir=Path(request.data_dir) if request.data_dir else None,
                                  media_root=Path(request.media_root))
     part = compute_parts()[request.kind]
+    check(request.kind, request.params)
     last = {"fraction": 0.0}
 
     def report(fraction: float, force: bool) -> None:

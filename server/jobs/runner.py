@@ -18,6 +18,7 @@ from ..database import Conn, Database
 from ..errors import safe_error
 from ..runtime import Runtime
 from ..settings import Settings
+from . import payloads
 from .compute import Throttle
 from .kinds import LANES, JobContext, JobKind, JobLost, Listener
 from .leases import Job, LeaseStore, request_cancel
@@ -106,6 +107,7 @@ class Jobs:
             raise KeyError(f"no handler for job kind {kind!r}")
         if lane is not None and lane not in LANES:
             raise ValueError(f"unknown lane {lane!r}")
+        payloads.check(kind, params)
         return self.store.insert(conn, kind, lane or self.kinds[kind].lane, params)
 
     def wake(self) -> None:

@@ -14,7 +14,7 @@ from ..errors import BadRequest
 from ..jobs import JobQueue
 from ..links import Links
 from ..settings import Settings
-from .jobs import Presenters, answer_job
+from ..views.jobs import Presenters, answer_job
 
 
 @post("/editor", status_code=200)

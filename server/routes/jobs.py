@@ -7,57 +7,11 @@ from typing import Any
 
 from litestar import Request, get, post
 
-from .. import views
 from ..auth import Principal
-from ..database import loads
-from ..editor import RENDERS, Editor
-from ..errors import BadRequest, Conflict, InternalError, NotFound
+from ..errors import Conflict, NotFound
 from ..jobs import JobQueue
-from ..library import MediaLibrary
 from ..links import Links
-from ..settings import Settings
-from ..spoken import Spoken
-
-
-class Presenters:
-    """A finished job's stored result as the API's answer, by job kind (URLs depend on the caller)."""
-
-    def __init__(self, library: MediaLibrary, links: Links, spoken: Spoken, editor: Editor) -> None:
-        self.library = library
-        self.links = links
-        self.spoken = spoken
-        self.editor = editor
-
-    async def present(self, kind: str, result: dict[str, Any], base: str) -> dict[str, Any]:
-        if kind == "upload":
-            media = await self.library.get(result["media_id"])
-            if media is None:
-                raise NotFound("The uploaded media has since been deleted")
-            return views.media(media, self.links.media_urls(media, base))
-        if kind == "transcribe":
-            return await self.spoken.present_transcript(result)
-        if kind == "index":
-            return {"message": "Spoken words indexed", **result}
-        if kind in {part.name for part in RENDERS}:
-            return await self.editor.present(result, base)
-        return result
-
-
-async def answer_job(jobs: JobQueue, presenters: Presenters, settings: Settings, links: Links,
-                     request: Request, job_id: str) -> dict[str, Any]:
-    """Wait briefly for a job; answer its result, its error, or VideoDB's ``processing`` pattern."""
-    job = await jobs.wait(job_id, settings.sync_wait)
-    if job is None:
-        raise NotFound(f"Job not found: {job_id}")
-    base = links.base_url(request)
-    if job["status"] == "done":
-        return {"success": True, "data": await presenters.present(job["kind"], loads(job["result"], {}), base)}
-    if job["status"] == "failed":
-        if job.get("error_code") == "INTERNAL_ERROR":
-            raise InternalError(job["error"] or "The job failed")
-        raise BadRequest(job["error"] or "The job failed", error_code=job.get("error_code") or None)
-    return {"success": True, "status": "processing", "request_type": "sync",
-            "data": {"id": job_id, "output_url": f"{base}/async-response/{job_id}"}}
+from ..views.jobs import Presenters, async_response
 
 
 @get("/async-response/{job_id:str}")
@@ -66,7 +20,7 @@ async def get_async_response(job_id: str, request: Request, jobs: JobQueue, pres
     job = await jobs.get(job_id)
     if job is None:
         raise NotFound(f"Response not found: {job_id}")
-    body = views.async_response(job)
+    body = async_response(job)
     if job["status"] == "done":
         body["data"] = await presenters.present(job["kind"], body["data"], links.base_url(request))
     return body

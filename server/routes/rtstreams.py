@@ -12,14 +12,11 @@ from litestar.params import Parameter
 from .. import views
 from ..auth import Principal
 from ..database import loads
-from ..errors import BadRequest, Conflict, NotFound
+from ..errors import BadRequest, Conflict
 from ..exports import Exports
-from ..jobs import JobQueue
-from ..library import MediaLibrary
 from ..links import Links
 from ..live import LiveTranscripts
 from ..sessions import Sessions
-from ..settings import Settings
 
 
 class ExportBody(msgspec.Struct):
@@ -63,56 +60,27 @@ async def set_status(rtstream_id: str, data: StatusBody, sessions: Sessions, key
     raise Conflict("This rtstream belongs to a capture session: it starts and stops with the session")
 
 
-async def _export_view(sessions: Sessions, library: MediaLibrary, links: Links, rtstream_id: str, base: str,
-                       name: str | None) -> dict[str, Any] | None:
-    fresh = await sessions.rtstream(rtstream_id)
-    asset_id = fresh["exported_asset_id"]
-    if not asset_id:
-        return None
-    media = await library.get(asset_id)
-    if media is None:
-        raise NotFound(f"The exported asset {asset_id} has been deleted")
-    if name and media["name"] != name:
-        await library.rename(asset_id, name)
-        media["name"] = name
-    urls = (links.stream_urls(asset_id, bool(media["hls_path"]), base) if media["kind"] == "video"
-            else {"stream_url": None, "player_url": None})
-    return {"video_id": asset_id, "name": media["name"], "duration": media["length"], "kind": media["kind"], **urls}
-
-
 @post("/rtstream/{rtstream_id:str}/export", status_code=200)
 async def export_rtstream(rtstream_id: str, data: ExportBody, request: Request, sessions: Sessions,
-                          exports: Exports, library: MediaLibrary, links: Links, jobs: JobQueue,
-                          settings: Settings, key: Principal) -> dict[str, Any]:
+                          exports: Exports, links: Links, key: Principal) -> dict[str, Any]:
     """The channel's raw asset; the first call runs the session's export if it has not run yet."""
     stream = await sessions.rtstream(rtstream_id)
-    if not stream["store"]:
-        raise BadRequest(f"No recordings available: {stream['name']} was not stored (store: false)")
     base = links.base_url(request)
-    done = await _export_view(sessions, library, links, rtstream_id, base, data.name)
-    if done:
-        return {"success": True, "data": done}
-    export = await exports.for_rtstream(stream["session_id"])
-    if export["status"] == "failed":
-        raise BadRequest(export["error"] or "The export failed")
-    job = await jobs.wait(export["job_id"], settings.sync_wait)
-    if job is not None and job["status"] == "failed":
-        raise BadRequest(job["error"] or "The export failed")
-    done = await _export_view(sessions, library, links, rtstream_id, base, data.name)
-    if done:
-        return {"success": True, "data": done}
+    asset = await exports.export_rtstream(stream, data.name)
+    if asset is not None:
+        return {"success": True, "data": views.exported_asset(asset, links, base)}
     return {"success": True, "status": "processing", "request_type": "sync",
             "data": {"output_url": f"{base}/rtstream/{rtstream_id}/export/status"}}
 
 
 @get("/rtstream/{rtstream_id:str}/export/status")
 async def export_status(rtstream_id: str, request: Request, sessions: Sessions, exports: Exports,
-                        library: MediaLibrary, links: Links, key: Principal) -> dict[str, Any]:
+                        links: Links, key: Principal) -> dict[str, Any]:
     """What the SDK polls after ``processing``: ``processing`` until the asset exists."""
     stream = await sessions.rtstream(rtstream_id)
-    done = await _export_view(sessions, library, links, rtstream_id, links.base_url(request), None)
-    if done:
-        return {"success": True, "status": "done", "data": done}
+    asset = await exports.exported_asset(stream["id"], None)
+    if asset is not None:
+        return {"success": True, "status": "done", "data": views.exported_asset(asset, links, links.base_url(request))}
     failed = await exports.failed_for(stream["session_id"])
     if failed:
         return {"success": False, "status": "failed", "message": failed["error"]}

@@ -11,14 +11,15 @@ from litestar import Request, get, post
 from ..auth import Principal
 from ..clips import Clips
 from ..editor import Editor
-from ..errors import BadRequest, NotFound, Unavailable
+from ..errors import BadRequest, Unavailable
 from ..jobs import JobQueue
 from ..library import MediaLibrary
 from ..links import Links
 from ..settings import Settings
 from ..spoken import Spoken
 from ..text import strip
-from .jobs import Presenters, answer_job
+from ..views.jobs import Presenters, answer_job
+from ..views.search import search_legacy, search_results, search_v2
 from .unavailable import SCENE_SEARCH
 
 SEGMENTERS = ("word", "sentence", "time")
@@ -128,59 +129,25 @@ async def _search(spoken: Spoken, links: Links, settings: Settings, request: Req
         score_threshold=data.score_threshold if data.score_threshold is not None else (None if keyword else 0.2),
         result_threshold=data.top_k or data.result_threshold or 5,
         dynamic_score_percentage=data.dynamic_score_percentage)
-    base = links.base_url(request)
-    by_id = {v["id"]: v for v in videos}
-    grouped: dict[str, dict[str, Any]] = {}
-    for hit in hits:
-        video = by_id[hit["asset_id"]]
-        entry = grouped.setdefault(video["id"], {
-            "video_id": video["id"], "collection_id": video["collection_id"], "length": video["length"],
-            "title": video["name"], "docs": []})
-        urls = links.stream_urls(video["id"], bool(video["hls_path"]), base, [(hit["start"], hit["end"])])
-        # SDK 0.4.x reads ``stream_link``, 0.5.x ``stream_url``: both, as VideoDB sends.
-        entry["docs"].append({"start": hit["start"], "end": hit["end"], "text": hit["text"], "score": hit["score"],
-                              **urls, "stream_link": urls["stream_url"], **_said_by(hit)})
-    return list(grouped.values())
-
-
-def _said_by(hit: dict[str, Any]) -> dict[str, Any]:
-    """A hit's capture channel (``mic``: the person at the keyboard, ``system_audio``: the others on
-    the call), an extra field next to VideoDB's; nothing for a video with one audio track."""
-    return {"channel": hit["channel"]} if hit.get("channel") else {}
-
-
-#: VideoDB's legacy search answers a search that matched nothing with this error (client code
-#: written for it catches it); the v2 search answers an empty list.
-NO_RESULTS = "No results found"
-
-
-def _legacy(results: list[dict[str, Any]]) -> dict[str, Any]:
-    if not results:
-        raise NotFound(NO_RESULTS)
-    return {"success": True, "data": {"results": results, "warnings": []}}
-
-
-def _v2(results: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"success": True, "data": {"response_type": "shots", "session_id": None, "waiting_for": "none",
-                                      "clarification": None, "trace": None, "warnings": [], "results": results}}
+    return search_results(videos, hits, links, links.base_url(request))
 
 
 @post("/video/{media_id:str}/search/v2", status_code=200)
 async def video_search_v2(media_id: str, data: SearchBody, request: Request, spoken: Spoken, links: Links,
                           settings: Settings, key: Principal) -> dict[str, Any]:
-    return _v2(await _search(spoken, links, settings, request, data, spoken.indexed_video(media_id)))
+    return search_v2(await _search(spoken, links, settings, request, data, spoken.indexed_video(media_id)))
 
 
 @post("/video/{media_id:str}/search", status_code=200)
 async def video_search(media_id: str, data: SearchBody, request: Request, spoken: Spoken, links: Links,
                        settings: Settings, key: Principal) -> dict[str, Any]:
-    return _legacy(await _search(spoken, links, settings, request, data, spoken.indexed_video(media_id)))
+    return search_legacy(await _search(spoken, links, settings, request, data, spoken.indexed_video(media_id)))
 
 
 @post("/collection/{collection_id:str}/search/v2", status_code=200)
 async def collection_search_v2(collection_id: str, data: SearchBody, request: Request, spoken: Spoken, links: Links,
                                settings: Settings, key: Principal) -> dict[str, Any]:
-    return _v2(await _search(spoken, links, settings, request, data, spoken.indexed_in_collection(collection_id)))
+    return search_v2(await _search(spoken, links, settings, request, data, spoken.indexed_in_collection(collection_id)))
 
 
 @post("/collection/{collection_id:str}/search", status_code=200)
@@ -188,7 +155,7 @@ async def collection_search(collection_id: str, data: SearchBody, request: Reque
                             settings: Settings, key: Principal) -> dict[str, Any]:
     if data.search_type == "keyword":
         raise BadRequest("Keyword search works on one video; search the collection semantically")
-    return _legacy(await _search(spoken, links, settings, request, data,
+    return search_legacy(await _search(spoken, links, settings, request, data,
                                  spoken.indexed_in_collection(collection_id)))
 
 

@@ -25,6 +25,7 @@ from litestar.static_files import create_static_files_router
 
 from reeldb.export import playlists
 from reeldb.export import clip_playlist, shift_timestamps
+from reeldb.export.hls import first_pts
 from reeldb.player.captions import subtitled_master, subtitles_playlist, webvtt, with_timestamp_map
 from reeldb.player.pages import STATIC_DIR, capture_page, watch_page
 
@@ -114,17 +115,6 @@ PLAYER_FILES = ("captions.vtt", "transcript.json", "info.json", "search", "subti
                 "subtitles.vtt")
 
 
-def _first_pts(hls_dir: Path) -> int:
-    """The first presentation timestamp of the rendition, in MPEG-TS's 90 kHz clock."""
-    import av
-
-    with av.open(str(hls_dir / "seg_00000.ts")) as container:
-        for packet in container.demux():
-            if packet.pts is not None and packet.stream.type in ("video", "audio"):
-                return int(packet.pts * packet.time_base * 90000)
-    return 0
-
-
 async def _player_file(name: str, media: dict[str, Any], library: MediaLibrary, spoken: Spoken,
                        settings: Settings, runtime: Runtime, q: str | None) -> Response[Any]:
     """The files the player reads beside a stream; they follow the video's index (captions appear
@@ -156,7 +146,7 @@ async def _player_file(name: str, media: dict[str, Any], library: MediaLibrary, 
         return Response(subtitles_playlist("subtitles.vtt", float(media["length"] or 0)), media_type=TYPES[".m3u8"],
                         headers=fresh)
     if name == "subtitles.vtt":
-        first = await runtime.io(_first_pts, library.hls_dir(media))
+        first = await runtime.io(first_pts, library.hls_dir(media))
         return Response(with_timestamp_map(webvtt(sentences), first), media_type="text/vtt", headers=fresh)
     return Response({"segments": sentences}, headers=fresh)
 

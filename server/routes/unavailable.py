@@ -15,7 +15,7 @@ litestar handlers. Rules they follow:
 - Two calls are methods that an implemented path does not take (``ON_IMPLEMENTED_PATHS``: ``POST
   /rtstream``, ``GET /video/{id}/index``): a handler would add a method the OpenAPI document does
   not list, so they stay the 405 the document implies, with ``Allow``, and the row's message and
-  ``error_code: NOT_AVAILABLE`` (``errors.UNOFFERED_METHODS``). The SDK raises either the same way.
+  ``error_code: NOT_AVAILABLE`` (``UNOFFERED_METHODS``, kept in ``app.state.unoffered``). The SDK raises either the same way.
 - They are left out of the OpenAPI document (``include_in_schema=False``): the document describes
   what ReelDB does, and schemathesis (rightly) counts every 5xx it meets as a failure. The table
   below, and the README's table of the SDK's features, are where they are described.
@@ -32,7 +32,7 @@ from litestar import Request, delete, get, patch, post, put
 from litestar.handlers import HTTPRouteHandler
 
 from ..auth import Principal
-from ..errors import UNOFFERED_METHODS, Unavailable
+from ..errors import UnofferedMethod, Unavailable
 
 @dataclass(frozen=True)
 class Feature:
@@ -208,21 +208,24 @@ def _handler(path: str, rows: list[Unoffered]) -> list[HTTPRouteHandler]:
 ON_IMPLEMENTED_PATHS = {("POST", "/rtstream"), ("GET", f"{V}/index")}
 
 
-def _build() -> list[HTTPRouteHandler]:
+def _build() -> tuple[list[HTTPRouteHandler], list[UnofferedMethod]]:
     seen: set[tuple[str, str]] = set()
     by_path: dict[str, list[Unoffered]] = {}
+    on_implemented: list[UnofferedMethod] = []
     for row in TABLE:
         assert (row.method, row.path) not in seen, row
         seen.add((row.method, row.path))
         if (row.method, row.path) in ON_IMPLEMENTED_PATHS:
             pattern = re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(row.path)))
-            UNOFFERED_METHODS.append((row.method, pattern, row.message))
+            on_implemented.append((row.method, pattern, row.message))
             continue
         by_path.setdefault(row.path, []).append(row)
-    return [handler for path, rows in by_path.items() for handler in _handler(path, rows)]
+    return [handler for path, rows in by_path.items() for handler in _handler(path, rows)], on_implemented
 
 
-handlers = _build()
+#: The 501 handlers, and the rows on implemented paths whose 405 says what a 501 would
+#: (``app.state.unoffered``, read by ``errors.handle_exception``).
+handlers, UNOFFERED_METHODS = _build()
 
 #: The message of a search with ``search_type`` or ``index_type`` ``scene`` (SDK ``SceneSearch``).
 SCENE_SEARCH = unavailable_message(SCENES)

@@ -16,7 +16,7 @@ from ..links import Links
 from ..settings import Settings
 from ..text import MAX_NAME, NAME_PATTERN, Description, Name
 from ..uploads import Uploads
-from .jobs import Presenters, answer_job
+from ..views.jobs import Presenters, answer_job
 
 
 class UploadRequest(msgspec.Struct):

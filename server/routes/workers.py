@@ -67,10 +67,10 @@ def own_address(url: str, client: str | None) -> bool:
 @post("/internal/ingest/heartbeat", status_code=200, include_in_schema=False)
 async def heartbeat(data: wire.Heartbeat, request: Request[Any, Any, Any], capture: CaptureRuntime) -> dict[str, Any]:
     backend = _remote(request, capture)
-    _same_version(data.worker_id, data.version)
     if not own_address(data.url, request.client.host if request.client else None):
         raise Forbidden("an ingest worker announces a URL on its own address (http://<the address it calls "
                         "from>:<port>)")
+    _same_version(data.worker_id, data.version)
     return {"success": True, "data": wire.to_builtins(wire.Owned(backend.heartbeat(data)))}
 
 

@@ -130,7 +130,7 @@ def export_share(src: Path, work: Path, runs: int = 2) -> None:
     stream: the wait before the video plays) against ``make_hls`` alone, then its ``previews``
     job (poster + storyboard, run after the upload's row is written), each best of ``runs``."""
     from reeldb.export import probe
-    from reeldb.server.library import _previews, prepare_asset
+    from reeldb.server.assets import make_previews, prepare_asset
     from reeldb.server.storage import MediaRoot
 
     info = probe(src)
@@ -146,7 +146,7 @@ def export_share(src: Path, work: Path, runs: int = 2) -> None:
                                                                   "bench", "upload", move=False))),
         }
         hls_dir = storage.path(record["hls_path"]).parent
-        results["previews"] = timed(lambda: _previews("m-bench", storage.path(record["path"]), hls_dir))
+        results["previews"] = timed(lambda: make_previews("m-bench", storage.path(record["path"]), hls_dir))
         for k, v in results.items():
             best[k] = min(best.get(k, v), v)
         shutil.rmtree(out)

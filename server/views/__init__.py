@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .database import loads
-from .events import iso
+from ..database import loads
+from ..events import iso
+from ..links import Links
 
 
 def collection(row: dict[str, Any]) -> dict[str, Any]:
@@ -103,10 +104,8 @@ def capture_session(row: dict[str, Any], rtstreams: list[dict[str, Any]], *, for
     return body
 
 
-def async_response(job: dict[str, Any]) -> dict[str, Any]:
-    """The body VideoDB's SDK polls at ``output_url``: processing, done or failed."""
-    if job["status"] in ("queued", "running", "cancelling"):
-        return {"success": True, "status": "processing", "data": {"percentage": round((job["progress"] or 0) * 100, 1)}}
-    if job["status"] == "done":
-        return {"success": True, "status": "done", "data": loads(job["result"], {})}
-    return {"success": False, "status": "failed", "message": job["error"] or "Job failed"}
+def exported_asset(media: dict[str, Any], links: Links, base: str) -> dict[str, Any]:
+    """A channel's raw asset as ``rtstream.export()`` answers it."""
+    urls = (links.stream_urls(media["id"], bool(media["hls_path"]), base) if media["kind"] == "video"
+            else {"stream_url": None, "player_url": None})
+    return {"video_id": media["id"], "name": media["name"], "duration": media["length"], "kind": media["kind"], **urls}
