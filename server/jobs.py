@@ -489,6 +489,8 @@ class Jobs:
             if code == "INTERNAL_ERROR":
                 log.exception("job %s (%s) crashed", ctx.id, ctx.kind)
                 error = f"Internal error while running the job (the server log has it under {ctx.id})"
+            else:
+                log.warning("job %s (%s) failed: %s", ctx.id, ctx.kind, error)
         else:
             code = None
         self._record_end(ctx.id, execution.token, status, result, error, code)
