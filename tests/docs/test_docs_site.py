@@ -109,6 +109,7 @@ def configuration_page_text(server) -> str:
 
 def test_the_configuration_page_names_every_setting_with_its_default(server):
     text = configuration_page_text(server)
+    assert "WARNING mkdocs" not in server.log(), server.log()  # no broken link or anchor in any page
     for field in dataclasses.fields(Settings):
         name = f"REELDB_{field.name.upper()}"
         row = re.search(rf"^{name}\s*$\s*^(.*)$\s*^(.*)$", text, re.M)
