@@ -65,7 +65,7 @@ from typing import Callable, Iterable, Optional, Sequence
 
 import av
 
-from reeldb.player import playlists
+from . import playlists
 
 from .errors import ExportError, describe_error
 from .plan import MAX_FRAME_GAP, whole_rate

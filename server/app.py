@@ -29,15 +29,15 @@ from .events import Events, WebSocketHub
 from .exports import Exports
 from .guard import Guard
 from . import heap
-from .jobs import make_jobs
+from .jobs.backend import make_jobs
 from .library import MediaLibrary
 from .links import Links
 from .live import LiveTranscripts
 from .metrics import Metrics
 from .openapi import describe_bodies, describe_errors
-from .ingest_backend import IngestBackend, LocalIngest, new_worker_token, worker_token
-from .ingest_remote import RemoteIngest
-from .ingest_supervisor import IngestSupervisor, worker_count
+from .ingest.backend import IngestBackend, LocalIngest, new_worker_token, worker_token
+from .ingest.remote import RemoteIngest
+from .ingest.supervisor import IngestSupervisor, worker_count
 from .routes import (capture, collections, docs, editor, jobs, media, rtstreams, spoken, streams, system,
                      unavailable, uploads, workers)
 from .retention import Retention

@@ -6,7 +6,7 @@ first frame makes the session ``active`` (with one rtstream per channel), a drop
 before the session says ``stopped``. After a crash, sessions left live are stopped on start: their
 files were flushed every second, so they keep what was received.
 
-Where the media is received is the :class:`~reeldb.server.ingest_backend.IngestBackend`'s
+Where the media is received is the :class:`~reeldb.server.ingest.backend.IngestBackend`'s
 business (this process, or an ingest worker): this module drives a handle, and a worker that dies
 makes its sessions stop at once (``on_lost``), exactly as a crashed server's are stopped on start.
 """
@@ -22,9 +22,9 @@ from typing import Any, Awaitable, Callable
 from . import lifecycle
 from .database import Conn, loads
 from .errors import BadRequest, Conflict, InsufficientStorage
-from .ingest_backend import Callbacks, IngestBackend, IngestHandle, LocalIngest, WorkerStatus
+from .ingest.backend import Callbacks, IngestBackend, IngestHandle, LocalIngest, WorkerStatus
 from .runtime import Runtime
-from .sessions import Also, Sessions
+from .sessions import Also, Sessions, rtstreams_stopped
 from .settings import Settings
 from .storage import headroom
 
@@ -214,7 +214,7 @@ class CaptureRuntime:
             self._connected.pop(session_id, None)
 
             def stopped(conn: Conn, updated: dict[str, Any]) -> None:
-                conn.execute("update rtstreams set status = 'stopped' where session_id = ?", [session_id])
+                rtstreams_stopped(conn, session_id)
                 self._on_stopped(conn, updated)  # e.g. queue the export, in the same transaction
 
             await self.sessions.transition(session_id, "stopped", said, also=stopped, stopped_at=time.time())

@@ -1,7 +1,7 @@
 """``reeldb`` command line: ``serve`` runs the server, ``keys`` lists, creates and revokes API keys,
 ``record`` records this machine (``capture/record.py``), ``doctor``, ``backup`` and ``restore``
 are the operator's (``ops.py``), ``worker ingest`` hosts capture sessions for a control node
-(``ingest_worker.py``)."""
+(``ingest/worker.py``)."""
 
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ def worker_command(settings: Settings, worker_id: str | None, parent: int | None
     if parent is not None:
         # Started by `reeldb serve`: end with it, also when it is SIGKILLed (a worker left behind
         # would keep a port and re-register with the next control node). SIGTERM: files finalized.
-        from .ingest_supervisor import end_with_parent
+        from .ingest.supervisor import end_with_parent
 
         if not end_with_parent(parent):
             return 0
@@ -158,7 +158,7 @@ def worker_command(settings: Settings, worker_id: str | None, parent: int | None
         print(problem, file=sys.stderr)
         return 2
     setup_logging(settings)
-    from .ingest_worker import run
+    from .ingest.worker import run
 
     return run(settings, worker_id.replace("{pid}", str(os.getpid())) if worker_id else None)
 
@@ -266,7 +266,7 @@ def keys_command(settings: Settings, action: str, key_id: str | None = None, sho
 
 def jobs_worker_command(argv: list[str]) -> int:
     """``reeldb worker jobs``: a Celery worker running the compute parts of jobs for a control node
-    started with ``REELDB_JOBS=celery`` (server/celery_jobs.py). It never opens the database: it
+    started with ``REELDB_JOBS=celery`` (server/jobs/celery.py). It never opens the database: it
     needs ``REELDB_REDIS_URL`` and the same media root (``--data-dir`` or ``REELDB_MEDIA_ROOT``)."""
     import os
     import socket
@@ -290,7 +290,7 @@ def jobs_worker_command(argv: list[str]) -> int:
     if args.concurrency is not None and args.concurrency < 1:
         parser.error("--concurrency: at least 1")
     setup_logging(settings)
-    from .celery_jobs import JobWorker
+    from .jobs.celery import JobWorker
 
     name = args.name or f"jobs-{socket.gethostname()}-{os.getpid()}"
     return JobWorker(settings, name, args.concurrency or settings.workers).serve()

@@ -37,16 +37,15 @@ from reeldb.export.editor import (
 )
 from reeldb.export.editor.budget import RenderLimits, check_budget, render_cost
 from reeldb.export.editor.legacy import from_legacy, legacy_ids, subtitled
-from reeldb.export.editor.render import Caption
+from reeldb.export.editor.model import Caption
 from reeldb.index import store
 
 from .database import Conn, Database, row
 from .errors import BadRequest, NotFound
 from .ids import new_id
-from .jobs import JobContext, JobKind, JobQueue
+from .jobs import Compute, JobContext, JobKind, JobQueue
 from .library import MediaLibrary, prepare_asset
 from .links import Links
-from .render_process import render_in_child
 from .settings import Settings
 from .storage import MediaRoot
 from .uploads import Uploads
@@ -54,9 +53,6 @@ from .uploads import Uploads
 log = logging.getLogger("reeldb.editor")
 
 STREAM_TOKEN = "/stream/"
-#: The render job's kinds, by lane: renders under ``REELDB_RENDER_LONG_PIXEL_FRAMES`` and the rest,
-#: so a short render never waits behind a long one (jobs.py: one of each at a time).
-RENDER_LANES = {"render": "renders", "render_long": "renders_long"}
 #: The largest timeline accepted through ``timeline_url`` (the SDK uploads those over 100 KiB).
 MAX_UPLOADED_TIMELINE = 20 * 1024 * 1024
 
@@ -88,8 +84,8 @@ class Editor:
     def __post_init__(self) -> None:
         self.limits = RenderLimits(self.settings.render_max_pixels, self.settings.render_max_seconds,
                                    self.settings.render_max_pixel_frames, self.settings.render_memory_mb)
-        for name, lane in RENDER_LANES.items():
-            self.jobs.register(JobKind(name, lane, render_compute, commit=self._render_commit, own_process=True))
+        for part in RENDERS:
+            self.jobs.register(JobKind(part, commit=self._render_commit))
 
     async def request(self, body: dict[str, Any]) -> str:
         """Parse and check the timeline (inline, or uploaded: ``timeline_url``), then find its
@@ -203,11 +199,10 @@ def _copy(plan: CopyPlan, sources: dict[str, SourceInfo], mix, out: Path, progre
 
 
 def render_compute(ctx: JobContext) -> dict[str, Any]:
-    """The render job's compute part, files only (a job worker runs it): :func:`render_files` in a
-    child process with its own memory limit (``render_process``), so a render can fail but never
-    take the server or the job worker with it."""
-    return render_in_child(ctx.id, ctx.params, str(ctx.settings.media_root_dir), ctx.settings.render_memory_mb,
-                           ctx.progress)
+    """The render job's compute part, files only (a job worker runs it). Its kinds are
+    ``own_process``: it runs in a child process with its own memory limit (``server/jobs/child.py``),
+    so a render can fail but never take the server or the job worker with it."""
+    return render_files(ctx.id, ctx.params, str(ctx.settings.media_root_dir), ctx.progress)
 
 
 def render_files(job_id: str, p: dict[str, Any], media_root: str, progress: Callable[[float], None]) -> dict[str, Any]:
@@ -267,3 +262,9 @@ def _timeline_json(timeline: Timeline) -> dict[str, Any]:
     from reeldb.export.editor.model import to_json
 
     return to_json(timeline)
+
+
+#: The render job's kinds, one a lane: renders under ``REELDB_RENDER_LONG_PIXEL_FRAMES`` and the
+#: rest, so a short render never waits behind a long one (one of each at a time).
+RENDERS = (Compute("render", "renders", render_compute, own_process=True),
+           Compute("render_long", "renders_long", render_compute, own_process=True))

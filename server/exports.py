@@ -28,10 +28,10 @@ from .database import Conn, Database, dumps, loads, row, rows
 from .errors import BadRequest, Conflict
 from .events import WebSocketHub
 from .ids import new_id
-from .jobs import AutoIndex, JobContext, JobKind, JobQueue
+from .jobs import AutoIndex, Compute, JobContext, JobKind, JobQueue
 from .library import MediaLibrary, prepare_asset
 from .links import Links
-from .sessions import Sessions, in_collection, load, rtstreams_of
+from .sessions import Sessions, in_collection, load, rtstreams_of, set_export_status, set_exported_asset
 from .runtime import Runtime
 from .settings import Settings
 from .storage import MediaRoot
@@ -65,7 +65,7 @@ class Exports:
     index: AutoIndex | None = None
 
     def __post_init__(self) -> None:
-        self.jobs.register(JobKind("export", "exports", export_compute, commit=self._export_commit))
+        self.jobs.register(JobKind(EXPORT, commit=self._export_commit))
         self.jobs.on_finish("export", self._finished)
 
     # -- views -----------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ class Exports:
                   "created_at": now, "updated_at": now}
         conn["exports"].upsert(export, pk="id")
         if key == default_key(session):
-            conn["capture_sessions"].update(session["id"], {"export_status": "exporting", "export_error": None})
+            set_export_status(conn, session["id"], "exporting")
         return export
 
     async def request(self, collection_id: str, session_id: str, video_channel_id: str | None,
@@ -227,7 +227,7 @@ class Exports:
         elif not rtstreams_of(conn, session["id"]):  # never became active
             reason = NOTHING_RECEIVED
         if reason:
-            conn["capture_sessions"].update(session["id"], {"export_status": "failed", "export_error": reason})
+            set_export_status(conn, session["id"], "failed", reason)
             return
         if self.settings.auto_export:
             self.request_in(conn, session, None, None)
@@ -240,9 +240,7 @@ class Exports:
         for record in result.pop("records", []):
             self.library.commit(record)
         for channel_id, asset_id in result["assets"].items():
-            ctx.write(lambda conn, a=asset_id, c=channel_id: conn.execute(
-                "update rtstreams set exported_asset_id = ? where session_id = ? and name = ?",
-                [a, ctx.params["session_id"], c]))
+            ctx.write(lambda conn, a=asset_id, c=channel_id: set_exported_asset(conn, ctx.params["session_id"], c, a))
         return result
 
     async def _finished(self, job: dict[str, Any]) -> None:
@@ -300,7 +298,7 @@ class Exports:
         if not is_primary:
             return None
         if session["status"] == "failed":  # a retry failed again: nothing new to announce
-            conn["capture_sessions"].update(session["id"], {"export_status": "failed", "export_error": error})
+            set_export_status(conn, session["id"], "failed", error)
             return None
         return self.sessions.move(conn, session["id"], "failed", {"error": {"code": "EXPORT_FAILED", "message": error}},
                                   export_status="failed", export_error=error, error=error)
@@ -367,3 +365,6 @@ def export_compute(ctx: JobContext) -> dict[str, Any]:
                 "asset_starts": {c: a.start_time for c, a in result.channels.items()}, "records": records}
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+EXPORT = Compute("export", "exports", export_compute)

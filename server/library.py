@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from reeldb.export import ExportError, HlsError, MediaInfo, make_hls, probe
 from reeldb.export.hls import PLAYLIST_NAME
@@ -23,7 +24,7 @@ from reeldb.export.thumbnails import poster, storyboard, thumbnail_at
 from reeldb.index import store
 
 from .collections import resolve
-from .jobs import JobContext, JobKind, JobQueue
+from .jobs import Compute, JobContext, JobKind, JobQueue
 from .database import Conn, Database, row, rows
 from .errors import BadRequest, NotFound
 from .runtime import Runtime
@@ -55,7 +56,7 @@ class MediaLibrary:
         self.db = db
         self.jobs = jobs
         if jobs is not None:
-            jobs.register(JobKind("previews", PREVIEWS_LANE, previews_compute, commit=self._previews_commit))
+            jobs.register(JobKind(PREVIEWS, commit=self._previews_commit))
         self.settings = settings
         self.runtime = runtime
         #: Rows hold paths relative to the media root; these resolve them (see server/storage.py).
@@ -199,6 +200,15 @@ class MediaLibrary:
         return sum(self.storage.remove_tree(self.file(item).parent) for item in self.db.write_sync(write))
 
 
+def rebase_paths(conn: "sqlite3.Connection", moved: Callable[[str | None, str, str], str | None]) -> None:
+    """Rewrite every asset's file and HLS paths (a restored backup: ``moved(path, collection_id,
+    asset_id)``), on a plain sqlite3 connection to a database no server has open."""
+    for asset_id, collection_id, path, hls in conn.execute(
+            "select id, collection_id, path, hls_path from media").fetchall():
+        conn.execute("update media set path = ?, hls_path = ? where id = ?",
+                     [moved(path, collection_id, asset_id), moved(hls, collection_id, asset_id), asset_id])
+
+
 def prepare_asset(storage: MediaRoot, asset_id: str, src: Path, info: MediaInfo, kind: str, collection_id: str,
                   name: str, origin: str, *, session_id: str | None = None, channel_id: str | None = None,
                   move: bool = True, suffix: str | None = None, description: str | None = None,
@@ -271,3 +281,6 @@ def _previews(asset_id: str, video: Path, hls_dir: Path) -> bool:
     except ExportError as exc:
         log.warning("no previews for %s: %s", asset_id, exc)
         return False
+
+
+PREVIEWS = Compute("previews", PREVIEWS_LANE, previews_compute)

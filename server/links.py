@@ -11,7 +11,7 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 
-from reeldb.player import playlists
+from reeldb.export import playlists
 
 from .clip_budget import widen
 from .settings import Settings

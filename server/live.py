@@ -28,7 +28,7 @@ from reeldb.index import embed
 from reeldb.index.live import Emit, LiveTranscriber
 
 from .capture_runtime import CaptureRuntime
-from .ingest_backend import RunningTranscript
+from .ingest.backend import RunningTranscript
 from .errors import BadRequest, Conflict
 from .events import WebSocketHub
 from .runtime import Runtime

@@ -23,7 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from .capture_runtime import CaptureRuntime
-from .ingest_backend import WorkerStatus
+from .ingest.backend import WorkerStatus
 from .database import Conn, Database, rows
 from .jobs import LANES
 from .runtime import Runtime
@@ -159,7 +159,7 @@ class ServerCollector(Collector):
         """``reeldb worker jobs`` processes, from the heartbeat each keeps in Redis (REELDB_JOBS=celery)."""
         import redis
 
-        from .celery_jobs import job_workers
+        from .jobs.celery import job_workers
 
         try:
             workers, up = job_workers(self.settings), 1

@@ -70,7 +70,7 @@ def _job_workers(settings: Settings) -> tuple[str, str]:
         return "FAIL", f"REELDB_JOBS={settings.jobs!r}: embedded or celery"
     if not settings.redis_url:
         return "FAIL", "REELDB_JOBS=celery needs REELDB_REDIS_URL"
-    from .celery_jobs import job_workers
+    from .jobs.celery import job_workers
 
     workers = job_workers(settings)  # a Redis that does not answer fails the check, named
     if not workers:
@@ -219,8 +219,8 @@ def _ingest_workers(settings: Settings) -> tuple[str, str]:
     """What REELDB_INGEST_WORKERS says, and with a control node answering, each worker's last report."""
     import httpx
 
-    from .ingest_backend import WORKER_TOKEN_HEADER, worker_token
-    from .ingest_supervisor import control_url, worker_count
+    from .ingest.backend import WORKER_TOKEN_HEADER, worker_token
+    from .ingest.supervisor import control_url, worker_count
 
     try:
         count = worker_count(settings.ingest_workers)
@@ -360,11 +360,9 @@ def restore(settings: Settings, src: Path, force: bool = False, out=sys.stdout) 
     conn = sqlite3.connect(dest / "reeldb.db")
     try:
         with conn:
-            for asset_id, collection_id, path, hls in conn.execute(
-                    "select id, collection_id, path, hls_path from media").fetchall():
-                conn.execute("update media set path = ?, hls_path = ? where id = ?",
-                             [_moved(path, settings, collection_id, asset_id),
-                              _moved(hls, settings, collection_id, asset_id), asset_id])
+            from .library import rebase_paths  # (its imports are heavy; only a restore needs them)
+
+            rebase_paths(conn, lambda path, collection_id, asset_id: _moved(path, settings, collection_id, asset_id))
     finally:
         conn.close()
     print(f"restored {src} ({info.get('sessions')} sessions, {info.get('assets')} assets, "

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from .database import Conn, Database, row, rows
-from .jobs import JobContext, JobKind, Jobs
+from .jobs import Compute, JobContext, JobKind, JobQueue
 from .library import MediaLibrary
 from .settings import Settings
 
@@ -29,12 +29,12 @@ ENDED = ("stopped", "exported", "failed")
 
 
 class Retention:
-    def __init__(self, db: Database, settings: Settings, jobs: Jobs, library: MediaLibrary) -> None:
+    def __init__(self, db: Database, settings: Settings, jobs: JobQueue, library: MediaLibrary) -> None:
         self.db = db
         self.settings = settings
         self.jobs = jobs
         self.library = library
-        jobs.register(JobKind("retention", "maintenance", self._job, local=True))
+        jobs.register(JobKind(Compute("retention", "maintenance", self._job, local=True)))
 
     @property
     def enabled(self) -> bool:

@@ -236,5 +236,5 @@ def m014_stop_reason(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m015_job_crashes(db: sqlite_utils.Database) -> None:
-    """How often the server ended while a job ran (server/jobs.py ``_recover``)."""
+    """How often the server ended while a job ran (server/jobs/leases.py ``recover``)."""
     db["jobs"].add_column("crashes", int, not_null_default=0)

@@ -63,6 +63,21 @@ def in_collection(conn: Conn, collection_id: str, session_id: str) -> Session:
     return found, rtstreams_of(conn, session_id)
 
 
+def set_export_status(conn: Conn, session_id: str, status: str, error: str | None = None) -> None:
+    """The session's default export's state, as ``capture_session`` shows it (the exports service calls it)."""
+    conn["capture_sessions"].update(session_id, {"export_status": status, "export_error": error})
+
+
+def set_exported_asset(conn: Conn, session_id: str, channel_id: str, asset_id: str) -> None:
+    """A channel's rtstream points at the raw asset its export made."""
+    conn.execute("update rtstreams set exported_asset_id = ? where session_id = ? and name = ?",
+                 [asset_id, session_id, channel_id])
+
+
+def rtstreams_stopped(conn: Conn, session_id: str) -> None:
+    conn.execute("update rtstreams set status = 'stopped' where session_id = ?", [session_id])
+
+
 class Sessions:
     def __init__(self, db: Database, events: Events) -> None:
         self.db = db

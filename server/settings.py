@@ -90,7 +90,7 @@ class Settings:
     #: the job fails with that reason; before that, it runs again in a child process only.
     job_max_crashes: int = 2
     #: Job backend: ``embedded`` (threads of ``reeldb serve``) or ``celery`` (``reeldb worker jobs``
-    #: processes through Redis; server/celery_jobs.py).
+    #: processes through Redis; server/jobs/celery.py).
     jobs: str = "embedded"
     #: Redis for ``REELDB_JOBS=celery``: Celery's broker and the workers' reports.
     redis_url: str | None = None

@@ -23,7 +23,7 @@ from reeldb.index.transcribe import Transcript, transcribe, whisper_language
 from .database import Conn, Database, row, rows
 from .errors import BadRequest, JobFailed
 from .exports import audio_channels
-from .jobs import JobContext, JobKind, JobQueue
+from .jobs import Compute, JobContext, JobKind, JobQueue
 from .library import find
 from .collections import resolve
 from .settings import Settings
@@ -154,6 +154,10 @@ def _index_commit(ctx: JobContext, result: dict[str, Any]) -> dict[str, Any]:
     return {"asset_id": asset_id, "segments": len(segs), "words": result["words"], "duration": result["duration"]}
 
 
+TRANSCRIBE = Compute("transcribe", "index", transcribe_compute)
+INDEX = Compute("index", "index", index_compute)
+
+
 def _transcript(conn: Conn, asset_id: str, query: dict[str, Any]) -> dict[str, Any] | None:
     transcript = store.get_transcript(conn, asset_id)
     if transcript is None:
@@ -175,9 +179,8 @@ class Spoken:
         self.settings = settings
         self.jobs = jobs
         self.index = SearchIndex(embed_model=settings.embed_model)
-        jobs.register(JobKind("transcribe", "index", transcribe_compute, commit=_transcribe_commit,
-                              prepare=_prepare))
-        jobs.register(JobKind("index", "index", index_compute, commit=_index_commit, prepare=_prepare))
+        jobs.register(JobKind(TRANSCRIBE, commit=_transcribe_commit, prepare=_prepare))
+        jobs.register(JobKind(INDEX, commit=_index_commit, prepare=_prepare))
 
     # -- transcripts -----------------------------------------------------------------------------
     async def transcript(self, asset_id: str, query: dict[str, Any]) -> dict[str, Any] | None:

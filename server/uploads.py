@@ -30,7 +30,7 @@ from .collections import resolve
 from .database import Conn, Database, row, rows
 from .errors import BadRequest, Conflict, InsufficientStorage, JobFailed, NotFound, PayloadTooLarge
 from .ids import new_id
-from .jobs import AutoIndex, JobContext, JobKind, JobQueue
+from .jobs import AutoIndex, Compute, JobContext, JobKind, JobQueue
 from .library import MediaLibrary, prepare_asset
 from .links import Links
 from .netguard import (BlockedAddress, GuardedBackend, address_refusal, import_roots, importable_file,
@@ -63,7 +63,7 @@ class Uploads:
     _receiving: set[str] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
-        self.jobs.register(JobKind("upload", "imports", import_compute, commit=self._import_commit, heartbeat=False))
+        self.jobs.register(JobKind(IMPORT, commit=self._import_commit))
 
     def _file(self, stored: str) -> Path:
         """A slot's file (stored relative to the media root)."""
@@ -530,3 +530,7 @@ def _extension(container_format: str) -> str:
     """A file suffix for a demuxer name such as ``mov,mp4,m4a,3gp,3g2,mj2``."""
     first = (container_format or "").split(",")[0]
     return _FORMAT_EXT.get(first, "." + first if first.isalnum() else ".bin")
+
+
+#: Liveness by progress alone: an import's step is a network read (see server/jobs/__init__.py).
+IMPORT = Compute("upload", "imports", import_compute, heartbeat=False)

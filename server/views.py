@@ -101,3 +101,12 @@ def capture_session(row: dict[str, Any], rtstreams: list[dict[str, Any]], *, for
         body["stream_url"] = (urls or {}).get("stream_url")
         body["player_url"] = (urls or {}).get("player_url")
     return body
+
+
+def async_response(job: dict[str, Any]) -> dict[str, Any]:
+    """The body VideoDB's SDK polls at ``output_url``: processing, done or failed."""
+    if job["status"] in ("queued", "running", "cancelling"):
+        return {"success": True, "status": "processing", "data": {"percentage": round((job["progress"] or 0) * 100, 1)}}
+    if job["status"] == "done":
+        return {"success": True, "status": "done", "data": loads(job["result"], {})}
+    return {"success": False, "status": "failed", "message": job["error"] or "Job failed"}

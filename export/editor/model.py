@@ -46,6 +46,16 @@ HEX = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{8}|[0-9a-fA-F]{3})$")
 ASS = re.compile(r"^&H([0-9a-fA-F]{1,8})&?$")
 
 
+@dataclass(frozen=True)
+class Caption:
+    """One caption line (a transcript's, placed by the plan and drawn by the render) on the timeline's clock; ``words`` for word timing (start, end, text)."""
+
+    start: float
+    end: float
+    text: str
+    words: tuple[tuple[float, float, str], ...] = ()
+
+
 class TimelineError(ExportError):
     """The timeline asks for something invalid or unsupported; the message names field and value."""
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Mapping, Optional, Sequence
 
-from .model import AssetNotFound, AudioAsset, CaptionsUnavailable, Clip, ImageAsset, Timeline, TimelineError, VideoAsset
+from .model import AssetNotFound, AudioAsset, Caption, CaptionsUnavailable, Clip, ImageAsset, Timeline, TimelineError, VideoAsset
 
 EPS = 1e-6
 #: What a transcript's words may not bring into a caption: control characters and line or
@@ -135,7 +135,6 @@ def map_captions(timeline: Timeline, transcripts: Mapping[str, Sequence[tuple[fl
     it (``asset.start`` → ``clip.start``, within ``duration``). Lines break at a sentence's end,
     a pause of ``pause`` seconds or ``max_words`` words. A caption clip needs at least one
     indexed video on the timeline (TimelineError otherwise)."""
-    from .render import Caption
 
     videos = [c for c in timeline.clips() if isinstance(c.asset, VideoAsset)]
     if not any(transcripts.get(c.asset.id) for c in videos):

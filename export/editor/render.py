@@ -28,7 +28,8 @@ import numpy as np
 from PIL import Image
 
 from ..mix import to_stereo
-from .model import AudioAsset, CaptionAsset, Clip, ImageAsset, TextAsset, Timeline, TimelineError, VideoAsset
+from .model import (AudioAsset, Caption, CaptionAsset, Clip, ImageAsset, TextAsset, Timeline, TimelineError,
+                    VideoAsset)
 from .geometry import crop_box, even, even_xy, fitted_size, placed_at, visible
 from .plan import CopyPlan, SourceInfo, output_fps
 from .text import draw_text, guarded, layout_text, render_caption
@@ -40,16 +41,6 @@ X264 = {"preset": "veryfast", "crf": "20"}
 Progress = Callable[[float], None]
 #: A video layer larger than this many frames (its area) is scaled only where it shows.
 OVERSIZED = 2
-
-
-@dataclass(frozen=True)
-class Caption:
-    """One caption line on the timeline's clock; ``words`` for word timing (start, end, text)."""
-
-    start: float
-    end: float
-    text: str
-    words: tuple[tuple[float, float, str], ...] = ()
 
 
 # -- audio --------------------------------------------------------------------------------------

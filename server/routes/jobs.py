@@ -10,9 +10,9 @@ from litestar import Request, get, post
 from .. import views
 from ..auth import Principal
 from ..database import loads
-from ..editor import RENDER_LANES, Editor
+from ..editor import RENDERS, Editor
 from ..errors import BadRequest, Conflict, InternalError, NotFound
-from ..jobs import JobQueue, async_response
+from ..jobs import JobQueue
 from ..library import MediaLibrary
 from ..links import Links
 from ..settings import Settings
@@ -38,7 +38,7 @@ class Presenters:
             return await self.spoken.present_transcript(result)
         if kind == "index":
             return {"message": "Spoken words indexed", **result}
-        if kind in RENDER_LANES:
+        if kind in {part.name for part in RENDERS}:
             return await self.editor.present(result, base)
         return result
 
@@ -66,7 +66,7 @@ async def get_async_response(job_id: str, request: Request, jobs: JobQueue, pres
     job = await jobs.get(job_id)
     if job is None:
         raise NotFound(f"Response not found: {job_id}")
-    body = async_response(job)
+    body = views.async_response(job)
     if job["status"] == "done":
         body["data"] = await presenters.present(job["kind"], body["data"], links.base_url(request))
     return body

@@ -23,7 +23,7 @@ from litestar.datastructures import CacheControlHeader
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 
-from reeldb.player import playlists
+from reeldb.export import playlists
 from reeldb.export import clip_playlist, shift_timestamps
 from reeldb.player.captions import subtitled_master, subtitles_playlist, webvtt, with_timestamp_map
 from reeldb.player.pages import STATIC_DIR, capture_page, watch_page

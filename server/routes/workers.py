@@ -10,26 +10,33 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
-import msgspec
+import logging
+
 from litestar import Request, get, post
 
 from ..capture_runtime import CaptureRuntime
 from ..errors import Conflict, Forbidden, Unauthorized
-from ..ingest_backend import WORKER_TOKEN_HEADER, token_matches
-from ..ingest_remote import RemoteIngest
+from ..ingest.backend import WORKER_TOKEN_HEADER, token_matches
+from ..ingest import wire
+from ..ingest.remote import RemoteIngest
+
+log = logging.getLogger("reeldb.ingest")
 
 
-class Heartbeat(msgspec.Struct):
-    worker_id: str
-    url: str
-    cpu: float = 0.0
-    bitrate: float = 0.0
-    sessions: dict[str, dict[str, Any]] = {}
+class WrongVersion(Conflict):
+    error_code = wire.WRONG_VERSION
 
 
-class WorkerEvents(msgspec.Struct):
-    worker_id: str
-    events: list[dict[str, Any]]
+#: Workers already told (and logged) that they speak another version: one line each, not one a second.
+_refused: set[tuple[str, int]] = set()
+
+
+def _same_version(worker_id: str, version: int) -> None:
+    if version != wire.VERSION:
+        if (worker_id, version) not in _refused:
+            _refused.add((worker_id, version))
+            log.error("ingest worker %s refused: %s", worker_id, wire.version_refusal(version))
+        raise WrongVersion(wire.version_refusal(version))
 
 
 def _remote(request: Request[Any, Any, Any], capture: CaptureRuntime) -> RemoteIngest:
@@ -58,18 +65,20 @@ def own_address(url: str, client: str | None) -> bool:
 
 
 @post("/internal/ingest/heartbeat", status_code=200, include_in_schema=False)
-async def heartbeat(data: Heartbeat, request: Request[Any, Any, Any], capture: CaptureRuntime) -> dict[str, Any]:
+async def heartbeat(data: wire.Heartbeat, request: Request[Any, Any, Any], capture: CaptureRuntime) -> dict[str, Any]:
     backend = _remote(request, capture)
+    _same_version(data.worker_id, data.version)
     if not own_address(data.url, request.client.host if request.client else None):
         raise Forbidden("an ingest worker announces a URL on its own address (http://<the address it calls "
                         "from>:<port>)")
-    owned = backend.heartbeat(data.worker_id, data.url, data.cpu, data.bitrate, data.sessions)
-    return {"success": True, "data": {"owned": owned}}
+    return {"success": True, "data": wire.to_builtins(wire.Owned(backend.heartbeat(data)))}
 
 
 @post("/internal/ingest/events", status_code=200, include_in_schema=False)
-async def events(data: WorkerEvents, request: Request[Any, Any, Any], capture: CaptureRuntime) -> dict[str, Any]:
-    await _remote(request, capture).deliver(data.worker_id, data.events)
+async def events(data: wire.Events, request: Request[Any, Any, Any], capture: CaptureRuntime) -> dict[str, Any]:
+    backend = _remote(request, capture)
+    _same_version(data.worker_id, data.version)
+    await backend.deliver(data.worker_id, data.events)
     return {"success": True, "data": {}}
 
 

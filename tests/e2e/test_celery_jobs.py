@@ -21,6 +21,8 @@ from server_process import REELDB, ServerProcess, wait_until
 from speech import MEETING_A, MEETING_B, compose, require_espeak, write_video
 from videodb.exceptions import InvalidRequestError
 
+from reeldb.server.jobs import wire
+
 pytestmark = pytest.mark.slow
 
 LEASE = "15"
@@ -126,10 +128,10 @@ def test_jobs_on_two_celery_workers_and_one_killed_mid_job(tmp_path):
         # A late second result for the finished job (as from a worker that woke up) changes nothing.
         owner = _row(data, "select owner from jobs where id = ?", job_id)[0]
         client = redis.Redis.from_url(redis_server.url)
-        client.xadd("reeldb:jobs:events", {"job_id": job_id, "token": owner, "event": "done", "worker": "late",
-                                           "result": '{"asset_id": "%s", "segments": [[0, 1, "zebra"]], '
-                                                     '"vectors": "", "dim": 384, "model": "x", "words": 1, '
-                                                     '"duration": 1}' % long_video.id})
+        late = wire.Finished(job_id, owner, "late", wire.VERSION,
+                             {"asset_id": long_video.id, "segments": [[0, 1, "zebra"]], "vectors": "", "dim": 384,
+                              "model": "x", "words": 1, "duration": 1})
+        client.xadd("reeldb:jobs:events", wire.report_fields(late))
         client.close()
         wait_until(lambda: f"job {job_id}: a result from late" in server.log(), 30, "the late result to be ignored")
         with pytest.raises(InvalidRequestError, match="No results found"):  # the late result left no trace

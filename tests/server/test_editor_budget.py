@@ -130,12 +130,12 @@ def test_the_server_survives_the_first_attack_in_3_gb(server_factory, tmp_path):
 
 
 def render_children(pid: int) -> list[int]:
-    """The server's render child processes (``python -m reeldb.server.render_process``)."""
+    """The server's render child processes (``python -m reeldb.server.jobs.child_main``)."""
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         for child in (task / "children").read_text().split():
             try:
-                if b"reeldb.server.render_process" in open(f"/proc/{child}/cmdline", "rb").read():
+                if b"reeldb.server.jobs.child_main" in open(f"/proc/{child}/cmdline", "rb").read():
                     found.append(int(child))
             except OSError:
                 pass

@@ -14,7 +14,9 @@ import threading
 import time
 
 from reeldb.server.database import Database, row
-from reeldb.server.jobs import JobContext, JobKind, Jobs
+from reeldb.server.jobs import Compute, JobContext, JobKind
+from reeldb.server.jobs.embedded import EmbeddedExecutor
+from reeldb.server.jobs.runner import Jobs
 from reeldb.server.runtime import Runtime
 from reeldb.server.schema import migrate
 from reeldb.server.settings import Settings
@@ -50,7 +52,7 @@ async def run_jobs(tmp_path, lease: float, kinds: list[JobKind], body, workers: 
     db = Database(settings.db_path)
     db.write_sync(migrate)
     runtime = Runtime()
-    jobs = Jobs(db, settings, runtime)
+    jobs = Jobs(db, settings, runtime, EmbeddedExecutor(settings, runtime))
     for kind in kinds:
         jobs.register(kind)
     runner = asyncio.create_task(jobs.run())
@@ -84,7 +86,7 @@ def test_a_step_longer_than_the_lease_is_not_a_hang(tmp_path, caplog):
         assert ended["status"] == "done", ended
         assert ended["attempts"] == 1
 
-    asyncio.run(run_jobs(tmp_path, 1.0, [JobKind("slow", "index", slow_step)], body))
+    asyncio.run(run_jobs(tmp_path, 1.0, [JobKind(Compute("slow", "index", slow_step))], body))
     assert "presumed hung" not in caplog.text
 
 
@@ -116,7 +118,7 @@ def test_a_forced_lease_expiry_leaves_exactly_one_attempt_running(tmp_path, capl
         ended = await jobs.wait(job["id"], 60)
         assert ended["status"] == "done" and ended["attempts"] == 2, ended
 
-    asyncio.run(run_jobs(tmp_path, 2.0, [JobKind("steps", "index", steps)], body))
+    asyncio.run(run_jobs(tmp_path, 2.0, [JobKind(Compute("steps", "index", steps))], body))
     assert attempts.started == 2 and attempts.most == 1
     assert attempts.stopped_early == 1  # the superseded attempt stopped at its next step
     assert "a newer attempt owns it" in caplog.text
@@ -143,7 +145,7 @@ def test_imports_still_prove_liveness_by_progress(tmp_path):
         ended = await jobs.wait(job["id"], 60)
         assert ended["status"] == "done" and ended["attempts"] == 2, ended
 
-    asyncio.run(run_jobs(tmp_path, 1.0, [JobKind("import", "imports", stalls_once, heartbeat=False)], body))
+    asyncio.run(run_jobs(tmp_path, 1.0, [JobKind(Compute("import", "imports", stalls_once, heartbeat=False))], body))
     assert len(calls) == 2
     assert calls[1] - calls[0] < 3.9  # the new attempt ran beside the stalled read, which is fenced
 
@@ -180,6 +182,6 @@ def test_a_cancel_stops_a_running_job_at_its_next_step_and_ends_it(tmp_path):
         assert await jobs.cancel(running["id"]) == stopped  # cancelling again changes nothing
         await wait_until(lambda: len(ended) == 2)
 
-    asyncio.run(run_jobs(tmp_path, 30.0, [JobKind("steps", "index", steps)], body, workers=1))
+    asyncio.run(run_jobs(tmp_path, 30.0, [JobKind(Compute("steps", "index", steps))], body, workers=1))
     assert attempts.started == 1 and attempts.stopped_early == 1
     assert {j["status"] for j in ended} == {"failed"}

@@ -2,12 +2,14 @@
 processes, on this machine or others sharing the media root; the control node keeps the rows.
 
 Why this shape: the control node stays the one writer of SQLite, so a worker never opens the
-database. The embedded runner's rules carry over (server/jobs.py): the ``jobs`` row is still the
+database. The runner's rules carry over (``server/jobs/runner.py``): the ``jobs`` row is still the
 truth, claimed with a fresh token; a claimed job becomes one Celery message on its lane's queue
 (imports, exports, index, renders, renders_long, previews, maintenance) carrying the job id, that token and the params
 (plus what the kind's ``prepare`` read). The worker reports back on one Redis stream
 (``reeldb:jobs:events``): ``started``, ``progress`` (the heartbeat that renews the lease),
-``done`` with the compute part's JSON result, or ``failed``. The control node reads that stream
+``done`` with the compute part's JSON result, or ``failed``. Both directions are typed messages of
+``server/jobs/wire.py``, validated on arrival and versioned: a worker of another version refuses the
+job (one log line on each end) and the job fails with that reason instead of running. The control node reads that stream
 (a consumer group, so nothing is lost across its restarts), runs the kind's ``commit`` and ends
 the row, fenced by the token: a second result for a job already ended, or one from a superseded
 attempt, is ignored. So a worker SIGKILLed mid-job means: its heartbeats stop, the reaper queues
@@ -19,37 +21,44 @@ acknowledged when its job ends, so a dead worker's message goes back to the queu
 visibility timeout; the worker that picks it up sees its token is stale and drops it), retries
 with backoff for a lost Redis connection, one queue per lane. Before a worker starts a job it
 takes a per-job lock in Redis (``SET NX`` with the lease as expiry, renewed by its heartbeat,
-which beats by time: ``jobs.Heartbeat``), so a redelivered message never runs the same attempt
+which beats by time: ``kinds.Heartbeat``), so a redelivered message never runs the same attempt
 twice at once, and a new attempt never runs beside the one it superseded: it waits (the task is
 retried a little later) until the old attempt has stopped at its next step, or its process died
 and the lock expired.
 
 Kinds marked ``local`` (retention: its work is choosing rows) still run on the control node's
-own threads, as in the embedded runner.
+own threads, through the embedded executor.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import socket
 import threading
 import time
-from concurrent.futures import Executor
+from concurrent.futures import Executor as Pool
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import redis
 from celery import Celery, Task
 from kombu import Exchange, Queue
 
-from .database import Conn, Database, dumps, loads, row
-from .errors import safe_error
-from .compute_parts import compute_parts
-from .jobs import LANES, JobContext, JobKind, JobLost, Jobs, _Execution, run_compute
-from .runtime import Runtime
-from .settings import Settings
+from ..database import Conn, loads
+from ..errors import safe_error
+from ..runtime import Runtime
+from ..settings import Settings
+from . import wire
+from .embedded import EmbeddedExecutor
+from .compute import Throttle, run_compute
+from .kinds import LANES, JobContext, JobKind, JobLost
+from .leases import Job
+from .parts import compute_parts
+from .runner import Execution, Jobs
 
 log = logging.getLogger("reeldb.jobs.celery")
 
@@ -117,89 +126,88 @@ def job_workers(settings: Settings) -> list[dict[str, Any]]:
 
 
 # -- the control node ----------------------------------------------------------------------------
-class CeleryJobs(Jobs):
-    """The embedded runner's rows, leases and listeners, with the compute parts sent to Celery."""
+class CeleryExecutor:
+    """Compute parts sent to Celery job workers; ``local`` kinds on this process's threads."""
 
-    def __init__(self, db: Database, settings: Settings, runtime: Runtime) -> None:
-        super().__init__(db, settings, runtime)
+    def __init__(self, settings: Settings, runtime: Runtime) -> None:
+        self.settings = settings
+        self.runtime = runtime
         self.app = celery_app(settings)
         self.redis = _client(settings)
         self.capacity = {lane: IN_FLIGHT for lane in LANES}
-        self._dispatcher: Executor = runtime.pool("celery-dispatch", 1)
-        self._parts = compute_parts()
+        self.local = EmbeddedExecutor(settings, runtime)
+        self._dispatcher: Pool = runtime.pool("celery-dispatch", 1)
         self._stopping = threading.Event()
+        self._runner: Jobs | None = None
 
-    def register(self, kind: JobKind) -> None:
-        part = self._parts.get(kind.name)
-        if not kind.local and (part is None or part.handler is not kind.handler or part.heartbeat != kind.heartbeat):
-            raise ValueError(f"job kind {kind.name!r} has no compute part in compute_parts.compute_parts()")
-        super().register(kind)
+    def attach(self, runner: Jobs) -> None:
+        self._runner = runner
+        self.local.attach(runner)
+
+    @property
+    def runner(self) -> Jobs:
+        assert self._runner is not None, "attach() first"
+        return self._runner
 
     def job_workers(self) -> list[dict[str, Any]]:
         return job_workers(self.settings)
 
+    def admit(self, kind: JobKind) -> None:
+        """A job worker runs what ``parts.compute_parts()`` lists: it must be what the service declared."""
+        if not kind.compute.local and compute_parts().get(kind.name) is not kind.compute:
+            raise ValueError(f"job kind {kind.name!r}: its compute part is not the one server/jobs/parts.py lists")
+
+    def computes_here(self, kind: JobKind) -> bool:
+        return False  # local kinds only choose rows; every compute part runs on a job worker
+
+    def claimed(self, conn: Conn, job: Job, kind: JobKind) -> None:
+        if not kind.compute.local:
+            # Waiting in the queue is not hanging: the lease starts when a worker starts the job.
+            self.runner.store.extend(conn, job, time.time() + self.settings.celery_visibility_timeout
+                                     + self.settings.job_lease)
+
+    def start(self, job: Job, kind: JobKind) -> Execution:
+        if kind.compute.local:
+            return self.local.start(job, kind)
+        self._dispatcher.submit(self._dispatch, job, kind)
+        return Execution(job["id"], job["lane"], job["owner"], here=False)
+
+    def reaped(self, job: Job) -> None:
+        """A job whose lease ran out: a worker still on it learns it lost the job at its next report."""
+        kind = self.runner.kinds.get(job["kind"])
+        if kind is not None and not kind.compute.local:
+            self.runner.running.pop(job["id"], None)
+            self._dispatcher.submit(self._revoke, job["id"])
+
     async def run(self) -> None:
         self.runtime.thread(self._consume, name="celery-results")
         try:
-            await super().run()
+            await asyncio.Event().wait()  # until the runner cancels us
         finally:
             self._stopping.set()
 
-    def _computes_here(self, kind: str) -> bool:
-        return super()._computes_here(kind) and not self._remote(kind)
-
     # -- sending -----------------------------------------------------------------------------------
-    def _remote(self, kind_name: str) -> bool:
-        kind = self._kinds.get(kind_name)
-        return kind is not None and not kind.local
-
-    def _claim(self, conn: Conn, lane: str) -> dict[str, Any] | None:
-        job = super()._claim(conn, lane)
-        if job is not None and self._remote(job["kind"]):
-            # Waiting in the queue is not hanging: the lease starts when a worker starts the job.
-            job["lease_until"] = time.time() + self.settings.celery_visibility_timeout + self.settings.job_lease
-            conn.execute("update jobs set lease_until = ? where id = ?", [job["lease_until"], job["id"]])
-        return job
-
-    def _start(self, job: dict[str, Any]) -> None:
-        if not self._remote(job["kind"]):
-            super()._start(job)
-            return
-        self._running[job["id"]] = _Execution(job["id"], job["lane"], job["owner"], here=False)
-        self._dispatcher.submit(self._dispatch, job)
-
-    def _dispatch(self, job: dict[str, Any]) -> None:
-        kind = self._kinds[job["kind"]]
+    def _dispatch(self, job: Job, kind: JobKind) -> None:
+        runner = self.runner
         try:
             params = loads(job["params"], {})
             if kind.prepare is not None:
-                params = {**params, **self.db.read_sync(lambda conn: kind.prepare(conn, params))}  # type: ignore[misc]
+                params = {**params, **runner.db.read_sync(lambda conn: kind.prepare(conn, params))}  # type: ignore[misc]
             self.redis.set(token_key(job["id"]), job["owner"],
                            ex=int(self.settings.celery_visibility_timeout + self.settings.job_lease * 4))
-            self.app.send_task(TASK, args=[job["id"], job["owner"], job["kind"], params, time.time()], queue=job["lane"],
-                               exchange=job["lane"], routing_key=job["lane"])
-            log.info("job %s (%s) sent to the %s queue", job["id"], job["kind"], job["lane"])
+            message = wire.job_message(job["id"], job["owner"], job["kind"], params, time.time())
+            self.app.send_task(TASK, args=[message], queue=job["lane"], exchange=job["lane"], routing_key=job["lane"])
+            log.debug("job %s (%s) sent to the %s queue", job["id"], job["kind"], job["lane"])
         except Exception:
             log.exception("job %s (%s): could not send it to Celery; it is queued again", job["id"], job["kind"])
-            self.db.write_sync(lambda conn: conn.execute(
-                "update jobs set lease_until = 0 where id = ? and owner = ?", [job["id"], job["owner"]]))
-            self._drop(job["id"])
-
-    def _reaped(self, job: dict[str, Any]) -> None:
-        """A job whose lease ran out: a worker still on it learns it lost the job at its next report."""
-        if self._remote(job["kind"]):
-            self._running.pop(job["id"], None)
-            self._dispatcher.submit(self._revoke, job["id"])
+            runner.db.write_sync(lambda conn: runner.store.release(conn, job["id"], job["owner"]))
+            runner.forget(job["id"])
 
     def _revoke(self, job_id: str) -> None:
         try:
             self.redis.delete(token_key(job_id))
         except redis.RedisError:
             log.warning("job %s: could not revoke its token in Redis", job_id)
-
-    def _drop(self, job_id: str) -> None:
-        self._running.pop(job_id, None)
-        self.wake()
 
     # -- receiving ---------------------------------------------------------------------------------
     def _consume(self) -> None:
@@ -221,7 +229,9 @@ class CeleryJobs(Jobs):
                         continue
                     for entry_id, fields in entries:
                         try:
-                            self._handle(fields)
+                            self._handle(wire.read_report(fields), time.time())
+                        except (msgspec.ValidationError, msgspec.DecodeError, KeyError) as exc:
+                            log.error("a job report that is not one of this version's (%s): %.200s", exc, fields)
                         except Exception:
                             log.exception("could not handle the job report %s", fields)
                         self.redis.xack(EVENTS, GROUP, entry_id)
@@ -231,65 +241,48 @@ class CeleryJobs(Jobs):
                 self._stopping.wait(2.0)
                 cursor = "0"
 
-    def _handle(self, event: dict[str, str]) -> None:
-        event = {**event, "handled": f"{time.time():.6f}"}
-        job_id, token, what = event["job_id"], event["token"], event["event"]
-        if what in ("started", "progress"):
-            fraction = float(event.get("fraction", -1))
-            now = time.time()
-            changes: dict[str, Any] = {"lease_until": now + self.settings.job_lease, "updated_at": now}
-            if fraction >= 0:
-                changes["progress"] = fraction
-            sets = ", ".join(f"{k} = ?" for k in changes)
-            kept = self.db.write_sync(lambda conn: conn.execute(
-                f"update jobs set {sets} where id = ? and owner = ? and status = 'running'",
-                [*changes.values(), job_id, token]).rowcount)
-            if what == "started":
-                log.info("job %s started on %s%s", job_id, event.get("worker"), "" if kept else " (superseded)")
+    def _handle(self, report: wire.WorkerReport, handled: float) -> None:
+        runner = self.runner
+        if report.version != wire.VERSION:
+            log.error("job worker %s speaks job wire version %s, this control node %s: it ran nothing; "
+                      "run the same ReelDB version on every node", report.worker, report.version, wire.VERSION)
+        if isinstance(report, (wire.Started, wire.Heartbeat)):
+            kept = runner.store.renew(report.job_id, report.token,
+                                      report.fraction if isinstance(report, wire.Heartbeat) else None)
+            if isinstance(report, wire.Started):
+                log.debug("job %s started on %s%s", report.job_id, report.worker, "" if kept else " (superseded)")
             return
-        job = self.db.read_sync(lambda conn: row(conn, "select * from jobs where id = ?", [job_id]))
-        if job is None or job["status"] != "running" or job["owner"] != token:
-            log.warning("job %s: a result from %s for an attempt that no longer owns it; ignored", job_id,
-                        event.get("worker"))
+        job = runner.db.read_sync(lambda conn: runner.store.get(conn, report.job_id))
+        if job is None or job["status"] != "running" or job["owner"] != report.token:
+            log.warning("job %s: a result from %s for an attempt that no longer owns it; ignored", report.job_id,
+                        report.worker)
             return
-        if what == "done":
-            status, error, code = "done", None, None
-            result: dict[str, Any] | None = json.loads(event.get("result") or "null")
-            kind = self._kinds.get(job["kind"])
-            try:
-                if kind is not None and kind.commit is not None:
-                    ctx = JobContext(job_id, job["kind"], loads(job["params"], {}), self.settings, self.db,
-                                     lambda fraction, force: None)
-                    result = kind.commit(ctx, result or {})
-            except Exception as exc:
-                status, result = "failed", None
-                error, code = safe_error(exc)
-                if code == "INTERNAL_ERROR":
-                    log.exception("job %s (%s): its commit crashed", job_id, job["kind"])
-                    error = f"Internal error while running the job (the server log has it under {job_id})"
+        kind = runner.kinds.get(job["kind"])
+        if isinstance(report, wire.Finished) and kind is not None:
+            ctx = JobContext(report.job_id, job["kind"], loads(job["params"], {}), self.settings, runner.db,
+                             lambda fraction, force: None)
+            status, result, error, code = runner.conclude(kind, ctx, lambda: report.result)
+        elif isinstance(report, wire.Failure):
+            status, result, error, code = "failed", None, report.error or "Job failed", report.code
         else:
-            status, result = "failed", None
-            error, code = event.get("error") or "Job failed", event.get("code") or None
-        if self._record_end(job_id, token, status, result, error, code):
-            log.info("job %s (%s) %s on %s%s", job_id, job["kind"], status, event.get("worker"), _timing(event))
-        self._revoke(job_id)
-        self._drop(job_id)
+            status, result, error, code = "failed", None, f"No job kind {job['kind']!r} here", "INTERNAL_ERROR"
+        if runner.end(report.job_id, report.token, status, result, error, code):
+            log.info("job %s (%s) %s on %s%s", report.job_id, job["kind"], status, report.worker,
+                     _timing(report, handled))
+        self._revoke(report.job_id)
+        runner.forget(report.job_id)
 
 
-def _timing(event: dict[str, str]) -> str:
+def _timing(report: wire.WorkerReport, handled: float) -> str:
     """What Celery added to a job, from a ``done`` report: the pickup (sent to received, not counting
     a wait for a free slot), the start (token check, lock, ``started``) and the report (posted to
     read here; the commit's SQL, which the embedded runner does too, is not counted), in ms, beside
     the compute part's own seconds. ``tests/bench/jobs.py`` reads these lines."""
-    try:
-        pickup, start = float(event["pickup"]), float(event["start"])
-        report = max(0.0, float(event["handled"]) - float(event["posted"]))
-        compute = float(event["compute"])
-    except (KeyError, ValueError):
+    if not isinstance(report, wire.Finished):
         return ""
-    overhead = (pickup + start + report) * 1000
-    return (f" (compute {compute:.3f} s; celery overhead {overhead:.1f} ms: pickup {pickup * 1000:.1f}, "
-            f"start {start * 1000:.1f}, report {report * 1000:.1f})")
+    overhead = (report.pickup + report.start + max(0.0, handled - report.posted)) * 1000
+    return (f" (compute {report.compute:.3f} s; celery overhead {overhead:.1f} ms: pickup {report.pickup * 1000:.1f}, "
+            f"start {report.start * 1000:.1f}, report {max(0.0, handled - report.posted) * 1000:.1f})")
 
 
 # -- the worker ----------------------------------------------------------------------------------
@@ -327,21 +320,34 @@ class JobWorker:
 
         @self.app.task(name=TASK, bind=True, autoretry_for=(redis.ConnectionError, redis.TimeoutError),
                        retry_backoff=True, retry_backoff_max=60, retry_jitter=True, max_retries=8)
-        def run_job(task: Task, job_id: str, token: str, kind: str, params: dict[str, Any],
-                    sent_at: float | None = None) -> None:
+        def run_job(task: Task, message: Any) -> None:
             try:
-                worker.run(job_id, token, kind, params, sent_at)
+                worker.run(message)
             except Busy:
                 raise task.retry(countdown=min(5.0, settings.job_lease / 4), max_retries=None)
 
-    def _post(self, job_id: str, token: str, event: str, **fields: Any) -> None:
-        self.redis.xadd(EVENTS, {"job_id": job_id, "token": token, "event": event, "worker": self.state.name,
-                                 **{k: v for k, v in fields.items() if v is not None}})
+    def _post(self, report: wire.WorkerReport) -> None:
+        self.redis.xadd(EVENTS, wire.report_fields(report))
 
-    def run(self, job_id: str, token: str, kind: str, params: dict[str, Any], sent_at: float | None = None) -> None:
+    def run(self, raw: Any) -> None:
+        """One task message: validated, fenced by its token, then run under the per-job lock."""
         received = time.time()
+        try:
+            message = wire.read_job_message(raw)
+        except wire.WrongVersion as exc:
+            job_id, token = (raw.get("job_id"), raw.get("token")) if isinstance(raw, dict) else (None, None)
+            log.error("job %s refused: %s; run the same ReelDB version on every node", job_id, exc)
+            if isinstance(job_id, str) and isinstance(token, str):
+                self._post(wire.Failure(job_id, token, self.state.name, wire.VERSION,
+                                        f"Refused by job worker {self.state.name}: {exc}", "WRONG_VERSION",
+                                        wrong_version=True))
+            return
+        except (msgspec.ValidationError, TypeError) as exc:
+            log.error("a job message that is not one (%s): %.200s", exc, raw)
+            return
+        job_id, token, kind = message.job_id, message.token, message.kind
         with self.state.lock:  # the message waited for a free slot until then: that is not overhead
-            pickup = max(0.0, received - max(sent_at or received, self.state.free_since))
+            pickup = max(0.0, received - max(message.sent_at or received, self.state.free_since))
         if self.redis.get(token_key(job_id)) != token:
             log.info("job %s: this attempt was superseded or the job ended; message dropped", job_id)
             return
@@ -356,32 +362,26 @@ class JobWorker:
         part = self.parts.get(kind)
         with self.state.lock:
             self.state.running[job_id] = kind
-        last = {"write": time.monotonic(), "progress": 0.0}
+        throttle = Throttle(self.settings.job_lease)
 
         def report(fraction: float, force: bool) -> None:
-            now = time.monotonic()
-            moved = fraction >= 0 and (fraction - last["progress"] >= 0.01 or fraction >= 1.0)
-            due = now - last["write"] >= self.settings.job_lease / 4
-            if not (moved or due or force) or (force and now - last["write"] < 1.0):
+            if not throttle.due(fraction, force):
                 return
-            last["write"] = now
-            if fraction >= 0:
-                last["progress"] = fraction
             self.redis.expire(lock, int(self.settings.job_lease) + 1)  # held until this attempt stops
             if self.redis.get(token_key(job_id)) != token:
                 raise JobLost(job_id)
-            self._post(job_id, token, "progress", fraction=fraction)
+            self._post(wire.Heartbeat(job_id, token, self.state.name, wire.VERSION, fraction))
 
         try:
-            self._post(job_id, token, "started")
+            self._post(wire.Started(job_id, token, self.state.name, wire.VERSION))
             if part is None:
                 raise RuntimeError(f"this worker has no compute part for job kind {kind!r}")
             begun = time.time()
-            result = run_compute(part, JobContext(job_id, kind, params, self.settings, None, report),
+            result = run_compute(part, JobContext(job_id, kind, message.params, self.settings, None, report),
                                  self.settings.job_lease)
             ended = time.time()
-            self._post(job_id, token, "done", result=dumps(result), pickup=f"{pickup:.6f}",
-                       start=f"{begun - received:.6f}", compute=f"{ended - begun:.6f}", posted=f"{time.time():.6f}")
+            self._post(wire.Finished(job_id, token, self.state.name, wire.VERSION, result, pickup=pickup,
+                                     start=begun - received, compute=ended - begun, posted=time.time()))
             self._count("done")
         except JobLost:
             log.info("job %s: a newer attempt owns it; this one stops", job_id)
@@ -390,7 +390,7 @@ class JobWorker:
             if code == "INTERNAL_ERROR":
                 log.exception("job %s (%s) crashed", job_id, kind)
                 error = f"Internal error while running the job (worker {self.state.name}'s log has it under {job_id})"
-            self._post(job_id, token, "failed", error=error, code=code)
+            self._post(wire.Failure(job_id, token, self.state.name, wire.VERSION, error, code))
             self._count("failed")
         finally:
             with self.state.lock:

@@ -17,8 +17,8 @@ import os
 import signal
 import sys
 
-from .runtime import Runtime
-from .settings import Settings
+from ..runtime import Runtime
+from ..settings import Settings
 
 log = logging.getLogger("reeldb.ingest")
 

@@ -8,7 +8,7 @@ and the writers live. Two stand behind it:
 
 - :class:`LocalIngest` (this module): today's behaviour, an
   :class:`~reeldb.capture.ingest.IngestSession` on the server's own loop (``REELDB_INGEST_WORKERS=0``).
-- :class:`~reeldb.server.ingest_remote.RemoteIngest`: sessions handed to ``reeldb worker ingest``
+- :class:`~reeldb.server.ingest.remote.RemoteIngest`: sessions handed to ``reeldb worker ingest``
   processes, least-loaded first.
 
 A handle answers the same questions either way (the offer, pauses, when media was last fresh,
@@ -33,7 +33,7 @@ from reeldb.capture.ingest import IngestSession
 from reeldb.capture.manifest import SessionManifest
 from reeldb.index.live import Emit, LiveTranscriber
 
-from .settings import Settings
+from ..settings import Settings
 
 #: Called with a channel id when that channel's first frame arrives.
 OnMedia = Callable[[str], Awaitable[None]]

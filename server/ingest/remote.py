@@ -1,11 +1,11 @@
 """The control node's side of ingest workers: who is up, how loaded, which sessions each hosts.
 
-Workers (``reeldb worker ingest``, :mod:`reeldb.server.ingest_worker`) register by reporting every
+Workers (``reeldb worker ingest``, :mod:`reeldb.server.ingest.worker`) register by reporting every
 second (``POST /internal/ingest/heartbeat``: sessions, CPU, bitrate, and per session how long ago
 media was fresh plus its channel counters) and push events as they happen (``POST
 /internal/ingest/events``: a channel's first frame, connection states, live transcript results).
 This module turns those into what :class:`~reeldb.server.capture_runtime.CaptureRuntime` needs
-from any :class:`~reeldb.server.ingest_backend.IngestHandle`:
+from any :class:`~reeldb.server.ingest.backend.IngestHandle`:
 
 - **Routing.** At the first offer of a session the least-loaded live worker takes it, by (sessions
   it was handed, reported CPU, reported bitrate): sessions first because one session's CPU is
@@ -34,11 +34,12 @@ import httpx
 
 from reeldb.index.live import Emit
 
-from .errors import ApiError
-from .ingest_backend import (WORKER_TOKEN_HEADER, Callbacks, IngestHandle, MakeTranscriber, RunningTranscript,
+from ..errors import ApiError
+from .backend import (WORKER_TOKEN_HEADER, Callbacks, IngestHandle, MakeTranscriber, RunningTranscript,
                              WorkerStatus)
-from .runtime import Runtime
-from .settings import Settings
+from ..runtime import Runtime
+from ..settings import Settings
+from . import wire
 
 log = logging.getLogger("reeldb.ingest")
 
@@ -124,11 +125,11 @@ class RemoteHandle:
         return await self.backend.call(self.worker, method, f"/sessions/{self.session_id}/{path}", body, timeout)
 
     async def accept_offer(self, sdp: str, tracks: dict[str, str]) -> str:
-        data = await self.call("post", "offer", {"channels": self.channels, "sdp": sdp, "tracks": tracks})
+        data = await self.call("post", "offer", wire.to_builtins(wire.Offer(self.channels, sdp, tracks)))
         return str(data["sdp"])
 
     async def set_paused(self, channel_ids: list[str], paused: bool) -> None:
-        await self.call("post", "pause", {"channels": channel_ids, "paused": paused})
+        await self.call("post", "pause", wire.to_builtins(wire.Pause(channel_ids, paused)))
 
     def fresh_media_at(self) -> float | None:
         return self._fresh
@@ -158,12 +159,9 @@ class RemoteHandle:
         finally:
             self.worker.owned.pop(self.session_id, None)
 
-    def report(self, received_at: float, info: dict[str, Any]) -> None:
-        age = info.get("media_age")
-        self._fresh = received_at - float(age) if isinstance(age, (int, float)) else None
-        channels = info.get("channels")
-        if isinstance(channels, list):
-            self._stats = channels
+    def report(self, received_at: float, info: wire.SessionReport) -> None:
+        self._fresh = received_at - info.media_age if info.media_age is not None else None
+        self._stats = info.channels
 
 
 class RemoteIngest:
@@ -244,9 +242,9 @@ class RemoteIngest:
         return data if isinstance(data, dict) else {}
 
     # -- what workers report -----------------------------------------------------------------------
-    def heartbeat(self, worker_id: str, url: str, cpu: float, bitrate: float,
-                  sessions: dict[str, dict[str, Any]]) -> list[str]:
+    def heartbeat(self, beat: wire.Heartbeat) -> list[str]:
         """Record a worker's report; return the sessions it owns (it closes any others)."""
+        worker_id, url, cpu, bitrate, sessions = beat.worker_id, beat.url, beat.cpu, beat.bitrate, beat.sessions
         now_mono, now = time.monotonic(), time.time()
         worker = self._workers.get(worker_id)
         if worker is None or not worker.up:
@@ -260,17 +258,17 @@ class RemoteIngest:
         worker.cpu, worker.bitrate, worker.reported_sessions = max(0.0, cpu), max(0.0, bitrate), len(sessions)
         for session_id, info in sessions.items():
             handle = worker.owned.get(session_id)
-            if handle is not None and isinstance(info, dict):
+            if handle is not None:
                 handle.report(now, info)
         return sorted(worker.owned)
 
-    async def deliver(self, worker_id: str, events: list[dict[str, Any]]) -> None:
+    async def deliver(self, worker_id: str, events: list[wire.Event]) -> None:
         """A worker's events, in the order it sent them."""
         worker = self._workers.get(worker_id)
         if worker is None or not worker.up:
             return
         for event in events:
-            handle = worker.owned.get(str(event.get("session_id")))
+            handle = worker.owned.get(event.session_id)
             if handle is None or handle.lost:
                 continue
             try:
@@ -278,20 +276,17 @@ class RemoteIngest:
             except Exception:  # noqa: BLE001 - one event's failure (a session that stopped meanwhile)
                 # must not fail the batch: the worker would send it again, forever
                 log.exception("session %s: event %s from ingest worker %s failed", handle.session_id,
-                              event.get("kind"), worker_id)
+                              type(event).__name__, worker_id)
 
-    async def _apply(self, handle: RemoteHandle, event: dict[str, Any]) -> None:
-        kind = event.get("kind")
-        channel_id = str(event.get("channel_id") or "")
-        if kind == "media":
-            await handle.callbacks.on_media(channel_id)
-        elif kind == "state":
-            handle.callbacks.on_state(str(event.get("state")))
-        elif kind == "transcript":
-            emit = handle.emits.get(channel_id)
-            item = event.get("item")
-            if emit is not None and isinstance(item, dict):
-                result = emit(channel_id, item)
+    async def _apply(self, handle: RemoteHandle, event: wire.Event) -> None:
+        if isinstance(event, wire.MediaArrived):
+            await handle.callbacks.on_media(event.channel_id)
+        elif isinstance(event, wire.StateChanged):
+            handle.callbacks.on_state(event.state)
+        else:
+            emit = handle.emits.get(event.channel_id)
+            if emit is not None:
+                result = emit(event.channel_id, event.item)
                 if result is not None:
                     await result
 

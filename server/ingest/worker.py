@@ -32,19 +32,19 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
 import httpx
-import msgspec
 from litestar import Litestar, Request, get, post
 
 from reeldb.capture.ingest import IngestSession, UnknownChannelError
 from reeldb.index.live import LiveTranscriber
 
-from .errors import BadRequest, Conflict, NotFound, Unauthorized, handle_exception
-from .ids import is_id
-from .ingest_backend import (WORKER_TOKEN_HEADER, CpuMeter, LocalTranscript, fresh_media_at, new_ingest,
+from ..errors import BadRequest, Conflict, NotFound, Unauthorized, handle_exception
+from ..ids import is_id
+from .backend import (WORKER_TOKEN_HEADER, CpuMeter, LocalTranscript, fresh_media_at, new_ingest,
                              session_stats, token_matches)
-from . import heap
-from .runtime import Runtime
-from .settings import Settings
+from .. import heap
+from ..runtime import Runtime
+from ..settings import Settings
+from . import wire
 
 log = logging.getLogger("reeldb.worker")
 
@@ -76,7 +76,8 @@ class IngestWorker:
         self._decoders = self.runtime.pool("live-whisper", 2)
         self._cpu = CpuMeter()
         self._sizes: dict[str, int] = {}
-        self._outbox: list[dict[str, Any]] = []
+        self._outbox: list[wire.Event] = []
+        self._wrong_version = False  # (said once)
         self._queued = 0  # events ever queued
         self._sent = 0  # events the control node has taken
         self._wake = asyncio.Event()
@@ -112,9 +113,8 @@ class IngestWorker:
         if hosted is None:
             ingest = new_ingest(
                 self.settings, self.settings.sessions_dir / session_id, session_id, channels,
-                on_media=lambda channel_id: self._queue({"kind": "media", "session_id": session_id,
-                                                        "channel_id": channel_id}),
-                on_state=lambda state: self._queue_now({"kind": "state", "session_id": session_id, "state": state}),
+                on_media=lambda channel_id: self._queue(wire.MediaArrived(session_id, channel_id)),
+                on_state=lambda state: self._queue_now(wire.StateChanged(session_id, state)),
             )
             hosted = self.sessions[session_id] = Hosted(ingest)
             log.debug("session %s: hosting (%d sessions)", session_id, len(self.sessions))
@@ -158,7 +158,7 @@ class IngestWorker:
             return
 
         async def emit(channel: str, item: dict[str, Any]) -> None:
-            self._queue_now({"kind": "transcript", "session_id": session_id, "channel_id": channel, "item": item})
+            self._queue_now(wire.TranscriptItem(session_id, channel, item))
 
         transcriber = LiveTranscriber(emit, model_spec=self.settings.whisper_model, executor=self._decoders)
         hosted.transcripts[channel_id] = LocalTranscript(transcriber, hosted.ingest.live.attach(channel_id, transcriber))
@@ -174,10 +174,10 @@ class IngestWorker:
                         session_id, channel_id)
 
     # -- reports ---------------------------------------------------------------------------------
-    async def _queue(self, event: dict[str, Any]) -> None:
+    async def _queue(self, event: wire.Event) -> None:
         self._queue_now(event)
 
-    def _queue_now(self, event: dict[str, Any]) -> None:
+    def _queue_now(self, event: wire.Event) -> None:
         self._outbox.append(event)
         self._queued += 1
         self._wake.set()
@@ -201,8 +201,10 @@ class IngestWorker:
                 await self._wake.wait()
             batch = self._outbox[:100]
             try:
-                response = await self._client.post(f"{self.control_url}/internal/ingest/events",
-                                                   json={"worker_id": self.worker_id, "events": batch})
+                response = await self._client.post(
+                    f"{self.control_url}/internal/ingest/events",
+                    json=wire.to_builtins(wire.Events(self.worker_id, batch, wire.VERSION)))
+                self._refused(response)
                 response.raise_for_status()
             except httpx.HTTPError as exc:
                 log.warning("events to the control node: %s; retrying", exc)
@@ -215,9 +217,9 @@ class IngestWorker:
                 self._sent += len(batch)
                 self._progress.notify_all()
 
-    async def report(self) -> dict[str, Any]:
+    async def report(self) -> wire.Heartbeat:
         now = time.time()
-        sessions: dict[str, dict[str, Any]] = {}
+        sessions: dict[str, wire.SessionReport] = {}
         sizes: dict[str, int] = {}
         for session_id, hosted in list(self.sessions.items()):
             channels = await session_stats(hosted.ingest)
@@ -226,12 +228,25 @@ class IngestWorker:
                     with contextlib.suppress(OSError):
                         sizes[ch["path"]] = os.stat(ch["path"]).st_size
             fresh = fresh_media_at(hosted.ingest.manifest)
-            sessions[session_id] = {"media_age": None if fresh is None else max(0.0, now - fresh),
-                                    "channels": channels}
+            sessions[session_id] = wire.SessionReport(None if fresh is None else max(0.0, now - fresh), channels)
         grown = sum(max(0, size - self._sizes.get(path, size)) for path, size in sizes.items())
         self._sizes = sizes
-        return {"worker_id": self.worker_id, "url": self.url, "cpu": self._cpu.read(),
-                "bitrate": grown * 8 / HEARTBEAT_EVERY, "sessions": sessions}
+        return wire.Heartbeat(self.worker_id, self.url, wire.VERSION, self._cpu.read(), grown * 8 / HEARTBEAT_EVERY,
+                              sessions)
+
+    def _refused(self, response: httpx.Response) -> None:
+        """A control node of another version refuses us: say so once (and keep asking: an upgrade
+        of either side ends it)."""
+        if response.status_code == 409 and wire.WRONG_VERSION in response.text:
+            if not self._wrong_version:
+                self._wrong_version = True
+                try:
+                    said = str(response.json()["message"])
+                except (ValueError, KeyError, TypeError):
+                    said = response.text[:300]
+                log.error("the control node %s refused this worker (wire version %s): %s", self.control_url,
+                          wire.VERSION, said)
+            response.raise_for_status()
 
     async def _heartbeats(self) -> None:
         assert self._client is not None
@@ -239,16 +254,17 @@ class IngestWorker:
         while True:
             started = time.monotonic()
             try:
-                body = await self.report()
+                body = wire.to_builtins(await self.report())
                 response = await self._client.post(f"{self.control_url}/internal/ingest/heartbeat", json=body)
+                self._refused(response)
                 response.raise_for_status()
                 owned = set(response.json()["data"]["owned"])
-                if failing:
+                if failing and not self._wrong_version:
                     log.info("control node %s reachable again", self.control_url)
                 failing = False
                 self._close_orphans(owned)
             except (httpx.HTTPError, KeyError, ValueError, TypeError) as exc:
-                if not failing:
+                if not failing and not self._wrong_version:
                     log.warning("heartbeat to %s failed: %s", self.control_url, exc)
                 failing = True
             await asyncio.sleep(max(0.05, HEARTBEAT_EVERY - (time.monotonic() - started)))
@@ -262,16 +278,6 @@ class IngestWorker:
 
 
 # -- the internal API -----------------------------------------------------------------------------
-class OfferBody(msgspec.Struct):
-    channels: list[dict[str, Any]]
-    sdp: str
-    tracks: dict[str, str]
-
-
-class PauseBody(msgspec.Struct):
-    channels: list[str]
-    paused: bool
-
 
 def create_worker_app(worker: IngestWorker) -> Litestar:
     """The worker's internal API; every route but ``/health`` needs the worker secret."""
@@ -286,15 +292,15 @@ def create_worker_app(worker: IngestWorker) -> Litestar:
 
     @get("/stats")
     async def stats() -> dict[str, Any]:
-        return {"success": True, "data": await worker.report()}
+        return {"success": True, "data": wire.to_builtins(await worker.report())}
 
     @post("/sessions/{session_id:str}/offer", status_code=200)
-    async def offer(session_id: str, data: OfferBody) -> dict[str, Any]:
+    async def offer(session_id: str, data: wire.Offer) -> dict[str, Any]:
         answer = await worker.offer(session_id, data.channels, data.sdp, data.tracks)
         return {"success": True, "data": {"sdp": answer, "type": "answer"}}
 
     @post("/sessions/{session_id:str}/pause", status_code=200)
-    async def pause(session_id: str, data: PauseBody) -> dict[str, Any]:
+    async def pause(session_id: str, data: wire.Pause) -> dict[str, Any]:
         if not data.channels:
             raise BadRequest("channels is required")
         worker.pause(session_id, data.channels, data.paused)
@@ -333,7 +339,7 @@ def run(settings: Settings, worker_id: str | None = None) -> int:
     """Listen, register, serve until SIGTERM/SIGINT (then finalize every session's files)."""
     import uvicorn
 
-    from .ingest_backend import worker_token
+    from .backend import worker_token
 
     token = worker_token(settings)
     if not token:

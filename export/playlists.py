@@ -1,7 +1,8 @@
 """Reading a rendition's playlist and writing time spans in URLs (pure).
 
-The spans themselves are cut exactly by the export stage (``reeldb.export.clips``); this module
-only parses ``index.m3u8`` and the ``start-end,…`` notation timeline URLs carry.
+The spans themselves are cut exactly by ``clips.py``; this module only parses ``index.m3u8`` and
+the ``start-end,…`` notation timeline URLs carry. It lives in the export stage, which cuts from
+those playlists, so the player and the server above it share it without a stage reaching up.
 """
 
 from __future__ import annotations
