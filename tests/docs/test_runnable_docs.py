@@ -1,6 +1,7 @@
 """The README's quickstart and the docs' how-to pages run as written, in the order a reader meets
-them, against a real server: every ```python block of a page, in one Python process per page (as a
-reader pastes them into one prompt), from a folder whose ``data/`` is the server's data dir.
+them, against a real server: every ```python block of a page, in one Python process per page, from
+a folder whose ``data/`` is the server's data dir. The quickstart's blocks are pasted into Python's
+interactive prompt line by line, as its reader is told to do.
 
 What a block says it prints is checked: a top-level ``print(...)`` with a comment after it must
 print a line that the comment matches (``…`` stands for anything). Where a page needs a screen
@@ -50,11 +51,41 @@ def promised(block: str) -> list[str]:
     return said
 
 
-def run_blocks(blocks: list[str], workdir: Path, url: str, env: dict[str, str | None]) -> list[str]:
-    """Run the blocks in one process, in order, with ``env`` (None: unset); returns each block's
-    output; fails on an error or on a promised line that was not printed."""
+#: Pastes the blocks into Python's interactive prompt, line by line, as a reader does (the prompt
+#: is stricter than a script: a compound statement must end with a blank line); stops at an error.
+PROMPT = """
+import code, sys
+
+class Prompt(code.InteractiveConsole):
+    def showtraceback(self):
+        super().showtraceback()
+        sys.exit(1)
+
+    def showsyntaxerror(self, filename=None, **kwargs):
+        super().showsyntaxerror(filename)
+        sys.exit(1)
+
+prompt = Prompt()
+for block in BLOCKS:
+    for line in block.splitlines():
+        prompt.push(line)
+    if prompt.push(""):
+        print("the block does not end where it seems to", file=sys.stderr)
+        sys.exit(1)
+    print(MARKER, flush=True)
+"""
+
+
+def run_blocks(blocks: list[str], workdir: Path, url: str, env: dict[str, str | None], prompt: bool = False) -> list[str]:
+    """Run the blocks in one process, in order, with ``env`` (None: unset), as one script or pasted
+    into the interactive prompt; returns each block's output; fails on an error or on a promised
+    line that was not printed."""
     marker = "@@ end of block"
-    script = "".join(block.replace(DEFAULT_URL, url) + f"\nprint({marker!r}, flush=True)\n" for block in blocks)
+    blocks_here = [block.replace(DEFAULT_URL, url) for block in blocks]
+    if prompt:
+        script = f"BLOCKS = {blocks_here!r}\nMARKER = {marker!r}\n" + PROMPT
+    else:
+        script = "".join(block + f"\nprint({marker!r}, flush=True)\n" for block in blocks_here)
     environ = {**os.environ, "BROWSER": "true", **env}  # BROWSER: play() opens a browser that shows nothing
     out = subprocess.run([sys.executable, "-c", script], cwd=workdir, capture_output=True, text=True, timeout=600,
                          env={name: value for name, value in environ.items() if value is not None})
@@ -100,7 +131,7 @@ def test_the_readme_quickstart_runs_as_written(reader):
     quickstart = section((ROOT / "README.md").read_text(), "Quickstart")
     for command in sh_commands(quickstart, Path(sys.executable).parent):
         subprocess.run(command, cwd=folder, check=True, capture_output=True, timeout=120)
-    outputs = run_blocks(python_blocks(quickstart), folder, server.url, env)
+    outputs = run_blocks(python_blocks(quickstart), folder, server.url, env, prompt=True)
     assert re.search(r"^\d+\.\ds: .*budget", outputs[-1], re.M | re.I), outputs[-1]  # the spoken words, found
 
 
