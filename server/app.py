@@ -38,8 +38,8 @@ from .openapi import describe_bodies, describe_errors
 from .ingest.backend import IngestBackend, LocalIngest, new_worker_token, worker_token
 from .ingest.remote import RemoteIngest
 from .ingest.supervisor import IngestSupervisor, worker_count
-from .routes import (capture, collections, editor, jobs, media, rtstreams, spoken, streams, system, unavailable,
-                     uploads, workers)
+from .routes import (capture, collections, docs, editor, jobs, media, rtstreams, spoken, streams, system,
+                     unavailable, uploads, workers)
 from .retention import Retention
 from .views.jobs import Presenters
 from .runtime import Runtime
@@ -238,7 +238,7 @@ def create_app(settings: Settings) -> Litestar:
     app = Litestar(
         route_handlers=[*system.handlers, *collections.handlers, *media.handlers, *uploads.handlers, *jobs.handlers,
                         *capture.handlers, *streams.handlers, *rtstreams.handlers, *spoken.handlers,
-                        *editor.handlers, *unavailable.handlers, *workers.handlers],
+                        *editor.handlers, *unavailable.handlers, *workers.handlers, *docs.handlers],
         dependencies=server.dependencies(),
         exception_handlers={Exception: handle_exception},
         middleware=[request_guard.wrap],

@@ -82,7 +82,7 @@ class CaptureRuntime:
             self._watchdogs[sid] = self.runtime.spawn(self._watch(sid), name=f"watchdog-{sid}")
         candidates = sorted({line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:")
                              and len(line.split()) > 4})
-        log.info("session %s: offer with ICE candidates %s (ingest: %s)", sid, ", ".join(candidates) or "none",
+        log.debug("session %s: offer with ICE candidates %s (ingest: %s)", sid, ", ".join(candidates) or "none",
                  ingest.where)
         return await ingest.accept_offer(sdp, tracks)  # its IngestErrors are the API's 400s
 
@@ -139,13 +139,16 @@ class CaptureRuntime:
                 task.cancel()
                 log.info("session %s: recorder reconnected", session_id)
         elif state in ("disconnected", "failed", "closed"):
-            self._start_grace(session_id, f"recorder {state}")
+            self._start_grace(session_id, state)
 
-    def _start_grace(self, session_id: str, why: str) -> None:
+    def _start_grace(self, session_id: str, state: str) -> None:
         if session_id in self._grace:
             return
-        log.info("session %s: %s; waiting %.0fs for it to come back", session_id, why,
-                 self.settings.reconnect_grace)
+        # A recorder closes its connection just before it asks for the stop: "closed" is what every
+        # normal stop looks like, so only a lost connection is worth a line at INFO (a closed one
+        # that never stops says so when the grace ends).
+        log.log(logging.DEBUG if state == "closed" else logging.INFO, "session %s: recorder %s; waiting %.0fs "
+                "for it to come back", session_id, state, self.settings.reconnect_grace)
         self._grace[session_id] = self.runtime.spawn(self._expire(session_id), name=f"grace-{session_id}")
 
     def _media_stalled(self, session_id: str) -> bool:

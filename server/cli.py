@@ -6,10 +6,10 @@ are the operator's (``ops.py``), ``worker ingest`` hosts capture sessions for a 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
+from .logs import level_of, setup_logging
 from .settings import Settings
 
 
@@ -17,9 +17,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:2] == ["worker", "jobs"]:  # options of its own (see jobs_worker_command)
         return jobs_worker_command(argv[2:])
-    parser = argparse.ArgumentParser(prog="reeldb", description="ReelDB: self-hosted capture, storage and search.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the API server")
+    parser = argparse.ArgumentParser(prog="reeldb", description="ReelDB: self-hosted capture, storage and search "
+                                     "with VideoDB's API. `reeldb COMMAND --help` says more about each command.",
+                                     epilog="Settings: REELDB_* environment variables (the docs' configuration "
+                                            "page, at /docs on a running server); flags win.")
+    parser.add_argument("--version", action="version", version=f"reeldb {version()}")
+    sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
+    serve = sub.add_parser("serve", help="run the server: the API, the pages (/capture, /watch) and the docs (/docs)")
     serve.add_argument("--host", help="address to listen on (REELDB_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (REELDB_PORT, default 8700)")
     serve.add_argument("--data-dir", type=Path, help="where everything is kept (REELDB_DATA_DIR, default ./data)")
@@ -51,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     jobs.add_argument("action", choices=["list", "cancel"])
     jobs.add_argument("job_id", nargs="?", help="for cancel: the job's id, as `jobs list` shows it")
     jobs.add_argument("--data-dir", type=Path)
-    worker = sub.add_parser("worker", help="run a worker for a control node (`reeldb serve`)")
+    worker = sub.add_parser("worker", help="`worker ingest`: receive capture sessions for a control node; "
+                                           "`worker jobs`: run its jobs through Redis (REELDB_JOBS=celery)")
     worker.add_argument("role", choices=["ingest"], help="ingest: host capture sessions (WebRTC in, channel files out)")
     worker.add_argument("--control", help="the control node's URL (REELDB_CONTROL_URL, default http://127.0.0.1:<port>)")
     worker.add_argument("--data-dir", type=Path, help="the control node's data folder, shared (REELDB_DATA_DIR)")
@@ -65,7 +70,16 @@ def main(argv: list[str] | None = None) -> int:
 
     record_cli.add_arguments(sub.add_parser(
         "record", help="record this machine's screen and microphone (Ctrl-C stops; prints the player link)"))
+    sample = sub.add_parser("sample", help="write a short test video (moving colour bars and a tone) to try uploads")
+    sample.add_argument("path", type=Path, help="where to write it, e.g. meeting.mp4")
+    sample.add_argument("--seconds", type=float, default=10.0, help="its length (default 10)")
     args = parser.parse_args(argv)
+    if args.command == "sample":
+        from .sample import write_sample
+
+        write_sample(args.path, args.seconds)
+        print(f"{args.path}: {args.seconds:g} s of colour bars and a 440 Hz tone")
+        return 0
     if args.command == "record":  # a client of the API: no server settings to read
         return record_cli.command(args)
     try:
@@ -122,16 +136,11 @@ def _process_setup(settings: Settings, command: str) -> str | None:
         return f"reeldb {command}: {exc}"
     if settings.log_format not in ("text", "json"):
         return f"reeldb {command}: REELDB_LOG_FORMAT={settings.log_format!r}: text or json"
+    try:
+        level_of(settings)
+    except ValueError as exc:
+        return f"reeldb {command}: {exc}"
     return None
-
-
-def _log_to_stderr(settings: Settings) -> logging.Handler:
-    """The root logger to stderr, as text or JSON (``REELDB_LOG_FORMAT``); returns its handler."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if settings.log_format == "json"
-                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
-    return handler
 
 
 def worker_command(settings: Settings, worker_id: str | None, parent: int | None = None) -> int:
@@ -148,8 +157,7 @@ def worker_command(settings: Settings, worker_id: str | None, parent: int | None
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    _log_to_stderr(settings)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per heartbeat otherwise
+    setup_logging(settings)
     from .ingest.worker import run
 
     return run(settings, worker_id.replace("{pid}", str(os.getpid())) if worker_id else None)
@@ -162,43 +170,50 @@ def serve_command(settings: Settings) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    handler = _log_to_stderr(settings)
-    if settings.log_format == "json":
-        logging.captureWarnings(True)  # Python warnings (e.g. litestar's, at import) as records too
-
+    setup_logging(settings)
     from .app import create_app  # after logging is set: importing the routes may warn
 
     app = create_app(settings)
-    if settings.log_format == "json":  # litestar put its own handlers on the root logger and its own
-        logging.basicConfig(level=settings.log_level.upper(), handlers=[handler], force=True)
-        for name in ("litestar", "uvicorn", "uvicorn.error", "uvicorn.access"):
-            logging.getLogger(name).handlers.clear()
-            logging.getLogger(name).propagate = True
-    print(f"ReelDB listening on http://{settings.host}:{settings.port} (data in {settings.data_dir})", flush=True)
+    setup_logging(settings)  # again: litestar put handlers of its own on the root logger
+    print(banner(settings, {route.path for route in app.routes}), flush=True)
     from .deadlines import protocol
 
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+    # log_config=None, log_level=None: uvicorn's loggers propagate to ours at the levels set there
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, log_level=None,
                 access_log=False, ws="websockets-sansio", lifespan="on",
                 http=protocol(settings.header_timeout, settings.body_timeout),
-                timeout_keep_alive=int(settings.keep_alive) or 1,
-                # json: uvicorn's own loggers propagate to ours instead of printing their own format
-                **({"log_config": None} if settings.log_format == "json" else {}))
+                timeout_keep_alive=int(settings.keep_alive) or 1)
     return 0
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ``ts`` (ISO 8601, UTC), ``level``, ``logger``, ``message``, and
-    ``exc`` with the traceback when there is one."""
+def banner(settings: Settings, paths: set[str]) -> str:
+    """What ``reeldb serve`` prints once it is about to listen: where to go and with what key."""
+    base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::', '') else settings.host}:{settings.port}"
+    key_file = settings.data_dir / "api_key"
+    if settings.api_key:
+        key = "the value of REELDB_API_KEY"
+    elif key_file.exists():
+        key = f"in {key_file}"
+    else:
+        key = "printed when it was made (`reeldb keys create` makes another)"
+    lines = [f"ReelDB {version()} listening on http://{settings.host}:{settings.port} (data in {settings.data_dir})"]
+    if "/" in paths:
+        lines.append(f"  library    {base}/")
+    lines += [f"  record     {base}/capture",
+              f"  docs       {base}/docs",
+              f"  API key    {key}",
+              "  sign in    the SDK takes the key as videodb.connect(api_key=..., base_url=...)"
+              + ("; the pages ask for it once" if "/" in paths else "")]
+    return "\n".join(lines)
 
-    def format(self, record: logging.LogRecord) -> str:
-        import json
-        from datetime import datetime, timezone
 
-        entry = {"ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-                 "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError, version as installed
+
+    try:
+        return installed("reeldb")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def keys_command(settings: Settings, action: str, key_id: str | None = None, show_secrets: bool = False) -> int:
@@ -274,7 +289,7 @@ def jobs_worker_command(argv: list[str]) -> int:
         return 2
     if args.concurrency is not None and args.concurrency < 1:
         parser.error("--concurrency: at least 1")
-    _log_to_stderr(settings)
+    setup_logging(settings)
     from .jobs.celery import JobWorker
 
     name = args.name or f"jobs-{socket.gethostname()}-{os.getpid()}"

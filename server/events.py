@@ -28,6 +28,10 @@ from .settings import Settings
 log = logging.getLogger("reeldb.events")
 
 
+#: The session statuses the log names at INFO, and how.
+OPERATOR_STATUSES = {"active": "started", "stopped": "stopped", "exported": "exported", "failed": "failed"}
+
+
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -134,6 +138,10 @@ class Events:
 
     async def published(self, event: dict[str, Any], ws_connection_id: str | None) -> None:
         """After commit: push to the websocket and wake the webhook dispatcher."""
+        if event["status"] in OPERATOR_STATUSES:  # what an operator reads at INFO (server/logs.py)
+            detail = event["data"].get("exported_video_id") or event["data"].get("reason") or ""
+            log.info("session %s %s%s", event["capture_session_id"], OPERATOR_STATUSES[event["status"]],
+                     f": {detail}" if detail else "")
         self._wake.set()
         if ws_connection_id:
             await self.hub.send(ws_connection_id, {"channel": "capture_session", **event})
@@ -205,7 +213,7 @@ class Events:
         delay *= 1 + random.random() * 0.1
         await self._update(delivery["id"], {"attempts": attempts, "last_error": error,
                                             "next_attempt_at": time.time() + delay})
-        log.info("webhook to %s failed (%s); retry %d in %.1fs", delivery["url"], error, attempts, delay)
+        log.debug("webhook to %s failed (%s); retry %d in %.1fs", delivery["url"], error, attempts, delay)
 
     async def _update(self, delivery_id: int, changes: dict[str, Any]) -> None:
         await self.db.execute_write_fn(lambda conn: conn["deliveries"].update(delivery_id, changes))

@@ -17,17 +17,26 @@ from .storage import MediaRoot
 
 @dataclass(frozen=True)
 class Settings:
+    #: Everything ReelDB writes: ``reeldb.db``, ``media/``, ``sessions/``, ``uploads/``, ``api_key`` and
+    #: ``server_secret`` (neither with ``REELDB_SECRET_KEY``). Flag: ``--data-dir``.
     data_dir: Path = Path("./data")
     #: The folder every media file lies under (``media/``, ``sessions/``, ``uploads/`` and the
     #: export and render staging): what job workers on other machines mount. The database stores
     #: media paths relative to it, so it can move. Unset: the data dir (nothing moves).
     media_root: Path | None = None
+    #: The address to listen on. Flag: ``--host``.
     host: str = "127.0.0.1"
+    #: The port to listen on. Flag: ``--port``.
     port: int = 8700
+    #: The API key to accept (more: ``reeldb keys create``). It is the one environment key: a start
+    #: with another value revokes the previous one. Unset: a key is generated on the first start.
     api_key: str | None = None
     #: Base URL that clients reach us at, for URLs we hand out (websocket, uploads, streams).
     #: Unset: taken from each request's Host header, which is right on loopback and LANs.
     public_url: str | None = None
+    #: ``debug``, ``info``, ``warning`` or ``error``. At ``info`` the log says what an operator wants:
+    #: sessions started and stopped, exports, indexes, failed jobs, workers up and down; ``debug``
+    #: adds the libraries' own lines (WebRTC's ICE checks, uvicorn, the models). Flag: ``--log-level``.
     log_level: str = "info"
     #: ``text`` (default) or ``json``: one JSON object per log line (ts, level, logger, message, exc).
     log_format: str = "text"
@@ -47,9 +56,9 @@ class Settings:
     loop_warn_ms: float = 50.0
     #: At most this many glibc malloc arenas (0: glibc's default of 8 per core). Few arenas keep
     #: memory freed by one thread reusable by the others, but slow threads that allocate a lot
-    #: (whisper, torch: indexing ran 2.4x slower with 2), so the default is glibc's (``heap.py``);
-    #: the server hands free pages back to the kernel every ``heap_trim_every`` seconds (0: never).
+    #: (whisper, torch: indexing ran 2.4x slower with 2), so the default is glibc's (``heap.py``).
     malloc_arenas: int = 0
+    #: Seconds between handing free heap pages back to the kernel (0: never).
     heap_trim_every: float = 60.0
     #: Worker threads per job lane for exports and for transcription/indexing.
     workers: int = 2
@@ -75,6 +84,7 @@ class Settings:
     #: presumed hung and queued again (its worker's late result is then discarded); imports: seconds
     #: without progress.
     job_lease: float = 60.0
+    #: Runs of one job (crashes and reclaims count) before it fails with a message.
     job_max_attempts: int = 3
     #: After the server ended this many times while one job ran (a crash, SIGKILL, the OOM killer),
     #: the job fails with that reason; before that, it runs again in a child process only.
@@ -87,20 +97,27 @@ class Settings:
     #: Seconds before Redis hands an unacknowledged Celery message (a dead worker's) to another
     #: worker; also how long a job may wait in its queue before the control node sends it again.
     celery_visibility_timeout: float = 3600.0
+    #: Seconds one webhook delivery may take.
     webhook_timeout: float = 10.0
+    #: Tries of one webhook delivery before it is given up (logged as a warning).
     webhook_max_attempts: int = 8
-    #: First retry delay; each retry doubles it (capped by ``webhook_backoff_max``).
+    #: First delay before a webhook is tried again, seconds; each retry doubles it (up to
+    #: ``REELDB_WEBHOOK_BACKOFF_MAX``).
     webhook_backoff: float = 2.0
+    #: The longest delay between two tries of a webhook, seconds.
     webhook_backoff_max: float = 600.0
-    #: Lifetimes of the signed links handed out, seconds: streams and players are meant to be
-    #: kept (VideoDB's are long-lived); file, upload and websocket links are short.
+    #: Lifetime of stream and player links, seconds (10 years: they are meant to be kept, as
+    #: VideoDB's are); file, upload and websocket links are short.
     stream_link_ttl: int = 10 * 365 * 86400
+    #: Lifetime of file links (downloads, sources), seconds.
     file_link_ttl: int = 86400
+    #: Lifetime of upload links (the SDK's ``upload_url``), seconds.
     upload_link_ttl: int = 86400
+    #: Lifetime of websocket links, seconds.
     websocket_link_ttl: int = 86400
-    #: Exact clips (issue 18). Spans one clip request may ask for (a timeline URL, ``generate_stream``
-    #: timeline) and the shortest span, seconds: less has no frame to play.
+    #: Spans one exact-clip request may ask for (a timeline URL, a ``generate_stream`` timeline).
     clip_max_spans: int = 50
+    #: The shortest span of an exact clip, seconds (shorter: a 400 naming the limit).
     clip_min_span: float = 0.1
     #: New (not yet cached) spans a minute that links without an API key may have cut, per link and
     #: per client address (cached spans are free); 0: no limit.
@@ -108,8 +125,9 @@ class Settings:
     #: The clip cache (every rendition's ``clips/``), MB: least recently used entries are deleted
     #: beyond it (a playlist asked for again is cut again); 0: unbounded.
     clip_cache_mb: float = 2048.0
-    #: ``POST /compile``: shots across all its videos, and its body, KB.
+    #: Shots one ``POST /compile`` may hold across all its videos (over it: 400).
     compile_max_shots: int = 1000
+    #: The largest ``POST /compile`` body, KB (over it: 413).
     compile_max_body_kb: int = 256
     #: Open websockets one API key may hold at once.
     max_websockets_per_key: int = 64
@@ -130,6 +148,7 @@ class Settings:
     import_allow_private: bool = False
     #: Seconds one import may take to download or copy its source, whole.
     import_timeout: float = 3600.0
+    #: Channels one capture session may have.
     max_channels: int = 8
     #: How long a session whose recorder dropped waits for it to reconnect before stopping.
     reconnect_grace: float = 30.0
@@ -149,10 +168,12 @@ class Settings:
     worker_token: str | None = field(default=None, repr=False)
     #: For ``reeldb worker ingest``: the control node's URL (default: http://127.0.0.1:<port>).
     control_url: str | None = None
-    #: For ``reeldb worker ingest``: the address and port its internal API listens on (port 0: any
-    #: free one), and the URL the control node reaches it at (default: built from the two).
+    #: For ``reeldb worker ingest``: the address its internal API listens on.
     worker_host: str = "127.0.0.1"
+    #: For ``reeldb worker ingest``: the port of its internal API (0: any free one).
     worker_port: int = 0
+    #: For ``reeldb worker ingest``: the URL the control node reaches it at (default: built from its
+    #: address and port).
     worker_url: str | None = None
     #: Comma-separated addresses WebRTC may offer as ICE host candidates (default: every interface).
     ice_addresses: str | None = None

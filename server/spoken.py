@@ -8,6 +8,7 @@ index stage's search is blocking (query embedding, a matrix product) and keeps i
 from __future__ import annotations
 
 import base64
+import logging
 import time
 from typing import Any
 
@@ -27,6 +28,8 @@ from .library import find
 from .collections import resolve
 from .settings import Settings
 from .storage import MediaRoot
+
+log = logging.getLogger("reeldb.index")
 
 NOT_INDEXED = "Spoken words are not indexed yet: call index_spoken_words() first"
 #: The longest a search waits for the index that runs on its video: under the SDK's 30 s read timeout.
@@ -141,6 +144,7 @@ def _index_commit(ctx: JobContext, result: dict[str, Any]) -> dict[str, Any]:
     vecs = np.frombuffer(base64.b64decode(result["vectors"]), dtype=np.float32).reshape(len(segs), result["dim"])
     _save_transcripts(ctx, result)
     ctx.write(lambda conn: store.save_index(conn, asset_id, segs, vecs, embed_model=result["model"]))
+    log.info("%s indexed: %d words, %d segments", asset_id, result["words"], len(segs))
     return {"asset_id": asset_id, "segments": len(segs), "words": result["words"], "duration": result["duration"]}
 
 

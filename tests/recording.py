@@ -14,7 +14,7 @@ from gen_media import make_video
 
 
 def use_reeldb_recorder() -> None:
-    """The README's two lines: make the SDK's capture-binary lookup find reeldb-recorder."""
+    """The docs' two lines (README, docs/recording.md): make the SDK's capture-binary lookup find reeldb-recorder."""
     exe = shutil.which("reeldb-recorder", path=os.path.dirname(sys.executable))
     sys.modules["videodb_capture_bin"] = types.SimpleNamespace(get_binary_path=lambda: exe)
 

@@ -200,7 +200,7 @@ class RemoteIngest:
         worker = await self._pick()
         handle = RemoteHandle(self, worker, session_id, channels, callbacks)
         worker.owned[session_id] = handle  # before the offer: the worker's next heartbeat must see it owned
-        log.info("session %s: on ingest worker %s (%d sessions, cpu %.2f, %.1f Mbit/s)", session_id,
+        log.debug("session %s: on ingest worker %s (%d sessions, cpu %.2f, %.1f Mbit/s)", session_id,
                  worker.worker_id, len(worker.owned), worker.cpu, worker.bitrate / 1e6)
         return handle
 

@@ -85,7 +85,7 @@ class IngestSupervisor:
                 "--supervised-by", str(os.getpid()),
                 env=env, stdin=asyncio.subprocess.DEVNULL)
             self._procs[index] = proc
-            log.info("ingest worker %d started (pid %d)", index, proc.pid)
+            log.debug("ingest worker %d started (pid %d)", index, proc.pid)
             try:
                 code = await proc.wait()
             except asyncio.CancelledError:

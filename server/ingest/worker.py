@@ -117,7 +117,7 @@ class IngestWorker:
                 on_state=lambda state: self._queue_now(wire.StateChanged(session_id, state)),
             )
             hosted = self.sessions[session_id] = Hosted(ingest)
-            log.info("session %s: hosting (%d sessions)", session_id, len(self.sessions))
+            log.debug("session %s: hosting (%d sessions)", session_id, len(self.sessions))
         return await hosted.ingest.accept_offer(sdp, tracks)
 
     def hosted(self, session_id: str) -> Hosted:
@@ -146,7 +146,7 @@ class IngestWorker:
                 await self.stop_transcript(session_id, channel_id)
             await hosted.ingest.close()
             self.sessions.pop(session_id, None)
-            log.info("session %s: stopped (%d sessions)", session_id, len(self.sessions))
+            log.debug("session %s: stopped (%d sessions)", session_id, len(self.sessions))
         finally:
             self._stopping.pop(session_id, None)
 
@@ -331,7 +331,8 @@ def create_worker_app(worker: IngestWorker) -> Litestar:
 
     return Litestar(route_handlers=[health, stats, offer, pause, stop, start_transcript, stop_transcript],
                     before_request=check_token, exception_handlers={Exception: handle_exception},
-                    lifespan=[lifespan], openapi_config=None, debug=False)
+                    lifespan=[lifespan], openapi_config=None, debug=False,
+                    logging_config=None)  # the process's logging is server/logs.py's
 
 
 def run(settings: Settings, worker_id: str | None = None) -> int:
@@ -354,7 +355,8 @@ def run(settings: Settings, worker_id: str | None = None) -> int:
     worker = IngestWorker(settings, worker_id or f"{socket.gethostname()}-{os.getpid()}", url, control, token)
     app = create_worker_app(worker)
     print(f"ReelDB ingest worker {worker.worker_id} listening on {url} for {control}", flush=True)
-    config = uvicorn.Config(app, log_level=settings.log_level.lower(), access_log=False, lifespan="on",
+    # log_config=None, log_level=None: uvicorn's loggers propagate to the worker's (server/logs.py)
+    config = uvicorn.Config(app, log_config=None, log_level=None, access_log=False, lifespan="on",
                             timeout_graceful_shutdown=60)
     asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
     return 0

@@ -229,6 +229,8 @@ class Jobs:
             if code == "INTERNAL_ERROR":
                 log.exception("job %s (%s) crashed", ctx.id, ctx.kind)
                 error = f"Internal error while running the job (the server log has it under {ctx.id})"
+            else:
+                log.warning("job %s (%s) failed: %s", ctx.id, ctx.kind, error)
             return "failed", None, error, code
 
     def end(self, job_id: str, token: str, status: str, result: dict[str, Any] | None, error: str | None,

@@ -1,4 +1,4 @@
-"""The README's table of the SDK's features is true (issue 12): every public method of every class of
+"""The SDK page's table (docs/sdk.md) of the SDK's features is true (issue 12): every public method of every class of
 the official SDK that talks to a server is listed, and each is called once against a real ReelDB
 with real media and a real capture.
 
@@ -35,7 +35,7 @@ from speech import MEETING_A, compose, require_espeak, write_video, write_wav
 
 pytestmark = pytest.mark.slow
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+SDK_PAGE = Path(__file__).resolve().parents[2] / "docs" / "sdk.md"
 STATES = {"implemented", "differently", "not available"}
 #: Classes that reach a server without naming the connection in their source.
 ALSO = {"CaptureClient", "WebSocketConnection", "UnderstandingAnalyzer", "Channel"}
@@ -64,12 +64,10 @@ def sdk_methods() -> dict[str, tuple[type, str]]:
     return found
 
 
-def readme_table() -> dict[str, tuple[str, str, str]]:
-    """The README's rows: ``Class.method`` → (area, state, note)."""
-    text = README.read_text()
-    section = text.split("## The SDK, method by method", 1)[1].split("\n## ", 1)[0]
+def sdk_page_table() -> dict[str, tuple[str, str, str]]:
+    """The SDK page's rows: ``Class.method`` → (area, state, note)."""
     rows = {}
-    for line in section.splitlines():
+    for line in SDK_PAGE.read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 4 and cells[1].startswith("`"):
             area, method, state, note = cells
@@ -95,7 +93,7 @@ def ctx(tmp_path_factory):
     server = ServerProcess(tmp / "data", env={"REELDB_SYNC_WAIT": "60"}).start()
     c = Ctx()
     c.server = server
-    player.PLAYER_URL = server.url + "/player"  # the README's line: play() opens ReelDB's player
+    player.PLAYER_URL = server.url + "/player"  # the docs' line: play() opens ReelDB's player
     c.conn = conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     c.coll = coll = conn.get_collection()
     audio, _ = compose(MEETING_A[:2], gap=1.0, lead=0.5)
@@ -376,7 +374,7 @@ def call(key: str, cls: type, method: str, c: Ctx) -> Any:
     return call_with_defaults(getattr(obj, method), c)
 
 
-#: The README's mark on a row whose method the SDK gained in 0.5 (0.4.x has no such method).
+#: The SDK page's mark on a row whose method the SDK gained in 0.5 (0.4.x has no such method).
 SINCE_05 = "*(SDK 0.5)*"
 
 
@@ -386,23 +384,23 @@ def sdk_version() -> tuple[int, ...]:
     return tuple(int(p) for p in version("videodb").split(".")[:3] if p.isdigit())
 
 
-def test_every_public_sdk_method_is_in_the_readme_table():
+def test_every_public_sdk_method_is_in_the_sdk_page_table():
     """Run with each supported SDK release (tests/run.sh also runs this file with 0.4.5): every
     method of the installed one has a row; a row naming no method of it is stale, unless the row
     says the method came with 0.5 and this is 0.4.x. With 0.5.x, no row may wrongly say so."""
-    methods, rows = sdk_methods(), readme_table()
+    methods, rows = sdk_methods(), sdk_page_table()
     older = sdk_version() < (0, 5)
     missing = sorted(set(methods) - set(rows))
     stale = sorted(k for k in set(rows) - set(methods) if not (older and SINCE_05 in rows[k][2]))
     if older:
         wrongly_marked = sorted(k for k in methods if SINCE_05 in rows.get(k, ("", "", ""))[2])
         assert not wrongly_marked, f"rows marked {SINCE_05} that 0.4.x has: {wrongly_marked}"
-    assert not missing, f"SDK methods missing from the README table: {missing}"
-    assert not stale, f"README rows naming no SDK method: {stale}"
+    assert not missing, f"SDK methods missing from the table of docs/sdk.md: {missing}"
+    assert not stale, f"rows of docs/sdk.md naming no SDK method: {stale}"
 
 
-def test_the_readme_table_is_true(ctx):
-    rows, methods = readme_table(), sdk_methods()
+def test_the_sdk_page_table_is_true(ctx):
+    rows, methods = sdk_page_table(), sdk_methods()
     wrong = []
     for key, (area, state, note) in sorted(rows.items()):
         if key not in methods:

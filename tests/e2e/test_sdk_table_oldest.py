@@ -1,4 +1,4 @@
-"""The README's SDK table holds for the oldest SDK release ReelDB supports, too (``videodb==0.4.5``).
+"""The SDK table of docs/sdk.md holds for the oldest SDK release ReelDB supports, too (``videodb==0.4.5``).
 
 ``tests/run.sh`` installs that release into ``.venv/sdk-0.4.5``; this test runs
 ``test_sdk_table.py`` in a pytest of its own with that folder first on the path, so its SDK calls

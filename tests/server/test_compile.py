@@ -50,7 +50,7 @@ def test_compile_refuses_what_cannot_play(conn, tmp_path):
 
 
 def test_shot_play_opens_reeldbs_player_offline(conn, server, tmp_path, monkeypatch):
-    """The README's one line points the SDK's player constant at ReelDB; ``play()`` then opens a
+    """The docs' one line (docs/recording.md) points the SDK's player constant at ReelDB; ``play()`` then opens a
     page this server serves (the desktop browser is the one thing faked: it cannot run here)."""
     import webbrowser
 
@@ -58,7 +58,7 @@ def test_shot_play_opens_reeldbs_player_offline(conn, server, tmp_path, monkeypa
 
     opened: list[str] = []
     monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: opened.append(url) or True)
-    monkeypatch.setattr(sdk_video, "PLAYER_URL", f"{server.url}/player")  # the README's line
+    monkeypatch.setattr(sdk_video, "PLAYER_URL", f"{server.url}/player")  # the docs' line
     video = conn.get_collection().upload(file_path=str(make_video(tmp_path / "a.mp4", 2.0)))
     video.play()
     page = requests.get(opened[0])

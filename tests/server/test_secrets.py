@@ -24,7 +24,7 @@ from server_process import REELDB, ServerProcess
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
 
 def sha256(secret: str) -> str:
@@ -62,8 +62,8 @@ def wait_status(server: ServerProcess, secret: str, expected: int, path: str = "
 
 
 def readme_verify():
-    """The README's webhook verification function, executed as written."""
-    section = README.read_text().split("### Verifying webhooks", 1)[1]
+    """The operations page's webhook verification function, executed as written."""
+    section = OPERATIONS.read_text().split("## Verifying webhooks", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     scope: dict = {}
     exec(code, scope)
