@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from server_process import ServerProcess, WebhookReceiver  # noqa: E402
+from support.server_process import ServerProcess, WebhookReceiver  # noqa: E402
 
 from reeldb.capture.ice import restrict_host_addresses  # noqa: E402
 

@@ -27,7 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from speech import wer  # noqa: E402
+from support.speech import wer  # noqa: E402
 
 DATA = Path("/usr/share/pocketsphinx/test/data")
 #: goforward.raw's words, from the package's own grammar (goforward.gram: "go forward ten meters").

@@ -20,7 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from speech import write_wav
+from support.media import write_wav
 
 pytestmark = pytest.mark.slow
 

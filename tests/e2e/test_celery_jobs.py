@@ -15,10 +15,11 @@ import threading
 import pytest
 import redis
 import requests
-from job_cluster import JobWorkerProcess, RedisServer, running_jobs, wait_for_workers
+from support.job_cluster import JobWorkerProcess, RedisServer, running_jobs, wait_for_workers
 from prometheus_client.parser import text_string_to_metric_families
-from server_process import REELDB, ServerProcess, wait_until
-from speech import MEETING_A, MEETING_B, compose, require_espeak, write_video
+from support.server_process import REELDB, ServerProcess, wait_until
+from support.speech import MEETING_A, MEETING_B, compose, require_espeak
+from support.media import write_video
 from videodb.exceptions import InvalidRequestError
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,10 @@ import time
 
 import pytest
 import videodb
-from recording import record, screen_ts, use_reeldb_recorder
-from speech import MEETING_A, MEETING_B, compose, require_espeak, write_wav
+from support.recording import record, use_reeldb_recorder
+from support.media import screen_ts
+from support.speech import MEETING_A, MEETING_B, compose, require_espeak
+from support.media import write_wav
 from videodb.exceptions import InvalidRequestError
 
 pytestmark = pytest.mark.slow

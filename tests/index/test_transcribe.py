@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from speech import MEETING_A, MEETING_B, compose, wer, write_video
+from support.speech import MEETING_A, MEETING_B, compose, wer
+from support.media import write_video
 
 pytestmark = pytest.mark.slow
 

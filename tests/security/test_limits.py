@@ -27,7 +27,7 @@ def test_a_forged_host_header_is_not_echoed(server):
 
 
 def test_an_upload_url_takes_one_file_once(server, tmp_path):
-    from gen_media import make_video
+    from support.media import make_video
 
     data = make_video(tmp_path / "clip.mp4", 1.0).read_bytes()
     url = requests.get(server.url + "/collection/default/upload_url",
@@ -73,7 +73,7 @@ def test_websockets_per_key_are_bounded(server_factory):
 
 
 def test_link_lifetimes_are_settings(server_factory, tmp_path):
-    from gen_media import make_audio
+    from support.media import make_audio
 
     server = server_factory(file_link_ttl="1")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)

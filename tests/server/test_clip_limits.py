@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from clip_media import make_numbered
-from server_process import wait_until
+from support.media import make_numbered
+from support.server_process import wait_until
 from videodb.exceptions import InvalidRequestError
 
 

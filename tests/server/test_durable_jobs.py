@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 import requests
 import videodb
-from recording import record, screen_ts, use_reeldb_recorder
-from speech import write_wav
+from support.recording import record, use_reeldb_recorder
+from support.media import screen_ts
+from support.media import write_wav
 
 from reeldb.server.runtime import Runtime
 
@@ -210,7 +211,7 @@ def test_requeued_export_and_index_leave_exactly_one_asset_and_one_index(server_
 # -- hung workers, slow sources ------------------------------------------------------------------
 
 def test_a_hung_import_is_reclaimed_and_finished_once(server_factory, tmp_path):
-    from gen_media import make_video
+    from support.media import make_video
 
     payload = make_video(tmp_path / "clip.mp4", 2.0).read_bytes()
     server = server_factory(job_lease="3", sync_wait="0", import_allow_private="true")
@@ -238,7 +239,7 @@ def test_stalled_imports_do_not_hold_up_a_capture_export(server_factory, screen,
         assert wait_for(lambda: conn.get_capture_session(cap.id).status == "exported")
         assert all(job_row(server, j)["status"] == "running" for j in stuck)  # still stuck: separate lanes
         # An SDK upload of a file is not an import from a URL: it does not wait behind them either.
-        from gen_media import make_video
+        from support.media import make_video
 
         video = conn.get_collection().upload(file_path=str(make_video(tmp_path / "mine.mp4", 1.0)))
         assert video.id.startswith("m-") and all(job_row(server, j)["status"] == "running" for j in stuck)

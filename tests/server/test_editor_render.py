@@ -9,8 +9,9 @@ import time
 import av
 import numpy as np
 import pytest
-from gen_media import make_audio, make_video
-from speech import compose, require_espeak, write_video
+from support.media import make_audio, make_video
+from support.speech import compose, require_espeak
+from support.media import write_video
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:CaptionAsset:UserWarning")]
 

@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import videodb
-from server_process import REELDB, WebhookReceiver
+from support.server_process import REELDB, WebhookReceiver
 from test_capture_sessions import CHANNELS, recorder
 
 

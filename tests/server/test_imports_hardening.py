@@ -21,7 +21,7 @@ from pathlib import Path
 import av
 import pytest
 import videodb
-from gen_media import make_video
+from support.media import make_video
 from videodb.exceptions import InvalidRequestError
 
 from reeldb.server.netguard import address_refusal, import_roots, literal_address

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 import videodb
-from gen_media import make_audio, make_image, make_video
+from support.media import make_audio, make_image, make_video
 from videodb.exceptions import InvalidRequestError
 
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 import requests
-from server_process import REELDB
+from support.server_process import REELDB
 
 from reeldb.capture.ice import parse_ice_servers
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gen_media import make_video
+from support.media import make_video
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -22,7 +22,7 @@ def test_readme_starts_with_the_two_commands():
 
 
 def test_quickstart_runs(server_factory, tmp_path):
-    from server_process import ServerProcess
+    from support.server_process import ServerProcess
 
     server = ServerProcess(tmp_path / "data", api_key="")  # the quickstart reads the generated key
     server.start()

@@ -19,8 +19,8 @@ import pytest
 import requests
 import sqlite_utils
 import videodb
-from gen_media import make_video
-from server_process import REELDB, ServerProcess
+from support.media import make_video
+from support.server_process import REELDB, ServerProcess
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
