@@ -8,7 +8,6 @@ import os
 import shutil
 import sys
 import types
-from pathlib import Path
 
 
 

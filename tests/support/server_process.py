@@ -129,6 +129,15 @@ class ServerProcess:
         return self.start()
 
 
+def metrics(url: str) -> dict[tuple[str, tuple], float]:
+    """The server's ``/metrics`` (asked from loopback): {(sample name, sorted labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(url + "/metrics", timeout=10).text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
 class WebhookReceiver:
     """Collects POSTed JSON bodies; ``status`` sets what it answers."""
 

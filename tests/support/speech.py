@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import wave
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
