@@ -39,4 +39,12 @@ fi
   --target .venv/sdk-0.4.5 "videodb==0.4.5" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-exec .venv/bin/python -m pytest "$@"
+# Most tests wait on real time (recordings, jobs, webhooks) more than they compute: 4 pytest-xdist
+# workers on 2 cores. Not when the arguments name what to run (a file, a test) or choose -n.
+workers=(-n 4 --dist loadfile)
+for arg in "$@"; do
+  case "$arg" in
+    -n|-n*|--numprocesses*|tests/*) workers=() ;;
+  esac
+done
+exec .venv/bin/python -m pytest "${workers[@]}" "$@"

@@ -14,10 +14,9 @@ import pytest
 import requests
 import videodb
 from support.recording import record, use_reeldb_recorder
-from support.media import screen_ts
+from support.media import screen_ts, write_wav
 from support.server_process import search_when_indexed
 from support.speech import MEETING_A, compose, require_espeak
-from support.media import write_wav
 from videodb.exceptions import InvalidRequestError
 
 pytestmark = pytest.mark.slow

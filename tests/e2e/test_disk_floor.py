@@ -23,9 +23,8 @@ import av
 import pytest
 import requests
 import videodb
-from support.media import make_video
+from support.media import make_video, screen_ts
 from support.recording import record, use_reeldb_recorder
-from support.media import screen_ts
 from support.server_process import REELDB, wait_until
 from videodb.exceptions import InvalidRequestError
 

@@ -8,9 +8,8 @@ import time
 import pytest
 import videodb
 from support.recording import record, use_reeldb_recorder
-from support.media import screen_ts
+from support.media import screen_ts, write_wav
 from support.speech import MEETING_A, MEETING_B, compose, require_espeak
-from support.media import write_wav
 from videodb.exceptions import InvalidRequestError
 
 pytestmark = pytest.mark.slow

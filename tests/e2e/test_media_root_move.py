@@ -15,10 +15,9 @@ import subprocess
 import av
 import pytest
 import requests
-from support.media import make_audio, make_image
+from support.media import make_audio, make_image, write_video
 from support.server_process import REELDB, ServerProcess
 from support.speech import MEETING_A, compose, require_espeak
-from support.media import write_video
 
 pytestmark = pytest.mark.slow
 

@@ -13,10 +13,9 @@ from pathlib import Path
 import av
 import pytest
 import requests
-from support.media import make_video
+from support.media import make_video, screen_ts
 from prometheus_client.parser import text_string_to_metric_families
 from support.recording import record, use_reeldb_recorder
-from support.media import screen_ts
 from support.server_process import REELDB
 
 pytestmark = pytest.mark.slow

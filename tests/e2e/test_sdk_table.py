@@ -28,12 +28,10 @@ from typing import Any
 
 import pytest
 import requests
-from support.media import make_audio, make_image
 from support.recording import record, use_reeldb_recorder
-from support.media import screen_ts
+from support.media import make_audio, make_image, screen_ts, write_video, write_wav
 from support.server_process import ServerProcess
 from support.speech import MEETING_A, compose, require_espeak
-from support.media import write_video, write_wav
 
 pytestmark = pytest.mark.slow
 

@@ -11,9 +11,8 @@ import pytest
 import requests
 import videodb
 from support.recording import record, use_reeldb_recorder
-from support.media import screen_ts
+from support.media import screen_ts, write_wav
 from support.speech import compose, echoed, require_espeak
-from support.media import write_wav
 from support.server_process import wait_until
 
 pytestmark = pytest.mark.slow

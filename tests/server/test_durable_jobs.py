@@ -21,8 +21,7 @@ import pytest
 import requests
 import videodb
 from support.recording import record, use_reeldb_recorder
-from support.media import screen_ts
-from support.media import write_wav
+from support.media import screen_ts, write_wav
 
 from reeldb.server.runtime import Runtime
 
@@ -230,8 +229,8 @@ def test_a_hung_import_is_reclaimed_and_finished_once(server_factory, tmp_path):
     assert [v.id for v in conn.get_collection().get_videos()] == [result["id"]]
 
 
-def test_stalled_imports_do_not_hold_up_a_capture_export(server_factory, screen, tmp_path):
-    server = server_factory(sync_wait="0", import_allow_private="true", job_lease="600")
+def test_stalled_imports_do_not_hold_up_a_capture_export(in_process_factory, screen, tmp_path):
+    server = in_process_factory(sync_wait="0", import_allow_private="true", job_lease="600")
     with stalling_source(b"\0" * 100_000, stall_first=2) as url:
         stuck = [start_import(server, url), start_import(server, url)]
         assert wait_for(lambda: all(job_row(server, j)["status"] == "running" for j in stuck), 30)

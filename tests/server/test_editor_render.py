@@ -48,14 +48,14 @@ def white(region: np.ndarray) -> int:
     return int(((region[..., 0] > 200) & (region[..., 1] > 200) & (region[..., 2] > 200)).sum())
 
 
-def test_picture_in_picture_title_fade_captions_two_audio_tracks(server_factory, tmp_path):
+def test_picture_in_picture_title_fade_captions_two_audio_tracks(in_process_factory, tmp_path):
     require_espeak()
     import videodb
     from videodb.editor import (AudioAsset, Background, CaptionAsset, Clip, Font, Offset, Position, TextAsset,
                                 Timeline, Track, Transition, VideoAsset)
 
     # a short sync wait: the SDK gets "processing" and polls, as for any long request
-    server = server_factory(sync_wait="1")
+    server = in_process_factory(sync_wait="1")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     coll = conn.get_collection()
     main = coll.upload(file_path=str(make_video(tmp_path / "main.mp4", 6.0, (W, H), 25, tone_hz=None,
@@ -147,11 +147,11 @@ def test_picture_in_picture_title_fade_captions_two_audio_tracks(server_factory,
     assert 0.25 < ratio < 0.36, ratio
 
 
-def test_a_long_render_answers_processing_and_reports_progress(server_factory, tmp_path):
+def test_a_long_render_answers_processing_and_reports_progress(in_process_factory, tmp_path):
     import requests
     import videodb
 
-    server = server_factory(sync_wait="0.3")
+    server = in_process_factory(sync_wait="0.3")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     coll = conn.get_collection()
     main = coll.upload(file_path=str(make_video(tmp_path / "m.mp4", 12.0, (W, H), 25, tone_hz=440, background=GREY)))

@@ -9,10 +9,13 @@ import shutil
 import sys
 import types
 
+from . import refuse_in_fast_tier
+
 
 
 def use_reeldb_recorder() -> None:
     """The README's two lines: make the SDK's capture-binary lookup find reeldb-recorder."""
+    refuse_in_fast_tier("a recorder")
     exe = shutil.which("reeldb-recorder", path=os.path.dirname(sys.executable))
     sys.modules["videodb_capture_bin"] = types.SimpleNamespace(get_binary_path=lambda: exe)
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import requests
 
+from . import refuse_in_fast_tier
+
 REELDB = str(Path(sys.executable).with_name("reeldb"))
 
 
@@ -95,6 +97,7 @@ class ServerProcess:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 30.0) -> "ServerProcess":
+        refuse_in_fast_tier("a `reeldb serve` process")
         env = {**os.environ, "REELDB_DATA_DIR": str(self.data_dir), "REELDB_PORT": str(self.port),
                "REELDB_HOST": self.host,
                "REELDB_LOG_LEVEL": "info", "HF_HUB_OFFLINE": "1", **self.env}
