@@ -530,48 +530,47 @@ def make_numbered(path: Path, seconds: float, gop_seconds: float, *, fps: int = 
 # Encoded packets as a sender hands them over
 # ---------------------------------------------------------------------------------------------
 
+def _encoded_frames(codec: str, options: dict[str, str], picture, seconds: float, fps: int, gop: int,
+                    width: int, height: int) -> list[bytes]:
+    """The packets of ``codec`` for ``seconds`` of ``picture(i, img)`` drawn on black frames."""
+    ctx = av.CodecContext.create(codec, "w")
+    ctx.width, ctx.height = width, height
+    ctx.pix_fmt = "yuv420p"
+    ctx.time_base = Fraction(1, fps)
+    ctx.framerate = Fraction(fps, 1)
+    ctx.gop_size = gop
+    ctx.options = options
+    out: list[bytes] = []
+    for i in range(int(seconds * fps)):
+        img = np.zeros((height, width, 3), dtype=np.uint8)
+        picture(i, img)
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+        frame.pts = i
+        out.extend(bytes(p) for p in ctx.encode(frame))
+    out.extend(bytes(p) for p in ctx.encode(None))
+    return out
+
+
 def h264_access_units(
     seconds: float, fps: int = 30, gop: int = 30, width: int = 320, height: int = 240
 ) -> list[bytes]:
     """Annex-B H.264 access units (constrained baseline, SPS/PPS before each IDR)."""
-    ctx = av.CodecContext.create("libx264", "w")
-    ctx.width, ctx.height = width, height
-    ctx.pix_fmt = "yuv420p"
-    ctx.time_base = Fraction(1, fps)
-    ctx.framerate = Fraction(fps, 1)
-    ctx.gop_size = gop
-    ctx.options = {"profile": "baseline", "preset": "ultrafast", "tune": "zerolatency",
-                   "keyint": str(gop), "min-keyint": str(gop), "scenecut": "0"}
-    out: list[bytes] = []
-    for i in range(int(seconds * fps)):
-        img = np.zeros((height, width, 3), dtype=np.uint8)
+    def picture(i: int, img: np.ndarray) -> None:
         img[:, :, 0] = (i * 7) % 256
         img[(i * 3) % height, :, 1] = 255
-        frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
-        frame.pts = i
-        out.extend(bytes(p) for p in ctx.encode(frame))
-    out.extend(bytes(p) for p in ctx.encode(None))
-    return out
+
+    return _encoded_frames("libx264", {"profile": "baseline", "preset": "ultrafast", "tune": "zerolatency",
+                                       "keyint": str(gop), "min-keyint": str(gop), "scenecut": "0"},
+                           picture, seconds, fps, gop, width, height)
 
 
 def vp8_frames(seconds: float, fps: int = 30, gop: int = 30, width: int = 320, height: int = 240) -> list[bytes]:
     """VP8 frames (a key frame every ``gop``)."""
-    ctx = av.CodecContext.create("libvpx", "w")
-    ctx.width, ctx.height = width, height
-    ctx.pix_fmt = "yuv420p"
-    ctx.time_base = Fraction(1, fps)
-    ctx.framerate = Fraction(fps, 1)
-    ctx.gop_size = gop
-    ctx.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
-    out: list[bytes] = []
-    for i in range(int(seconds * fps)):
-        img = np.zeros((height, width, 3), dtype=np.uint8)
+    def picture(i: int, img: np.ndarray) -> None:
         img[(i * 3) % height, :, :] = 255
-        frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
-        frame.pts = i
-        out.extend(bytes(p) for p in ctx.encode(frame))
-    out.extend(bytes(p) for p in ctx.encode(None))
-    return out
+
+    return _encoded_frames("libvpx", {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"},
+                           picture, seconds, fps, gop, width, height)
 
 
 def opus_packets(seconds: float, freq: float = 440.0, amplitude: float = 0.5) -> list[bytes]:
