@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # iproute2 (ip): the offline test brings loopback up in a network namespace of its own (unshare -n)
 # systemd (systemd-analyze), caddy, nginx, openssl: tests/deploy checks the unit and the proxy examples
 # (installed with services kept from starting: nothing listens on 80/443 afterwards)
-# redis-server: the Celery job backend's tests start their own on a free port (tests/job_cluster.py)
+# redis-server: the Celery job backend's tests start their own on a free port (tests/support/job_cluster.py)
 apt_packages=(ffmpeg espeak-ng sox chromium fonts-dejavu-core xvfb pulseaudio pulseaudio-utils x11-xserver-utils
               iproute2 systemd caddy nginx openssl redis-server)
 missing=()

@@ -267,6 +267,7 @@ def test_reconnect_continues_the_same_files_with_a_gap(tmp_path):
 KILL_SCRIPT = """
 import asyncio, sys, time
 sys.path.insert(0, HELPERS)
+from support.caploop import publish
 from reeldb.capture.ingest import IngestSession
 from reeldb.capture.sources import BarsTrack, ToneTrack
 
