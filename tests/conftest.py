@@ -23,24 +23,13 @@ from reeldb.capture.ice import restrict_host_addresses  # noqa: E402
 #: process, a browser, a desktop or a recorder fails (``support.refuse_in_fast_tier``).
 FAST_FOLDERS = ("architecture", "capture", "export", "index")
 ROUTE_FOLDERS = ("server", "security")
-#: Tests that record in real time and check what arrived, in groups that never run beside each
-#: other on parallel workers (``--dist loadgroup``): many sessions at once, and one browser or
-#: desktop recording at a time. Every other file is its own group (its module fixtures shared).
-REALTIME_GROUPS = {
-    "many-sessions": ("e2e/test_many_sessions.py", "e2e/test_scale_out.py", "e2e/test_ingest_workers.py"),
-    "screen-recording": ("browser/test_capture_page.py", "browser/test_capture_keyframes.py",
-                         "browser/test_capture_search.py", "e2e/test_recorder_devices.py"),
-}
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     tests = Path(__file__).parent
-    group_of = {name: group for group, names in REALTIME_GROUPS.items() for name in names}
     for item in items:
         folder = item.path.relative_to(tests).parts[0] if item.path.is_relative_to(tests) else None
-        name = item.path.relative_to(tests).as_posix() if item.path.is_relative_to(tests) else str(item.path)
-        item.add_marker(pytest.mark.xdist_group(group_of.get(name, name)))
         in_process = "server_factory" not in item.fixturenames and not item.get_closest_marker("process")
         if not item.get_closest_marker("slow") and (
                 folder in FAST_FOLDERS or folder in ROUTE_FOLDERS and in_process):
