@@ -9,8 +9,9 @@ import json
 import subprocess
 import time
 
+import pytest
 import videodb
-from server_process import REELDB, WebhookReceiver
+from support.server_process import REELDB, WebhookReceiver
 from test_capture_sessions import CHANNELS, recorder
 
 
@@ -47,6 +48,7 @@ def test_lifecycle_webhooks_are_signed_and_complete(server, conn, hook):
         assert headers["X-VideoDB-Event-Id"] == json.loads(body)["id"]
 
 
+@pytest.mark.process  # reads the server's log
 def test_unreachable_webhook_is_retried_then_given_up(server, conn):
     dead = WebhookReceiver()
     url = dead.url
