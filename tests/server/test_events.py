@@ -49,7 +49,12 @@ def test_lifecycle_webhooks_are_signed_and_complete(server, conn, hook):
 
 
 @pytest.mark.process  # reads the server's log
-def test_unreachable_webhook_is_retried_then_given_up(server, conn):
+def test_unreachable_webhook_is_retried_then_given_up(server_factory):
+    import videodb
+
+    # Retries are logged at DEBUG (the give-up at WARNING): this server says everything.
+    server = server_factory(webhook_backoff="0.2", webhook_max_attempts="3", log_level="debug")
+    conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     dead = WebhookReceiver()
     url = dead.url
     dead.close()  # nothing listens there any more
