@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,17 @@ from reeldb.capture.ice import restrict_host_addresses  # noqa: E402
 FAST_FOLDERS = ("architecture", "capture", "export", "index")
 ROUTE_FOLDERS = ("server", "security")
 
+#: Tests that run in real time (recordings through WebRTC, browsers, live transcription): timing is
+#: part of what they check (a GOP cadence, a clip's end in a player, a lost packet's recovery), so
+#: across the parallel workers of tests/run.sh at most REALTIME_SLOTS of them run at once, beside
+#: any number of other tests (as on a machine whose cores are busy, which each must stand).
+REALTIME_FOLDERS = ("e2e", "browser")
+REALTIME_FILES = {"capture/test_keyframe_cadence.py", "capture/test_video_loss.py", "capture/test_sender_stalls.py",
+                  "capture/test_ingest.py", "capture/test_recorder.py", "capture/test_live_hub.py",
+                  "capture/test_capture_export_contract.py", "docs/test_quiet_log.py", "docs/test_runnable_docs.py",
+                  "index/test_capture_channels_server.py", "server/test_durable_jobs.py", "server/test_compile.py"}
+REALTIME_SLOTS = 2
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
@@ -36,10 +49,42 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.fast)
         if item.get_closest_marker("fast") and item.get_closest_marker("slow"):
             raise pytest.UsageError(f"{item.nodeid} is marked both fast and slow")
+        relative = item.path.relative_to(tests).as_posix() if item.path.is_relative_to(tests) else ""
+        if folder in REALTIME_FOLDERS or relative in REALTIME_FILES:
+            item.add_marker(pytest.mark.realtime)
     # The files with slow tests first (each file's tests together, in their order): parallel
     # workers (tests/run.sh) then start the long ones early instead of ending on them.
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)
+
+
+@pytest.fixture(autouse=True)
+def realtime_slot(request, tmp_path_factory):
+    """One of REALTIME_SLOTS for a ``realtime`` test, held while it runs (a lock file shared by the
+    xdist workers of one run: their base temp folders share a parent)."""
+    if not request.node.get_closest_marker("realtime"):
+        yield
+        return
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    held = None
+    while held is None:
+        for slot in range(REALTIME_SLOTS):
+            handle = open(shared / f"realtime-slot-{slot}.lock", "a")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            held = handle
+            break
+        else:
+            time.sleep(0.5)
+    try:
+        yield
+    finally:
+        fcntl.flock(held, fcntl.LOCK_UN)
+        held.close()
 
 
 @pytest.hookimpl(tryfirst=True)

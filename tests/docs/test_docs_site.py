@@ -107,6 +107,7 @@ def configuration_page_text(server) -> str:
     return re.sub(r"<[^>]+>", "", html)
 
 
+@pytest.mark.process  # reads the server's log (mkdocs warns there on a broken link)
 def test_the_configuration_page_names_every_setting_with_its_default(server):
     text = configuration_page_text(server)
     assert "WARNING mkdocs" not in server.log(), server.log()  # no broken link or anchor in any page
