@@ -19,6 +19,8 @@ from typing import Any, Union
 
 import msgspec
 
+from ..codec import plain
+
 #: Bumped whenever a message's fields change meaning.
 VERSION = 2
 #: The error code of a refusal for another version.
@@ -98,4 +100,6 @@ class Events(msgspec.Struct, frozen=True):
     version: int = 0
 
 
-to_builtins = msgspec.to_builtins
+def to_builtins(message: Any) -> Any:
+    """A message as JSON-able builtins, numpy scalars included (:func:`plain`)."""
+    return msgspec.to_builtins(message, enc_hook=plain)

@@ -158,7 +158,7 @@ class IngestWorker:
             return
 
         async def emit(channel: str, item: dict[str, Any]) -> None:
-            self._queue_now(wire.TranscriptItem(session_id, channel, item))
+            self._queue_now(wire.TranscriptItem(session_id, channel, wire.to_builtins(item)))
 
         transcriber = LiveTranscriber(emit, model_spec=self.settings.whisper_model, executor=self._decoders)
         hosted.transcripts[channel_id] = LocalTranscript(transcriber, hosted.ingest.live.attach(channel_id, transcriber))

@@ -20,6 +20,8 @@ from typing import Any, Union
 
 import msgspec
 
+from ..codec import plain
+
 #: Bumped whenever a message's fields or a kind's params change meaning.
 VERSION = 2
 
@@ -58,7 +60,7 @@ class Failed(msgspec.Struct, frozen=True, tag="failed"):
 #: Child → parent, one a line.
 ChildReport = Union[Progress, Done, Failed]
 
-encode = msgspec.json.Encoder().encode
+encode = msgspec.json.Encoder(enc_hook=plain).encode
 decode_child_request = msgspec.json.Decoder(ChildRequest).decode
 decode_child_report = msgspec.json.Decoder(ChildReport).decode
 
@@ -80,7 +82,7 @@ class JobMessage(msgspec.Struct, frozen=True):
 
 def job_message(job_id: str, token: str, kind: str, params: dict[str, Any], sent_at: float) -> dict[str, Any]:
     """The task argument, as the JSON Celery carries."""
-    return msgspec.to_builtins(JobMessage(VERSION, job_id, token, kind, params, sent_at))
+    return msgspec.to_builtins(JobMessage(VERSION, job_id, token, kind, params, sent_at), enc_hook=plain)
 
 
 def read_job_message(raw: Any) -> JobMessage:
@@ -128,7 +130,7 @@ class Failure(_Report, frozen=True, tag="failed"):
 #: Job worker → control node, one Redis stream entry each.
 WorkerReport = Union[Started, Heartbeat, Finished, Failure]
 
-_builtin = msgspec.json.Encoder()
+_builtin = msgspec.json.Encoder(enc_hook=plain)
 _report_decoder = msgspec.json.Decoder(WorkerReport)
 
 
