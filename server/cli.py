@@ -175,7 +175,7 @@ def serve_command(settings: Settings) -> int:
 
     app = create_app(settings)
     setup_logging(settings)  # again: litestar put handlers of its own on the root logger
-    print(banner(settings, {route.path for route in app.routes}), flush=True)
+    print(banner(settings, {route.path for route in app.routes}, app.state.signin_url), flush=True)
     from .deadlines import protocol
 
     # log_config=None, log_level=None: uvicorn's loggers propagate to ours at the levels set there
@@ -186,7 +186,7 @@ def serve_command(settings: Settings) -> int:
     return 0
 
 
-def banner(settings: Settings, paths: set[str]) -> str:
+def banner(settings: Settings, paths: set[str], signin_url: str | None = None) -> str:
     """What ``reeldb serve`` prints once it is about to listen: where to go and with what key."""
     base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::', '') else settings.host}:{settings.port}"
     key_file = settings.data_dir / "api_key"
@@ -199,6 +199,8 @@ def banner(settings: Settings, paths: set[str]) -> str:
     lines = [f"ReelDB {version()} listening on http://{settings.host}:{settings.port} (data in {settings.data_dir})"]
     if "/" in paths:
         lines.append(f"  library    {base}/")
+    if signin_url:
+        lines.append(f"  browser    {signin_url}  (signs this browser in; works once)")
     lines += [f"  record     {base}/capture",
               f"  docs       {base}/docs",
               f"  API key    {key}",
