@@ -10,7 +10,9 @@ axe-core (vendored, ``tests/browser/vendor/``) checks each page for serious or c
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -20,13 +22,37 @@ import pytest
 import requests
 import videodb
 from server_process import REELDB, wait_until
-from speech import compose, require_espeak, write_video
+from speech import compose, require_espeak, write_video, write_wav
 
 pytestmark = pytest.mark.slow
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 SENTENCES = ["The quarterly budget review is scheduled for next Tuesday afternoon.",
              "Please bring the printed slides about the garden project."]
+
+
+CHROMIUM = os.environ.get("REELDB_CHROMIUM", "/usr/bin/chromium")
+RECORDING = re.compile(r"^Recording, \d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}$")
+
+
+@pytest.fixture
+def fake_devices(tmp_path):
+    """Chromium with its fake screen, and a microphone that says the test's sentences."""
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: tests/run.sh installs Debian's chromium (apt-get install chromium)")
+    require_espeak()
+    from playwright.sync_api import sync_playwright
+
+    audio, _ = compose(SENTENCES, gap=1.0, lead=0.5)
+    wav = write_wav(tmp_path / "mic.wav", audio)
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}",
+            "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        yield browser
+        browser.close()
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -269,6 +295,88 @@ def test_drag_and_drop_upload(server_factory, chromium, tmp_path):
     assert item.locator("h3").inner_text() == "garden-walk"
     assert "Video" in item.locator(".meta").inner_text()
     assert page.aborted == [] and page.errors == []
+
+
+def start_recording(page, server) -> str:
+    """From the library: New recording, the microphone and a screen, Start; the session id."""
+    page.goto(f"{server.url}/")
+    page.click("text=New recording")
+    page.wait_for_url(re.compile(r"/capture\?session_id="))
+    assert "token" not in page.url  # it came in the fragment and waits in the tab's sessionStorage
+    page.wait_for_function("document.body.dataset.serverStatus === 'created'", timeout=15_000)
+    page.click("#add-mic")
+    page.wait_for_selector('tr[data-channel="mic:default"]')
+    page.click("#add-screen")
+    page.wait_for_selector('tr[data-channel="display:1"]')
+    page.click("#start")
+    page.wait_for_function("document.body.dataset.phase === 'recording'", timeout=30_000)
+    return re.search(r"session_id=([\w-]+)", page.url).group(1)
+
+
+def test_record_from_the_library_and_reload_midway(server, fake_devices):
+    page = new_page(fake_devices, viewport={"width": 1000, "height": 800})
+    sign_in(page, server)
+    start_recording(page, server)
+    assert serious_violations(page) == []
+    for control in (".store", ".remove"):  # each named with its channel
+        names = page.eval_on_selector_all(f"#channel-rows {control}", "els => els.map(e => e.getAttribute('aria-label'))")
+        assert len(names) == 3 and len(set(names)) == 3, names
+    assert page.locator('[aria-label="Remove Screen 1"]').count() == 1
+    time.sleep(4)
+
+    # A reload mid-recording: the page finds the session still live and continues it.
+    page.reload()
+    page.wait_for_function("document.body.dataset.phase === 'interrupted'", timeout=15_000)
+    assert page.locator("#rec-label").inner_text() == "ON HOLD"
+    held = page.locator("#elapsed").inner_text()
+    assert held >= "00:03", held
+    page.click("#resume")
+    page.wait_for_function("document.body.dataset.phase === 'recording'", timeout=60_000)
+    page.wait_for_function(f"document.getElementById('elapsed').textContent > '{held}'", timeout=15_000)
+    time.sleep(5)
+    page.click("#stop")
+    page.wait_for_function("document.body.dataset.phase === 'stopped'", timeout=60_000)
+    page.wait_for_selector("#watch-link", state="visible", timeout=180_000)
+    assert page.locator("#error").is_hidden(), page.locator("#error").inner_text()
+
+    # The library lists it with a human title and its channels.
+    page.goto(f"{server.url}/?kind=recordings")
+    item = page.locator(".shelf .item").first
+    assert RECORDING.match(item.locator("h3").inner_text()), item.locator("h3").inner_text()
+    meta = item.locator(".meta").inner_text()
+    assert "Recording" in meta and "mic:default" in meta and "display:1" in meta
+    assert page.aborted == [] and page.errors == []
+
+
+def test_a_server_killed_mid_recording(server_factory, fake_devices):
+    server = server_factory()
+    page = new_page(fake_devices, viewport={"width": 1000, "height": 800})
+    page.goto(sign_in_link(server))
+    page.wait_for_url(f"{server.url}/")
+    start_recording(page, server)
+    time.sleep(4)
+    server.stop(signal.SIGKILL)
+
+    # Unreachable: the clock stops, the page says so and offers to try again.
+    page.wait_for_selector("#offline", state="visible", timeout=30_000)
+    assert "kept" in page.locator("#offline").inner_text() and "/capture/session" not in page.locator("body").inner_text()
+    held = page.locator("#elapsed").inner_text()
+    time.sleep(2)
+    assert page.locator("#elapsed").inner_text() == held
+    assert serious_violations(page) == []
+    page.click("#retry")  # still down: still said
+    time.sleep(1)
+    assert page.locator("#offline").is_visible()
+
+    # Back up: the recording was kept and exported; the page (asking again by itself) says so and links to it.
+    server.start()
+    page.wait_for_function("document.body.dataset.phase === 'kept'", timeout=60_000)
+    page.wait_for_selector("#watch-link", state="visible", timeout=180_000)
+    assert "kept" in page.locator("#status").inner_text()
+    assert "/watch?v=" in page.locator("#watch-link").get_attribute("href")
+    assert page.locator("#again").is_visible() and page.locator("#offline").is_hidden()
+    page.goto(f"{server.url}/?kind=recordings")
+    assert RECORDING.match(page.locator(".shelf .item h3").first.inner_text())
 
 
 def _keys(server, *args: str) -> subprocess.CompletedProcess:
