@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from typing import Any, AsyncIterator
 
 from litestar import Litestar, Request
@@ -35,7 +36,7 @@ from .library import MediaLibrary
 from .links import Links
 from .live import LiveTranscripts
 from .metrics import Metrics
-from .openapi import describe_bodies, describe_errors
+from .openapi import describe_bodies, describe_errors, organize
 from .ingest.backend import IngestBackend, LocalIngest, new_worker_token, worker_token
 from .ingest.remote import RemoteIngest
 from .ingest.supervisor import IngestSupervisor, worker_count
@@ -231,6 +232,17 @@ async def _principal(request: Request, auth: Auth) -> Principal:
     return principal
 
 
+def _operations(app: Litestar) -> dict[tuple[str, str], tuple[str | None, str | None]]:
+    """(method, path as the OpenAPI document writes it) → (the credential its handler wants, its docstring)."""
+    found: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+    for route in app.routes:
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+        for handler in getattr(route, "route_handlers", ()):
+            for method in getattr(handler, "http_methods", ()):
+                found[(method, path)] = (_credentials_wanted(handler), getattr(handler.fn, "__doc__", None))
+    return found
+
+
 def _constant(value: Any) -> Any:
     def provide() -> Any:
         return value
@@ -270,7 +282,7 @@ def create_app(settings: Settings) -> Litestar:
         ),
         debug=False,
     )
-    describe_bodies(describe_errors(app.openapi_schema))
+    organize(describe_bodies(describe_errors(app.openapi_schema)), _operations(app))
     request_guard.learn(app.routes)
     app.state.signin_url = (f"{server.links.default_base()}/signin/link?token={server.signin_token}"
                             if server.signin_token else None)  # printed once by `reeldb serve`

@@ -44,18 +44,17 @@ class Shelf:
     pages: int
 
 
+@dataclass(frozen=True)
 class FrontDoor:
-    def __init__(self, settings: Settings, auth: Auth, collections: Collections, library: MediaLibrary,
-                 spoken: Spoken, sessions: Sessions, uploads: Uploads, jobs: JobQueue, links: Links) -> None:
-        self.settings = settings
-        self.auth = auth
-        self.collections = collections
-        self.library = library
-        self.spoken = spoken
-        self.sessions = sessions
-        self.uploads = uploads
-        self.jobs = jobs
-        self.links = links
+    settings: Settings
+    auth: Auth
+    collections: Collections
+    library: MediaLibrary
+    spoken: Spoken
+    sessions: Sessions
+    uploads: Uploads
+    jobs: JobQueue
+    links: Links
 
     async def shelf(self, collection_id: str, recordings: bool | None, since: float | None, until: float | None,
                     page: int, base: str) -> Shelf:

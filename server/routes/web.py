@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Awaitable, Callable
 from urllib.parse import urlencode, urlsplit
 
 from litestar import MediaType, Request, Response, get, post
@@ -186,15 +186,8 @@ async def open_video(media_id: str, request: Request, front: FrontDoor, links: L
 @post("/library/media/{media_id:str}/rename", status_code=200, **NO_SCHEMA)
 async def rename(media_id: str, request: Request, front: FrontDoor, viewer: WebSession,
                  data: dict[str, Any] = Form) -> Response[Any]:
-    checked(request, viewer, data)
-    back = _local_path(data.get("back"))
-    try:
-        await front.rename(media_id, str(data.get("name") or ""))
-    except NotFound:
-        return Redirect(_with_notice(back, "gone"), status_code=303)
-    except BadRequest as exc:
-        return _html(views.message("Not renamed", exc.message, viewer.csrf), 400)
-    return Redirect(_with_notice(back, "renamed") + f"#m-{media_id}", status_code=303)
+    return await _change_video(request, viewer, data, lambda: front.rename(media_id, str(data.get("name") or "")),
+                               "renamed", f"#m-{media_id}")
 
 
 @get("/library/media/{media_id:str}/delete", **NO_SCHEMA)
@@ -209,13 +202,22 @@ async def confirm_delete(media_id: str, front: FrontDoor, viewer: WebSession, ba
 @post("/library/media/{media_id:str}/delete", status_code=200, **NO_SCHEMA)
 async def delete(media_id: str, request: Request, front: FrontDoor, viewer: WebSession,
                  data: dict[str, Any] = Form) -> Response[Any]:
+    return await _change_video(request, viewer, data, lambda: front.delete(media_id), "deleted")
+
+
+async def _change_video(request: Request, viewer: WebSession, data: dict[str, Any],
+                        change: Callable[[], Awaitable[Any]], notice: str, anchor: str = "") -> Response[Any]:
+    """A change to one video from a library form: checked first, made, then back to the library
+    saying so (or that the video is gone, deleted in another tab)."""
     checked(request, viewer, data)
     back = _local_path(data.get("back"))
     try:
-        await front.delete(media_id)
+        await change()
     except NotFound:
         return Redirect(_with_notice(back, "gone"), status_code=303)
-    return Redirect(_with_notice(back, "deleted"), status_code=303)
+    except BadRequest as exc:
+        return _html(views.message("Not changed", exc.message, viewer.csrf), 400)
+    return Redirect(_with_notice(back, notice) + anchor, status_code=303)
 
 
 def _with_notice(back: str, notice: str) -> str:

@@ -72,8 +72,8 @@ def loopback_only(context) -> list[str]:
     return aborted
 
 
-def new_page(browser, **options):
-    context = browser.new_context(bypass_csp=True, **options)  # axe-core is injected into each page
+def new_page(browser, bypass_csp: bool = True, **options):
+    context = browser.new_context(bypass_csp=bypass_csp, **options)  # axe-core is injected into each page
     aborted = loopback_only(context)
     page = context.new_page()
     errors: list[str] = []
@@ -124,7 +124,7 @@ def test_sign_in_find_search_and_watch(server, conn, chromium, tmp_path):
     page.click("button[type=submit]")
     assert page.locator("[role=alert]").inner_text() == "That key did not work. Check it and try again."
     page.fill("#key", server.api_key)
-    page.click("button[type=submit]")
+    page.press("#key", "Enter")  # the keyboard alone
     page.wait_for_url(f"{server.url}/?kind=uploads")
     cookie = next(c for c in page.context.cookies() if c["name"] == "reeldb_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
@@ -137,9 +137,14 @@ def test_sign_in_find_search_and_watch(server, conn, chromium, tmp_path):
     assert "Video" in meta and "Searchable" in meta and time.strftime("%Y") in meta
     assert serious_violations(page) == []
 
-    # Search from the library: the moment, its words highlighted, plays exactly there.
-    page.fill("#q", "budget review")
-    page.click("form[role=search] button")
+    # Search from the library, with the keyboard alone: the moment, its words highlighted, plays
+    # exactly there.
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "q":
+            break
+    page.keyboard.type("budget review")
+    page.keyboard.press("Enter")
     page.wait_for_selector("#results .moment")
     assert serious_violations(page) == []
     first = page.locator("#results .moment").first
@@ -377,6 +382,31 @@ def test_a_server_killed_mid_recording(server_factory, fake_devices):
     assert page.locator("#again").is_visible() and page.locator("#offline").is_hidden()
     page.goto(f"{server.url}/?kind=recordings")
     assert RECORDING.match(page.locator(".shelf .item h3").first.inner_text())
+
+
+def test_api_docs_page(server, chromium):
+    document = requests.get(f"{server.url}/schema/openapi.json").json()
+    assert [t["name"] for t in document["tags"]] == ["collections", "media", "capture", "search", "streams",
+                                                     "editor", "jobs", "operations"]
+    operations = [(m, p, op) for p, item in document["paths"].items() for m, op in item.items()]
+    assert not any(p in ("/", "/watch", "/embed", "/capture", "/player", "/signin") or p.startswith("/library")
+                   for _, p, _ in operations)
+    for method, path, op in operations:
+        assert len(op["tags"]) == 1 and op["tags"][0] in {t["name"] for t in document["tags"]}, (method, path)
+        assert " " in op["summary"] and not re.match(r"^[A-Z][a-z]+[A-Z]", op["summary"]), (method, path, op["summary"])
+    assert list(document["paths"]["/health"]["get"]["responses"]) == ["200"]
+    video = document["paths"]["/video/{media_id}"]["get"]
+    assert {"401", "404"} <= set(video["responses"]) and "416" not in video["responses"]
+    assert "416" in document["paths"]["/stream/{token}/{name}"]["get"]["responses"]
+
+    page = new_page(chromium, bypass_csp=False)  # the page's own policy: nothing leaves this server
+    page.goto(f"{server.url}/schema")
+    page.wait_for_selector("#redoc-container [data-item-id]", timeout=30_000)
+    assert page.locator("header.top a[href$='/']").count() >= 1
+    page.evaluate(AXE.read_text())
+    result = page.evaluate("axe.run({ exclude: [['#redoc-container']] }, { resultTypes: ['violations'] })")
+    assert [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")] == []
+    assert page.aborted == []
 
 
 def _keys(server, *args: str) -> subprocess.CompletedProcess:
