@@ -33,6 +33,8 @@ from ..web import FrontDoor
 COOKIE = "reeldb_session"
 FORM_COOKIE = "reeldb_signin"
 NO_SCHEMA = {"include_in_schema": False}
+#: A page: left out of the schema, and answering HEAD as its GET without a body (server/guard.py).
+PAGE = {"include_in_schema": False, "opt": {"head": True}}
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 HTML = {"cache-control": "no-store"}
 
@@ -89,7 +91,7 @@ def sign_in_redirect(request: Request, exc: Exception) -> Response[Any]:
 
 
 # -- sign in / out ---------------------------------------------------------------------------------
-@get("/signin", **NO_SCHEMA)
+@get("/signin", **PAGE)
 async def sign_in_page(request: Request, next: str | None = None) -> Response[str]:
     token = secrets.token_urlsafe(24)
     return _html(views.sign_in(token, next_url=_local_path(next)), cookies=[_cookie(request, FORM_COOKIE, token)])
@@ -116,7 +118,7 @@ async def sign_in(request: Request, web_sessions: WebSessions, data: dict[str, A
                     cookies=[_cookie(request, COOKIE, secret), _cookie(request, FORM_COOKIE, None)])
 
 
-@get("/signin/link", **NO_SCHEMA)
+@get("/signin/link", **NO_SCHEMA)  # no HEAD: a HEAD must not spend the one-time link
 async def sign_in_link(request: Request, web_sessions: WebSessions, token: str = "") -> Response[Any]:
     found = await web_sessions.redeem_link(token) if 0 < len(token) <= 128 else None
     if found is None:
@@ -144,7 +146,7 @@ def _day(value: str | None, after: bool = False) -> float | None:
     return datetime(day.year, day.month, day.day).timestamp() + (86400 if after else 0)
 
 
-@get("/", **NO_SCHEMA)
+@get("/", **PAGE)
 async def library(request: Request, front: FrontDoor, links: Links, settings: Settings, viewer: WebSession,
                   collection: str = "default", kind: str = "", since: str = "", until: str = "", page: int = 1,
                   notice: str | None = None) -> Response[str]:
@@ -162,7 +164,7 @@ async def library(request: Request, front: FrontDoor, links: Links, settings: Se
     return _html(views.library(shelf, filters, viewer.csrf, settings.max_upload_bytes, notice))
 
 
-@get("/library/search", **NO_SCHEMA)
+@get("/library/search", **PAGE)
 async def search(request: Request, front: FrontDoor, links: Links, viewer: WebSession, q: str = "",
                  collection: str = "default") -> Response[str]:
     try:
@@ -190,7 +192,7 @@ async def rename(media_id: str, request: Request, front: FrontDoor, viewer: WebS
                                "renamed", f"#m-{media_id}")
 
 
-@get("/library/media/{media_id:str}/delete", **NO_SCHEMA)
+@get("/library/media/{media_id:str}/delete", **PAGE)
 async def confirm_delete(media_id: str, front: FrontDoor, viewer: WebSession, back: str = "/") -> Response[Any]:
     try:
         video = await front.video(media_id)

@@ -167,6 +167,15 @@ def test_sign_in_find_search_and_watch(server, conn, chromium, tmp_path):
     assert page.locator("#results .moment").count() >= 1
     assert serious_violations(page) == []
 
+    # Filters: by kind, by date.
+    page.goto(f"{server.url}/?kind=recordings")
+    assert page.locator(".shelf .item").count() == 0 and "0 videos" in page.locator("#shelf h2").inner_text()
+    tomorrow = time.strftime("%Y-%m-%d", time.localtime(time.time() + 86400))
+    page.goto(f"{server.url}/?since={tomorrow}")
+    assert page.locator(".shelf .item").count() == 0
+    page.goto(f"{server.url}/?until={tomorrow}&kind=uploads")
+    assert page.locator(".shelf .item").count() == 1
+
     # Rename in place.
     page.goto(f"{server.url}/")
     item = page.locator(f"#m-{video.id}")
