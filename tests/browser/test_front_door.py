@@ -359,6 +359,14 @@ def test_record_from_the_library_and_reload_midway(server, fake_devices):
     assert RECORDING.match(item.locator("h3").inner_text()), item.locator("h3").inner_text()
     meta = item.locator(".meta").inner_text()
     assert "Recording" in meta and "mic:default" in meta and "display:1" in meta
+    assert _listed(server, "audio")  # the raw channel files (the microphone's)
+
+    # Deleting the recording takes its raw channel files with it.
+    item.locator("a", has_text="Delete").click()
+    page.click("button.danger")
+    page.wait_for_selector("p.notice")
+    assert page.locator(".shelf .item").count() == 0
+    assert _listed(server, "video") == [] and _listed(server, "audio") == []
     assert page.aborted == [] and page.errors == []
 
 
@@ -421,6 +429,11 @@ def test_api_docs_page(server, chromium):
 def _keys(server, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([REELDB, "keys", *args, "--data-dir", str(server.data_dir)], capture_output=True,
                           text=True, check=True)
+
+
+def _listed(server, kind: str) -> list[str]:
+    answer = requests.get(f"{server.url}/{kind}", headers={"x-access-token": server.api_key})
+    return [m["id"] for m in answer.json()["data"][f"{kind}s"]]
 
 
 def _session_ids(server) -> list[str]:
