@@ -131,7 +131,10 @@ class FrontDoor:
         job = await self.jobs.get(job_id)
         if job is None or job["kind"] != "upload":
             raise NotFound("No such upload")
-        return {"status": job["status"], "error": job.get("error")}
+        error = job.get("error")
+        if error and "media_type is" in error:  # the library keeps videos
+            error = "it is not a video (an audio file or an image can be added with the SDK)"
+        return {"status": job["status"], "error": error}
 
     async def _video(self, media_id: str) -> dict[str, Any]:
         try:

@@ -120,7 +120,7 @@ def library(shelf: Shelf, filters: dict[str, str], csrf: str, max_upload: int, n
                f'<div id="drop" class="drop" data-collection="{esc(coll["id"])}" data-max="{max_upload}" '
                f'data-max-words="{esc(size_in_words(max_upload))}">'
                f'<p>Drop a video here to upload it (up to {esc(size_in_words(max_upload))}), or '
-               f'<label class="file">choose a file<input type="file" id="file" accept="video/*,audio/*"></label>.</p>'
+               f'<label class="file">choose a file<input type="file" id="file" accept="video/*"></label>.</p>'
                f'<div id="upload" hidden><progress id="upload-progress" max="100" value="0" '
                f'aria-label="Upload progress"></progress> <span id="upload-state" role="status"></span> '
                f'<button type="button" id="upload-retry" hidden>Try again</button></div></div></div>')

@@ -297,6 +297,11 @@ def test_drag_and_drop_upload(server_factory, chromium, tmp_path):
     wait_until(lambda: "larger than the upload limit of 3 MB" in state.inner_text(), 10, "the refusal")
     assert "4 MB" in state.inner_text() and sent == []
 
+    # Not a video: sent, refused by the import, said so, and Try again offered.
+    drop("notes.mp4", b"not a video at all " * 100)
+    wait_until(lambda: "could not be added" in state.inner_text(), 60, "the failed import")
+    assert page.locator("#upload-retry").is_visible()
+
     # A real video: the progress bar fills, then the video is listed.
     seen: list[str] = []
     page.expose_function("uploadState", lambda text: seen.append(text))
@@ -336,6 +341,8 @@ def test_record_from_the_library_and_reload_midway(server, fake_devices):
         names = page.eval_on_selector_all(f"#channel-rows {control}", "els => els.map(e => e.getAttribute('aria-label'))")
         assert len(names) == 3 and len(set(names)) == 3, names
     assert page.locator('[aria-label="Remove Screen 1"]').count() == 1
+    explained = page.locator(".explain").inner_text()
+    assert "Store: keep" in explained and "Primary: the screen" in explained
     time.sleep(4)
 
     # A reload mid-recording: the page finds the session still live and continues it.
