@@ -252,7 +252,7 @@ def keys_command(settings: Settings, action: str, key_id: str | None = None, sho
                 print(f"reeldb keys revoke: no key {key_id}", file=sys.stderr)
                 return 1
             print(f"{record['id']}\trevoked={when(record['revoked_at'])}\t"
-                  "(a running server refuses it and its client tokens within seconds)")
+                  "(a running server refuses it and its client tokens within seconds; its browsers are signed out)")
             return 0
         for record in db.read_sync(list_api_keys):
             state = ("active" if record["revoked_at"] is None

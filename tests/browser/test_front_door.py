@@ -338,7 +338,8 @@ def test_record_from_the_library_and_reload_midway(server, fake_devices):
     start_recording(page, server)
     assert serious_violations(page) == []
     for control in (".store", ".remove"):  # each named with its channel
-        names = page.eval_on_selector_all(f"#channel-rows {control}", "els => els.map(e => e.getAttribute('aria-label'))")
+        names = page.eval_on_selector_all(f"#channel-rows {control}",
+                                          "els => els.map(e => e.getAttribute('aria-label'))")
         assert len(names) == 3 and len(set(names)) == 3, names
     assert page.locator('[aria-label="Remove Screen 1"]').count() == 1
     explained = page.locator(".explain").inner_text()
@@ -388,7 +389,8 @@ def test_a_server_killed_mid_recording(server_factory, fake_devices):
 
     # Unreachable: the clock stops, the page says so and offers to try again.
     page.wait_for_selector("#offline", state="visible", timeout=30_000)
-    assert "kept" in page.locator("#offline").inner_text() and "/capture/session" not in page.locator("body").inner_text()
+    assert "kept" in page.locator("#offline").inner_text()
+    assert "/capture/session" not in page.locator("body").inner_text()  # worded for a person
     held = page.locator("#elapsed").inner_text()
     time.sleep(2)
     assert page.locator("#elapsed").inner_text() == held
@@ -444,7 +446,8 @@ def _listed(server, kind: str) -> list[str]:
 
 
 def _session_ids(server) -> list[str]:
-    answer = requests.get(f"{server.url}/collection/default/capture/session", headers={"x-access-token": server.api_key})
+    answer = requests.get(f"{server.url}/collection/default/capture/session",
+                          headers={"x-access-token": server.api_key})
     return [s["session_id"] if "session_id" in s else s["id"] for s in answer.json()["data"]["sessions"]]
 
 
