@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # iproute2 (ip): the offline test brings loopback up in a network namespace of its own (unshare -n)
 # systemd (systemd-analyze), caddy, nginx, openssl: tests/deploy checks the unit and the proxy examples
 # (installed with services kept from starting: nothing listens on 80/443 afterwards)
-# redis-server: the Celery job backend's tests start their own on a free port (tests/job_cluster.py)
+# redis-server: the Celery job backend's tests start their own on a free port (tests/support/job_cluster.py)
 apt_packages=(ffmpeg espeak-ng sox chromium fonts-dejavu-core xvfb pulseaudio pulseaudio-utils x11-xserver-utils
               iproute2 systemd caddy nginx openssl redis-server)
 missing=()
@@ -39,4 +39,13 @@ fi
   --target .venv/sdk-0.4.5 "videodb==0.4.5" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-exec .venv/bin/python -m pytest "$@"
+# Most tests wait on real time (recordings, jobs, webhooks) more than they compute: 4 pytest-xdist
+# workers on 2 cores, a file per worker at a time (its module fixtures shared). Not when the
+# arguments name what to run (a file, a test) or choose -n.
+workers=(-n 4 --dist loadfile)
+for arg in "$@"; do
+  case "$arg" in
+    -n|-n*|--numprocesses*|tests/*) workers=() ;;
+  esac
+done
+exec .venv/bin/python -m pytest "${workers[@]}" "$@"

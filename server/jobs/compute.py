@@ -53,11 +53,14 @@ class Heartbeat:
 
 class Throttle:
     """When a progress report or heartbeat is worth writing: on 1 % of progress, at the end, every
-    quarter lease, or when forced (a heartbeat) but not more than once a second. Both executors'
-    reports (a row renewal, a Redis stream entry) go through one."""
+    quarter lease, or when forced (a heartbeat), but a forced one not more than once a second, nor
+    more than eight times a lease: a floor of a whole second under a lease of a few seconds would
+    renew it only as it runs out. Both executors' reports (a row renewal, a Redis stream entry) go
+    through one."""
 
     def __init__(self, lease: float) -> None:
         self.lease = lease
+        self.floor = min(1.0, lease / 8)
         self.last_write = time.monotonic()
         self.last_progress = 0.0
 
@@ -65,7 +68,7 @@ class Throttle:
         now = time.monotonic()
         moved = fraction >= 0 and (fraction - self.last_progress >= 0.01 or fraction >= 1.0)
         due = now - self.last_write >= self.lease / 4
-        if not (moved or due or force) or (force and now - self.last_write < 1.0):
+        if not (moved or due or force) or (force and now - self.last_write < self.floor):
             return False
         self.last_write = now
         if fraction >= 0:

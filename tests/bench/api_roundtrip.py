@@ -20,7 +20,7 @@ import requests
 import videodb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from server_process import ServerProcess, free_port  # noqa: E402
+from support.server_process import ServerProcess, free_port  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "export"))
+sys.path.insert(0, str(ROOT / "tests"))
 
-from export_synth import AudioSpec, VideoSpec, make_session  # noqa: E402
+from support.media import AudioSpec, VideoSpec, make_session  # noqa: E402
 
 from reeldb.export import mux  # noqa: E402
 from reeldb.export.plan import load_manifest, make_plan  # noqa: E402

@@ -36,7 +36,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from speech import compose, frames, write_wav  # noqa: E402
+from support.speech import compose, frames  # noqa: E402
+from support.media import write_wav  # noqa: E402
 
 POOL = [
     "The quarterly budget review is scheduled for next Tuesday afternoon.",

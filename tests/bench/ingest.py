@@ -217,7 +217,7 @@ def workers_run(k: int, n: int, ts: Path, mic: Path, system: Path) -> dict:
     import requests
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from server_process import REELDB, free_port, wait_until
+    from support.server_process import REELDB, free_port, wait_until
 
     data = Path(tempfile.mkdtemp(prefix="reeldb-bench-workers-"))
     port, key, token = free_port(), "sk-bench-" + "b" * 24, "wk-bench-" + "t" * 24

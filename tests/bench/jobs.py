@@ -36,9 +36,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from job_cluster import JobWorkerProcess, RedisServer, wait_for_workers  # noqa: E402
-from server_process import ServerProcess, wait_until  # noqa: E402
-from speech import MEETING_A, MEETING_B, compose, require_espeak, write_video  # noqa: E402
+from support.job_cluster import JobWorkerProcess, RedisServer, wait_for_workers  # noqa: E402
+from support.server_process import ServerProcess, wait_until  # noqa: E402
+from support.speech import MEETING_A, MEETING_B, compose, require_espeak  # noqa: E402
+from support.media import write_video  # noqa: E402
 
 CACHE = ROOT / "tests" / ".cache" / "bench_jobs"
 TIMING = re.compile(r"job (\S+) \(index\) done on (\S+) \(compute ([\d.]+) s; celery overhead ([\d.]+) ms: "

@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "browser"))
 
 import videodb  # noqa: E402
-from server_process import ServerProcess  # noqa: E402
+from support.server_process import ServerProcess  # noqa: E402
 from test_capture_page import CHROMIUM, beeping_wav, chromium_args, record_screen  # noqa: E402
 
 # Replaces getDisplayMedia with a 1280x720 canvas at 15 fps showing a slide deck (and keeps the

@@ -37,8 +37,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import requests  # noqa: E402
-from desktop import start_desktop  # noqa: E402
-from server_process import ServerProcess  # noqa: E402
+from support.desktop import start_desktop  # noqa: E402
+from support.server_process import ServerProcess  # noqa: E402
 
 from reeldb.capture.device_tracks import EncoderSettings  # noqa: E402
 

@@ -24,7 +24,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from speech import compose, write_wav  # noqa: E402
+from support.speech import compose  # noqa: E402
+from support.media import write_wav  # noqa: E402
 
 MEETINGS = {
     "m-eng": [

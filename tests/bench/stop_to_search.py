@@ -39,7 +39,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from speech import say, write_opus, write_wav  # noqa: E402
+from support.speech import say  # noqa: E402
+from support.media import write_opus, write_wav  # noqa: E402
 
 RATE = 48000
 MIC = [

@@ -30,7 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "export"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from reeldb.export.hls import make_hls  # noqa: E402
 from reeldb.export.thumbnails import StoryboardMaker, poster, storyboard  # noqa: E402
@@ -46,7 +46,7 @@ def timed(fn) -> tuple[float, float]:
 
 
 def recording(seconds: int) -> Path:
-    from export_synth import AudioSpec, VideoSpec, make_session
+    from support.media import AudioSpec, VideoSpec, make_session
 
     root = ROOT / "tests" / ".cache" / f"bench-recording-{seconds}s"
     folder = root / "cap-recording"

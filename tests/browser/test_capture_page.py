@@ -20,7 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from speech import write_wav
+from support.media import write_wav
 
 pytestmark = pytest.mark.slow
 
@@ -113,6 +113,7 @@ def tone_power(samples: np.ndarray, rate: int, hz: float) -> float:
     return float(spectrum[band].max() / (np.median(spectrum) + 1e-9))
 
 
+@pytest.mark.process  # reads the server's log
 def test_record_mic_and_screen_from_the_page(server, conn, hook, browser, tmp_path):
     cap = conn.create_capture_session(end_user_id="browser-user", callback_url=hook.url)
     token = conn.generate_client_token(600)
@@ -177,14 +178,18 @@ def test_record_mic_and_screen_from_the_page(server, conn, hook, browser, tmp_pa
     page.screenshot(path=str(shot))
     if os.environ.get("REELDB_SCREENSHOT_DIR"):
         shutil.copy(shot, Path(os.environ["REELDB_SCREENSHOT_DIR"]) / shot.name)
-    assert page.locator("#elapsed").inner_text() in ("00:01", "00:02", "00:03")
+    # the clock runs while recording (mm:ss, past 00:00) and holds while paused
+    page.wait_for_function("/^[0-9]{2}:[0-9]{2}$/.test(document.querySelector('#elapsed').textContent) && "
+                           "document.querySelector('#elapsed').textContent !== '00:00'", timeout=20_000)
 
     page.click("#pause")
     page.wait_for_function("document.body.dataset.phase === 'paused'")
     paused_at = time.time()
     assert page.locator("#rec-label").inner_text() == "PAUSED"
     assert page.evaluate("window.reeldbCapture.channels.every(c => !c.track.enabled)")
+    held = page.locator("#elapsed").inner_text()
     time.sleep(PAUSE_SECONDS)
+    assert page.locator("#elapsed").inner_text() == held
     page.click("#pause")  # now "Resume"
     page.wait_for_function("document.body.dataset.phase === 'recording'")
     pause_length = time.time() - paused_at

@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from server_process import search_when_indexed
-from speech import compose, require_espeak, write_wav
+from support.server_process import search_when_indexed
+from support.speech import compose, require_espeak
+from support.media import write_wav
 from test_capture_page import CHROMIUM, chromium_args, wait_status
 
 pytestmark = pytest.mark.slow

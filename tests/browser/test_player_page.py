@@ -18,8 +18,8 @@ from urllib.parse import quote, urlsplit
 import av
 import numpy as np
 import pytest
-import speech
-from speech import MEETING_A, compose, normalise_words, require_espeak
+from support import media
+from support.speech import MEETING_A, compose, normalise_words, require_espeak
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def write_video(path: Path, audio: np.ndarray, rate: int = 48000, fps: int = 10,
         img[h // 2 - 12 : h // 2 + 12, x : x + 24] = 255
         return img
 
-    return speech.write_video(path, audio, rate, fps, size, picture=picture, gop=2 * fps)
+    return media.write_video(path, audio, rate, fps, size, picture=picture, gop=2 * fps)
 
 
 def png_pixels(path: Path) -> np.ndarray:

@@ -9,7 +9,7 @@ import json
 import av
 import pytest
 
-from caploop import publish
+from support.caploop import publish
 from reeldb.capture.ingest import IngestSession
 from reeldb.capture.manifest import MANIFEST_VERSION, file_name_for, load_manifest
 from reeldb.capture.sources import BarsTrack, ToneTrack

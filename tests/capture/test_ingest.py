@@ -7,8 +7,8 @@ import time
 import av
 import pytest
 
-from caploop import drop_rtp, make_offer, publish
-from capmedia import probe
+from support.caploop import drop_rtp, make_offer, publish
+from support.media import probe
 from reeldb.capture.ingest import (
     IngestSession, MalformedOfferError, TooManyTracksError, TrackMappingError, UnknownChannelError,
 )
@@ -267,7 +267,7 @@ def test_reconnect_continues_the_same_files_with_a_gap(tmp_path):
 KILL_SCRIPT = """
 import asyncio, sys, time
 sys.path.insert(0, HELPERS)
-from caploop import publish
+from support.caploop import publish
 from reeldb.capture.ingest import IngestSession
 from reeldb.capture.sources import BarsTrack, ToneTrack
 
@@ -290,7 +290,7 @@ def test_sigkill_of_the_ingest_process_leaves_usable_files_and_manifest(tmp_path
     from pathlib import Path
 
     script = tmp_path / "k.py"
-    script.write_text(KILL_SCRIPT.replace("HELPERS", repr(str(Path(__file__).parent))))
+    script.write_text(KILL_SCRIPT.replace("HELPERS", repr(str(Path(__file__).parents[1]))))
     folder = tmp_path / "s"
     proc = subprocess.Popen([sys.executable, str(script), str(folder)], stdout=subprocess.PIPE, text=True)
     try:

@@ -20,8 +20,8 @@ from aiortc import RTCSessionDescription
 from aiortc.codecs import h264 as aiortc_h264
 from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket
 
-from caploop import make_offer
-from capmedia import probe
+from support.caploop import make_offer
+from support.media import probe
 from reeldb.capture.ingest import IngestSession, _fir_payload_types, _video_feedback, with_fir
 from reeldb.capture.manifest import load_manifest
 from reeldb.capture.sources import BarsTrack

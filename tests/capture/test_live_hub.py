@@ -7,8 +7,8 @@ import av
 import numpy as np
 import pytest
 
-from caploop import publish
-from capmedia import tone
+from support.caploop import publish
+from support.media import tone
 from reeldb.capture.ingest import IngestSession
 from reeldb.capture.live import BoundedAudioQueue, LiveError, LiveHub, RmsMeter, frame_samples
 from reeldb.capture.sources import ToneTrack

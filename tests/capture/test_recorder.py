@@ -13,7 +13,7 @@ import asyncio
 
 import pytest
 
-from capmedia import probe
+from support.media import probe
 from reeldb.capture.manifest import load_manifest
 
 PREFIX = "videodb_recorder|"

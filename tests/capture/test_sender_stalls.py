@@ -10,8 +10,8 @@ import asyncio
 import av
 import pytest
 
-from capmedia import write_ts
-from capthread import ThreadedSender
+from support.media import write_ts
+from support.capthread import ThreadedSender
 from reeldb.capture.ingest import IngestSession
 from reeldb.capture.sources import ToneTrack, open_source
 from reeldb.export.mux import export_session

@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from caploop import publish
-from capmedia import probe, write_ts, write_wav
+from support.caploop import publish
+from support.media import probe, tone, write_ts, write_wav
 from reeldb.capture.ingest import IngestSession
 from reeldb.capture.sources import (
     BarsTrack, SourceError, ToneTrack, _file_track, declared_channels, open_source,
@@ -48,7 +48,7 @@ def test_declared_channels_order_and_defaults():
 
 def test_relay_decision(tmp_path):
     write_ts(tmp_path / "s.ts", 0.5)
-    write_wav(tmp_path / "a.wav", 0.2)
+    write_wav(tmp_path / "a.wav", tone(0.2))
     _, p1, relay_ts = _file_track(str(tmp_path / "s.ts"), "video")
     _, p2, relay_wav = _file_track(str(tmp_path / "a.wav"), "audio")
     assert relay_ts is True and relay_wav is False
@@ -60,7 +60,7 @@ def test_relay_decision(tmp_path):
 def test_files_play_once_in_real_time_into_ingest(tmp_path):
     """A TS screen recording is relayed as is (no re-encode) and a WAV mic is encoded to Opus."""
     write_ts(tmp_path / "screen.ts", 3.0, fps=15, gop=15)
-    write_wav(tmp_path / "mic.wav", 3.0)
+    write_wav(tmp_path / "mic.wav", tone(3.0))
     folder = tmp_path / "session"
 
     async def main():

@@ -28,8 +28,8 @@ import numpy as np
 import pytest
 from aiortc import RTCSessionDescription
 
-from caploop import make_offer
-from capmedia import mux_ts, probe
+from support.caploop import make_offer
+from support.media import mux_ts, probe
 from reeldb.capture.ingest import IngestSession
 from reeldb.capture.manifest import load_manifest
 from reeldb.capture.sources import BarsTrack, open_source

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from capmedia import h264_access_units, opus_packets, probe, vp8_frames
+from support.media import h264_access_units, opus_packets, probe, vp8_frames
 from reeldb.capture.writer import (
     ChannelWriter, InlineWriter, WriterError, h264_is_keyframe, vp8_dimensions, vp8_is_keyframe,
 )
@@ -119,7 +119,7 @@ def test_inline_writer(tmp_path):
 WRITER_SCRIPT = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {helpers!r})
-    from capmedia import h264_access_units, opus_packets
+    from support.media import h264_access_units, opus_packets
     from reeldb.capture.writer import ChannelWriter
     aus = h264_access_units(20, fps=30, gop=60)
     ops = opus_packets(20)
@@ -141,7 +141,7 @@ WRITER_SCRIPT = textwrap.dedent("""
 @pytest.mark.slow
 def test_sigkill_keeps_all_but_the_last_second(tmp_path):
     script = tmp_path / "w.py"
-    script.write_text(WRITER_SCRIPT.format(helpers=str(Path(__file__).parent)))
+    script.write_text(WRITER_SCRIPT.format(helpers=str(Path(__file__).parents[1])))
     proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
         t0 = float(proc.stdout.readline())

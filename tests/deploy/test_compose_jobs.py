@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from server_process import REELDB
+from support.server_process import REELDB
 from test_deploy_files import tool
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from server_process import free_port, wait_healthy
+from support.server_process import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -79,7 +79,7 @@ def check_site(base: str) -> None:
 
 def in_namespace(data_dir: Path) -> None:
     """Run inside ``unshare -n``: a server whose only network is loopback serves the whole site."""
-    from server_process import ServerProcess
+    from support.server_process import ServerProcess
 
     server = ServerProcess(data_dir).start(timeout=120)
     try:

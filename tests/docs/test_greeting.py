@@ -7,7 +7,7 @@ import re
 import subprocess
 from importlib.metadata import version
 
-from server_process import REELDB, ServerProcess
+from support.server_process import REELDB, ServerProcess
 
 COMMANDS = {"serve", "keys", "doctor", "backup", "restore", "jobs", "worker", "record", "sample"}
 

@@ -7,9 +7,10 @@ import asyncio
 import re
 
 import pytest
-from recording import record, use_reeldb_recorder
-from server_process import ServerProcess, search_when_indexed, wait_until
-from speech import compose, require_espeak, write_wav
+from support.recording import record, use_reeldb_recorder
+from support.server_process import ServerProcess, search_when_indexed, wait_until
+from support.media import write_wav
+from support.speech import compose, require_espeak
 
 pytestmark = pytest.mark.slow
 

@@ -23,8 +23,9 @@ import tokenize
 from pathlib import Path
 
 import pytest
-from server_process import ServerProcess
-from speech import compose, require_espeak, write_wav
+from support.server_process import ServerProcess
+from support.media import write_wav
+from support.speech import compose, require_espeak
 
 pytestmark = pytest.mark.slow
 

@@ -30,9 +30,10 @@ SENTENCES = ["The quarterly budget review is scheduled for next Tuesday afternoo
 def main(work: Path) -> None:
     import requests
     import videodb
-    from recording import record, screen_ts, use_reeldb_recorder
-    from server_process import free_port, wait_healthy, wait_until
-    from speech import compose, write_wav
+    from support.recording import record, use_reeldb_recorder
+    from support.server_process import free_port, wait_healthy, wait_until
+    from support.speech import compose
+    from support.media import screen_ts, write_wav
 
     use_reeldb_recorder()
     port = free_port()

@@ -9,7 +9,8 @@ import time
 import av
 import numpy as np
 import pytest
-from recording import record, screen_ts, use_reeldb_recorder
+from support.recording import record, use_reeldb_recorder
+from support.media import screen_ts
 from videodb.exceptions import InvalidRequestError
 
 pytestmark = pytest.mark.slow

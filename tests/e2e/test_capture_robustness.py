@@ -13,9 +13,10 @@ import av
 import pytest
 import requests
 import videodb
-from recording import record, screen_ts, use_reeldb_recorder
-from server_process import search_when_indexed
-from speech import MEETING_A, compose, require_espeak, write_wav
+from support.recording import record, use_reeldb_recorder
+from support.media import screen_ts, write_wav
+from support.server_process import search_when_indexed
+from support.speech import MEETING_A, compose, require_espeak
 from videodb.exceptions import InvalidRequestError
 
 pytestmark = pytest.mark.slow
@@ -138,7 +139,7 @@ def test_bad_offers_and_second_recorder(server, screen):
     other_conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     other = other_conn.create_capture_session(end_user_id="v")
     # A token reaches only its key's sessions; the session of another key is refused (403).
-    from server_process import REELDB
+    from support.server_process import REELDB
     import subprocess
     out = subprocess.run([REELDB, "keys", "create", "--data-dir", str(server.data_dir)], capture_output=True,
                          text=True, check=True).stdout

@@ -15,10 +15,10 @@ import threading
 import pytest
 import redis
 import requests
-from job_cluster import JobWorkerProcess, RedisServer, running_jobs, wait_for_workers
-from prometheus_client.parser import text_string_to_metric_families
-from server_process import REELDB, ServerProcess, wait_until
-from speech import MEETING_A, MEETING_B, compose, require_espeak, write_video
+from support.job_cluster import JobWorkerProcess, RedisServer, running_jobs, wait_for_workers
+from support.server_process import REELDB, ServerProcess, metrics, wait_until
+from support.speech import MEETING_A, MEETING_B, compose, require_espeak
+from support.media import write_video
 from videodb.exceptions import InvalidRequestError
 
 from reeldb.server.jobs import wire
@@ -26,12 +26,6 @@ from reeldb.server.jobs import wire
 pytestmark = pytest.mark.slow
 
 LEASE = "15"
-
-
-def metrics(url: str) -> dict[tuple[str, tuple], float]:
-    text = requests.get(url + "/metrics", timeout=10).text
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def test_jobs_on_two_celery_workers_and_one_killed_mid_job(tmp_path):

@@ -23,9 +23,9 @@ import av
 import pytest
 import requests
 import videodb
-from gen_media import make_video
-from recording import record, screen_ts, use_reeldb_recorder
-from server_process import REELDB, wait_until
+from support.media import make_video, screen_ts
+from support.recording import record, use_reeldb_recorder
+from support.server_process import REELDB, wait_until
 from videodb.exceptions import InvalidRequestError
 
 pytestmark = pytest.mark.slow

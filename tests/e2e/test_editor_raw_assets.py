@@ -11,7 +11,8 @@ import av
 import numpy as np
 import pytest
 import requests
-from recording import record, screen_ts, use_reeldb_recorder
+from support.recording import record, use_reeldb_recorder
+from support.media import screen_ts
 
 pytestmark = pytest.mark.slow
 

@@ -31,10 +31,10 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import ingest_cluster  # noqa: E402
-from ingest_cluster import HEADER, Network, Placements, start_ingest_worker, stop_process  # noqa: E402
-from recording import record, use_reeldb_recorder  # noqa: E402
-from server_process import REELDB, ServerProcess, wait_until  # noqa: E402
+from support import ingest_cluster  # noqa: E402
+from support.ingest_cluster import HEADER, Network, Placements, start_ingest_worker, stop_process  # noqa: E402
+from support.recording import record, use_reeldb_recorder  # noqa: E402
+from support.server_process import REELDB, ServerProcess, wait_until  # noqa: E402
 from test_capture_robustness import decoded_seconds  # noqa: E402
 from test_many_sessions import (STORE, SessionRun, check_export, display_report, drive_session,  # noqa: E402
                                 make_sources, wait_status)

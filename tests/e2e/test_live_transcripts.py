@@ -7,8 +7,9 @@ import time
 
 import pytest
 import videodb
-from recording import record, screen_ts, use_reeldb_recorder
-from speech import MEETING_A, MEETING_B, compose, require_espeak, write_wav
+from support.recording import record, use_reeldb_recorder
+from support.media import screen_ts, write_wav
+from support.speech import MEETING_A, MEETING_B, compose, require_espeak
 from videodb.exceptions import InvalidRequestError
 
 pytestmark = pytest.mark.slow

@@ -31,9 +31,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: also when imported by the soak
 
-from gen_media import make_video  # noqa: E402
-from recording import record, use_reeldb_recorder  # noqa: E402
-from speech import MEETING_A, compose, require_espeak, write_wav  # noqa: E402
+from support.media import make_video, write_wav  # noqa: E402
+from support.recording import record, use_reeldb_recorder  # noqa: E402
+from support.speech import MEETING_A, compose, require_espeak  # noqa: E402
 
 SESSIONS = int(os.environ.get("MANY_SESSIONS_N", "50"))  # the override is for trying things out
 CONCURRENCY = 5  # sessions recording at once (a rolling pool, not strict waves)

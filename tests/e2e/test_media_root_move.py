@@ -15,9 +15,9 @@ import subprocess
 import av
 import pytest
 import requests
-from gen_media import make_audio, make_image
-from server_process import REELDB, ServerProcess
-from speech import MEETING_A, compose, require_espeak, write_video
+from support.media import make_audio, make_image, write_video
+from support.server_process import REELDB, ServerProcess
+from support.speech import MEETING_A, compose, require_espeak
 
 pytestmark = pytest.mark.slow
 

@@ -15,9 +15,9 @@ import subprocess
 import time
 
 import pytest
-from clip_media import make_numbered, play
-from recording import record, use_reeldb_recorder
-from server_process import ServerProcess
+from support.media import make_numbered, play
+from support.recording import record, use_reeldb_recorder
+from support.server_process import ServerProcess
 
 from reeldb.export.plan import load_manifest, make_plan
 

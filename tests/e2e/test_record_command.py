@@ -19,8 +19,8 @@ from pathlib import Path
 import av
 import pytest
 import requests
-from desktop import start_desktop
-from server_process import free_port
+from support.desktop import start_desktop
+from support.server_process import free_port
 
 pytestmark = pytest.mark.slow
 

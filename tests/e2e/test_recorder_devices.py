@@ -13,9 +13,10 @@ import time
 import av
 import numpy as np
 import pytest
-from desktop import start_desktop
-from recording import use_reeldb_recorder
-from speech import compose, require_espeak, wer, write_wav
+from support.desktop import start_desktop
+from support.recording import use_reeldb_recorder
+from support.speech import compose, require_espeak, wer
+from support.media import write_wav
 
 pytestmark = pytest.mark.slow
 
@@ -149,7 +150,7 @@ def test_screen_keyframes_follow_the_servers_requests(server_factory, on_desktop
     PLIs (REELDB_KEYFRAME_INTERVAL=1) reach the x264 encoder through capture/keyframes.py."""
     use_reeldb_recorder()
     import videodb
-    from recording import record
+    from support.recording import record
 
     monkeypatch.setenv("REELDB_RECORDER_KEYINT", "60")
     server = server_factory(keyframe_interval="1", auto_export="false")

@@ -8,10 +8,10 @@ import asyncio
 
 import pytest
 import requests
-from gen_media import make_video
+from support.media import make_video, screen_ts
 from prometheus_client.parser import text_string_to_metric_families
-from recording import record, screen_ts, use_reeldb_recorder
-from server_process import wait_until
+from support.recording import record, use_reeldb_recorder
+from support.server_process import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -16,8 +16,8 @@ import time
 import av
 import pytest
 import requests
-from clip_media import frame_number, make_numbered
-from recording import record, use_reeldb_recorder
+from support.media import frame_number, make_numbered
+from support.recording import record, use_reeldb_recorder
 from videodb.exceptions import InvalidRequestError
 
 pytestmark = pytest.mark.slow

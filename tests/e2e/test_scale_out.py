@@ -30,10 +30,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ingest_cluster import Network, Placements, roster, start_ingest_worker, stop_process  # noqa: E402
-from job_cluster import JobWorkerProcess, RedisServer, running_jobs, wait_for_workers  # noqa: E402
-from recording import record, use_reeldb_recorder  # noqa: E402
-from server_process import ServerProcess, wait_until  # noqa: E402
+from support.ingest_cluster import Network, Placements, roster, start_ingest_worker, stop_process  # noqa: E402
+from support.job_cluster import JobWorkerProcess, RedisServer, running_jobs, wait_for_workers  # noqa: E402
+from support.recording import record, use_reeldb_recorder  # noqa: E402
+from support.server_process import ServerProcess, wait_until  # noqa: E402
 from test_capture_robustness import decoded_seconds  # noqa: E402
 from test_many_sessions import STORE, SessionRun, check_export, make_sources, wait_status  # noqa: E402
 

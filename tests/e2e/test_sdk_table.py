@@ -28,10 +28,10 @@ from typing import Any
 
 import pytest
 import requests
-from gen_media import make_audio, make_image
-from recording import record, screen_ts, use_reeldb_recorder
-from server_process import ServerProcess
-from speech import MEETING_A, compose, require_espeak, write_video, write_wav
+from support.recording import record, use_reeldb_recorder
+from support.media import make_audio, make_image, screen_ts, write_video, write_wav
+from support.server_process import ServerProcess
+from support.speech import MEETING_A, compose, require_espeak
 
 pytestmark = pytest.mark.slow
 

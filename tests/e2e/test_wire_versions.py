@@ -14,9 +14,9 @@ import time
 
 import pytest
 import requests
-from gen_media import make_video
-from job_cluster import RedisServer, wait_for_workers
-from server_process import ServerProcess, free_port, wait_until
+from support.media import make_video
+from support.job_cluster import RedisServer, wait_for_workers
+from support.server_process import ServerProcess, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 

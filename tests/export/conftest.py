@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from export_synth import standard_session
+from support.media import standard_session
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Exact clips (export/clips.py): spans of an HLS rendition cut to the frame by smart cut.
 
 The videos say their frame number in every picture and mark every half second in their audio
-(clip_media.py), so a decoded clip tells which frames and which audio it holds. Checked: the
+(support/media.py), so a decoded clip tells which frames and which audio it holds. Checked: the
 first and last frame within one frame of the span, no frame missing or repeated, audio within
 25 ms of both edges and in step with the video, whole segments and GOPs reused byte for byte,
 at most one GOP re-encoded per edge, ffmpeg reading the playlist without a warning, and a second
@@ -19,7 +19,7 @@ import av
 import numpy as np
 import pytest
 
-from clip_media import BURST_EVERY, RATE, frame_number, make_numbered
+from support.media import BURST_EVERY, RATE, frame_number, make_numbered
 from reeldb.export.clips import ClipError, Piece, clip_playlist, clip_segments, shift_timestamps
 from reeldb.export.hls import make_hls
 

@@ -15,8 +15,7 @@ from pathlib import Path
 import av
 import pytest
 
-from clip_media import make_numbered, play
-from export_synth import AudioSpec, VideoSpec, make_session
+from support.media import AudioSpec, VideoSpec, make_numbered, make_session, play
 from reeldb.export.clips import clip_playlist, clip_segments
 from reeldb.export.hls import make_hls
 from reeldb.export.mux import export_session

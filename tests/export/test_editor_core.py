@@ -7,7 +7,7 @@ import importlib
 import av
 import numpy as np
 import pytest
-from gen_media import make_audio
+from support.media import make_audio
 
 from reeldb.export import probe
 from reeldb.export.editor import SourceInfo, TimelineError, map_captions, parse_timeline, plan_copy
@@ -111,7 +111,7 @@ def test_mix_blocks_equal_the_whole_and_the_streaming_encoder_lasts_the_mix(tmp_
 @pytest.mark.parametrize("bframes", [False, True])
 def test_copy_path_plays_exactly_the_spans_with_the_sources_audio(tmp_path, bframes):
     """Two spans of one source, its own sound: frames copied (numbered frames in order), audio copied."""
-    from clip_media import frame_number, make_numbered
+    from support.media import frame_number, make_numbered
 
     from reeldb.export import clip_segments, make_hls
 
@@ -137,7 +137,7 @@ def test_copy_path_plays_exactly_the_spans_with_the_sources_audio(tmp_path, bfra
 
 
 def test_a_clip_longer_than_its_source_shows_background_after_it_ends(tmp_path):
-    from gen_media import make_video
+    from support.media import make_video
 
     src = make_video(tmp_path / "red.mp4", 1.0, (64, 48), 10, tone_hz=440, background=(200, 0, 0))
     info = probe(src)

@@ -8,7 +8,7 @@ from fractions import Fraction
 import av
 import pytest
 
-from export_synth import AudioSpec, VideoSpec, make_session
+from support.media import AudioSpec, VideoSpec, make_session
 from reeldb.export.hls import make_hls
 from reeldb.export.mux import export_session
 

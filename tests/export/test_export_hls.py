@@ -5,7 +5,7 @@ from __future__ import annotations
 import av
 import pytest
 
-from export_helpers import video_packets
+from support.export_helpers import video_packets
 from reeldb.export.hls import HlsError, make_hls
 
 
@@ -46,7 +46,7 @@ def test_video_only(std_export, tmp_path):
 
 def test_audio_only(std_session, tmp_path):
     from reeldb.export.mux import export_session
-    from export_synth import AudioSpec, make_session
+    from support.media import AudioSpec, make_session
 
     folder = make_session(tmp_path, [], [AudioSpec(duration=5.0)], session_id="cap-a")
     r = export_session(folder, tmp_path / "out", include_raw=False)

@@ -2,7 +2,7 @@
 sent no frames — a pause in the middle, a display that joins late or ends before the audio, a
 network gap — while every recorded packet stays a byte-for-byte copy.
 
-Each case is a synthetic session folder (export_synth.py: the display is a colour with a bar
+Each case is a synthetic session folder (support/media.py: the display is a colour with a bar
 that moves every frame, so a held picture is told from a recorded one). Checked on the muxed
 file and on the display's raw asset: frames from 0 to the end with no stretch over half a second
 between them, the recorded packets unchanged at their own times, the held frames showing the
@@ -19,8 +19,8 @@ import av
 import numpy as np
 import pytest
 
-from export_helpers import decode_audio, packets_by_ms, tone_level
-from export_synth import T0, AudioSpec, VideoSpec, make_session
+from support.export_helpers import decode_audio, packets_by_ms, tone_level
+from support.media import AudioSpec, T0, VideoSpec, make_session
 from reeldb.export.mux import export_session
 from reeldb.export.plan import HOLD_INTERVALS, MAX_FRAME_GAP, hold_interval, held_times, parse_channel
 

@@ -10,8 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from export_helpers import decode_audio, folder_digest, nal_units, packets_by_ms, tone_level, tone_onset, video_packets
-from export_synth import AudioSpec, VideoSpec, make_session
+from support.export_helpers import decode_audio, folder_digest, nal_units, packets_by_ms, tone_level, tone_onset, video_packets
+from support.media import AudioSpec, VideoSpec, make_session
 from reeldb.export.errors import (
     ChannelFileError,
     ChannelNotStoredError,

@@ -9,7 +9,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may come from a model hub
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from speech import MEETING_A, MEETING_B, compose, require_espeak, write_wav
+from support.speech import MEETING_A, MEETING_B, compose, require_espeak
+from support.media import write_wav
 
 @pytest.fixture(scope="session")
 def spoken(tmp_path_factory):

@@ -10,9 +10,10 @@ import asyncio
 import pytest
 import requests
 import videodb
-from recording import record, screen_ts, use_reeldb_recorder
-from speech import compose, echoed, require_espeak, write_wav
-from server_process import wait_until
+from support.recording import record, use_reeldb_recorder
+from support.media import screen_ts, write_wav
+from support.speech import compose, echoed, require_espeak
+from support.server_process import wait_until
 
 pytestmark = pytest.mark.slow
 

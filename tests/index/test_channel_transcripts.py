@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from speech import compose, echoed, require_espeak, say, write_opus
+from support.speech import compose, echoed, require_espeak, say
+from support.media import write_opus
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from speech import compose, require_espeak
+from support.speech import compose, require_espeak
 
 from reeldb.index.echo_mask import aligned, echo_spans, silence
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from speech import compose, frames, wer
+from support.speech import compose, frames, wer
 
 pytestmark = pytest.mark.slow
 

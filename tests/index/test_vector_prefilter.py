@@ -98,6 +98,7 @@ def check(vi, mats, q, k, sel, thr):
     return got
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_fast_path_equals_float32_brute_force(seed):
     rng = np.random.default_rng(seed)
@@ -139,6 +140,7 @@ def test_near_ties_resolved_in_float32():
     assert abs(got[0]["score"] - float(anchor @ anchor)) <= EPS
 
 
+@pytest.mark.slow
 def test_candidates_contain_float32_top_k_under_adversarial_rows():
     rng = np.random.default_rng(3)
     d = 384

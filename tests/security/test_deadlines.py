@@ -63,8 +63,8 @@ def read_response(sock: socket.socket) -> tuple[int, dict]:
     return status, json.loads(rest[:length] or b"{}")
 
 
-def test_slow_clients_are_cut_off_and_credentials_come_first(server_factory):
-    server = server_factory(header_timeout="1", body_timeout="1")
+def test_slow_clients_are_cut_off_and_credentials_come_first(in_process_factory):
+    server = in_process_factory(header_timeout="1", body_timeout="1")
     key = server.api_key
 
     # slowloris: a header line every 0.5 s, for ever

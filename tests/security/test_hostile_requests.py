@@ -70,7 +70,7 @@ def test_a_one_megabyte_channel_name_is_refused(server):
 
 
 def test_a_stream_link_opens_its_stream_and_nothing_else(server, tmp_path):
-    from gen_media import make_video
+    from support.media import make_video
 
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     video = conn.get_collection().upload(file_path=str(make_video(tmp_path / "clip.mp4", 2.0)))

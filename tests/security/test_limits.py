@@ -28,7 +28,7 @@ def test_a_forged_host_header_is_not_echoed(server):
 
 
 def test_an_upload_url_takes_one_file_once(server, tmp_path):
-    from gen_media import make_video
+    from support.media import make_video
 
     data = make_video(tmp_path / "clip.mp4", 1.0).read_bytes()
     url = requests.get(server.url + "/collection/default/upload_url",
@@ -45,8 +45,8 @@ def test_an_upload_url_takes_one_file_once(server, tmp_path):
     assert abs(video.length - 1.0) < 0.15
 
 
-def test_websockets_per_key_are_bounded(server_factory):
-    server = server_factory(max_websockets_per_key="2")
+def test_websockets_per_key_are_bounded(in_process_factory):
+    server = in_process_factory(max_websockets_per_key="2")
 
     url = requests.get(server.url + "/collection/default/websocket",
                        headers={"x-access-token": server.api_key}).json()["data"]["websocket_url"]
@@ -73,10 +73,10 @@ def test_websockets_per_key_are_bounded(server_factory):
     assert asyncio.run(main()) == ["open", "open", "refused", "open"]
 
 
-def test_link_lifetimes_are_settings(server_factory, tmp_path):
-    from gen_media import make_audio
+def test_link_lifetimes_are_settings(in_process_factory, tmp_path):
+    from support.media import make_audio
 
-    server = server_factory(file_link_ttl="1")
+    server = in_process_factory(file_link_ttl="1")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     audio = conn.get_collection().upload(file_path=str(make_audio(tmp_path / "a.wav", 1.0)))
     url = audio.generate_url()

@@ -26,6 +26,7 @@ expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "41
 """
 
 
+@pytest.mark.process  # reads the server's log
 def test_schemathesis_finds_nothing(server, tmp_path):
     (tmp_path / "schemathesis.toml").write_text(CONFIG)
     result = subprocess.run(

@@ -65,7 +65,7 @@ def test_a_token_cannot_set_where_events_go(server, two_users):
 
 
 def test_a_token_reads_no_job_results_and_no_library(server, two_users, tmp_path):
-    from gen_media import make_video
+    from support.media import make_video
 
     conn, mine, theirs, token_a, token_b = two_users
     body = requests.post(server.url + "/collection/default/upload",

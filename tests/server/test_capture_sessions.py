@@ -7,7 +7,7 @@ import time
 
 import pytest
 import videodb
-from server_process import REELDB
+from support.server_process import REELDB
 from videodb.exceptions import AuthenticationError, InvalidRequestError
 
 CHANNELS = [

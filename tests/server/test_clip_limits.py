@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from clip_media import make_numbered
-from server_process import wait_until
+from support.media import make_numbered
+from support.server_process import wait_until
 from videodb.exceptions import InvalidRequestError
 
 
@@ -52,10 +52,10 @@ def video_file(tmp_path):
     return make_numbered(tmp_path / "v.mp4", 12, 2, preset="fast", bframes=True)
 
 
-def test_spans_per_request_and_their_length_are_bounded(server_factory, video_file):
+def test_spans_per_request_and_their_length_are_bounded(in_process_factory, video_file):
     import videodb
 
-    server = server_factory(clip_max_spans="5")
+    server = in_process_factory(clip_max_spans="5")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     video = upload(conn, video_file)
     six = ",".join(f"{i}-{i + 0.5}" for i in range(6))
@@ -71,10 +71,10 @@ def test_spans_per_request_and_their_length_are_bounded(server_factory, video_fi
     assert clip_entries(server) and all((e / "pieces.json").is_file() for e in clip_entries(server))
 
 
-def test_new_spans_without_an_api_key_are_budgeted_per_link_and_address(server_factory, video_file, tmp_path):
+def test_new_spans_without_an_api_key_are_budgeted_per_link_and_address(in_process_factory, video_file, tmp_path):
     import videodb
 
-    server = server_factory(clip_new_spans_per_minute="3")
+    server = in_process_factory(clip_new_spans_per_minute="3")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     video = upload(conn, video_file)
     other = upload(conn, make_numbered(tmp_path / "w.mp4", 6, 2, preset="fast", bframes=True, background=90))
@@ -97,10 +97,10 @@ def test_new_spans_without_an_api_key_are_budgeted_per_link_and_address(server_f
     assert requests.get(made["stream_url"], headers={"x-access-token": server.api_key}).status_code == 200
 
 
-def test_the_clip_cache_stays_within_its_bytes(server_factory, video_file):
+def test_the_clip_cache_stays_within_its_bytes(in_process_factory, video_file):
     import videodb
 
-    server = server_factory(clip_cache_mb="0.25", clip_new_spans_per_minute="0")
+    server = in_process_factory(clip_cache_mb="0.25", clip_new_spans_per_minute="0")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     video = upload(conn, video_file)
     played = clip_url(video, "0.3-1.3")
@@ -124,10 +124,10 @@ def test_the_clip_cache_stays_within_its_bytes(server_factory, video_file):
     assert clip_bytes(server) <= budget
 
 
-def test_compile_bodies_and_shots_are_bounded(server_factory, video_file):
+def test_compile_bodies_and_shots_are_bounded(in_process_factory, video_file):
     import videodb
 
-    server = server_factory(compile_max_shots="20", compile_max_body_kb="16")
+    server = in_process_factory(compile_max_shots="20", compile_max_body_kb="16")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     video = upload(conn, video_file)
     key = {"x-access-token": server.api_key}
@@ -149,11 +149,11 @@ def test_compile_bodies_and_shots_are_bounded(server_factory, video_file):
 
 
 @pytest.mark.slow
-def test_a_client_that_leaves_a_compilation_stops_its_cutting(server_factory, tmp_path):
+def test_a_client_that_leaves_a_compilation_stops_its_cutting(in_process_factory, tmp_path):
     import videodb
 
     shots = 400
-    server = server_factory(compile_max_shots=str(shots), clip_new_spans_per_minute="0")
+    server = in_process_factory(compile_max_shots=str(shots), clip_new_spans_per_minute="0")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     video = upload(conn, make_numbered(tmp_path / "long.mp4", 90, 2, preset="fast", bframes=True))
     made = conn.post(path="compile", data=[

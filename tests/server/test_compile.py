@@ -7,7 +7,7 @@ import subprocess
 import av
 import pytest
 import requests
-from gen_media import make_video
+from support.media import make_video
 from videodb.exceptions import InvalidRequestError
 
 

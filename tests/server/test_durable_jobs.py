@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import requests
 import videodb
-from recording import record, screen_ts, use_reeldb_recorder
-from speech import write_wav
+from support.recording import record, use_reeldb_recorder
+from support.media import screen_ts, write_wav
 
 from reeldb.server.runtime import Runtime
 
@@ -210,7 +210,7 @@ def test_requeued_export_and_index_leave_exactly_one_asset_and_one_index(server_
 # -- hung workers, slow sources ------------------------------------------------------------------
 
 def test_a_hung_import_is_reclaimed_and_finished_once(server_factory, tmp_path):
-    from gen_media import make_video
+    from support.media import make_video
 
     payload = make_video(tmp_path / "clip.mp4", 2.0).read_bytes()
     server = server_factory(job_lease="3", sync_wait="0", import_allow_private="true")
@@ -229,8 +229,8 @@ def test_a_hung_import_is_reclaimed_and_finished_once(server_factory, tmp_path):
     assert [v.id for v in conn.get_collection().get_videos()] == [result["id"]]
 
 
-def test_stalled_imports_do_not_hold_up_a_capture_export(server_factory, screen, tmp_path):
-    server = server_factory(sync_wait="0", import_allow_private="true", job_lease="600")
+def test_stalled_imports_do_not_hold_up_a_capture_export(in_process_factory, screen, tmp_path):
+    server = in_process_factory(sync_wait="0", import_allow_private="true", job_lease="600")
     with stalling_source(b"\0" * 100_000, stall_first=2) as url:
         stuck = [start_import(server, url), start_import(server, url)]
         assert wait_for(lambda: all(job_row(server, j)["status"] == "running" for j in stuck), 30)
@@ -238,7 +238,7 @@ def test_stalled_imports_do_not_hold_up_a_capture_export(server_factory, screen,
         assert wait_for(lambda: conn.get_capture_session(cap.id).status == "exported")
         assert all(job_row(server, j)["status"] == "running" for j in stuck)  # still stuck: separate lanes
         # An SDK upload of a file is not an import from a URL: it does not wait behind them either.
-        from gen_media import make_video
+        from support.media import make_video
 
         video = conn.get_collection().upload(file_path=str(make_video(tmp_path / "mine.mp4", 1.0)))
         assert video.id.startswith("m-") and all(job_row(server, j)["status"] == "running" for j in stuck)

@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import pytest
 import requests
-from server_process import wait_until
+from support.server_process import wait_until
 
 pytestmark = pytest.mark.slow
 

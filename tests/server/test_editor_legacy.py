@@ -6,8 +6,8 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
-from gen_media import make_audio, make_image, make_video
-from speech import compose, require_espeak, write_video
+from support.media import make_audio, make_image, make_video, write_video
+from support.speech import compose, require_espeak
 from videodb.exceptions import InvalidRequestError
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]

@@ -9,8 +9,9 @@ import time
 import av
 import numpy as np
 import pytest
-from gen_media import make_audio, make_video
-from speech import compose, require_espeak, write_video
+from support.media import make_audio, make_video, write_video
+from support.server_process import metrics
+from support.speech import compose, require_espeak
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:CaptionAsset:UserWarning")]
 
@@ -47,14 +48,14 @@ def white(region: np.ndarray) -> int:
     return int(((region[..., 0] > 200) & (region[..., 1] > 200) & (region[..., 2] > 200)).sum())
 
 
-def test_picture_in_picture_title_fade_captions_two_audio_tracks(server_factory, tmp_path):
+def test_picture_in_picture_title_fade_captions_two_audio_tracks(in_process_factory, tmp_path):
     require_espeak()
     import videodb
     from videodb.editor import (AudioAsset, Background, CaptionAsset, Clip, Font, Offset, Position, TextAsset,
                                 Timeline, Track, Transition, VideoAsset)
 
     # a short sync wait: the SDK gets "processing" and polls, as for any long request
-    server = server_factory(sync_wait="1")
+    server = in_process_factory(sync_wait="1")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     coll = conn.get_collection()
     main = coll.upload(file_path=str(make_video(tmp_path / "main.mp4", 6.0, (W, H), 25, tone_hz=None,
@@ -146,11 +147,11 @@ def test_picture_in_picture_title_fade_captions_two_audio_tracks(server_factory,
     assert 0.25 < ratio < 0.36, ratio
 
 
-def test_a_long_render_answers_processing_and_reports_progress(server_factory, tmp_path):
+def test_a_long_render_answers_processing_and_reports_progress(in_process_factory, tmp_path):
     import requests
     import videodb
 
-    server = server_factory(sync_wait="0.3")
+    server = in_process_factory(sync_wait="0.3")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     coll = conn.get_collection()
     main = coll.upload(file_path=str(make_video(tmp_path / "m.mp4", 12.0, (W, H), 25, tone_hz=440, background=GREY)))
@@ -172,7 +173,24 @@ def test_a_long_render_answers_processing_and_reports_progress(server_factory, t
     assert polled["status"] == "done" and polled["data"]["stream_url"].endswith(".m3u8"), polled
     assert any(0 < p < 100 for p in seen), seen  # progress while it ran
     assert seen == sorted(seen)
-    # the same timeline again: answered from the first render, at once
-    started = time.time()
+    # the same timeline again: answered from the first render (its video, done at once), with no
+    # render job queued and the rendered stream's files not written again
+    def renders(sample: dict, name: str) -> float:  # jobs of either render kind (short or long)
+        return sum(v for (n, labels), v in sample.items() if n == name and dict(labels).get("kind", "").startswith(
+            "render") or n == name and dict(labels).get("lane", "").startswith("renders"))
+
+    def rendered_files() -> dict:
+        return {p: p.stat().st_mtime_ns for p in server.data_dir.rglob("*")
+                if p.is_file() and polled["data"]["video_id"] in p.parts}
+
+    assert renders(metrics(server.url), "reeldb_jobs_finished_total") == 1
+    written = rendered_files()
+    assert any(p.suffix == ".m3u8" for p in written), written
     again = requests.post(f"{server.url}/editor", json=body, headers=headers, timeout=30).json()
-    assert again["data"]["stream_url"] == polled["data"]["stream_url"] and time.time() - started < 0.3
+    assert again["success"] and "status" not in again, again  # not "processing": nothing to wait for
+    assert again["data"]["stream_url"] == polled["data"]["stream_url"]
+    assert again["data"]["video_id"] == polled["data"]["video_id"]
+    after = metrics(server.url)
+    assert renders(after, "reeldb_jobs_finished_total") == 1
+    assert renders(after, "reeldb_job_queue_depth") == 0 and renders(after, "reeldb_jobs_running") == 0
+    assert rendered_files() == written

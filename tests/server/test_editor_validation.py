@@ -6,8 +6,8 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
-from gen_media import make_image, make_video
-from speech import compose, require_espeak, write_video
+from support.media import make_image, make_video, write_video
+from support.speech import compose, require_espeak
 from videodb.exceptions import InvalidRequestError
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:CaptionAsset:UserWarning")]
@@ -30,10 +30,10 @@ def world(tmp_path_factory):
     """One server with a 4:3 picture, an image and an indexed speaking video."""
     require_espeak()
     import videodb
-    from server_process import ServerProcess
+    from support.in_process import InProcessServer
 
     d = tmp_path_factory.mktemp("editor-enums")
-    proc = ServerProcess(d / "data", env={"REELDB_SYNC_WAIT": "60"}).start()
+    proc = InProcessServer(d / "data", env={"sync_wait": "60"}).start()
     try:
         conn = videodb.connect(api_key=proc.api_key, base_url=proc.url)
         coll = conn.get_collection()

@@ -9,8 +9,9 @@ import json
 import subprocess
 import time
 
+import pytest
 import videodb
-from server_process import REELDB, WebhookReceiver
+from support.server_process import REELDB, WebhookReceiver
 from test_capture_sessions import CHANNELS, recorder
 
 
@@ -47,7 +48,13 @@ def test_lifecycle_webhooks_are_signed_and_complete(server, conn, hook):
         assert headers["X-VideoDB-Event-Id"] == json.loads(body)["id"]
 
 
-def test_unreachable_webhook_is_retried_then_given_up(server, conn):
+@pytest.mark.process  # reads the server's log
+def test_unreachable_webhook_is_retried_then_given_up(server_factory):
+    import videodb
+
+    # Retries are logged at DEBUG (the give-up at WARNING): this server says everything.
+    server = server_factory(webhook_backoff="0.2", webhook_max_attempts="3", log_level="debug")
+    conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     dead = WebhookReceiver()
     url = dead.url
     dead.close()  # nothing listens there any more

@@ -3,7 +3,7 @@
 Issue 10's "done when": ``generate_stream(timeline=…)``, ``compile()`` of three shots from two
 videos and ``shot.generate_stream()`` each last the requested total ± 0.1 s, decode without an
 error in ffmpeg, and play in order. The uploads say their frame number in every picture and their
-video by their background grey (clip_media.py), so the decoded stream tells exactly what it holds.
+video by their background grey (support/media.py), so the decoded stream tells exactly what it holds.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import subprocess
 
 import av
 import pytest
-from clip_media import background_of, frame_number, make_numbered
+from support.media import background_of, frame_number, make_numbered
 from videodb.search import SearchResult
 
 FPS = 25

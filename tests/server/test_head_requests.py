@@ -12,7 +12,7 @@ import socket
 from urllib.parse import urlsplit
 
 import requests
-from gen_media import make_video
+from support.media import make_video
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 

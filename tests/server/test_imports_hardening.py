@@ -21,7 +21,7 @@ from pathlib import Path
 import av
 import pytest
 import videodb
-from gen_media import make_video
+from support.media import make_video
 from videodb.exceptions import InvalidRequestError
 
 from reeldb.server.netguard import address_refusal, import_roots, literal_address
@@ -130,12 +130,12 @@ def test_file_imports_are_off_unless_directories_are_listed(server, conn, media)
     assert "file:// imports are off" in message
 
 
-def test_the_live_database_is_never_opened_by_an_import(server_factory, tmp_path):
+def test_the_live_database_is_never_opened_by_an_import(in_process_factory, tmp_path):
     """Issue 9 item 1: ``file://<data dir>/reeldb.db`` made the probe open the live database in the
     server process, which drops SQLite's POSIX locks: the next process to close the database then
     believed itself the last user and deleted the live -wal/-shm. Listing a directory that holds the
     data dir, or reaching the database by a symlink, ``..`` or a hard link, must not get there either."""
-    server = server_factory(import_dirs=f"{tmp_path},{tmp_path / 'data'}")
+    server = in_process_factory(import_dirs=f"{tmp_path},{tmp_path / 'data'}")
     conn = connect(server)
     db = server.data_dir / "reeldb.db"
     links = tmp_path / "links"
@@ -158,14 +158,14 @@ def test_the_live_database_is_never_opened_by_an_import(server_factory, tmp_path
     assert conn.get_collection().get_videos() == []  # and it keeps working
 
 
-def test_file_imports_read_listed_directories_only_and_say_nothing_more(server_factory, tmp_path, media):
+def test_file_imports_read_listed_directories_only_and_say_nothing_more(in_process_factory, tmp_path, media):
     outside = tmp_path / "outside"
     outside.mkdir()
     secret = outside / "clip.mp4"
     secret.write_bytes(media["video"].read_bytes())
     (media["dir"] / "escape.mp4").unlink(missing_ok=True)
     (media["dir"] / "escape.mp4").symlink_to(secret)
-    server = server_factory(import_dirs=f"{media['dir']}{os.pathsep}{tmp_path / 'nowhere'}")
+    server = in_process_factory(import_dirs=f"{media['dir']}{os.pathsep}{tmp_path / 'nowhere'}")
     conn = connect(server)
 
     video = conn.upload(url=media["video"].as_uri())
@@ -213,11 +213,11 @@ def test_urls_to_this_machine_are_refused_before_any_request(server, conn, media
     assert leftovers(server) == []
 
 
-def test_a_redirect_is_checked_like_the_first_hop(server_factory, media):
+def test_a_redirect_is_checked_like_the_first_hop(in_process_factory, media):
     """Loopback is allowed here (the only address a test can serve from), so the first hop passes;
     each hop then meets the same connect-time rule: 0.0.0.0, which Linux connects to this machine,
     stays refused, and so does a redirect away from http(s)."""
-    server = server_factory(import_allow_private="true")
+    server = in_process_factory(import_allow_private="true")
     conn = connect(server)
     with serve(send_file(media["video"]), host="0.0.0.0") as target, serve(None) as hop:
         hop.answer = redirect_to(f"http://0.0.0.0:{target.port}/clip.mp4")
@@ -256,8 +256,8 @@ def test_literal_addresses():
 
 
 # -- 3. one deadline and one size cap per import ------------------------------------------------
-def test_a_trickling_source_fails_at_the_deadline(server_factory):
-    server = server_factory(import_allow_private="true", import_timeout="3", sync_wait="30")
+def test_a_trickling_source_fails_at_the_deadline(in_process_factory):
+    server = in_process_factory(import_allow_private="true", import_timeout="3", sync_wait="30")
     conn = connect(server)
     with serve(trickle(bytes_per_second=20)) as slow, serve(trickle(bytes_per_second=0)) as silent:
         for source in (slow, silent):
@@ -268,10 +268,10 @@ def test_a_trickling_source_fails_at_the_deadline(server_factory):
     assert leftovers(server) == []
 
 
-def test_an_announced_length_over_the_cap_stops_before_the_body(server_factory):
+def test_an_announced_length_over_the_cap_stops_before_the_body(in_process_factory):
     """The source announces more than the cap and sends nothing more: only a check of the announced
     length ends this import (reading on would wait for the body until the deadline)."""
-    server = server_factory(import_allow_private="true", max_upload_bytes="100000", import_timeout="600")
+    server = in_process_factory(import_allow_private="true", max_upload_bytes="100000", import_timeout="600")
     conn = connect(server)
     with serve(trickle(bytes_per_second=0, length=10**9)) as source:
         url = f"http://127.0.0.1:{source.port}/big.mp4"
@@ -283,9 +283,9 @@ def test_an_announced_length_over_the_cap_stops_before_the_body(server_factory):
     assert leftovers(server) == []
 
 
-def test_network_failures_share_one_message(server_factory):
+def test_network_failures_share_one_message(in_process_factory):
     """A closed port and a server that hangs up say the same thing, and no OS error text."""
-    server = server_factory(import_allow_private="true")
+    server = in_process_factory(import_allow_private="true")
     conn = connect(server)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -302,7 +302,7 @@ def test_network_failures_share_one_message(server_factory):
 
 
 # -- 4. only audio, video and image formats -----------------------------------------------------
-def test_text_subtitles_and_playlists_are_not_media(server_factory, media, tmp_path):
+def test_text_subtitles_and_playlists_are_not_media(in_process_factory, media, tmp_path):
     """A ``.txt`` was accepted as "video/tty" (FFmpeg shows text as ANSI art); a playlist made FFmpeg
     fetch the URLs it lists, from inside the server."""
     with serve(send_file(media["video"])) as target:
@@ -311,7 +311,7 @@ def test_text_subtitles_and_playlists_are_not_media(server_factory, media, tmp_p
                             f"http://127.0.0.1:{target.port}/clip.mp4\n#EXT-X-ENDLIST\n")
         concat = media["dir"] / "parts.ffconcat"
         concat.write_text(f"ffconcat version 1.0\nfile {media['video']}\n")
-        server = server_factory(import_dirs=str(media["dir"]))
+        server = in_process_factory(import_dirs=str(media["dir"]))
         conn = connect(server)
         for path in (media["notes"], media["subtitles"], playlist, concat):
             message = upload_error(conn, path.as_uri())

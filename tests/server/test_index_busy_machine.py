@@ -14,7 +14,8 @@ import sqlite3
 
 import pytest
 import videodb
-from speech import MEETING_A, MEETING_B, compose, require_espeak, write_video
+from support.speech import MEETING_A, MEETING_B, compose, require_espeak
+from support.media import write_video
 
 pytestmark = pytest.mark.slow
 

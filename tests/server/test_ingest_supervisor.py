@@ -13,7 +13,7 @@ import signal
 import pytest
 import requests
 
-from server_process import wait_until
+from support.server_process import wait_until
 
 pytestmark = pytest.mark.slow
 

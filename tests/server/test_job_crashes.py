@@ -14,8 +14,9 @@ import sqlite3
 
 import pytest
 import requests
-from server_process import wait_until
-from speech import MEETING_A, MEETING_B, compose, require_espeak, write_video
+from support.server_process import wait_until
+from support.speech import MEETING_A, MEETING_B, compose, require_espeak
+from support.media import write_video
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 import videodb
-from gen_media import make_audio, make_image, make_video
+from support.media import make_audio, make_image, make_video
 from videodb.exceptions import InvalidRequestError
 
 
@@ -85,8 +85,8 @@ def test_update_and_delete(server, conn, files):
         coll.delete_audio(audio.id)
 
 
-def test_upload_from_file_url_and_http(server_factory, files, tmp_path):
-    server = server_factory(import_dirs=str(files["audio"].parent), import_allow_private="true")
+def test_upload_from_file_url_and_http(in_process_factory, files, tmp_path):
+    server = in_process_factory(import_dirs=str(files["audio"].parent), import_allow_private="true")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     by_path = conn.upload(url=files["audio"].as_uri())
     assert by_path.id.startswith("a-") and abs(by_path.length - 1.5) < 0.1
@@ -136,8 +136,8 @@ def test_upload_url_refuses_forged_and_malformed_posts(server, conn):
         conn.post("collection/default/upload", data={"url": slot})
 
 
-def test_slow_upload_answers_processing_and_the_sdk_polls(server_factory, files):
-    server = server_factory(sync_wait="0", import_dirs=str(files["video"].parent))
+def test_slow_upload_answers_processing_and_the_sdk_polls(in_process_factory, files):
+    server = in_process_factory(sync_wait="0", import_dirs=str(files["video"].parent))
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     raw = requests.post(server.url + "/collection/default/upload", json={"url": files["video"].as_uri()},
                         headers={"x-access-token": server.api_key}).json()

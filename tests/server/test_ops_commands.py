@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 import requests
-from server_process import REELDB
+from support.server_process import REELDB
 
 from reeldb.capture.ice import parse_ice_servers
 
@@ -27,6 +27,7 @@ def lines(out: str) -> dict[str, str]:
     return found
 
 
+@pytest.mark.process  # doctor beside a `reeldb serve` as a user runs it (its ingest workers)
 def test_doctor_passes_beside_a_running_server(server):
     done = run("doctor", "--data-dir", str(server.data_dir), REELDB_PORT=str(server.port),
                REELDB_ICE_PORT_RANGE="47000-47009")
@@ -40,6 +41,7 @@ def test_doctor_passes_beside_a_running_server(server):
     assert "UDP ports 47000-47009 (REELDB_ICE_PORT_RANGE)" in done.stdout
 
 
+@pytest.mark.process
 def test_doctor_fails_on_a_foreign_port_and_bad_ice_servers(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -56,6 +58,7 @@ def test_doctor_fails_on_a_foreign_port_and_bad_ice_servers(tmp_path):
     assert checks["database"] == "ok" and "not created yet" in done.stdout
 
 
+@pytest.mark.process
 def test_backup_and_restore_refusals(server, tmp_path):
     full = tmp_path / "full"
     full.mkdir()
@@ -78,8 +81,8 @@ def test_backup_and_restore_refusals(server, tmp_path):
     assert (other / "reeldb.db").read_bytes()[:15] == b"SQLite format 3"
 
 
-def test_metrics_token(server_factory):
-    server = server_factory(metrics_token="scrape-me")
+def test_metrics_token(in_process_factory):
+    server = in_process_factory(metrics_token="scrape-me")
     assert requests.get(server.url + "/metrics", timeout=10).status_code == 401
     body = requests.get(server.url + "/metrics", headers={"authorization": "Bearer wrong"}, timeout=10)
     assert body.status_code == 401 and body.json()["success"] is False and "REELDB_METRICS_TOKEN" in body.json()["message"]
@@ -104,6 +107,7 @@ def test_ice_servers_setting():
         parse_ice_servers('[{"username": "u"}]')
 
 
+@pytest.mark.process
 def test_a_bad_ice_servers_value_stops_the_start(tmp_path):
     proc = subprocess.run([REELDB, "serve", "--data-dir", str(tmp_path / "d"), "--port", "1"], capture_output=True,
                           text=True, timeout=60, env={**os.environ, "REELDB_ICE_SERVERS": "[{"})

@@ -19,8 +19,8 @@ import pytest
 import requests
 import sqlite_utils
 import videodb
-from gen_media import make_video
-from server_process import REELDB, ServerProcess
+from support.media import make_video
+from support.server_process import REELDB, ServerProcess
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
@@ -119,6 +119,7 @@ def test_revoked_key_and_its_client_tokens_stop_working(server, conn):
     assert keys(server.data_dir, "revoke", "sk-nope", check=False).returncode == 1
 
 
+@pytest.mark.process
 def test_the_environment_key_is_the_only_environment_key(tmp_path):
     data = tmp_path / "data"
     key_a, key_b = "sk-env-a-" + "a" * 32, "sk-env-b-" + "b" * 32
@@ -140,6 +141,7 @@ def test_the_environment_key_is_the_only_environment_key(tmp_path):
         server.stop()
 
 
+@pytest.mark.process
 def test_old_plain_hashes_are_accepted_once_and_rewritten(tmp_path):
     """A database written before keyed hashes: rows hold plain SHA-256 and no scheme column."""
     from reeldb.server.schema import migrations
@@ -178,6 +180,7 @@ def test_old_plain_hashes_are_accepted_once_and_rewritten(tmp_path):
         server.stop()
 
 
+@pytest.mark.process
 def test_secret_key_keeps_working_secrets_out_of_the_data_dir(tmp_path):
     data = tmp_path / "data"
     secret = {"REELDB_SECRET_KEY": "outside-the-data-dir-" + "s" * 32}
@@ -202,6 +205,7 @@ def test_secret_key_keeps_working_secrets_out_of_the_data_dir(tmp_path):
         server.stop()
 
 
+@pytest.mark.process
 def test_switching_to_a_secret_key_keeps_existing_keys(tmp_path):
     data = tmp_path / "data"
     server = ServerProcess(data).start()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import av
 import pytest
 import requests
-from speech import MEETING_A, MEETING_B, compose, require_espeak, write_video, write_wav
+from support.speech import MEETING_A, MEETING_B, compose, require_espeak
+from support.media import write_video, write_wav
 from videodb.exceptions import InvalidRequestError
 
 pytestmark = pytest.mark.slow

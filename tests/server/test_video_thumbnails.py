@@ -77,7 +77,7 @@ def test_an_upload_plays_before_its_previews_which_follow_as_a_job(server, conn,
     import sqlite3
     from pathlib import Path
 
-    from server_process import wait_until
+    from support.server_process import wait_until
 
     video = conn.get_collection().upload(file_path=two_colour_video(tmp_path / "rb.mp4"))
     playlist = requests.get(video.stream_url)

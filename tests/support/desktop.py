@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import refuse_in_fast_tier
+
 PACKAGES = {"Xvfb": "xvfb", "pulseaudio": "pulseaudio", "paplay": "pulseaudio-utils", "xsetroot": "x11-xserver-utils",
             "xrandr": "x11-xserver-utils"}
 
@@ -64,23 +66,26 @@ class Desktop:
                     p.wait()
 
 
-def _free_display() -> int:
-    for n in range(90, 190):
-        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
-            return n
-    raise RuntimeError("no free X display number")
-
-
 def start_desktop(root: Path, width: int = 1280, height: int = 720) -> Desktop:
+    refuse_in_fast_tier("a desktop (Xvfb, PulseAudio)")
     require_desktop_tools()
     (root / "run").mkdir(parents=True, exist_ok=True, mode=0o700)
     (root / "home").mkdir(parents=True, exist_ok=True)
-    n = _free_display()
-    desk = Desktop(root, f":{n}", width, height)
     log = open(root / "xvfb.log", "ab")
-    # -noreset: keep the root window's colour when the last client (xsetroot) disconnects
-    desk.procs.append(subprocess.Popen(["Xvfb", desk.display, "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp",
-                                        "-noreset"], stdout=log, stderr=subprocess.STDOUT))
+    # -displayfd: Xvfb takes a free display number itself and writes it to the pipe (no race with
+    # the other desktops of a parallel run); -noreset: keep the root window's colour when the
+    # last client (xsetroot) disconnects
+    read_fd, write_fd = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x24",
+                             "-nolisten", "tcp", "-noreset"], stdout=log, stderr=subprocess.STDOUT, pass_fds=(write_fd,))
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        number = pipe.readline().strip()  # empty when Xvfb exits first
+    if not number:
+        xvfb.kill()
+        raise RuntimeError(f"Xvfb did not start: {(root / 'xvfb.log').read_text()[-2000:]}")
+    desk = Desktop(root, f":{number}", width, height)
+    desk.procs.append(xvfb)
     env = {**os.environ, **desk.env}
     env.pop("PULSE_SERVER")
     pa_log = open(root / "pulseaudio.log", "ab")

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import wave
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -89,52 +88,6 @@ def compose(
     return audio.astype(np.float32), placed
 
 
-def write_wav(path: Path, audio: np.ndarray, rate: int = 48000) -> Path:
-    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return path
-
-
-def write_video(path: Path, audio: np.ndarray, rate: int = 48000, fps: int = 5, size: tuple[int, int] = (64, 64),
-                picture=None, gop: int | None = None) -> Path:
-    """An MP4 (H.264 + AAC) carrying ``audio``: grey frames, or ``picture(i)`` (an RGB array of
-    ``size``) for frame ``i``; ``gop`` frames between keyframes if given."""
-    import av
-
-    duration = len(audio) / rate
-    w, h = size
-    with av.open(str(path), "w") as out:
-        v = out.add_stream("libx264", rate=fps)
-        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
-        if gop:
-            v.codec_context.gop_size = gop
-        a = out.add_stream("aac", rate=rate)
-        a.layout = "mono"
-        grey = np.full((h, w, 3), 128, np.uint8)
-        for i in range(int(duration * fps) + 1):
-            f = av.VideoFrame.from_ndarray(grey if picture is None else picture(i), format="rgb24")
-            f.pts = i
-            for p in v.encode(f):
-                out.mux(p)
-        for p in v.encode():
-            out.mux(p)
-        step = 1024
-        for i in range(0, len(audio), step):
-            chunk = audio[i : i + step]
-            f = av.AudioFrame.from_ndarray(chunk.reshape(1, -1).astype(np.float32), format="flt", layout="mono")
-            f.sample_rate = rate
-            f.pts = i
-            for p in a.encode(f):
-                out.mux(p)
-        for p in a.encode():
-            out.mux(p)
-    return path
-
-
 def normalise_words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
@@ -168,27 +121,3 @@ def frames(audio: np.ndarray, rate: int = 48000, samples: int = 960) -> Iterable
 def echoed(audio: np.ndarray, delay: float, gain: float = 0.8, rate: int = 48000) -> np.ndarray:
     """``audio`` delayed by ``delay`` seconds (what a mic hears of a call played through speakers)."""
     return np.concatenate([np.zeros(int(delay * rate), np.float32), audio * gain]).astype(np.float32)
-
-
-def write_opus(path: Path, audio: np.ndarray, rate: int = 48000, holes: Sequence[tuple[float, float]] = ()) -> Path:
-    """Opus in WebM, 20 ms frames at their capture times, as export copies a raw channel: the
-    frames inside ``holes`` (seconds: a pause, a network gap) are missing, not silent."""
-    from fractions import Fraction
-
-    import av
-
-    n = 960
-    with av.open(str(path), "w", format="webm") as out:
-        stream = out.add_stream("libopus", rate=rate)
-        stream.layout = "mono"
-        for i in range(0, len(audio) - n + 1, n):
-            if any(a <= i / rate < b for a, b in holes):
-                continue
-            f = av.AudioFrame.from_ndarray(audio[i:i + n].reshape(1, -1).astype(np.float32), format="flt",
-                                           layout="mono")
-            f.sample_rate, f.time_base, f.pts = rate, Fraction(1, rate), i
-            for p in stream.encode(f):
-                out.mux(p)
-        for p in stream.encode(None):
-            out.mux(p)
-    return path

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 import requests
-from server_process import REELDB, ServerProcess, free_port
+from .server_process import REELDB, ServerProcess, free_port
 
 HEADER = "x-reeldb-worker-token"
 

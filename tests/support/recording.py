@@ -8,22 +8,16 @@ import os
 import shutil
 import sys
 import types
-from pathlib import Path
 
-from gen_media import make_video
+from . import refuse_in_fast_tier
+
 
 
 def use_reeldb_recorder() -> None:
     """The docs' two lines (README, docs/recording.md): make the SDK's capture-binary lookup find reeldb-recorder."""
+    refuse_in_fast_tier("a recorder")
     exe = shutil.which("reeldb-recorder", path=os.path.dirname(sys.executable))
     sys.modules["videodb_capture_bin"] = types.SimpleNamespace(get_binary_path=lambda: exe)
-
-
-def screen_ts(path: Path, seconds: float, colour: tuple[int, int, int], size=(320, 240), fps=15) -> Path:
-    """A synthetic screen: H.264 (baseline, keyframe every second) in MPEG-TS, relayed as is."""
-    return make_video(path, seconds, size, fps, tone_hz=None, background=colour, container="mpegts",
-                      x264={"profile": "baseline", "preset": "ultrafast", "tune": "zerolatency",
-                            "x264-params": f"keyint={fps}:min-keyint={fps}:scenecut=0:bframes=0"})
 
 
 async def record(server_url: str, token: str, session_id: str, sources: dict[str, str], store: dict[str, bool],

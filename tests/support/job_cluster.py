@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from server_process import REELDB, free_port, wait_until
+from .server_process import REELDB, free_port, wait_until
 
 
 def require_redis() -> str:

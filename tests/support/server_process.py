@@ -21,6 +21,8 @@ from typing import Any
 
 import requests
 
+from . import refuse_in_fast_tier
+
 REELDB = str(Path(sys.executable).with_name("reeldb"))
 
 
@@ -95,6 +97,7 @@ class ServerProcess:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 30.0) -> "ServerProcess":
+        refuse_in_fast_tier("a `reeldb serve` process")
         env = {**os.environ, "REELDB_DATA_DIR": str(self.data_dir), "REELDB_PORT": str(self.port),
                "REELDB_HOST": self.host,
                "REELDB_LOG_LEVEL": "info", "HF_HUB_OFFLINE": "1", **self.env}
@@ -127,6 +130,15 @@ class ServerProcess:
     def restart(self) -> "ServerProcess":
         self.stop()
         return self.start()
+
+
+def metrics(url: str) -> dict[tuple[str, tuple], float]:
+    """The server's ``/metrics`` (asked from loopback): {(sample name, sorted labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(url + "/metrics", timeout=10).text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 class WebhookReceiver:

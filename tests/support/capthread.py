@@ -16,7 +16,7 @@ from typing import Callable, Optional
 from aiortc import RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from caploop import make_offer
+from .caploop import make_offer
 
 
 class ThreadedSender:
