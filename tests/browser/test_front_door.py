@@ -21,8 +21,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 import videodb
-from server_process import REELDB, wait_until
-from speech import compose, require_espeak, write_video, write_wav
+from support.media import write_video, write_wav
+from support.server_process import REELDB, wait_until
+from support.speech import compose, require_espeak
 
 pytestmark = pytest.mark.slow
 
@@ -203,6 +204,7 @@ def test_sign_in_find_search_and_watch(server, conn, chromium, tmp_path):
     assert page.aborted == [] and page.errors == []
 
 
+@pytest.mark.process  # drives `reeldb keys` beside the server
 def test_the_guards(server, chromium):
     # Pages without the cookie go to the sign-in page; the API keeps x-access-token.
     for path in ("/", "/library/search?q=x", "/capture", "/watch", "/embed", "/library/open/v-x"):
