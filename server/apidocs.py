@@ -17,6 +17,14 @@ from litestar import Request, Router
 from litestar.openapi.plugins import RedocRenderPlugin
 
 STATIC = "/player/static"
+#: The page's own frame around Redoc: a header back to the library and the docs (the web pages' look).
+CHROME_CSS = ("body { margin: 0; padding: 0; } "
+              "header.top { display: flex; flex-wrap: wrap; gap: 6px 20px; align-items: center; padding: 10px 20px; "
+              "background: #111; font: 15px system-ui, sans-serif; } "
+              "header.top a { color: #8fb8ff; } header.top .brand { color: #e4e4e4; font-weight: 700; "
+              "text-decoration: none; } header.top nav { display: flex; gap: 16px; } "
+              ".skip { position: absolute; left: -9999px; } .skip:focus { left: 8px; top: 8px; z-index: 10; "
+              "background: #000; color: #fff; padding: 8px; } :focus-visible { outline: 3px solid #ffbf47; }")
 REDOC = "redoc.standalone.js"
 
 
@@ -53,11 +61,17 @@ class OfflineRedoc(RedocRenderPlugin):
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<link rel=\"icon\" type=\"image/svg+xml\" href=\"{attr(base)}/favicon.ico\">"
             f"<script src=\"{attr(base + self.js_url)}\"></script>"
-            "<style>body { margin: 0; padding: 0; }</style></head>"
+            f"<style>{CHROME_CSS}</style></head>"
         )
+        chrome = (f"<header class=\"top\"><a class=\"brand\" href=\"{attr(base)}/\">ReelDB</a>"
+                  f"<nav aria-label=\"Main\"><a href=\"{attr(base)}/\">Library</a>"
+                  f"<a href=\"{attr(base)}/docs\">Docs</a>"
+                  f"<a href=\"{attr(base)}/schema/openapi.json\">openapi.json</a></nav></header>")
         return b"".join([
             head.encode(),
-            b"<body><div id=\"redoc-container\"></div><script>Redoc.init(",
+            b"<body><a class=\"skip\" href=\"#redoc-container\">Skip to the API reference</a>",
+            chrome.encode(),
+            b"<main id=\"redoc-container\" aria-label=\"API reference\"></main><script>Redoc.init(",
             spec,
             b", {}, document.getElementById(\"redoc-container\"))</script></body></html>",
         ])

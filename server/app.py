@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from typing import Any, AsyncIterator
 
 from litestar import Litestar, Request
@@ -17,7 +18,8 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from .apidocs import OfflineRedoc
-from .auth import Auth, Keyring, Principal, ensure_api_key, require_key
+from .auth import (Auth, Keyring, Principal, SignInRequired, WebSession, WebSessions, ensure_api_key,
+                   mint_signin_link, require_key)
 from .capture_runtime import CaptureRuntime
 from .collections import Collections, ensure_default
 from .clips import Clips
@@ -34,12 +36,12 @@ from .library import MediaLibrary
 from .links import Links
 from .live import LiveTranscripts
 from .metrics import Metrics
-from .openapi import describe_bodies, describe_errors
+from .openapi import describe_bodies, describe_errors, organize
 from .ingest.backend import IngestBackend, LocalIngest, new_worker_token, worker_token
 from .ingest.remote import RemoteIngest
 from .ingest.supervisor import IngestSupervisor, worker_count
 from .routes import (capture, collections, docs, editor, jobs, media, rtstreams, spoken, streams, system,
-                     unavailable, uploads, workers)
+                     unavailable, uploads, web, workers)
 from .retention import Retention
 from .views.jobs import Presenters
 from .runtime import Runtime
@@ -50,6 +52,7 @@ from .storage import MediaRoot
 from .spoken import Spoken
 from .strict import strict_body
 from .uploads import Uploads
+from .web import FrontDoor
 
 log = logging.getLogger("reeldb.server")
 
@@ -75,6 +78,9 @@ class Server:
         self.new_key = self.db.write_sync(lambda conn: ensure_api_key(conn, keyring, settings.data_dir, settings.api_key))
         self.links = Links(settings, keyring.link_secret)
         self.auth = Auth(self.db, keyring)                                     # api_keys, client_tokens
+        self.web_sessions = WebSessions(self.auth)                             # web_sessions, signin_links
+        #: A one-time sign-in link's token for the local user, printed by ``reeldb serve``.
+        self.signin_token = self.db.write_sync(lambda conn: mint_signin_link(conn, keyring, settings.signin_link_ttl))
         self.hub = WebSocketHub(settings.max_websockets_per_key)
         self.events = Events(self.db, settings, self.hub)                      # events, deliveries
         self.jobs = make_jobs(self.db, settings, self.runtime)                 # jobs (REELDB_JOBS)
@@ -104,6 +110,8 @@ class Server:
         self.compilations = Compilations(self.db, self.clips, self.links, settings)  # compilations
         self.editor = Editor(self.db, settings, self.jobs, self.library, self.links,
                              self.uploads)  # renders
+        self.front = FrontDoor(settings, self.auth, self.collections, self.library, self.spoken, self.sessions,
+                               self.uploads, self.jobs, self.links)              # the pages for people: reads the rest
         self.presenters = Presenters(self.library, self.links, self.spoken, self.editor)
         self.retention = Retention(self.db, settings, self.jobs, self.library)  # the retention job
         self.metrics = Metrics(self.db, settings, self.capture, self.runtime)  # /metrics: reads the rest
@@ -115,6 +123,7 @@ class Server:
             "uploads": self.uploads, "sessions": self.sessions, "exports": self.exports, "spoken": self.spoken,
             "capture": self.capture, "live": self.live, "presenters": self.presenters,
             "compilations": self.compilations, "clips": self.clips, "editor": self.editor, "metrics": self.metrics,
+            "web_sessions": self.web_sessions, "front": self.front,
         }
         provided = {name: Provide(_constant(value), use_cache=True, sync_to_thread=False)
                     for name, value in values.items()}
@@ -128,7 +137,17 @@ class Server:
             """An API key only: everything but capture refuses client tokens."""
             return require_key(await _principal(request, auth))
 
+        web_sessions = self.web_sessions
+
+        async def viewer(request: Request) -> WebSession:
+            """A browser signed in to the pages (its cookie); without one, the sign-in page answers."""
+            found = await web.signed_in(request, web_sessions)
+            if found is None:
+                raise SignInRequired()
+            return found
+
         provided["actor"] = Provide(actor)
+        provided["viewer"] = Provide(viewer)
         provided["key"] = Provide(key)
         return provided
 
@@ -213,6 +232,17 @@ async def _principal(request: Request, auth: Auth) -> Principal:
     return principal
 
 
+def _operations(app: Litestar) -> dict[tuple[str, str], tuple[str | None, str | None]]:
+    """(method, path as the OpenAPI document writes it) → (the credential its handler wants, its docstring)."""
+    found: dict[tuple[str, str], tuple[str | None, str | None]] = {}
+    for route in app.routes:
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+        for handler in getattr(route, "route_handlers", ()):
+            for method in getattr(handler, "http_methods", ()):
+                found[(method, path)] = (_credentials_wanted(handler), getattr(handler.fn, "__doc__", None))
+    return found
+
+
 def _constant(value: Any) -> Any:
     def provide() -> Any:
         return value
@@ -238,9 +268,9 @@ def create_app(settings: Settings) -> Litestar:
     app = Litestar(
         route_handlers=[*system.handlers, *collections.handlers, *media.handlers, *uploads.handlers, *jobs.handlers,
                         *capture.handlers, *streams.handlers, *rtstreams.handlers, *spoken.handlers,
-                        *editor.handlers, *unavailable.handlers, *workers.handlers, *docs.handlers],
+                        *editor.handlers, *unavailable.handlers, *workers.handlers, *docs.handlers, *web.handlers],
         dependencies=server.dependencies(),
-        exception_handlers={Exception: handle_exception},
+        exception_handlers={Exception: handle_exception, SignInRequired: web.sign_in_redirect},
         middleware=[request_guard.wrap],
         before_request=server.before_request,
         lifespan=[lifespan],
@@ -252,8 +282,10 @@ def create_app(settings: Settings) -> Litestar:
         ),
         debug=False,
     )
-    describe_bodies(describe_errors(app.openapi_schema))
+    organize(describe_bodies(describe_errors(app.openapi_schema)), _operations(app))
     request_guard.learn(app.routes)
+    app.state.signin_url = (f"{server.links.default_base()}/signin/link?token={server.signin_token}"
+                            if server.signin_token else None)  # printed once by `reeldb serve`
     app.state.settings = settings  # for request hooks, which take no dependencies (routes/streams.py)
     app.state.guard = request_guard  # errors.py reads the full method set for a 405's Allow
     app.state.unoffered = unavailable.UNOFFERED_METHODS  # errors.py: a 405 that says what a 501 would

@@ -177,6 +177,9 @@ def revoke_api_key(db: sqlite_utils.Database, key_id: str, reason: str = "revoke
     if record["revoked_at"] is None:
         db.execute("update api_keys set revoked_at = ?, revoked_reason = ? where id = ?",
                    [time.time(), reason, key_id])
+    # its browsers' sign-ins end with it (the next page they ask for goes to the sign-in page)
+    db.execute("delete from web_sessions where api_key_id = ?", [key_id])
+    db.execute("delete from signin_links where api_key_id = ?", [key_id])
     return row(db, "select * from api_keys where id = ?", [key_id])
 
 
@@ -337,6 +340,133 @@ class Auth:
             {"token_hash": token_hash, "hash_scheme": scheme, "api_key_id": api_key_id, "user_id": user_id,
              "expires_at": expires_at, "created_at": now}))
         return token, expires_at
+
+
+# -- the web pages' sign-ins -----------------------------------------------------------------------
+#: How long a browser stays signed in, and how long the link ``reeldb serve`` prints stays good.
+WEB_SESSION_SECONDS = 14 * 86400
+#: Sign-in attempts one address may make in ``SIGN_IN_WINDOW`` seconds before it must wait.
+SIGN_IN_ATTEMPTS = 5
+SIGN_IN_WINDOW = 60.0
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A signed-in browser: whose key it acts for, and the token its forms must carry (CSRF)."""
+
+    principal: Principal
+    csrf: str
+
+
+class SignInRequired(Exception):
+    """A page asked for without a (live) sign-in: the answer is the sign-in page (server/routes/web.py)."""
+
+
+class SignInLimited(Exception):
+    """Too many sign-in attempts from one address: it waits ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+class SignInLimiter:
+    """Failed sign-ins per client address in a sliding window; past the limit every attempt from
+    that address is refused (the right key too) until the window has moved on."""
+
+    def __init__(self, attempts: int = SIGN_IN_ATTEMPTS, window: float = SIGN_IN_WINDOW) -> None:
+        self.attempts, self.window = attempts, window
+        self._failures: dict[str, list[float]] = {}
+
+    def check(self, address: str) -> None:
+        now = time.monotonic()
+        recent = [t for t in self._failures.get(address, []) if now - t < self.window]
+        if recent:
+            self._failures[address] = recent
+        else:
+            self._failures.pop(address, None)
+        if len(recent) >= self.attempts:
+            raise SignInLimited(max(1, int(self.window - (now - recent[0])) + 1))
+
+    def failed(self, address: str) -> None:
+        if len(self._failures) >= CACHE_MAX:
+            self._failures.clear()
+        self._failures.setdefault(address, []).append(time.monotonic())
+
+
+def _new_web_session(conn: sqlite_utils.Database, keyring: Keyring, api_key_id: str) -> tuple[str, str]:
+    secret, csrf, now = secrets.token_urlsafe(32), secrets.token_urlsafe(24), time.time()
+    conn.execute("delete from web_sessions where expires_at < ?", [now])
+    conn["web_sessions"].insert({"secret_hash": keyring.digest("web:" + secret), "api_key_id": api_key_id,
+                                 "csrf": csrf, "created_at": now, "expires_at": now + WEB_SESSION_SECONDS})
+    return secret, csrf
+
+
+def mint_signin_link(db: sqlite_utils.Database, keyring: Keyring, ttl: float) -> str | None:
+    """A one-time sign-in token for the local user: the newest working key the environment or the
+    first start made (``reeldb serve`` prints it as a link); None when no such key works."""
+    record = row(db, "select id from api_keys where revoked_at is null and hash_scheme in "
+                     f"({','.join('?' * len(keyring.schemes))}) order by origin = 'env' desc, "
+                     "origin = 'generated' desc, created_at desc limit 1", sorted(keyring.schemes))
+    if record is None:
+        return None
+    token, now = secrets.token_urlsafe(32), time.time()
+    db.execute("delete from signin_links where expires_at < ?", [now])
+    db["signin_links"].insert({"token_hash": keyring.digest("link:" + token), "api_key_id": record["id"],
+                               "created_at": now, "expires_at": now + ttl})
+    return token
+
+
+class WebSessions:
+    """The browsers signed in to the pages, kept in ``web_sessions`` (part of :class:`Auth`)."""
+
+    def __init__(self, auth: "Auth") -> None:
+        self.auth = auth
+        self.limiter = SignInLimiter()
+
+    async def sign_in(self, key: str, address: str) -> tuple[str, str]:
+        """A new session for the API key ``key`` typed in the sign-in form: (cookie secret, csrf).
+        Raises Unauthorized (a client token, a wrong or revoked key) or SignInLimited."""
+        self.limiter.check(address)
+        try:
+            principal = await self.auth.resolve(key.strip() or None)
+            if not principal.is_key:
+                raise Unauthorized("a client token is not an API key")
+        except Unauthorized:
+            self.limiter.failed(address)
+            raise
+        keyring = self.auth.keyring
+        return await self.auth.db.execute_write_fn(lambda conn: _new_web_session(conn, keyring, principal.api_key_id))
+
+    async def redeem_link(self, token: str) -> tuple[str, str] | None:
+        """A sign-in link's session, once: None when the link is unknown, used or expired."""
+        keyring = self.auth.keyring
+
+        def write(conn: sqlite_utils.Database) -> tuple[str, str] | None:
+            token_hash = keyring.digest("link:" + token)
+            link = row(conn, "select l.api_key_id, l.expires_at, k.revoked_at from signin_links l "
+                             "join api_keys k on k.id = l.api_key_id where l.token_hash = ?", [token_hash])
+            conn.execute("delete from signin_links where token_hash = ?", [token_hash])
+            if link is None or link["expires_at"] < time.time() or link["revoked_at"] is not None:
+                return None
+            return _new_web_session(conn, keyring, link["api_key_id"])
+
+        return await self.auth.db.execute_write_fn(write)
+
+    async def find(self, secret: str | None) -> WebSession | None:
+        """The live session behind a cookie (its key still working), else None."""
+        if not secret or len(secret) > 128:
+            return None
+        secret_hash = self.auth.keyring.digest("web:" + secret)
+        found = await self.auth.db.execute_fn(lambda conn: row(
+            conn, "select s.api_key_id, s.csrf from web_sessions s join api_keys k on k.id = s.api_key_id "
+                  "where s.secret_hash = ? and s.expires_at > ? and k.revoked_at is null", [secret_hash, time.time()]))
+        return WebSession(Principal("key", found["api_key_id"]), found["csrf"]) if found else None
+
+    async def sign_out(self, secret: str) -> None:
+        secret_hash = self.auth.keyring.digest("web:" + secret)
+        await self.auth.db.execute_write_fn(lambda conn: conn.execute(
+            "delete from web_sessions where secret_hash = ?", [secret_hash]))
 
 
 def require_key(principal: Principal) -> Principal:

@@ -175,7 +175,7 @@ def serve_command(settings: Settings) -> int:
 
     app = create_app(settings)
     setup_logging(settings)  # again: litestar put handlers of its own on the root logger
-    print(banner(settings, {route.path for route in app.routes}), flush=True)
+    print(banner(settings, {route.path for route in app.routes}, app.state.signin_url), flush=True)
     from .deadlines import protocol
 
     # log_config=None, log_level=None: uvicorn's loggers propagate to ours at the levels set there
@@ -186,7 +186,7 @@ def serve_command(settings: Settings) -> int:
     return 0
 
 
-def banner(settings: Settings, paths: set[str]) -> str:
+def banner(settings: Settings, paths: set[str], signin_url: str | None = None) -> str:
     """What ``reeldb serve`` prints once it is about to listen: where to go and with what key."""
     base = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::', '') else settings.host}:{settings.port}"
     key_file = settings.data_dir / "api_key"
@@ -199,6 +199,8 @@ def banner(settings: Settings, paths: set[str]) -> str:
     lines = [f"ReelDB {version()} listening on http://{settings.host}:{settings.port} (data in {settings.data_dir})"]
     if "/" in paths:
         lines.append(f"  library    {base}/")
+    if signin_url:
+        lines.append(f"  browser    {signin_url}  (signs this browser in; works once)")
     lines += [f"  record     {base}/capture",
               f"  docs       {base}/docs",
               f"  API key    {key}",
@@ -250,7 +252,7 @@ def keys_command(settings: Settings, action: str, key_id: str | None = None, sho
                 print(f"reeldb keys revoke: no key {key_id}", file=sys.stderr)
                 return 1
             print(f"{record['id']}\trevoked={when(record['revoked_at'])}\t"
-                  "(a running server refuses it and its client tokens within seconds)")
+                  "(a running server refuses it and its client tokens within seconds; its browsers are signed out)")
             return 0
         for record in db.read_sync(list_api_keys):
             state = ("active" if record["revoked_at"] is None

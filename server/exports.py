@@ -36,6 +36,7 @@ from .sessions import Sessions, in_collection, load, rtstreams_of, set_export_st
 from .runtime import Runtime
 from .settings import Settings
 from .storage import MediaRoot
+from .text import recording_title
 
 log = logging.getLogger("reeldb.export")
 
@@ -183,6 +184,7 @@ class Exports:
             # every id the job will create, fixed now: a rerun replaces, never duplicates
             "video_id": new_id("video"),
             "asset_ids": {c["channel_id"]: new_id("video" if c["type"] == "video" else "audio") for c in stored},
+            "title": recording_title(session.get("started_at") or session["created_at"]),
         })
         now = time.time()
         export = {"id": existing["id"] if existing else new_id("job"), "session_id": session["id"],
@@ -377,8 +379,9 @@ def export_compute(ctx: JobContext) -> dict[str, Any]:
         result = export_session(folder, staging, p["video_channel_id"],
                                 progress=lambda f: ctx.progress(f * 0.9), include_raw=p["include_raw"])
         label = p["video_channel_id"] or result.video_channel_id or "audio"
+        title = p.get("title") or f"Capture {p['session_id']} ({label})"
         muxed = prepare_asset(storage, p["video_id"], result.muxed_path, result.muxed_info, "video",
-                              p["collection_id"], f"Capture {p['session_id']} ({label})", "capture",
+                              p["collection_id"], title, "capture",
                               session_id=p["session_id"], channel_id=result.video_channel_id)
         ctx.progress(0.95)
         records = [muxed]
@@ -387,7 +390,7 @@ def export_compute(ctx: JobContext) -> dict[str, Any]:
             kind = "video" if asset.kind == "video" else "audio"
             asset_id = p["asset_ids"].get(channel_id) or new_id(kind)
             records.append(prepare_asset(storage, asset_id, asset.path, asset.info, kind, p["collection_id"],
-                                         f"Capture {p['session_id']} {channel_id}", "capture-channel",
+                                         f"{title} · {channel_id}", "capture-channel",
                                          session_id=p["session_id"], channel_id=channel_id))
             assets[channel_id] = asset_id
         for warning in result.warnings:

@@ -43,6 +43,9 @@ def find(conn: Conn, kind: str, media_id: str, collection_id: str | None) -> dic
     return found
 
 
+#: What the library page does not list as videos of their own (parts of a recording, renders).
+NOT_LISTED = "('editor', 'capture-channel', 'thumbnail')"
+
 #: Where previews are made: one at a time, so a storyboard's decodes never take more than a core
 #: from the uploads and exports whose streams come first.
 PREVIEWS_LANE = "previews"
@@ -140,6 +143,57 @@ class MediaLibrary:
                                    "and coalesce(origin, '') != 'editor' order by created_at", [coll["id"], kind]))
 
         return await self.db.execute_fn(read)
+
+    async def browse(self, collection_id: str, recordings: bool | None, since: float | None, until: float | None,
+                     limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """The videos of a collection as the library page lists them, newest first: recordings
+        (``recordings=True``), other videos (False) or both (None), made in ``[since, until)``;
+        a page of them and how many there are. A recording's raw channel files, thumbnails and
+        the editor's renders are parts of something else, not listed; each recording carries
+        the ``channels`` it was recorded from."""
+        where = ["collection_id = ?", "kind = 'video'", f"coalesce(origin, '') not in {NOT_LISTED}"]
+
+        def read(conn: Conn) -> tuple[list[dict[str, Any]], int]:
+            args: list[Any] = [resolve(conn, collection_id)["id"]]
+            if recordings is not None:
+                where.append("coalesce(origin, '') " + ("= 'capture'" if recordings else "!= 'capture'"))
+            for clause, value in (("created_at >= ?", since), ("created_at < ?", until)):
+                if value is not None:
+                    where.append(clause)
+                    args.append(value)
+            sql = " and ".join(where)
+            total = conn.execute(f"select count(*) from media where {sql}", args).fetchone()[0]
+            found = list(rows(conn, f"select * from media where {sql} order by created_at desc, id desc "
+                                    "limit ? offset ?", [*args, limit, offset]))
+            for item in found:
+                item["channels"] = [r["channel_id"] for r in rows(
+                    conn, "select channel_id from media where session_id = ? and origin = 'capture-channel' "
+                          "order by channel_id", [item["session_id"]])] if item.get("session_id") else []
+            return found, total
+
+        return await self.db.execute_fn(read)
+
+    async def delete_video(self, media_id: str, collection_id: str | None) -> None:
+        """A video of the library with what was made of it: its thumbnails and, for the last
+        export of a recording, the recording's raw channel files; rows, transcripts, index rows,
+        then their folders (the renditions are in them), off the loop."""
+        def write(conn: Conn) -> list[dict[str, Any]]:
+            current = find(conn, "video", media_id, collection_id)
+            parts = ["id = ?", "parent_id = ?"]
+            args = [media_id, media_id]
+            session = current.get("session_id")
+            if session and not row(conn, "select 1 from media where session_id = ? and origin = 'capture' "
+                                         "and id != ?", [session, media_id]):
+                parts.append("(session_id = ? and origin = 'capture-channel')")
+                args.append(session)
+            gone = list(rows(conn, f"select * from media where {' or '.join(parts)}", args))
+            for item in gone:
+                store.delete_for(conn, item["id"])
+                conn["media"].delete(item["id"])
+            return gone
+
+        for item in await self.db.execute_write_fn(write):
+            await self.runtime.io(shutil.rmtree, self.file(item).parent, True)
 
     async def update(self, kind: str, media_id: str, collection_id: str | None, name: str | None,
                      description: str | None) -> dict[str, Any]:

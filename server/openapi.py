@@ -117,3 +117,155 @@ def describe_errors(document: OpenAPI) -> OpenAPI:
                 responses[code] = OpenAPIResponse(description=description, content=content)
             operation.responses = responses
     return document
+
+
+# -- what /schema shows: operations grouped, named, with the answers they really give -------------
+#: The groups, in the order the page shows them, with what each is for.
+TAGS = {
+    "collections": "Collections: the folders media and capture sessions live in.",
+    "media": "Videos, audios and images: list, read, rename, delete, thumbnails, files and uploads.",
+    "capture": "Capture sessions: created by your backend with the API key, recorded by a client with a "
+               "client token.",
+    "search": "Transcripts, the spoken-word index and search.",
+    "streams": "HLS streams of videos, spans, compilations and live rtstreams.",
+    "editor": "Timelines rendered into new videos.",
+    "jobs": "The progress and result of asynchronous work, and cancelling it.",
+    "operations": "Health of the server.",
+}
+
+#: (method, path) → summary; the rest of each operation's text comes from its handler's docstring.
+SUMMARIES = {
+    ("GET", "/health"): "Is the server up",
+    ("GET", "/collection"): "List collections",
+    ("POST", "/collection"): "Create a collection",
+    ("GET", "/collection/{collection_id}"): "Get a collection",
+    ("PATCH", "/collection/{collection_id}"): "Rename or describe a collection",
+    ("DELETE", "/collection/{collection_id}"): "Delete an empty collection",
+    ("GET", "/collection/{collection_id}/websocket"): "Get a websocket URL for events",
+    ("GET", "/files/{token}"): "Download a media file by its signed link",
+    ("GET", "/collection/{collection_id}/upload_url"): "Get a signed upload URL",
+    ("POST", "/upload/{upload_id}"): "Send a file to an upload URL",
+    ("POST", "/collection/{collection_id}/upload"): "Import an uploaded file or a URL",
+    ("GET", "/video/{media_id}/thumbnail"): "Get a video's poster",
+    ("POST", "/video/{media_id}/thumbnail"): "Make an image of a video's frame",
+    ("GET", "/video/{media_id}/thumbnails"): "List a video's frame images",
+    ("GET", "/async-response/{job_id}"): "Get a job's progress or result",
+    ("POST", "/job/{job_id}/cancel"): "Cancel a job",
+    ("GET", "/collection/{collection_id}/capture/session"): "List capture sessions",
+    ("POST", "/collection/{collection_id}/capture/session"): "Create a capture session",
+    ("GET", "/collection/{collection_id}/capture/session/{session_id}"): "Get a capture session",
+    ("POST", "/collection/{collection_id}/capture/session/{session_id}/export"): "Export a capture session",
+    ("POST", "/capture/session/token"): "Mint a client token",
+    ("POST", "/capture/session/start"): "Start a capture session (recorder)",
+    ("GET", "/capture/session/{session_id}"): "Get a capture session (recorder)",
+    ("POST", "/capture/session/{session_id}/stop"): "Stop a capture session (recorder)",
+    ("POST", "/capture/session/{session_id}/offer"): "Send the recorder's WebRTC offer",
+    ("POST", "/capture/session/{session_id}/pause"): "Pause channels (recorder)",
+    ("POST", "/capture/session/{session_id}/resume"): "Resume channels (recorder)",
+    ("GET", "/stream/{token}/{name}"): "Get a stream's playlist, segment or preview",
+    ("GET", "/stream/{token}/t/{spans}"): "Get a playlist of spans of a video",
+    ("GET", "/stream/{token}/clips/{entry}/{name}"): "Get a piece of an exact clip",
+    ("POST", "/compile"): "Compile spans of videos into one stream",
+    ("GET", "/compile/{token}"): "Get a compilation's playlist",
+    ("GET", "/rtstream/{rtstream_id}/stream"): "Get a live or recorded rtstream's playlist",
+    ("GET", "/rtstream"): "List rtstreams",
+    ("GET", "/rtstream/{rtstream_id}"): "Get an rtstream",
+    ("PATCH", "/rtstream/{rtstream_id}/status"): "Start or stop an rtstream",
+    ("POST", "/rtstream/{rtstream_id}/export"): "Export an rtstream's channel",
+    ("GET", "/rtstream/{rtstream_id}/export/status"): "Get an rtstream export's state",
+    ("GET", "/rtstream/{rtstream_id}/transcription"): "Get an rtstream's live transcript",
+    ("POST", "/rtstream/{rtstream_id}/transcription"): "Start or stop an rtstream's live transcript",
+    ("GET", "/rtstream/{rtstream_id}/transcription/status"): "Get an rtstream's transcript state",
+    ("POST", "/rtstream/{rtstream_id}/search"): "Search an rtstream's live transcript",
+    ("POST", "/video/{media_id}/search/v2"): "Search a video (v2)",
+    ("POST", "/video/{media_id}/search"): "Search a video",
+    ("POST", "/collection/{collection_id}/search/v2"): "Search a collection (v2)",
+    ("POST", "/collection/{collection_id}/search"): "Search a collection",
+    ("POST", "/video/{media_id}/workflow"): "Run a workflow on a video (subtitles)",
+    ("POST", "/video/{media_id}/stream"): "Get a stream of spans of a video",
+    ("POST", "/editor"): "Render a timeline",
+    ("POST", "/editor/download"): "Download a rendered timeline",
+    ("POST", "/timeline"): "Render a timeline (legacy)",
+}
+for _kind, _word in (("video", "video"), ("audio", "audio"), ("image", "image")):
+    SUMMARIES.update({
+        ("GET", f"/{_kind}"): f"List {_word}s" if _kind != "audio" else "List audios",
+        ("GET", f"/{_kind}/{{media_id}}"): f"Get an {_word}" if _kind != "video" else "Get a video",
+        ("PATCH", f"/{_kind}/{{media_id}}"): f"Rename or describe an {_word}" if _kind != "video"
+        else "Rename or describe a video",
+        ("DELETE", f"/{_kind}/{{media_id}}"): f"Delete an {_word}" if _kind != "video" else "Delete a video",
+        ("POST", f"/{_kind}/{{media_id}}/generate_url"): f"Get a signed link to an {_word} file",
+        ("GET", f"/{_kind}/{{media_id}}/transcription"): f"Get a{'n' if _kind != 'video' else ''} {_word}'s transcript",
+        ("POST", f"/{_kind}/{{media_id}}/transcription"): f"Transcribe a{'n' if _kind != 'video' else ''} {_word}",
+        ("POST", f"/{_kind}/{{media_id}}/index"): f"Index a{'n' if _kind != 'video' else ''} {_word}'s spoken words",
+    })
+
+#: Statuses past those every operation that takes credentials can answer (400, 401, 403).
+_STATE = ("/capture/", "/export", "/index", "/transcription", "/status", "/editor", "/timeline", "/job/", "/search")
+_MODELS = ("/search", "/index", "/transcription", "/workflow")
+
+
+def _tag(method: str, path: str) -> str:
+    if path == "/health":
+        return "operations"
+    if "/search" in path or "/transcription" in path or path.endswith("/index") or path.endswith("/workflow"):
+        return "search"
+    if "/capture" in path:
+        return "capture"
+    if path.startswith(("/stream", "/compile", "/rtstream")) or path.endswith("/stream"):
+        return "streams"
+    if path.startswith(("/editor", "/timeline")):
+        return "editor"
+    if path.startswith(("/async-response", "/job")):
+        return "jobs"
+    if path.startswith("/collection") and "upload" not in path:
+        return "collections"
+    return "media"
+
+
+def _statuses(method: str, path: str, wants: str | None, has_body: bool, has_query: bool) -> list[str]:
+    """The error statuses this operation can answer (the error envelope's), from what it takes."""
+    if path == "/health":
+        return []
+    codes = {"400"} if has_body or has_query or "{" in path else set()
+    if wants:
+        codes |= {"400", "401", "403"}
+    if "{" in path or has_query:
+        codes |= {"404", "414"}
+    if has_body:
+        codes |= {"404", "413"}  # ids inside the body (a session, an asset) may name nothing
+    if any(part in path for part in _STATE) and method != "GET" or "/capture/" in path:
+        codes.add("409")
+    if (path.startswith(("/stream/", "/files/", "/compile/")) or path.endswith("/stream")) and method == "GET":
+        codes |= {"404", "416"}  # byte ranges
+    if path.startswith("/upload/"):
+        codes.add("413")  # the file, over REELDB_MAX_UPLOAD_BYTES
+    if any(part in path for part in _MODELS):
+        codes.add("503")
+    return sorted(codes)
+
+
+def organize(document: OpenAPI, handlers: dict[tuple[str, str], tuple[str | None, str | None]]) -> OpenAPI:
+    """Tags, summaries and descriptions, and only the error statuses each operation gives.
+
+    ``handlers``: (method, path) → (what the handler wants of a credential: ``key``, ``actor`` or
+    None; its docstring), read off the app's routes."""
+    from litestar.openapi.spec import Tag
+
+    document.tags = [Tag(name=name, description=text) for name, text in TAGS.items()]
+    for path, item in (document.paths or {}).items():
+        for method in _METHODS:
+            operation = getattr(item, method, None)
+            if operation is None:
+                continue
+            key = (method.upper(), path)
+            wants, doc = handlers.get(key, (None, None))
+            operation.tags = [_tag(key[0], path)]
+            operation.summary = SUMMARIES.get(key, operation.summary)
+            if doc and not operation.description:
+                operation.description = " ".join(doc.split("\n\n")[0].split())
+            has_query = any(getattr(p, "param_in", None) == "query" for p in operation.parameters or [])
+            keep = set(_statuses(key[0], path, wants, operation.request_body is not None, has_query))
+            operation.responses = {code: r for code, r in (operation.responses or {}).items()
+                                   if not code.startswith(("4", "5")) or code in keep}
+    return document

@@ -238,3 +238,18 @@ def m014_stop_reason(db: sqlite_utils.Database) -> None:
 def m015_job_crashes(db: sqlite_utils.Database) -> None:
     """How often the server ended while a job ran (server/jobs/leases.py ``recover``)."""
     db["jobs"].add_column("crashes", int, not_null_default=0)
+
+
+@migrations()
+def m016_web_sessions(db: sqlite_utils.Database) -> None:
+    """The web pages' sign-ins (issue 22, server/auth.py): a session a browser keeps in a cookie,
+    held as a keyed hash of its secret with the form token (CSRF) that goes with it, and the
+    one-time sign-in links ``reeldb serve`` prints."""
+    db["web_sessions"].create(
+        {"secret_hash": str, "api_key_id": str, "csrf": str, "created_at": float, "expires_at": float},
+        pk="secret_hash",
+    )
+    db["web_sessions"].create_index(["api_key_id"])
+    db["signin_links"].create(
+        {"token_hash": str, "api_key_id": str, "created_at": float, "expires_at": float}, pk="token_hash",
+    )

@@ -139,6 +139,8 @@ class Settings:
     live_retention: float = 3600.0
     #: Upper bound for ``expires_in`` of client tokens (30 days).
     token_max_ttl: int = 30 * 86400
+    #: How long the one-time sign-in link ``reeldb serve`` prints stays good, seconds.
+    signin_link_ttl: float = 3600.0
     #: Largest accepted upload, bytes (multipart uploads and URL/file imports alike).
     max_upload_bytes: int = 20 * 1024**3
     #: Directories ``file://`` imports may read (comma- or os.pathsep-separated). Unset: ``file://``

@@ -227,6 +227,14 @@ class Spoken:
         job = await self.db.execute_fn(lambda conn: _pending_index(conn, media_id))
         return float(job["progress"] or 0.0) if job is not None else None
 
+    async def index_states(self, media_ids: list[str]) -> dict[str, str]:
+        """Each asset's spoken-word index as the library shows it: ``indexed``, ``indexing`` or ``none``."""
+        def read(conn: Conn) -> dict[str, str]:
+            return {m: "indexed" if store.has_index(conn, m) else "indexing" if _pending_index(conn, m) else "none"
+                    for m in media_ids}
+
+        return await self.db.execute_fn(read)
+
     # -- search ----------------------------------------------------------------------------------
     async def indexed_video(self, media_id: str) -> list[dict[str, Any]]:
         """The video, once its spoken words are indexed. A search that arrives while its index runs

@@ -7,6 +7,7 @@ use this one explicit set instead.
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import msgspec
@@ -31,3 +32,9 @@ DESCRIPTION_PATTERN = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"
 
 Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN, max_length=MAX_NAME)]
 Description = Annotated[str, msgspec.Meta(pattern=DESCRIPTION_PATTERN, max_length=MAX_DESCRIPTION)]
+
+
+def recording_title(started_at: float) -> str:
+    """A recording's title, as a person says it: "Recording, 6 Dec 2026 21:40" (the server's local time)."""
+    when = time.localtime(started_at)
+    return f"Recording, {when.tm_mday} {time.strftime('%b %Y %H:%M', when)}"

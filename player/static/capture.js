@@ -56,15 +56,25 @@
         body: body ? JSON.stringify(body) : undefined,
       });
     } catch (e) {
-      throw new ApiError(`Cannot reach the ReelDB server (${method} ${path}): ${e.message}`);
+      throw new ApiError(UNREACHABLE, 0);
     }
     let payload = null;
     try { payload = await res.json(); } catch (e) { /* not JSON */ }
     if (!res.ok || !payload || payload.success === false) {
-      const msg = (payload && (payload.message || payload.detail)) || `HTTP ${res.status}`;
-      throw new ApiError(`${method} ${path}: ${msg}`, res.status);
+      throw new ApiError(personal(res.status, payload && (payload.message || payload.detail)), res.status);
     }
     return payload.data;
+  }
+
+  // What a person reads: what happened and what to do, never a method or a path.
+  const UNREACHABLE = "The ReelDB server cannot be reached. Check that it is running and that this computer is online, then try again.";
+  function personal(status, message) {
+    if (status === 401 || status === 403) {
+      return "This recording link is no longer valid (its token expired or was revoked). Start a new recording from the library.";
+    }
+    if (status === 404) return "This recording session does not exist on the server. Start a new recording from the library.";
+    if (status >= 500 && status !== 507) return "The server had a problem with this request. Try again in a moment.";
+    return message || "The server refused this request.";
   }
 
   function formatTime(ms) {
@@ -88,6 +98,7 @@
   function render() {
     const p = state.phase;
     const live = p === "recording" || p === "paused";
+    const held = p === "interrupted" || (state.unreachable && (live || p === "starting"));
     const editable = p === "idle";
     $("add-mic").disabled = !editable || state.channels.some((c) => c.id === "mic:default");
     $("add-screen").disabled = !editable;
@@ -105,9 +116,12 @@
       c.row.classList.toggle("ended", !!c.ended);
     }
     const rec = $("rec");
-    rec.hidden = !live;
-    rec.classList.toggle("paused", p === "paused");
-    $("rec-label").textContent = p === "paused" ? "PAUSED" : "REC";
+    rec.hidden = !live && !held;
+    rec.classList.toggle("paused", p === "paused" || held);
+    $("rec-label").textContent = held ? "ON HOLD" : p === "paused" ? "PAUSED" : "REC";
+    $("resume").hidden = p !== "interrupted";
+    $("again").hidden = !["stopped", "kept", "failed"].includes(p);
+    $("offline").hidden = !state.unreachable;
     $("elapsed").textContent = formatTime(elapsed());
     document.title = live ? `${p === "paused" ? "❚❚" : "●"} ${formatTime(elapsed())} · ReelDB capture` : "ReelDB capture";
   }
@@ -138,7 +152,11 @@
     row.querySelector(".name").title = track.label || name;
     row.querySelector(".source").append(source);
     row.querySelector(".store").addEventListener("change", (e) => { channel.store = e.target.checked; });
+    row.querySelector(".store").setAttribute("aria-label", `Store ${name}`);
+    row.querySelector(".remove").setAttribute("aria-label", `Remove ${name}`);
+    row.querySelector(".remove").title = `Remove ${name}`;
     const radio = row.querySelector(".primary-choice");
+    radio.setAttribute("aria-label", `${name} is the primary screen`);
     if (kind === "video") {
       radio.addEventListener("change", () => setPrimary(id));
     } else {
@@ -370,7 +388,7 @@
         setPhase("recording");
         setStatus("Recording.");
       } else if (s === "failed" && (state.phase === "recording" || state.phase === "paused" || state.phase === "starting")) {
-        showError("The media connection to the server failed. Stop and start a new session.");
+        showError("The media connection to the server was lost. The page is checking what the server kept.");
       } else if (s === "disconnected") {
         setStatus("Media connection interrupted; waiting for it to recover…");
       }
@@ -420,9 +438,10 @@
       }, 15000);
     } catch (e) {
       if (state.phase !== "starting") return; // stop() already tore down
-      showError(e);
-      setPhase("failed");
-      teardown();
+      if (state.pc) { state.pc.close(); state.pc = null; }
+      showError(e.status === 0 ? e.message : `The recording could not start: ${e.message}`);
+      setPhase("idle"); // the channels are kept: Start again once the server answers
+      pollServer();
     }
   }
 
@@ -467,12 +486,49 @@
       setPhase("stopped");
       setStatus(`Stopped after ${formatTime(state.elapsedMs)}.`);
     } catch (e) {
-      showError(e);
-      setPhase("failed");
+      if (e.status === 409) { // the server had already ended it (it restarted): what was recorded is kept
+        setPhase("kept");
+        setStatus(KEPT);
+      } else {
+        showError(e.status === 0 ? e.message : `The recording could not be stopped cleanly: ${e.message}`);
+        setPhase(e.status === 0 ? "kept" : "failed");
+      }
     }
     teardown();
     pollServer(); // keep watching until exported/failed
   }
+
+  const KEPT = "The server ended this recording (it restarted, or lost this page for too long). What was recorded until then is kept.";
+
+  // After a reload: the session is still live on the server, which waits a while for its recorder.
+  async function resume() {
+    clearError();
+    $("resume").disabled = true;
+    const wanted = new Set((state.serverChannels || []).map((c) => c.channel_id));
+    for (const c of [...state.channels]) removeChannel(c);
+    if ([...wanted].some((id) => id.startsWith("mic:"))) await addMic();
+    for (const id of [...wanted].filter((i) => i.startsWith("display:"))) { void id; await addScreen(); }
+    for (const c of [...state.channels]) if (!wanted.has(c.id)) removeChannel(c);
+    $("resume").disabled = false;
+    if (!state.channels.length) return showError("Share the screen or the microphone again to continue.");
+    setPhase("starting");
+    setStatus("Reconnecting to the recording…");
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try { await connect(); break; } catch (e) {
+          if (state.pc) { state.pc.close(); state.pc = null; }
+          if (e.status !== 409 || attempt >= 20 || state.phase !== "starting") throw e;
+          await new Promise((r) => setTimeout(r, 1500)); // the server has not let go of the old page yet
+        }
+      }
+      startTimers();
+    } catch (e) {
+      if (state.phase !== "starting") return;
+      showError(e.status === 0 ? e.message : `The recording could not continue: ${e.message}`);
+      setPhase("interrupted");
+    }
+  }
+
 
   function teardown() {
     if (state.pc) { state.pc.close(); state.pc = null; }
@@ -497,6 +553,16 @@
     const once = async () => {
       try {
         const data = await call("GET", `/capture/session/${encodeURIComponent(state.sessionId)}`);
+        if (state.unreachable) reachable();
+        const ended = ["stopping", "stopped", "exported", "failed", "expired"].includes(data.status);
+        if (ended && ["starting", "recording", "paused", "interrupted"].includes(state.phase)) {
+          state.elapsedMs = elapsed();
+          state.runStartedAt = null;
+          teardown();
+          setPhase("kept");
+          setStatus(KEPT);
+        }
+        if (data.status === "exported" && state.phase === "kept") setStatus(`${KEPT} It is ready to watch.`);
         setServerStatus(data.status);
         if (data.status === "exported" && state.phase === "stopped") setStatus(`Stopped after ${formatTime(state.elapsedMs)}; the recording is exported.`);
         if (data.status === "exported") showPlayerLink(data.player_url);
@@ -507,13 +573,36 @@
         }
         if (FINAL_STATUSES.includes(data.status)) return;
       } catch (e) {
-        console.warn(e);
+        if (e.status === 0) unreachable();
+        else console.warn(e);
       }
       // Quicker while the server is between states, so the badge follows the page.
       const soon = ["starting", "stopping", "stopped"].includes(state.serverStatus) ? POLL_MS / 4 : POLL_MS;
       if (Date.now() < deadline) state.poll = setTimeout(once, soon);
     };
     once();
+  }
+
+  function unreachable() {
+    if (state.unreachable) return;
+    state.unreachable = true;
+    if (state.runStartedAt !== null) { state.elapsedMs = elapsed(); state.runStartedAt = null; } // the clock stops
+    $("offline-text").textContent = UNREACHABLE + " Your recording so far is kept by the server.";
+    render();
+  }
+
+  function reachable() {
+    state.unreachable = false;
+    if ((state.phase === "recording") && state.pc && state.pc.connectionState === "connected") {
+      state.runStartedAt = performance.now();
+    }
+    render();
+  }
+
+  function retry() {
+    clearError();
+    if (state.phase === "idle" && !state.serverStatus) return open(state.sessionId, state.token);
+    pollServer();
   }
 
   // --- session from the URL (or the form) --------------------------------------------------------
@@ -526,15 +615,25 @@
     try {
       const data = await call("GET", `/capture/session/${encodeURIComponent(sessionId)}`);
       setServerStatus(data.status);
-      if (data.status !== "created") {
-        showError(`This session is already ${data.status}: ask your application for a new one.`);
+      state.serverChannels = data.channels || [];
+      if (data.status === "starting" || data.status === "active") {
+        state.elapsedMs = savedRun(sessionId).elapsedMs || 0;
+        setPhase("interrupted");
+        setStatus("This recording is still running on the server, waiting for this page. Press Continue recording and share the same screen and microphone again.");
+        pollServer();
+      } else if (data.status !== "created") {
+        setPhase(data.status === "failed" ? "failed" : "kept");
+        setStatus(data.status === "failed" ? "This recording failed on the server." :
+          data.status === "exported" ? "This recording has ended and is kept. It is ready to watch." :
+            "This recording has ended and is kept; it will be ready to watch in a moment.");
+        if (data.status === "failed" && data.error) showError(`The server reports: ${data.error}`);
         if (data.status === "exported") showPlayerLink(data.player_url);
-        $("add-mic").disabled = $("add-screen").disabled = true;
-        setPhase("failed");
-        return;
+        else pollServer();
+      } else {
+        setStatus("Add the channels to record, then start.");
       }
-      setStatus("Add the channels to record, then start.");
     } catch (e) {
+      if (e.status === 0) { unreachable(); showError(e.message); render(); return; }
       showError(e);
       if (e.status === 401 || e.status === 403) { // wrong or expired token: ask again
         try { sessionStorage.removeItem(`reeldb-capture-token:${sessionId}`); } catch (err) { /* ignore */ }
@@ -542,6 +641,10 @@
       }
     }
     render();
+  }
+
+  function savedRun(sessionId) {
+    try { return JSON.parse(sessionStorage.getItem(`reeldb-capture-run:${sessionId}`) || "{}"); } catch (e) { return {}; }
   }
 
   function showLogin(sessionId) {
@@ -584,15 +687,18 @@
     $("start").addEventListener("click", start);
     $("pause").addEventListener("click", togglePause);
     $("stop").addEventListener("click", stop);
-    window.addEventListener("beforeunload", (e) => {
-      if (["starting", "recording", "paused", "stopping"].includes(state.phase)) e.preventDefault();
-    });
-    window.addEventListener("pagehide", () => { // leaving mid-recording: stop so the files are finished
-      if (["starting", "recording", "paused"].includes(state.phase)) {
-        call("POST", `/capture/session/${encodeURIComponent(state.sessionId)}/stop`, undefined, { keepalive: true })
-          .catch(() => {});
+    // Leaving mid-recording (a reload, most often): the session stays live and the server waits
+    // for the page to come back (REELDB_RECONNECT_GRACE, then it stops it, keeping the files);
+    // the tab remembers the clock so the reloaded page continues it.
+    window.addEventListener("pagehide", () => {
+      if (["starting", "recording", "paused", "interrupted"].includes(state.phase)) {
+        try {
+          sessionStorage.setItem(`reeldb-capture-run:${state.sessionId}`, JSON.stringify({ elapsedMs: elapsed() }));
+        } catch (e) { /* storage disabled */ }
       }
     });
+    $("resume").addEventListener("click", resume);
+    $("retry").addEventListener("click", retry);
     if (!window.RTCPeerConnection || !navigator.mediaDevices) {
       showError("This browser does not support WebRTC capture (use a current Chrome, Edge, Firefox or Safari over http://localhost or https).");
     }

@@ -468,6 +468,26 @@
     player.keyboardShortcutHandler(e);
   });
 
+  // ---------------------------------------------------------------- accessibility -------------
+  // Media Chrome marks its captions toggle role=button with aria-checked, which a button may not
+  // carry: it is an on/off switch, so it is named one (aria-checked then means what it says).
+  const captions = document.querySelector("media-captions-button");
+  if (captions) {
+    const asSwitch = () => { if (captions.getAttribute("role") !== "switch") captions.setAttribute("role", "switch"); };
+    new MutationObserver(asSwitch).observe(captions, { attributes: true, attributeFilter: ["role"] });
+    customElements.whenDefined("media-captions-button").then(asSwitch);
+    asSwitch();
+  }
+
+  // The time display and the speed button show their value ("0:03 / 0:10", "1x") but Media Chrome
+  // names them otherwise ("playback time"); named by what they show, speech and sight agree (the
+  // time display keeps its aria-description, "3 seconds of 10 seconds").
+  for (const el of document.querySelectorAll("media-time-display, media-playback-rate-button")) {
+    const byContent = () => { if (el.hasAttribute("aria-label")) el.removeAttribute("aria-label"); };
+    new MutationObserver(byContent).observe(el, { attributes: true, attributeFilter: ["aria-label"] });
+    byContent();
+  }
+
   load();
   loadInfo();
 })();

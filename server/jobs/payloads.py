@@ -28,6 +28,8 @@ class ExportParams(Payload, frozen=True):
     #: Every id the job creates, fixed when queued: a rerun replaces, never duplicates.
     video_id: str
     asset_ids: dict[str, str]
+    #: The recording's title in the library ("Recording, 6 Dec 2026 21:40"); older jobs have none.
+    title: str | None = None
 
 
 class TranscribeParams(Payload, frozen=True):

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 from typing import Annotated, Any
 
 import msgspec
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import CacheControlHeader
-from litestar.response import File
+from litestar.response import File, Redirect
 from litestar.static_files import create_static_files_router
 
 from reeldb.export import playlists
@@ -29,7 +29,7 @@ from reeldb.export.hls import first_pts
 from reeldb.player.captions import subtitled_master, subtitles_playlist, webvtt, with_timestamp_map
 from reeldb.player.pages import STATIC_DIR, capture_page, watch_page
 
-from ..auth import Auth, Principal
+from ..auth import Auth, Principal, WebSessions
 from ..clips import Clips
 from ..compilations import Compilations
 from ..disconnect import client_gone
@@ -41,6 +41,7 @@ from ..settings import Settings
 from ..spoken import Spoken
 from ..strict import strict_body
 from ..text import strip
+from .web import signed_in
 
 START = re.compile(r"^(\d+(\.\d+)?|(\d+:)?\d{1,2}:\d{1,2}(\.\d+)?)$")
 STREAM_PATH = re.compile(r"^/(stream/[^/]+/(index\.m3u8|t/[0-9.,\-]+\.m3u8)|compile/[^/]+\.m3u8)$")
@@ -327,19 +328,31 @@ async def _page(library: MediaLibrary, links: Links, request: Request, v: str | 
                     headers={"cache-control": REVALIDATE})
 
 
-@get("/watch", media_type=MediaType.HTML, opt=HEAD)
-async def watch(request: Request, library: MediaLibrary, links: Links, v: str | None = None, t: str | None = None,
-                c: str | None = None) -> Response[str]:
+@get("/watch", media_type=MediaType.HTML, opt=HEAD, include_in_schema=False)
+async def watch(request: Request, library: MediaLibrary, links: Links, web_sessions: WebSessions,
+                v: str | None = None, t: str | None = None, c: str | None = None) -> Response[str] | Redirect:
+    """A signed link (``v=``/``c=``) plays for anyone who has it; without one, the library's
+    sign-in (or, signed in, the library) is where to go."""
+    if v is None and c is None:
+        return await _no_link(request, web_sessions, "/watch")
     return await _page(library, links, request, v, t, c)
 
 
-@get("/embed", media_type=MediaType.HTML, opt=HEAD)
-async def embed(request: Request, library: MediaLibrary, links: Links, v: str | None = None, t: str | None = None,
-                c: str | None = None) -> Response[str]:
+@get("/embed", media_type=MediaType.HTML, opt=HEAD, include_in_schema=False)
+async def embed(request: Request, library: MediaLibrary, links: Links, web_sessions: WebSessions,
+                v: str | None = None, t: str | None = None, c: str | None = None) -> Response[str] | Redirect:
+    if v is None and c is None:
+        return await _no_link(request, web_sessions, "/embed")
     return await _page(library, links, request, v, t, c, embed=True)
 
 
-@get("/player", media_type=MediaType.HTML, opt=HEAD)
+async def _no_link(request: Request, web_sessions: WebSessions, path: str) -> Redirect:
+    if await signed_in(request, web_sessions) is None:
+        return Redirect(f"/signin?{urlencode({'next': path})}", status_code=303)
+    return Redirect("/", status_code=303)
+
+
+@get("/player", media_type=MediaType.HTML, opt=HEAD, include_in_schema=False)
 async def player(request: Request, links: Links, url: str = "") -> Response[str]:
     """What the SDK's ``play()`` opens (``PLAYER_URL?url=<stream_url>``, README): this server's
     own streams only. The host in ``url`` is ignored and only a stream or compilation path is
@@ -352,20 +365,24 @@ async def player(request: Request, links: Links, url: str = "") -> Response[str]
                     media_type="text/html", headers={"cache-control": REVALIDATE})
 
 
-@get("/favicon.ico", media_type="image/svg+xml", opt=HEAD)
+@get("/favicon.ico", media_type="image/svg+xml", opt=HEAD, include_in_schema=False)
 async def favicon(runtime: Runtime) -> Response[bytes]:
     body = await runtime.io((STATIC_DIR / "favicon.svg").read_bytes)
     return Response(body, media_type="image/svg+xml", headers={"cache-control": "public, max-age=86400"})
 
 
-@get("/capture", sync_to_thread=False, media_type=MediaType.HTML, opt=HEAD)
-def capture(request: Request, links: Links) -> Response[str]:
-    """The browser capture page; it reads ``session_id`` and ``token`` from its own URL."""
+@get("/capture", media_type=MediaType.HTML, opt=HEAD, include_in_schema=False)
+async def capture(request: Request, links: Links, web_sessions: WebSessions,
+                  session_id: str | None = None) -> Response[str] | Redirect:
+    """The browser capture page; it reads ``session_id`` and ``token`` from its own URL (the
+    library's "New recording" mints both). Opened bare, it wants a signed-in browser."""
+    if session_id is None and await signed_in(request, web_sessions) is None:
+        return Redirect(f"/signin?{urlencode({'next': '/capture'})}", status_code=303)
     return Response(capture_page(links.base_url(request)), media_type="text/html",
                     headers={"cache-control": REVALIDATE})
 
 
 static = create_static_files_router(path="/player/static", directories=[STATIC_DIR], name="player-static",
-                                    cache_control=STATIC_CACHE, opt=HEAD)
+                                    cache_control=STATIC_CACHE, opt=HEAD, include_in_schema=False)
 
 handlers = [stream_file, timeline, clip_piece, compile_shots, compile_playlist, watch, embed, player, favicon, capture, static]

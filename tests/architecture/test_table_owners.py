@@ -18,7 +18,7 @@ SERVER = Path(__file__).resolve().parents[2] / "server"
 
 #: table → the module (relative to server/) that writes it.
 OWNERS = {
-    "api_keys": "auth.py", "client_tokens": "auth.py",
+    "api_keys": "auth.py", "client_tokens": "auth.py", "web_sessions": "auth.py", "signin_links": "auth.py",
     "capture_sessions": "sessions.py", "rtstreams": "sessions.py",
     "collections": "collections.py", "compilations": "compilations.py",
     "events": "events.py", "deliveries": "events.py",

@@ -129,8 +129,9 @@ def test_record_mic_and_screen_from_the_page(server, conn, hook, browser, tmp_pa
     assert page.locator("#error").is_visible() and page.input_value("#login-session") == cap.id
     assert "st-wrong" not in page.url
 
-    # Without a token the page asks for the session and the token, and keeps the token out of the URL.
-    page.goto(page_url)
+    # Without a token the page asks for the session and the token, and keeps the token out of the URL
+    # (opened bare, /capture wants a signed-in browser: it redirects to the sign-in page).
+    page.goto(f"{page_url}?session_id={cap.id}")
     assert page.locator("#login").is_visible() and not page.locator("#recorder").is_visible()
     page.fill("#login-session", cap.id)
     page.fill("#login-token", token)

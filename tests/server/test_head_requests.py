@@ -89,7 +89,8 @@ def test_head_answers_as_get_on_every_stream_and_page(server, conn, tmp_path):
     # Pages, good and bad links alike.
     token = stream.rsplit("/", 1)[1]
     for path in (f"/watch?v={token}", f"/embed?v={token}&t=1-2", f"/watch?c={made['stream_url'].rsplit('/', 1)[1][:-5]}",
-                 f"/player?url={video.stream_url}", "/capture", "/watch?v=nope", "/player?url=http://x/y"):
+                 f"/player?url={video.stream_url}", "/capture?session_id=cap-x", "/watch?v=nope",
+                 "/player?url=http://x/y"):
         page = same_as_get(server.url + path)
         assert page.headers["content-type"].startswith("text/html") and page.headers["cache-control"] == "no-cache"
         assert page.status_code == (404 if "nope" in path or "x/y" in path else 200), path
