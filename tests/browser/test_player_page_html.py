@@ -22,10 +22,10 @@ def test_page_assets_exist_and_nothing_is_remote():
 def test_vendored_files_match_their_record():
     rows = [line.split() for line in (STATIC_DIR / "VENDORED").read_text().splitlines()]
     recorded = {row[2]: row[-1] for row in rows if len(row) >= 6 and re.fullmatch(r"[0-9a-f]{64}", row[-1])}
-    assert set(recorded) == {"hls.min.js", "media-chrome.min.js", "redoc.standalone.js"}
+    assert set(recorded) == {"hls.min.js", "htmx.min.js", "media-chrome.min.js", "redoc.standalone.js"}
     for name, digest in recorded.items():
         assert hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest() == digest, name
-    for license in ("hls.js.LICENSE", "media-chrome.LICENSE", "redoc.LICENSE", "redoc.standalone.js.LICENSE.txt"):
+    for license in ("hls.js.LICENSE", "htmx.LICENSE", "media-chrome.LICENSE", "redoc.LICENSE", "redoc.standalone.js.LICENSE.txt"):
         assert (STATIC_DIR / license).is_file(), license
 
 
