@@ -174,6 +174,8 @@ class RemoteIngest:
         self._workers: dict[str, Worker] = {}
         self._client: httpx.AsyncClient | None = None
         self._changed = asyncio.Event()
+        #: Workers already told (and logged) that they speak another wire version: one line each.
+        self._refused: set[tuple[str, int]] = set()
 
     async def start(self) -> None:
         # httpx logs every request at INFO: workers report every second, which would bury the log.
@@ -242,6 +244,16 @@ class RemoteIngest:
         return data if isinstance(data, dict) else {}
 
     # -- what workers report -----------------------------------------------------------------------
+    def same_version(self, worker_id: str, version: int) -> str | None:
+        """None for a worker of this version; else the refusal to answer it (logged once per
+        worker and version, not at each of its heartbeats)."""
+        if version == wire.VERSION:
+            return None
+        if (worker_id, version) not in self._refused:
+            self._refused.add((worker_id, version))
+            log.error("ingest worker %s refused: %s", worker_id, wire.version_refusal(version))
+        return wire.version_refusal(version)
+
     def heartbeat(self, beat: wire.Heartbeat) -> list[str]:
         """Record a worker's report; return the sessions it owns (it closes any others)."""
         worker_id, url, cpu, bitrate, sessions = beat.worker_id, beat.url, beat.cpu, beat.bitrate, beat.sessions

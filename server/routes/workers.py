@@ -10,8 +10,6 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
-import logging
-
 from litestar import Request, get, post
 
 from ..capture_runtime import CaptureRuntime
@@ -20,23 +18,16 @@ from ..ingest.backend import WORKER_TOKEN_HEADER, token_matches
 from ..ingest import wire
 from ..ingest.remote import RemoteIngest
 
-log = logging.getLogger("reeldb.ingest")
 
 
 class WrongVersion(Conflict):
     error_code = wire.WRONG_VERSION
 
 
-#: Workers already told (and logged) that they speak another version: one line each, not one a second.
-_refused: set[tuple[str, int]] = set()
-
-
-def _same_version(worker_id: str, version: int) -> None:
-    if version != wire.VERSION:
-        if (worker_id, version) not in _refused:
-            _refused.add((worker_id, version))
-            log.error("ingest worker %s refused: %s", worker_id, wire.version_refusal(version))
-        raise WrongVersion(wire.version_refusal(version))
+def _same_version(backend: RemoteIngest, worker_id: str, version: int) -> None:
+    refusal = backend.same_version(worker_id, version)
+    if refusal is not None:
+        raise WrongVersion(refusal)
 
 
 def _remote(request: Request[Any, Any, Any], capture: CaptureRuntime) -> RemoteIngest:
@@ -70,14 +61,14 @@ async def heartbeat(data: wire.Heartbeat, request: Request[Any, Any, Any], captu
     if not own_address(data.url, request.client.host if request.client else None):
         raise Forbidden("an ingest worker announces a URL on its own address (http://<the address it calls "
                         "from>:<port>)")
-    _same_version(data.worker_id, data.version)
+    _same_version(backend, data.worker_id, data.version)
     return {"success": True, "data": wire.to_builtins(wire.Owned(backend.heartbeat(data)))}
 
 
 @post("/internal/ingest/events", status_code=200, include_in_schema=False)
 async def events(data: wire.Events, request: Request[Any, Any, Any], capture: CaptureRuntime) -> dict[str, Any]:
     backend = _remote(request, capture)
-    _same_version(data.worker_id, data.version)
+    _same_version(backend, data.worker_id, data.version)
     await backend.deliver(data.worker_id, data.events)
     return {"success": True, "data": {}}
 

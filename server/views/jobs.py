@@ -17,6 +17,8 @@ from ..settings import Settings
 from ..spoken import Spoken
 from . import media
 
+RENDER_KINDS = frozenset(part.name for part in RENDERS)
+
 
 class Presenters:
     """A finished job's stored result as the API's answer, by job kind (URLs depend on the caller)."""
@@ -37,7 +39,7 @@ class Presenters:
             return await self.spoken.present_transcript(result)
         if kind == "index":
             return {"message": "Spoken words indexed", **result}
-        if kind in {part.name for part in RENDERS}:
+        if kind in RENDER_KINDS:
             return await self.editor.present(result, base)
         return result
 
