@@ -171,6 +171,18 @@ class Sessions:
     async def load(self, session_id: str) -> dict[str, Any]:
         return await self.db.execute_fn(lambda conn: load(conn, session_id))
 
+    async def hand_over(self, session_id: str, token_id: str) -> dict[str, Any]:
+        """The session's recorder becomes the client token ``token_id``: its key's signed-in page,
+        opened again in another tab (no token of its own), takes the recording over; the token that
+        started it loses it (one recorder at a time). A session not yet started needs no hand-over."""
+        def write(conn: Conn) -> dict[str, Any]:
+            current = load(conn, session_id)
+            if current.get("started_by"):
+                conn["capture_sessions"].update(session_id, {"started_by": token_id})
+            return current
+
+        return await self.db.execute_write_fn(write)
+
     async def start(self, session_id: str, actor: Principal, channels: list[dict[str, Any]], primary: str | None,
                     ws_connection_id: str | None, callback_url: str | None) -> dict[str, Any]:
         if not actor.is_key and (callback_url or ws_connection_id):

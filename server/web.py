@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from .auth import Auth, Principal
+from .auth import Auth, Principal, token_fingerprint
 from .collections import Collections
 from .errors import BadRequest, NotFound
 from .jobs import JobQueue
@@ -114,6 +114,14 @@ class FrontDoor:
                                                 {"started_from": "library"})
         token, _ = await self.auth.mint_client_token(viewer.api_key_id, RECORDING_TOKEN_SECONDS, "web")
         return session["id"], token
+
+    async def recording_token(self, viewer: Principal, session_id: str) -> str:
+        """A new client token for a recording of the signed-in user's, for its capture page opened
+        where the first token is not (another tab, a link from history): the page takes it over."""
+        await self.sessions.load_for(session_id, viewer)  # 404 for no such session
+        token, _ = await self.auth.mint_client_token(viewer.api_key_id, RECORDING_TOKEN_SECONDS, "web")
+        await self.sessions.hand_over(session_id, token_fingerprint(token))
+        return token
 
     async def upload_slot(self, collection_id: str, name: str | None, base: str) -> str:
         collection = await self.collections.get(collection_id)
