@@ -109,12 +109,18 @@ def is_noise(text: str, confidence: float) -> bool:
     return alnum < 2 or alnum / len(stripped) < 0.5
 
 
+def _unbullet(text: str) -> str:
+    """A line without the bullet or icon it starts with (read as ``•``, ``¢``, ``«``, ``©``…)."""
+    first, _, rest = text.partition(" ")
+    return rest if rest and len(first) == 1 and not _ALNUM.match(first) and first not in "$#>([{\"'" else text
+
+
 def clean(lines: Iterable[Line]) -> list[Line]:
-    """Noise dropped, whitespace collapsed, and each line kept once (its first place)."""
+    """Noise dropped, bullets and whitespace trimmed, and each line kept once (its first place)."""
     seen: set[str] = set()
     kept = []
     for line in lines:
-        text = _SPACES.sub(" ", line.text).strip()
+        text = _unbullet(_SPACES.sub(" ", line.text).strip())
         if is_noise(text, line.confidence):
             continue
         key = text.casefold()

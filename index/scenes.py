@@ -94,6 +94,12 @@ Keep = Callable[[int, float, Image.Image], None]
 Progress = Callable[[float], None]
 
 
+def extraction_name(extraction_type: str | None) -> str:
+    """``shot_based`` or ``time_based`` (the SDK sends ``shot`` / ``time``; None is shot-based)."""
+    return {"shot": "shot_based", "time": "time_based", None: "shot_based", "": "shot_based"}.get(
+        extraction_type, extraction_type or "shot_based")
+
+
 def config_from(extraction_type: str | None, config: dict | None) -> ShotBased | TimeBased:
     """The SDK's ``extraction_type`` / ``extraction_config`` (None values mean defaults)."""
     given = {k: v for k, v in (config or {}).items() if v is not None}
@@ -192,7 +198,8 @@ def novelty(a: np.ndarray, b: np.ndarray) -> float:
     ink_b = edges(b16)
     new_rows = int(ink_b.sum()) - int(ink_b[: h - dy].sum() if dy >= 0 else ink_b[-dy:].sum())
     changed = int(((np.abs(sa - sb) > LEVEL) & (ink_b[: h - dy] if dy >= 0 else ink_b[-dy:])).sum())
-    return (changed + new_rows) / max(int(ink_b.sum()), int(INK_FLOOR * b.size), 1)
+    # (no ink floor here: a few typed lines on an empty terminal are all of its text, and new)
+    return (changed + new_rows) / max(int(ink_b.sum()), int(0.002 * b.size), 1)
 
 
 class ShotCutter:

@@ -49,8 +49,12 @@ LLM = Feature("asking questions of media", "answers and translations come from a
               plural=False)
 TYPED = Feature("typed indexes", ("semantic_search, query and aggregate run over typed indexes (video.index()), which "
                                   "ReelDB does not have yet; search() covers spoken words"))
-SCENES = Feature("scene indexes", ("ReelDB bundles no vision model to describe frames and does not yet read the text "
-                                   "on screen (OCR); search() covers spoken words"))
+SCENES = Feature("scene indexes", ("ReelDB reads the text on screen of videos (index_scenes(), search(index_type="
+                                   "'scene')) but bundles no vision model to describe frames, and keeps no scene "
+                                   "index of rtstreams; list_scene_index() and get_scene_index() give a video's"))
+LIVE_SCENES = Feature("live scene indexes", (
+    "ReelDB reads screen text of recorded videos after their export (index_scenes() on the exported video), not of "
+    "rtstreams as they stream"))
 LIVE_SPOKEN = Feature("live spoken-word indexes", (
     "ReelDB transcribes rtstreams live (start_transcript(), get_transcript(), search()) but does not yet keep "
     "those transcripts as an rtstream index; a recording's spoken words are indexed when it is exported"))
@@ -128,12 +132,8 @@ TABLE: list[Unoffered] = [
     *_rows(GENERATIVE, f"POST {C}/generate/image", f"POST {C}/generate/audio", f"POST {C}/generate/video",
            f"POST {C}/generate/text", f"POST {C}/generate/video/dub"),
     *_rows(RTSP, "POST /rtstream"),
-    *_rows(SCENES, "POST /rtstream/collection/{collection_id:str}/search",
-           f"GET {V}/index", f"POST {V}/scenes", f"GET {V}/scenes", f"GET {V}/scenes/{{scene_collection_id:str}}",
-           f"DELETE {V}/scenes/{{scene_collection_id:str}}", f"POST {V}/index/scene", f"GET {V}/index/scene",
-           f"GET {V}/index/scene/{{scene_index_id:str}}", f"DELETE {V}/index/scene/{{scene_index_id:str}}",
-           f"POST {V}/scene/{{scene_id:str}}/describe", f"POST {V}/frame/{{frame_id:str}}/describe",
-           f"POST {R}/index/scene", f"GET {R}/index/scene", f"GET {R}/index/scene/{{index_id:str}}",
+    *_rows(SCENES, "POST /rtstream/collection/{collection_id:str}/search", f"GET {V}/index"),
+    *_rows(LIVE_SCENES, f"POST {R}/index/scene", f"GET {R}/index/scene", f"GET {R}/index/scene/{{index_id:str}}",
            f"PATCH {R}/index/scene/{{index_id:str}}/status", f"GET {R}/index/{{index_id:str}}"),
     *_rows(ALERTS, f"POST {R}/index/{{index_id:str}}/alert", f"GET {R}/index/{{index_id:str}}/alert",
            f"PATCH {R}/index/{{index_id:str}}/alert/{{alert_id:str}}/status",
@@ -172,14 +172,14 @@ def scene_index_feature(body: Any) -> Feature:
     whose segments a prompt describes). Each names its own missing piece."""
     body = body if isinstance(body, dict) else {}
     if body.get("extraction_type") != "transcript":
-        return SCENES
+        return LIVE_SCENES
     if body.get("extraction_config") and not body.get("prompt"):
         return LIVE_SPOKEN
     return AUDIO_PROMPT
 
 
 #: Rows answered by :func:`scene_index_feature` rather than by their row's feature.
-BY_BODY = {("POST", f"{V}/index/scene"), ("POST", f"{R}/index/scene")}
+BY_BODY = {("POST", f"{R}/index/scene")}
 
 
 def _answer_by_body() -> Callable[..., Any]:
@@ -227,5 +227,5 @@ def _build() -> tuple[list[HTTPRouteHandler], list[UnofferedMethod]]:
 #: (``app.state.unoffered``, read by ``errors.handle_exception``).
 handlers, UNOFFERED_METHODS = _build()
 
-#: The message of a search with ``search_type`` or ``index_type`` ``scene`` (SDK ``SceneSearch``).
+#: The message of a scene search of rtstreams (``namespace="rtstream"``).
 SCENE_SEARCH = unavailable_message(SCENES)
