@@ -179,7 +179,10 @@ class Reader:
             if it is None:
                 return []
             for item in tesserocr.iterate_level(it, level):
-                text = item.GetUTF8Text(level) or ""
+                try:
+                    text = item.GetUTF8Text(level) or ""
+                except RuntimeError:  # an empty block (a blank or all-noise frame): nothing to read
+                    continue
                 box = item.BoundingBox(level) or (0, 0, 0, 0)
                 found.append(Line(text.strip(), tuple(int(v * scale) for v in box),  # type: ignore[arg-type]
                                   float(item.Confidence(level))))

@@ -12,7 +12,7 @@ from litestar import Request, delete, get, post
 from litestar.response import File
 
 from ..auth import Principal
-from ..errors import NotFound, Unavailable
+from ..errors import BadRequest, NotFound, Unavailable
 from ..jobs import JobQueue
 from ..links import Links
 from ..scenes import Scenes
@@ -29,6 +29,14 @@ class ExtractBody(msgspec.Struct):
     extraction_config: dict[str, Any] | None = None
     force: bool | None = False
     callback_url: str | None = None
+
+
+class DescribeBody(msgspec.Struct):
+    """``describe(prompt, model_name, model_config)``: accepted; the description is the text read."""
+
+    prompt: str | None = None
+    model_name: str | None = None
+    model_config: dict[str, Any] | None = None
 
 
 class SceneIndexBody(msgspec.Struct):
@@ -88,6 +96,18 @@ async def index_scenes(media_id: str, data: SceneIndexBody, request: Request, sc
     return await answer_job(jobs, presenters, settings, links, request, job_id)
 
 
+@get(f"{V}/index")
+async def get_scenes(media_id: str, scenes: Scenes, key: Principal, index_type: str = "scene") -> dict[str, Any]:
+    """``get_scenes()`` (deprecated in the SDK): the records of the video's latest scene index."""
+    if index_type != "scene":
+        raise BadRequest("index_type must be scene")
+    made = [i for i in await scenes.indexes(media_id) if i["status"] == "done"]
+    if not made:
+        return {"success": True, "data": []}
+    found = await scenes.records(media_id, made[-1]["scene_index_id"])
+    return {"success": True, "data": found["scene_index_records"]}
+
+
 @get(f"{V}/index/scene")
 async def list_scene_indexes(media_id: str, scenes: Scenes, key: Principal) -> dict[str, Any]:
     return {"success": True, "data": {"scene_indexes": await scenes.indexes(media_id)}}
@@ -105,13 +125,15 @@ async def delete_scene_index(media_id: str, scene_index_id: str, scenes: Scenes,
 
 
 @post(f"{V}/scene/{{scene_id:str}}/describe", status_code=200)
-async def describe_scene(media_id: str, scene_id: str, scenes: Scenes, key: Principal) -> dict[str, Any]:
+async def describe_scene(media_id: str, scene_id: str, scenes: Scenes, key: Principal,
+                         data: DescribeBody | None = None) -> dict[str, Any]:
     """``Scene.describe()``: the text on the scene's frames (OCR), kept as its description."""
     return {"success": True, "data": await scenes.describe(media_id, scene_id, None)}
 
 
 @post(f"{V}/frame/{{frame_id:str}}/describe", status_code=200)
-async def describe_frame(media_id: str, frame_id: str, scenes: Scenes, key: Principal) -> dict[str, Any]:
+async def describe_frame(media_id: str, frame_id: str, scenes: Scenes, key: Principal,
+                         data: DescribeBody | None = None) -> dict[str, Any]:
     """``Frame.describe()``: the text on the frame (OCR), kept as its description."""
     return {"success": True, "data": await scenes.describe(media_id, None, frame_id)}
 
@@ -126,5 +148,5 @@ async def serve_frame(token: str, scenes: Scenes, links: Links) -> File:
     return File(path=path, filename=path.name, content_disposition_type="inline", media_type="image/jpeg")
 
 
-handlers = [extract_scenes, list_scene_collections, get_scene_collection, delete_scene_collection, index_scenes,
+handlers = [get_scenes, extract_scenes, list_scene_collections, get_scene_collection, delete_scene_collection, index_scenes,
             list_scene_indexes, get_scene_index, delete_scene_index, describe_scene, describe_frame, serve_frame]

@@ -12,10 +12,10 @@ litestar handlers. Rules they follow:
   patterns here only add static tails or methods that no implemented route has at that path; path
   parameters use the names the implemented routes use at the same place (``media_id``,
   ``collection_id``, ``rtstream_id``). ``tests/server/test_dropin_unavailable.py`` checks both.
-- Two calls are methods that an implemented path does not take (``ON_IMPLEMENTED_PATHS``: ``POST
-  /rtstream``, ``GET /video/{id}/index``): a handler would add a method the OpenAPI document does
-  not list, so they stay the 405 the document implies, with ``Allow``, and the row's message and
-  ``error_code: NOT_AVAILABLE`` (``UNOFFERED_METHODS``, kept in ``app.state.unoffered``). The SDK raises either the same way.
+- One call is a method that an implemented path does not take (``ON_IMPLEMENTED_PATHS``: ``POST
+  /rtstream``): a handler would add a method the OpenAPI document does not list, so it stays the 405
+  the document implies, with ``Allow``, and the row's message and ``error_code: NOT_AVAILABLE``
+  (``UNOFFERED_METHODS``, kept in ``app.state.unoffered``). The SDK raises either the same way.
 - They are left out of the OpenAPI document (``include_in_schema=False``): the document describes
   what ReelDB does, and schemathesis (rightly) counts every 5xx it meets as a failure. The table
   below, and the README's table of the SDK's features, are where they are described.
@@ -49,9 +49,6 @@ LLM = Feature("asking questions of media", "answers and translations come from a
               plural=False)
 TYPED = Feature("typed indexes", ("semantic_search, query and aggregate run over typed indexes (video.index()), which "
                                   "ReelDB does not have yet; search() covers spoken words"))
-SCENES = Feature("scene indexes", ("ReelDB reads the text on screen of videos (index_scenes(), search(index_type="
-                                   "'scene')) but bundles no vision model to describe frames, and keeps no scene "
-                                   "index of rtstreams; list_scene_index() and get_scene_index() give a video's"))
 LIVE_SCENES = Feature("live scene indexes", (
     "ReelDB reads screen text of recorded videos after their export (index_scenes() on the exported video), not of "
     "rtstreams as they stream"))
@@ -132,8 +129,8 @@ TABLE: list[Unoffered] = [
     *_rows(GENERATIVE, f"POST {C}/generate/image", f"POST {C}/generate/audio", f"POST {C}/generate/video",
            f"POST {C}/generate/text", f"POST {C}/generate/video/dub"),
     *_rows(RTSP, "POST /rtstream"),
-    *_rows(SCENES, "POST /rtstream/collection/{collection_id:str}/search", f"GET {V}/index"),
-    *_rows(LIVE_SCENES, f"POST {R}/index/scene", f"GET {R}/index/scene", f"GET {R}/index/scene/{{index_id:str}}",
+    *_rows(LIVE_SCENES, "POST /rtstream/collection/{collection_id:str}/search", f"POST {R}/index/scene",
+           f"GET {R}/index/scene", f"GET {R}/index/scene/{{index_id:str}}",
            f"PATCH {R}/index/scene/{{index_id:str}}/status", f"GET {R}/index/{{index_id:str}}"),
     *_rows(ALERTS, f"POST {R}/index/{{index_id:str}}/alert", f"GET {R}/index/{{index_id:str}}/alert",
            f"PATCH {R}/index/{{index_id:str}}/alert/{{alert_id:str}}/status",
@@ -167,9 +164,10 @@ def _answer(message: str) -> Callable[..., Any]:
 
 def scene_index_feature(body: Any) -> Feature:
     """``POST …/index/scene`` is four SDK methods, told apart by the body: ``index_scenes`` and
-    ``index_visuals`` (shot or time extraction: frames to describe), ``RTStream.index_spoken_words``
+    ``index_visuals`` (shot or time extraction: frames to read; of an rtstream, live), ``RTStream.index_spoken_words``
     (a transcript segmented by ``extraction_config``, no prompt) and ``index_audio`` (a transcript
-    whose segments a prompt describes). Each names its own missing piece."""
+    whose segments a prompt describes). Each names its own missing piece (a video's screen-text
+    index is implemented: ``routes/scenes.py``)."""
     body = body if isinstance(body, dict) else {}
     if body.get("extraction_type") != "transcript":
         return LIVE_SCENES
@@ -205,7 +203,7 @@ def _handler(path: str, rows: list[Unoffered]) -> list[HTTPRouteHandler]:
 
 #: Rows whose path an implemented route takes with other methods (in the OpenAPI document): no handler
 #: of their own, which would add a method the document does not list; the 405 says the row's message.
-ON_IMPLEMENTED_PATHS = {("POST", "/rtstream"), ("GET", f"{V}/index")}
+ON_IMPLEMENTED_PATHS = {("POST", "/rtstream")}
 
 
 def _build() -> tuple[list[HTTPRouteHandler], list[UnofferedMethod]]:
@@ -227,5 +225,3 @@ def _build() -> tuple[list[HTTPRouteHandler], list[UnofferedMethod]]:
 #: (``app.state.unoffered``, read by ``errors.handle_exception``).
 handlers, UNOFFERED_METHODS = _build()
 
-#: The message of a scene search of rtstreams (``namespace="rtstream"``).
-SCENE_SEARCH = unavailable_message(SCENES)
