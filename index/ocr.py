@@ -34,6 +34,8 @@ MAX_READ_PIXELS = 2560 * 1440
 MIN_CONFIDENCE = 45.0
 _ALNUM = re.compile(r"[^\W_]", re.UNICODE)
 _SPACES = re.compile(r"\s+")
+#: Marks a line may start with that are text, not a bullet: shell prompts, quotes, brackets, signs.
+_KEPT_MARKS = set("$#>%([{\"'")
 
 
 class MissingLanguage(ValueError):
@@ -112,7 +114,9 @@ def is_noise(text: str, confidence: float) -> bool:
 def _unbullet(text: str) -> str:
     """A line without the bullet or icon it starts with (read as ``•``, ``¢``, ``«``, ``©``…)."""
     first, _, rest = text.partition(" ")
-    return rest if rest and len(first) == 1 and not _ALNUM.match(first) and first not in "$#>([{\"'" else text
+    if rest and len(first) <= 2 and not _ALNUM.search(first) and not set(first) & _KEPT_MARKS:
+        return rest
+    return text
 
 
 def clean(lines: Iterable[Line]) -> list[Line]:
