@@ -452,3 +452,15 @@ def test_the_sdk_page_table_is_true(ctx):
         if state == "not available":
             wrong.append((key, state, f"returned {str(result)[:120]}"))
     assert not wrong, "\n".join(map(str, wrong))
+
+
+def test_a_recordings_stored_display_gets_a_screen_text_index(ctx):
+    """``REELDB_AUTO_INDEX`` (issue 20): the export of the recording's stored display is read for its
+    screen text unasked, as its speech is transcribed (the test pattern shows no text: empty scenes)."""
+    video = ctx.coll.get_video(ctx.cap.exported_video_id)
+    deadline = time.time() + 120
+    while not (made := [i for i in video.list_scene_index() if i["status"] == "done"]):
+        assert time.time() < deadline, video.list_scene_index()
+        time.sleep(1)
+    assert made[0]["source"] == "screen_text" and made[0]["scene_count"] >= 1
+    assert all(set(r) == {"start", "end", "description"} for r in video.get_scene_index(made[0]["scene_index_id"]))

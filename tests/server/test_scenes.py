@@ -16,7 +16,6 @@ from support.in_process import InProcessServer
 from support.media import make_audio, play
 from support.screens import record, slide, terminal
 
-from conftest import SERVER_SETTINGS
 
 #: One slide a topic: the words shown (never said: the video is silent), a paraphrase of it.
 TOPICS = [
@@ -34,6 +33,8 @@ TOPICS = [
      "how advertising money is split"),
 ]
 SECONDS = 3.0
+#: The suite's server settings (tests/conftest.py), the SDK's answers waited for up to 10 s.
+SETTINGS = {"sync_wait": "10"}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def deck(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    server = InProcessServer(tmp_path_factory.mktemp("scene-server") / "data", env=SERVER_SETTINGS).start()
+    server = InProcessServer(tmp_path_factory.mktemp("scene-server") / "data", env=SETTINGS).start()
     yield server
     server.stop()
 
