@@ -26,7 +26,7 @@ import numpy as np
 import sqlite_utils
 
 from .segments import Segment
-from .store import Tables, _transaction, apply_schema
+from .store import Tables, _transaction, apply_schema, bump, replace_segments
 
 TABLES = Tables(segments="scene_records", fts="scene_records_fts", indexes="scene_indexes", owner="index_id",
                 state="scene_state")
@@ -68,11 +68,6 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     """For the stage on its own (tests, benches); the server's migrations own the schema."""
     if not db["scene_indexes"].exists():
         apply_schema(db, SCHEMA_V1)
-
-
-def _bump(db: sqlite_utils.Database) -> int:
-    db.execute("UPDATE scene_state SET value = value + 1 WHERE key = 'generation'")
-    return int(next(db.query("SELECT value FROM scene_state WHERE key = 'generation'"))["value"])
 
 
 # -- scene collections --------------------------------------------------------------------------
@@ -158,15 +153,9 @@ def save_index(db: sqlite_utils.Database, index_id: str, asset_id: str, meta: di
                records: Sequence[Segment], vectors: np.ndarray, *, embed_model: str) -> int:
     """Store (replace) a scene index and its records; ``meta`` holds name, extraction_type, config,
     source, prompt, model_name, langs. Returns the new generation."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2 or len(vectors) != len(records):
-        raise ValueError(f"{len(records)} records but vectors of shape {vectors.shape}")
     with _transaction(db):
-        db.execute("DELETE FROM scene_records WHERE index_id = ?", [index_id])
-        db.conn.executemany(
-            'INSERT INTO scene_records (index_id, seq, start, "end", text, vector) VALUES (?, ?, ?, ?, ?, ?)',
-            [(index_id, i, r.start, r.end, r.text, vectors[i].tobytes()) for i, r in enumerate(records)])
-        gen = _bump(db)
+        vectors = replace_segments(db, TABLES, index_id, records, vectors)
+        gen = bump(db, TABLES)
         db.execute(
             "INSERT OR REPLACE INTO scene_indexes (index_id, asset_id, name, extraction_type, config, source, prompt, "
             "model_name, langs, embed_model, dim, record_count, generation, created_at) "
@@ -182,7 +171,7 @@ def delete_index(db: sqlite_utils.Database, index_id: str) -> bool:
         db.execute("DELETE FROM scene_records WHERE index_id = ?", [index_id])
         cur = db.execute("DELETE FROM scene_indexes WHERE index_id = ?", [index_id])
         if cur.rowcount:
-            _bump(db)
+            bump(db, TABLES)
     return bool(cur.rowcount)
 
 

@@ -56,18 +56,21 @@ class ShotBased:
     """VideoDB's ``shot_based`` extraction: ``threshold`` (default 20; higher, fewer scenes) and
     ``frame_count`` (frames kept per scene for a scene collection)."""
 
+    #: VideoDB's sensitivity: a cut where ``threshold`` % of the picture's strokes changed.
     threshold: float = 20.0
+    #: Frames kept per scene (a scene collection's; an index reads more, ``screen_text``).
     frame_count: int = 1
+    #: Pictures looked at a second (every frame is decoded; these are compared).
     sample_fps: float = 4.0
     #: Two cuts closer than this are one change (a slide's transition, a page loading): one scene.
     min_scene: float = 1.0
 
-    @property
-    def cut_ratio(self) -> float:
-        """The share of the ink that must change for a cut: 0.2 at the default threshold 20 (measured
-        on H.264 screens: a new slide of the same layout changes ~0.33 of it, a scroll ~0.05 and a
-        typed line ~0.02)."""
-        return max(0.05, min(0.95, self.threshold / 100.0))
+
+def cut_ratio(threshold: float) -> float:
+    """The share of the strokes that must change for a cut: 0.2 at the default threshold 20 (measured
+    on H.264 screens: a new slide of the same layout changes ~0.33 of them, a scroll ~0.05 and a
+    typed line ~0.02)."""
+    return max(0.05, min(0.95, threshold / 100.0))
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,7 @@ class ShotCutter:
 
     def __init__(self, config: ShotBased, frames_per_scene: int) -> None:
         self.config = config
+        self.cut = cut_ratio(config.threshold)
         self.cap = max(1, frames_per_scene)
         self.prev: np.ndarray | None = None
         self.ref: np.ndarray | None = None  # the last frame kept in this scene
@@ -226,7 +230,7 @@ class ShotCutter:
             self.prev, self.scene_start = small, t
             return actions
         step, _ = change(self.prev, small)
-        if step >= self.config.cut_ratio:
+        if step >= self.cut:
             if t - self.scene_start < self.config.min_scene:
                 actions.append("redo")
             else:

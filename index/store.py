@@ -166,15 +166,8 @@ def save_index(
 
     Returns the new generation. Raises ValueError if counts or shapes disagree.
     """
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2 or len(vectors) != len(segments):
-        raise ValueError(f"{len(segments)} segments but vectors of shape {vectors.shape}")
     with _transaction(db):
-        db.execute("DELETE FROM spoken_segments WHERE asset_id = ?", [asset_id])
-        db.conn.executemany(
-            'INSERT INTO spoken_segments (asset_id, seq, start, "end", text, vector, channel) VALUES (?, ?, ?, ?, ?, ?, ?)',
-            [(asset_id, i, s.start, s.end, s.text, vectors[i].tobytes(), s.channel) for i, s in enumerate(segments)],
-        )
+        vectors = replace_segments(db, SPOKEN, asset_id, segments, vectors)
         gen = _bump(db)
         db.execute(
             """INSERT OR REPLACE INTO spoken_indexes (asset_id, embed_model, dim, segment_count, generation, created_at)
@@ -184,9 +177,29 @@ def save_index(
     return gen
 
 
+def replace_segments(db: sqlite_utils.Database, tables: Tables, owner_id: str, segments: Sequence[Segment],
+                     vectors: np.ndarray) -> np.ndarray:
+    """Inside the caller's transaction: the owner's rows replaced by ``segments`` with their
+    ``vectors`` (float32, one row each; ValueError if they disagree). Returns the vectors as stored."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) != len(segments):
+        raise ValueError(f"{len(segments)} segments but vectors of shape {vectors.shape}")
+    db.execute(f"DELETE FROM {tables.segments} WHERE {tables.owner} = ?", [owner_id])
+    db.conn.executemany(
+        f'INSERT INTO {tables.segments} ({tables.owner}, seq, start, "end", text, vector, channel) '
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(owner_id, i, s.start, s.end, s.text, vectors[i].tobytes(), s.channel) for i, s in enumerate(segments)])
+    return vectors
+
+
+def bump(db: sqlite_utils.Database, tables: Tables) -> int:
+    """The index's generation, moved on (every change of its rows)."""
+    db.execute(f"UPDATE {tables.state} SET value = value + 1 WHERE key = 'generation'")
+    return int(next(db.query(f"SELECT value FROM {tables.state} WHERE key = 'generation'"))["value"])
+
+
 def _bump(db: sqlite_utils.Database) -> int:
-    db.execute("UPDATE index_state SET value = value + 1 WHERE key = 'generation'")
-    return int(next(db.query("SELECT value FROM index_state WHERE key = 'generation'"))["value"])
+    return bump(db, SPOKEN)
 
 
 def has_index(db: sqlite_utils.Database, asset_id: str) -> bool:

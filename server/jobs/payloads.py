@@ -79,24 +79,26 @@ class PreviewsParams(Payload, frozen=True):
     hls_path: str
 
 
-class ExtractScenesParams(Payload, frozen=True):
+class ScenesParams(Payload, frozen=True):
+    """What both scene kinds read: a video file and VideoDB's extraction (``shot_based`` /
+    ``time_based`` and its config)."""
+
     asset_id: str
     path: str
-    #: Fixed when queued: a rerun replaces the collection, never duplicates it.
-    collection_id: str
     extraction_type: str
     config: dict[str, Any]
+
+
+class ExtractScenesParams(ScenesParams, frozen=True):
+    #: Fixed when queued: a rerun replaces the collection, never duplicates it.
+    collection_id: str
     #: Where the kept frames' JPEGs go, relative to the media root (under the asset's folder).
     frames_dir: str
 
 
-class SceneIndexParams(Payload, frozen=True):
-    asset_id: str
-    path: str
+class SceneIndexParams(ScenesParams, frozen=True):
     #: Fixed when queued (the SDK's ``scene_index_id``).
     index_id: str
-    extraction_type: str
-    config: dict[str, Any]
     #: OCR languages (``REELDB_OCR_LANGS``, checked when queued); empty for given scenes.
     langs: list[str]
     name: str | None = None

@@ -17,21 +17,15 @@ from support.media import make_audio, play
 from support.screens import record, slide, terminal
 
 
-#: One slide a topic: the words shown (never said: the video is silent), a paraphrase of it.
-TOPICS = [
-    ("Invoice 4471 overdue for Acme", ["Payment reminder sent twice", "Finance escalation pending"],
-     "unpaid bill from a customer"),
-    ("Kubernetes cluster upgrade plan", ["Drain nodes before rollout", "Rollback within ten minutes"],
-     "updating container orchestration"),
-    ("Quarterly hiring forecast", ["Two backend engineers", "One product designer"],
-     "recruiting new staff"),
-    ("Datacenter power outage postmortem", ["Generator failed to start", "Batteries lasted eight minutes"],
-     "electricity failure incident review"),
-    ("Customer onboarding checklist", ["Verify email address", "Schedule welcome call"],
-     "welcoming a new customer"),
-    ("Marketing budget allocation", ["Search ads forty percent", "Conferences twenty percent"],
-     "how advertising money is split"),
-]
+#: One slide a topic: title | bullets | a paraphrase (the words shown are never said: the video is silent).
+TOPICS = [(title, bullets.split("; "), paraphrase) for title, bullets, paraphrase in (
+    line.split(" | ") for line in """\
+Invoice 4471 overdue for Acme | Payment reminder sent twice; Finance escalation pending | unpaid bill from a customer
+Kubernetes cluster upgrade plan | Drain nodes before rollout; Rollback within ten minutes | updating container orchestration
+Quarterly hiring forecast | Two backend engineers; One product designer | recruiting new staff
+Datacenter power outage postmortem | Generator failed to start; Batteries lasted eight minutes | electricity failure incident review
+Customer onboarding checklist | Verify email address; Schedule welcome call | welcoming a new customer
+Marketing budget allocation | Search ads forty percent; Conferences twenty percent | how advertising money is split""".splitlines())]
 SECONDS = 3.0
 #: The suite's server settings (tests/conftest.py), the SDK's answers waited for up to 10 s.
 SETTINGS = {"sync_wait": "10"}
