@@ -218,3 +218,11 @@ def test_scene_search_picks_random_words_shown(video, index_id):
         word = rng.choice([w for w in " ".join(TOPICS[i][1]).split() if len(w) > 4])
         shots = video.search(word, index_type="scene", search_type="keyword").shots
         assert abs(shots[0].start - i * SECONDS) <= 1.0, (word, shots[0].start)
+
+
+def test_the_players_search_marks_screen_text_hits(srv, video, index_id):
+    """The player's search (beside the stream, its own link as credential) finds screen text too,
+    each such hit marked ``index_type: scene`` (the page labels it "On screen")."""
+    folder = video.stream_url.rsplit("/", 1)[0]
+    hits = requests.get(f"{folder}/search", params={"q": "Schedule welcome call"}, timeout=60).json()["results"]
+    assert hits[0]["index_type"] == "scene" and abs(hits[0]["start"] - 4 * SECONDS) <= 1.0
