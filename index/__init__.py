@@ -1,4 +1,4 @@
-"""The index stage: turns audio into transcripts and searchable segments.
+"""The index stage: turns audio into transcripts and screens into their text, both searchable.
 
 Modules (import the one you need; importing this package loads no model):
 - ``models``: shared whisper / sentence-transformers instances, from disk only.
@@ -9,4 +9,8 @@ Modules (import the one you need; importing this package loads no model):
 - ``pipeline``: ``index_asset`` = transcribe + segment + embed + store (blocking; a job's body).
 - ``search``: semantic, keyword (FTS5) and hybrid (RRF) search with an in-memory matrix.
 - ``live``: live transcription consumer for ``reeldb.capture.live.LiveHub``.
+- ``scenes``: a video cut into scenes where its screen changes (or every N s), the frames worth reading kept.
+- ``ocr``: a frame's text (libtesseract via tesserocr), lines in reading order, cleaned.
+- ``screen_text``: both, per scene (a scene index's descriptions), and their vectors.
+- ``scene_store``: scene collections and scene indexes in the server's SQLite database.
 """

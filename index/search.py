@@ -327,8 +327,10 @@ class SearchIndex:
     other connections (indexing jobs in worker threads) are seen by the next search.
     """
 
-    def __init__(self, *, embed_model: Optional[str] = None) -> None:
+    def __init__(self, *, embed_model: Optional[str] = None, tables: store.Tables = store.SPOKEN) -> None:
         self.embed_model = embed_model
+        #: Which index's tables (spoken words by default; screen text's are ``scene_store.TABLES``).
+        self.tables = tables
         self.vectors = VectorIndex()
         self._generation = -1
         self._generations: dict[str, int] = {}
@@ -336,20 +338,20 @@ class SearchIndex:
 
     def refresh(self, db: sqlite_utils.Database) -> None:
         """Bring the in-memory matrix in step with the database (cheap when nothing changed)."""
-        if store.generation(db) == self._generation:
+        if store.generation(db, self.tables) == self._generation:
             return
         with self._lock:
-            gen = store.generation(db)
+            gen = store.generation(db, self.tables)
             if gen == self._generation:
                 return
-            current = store.index_generations(db)
+            current = store.index_generations(db, self.tables)
             for asset_id in list(self._generations):
                 if asset_id not in current:
                     self.vectors.remove_asset(asset_id)
                     del self._generations[asset_id]
             for asset_id, g in current.items():
                 if self._generations.get(asset_id) != g:
-                    segs, mat = store.load_segments(db, asset_id)
+                    segs, mat = store.load_segments(db, asset_id, self.tables)
                     self.vectors.set_asset(asset_id, segs, mat)
                     self._generations[asset_id] = g
             self._generation = gen
@@ -385,7 +387,8 @@ class SearchIndex:
         if expr is None:
             return []
         limit = result_threshold if result_threshold is not None else 1000
-        rows = store.keyword_rows(db, expr, asset_ids, limit=max(limit, 1) * (1 if score_threshold is None else 4))
+        rows = store.keyword_rows(db, expr, asset_ids, limit=max(limit, 1) * (1 if score_threshold is None else 4),
+                                  tables=self.tables)
         results = [
             {"asset_id": r["asset_id"], "start": float(r["start"]), "end": float(r["end"]), "text": r["text"],
              "score": round(bm25_score(r["rank"]), 6), **({"channel": r["channel"]} if "channel" in r else {})}

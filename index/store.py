@@ -27,6 +27,8 @@ import time
 import uuid
 from typing import Any, Iterator, Optional, Sequence
 
+from dataclasses import dataclass
+
 import numpy as np
 import sqlite_utils
 
@@ -73,6 +75,22 @@ SCHEMA_V2: tuple[str, ...] = (
 )
 #: What ``transcripts.format`` says of the words stored from now on: whisper's pieces joined.
 WORDS_FORMAT = 2
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Where an index of timed texts with vectors lives: the spoken words' tables, or another
+    index of the same shape (screen text, ``scene_store``), which the search layer reads alike.
+    ``owner`` is the column that groups rows (an asset, a scene index)."""
+
+    segments: str = "spoken_segments"
+    fts: str = "spoken_segments_fts"
+    indexes: str = "spoken_indexes"
+    owner: str = "asset_id"
+    state: str = "index_state"
+
+
+SPOKEN = Tables()
 
 
 def apply_schema(db: sqlite_utils.Database, statements: Sequence[str]) -> None:
@@ -148,15 +166,8 @@ def save_index(
 
     Returns the new generation. Raises ValueError if counts or shapes disagree.
     """
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2 or len(vectors) != len(segments):
-        raise ValueError(f"{len(segments)} segments but vectors of shape {vectors.shape}")
     with _transaction(db):
-        db.execute("DELETE FROM spoken_segments WHERE asset_id = ?", [asset_id])
-        db.conn.executemany(
-            'INSERT INTO spoken_segments (asset_id, seq, start, "end", text, vector, channel) VALUES (?, ?, ?, ?, ?, ?, ?)',
-            [(asset_id, i, s.start, s.end, s.text, vectors[i].tobytes(), s.channel) for i, s in enumerate(segments)],
-        )
+        vectors = replace_segments(db, SPOKEN, asset_id, segments, vectors)
         gen = _bump(db)
         db.execute(
             """INSERT OR REPLACE INTO spoken_indexes (asset_id, embed_model, dim, segment_count, generation, created_at)
@@ -166,9 +177,29 @@ def save_index(
     return gen
 
 
+def replace_segments(db: sqlite_utils.Database, tables: Tables, owner_id: str, segments: Sequence[Segment],
+                     vectors: np.ndarray) -> np.ndarray:
+    """Inside the caller's transaction: the owner's rows replaced by ``segments`` with their
+    ``vectors`` (float32, one row each; ValueError if they disagree). Returns the vectors as stored."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) != len(segments):
+        raise ValueError(f"{len(segments)} segments but vectors of shape {vectors.shape}")
+    db.execute(f"DELETE FROM {tables.segments} WHERE {tables.owner} = ?", [owner_id])
+    db.conn.executemany(
+        f'INSERT INTO {tables.segments} ({tables.owner}, seq, start, "end", text, vector, channel) '
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(owner_id, i, s.start, s.end, s.text, vectors[i].tobytes(), s.channel) for i, s in enumerate(segments)])
+    return vectors
+
+
+def bump(db: sqlite_utils.Database, tables: Tables) -> int:
+    """The index's generation, moved on (every change of its rows)."""
+    db.execute(f"UPDATE {tables.state} SET value = value + 1 WHERE key = 'generation'")
+    return int(next(db.query(f"SELECT value FROM {tables.state} WHERE key = 'generation'"))["value"])
+
+
 def _bump(db: sqlite_utils.Database) -> int:
-    db.execute("UPDATE index_state SET value = value + 1 WHERE key = 'generation'")
-    return int(next(db.query("SELECT value FROM index_state WHERE key = 'generation'"))["value"])
+    return bump(db, SPOKEN)
 
 
 def has_index(db: sqlite_utils.Database, asset_id: str) -> bool:
@@ -185,22 +216,24 @@ def delete_for(db: sqlite_utils.Database, asset_id: str) -> None:
             _bump(db)
 
 
-def generation(db: sqlite_utils.Database) -> int:
+def generation(db: sqlite_utils.Database, tables: Tables = SPOKEN) -> int:
     """The index's change counter (cheap: one row)."""
-    row = next(db.query("SELECT value FROM index_state WHERE key = 'generation'"), None)
+    row = next(db.query(f"SELECT value FROM {tables.state} WHERE key = 'generation'"), None)
     return int(row["value"]) if row else 0
 
 
-def index_generations(db: sqlite_utils.Database) -> dict[str, int]:
-    """asset_id → generation of its current index."""
-    return {r["asset_id"]: int(r["generation"]) for r in db.query("SELECT asset_id, generation FROM spoken_indexes")}
+def index_generations(db: sqlite_utils.Database, tables: Tables = SPOKEN) -> dict[str, int]:
+    """owner (asset id) → generation of its current index."""
+    return {r["owner"]: int(r["generation"])
+            for r in db.query(f"SELECT {tables.owner} AS owner, generation FROM {tables.indexes}")}
 
 
-def load_segments(db: sqlite_utils.Database, asset_id: str) -> tuple[list[Segment], np.ndarray]:
+def load_segments(db: sqlite_utils.Database, asset_id: str,
+                  tables: Tables = SPOKEN) -> tuple[list[Segment], np.ndarray]:
     """An asset's segments (in order) and their vectors as one (n, dim) float32 matrix."""
     rows = db.execute(
-        'SELECT start, "end", text, vector, channel FROM spoken_segments WHERE asset_id = ? ORDER BY seq', [asset_id]
-    ).fetchall()
+        f'SELECT start, "end", text, vector, channel FROM {tables.segments} WHERE {tables.owner} = ? ORDER BY seq',
+        [asset_id]).fetchall()
     segs = [Segment(r[0], r[1], r[2], r[4]) for r in rows]
     if not rows:
         return segs, np.zeros((0, 0), np.float32)
@@ -209,21 +242,24 @@ def load_segments(db: sqlite_utils.Database, asset_id: str) -> tuple[list[Segmen
 
 
 def keyword_rows(
-    db: sqlite_utils.Database, match: str, asset_ids: Optional[Sequence[str]] = None, limit: int = 100
+    db: sqlite_utils.Database, match: str, asset_ids: Optional[Sequence[str]] = None, limit: int = 100,
+    tables: Tables = SPOKEN,
 ) -> list[dict[str, Any]]:
     """FTS5 ``match`` expression → rows ``{asset_id, start, end, text, rank}`` best first
-    (``rank`` is bm25: lower is better), plus ``channel`` when the segment has one."""
+    (``rank`` is bm25: lower is better; ``asset_id`` is the row's owner), plus ``channel`` when the
+    segment has one."""
+    fts = tables.fts
     sql = (
-        'SELECT s.asset_id, s.start, s."end", s.text, bm25(spoken_segments_fts) AS rank, s.channel '
-        "FROM spoken_segments_fts JOIN spoken_segments s ON s.id = spoken_segments_fts.rowid "
-        "WHERE spoken_segments_fts MATCH ?"
+        f'SELECT s.{tables.owner}, s.start, s."end", s.text, bm25({fts}) AS rank, s.channel '
+        f"FROM {fts} JOIN {tables.segments} s ON s.id = {fts}.rowid "
+        f"WHERE {fts} MATCH ?"
     )
     params: list[Any] = [match]
     if asset_ids is not None:
         ids = list(asset_ids)
         if not ids:
             return []
-        sql += f" AND s.asset_id IN ({','.join('?' * len(ids))})"
+        sql += f" AND s.{tables.owner} IN ({','.join('?' * len(ids))})"
         params += ids
     sql += " ORDER BY rank LIMIT ?"
     params.append(int(limit))

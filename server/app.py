@@ -40,8 +40,8 @@ from .openapi import describe_bodies, describe_errors, organize
 from .ingest.backend import IngestBackend, LocalIngest, new_worker_token, worker_token
 from .ingest.remote import RemoteIngest
 from .ingest.supervisor import IngestSupervisor, worker_count
-from .routes import (capture, collections, docs, editor, jobs, media, rtstreams, spoken, streams, system,
-                     unavailable, uploads, web, workers)
+from .routes import (capture, collections, docs, editor, jobs, media, rtstreams, scenes, spoken, streams,
+                     system, unavailable, uploads, web, workers)
 from .retention import Retention
 from .views.jobs import Presenters
 from .runtime import Runtime
@@ -49,6 +49,7 @@ from .schema import migrate
 from .sessions import Sessions
 from .settings import Settings
 from .storage import MediaRoot
+from .scenes import Scenes
 from .spoken import Spoken
 from .strict import strict_body
 from .uploads import Uploads
@@ -88,12 +89,14 @@ class Server:
         self.storage = MediaRoot(settings.media_root_dir)                      # files under the media root
         self.library = MediaLibrary(self.db, settings, self.runtime, self.storage, self.jobs)  # media; previews jobs
         self.spoken = Spoken(self.db, settings, self.jobs)                     # the index stage's tables
+        self.scenes = Scenes(self.db, settings, self.jobs, self.runtime)       # its scene tables
         self.uploads = Uploads(self.db, settings, self.runtime, self.links, self.jobs, self.library,
                                self.spoken.auto_index if settings.auto_index_uploads else None)  # uploads
         self.sessions = Sessions(self.db, self.events)                         # capture_sessions, rtstreams
         self.exports = Exports(self.db, settings, self.jobs, self.sessions, self.library, self.links,
                                self.hub, self.runtime,
-                               self.spoken.auto_index if settings.auto_index else None)  # exports
+                               self.spoken.auto_index if settings.auto_index else None,
+                               self.scenes.auto_index if settings.auto_index else None)  # exports
         # REELDB_INGEST_WORKERS: 0 receives media on this loop; otherwise on ingest workers (N started here).
         started = worker_count(settings.ingest_workers)
         self.ingest_supervisor: IngestSupervisor | None = None
@@ -112,7 +115,7 @@ class Server:
                              self.uploads)  # renders
         self.front = FrontDoor(settings, self.auth, self.collections, self.library, self.spoken, self.sessions,
                                self.uploads, self.jobs, self.links)              # the pages for people: reads the rest
-        self.presenters = Presenters(self.library, self.links, self.spoken, self.editor)
+        self.presenters = Presenters(self.library, self.links, self.spoken, self.editor, self.scenes)
         self.retention = Retention(self.db, settings, self.jobs, self.library)  # the retention job
         self.metrics = Metrics(self.db, settings, self.capture, self.runtime)  # /metrics: reads the rest
 
@@ -121,6 +124,7 @@ class Server:
             "settings": self.settings, "runtime": self.runtime, "links": self.links, "auth": self.auth,
             "hub": self.hub, "jobs": self.jobs, "collections": self.collections, "library": self.library,
             "uploads": self.uploads, "sessions": self.sessions, "exports": self.exports, "spoken": self.spoken,
+            "scenes": self.scenes,
             "capture": self.capture, "live": self.live, "presenters": self.presenters,
             "compilations": self.compilations, "clips": self.clips, "editor": self.editor, "metrics": self.metrics,
             "web_sessions": self.web_sessions, "front": self.front,
@@ -267,7 +271,7 @@ def create_app(settings: Settings) -> Litestar:
     request_guard = Guard()
     app = Litestar(
         route_handlers=[*system.handlers, *collections.handlers, *media.handlers, *uploads.handlers, *jobs.handlers,
-                        *capture.handlers, *streams.handlers, *rtstreams.handlers, *spoken.handlers,
+                        *capture.handlers, *streams.handlers, *rtstreams.handlers, *spoken.handlers, *scenes.handlers,
                         *editor.handlers, *unavailable.handlers, *workers.handlers, *docs.handlers, *web.handlers],
         dependencies=server.dependencies(),
         exception_handlers={Exception: handle_exception, SignInRequired: web.sign_in_redirect},

@@ -69,6 +69,9 @@ class Exports:
     runtime: Runtime
     #: ``REELDB_AUTO_INDEX``: called in the transaction that records a session's export.
     index: AutoIndex | None = None
+    #: ``REELDB_AUTO_INDEX``: called with every exported display's video (primary or not), to read
+    #: its screen text (``Scenes.auto_index``).
+    screen_index: AutoIndex | None = None
 
     def __post_init__(self) -> None:
         self.jobs.register(JobKind(EXPORT, commit=self._export_commit))
@@ -327,6 +330,8 @@ class Exports:
         moved = self.sessions.move(conn, session.id, "exported", data, **changes)
         if is_primary and self.index is not None and media is not None:
             self.index(conn, video_id, media["path"])
+        if self.screen_index is not None and media is not None and result.get("video_channel_id"):
+            self.screen_index(conn, video_id, media["path"])
         return moved
 
     def _failed(self, conn: Conn, export: dict[str, Any], session: CaptureSession, error: str,

@@ -27,6 +27,10 @@ PREFIXES = {
     "upload": "up-",
     "compilation": "cmp-",
     "render": "rnd-",
+    "scene_collection": "sc-",
+    "scene": "scn-",
+    "frame": "frm-",
+    "scene_index": "si-",
 }
 
 

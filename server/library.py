@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from reeldb.export import ExportError, MediaInfo, probe
 from reeldb.export.thumbnails import thumbnail_at
-from reeldb.index import store
+from reeldb.index import scene_store, store
 
 from .assets import make_previews, prepare_asset
 from .collections import resolve
@@ -189,6 +189,7 @@ class MediaLibrary:
             gone = list(rows(conn, f"select * from media where {' or '.join(parts)}", args))
             for item in gone:
                 store.delete_for(conn, item["id"])
+                scene_store.delete_for(conn, item["id"])
                 conn["media"].delete(item["id"])
             return gone
 
@@ -232,6 +233,7 @@ class MediaLibrary:
         def write(conn: Conn) -> dict[str, Any]:
             current = find(conn, kind, media_id, collection_id)
             store.delete_for(conn, media_id)
+            scene_store.delete_for(conn, media_id)
             conn["media"].delete(media_id)
             return current
 
@@ -246,6 +248,7 @@ class MediaLibrary:
             gone = list(rows(conn, "select id, path from media where id = ? or parent_id = ?", [media_id, media_id]))
             for item in gone:
                 store.delete_for(conn, item["id"])
+                scene_store.delete_for(conn, item["id"])
                 conn["media"].delete(item["id"])
             return gone
 

@@ -77,6 +77,10 @@ class Links:
     def file_url(self, base: str, media_id: str) -> str:
         return f"{base}/files/{self.token('file', media_id, self.settings.file_link_ttl)}"
 
+    def frame_url(self, base: str, frame_id: str) -> str:
+        """A scene frame's image (``Frame.url``), signed like a file link."""
+        return f"{base}/frames/{self.token('frame', frame_id, self.settings.file_link_ttl)}.jpg"
+
     def upload_url(self, base: str, upload_id: str) -> str:
         return f"{base}/upload/{upload_id}?sig={self.token('upload', upload_id, self.settings.upload_link_ttl)}"
 

@@ -253,3 +253,12 @@ def m016_web_sessions(db: sqlite_utils.Database) -> None:
     db["signin_links"].create(
         {"token_hash": str, "api_key_id": str, "created_at": float, "expires_at": float}, pk="token_hash",
     )
+
+
+@migrations()
+def m017_scenes(db: sqlite_utils.Database) -> None:
+    """Scene collections and screen-text scene indexes (issue 20, server/scenes.py): the index
+    stage's scene tables (``index/scene_store.py``)."""
+    from reeldb.index.scene_store import SCHEMA_V1, apply_schema
+
+    apply_schema(db, SCHEMA_V1)

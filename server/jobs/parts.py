@@ -11,10 +11,12 @@ from __future__ import annotations
 from ..editor import RENDERS
 from ..exports import EXPORT
 from ..library import PREVIEWS
+from ..scenes import EXTRACT, SCENE_INDEX
 from ..spoken import INDEX, TRANSCRIBE
 from ..uploads import IMPORT
 from .kinds import Compute
 
 
 def compute_parts() -> dict[str, Compute]:
-    return {part.name: part for part in (IMPORT, EXPORT, TRANSCRIBE, INDEX, *RENDERS, PREVIEWS)}
+    return {part.name: part for part in (IMPORT, EXPORT, TRANSCRIBE, INDEX, *RENDERS, PREVIEWS, EXTRACT,
+                                                    SCENE_INDEX)}

@@ -79,10 +79,43 @@ class PreviewsParams(Payload, frozen=True):
     hls_path: str
 
 
+class ScenesParams(Payload, frozen=True):
+    """What both scene kinds read: a video file and VideoDB's extraction (``shot_based`` /
+    ``time_based`` and its config)."""
+
+    asset_id: str
+    path: str
+    extraction_type: str
+    config: dict[str, Any]
+
+
+class ExtractScenesParams(ScenesParams, frozen=True):
+    #: Fixed when queued: a rerun replaces the collection, never duplicates it.
+    collection_id: str
+    #: Where the kept frames' JPEGs go, relative to the media root (under the asset's folder).
+    frames_dir: str
+
+
+class SceneIndexParams(ScenesParams, frozen=True):
+    #: Fixed when queued (the SDK's ``scene_index_id``).
+    index_id: str
+    #: OCR languages (``REELDB_OCR_LANGS``, checked when queued); empty for given scenes.
+    langs: list[str]
+    name: str | None = None
+    #: Recorded, never run: descriptions are the text on screen.
+    prompt: str | None = None
+    model_name: str | None = None
+    #: The caller's own scenes (``{start, end, description}``), indexed as given.
+    scenes: list[dict[str, Any]] | None = None
+    #: Queued by ``REELDB_AUTO_INDEX`` rather than by a call.
+    auto: bool = False
+
+
 #: By kind name (kinds that run only on the control node, retention, carry no checked params).
 PARAMS: dict[str, type[Payload]] = {
     "export": ExportParams, "transcribe": TranscribeParams, "index": IndexParams, "upload": UploadParams,
     "render": RenderParams, "render_long": RenderParams, "previews": PreviewsParams,
+    "extract_scenes": ExtractScenesParams, "scene_index": SceneIndexParams,
 }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
 from typing import Any, Literal
 
 import msgspec
@@ -11,16 +10,16 @@ from litestar import Request, get, post
 from ..auth import Principal
 from ..clips import Clips
 from ..editor import Editor
-from ..errors import BadRequest, Unavailable
+from ..errors import BadRequest
 from ..jobs import JobQueue
 from ..library import MediaLibrary
 from ..links import Links
 from ..settings import Settings
+from ..scenes import NO_SCENE_INDEX, Scenes
 from ..spoken import Spoken
 from ..text import strip
 from ..views.jobs import Presenters, answer_job
 from ..views.search import search_legacy, search_results, search_v2
-from .unavailable import SCENE_SEARCH
 
 SEGMENTERS = ("word", "sentence", "time")
 
@@ -41,7 +40,8 @@ class IndexBody(msgspec.Struct):
 class SearchBody(msgspec.Struct):
     query: str | None = None
     search_type: str | None = None  # legacy: semantic | keyword
-    index_type: str | None = "spoken_word"
+    index_type: str | None = None  # spoken_word | scene; none: both, where they exist
+    scene_index_id: str | None = None
     mode: str | None = None  # ours: semantic | keyword | hybrid
     top_k: int | None = None
     score_threshold: float | None = None
@@ -103,60 +103,86 @@ def _handlers(kind: str) -> list[Any]:
     return [get_transcript, make_transcript, index]
 
 
+def _wanted(data: SearchBody) -> str:
+    """Which index a search reads: ``scene`` (screen text), ``spoken_word``, or ``any`` (both where
+    they exist: the v2 search, which names no index)."""
+    if data.index_type not in (None, "spoken_word", "scene"):
+        raise BadRequest(f"index_type {data.index_type!r} is not supported; ReelDB searches spoken_word and scene")
+    if "scene" in (data.search_type, data.index_type) or data.scene_index_id:
+        return "scene"
+    return data.index_type or "any"
+
+
 def _mode(data: SearchBody, default: str) -> str:
-    mode = data.mode or {"keyword": "keyword", "semantic": None}.get(data.search_type or "semantic", "?") or default
-    if data.search_type not in (None, "semantic", "keyword"):
+    if data.search_type not in (None, "semantic", "keyword", "scene"):
         raise BadRequest(f"search_type {data.search_type!r} is not supported; use semantic or keyword")
-    if data.index_type not in (None, "spoken_word"):
-        raise BadRequest(f"index_type {data.index_type!r} is not supported; ReelDB searches spoken_word")
-    return mode
+    return data.mode or ("keyword" if data.search_type == "keyword" else default)
 
 
-async def _search(spoken: Spoken, links: Links, settings: Settings, request: Request, data: SearchBody,
-                  searched: Coroutine[Any, Any, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """VideoDB's result shape: one entry per video, its matching spans as ``docs``, best first
-    (each doc names its ``channel`` when the video's transcript was made per capture channel)."""
-    if "scene" in (data.search_type, data.index_type):  # a 501 whatever is indexed: the videos are not read
-        searched.close()
-        raise Unavailable(SCENE_SEARCH)
-    videos = await searched
+async def _search(spoken: Spoken, scenes: Scenes, links: Links, settings: Settings, request: Request,
+                  data: SearchBody, media_id: str | None = None, collection_id: str | None = None) -> list[dict[str, Any]]:
+    """VideoDB's result shape: one entry per video, its matching spans as ``docs``, best first. Each
+    doc says which index it matched (``index_type``: ``spoken_word`` or ``scene``, with its
+    ``scene_index_id``), and names its ``channel`` when the transcript was made per capture channel."""
+    wanted = _wanted(data)
+    mode = _mode(data, settings.search_mode)
+    scene_videos = await scenes.videos(media_id, collection_id) if wanted != "spoken_word" else []
+    spoken_videos: list[dict[str, Any]] = []
+    if wanted == "scene":
+        if not scene_videos:
+            raise BadRequest(NO_SCENE_INDEX if media_id else "No video in this collection has a scene index: "
+                             "call index_scenes() first")
+    else:
+        indexed = spoken.indexed_video(media_id) if media_id else spoken.indexed_in_collection(collection_id or "")
+        try:
+            spoken_videos = await indexed
+        except BadRequest:
+            if wanted == "spoken_word" or not scene_videos:
+                raise
     if not data.query or not strip(data.query):
         raise BadRequest("query is required")
-    mode = _mode(data, settings.search_mode)
     keyword = mode == "keyword"
-    hits = await spoken.search(
-        data.query, [v["id"] for v in videos], mode=mode,
-        score_threshold=data.score_threshold if data.score_threshold is not None else (None if keyword else 0.2),
-        result_threshold=data.top_k or data.result_threshold or 5,
-        dynamic_score_percentage=data.dynamic_score_percentage)
+    count = data.top_k or data.result_threshold or 5
+    options: dict[str, Any] = dict(
+        mode=mode, score_threshold=data.score_threshold if data.score_threshold is not None else (None if keyword else 0.2),
+        result_threshold=count, dynamic_score_percentage=data.dynamic_score_percentage)
+    hits: list[dict[str, Any]] = []
+    if spoken_videos:
+        hits += [{**h, "index_type": "spoken_word"}
+                 for h in await spoken.search(data.query, [v["id"] for v in spoken_videos], **options)]
+    if scene_videos:
+        indexes = await scenes.searchable([v["id"] for v in scene_videos], data.scene_index_id)
+        hits += await scenes.search(data.query, indexes, **options)
+    if spoken_videos and scene_videos:  # both ranked alike (cosine, bm25 or RRF): one list, best first
+        hits = sorted(hits, key=lambda h: -h["score"])[:count]
+    videos = list({v["id"]: v for v in [*spoken_videos, *scene_videos]}.values())
     return search_results(videos, hits, links, links.base_url(request))
 
 
 @post("/video/{media_id:str}/search/v2", status_code=200)
-async def video_search_v2(media_id: str, data: SearchBody, request: Request, spoken: Spoken, links: Links,
-                          settings: Settings, key: Principal) -> dict[str, Any]:
-    return search_v2(await _search(spoken, links, settings, request, data, spoken.indexed_video(media_id)))
+async def video_search_v2(media_id: str, data: SearchBody, request: Request, spoken: Spoken, scenes: Scenes,
+                          links: Links, settings: Settings, key: Principal) -> dict[str, Any]:
+    return search_v2(await _search(spoken, scenes, links, settings, request, data, media_id=media_id))
 
 
 @post("/video/{media_id:str}/search", status_code=200)
-async def video_search(media_id: str, data: SearchBody, request: Request, spoken: Spoken, links: Links,
-                       settings: Settings, key: Principal) -> dict[str, Any]:
-    return search_legacy(await _search(spoken, links, settings, request, data, spoken.indexed_video(media_id)))
+async def video_search(media_id: str, data: SearchBody, request: Request, spoken: Spoken, scenes: Scenes,
+                       links: Links, settings: Settings, key: Principal) -> dict[str, Any]:
+    return search_legacy(await _search(spoken, scenes, links, settings, request, data, media_id=media_id))
 
 
 @post("/collection/{collection_id:str}/search/v2", status_code=200)
-async def collection_search_v2(collection_id: str, data: SearchBody, request: Request, spoken: Spoken, links: Links,
-                               settings: Settings, key: Principal) -> dict[str, Any]:
-    return search_v2(await _search(spoken, links, settings, request, data, spoken.indexed_in_collection(collection_id)))
+async def collection_search_v2(collection_id: str, data: SearchBody, request: Request, spoken: Spoken,
+                               scenes: Scenes, links: Links, settings: Settings, key: Principal) -> dict[str, Any]:
+    return search_v2(await _search(spoken, scenes, links, settings, request, data, collection_id=collection_id))
 
 
 @post("/collection/{collection_id:str}/search", status_code=200)
-async def collection_search(collection_id: str, data: SearchBody, request: Request, spoken: Spoken, links: Links,
-                            settings: Settings, key: Principal) -> dict[str, Any]:
+async def collection_search(collection_id: str, data: SearchBody, request: Request, spoken: Spoken, scenes: Scenes,
+                            links: Links, settings: Settings, key: Principal) -> dict[str, Any]:
     if data.search_type == "keyword":
         raise BadRequest("Keyword search works on one video; search the collection semantically")
-    return search_legacy(await _search(spoken, links, settings, request, data,
-                                 spoken.indexed_in_collection(collection_id)))
+    return search_legacy(await _search(spoken, scenes, links, settings, request, data, collection_id=collection_id))
 
 
 @post("/video/{media_id:str}/workflow", status_code=200)

@@ -38,6 +38,7 @@ from ..library import MediaLibrary
 from ..links import Links
 from ..runtime import Runtime
 from ..settings import Settings
+from ..scenes import Scenes
 from ..spoken import Spoken
 from ..strict import strict_body
 from ..text import strip
@@ -116,7 +117,7 @@ PLAYER_FILES = ("captions.vtt", "transcript.json", "info.json", "search", "subti
                 "subtitles.vtt")
 
 
-async def _player_file(name: str, media: dict[str, Any], library: MediaLibrary, spoken: Spoken,
+async def _player_file(name: str, media: dict[str, Any], library: MediaLibrary, spoken: Spoken, scenes: Scenes,
                        settings: Settings, runtime: Runtime, q: str | None) -> Response[Any]:
     """The files the player reads beside a stream; they follow the video's index (captions appear
     once it is indexed), so caches ask again each time (``no-cache``)."""
@@ -131,10 +132,13 @@ async def _player_file(name: str, media: dict[str, Any], library: MediaLibrary, 
     if name == "search":
         if not q or not strip(q):
             raise BadRequest("q is required")
-        hits = await spoken.search(q[:500], [media["id"]], mode=settings.search_mode, score_threshold=0.2,
-                                   result_threshold=10)
-        return Response({"results": [{k: h[k] for k in ("start", "end", "text", "score", "channel") if k in h}
-                                     for h in hits]},
+        options: dict[str, Any] = dict(mode=settings.search_mode, score_threshold=0.2, result_threshold=10)
+        hits = await spoken.search(q[:500], [media["id"]], **options)
+        screen = await scenes.search(q[:500], await scenes.searchable([media["id"]], None), **options)
+        if screen:  # spoken words and screen text, best first; a screen-text hit says so (``index_type``)
+            hits = sorted([*hits, *screen], key=lambda h: -h["score"])[:10]
+        return Response({"results": [{k: h[k] for k in ("start", "end", "text", "score", "channel", "index_type")
+                                      if k in h} for h in hits]},
                         headers=fresh)
     sentences = await _sentences(spoken, media["id"])
     if name == "captions.vtt":
@@ -154,10 +158,11 @@ async def _player_file(name: str, media: dict[str, Any], library: MediaLibrary, 
 
 @get("/stream/{token:str}/{name:str}", opt=HEAD)
 async def stream_file(token: str, name: str, request: Request, library: MediaLibrary, links: Links,
-                      runtime: Runtime, spoken: Spoken, settings: Settings, q: str | None = None,
+                      runtime: Runtime, spoken: Spoken, scenes: Scenes, settings: Settings, q: str | None = None,
                       shift: int | None = None) -> Any:
     if name in PLAYER_FILES:
-        return await _player_file(name, await _stream_media(library, links, token), library, spoken, settings, runtime, q)
+        return await _player_file(name, await _stream_media(library, links, token), library, spoken, scenes, settings,
+                                  runtime, q)
     if not SEGMENT.match(name):
         raise NotFound("No such stream file")
     media = await _stream_media(library, links, token)

@@ -12,10 +12,10 @@ litestar handlers. Rules they follow:
   patterns here only add static tails or methods that no implemented route has at that path; path
   parameters use the names the implemented routes use at the same place (``media_id``,
   ``collection_id``, ``rtstream_id``). ``tests/server/test_dropin_unavailable.py`` checks both.
-- Two calls are methods that an implemented path does not take (``ON_IMPLEMENTED_PATHS``: ``POST
-  /rtstream``, ``GET /video/{id}/index``): a handler would add a method the OpenAPI document does
-  not list, so they stay the 405 the document implies, with ``Allow``, and the row's message and
-  ``error_code: NOT_AVAILABLE`` (``UNOFFERED_METHODS``, kept in ``app.state.unoffered``). The SDK raises either the same way.
+- One call is a method that an implemented path does not take (``ON_IMPLEMENTED_PATHS``: ``POST
+  /rtstream``): a handler would add a method the OpenAPI document does not list, so it stays the 405
+  the document implies, with ``Allow``, and the row's message and ``error_code: NOT_AVAILABLE``
+  (``UNOFFERED_METHODS``, kept in ``app.state.unoffered``). The SDK raises either the same way.
 - They are left out of the OpenAPI document (``include_in_schema=False``): the document describes
   what ReelDB does, and schemathesis (rightly) counts every 5xx it meets as a failure. The table
   below, and the README's table of the SDK's features, are where they are described.
@@ -49,8 +49,9 @@ LLM = Feature("asking questions of media", "answers and translations come from a
               plural=False)
 TYPED = Feature("typed indexes", ("semantic_search, query and aggregate run over typed indexes (video.index()), which "
                                   "ReelDB does not have yet; search() covers spoken words"))
-SCENES = Feature("scene indexes", ("ReelDB bundles no vision model to describe frames and does not yet read the text "
-                                   "on screen (OCR); search() covers spoken words"))
+LIVE_SCENES = Feature("live scene indexes", (
+    "ReelDB reads screen text of recorded videos after their export (index_scenes() on the exported video), not of "
+    "rtstreams as they stream"))
 LIVE_SPOKEN = Feature("live spoken-word indexes", (
     "ReelDB transcribes rtstreams live (start_transcript(), get_transcript(), search()) but does not yet keep "
     "those transcripts as an rtstream index; a recording's spoken words are indexed when it is exported"))
@@ -128,12 +129,8 @@ TABLE: list[Unoffered] = [
     *_rows(GENERATIVE, f"POST {C}/generate/image", f"POST {C}/generate/audio", f"POST {C}/generate/video",
            f"POST {C}/generate/text", f"POST {C}/generate/video/dub"),
     *_rows(RTSP, "POST /rtstream"),
-    *_rows(SCENES, "POST /rtstream/collection/{collection_id:str}/search",
-           f"GET {V}/index", f"POST {V}/scenes", f"GET {V}/scenes", f"GET {V}/scenes/{{scene_collection_id:str}}",
-           f"DELETE {V}/scenes/{{scene_collection_id:str}}", f"POST {V}/index/scene", f"GET {V}/index/scene",
-           f"GET {V}/index/scene/{{scene_index_id:str}}", f"DELETE {V}/index/scene/{{scene_index_id:str}}",
-           f"POST {V}/scene/{{scene_id:str}}/describe", f"POST {V}/frame/{{frame_id:str}}/describe",
-           f"POST {R}/index/scene", f"GET {R}/index/scene", f"GET {R}/index/scene/{{index_id:str}}",
+    *_rows(LIVE_SCENES, "POST /rtstream/collection/{collection_id:str}/search", f"POST {R}/index/scene",
+           f"GET {R}/index/scene", f"GET {R}/index/scene/{{index_id:str}}",
            f"PATCH {R}/index/scene/{{index_id:str}}/status", f"GET {R}/index/{{index_id:str}}"),
     *_rows(ALERTS, f"POST {R}/index/{{index_id:str}}/alert", f"GET {R}/index/{{index_id:str}}/alert",
            f"PATCH {R}/index/{{index_id:str}}/alert/{{alert_id:str}}/status",
@@ -167,19 +164,20 @@ def _answer(message: str) -> Callable[..., Any]:
 
 def scene_index_feature(body: Any) -> Feature:
     """``POST …/index/scene`` is four SDK methods, told apart by the body: ``index_scenes`` and
-    ``index_visuals`` (shot or time extraction: frames to describe), ``RTStream.index_spoken_words``
+    ``index_visuals`` (shot or time extraction: frames to read; of an rtstream, live), ``RTStream.index_spoken_words``
     (a transcript segmented by ``extraction_config``, no prompt) and ``index_audio`` (a transcript
-    whose segments a prompt describes). Each names its own missing piece."""
+    whose segments a prompt describes). Each names its own missing piece (a video's screen-text
+    index is implemented: ``routes/scenes.py``)."""
     body = body if isinstance(body, dict) else {}
     if body.get("extraction_type") != "transcript":
-        return SCENES
+        return LIVE_SCENES
     if body.get("extraction_config") and not body.get("prompt"):
         return LIVE_SPOKEN
     return AUDIO_PROMPT
 
 
 #: Rows answered by :func:`scene_index_feature` rather than by their row's feature.
-BY_BODY = {("POST", f"{V}/index/scene"), ("POST", f"{R}/index/scene")}
+BY_BODY = {("POST", f"{R}/index/scene")}
 
 
 def _answer_by_body() -> Callable[..., Any]:
@@ -205,7 +203,7 @@ def _handler(path: str, rows: list[Unoffered]) -> list[HTTPRouteHandler]:
 
 #: Rows whose path an implemented route takes with other methods (in the OpenAPI document): no handler
 #: of their own, which would add a method the document does not list; the 405 says the row's message.
-ON_IMPLEMENTED_PATHS = {("POST", "/rtstream"), ("GET", f"{V}/index")}
+ON_IMPLEMENTED_PATHS = {("POST", "/rtstream")}
 
 
 def _build() -> tuple[list[HTTPRouteHandler], list[UnofferedMethod]]:
@@ -227,5 +225,3 @@ def _build() -> tuple[list[HTTPRouteHandler], list[UnofferedMethod]]:
 #: (``app.state.unoffered``, read by ``errors.handle_exception``).
 handlers, UNOFFERED_METHODS = _build()
 
-#: The message of a search with ``search_type`` or ``index_type`` ``scene`` (SDK ``SceneSearch``).
-SCENE_SEARCH = unavailable_message(SCENES)

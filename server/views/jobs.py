@@ -14,8 +14,10 @@ from ..jobs import JobQueue
 from ..library import MediaLibrary
 from ..links import Links
 from ..settings import Settings
+from ..scenes import Scenes
 from ..spoken import Spoken
 from . import media
+from .scenes import scene_collection
 
 RENDER_KINDS = frozenset(part.name for part in RENDERS)
 
@@ -23,11 +25,12 @@ RENDER_KINDS = frozenset(part.name for part in RENDERS)
 class Presenters:
     """A finished job's stored result as the API's answer, by job kind (URLs depend on the caller)."""
 
-    def __init__(self, library: MediaLibrary, links: Links, spoken: Spoken, editor: Editor) -> None:
+    def __init__(self, library: MediaLibrary, links: Links, spoken: Spoken, editor: Editor, scenes: Scenes) -> None:
         self.library = library
         self.links = links
         self.spoken = spoken
         self.editor = editor
+        self.scenes = scenes
 
     async def present(self, kind: str, result: dict[str, Any], base: str) -> dict[str, Any]:
         if kind == "upload":
@@ -39,6 +42,11 @@ class Presenters:
             return await self.spoken.present_transcript(result)
         if kind == "index":
             return {"message": "Spoken words indexed", **result}
+        if kind == "extract_scenes":
+            found = await self.scenes.collection(result["asset_id"], result["collection_id"])
+            return {"scene_collection": scene_collection(found, self.links, base)}
+        if kind == "scene_index":
+            return {"scene_index_id": result["scene_index_id"], "scenes": result.get("scenes")}
         if kind in RENDER_KINDS:
             return await self.editor.present(result, base)
         return result

@@ -31,9 +31,12 @@ def search_results(videos: list[dict[str, Any]], hits: list[dict[str, Any]], lin
 
 
 def _said_by(hit: dict[str, Any]) -> dict[str, Any]:
-    """A hit's capture channel (``mic``: the person at the keyboard, ``system_audio``: the others on
-    the call), an extra field next to VideoDB's; nothing for a video with one audio track."""
-    return {"channel": hit["channel"]} if hit.get("channel") else {}
+    """Which index a hit matched (``index_type``: ``spoken_word`` or ``scene``, and the scene index:
+    ``scene_index_id``, as VideoDB's scene hits carry), and for spoken words the capture channel
+    (``mic``: the person at the keyboard, ``system_audio``: the others on the call; nothing for a
+    video with one audio track), extra fields next to VideoDB's."""
+    said = {k: hit[k] for k in ("index_type", "scene_index_id") if hit.get(k)}
+    return {**said, "channel": hit["channel"]} if hit.get("channel") else said
 
 
 def search_legacy(results: list[dict[str, Any]]) -> dict[str, Any]:

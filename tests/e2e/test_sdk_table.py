@@ -325,7 +325,30 @@ RECIPES: dict[str, Callable[[Ctx, Any], Any]] = {
     "WebSocketConnection.send": lambda c, o: websocket_roundtrip(c, "send"),
     "WebSocketConnection.receive": lambda c, o: websocket_roundtrip(c, "receive"),
     "Understanding.get_analyzer": lambda c, o: o.get_analyzer("sw", refresh=True),
+    # screen-text scenes (issue 20): real collections and indexes of the talk video
+    "Video.get_scene_collection": lambda c, o: o.get_scene_collection(o.extract_scenes().id),
+    "Video.delete_scene_collection": lambda c, o: o.delete_scene_collection(o.extract_scenes().id),
+    "SceneCollection.delete": lambda c, o: c.coll.get_video(c.video.id).extract_scenes().delete(),
+    "Scene.describe": lambda c, o: first_scene(c).describe(),
+    "Frame.describe": lambda c, o: first_scene(c).frames[0].describe(),
+    "Video.get_scene_index": lambda c, o: o.get_scene_index(scene_index(c)),
+    "Video.delete_scene_index": lambda c, o: o.delete_scene_index(o.index_scenes(name="gone")),
+    "SceneSearch.search_inside_video": lambda c, o: (scene_index(c), o.search_inside_video(
+        video_id=c.video.id, query="budget review", search_type="semantic", index_type="scene"))[1],
 }
+
+
+def first_scene(c: Ctx):
+    return c.coll.get_video(c.video.id).extract_scenes().scenes[0]
+
+
+def scene_index(c: Ctx) -> str:
+    """A scene index of the talk video with scenes given as text (its frames show none)."""
+    if not getattr(c, "scene_index_id", None):
+        from videodb.scene import Scene
+        video = c.coll.get_video(c.video.id)
+        c.scene_index_id = video.index_scenes(scenes=[Scene(video.id, 0, 2, "budget review slide")])
+    return c.scene_index_id
 
 
 def asset_of(c: Ctx, kind: str):
@@ -429,3 +452,15 @@ def test_the_sdk_page_table_is_true(ctx):
         if state == "not available":
             wrong.append((key, state, f"returned {str(result)[:120]}"))
     assert not wrong, "\n".join(map(str, wrong))
+
+
+def test_a_recordings_stored_display_gets_a_screen_text_index(ctx):
+    """``REELDB_AUTO_INDEX`` (issue 20): the export of the recording's stored display is read for its
+    screen text unasked, as its speech is transcribed (the test pattern shows no text: empty scenes)."""
+    video = ctx.coll.get_video(ctx.cap.exported_video_id)
+    deadline = time.time() + 120
+    while not (made := [i for i in video.list_scene_index() if i["status"] == "done"]):
+        assert time.time() < deadline, video.list_scene_index()
+        time.sleep(1)
+    assert made[0]["source"] == "screen_text" and made[0]["scene_count"] >= 1
+    assert all(set(r) == {"start", "end", "description"} for r in video.get_scene_index(made[0]["scene_index_id"]))

@@ -18,9 +18,9 @@ TRAVERSALS = ["../../../../etc/passwd", "..%2f..%2f..%2fetc%2fpasswd", "%2e%2e%2
               "/etc/passwd", "..\\..\\windows\\win.ini", "reeldb.db", "%252e%252e%252f", "a" * 5000]
 #: What a client token may call (the recorder's endpoints and the websocket URL); all else is 403.
 TOKEN_ROUTES = re.compile(r"^/(capture/session/|collection/\{collection_id\}/websocket|health|stream/|watch|embed"
-                          r"|capture$|player/|player$|files/|upload/|compile/|favicon\.ico)")
+                          r"|capture$|player/|player$|files/|frames/|upload/|compile/|favicon\.ico)")
 #: Opened by a signed link or public by design (pages, static files, health).
-PUBLIC = re.compile(r"^/(health|stream/|watch|embed|capture$|player/|player$|files/|upload/|schema|compile/"
+PUBLIC = re.compile(r"^/(health|stream/|watch|embed|capture$|player/|player$|files/|frames/|upload/|schema|compile/"
                     r"|favicon\.ico)")
 
 
