@@ -6,7 +6,8 @@ timer and task step were a measurable share of each request's work (py-spy on
 ``tests/bench/api_roundtrip.py``). Here a thread reads the loop thread's CPU clock
 (``pthread_getcpuclockid``) every ``tick`` and asks the loop for a *mark* (one plain callback)
 only once the loop has spent ``tick`` of CPU since its last mark: an idle loop is never woken, and
-a busy one runs a callback per ``tick`` of its own work.
+a busy one runs a callback per ``tick`` of its own work (a look that finds the loop's clock
+unmoved since the last one finds it idle, between steps: that counts as a mark, for free).
 
 What is measured is what the tick measured: the loop thread's CPU between two marks, which run
 between the loop's steps; more than ``limit`` means some step (with at most ``tick`` of other
@@ -35,15 +36,22 @@ class LoopWatch:
         self._stopped = threading.Event()
 
     def run(self) -> None:
-        """The watching thread: ask for a mark once the loop has worked ``tick`` since the last."""
+        """The watching thread: ask for a mark once the loop has worked ``tick`` since the last;
+        a loop that did nothing since the last look is between steps, which counts as a mark."""
+        seen = time.clock_gettime(self._clock)
         while not self._stopped.wait(self.tick):
-            if self._asked or time.clock_gettime(self._clock) - self._marked < self.tick:
+            now = time.clock_gettime(self._clock)
+            idle, seen = now == seen, now
+            if self._asked:
                 continue
-            self._asked = True
-            try:
-                self.loop.call_soon_threadsafe(self.mark)
-            except RuntimeError:  # the loop is closed
-                return
+            if idle:
+                self._marked = now  # (no mark is on its way, so the loop does not write it meanwhile)
+            elif now - self._marked >= self.tick:
+                self._asked = True
+                try:
+                    self.loop.call_soon_threadsafe(self.mark)
+                except RuntimeError:  # the loop is closed
+                    return
 
     def mark(self) -> None:
         """On the loop, between two steps: the CPU since the last mark, reported over ``limit``."""
