@@ -16,7 +16,8 @@
    B-frames, 2 s GOP, as captures are; Opus mic in WebM as raw assets are): plan, exact-clip cut,
    mic decode + AAC, remux (``copy_timeline``: what the render job does), then also ``make_hls`` of
    the result (what placing it in the library adds), side by side with ffmpeg doing the work's
-   own cost (the display copied, the mic decoded and AAC-encoded once, one remux), best of 3.
+   own cost (the display copied, the mic decoded and AAC-encoded once, one remux), best of 3; then
+   each step alone (cut, mix decode, decode + AAC, video remux, HLS), where the time goes.
    Goal: >= 100x real time.
 
 Sources are made once with PyAV under ``/tmp/reeldb-bench-editor/``.
@@ -36,8 +37,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from reeldb.export import make_hls, probe
-from reeldb.export.editor import SourceInfo, copy_timeline, mix_audio, parse_timeline, plan_copy, render
+from reeldb.export import clip_segments, make_hls, probe
+from reeldb.export.editor import SourceInfo, copy_timeline, mix_audio, parse_timeline, plan_copy, render, write_copy
+from reeldb.export.editor.render import EncodedMix
 from reeldb.export.editor.render import X264
 from reeldb.export.editor.text import render_text
 
@@ -220,6 +222,34 @@ def copy_path(work: Path) -> None:
     print(f"  ffmpeg (copy + AAC)    wall {fwall:6.3f} s  cpu {fcpu:6.3f} s  = {60 / fwall:6.0f}x real time")
     print(f"  ReelDB cut + mix + remux / ffmpeg: {wall / fwall:.2f}x wall, {cpu / fcpu:.2f}x cpu "
           f"(the work's own cost; the mono mix is encoded on two cores)")
+    split(plan, sources, timeline, work)
+
+
+def encoded(mix: EncodedMix, path: Path) -> None:
+    with av.open(str(path), "w") as out:
+        try:
+            mix.packets(mix.add_stream(out))
+        finally:
+            mix.close()
+
+
+def split(plan, sources, timeline, work: Path) -> None:
+    """Each step of the copy path alone (in the job they overlap), to show where its time goes."""
+    import dataclasses
+
+    src = sources[plan.video_id]
+    pieces: list = []
+    steps = {
+        "cut": lambda: pieces.extend(clip_segments(Path(src.path), Path(src.hls_dir), [(s0, s1) for _, s0, s1 in plan.spans],
+                                                   work / "split-clips")),
+        "mix decode": lambda: mix_audio(timeline, sources).encodable(),  # type: ignore[union-attr]
+        "mix decode + AAC": lambda: encoded(EncodedMix(mix_audio(timeline, sources)), work / "split.m4a"),  # type: ignore[arg-type]
+        "video remux": lambda: write_copy(dataclasses.replace(plan, audio="none"), [[p.path for p in span] for span in pieces],
+                                          None, work / "split.mp4"),
+        "HLS of the result": lambda: make_hls(work / "seed.mp4", work / "split-hls"),
+    }
+    print("  split, each step alone: " + ", ".join(
+        f"{name} {wall:.3f} s (cpu {cpu:.3f})" for name, (wall, cpu) in ((n, timed(f)) for n, f in steps.items())))
 
 
 def main() -> None:
