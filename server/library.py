@@ -36,7 +36,7 @@ from .text import strip
 
 def find(conn: Conn, kind: str, media_id: str, collection_id: str | None) -> dict[str, Any]:
     found = row(conn, "select * from media where id = ? and kind = ?", [media_id, kind])
-    if found is not None and collection_id and resolve(conn, collection_id)["id"] != found["collection_id"]:
+    if found is not None and collection_id and resolve(conn, collection_id).id != found["collection_id"]:
         found = None
     if found is None:
         raise NotFound(f"{kind.capitalize()} not found: {media_id}")
@@ -143,7 +143,7 @@ class MediaLibrary:
             coll = resolve(conn, collection_id)
             # the editor's renders are streams, not videos of the collection
             return list(rows(conn, "select * from media where collection_id = ? and kind = ? "
-                                   "and coalesce(origin, '') != 'editor' order by created_at", [coll["id"], kind]))
+                                   "and coalesce(origin, '') != 'editor' order by created_at", [coll.id, kind]))
 
         return await self.db.execute_fn(read)
 
@@ -157,7 +157,7 @@ class MediaLibrary:
         where = ["collection_id = ?", "kind = 'video'", f"coalesce(origin, '') not in {NOT_LISTED}"]
 
         def read(conn: Conn) -> tuple[list[dict[str, Any]], int]:
-            args: list[Any] = [resolve(conn, collection_id)["id"]]
+            args: list[Any] = [resolve(conn, collection_id).id]
             if recordings is not None:
                 where.append("coalesce(origin, '') " + ("= 'capture'" if recordings else "!= 'capture'"))
             for clause, value in (("created_at >= ?", since), ("created_at < ?", until)):
