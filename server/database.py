@@ -15,6 +15,7 @@ connection of any process has committed since they were read.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -155,8 +156,13 @@ CACHE_MAX = 512
 
 
 def _copied(value: Any) -> Any:
-    """A copy of rows as the services return them (dicts, lists and tuples of them), so a caller
-    that changes its answer does not change the kept one."""
+    """A copy of rows as the services return them (dicts, lists and tuples of them, and the frozen
+    row types of ``rows.py``, whose JSON columns are dicts and lists), so a caller that changes its
+    answer does not change the kept one."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changed = {f.name: _copied(getattr(value, f.name)) for f in dataclasses.fields(value)
+                   if f.init and isinstance(getattr(value, f.name), (dict, list, tuple))}
+        return dataclasses.replace(value, **changed) if changed else value
     if isinstance(value, dict):
         return {k: _copied(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -42,3 +42,15 @@ def test_a_cached_read_follows_every_commit_and_hands_out_copies(tmp_path):
         asyncio.run(main())
     finally:
         db.close()
+
+
+
+def test_a_kept_row_type_is_handed_out_with_its_own_json_columns():
+    from reeldb.server.database import _copied
+    from reeldb.server.rows import RTStream
+
+    kept = RTStream("rts-1", "cap-1", "c-1", "mic:1", "mic:1", ["audio"], 48000, "active", True, 0.0)
+    given = _copied((kept, [kept]))
+    given[0].media_types.append("video")
+    given[1][0].media_types.append("video")
+    assert kept.media_types == ["audio"] and given[0] == given[1][0] != kept
