@@ -130,7 +130,10 @@ class MediaLibrary:
 
     # -- for routes ------------------------------------------------------------------------------
     async def get(self, media_id: str) -> dict[str, Any] | None:
-        return await self.db.execute_fn(lambda conn: row(conn, "select * from media where id = ?", [media_id]))
+        """A media row (or None); a player asks for one per segment it fetches, so it is answered
+        from memory until the database changes (``Database.execute_cached``)."""
+        return await self.db.execute_cached(("media", media_id), lambda conn: row(
+            conn, "select * from media where id = ?", [media_id]))
 
     async def find(self, kind: str, media_id: str, collection_id: str | None = None) -> dict[str, Any]:
         return await self.db.execute_fn(lambda conn: find(conn, kind, media_id, collection_id))

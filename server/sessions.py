@@ -166,7 +166,10 @@ class Sessions:
         return await self.db.execute_fn(read)
 
     async def get_in_collection(self, collection_id: str, session_id: str) -> Session:
-        return await self.db.execute_fn(lambda conn: in_collection(conn, collection_id, session_id))
+        """What ``get_capture_session`` reads: SDKs poll it (waiting for ``exported``), so it is
+        answered from memory until the database changes (``Database.execute_cached``)."""
+        return await self.db.execute_cached(("capture_session", collection_id, session_id),
+                                            lambda conn: in_collection(conn, collection_id, session_id))
 
     # -- the recorder's calls --------------------------------------------------------------------
     async def get_for(self, session_id: str, actor: Principal) -> Session:
