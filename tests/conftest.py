@@ -44,6 +44,10 @@ NOT_REALTIME = {"e2e/test_celery_jobs.py", "e2e/test_wire_versions.py", "e2e/tes
 #: Pages checked as the server hands them out, with no browser: the fast tier's too.
 FAST_FILES = {"browser/test_capture_page_html.py", "browser/test_player_page_html.py"}
 REALTIME_SLOTS = 2
+#: The files that take longest, longest first: started first, a worker never ends the run on one.
+LONGEST_FILES = ("security/test_openapi_conformance.py", "e2e/test_many_sessions.py", "e2e/test_celery_jobs.py",
+                 "server/test_job_crashes.py", "e2e/test_editor_raw_assets.py", "server/test_editor_budget.py",
+                 "e2e/test_capture_flow.py", "server/test_spoken.py", "server/test_editor_validation.py")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -62,8 +66,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.realtime)
     # The files with slow tests first (each file's tests together, in their order): parallel
     # workers (tests/run.sh) then start the long ones early instead of ending on them.
+    # The longest files of all go first, longest first (measured: each takes minutes on 2 cores).
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)
+    first = {tests / name: rank for rank, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: (first.get(item.path, len(first)), item.path not in slow_files))
 
 
 @pytest.fixture(autouse=True)
