@@ -81,6 +81,6 @@ def make_previews(asset_id: str, video: Path, hls_dir: Path) -> bool:
         poster(video, hls_dir / "poster.jpg", width=640)
         storyboard(video, hls_dir)
         return True
-    except ExportError as exc:
+    except (ExportError, OSError) as exc:  # (a full disk, a folder removed meanwhile): asked for, a 404, never a 500
         log.warning("no previews for %s: %s", asset_id, exc)
         return False

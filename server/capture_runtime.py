@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from . import lifecycle
-from .database import Conn, loads
+from .database import Conn
 from .errors import BadRequest, Conflict, InsufficientStorage
 from .ingest.backend import Callbacks, IngestBackend, IngestHandle, LocalIngest, WorkerStatus
+from .rows import CaptureSession
 from .runtime import Runtime
 from .sessions import Also, Sessions, rtstreams_stopped
 from .settings import Settings
@@ -58,18 +59,18 @@ class CaptureRuntime:
         return self.settings.sessions_dir / session_id
 
     # -- recorder requests -----------------------------------------------------------------------
-    async def offer(self, row: dict[str, Any], sdp: str, tracks: dict[str, str]) -> str:
-        if not lifecycle.is_live(row["status"]):
-            raise Conflict(f"Capture session {row['id']} is {row['status']}; start it before sending media")
-        sid = row["id"]
+    async def offer(self, row: CaptureSession, sdp: str, tracks: dict[str, str]) -> str:
+        if not lifecycle.is_live(row.status):
+            raise Conflict(f"Capture session {row.id} is {row.status}; start it before sending media")
+        sid = row.id
         low = await self.runtime.io(self.disk_low)
-        if low and any(c.get("store") for c in loads(row["channels"], [])):
+        if low and any(c.get("store") for c in row.channels):
             raise InsufficientStorage(f"{low}: nothing can be stored now")
         ingest = self._ingests.get(sid)
         if ingest is not None and self._connected.get(sid):
             raise Conflict(f"Capture session {sid} already has a connected recorder")
         if ingest is None:
-            channels = loads(row["channels"], [])
+            channels = row.channels
             ingest = await self.backend.open(sid, self.folder(sid), channels, Callbacks(
                 on_media=lambda channel_id: self._on_media(sid, channel_id),
                 on_state=lambda state: self._on_state(sid, state),
@@ -197,11 +198,11 @@ class CaptureRuntime:
         said = {"reason": reason} if reason else None
         try:
             row = await self.sessions.load(session_id)
-            if row["status"] in ("starting", "active"):
+            if row.status in ("starting", "active"):
                 await self.sessions.transition(session_id, "stopping", said,
                                                **({"stop_reason": reason} if reason else {}))
-            elif row["status"] != "stopping":
-                raise Conflict(lifecycle.refusal(row["status"], "stopping"))
+            elif row.status != "stopping":
+                raise Conflict(lifecycle.refusal(row.status, "stopping"))
             for listener in self._closing:
                 await listener(session_id)  # live consumers finish before the media stops
             ingest = self._ingests.pop(session_id, None)
@@ -213,7 +214,7 @@ class CaptureRuntime:
                     task.cancel()
             self._connected.pop(session_id, None)
 
-            def stopped(conn: Conn, updated: dict[str, Any]) -> None:
+            def stopped(conn: Conn, updated: CaptureSession) -> None:
                 rtstreams_stopped(conn, session_id)
                 self._on_stopped(conn, updated)  # e.g. queue the export, in the same transaction
 

@@ -5,17 +5,23 @@ runs it. So nothing here runs on the event loop: reads go to a few reader thread
 connections (WAL lets them read while the writer writes), and every write goes to one writer
 thread, inside a transaction, in the order it was asked for. Routes ``await`` both; job threads
 use the blocking ``*_sync`` forms. :meth:`Database.close` closes every connection it opened.
+
+A hop to a reader thread costs a request two thread wake-ups, more than the read itself: reads that
+clients repeat (a polled capture session, a stream's row for each of its segments) go through
+:meth:`Database.execute_cached`, answered from memory while SQLite's ``data_version`` says no
+connection of any process has committed since they were read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Hashable, Iterator, TypeVar
 
 import sqlite_utils
 
@@ -49,6 +55,10 @@ class Database:
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="db-read")
         self._writer_ident: int | None = None
         self._closed = False
+        #: execute_cached's answers: key -> (data_version when read, value); one probe connection per
+        #: thread that asks (the event loop's), which never waits for a lock.
+        self._cache: dict[Hashable, tuple[int, Any]] = {}
+        self._probes: list[sqlite3.Connection] = []
 
     # -- connections -----------------------------------------------------------------------------
     def _conn(self) -> Conn:
@@ -72,6 +82,43 @@ class Database:
     async def execute_fn(self, fn: Fn[T]) -> T:
         """Run ``fn(conn)`` on a reader thread."""
         return await _hop(self._readers, self._read, fn)
+
+    async def execute_cached(self, key: Hashable, fn: Fn[T]) -> T:
+        """``execute_fn(fn)``, answered from memory when ``key`` was read since the last commit of
+        any connection (this process's writer, another process: ``reeldb keys``, a restore…), as
+        SQLite's ``PRAGMA data_version`` tells: a few microseconds on the loop, against two thread
+        wake-ups for a hop. ``fn`` must depend on the database only (not on the time); its value is
+        kept and handed out as a copy (dicts and lists copied, so a caller may change its own).
+        Errors are not kept."""
+        version = self._version()
+        if version is not None:
+            hit = self._cache.get(key)
+            if hit is not None and hit[0] == version:
+                return _copied(hit[1])
+        value = await self.execute_fn(fn)
+        if version is not None:
+            if len(self._cache) >= CACHE_MAX:
+                self._cache.clear()
+            self._cache[key] = (version, value)
+            return _copied(value)
+        return value
+
+    def _version(self) -> int | None:
+        """This database's ``data_version`` seen from the calling thread's probe connection, which
+        reads no page and has no busy timeout: None (read through) whenever it cannot say at once."""
+        probe = getattr(self._local, "probe", None)
+        try:
+            if probe is None:
+                if self._closed:
+                    return None
+                probe = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+                probe.execute("PRAGMA busy_timeout = 0")
+                self._local.probe = probe
+                with self._lock:
+                    self._probes.append(probe)
+            return probe.execute("PRAGMA data_version").fetchall()[0][0]  # stepped to its end: no read left open
+        except sqlite3.Error:
+            return None
 
     async def execute_write_fn(self, fn: Fn[T]) -> T:
         """Run ``fn(conn)`` on the writer thread, in one transaction (rolled back if it raises)."""
@@ -98,6 +145,31 @@ class Database:
             for db in self._opened:
                 db.conn.close()
             self._opened.clear()
+            for probe in self._probes:
+                probe.close()
+            self._probes.clear()
+            self._cache.clear()
+
+
+#: At most this many answers are kept by :meth:`Database.execute_cached` (all dropped at once past it).
+CACHE_MAX = 512
+
+
+def _copied(value: Any) -> Any:
+    """A copy of rows as the services return them (dicts, lists and tuples of them, and the frozen
+    row types of ``rows.py``, whose JSON columns are dicts and lists), so a caller that changes its
+    answer does not change the kept one."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changed = {f.name: _copied(getattr(value, f.name)) for f in dataclasses.fields(value)
+                   if f.init and isinstance(getattr(value, f.name), (dict, list, tuple))}
+        return dataclasses.replace(value, **changed) if changed else value
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_copied(v) for v in value)
+    return value
 
 
 def _settle(future: asyncio.Future[T], result: T | None, error: BaseException | None) -> None:

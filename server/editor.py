@@ -20,20 +20,19 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from reeldb.export import clip_segments, probe
+from reeldb.export import probe
 from reeldb.export.editor import (
-    CopyPlan,
     SourceInfo,
     Timeline,
     canonical_key,
     check_sources,
+    copy_timeline,
     map_captions,
     mix_audio,
     needs_captions,
     parse_timeline,
     plan_copy,
     render,
-    write_copy,
 )
 from reeldb.export.editor.budget import RenderLimits, check_budget, render_cost
 from reeldb.export.editor.legacy import from_legacy, legacy_ids, subtitled
@@ -192,13 +191,6 @@ class Editor:
         return result
 
 
-def _copy(plan: CopyPlan, sources: dict[str, SourceInfo], mix, out: Path, progress) -> None:
-    src = sources[plan.video_id]
-    hls_dir = Path(src.hls_dir or "")
-    spans = clip_segments(Path(src.path), hls_dir, [(s0, s1) for _, s0, s1 in plan.spans], hls_dir / "clips")
-    write_copy(plan, [[piece.path for piece in span] for span in spans], mix, out, progress)
-
-
 def render_compute(ctx: JobContext) -> dict[str, Any]:
     """The render job's compute part, files only (a job worker runs it). Its kinds are
     ``own_process``: it runs in a child process with its own memory limit (``server/jobs/child.py``),
@@ -227,7 +219,7 @@ def render_files(job_id: str, p: dict[str, Any], media_root: str, progress: Call
             mix = mix_audio(timeline, sources)
             progress(0.05)
         if plan is not None:
-            _copy(plan, sources, mix, out, lambda f: progress(0.05 + 0.75 * f))
+            copy_timeline(plan, sources, mix, out, lambda f: progress(0.05 + 0.75 * f))
         else:
             render(timeline, sources, out, captions, lambda f: progress(0.05 + 0.75 * f), mix=mix)
         info = probe(out)

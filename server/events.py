@@ -23,6 +23,7 @@ from litestar import WebSocket
 
 from .database import Conn, Database, dumps, row, rows
 from .ids import new_id
+from .rows import CaptureSession
 from .settings import Settings
 
 log = logging.getLogger("reeldb.events")
@@ -106,7 +107,7 @@ class Events:
         self._client: httpx.AsyncClient | None = None
 
     # -- writing (inside the caller's transaction) ------------------------------------------------
-    def record(self, conn: Conn, session: dict[str, Any], status: str,
+    def record(self, conn: Conn, session: CaptureSession, status: str,
                data: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write the event for ``session`` reaching ``status`` and its webhook delivery rows.
 
@@ -118,20 +119,20 @@ class Events:
             "version": "2",
             "event": f"capture_session.{status}",
             "timestamp": iso(now),
-            "capture_session_id": session["id"],
-            "end_user_id": session.get("end_user_id"),
+            "capture_session_id": session.id,
+            "end_user_id": session.end_user_id,
             "status": status,
             "data": data or {},
         }
         conn["events"].insert(
-            {"id": event["id"], "session_id": session["id"], "event": event["event"],
-             "payload": dumps(event), "ws_connection_id": session.get("ws_connection_id"),
+            {"id": event["id"], "session_id": session.id, "event": event["event"],
+             "payload": dumps(event), "ws_connection_id": session.ws_connection_id,
              "created_at": now}
         )
-        if session.get("callback_url"):
+        if session.callback_url:
             conn["deliveries"].insert(
-                {"event_id": event["id"], "url": session["callback_url"],
-                 "api_key_id": session.get("api_key_id"), "status": "pending", "attempts": 0,
+                {"event_id": event["id"], "url": session.callback_url,
+                 "api_key_id": session.api_key_id, "status": "pending", "attempts": 0,
                  "next_attempt_at": now, "last_error": None, "delivered_at": None}
             )
         return event

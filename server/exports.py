@@ -32,6 +32,7 @@ from .jobs import AutoIndex, Compute, JobContext, JobKind, JobQueue
 from .assets import prepare_asset
 from .library import MediaLibrary
 from .links import Links
+from .rows import CaptureSession, RTStream
 from .sessions import Sessions, in_collection, load, rtstreams_of, set_export_status, set_exported_asset
 from .runtime import Runtime
 from .settings import Settings
@@ -40,16 +41,19 @@ from .text import recording_title
 
 log = logging.getLogger("reeldb.export")
 
+#: A session's move inside a transaction: the updated session and the event to publish after commit.
+Moved = tuple[CaptureSession, dict[str, Any]]
+
 NOTHING_STORED = "Nothing to export: no channel of this session has store: true"
 NOTHING_RECEIVED = "Nothing to export: no media was received before the session stopped"
 NOT_ON_A_FULL_DISK = ("Not exported: the disk was below its free-space floor when the session stopped; the channel "
                       "files are kept, free some space and call export()")
 
 
-def default_key(session: dict[str, Any]) -> str:
+def default_key(session: CaptureSession) -> str:
     """The export that makes the session ``exported``: its primary display if stored, else audio only ("")."""
-    primary = session["primary_video_channel_id"]
-    channels = loads(session["channels"], [])
+    primary = session.primary_video_channel_id
+    channels = session.channels
     return next((c["channel_id"] for c in channels if c["channel_id"] == primary and c["store"]), "")
 
 
@@ -84,16 +88,16 @@ class Exports:
             body["error"] = export["error"]
         return body
 
-    async def session_urls(self, session: dict[str, Any], base: str) -> dict[str, Any]:
+    async def session_urls(self, session: CaptureSession, base: str) -> dict[str, Any]:
         """``stream_url`` / ``player_url`` of the session's exported video (both None until it is
         exported, or when the export has no picture to stream)."""
-        video_id = session.get("exported_video_id")
+        video_id = session.exported_video_id
         media = await self.library.get(video_id) if video_id else None
         if media is None:
             return {"stream_url": None, "player_url": None}
         return self.links.stream_urls(video_id, bool(media["hls_path"]), base)
 
-    async def rtstream_clip(self, rtstream: dict[str, Any], start: float, end: float, base: str) -> dict[str, Any]:
+    async def rtstream_clip(self, rtstream: RTStream, start: float, end: float, base: str) -> dict[str, Any]:
         """``stream_url``/``player_url`` of what one channel recorded between two unix times
         (``rtstream.generate_stream(start, end)``, the shots of its live-transcript search).
 
@@ -104,19 +108,19 @@ class Exports:
         if not end > start:
             raise BadRequest("start and end are unix times with start < end")
 
-        def read(conn: Conn) -> tuple[dict[str, Any], dict[str, Any]]:
-            session = load(conn, rtstream["session_id"])
-            if session["export_status"] != "exported" or not session["exported_video_id"]:
-                raise Conflict(f"{rtstream['name']} plays once its session is exported "
-                               f"(the session is {session['status']}, its export {session['export_status'] or 'not started'})")
+        def read(conn: Conn) -> tuple[CaptureSession, dict[str, Any]]:
+            session = load(conn, rtstream.session_id)
+            if session.export_status != "exported" or not session.exported_video_id:
+                raise Conflict(f"{rtstream.name} plays once its session is exported "
+                               f"(the session is {session.status}, its export {session.export_status or 'not started'})")
             job = row(conn, "select jobs.result from exports join jobs on jobs.id = exports.job_id "
-                      "where exports.video_id = ?", [session["exported_video_id"]])
+                      "where exports.video_id = ?", [session.exported_video_id])
             return session, loads(job["result"] if job else None, {})
 
         session, result = await self.db.execute_fn(read)
-        name = rtstream["name"]
-        own = rtstream["exported_asset_id"] if kind_of(name) == "video" else None
-        media_id = own or session["exported_video_id"]
+        name = rtstream.name
+        own = rtstream.exported_asset_id if kind_of(name) == "video" else None
+        media_id = own or session.exported_video_id
         zero = (result.get("asset_starts") or {}).get(name) if own else result.get("origin")
         if zero is None:
             zero = await self.runtime_origin(session, name if own else result.get("video_channel_id"), bool(own))
@@ -134,9 +138,9 @@ class Exports:
                              error_code="CLIP_LIMIT")
         return self.links.stream_urls(media_id, True, base, [span])
 
-    async def runtime_origin(self, session: dict[str, Any], channel_id: str | None, raw: bool) -> float:
+    async def runtime_origin(self, session: CaptureSession, channel_id: str | None, raw: bool) -> float:
         """The capture-clock time of an asset's t=0, from the session's manifest (older exports)."""
-        folder = self.settings.sessions_dir / session["id"]
+        folder = self.settings.sessions_dir / session.id
 
         def compute() -> float:
             plan = make_plan(load_manifest(folder), channel_id)
@@ -154,11 +158,11 @@ class Exports:
         return self.view(export, base, bool(media and media["hls_path"]))
 
     # -- requests --------------------------------------------------------------------------------
-    def request_in(self, conn: Conn, session: dict[str, Any], video_channel_id: str | None,
+    def request_in(self, conn: Conn, session: CaptureSession, video_channel_id: str | None,
                    connection_id: str | None) -> dict[str, Any]:
         """Inside a write transaction: start the export of ``video_channel_id`` (default: the
         primary display) or report on it."""
-        channels = loads(session["channels"], [])
+        channels = session.channels
         if not any(c["store"] for c in channels):
             raise BadRequest(NOTHING_STORED)
         if video_channel_id is not None:
@@ -167,36 +171,36 @@ class Exports:
                 raise BadRequest(f"{video_channel_id} is not a video channel of this session")
             if not match["store"]:
                 raise BadRequest(f"{video_channel_id} was not stored (store: false), so it cannot be exported")
-        if session["status"] not in ("stopped", "exported", "failed"):
-            raise Conflict(f"The session is {session['status']}; export runs once it has stopped")
-        if not rtstreams_of(conn, session["id"]):
+        if session.status not in ("stopped", "exported", "failed"):
+            raise Conflict(f"The session is {session.status}; export runs once it has stopped")
+        if not rtstreams_of(conn, session.id):
             raise BadRequest(NOTHING_RECEIVED)
         key = video_channel_id or default_key(session)
         existing = row(conn, "select * from exports where session_id = ? and video_channel_id = ?",
-                       [session["id"], key])
+                       [session.id, key])
         if existing and existing["status"] != "failed":
             if connection_id and existing["status"] == "exporting":
                 conn["exports"].update(existing["id"], {"connection_id": connection_id})
             return existing
         first = row(conn, "select count(*) as n from exports where session_id = ? and status != 'failed'",
-                    [session["id"]])["n"] == 0
+                    [session.id])["n"] == 0
         stored = [c for c in channels if c["store"]]
         job = self.jobs.enqueue(conn, "export", {
-            "session_id": session["id"], "collection_id": session["collection_id"],
+            "session_id": session.id, "collection_id": session.collection_id,
             "video_channel_id": key or None, "include_raw": first,
             # every id the job will create, fixed now: a rerun replaces, never duplicates
             "video_id": new_id("video"),
             "asset_ids": {c["channel_id"]: new_id("video" if c["type"] == "video" else "audio") for c in stored},
-            "title": recording_title(session.get("started_at") or session["created_at"]),
+            "title": recording_title(session.started_at or session.created_at),
         })
         now = time.time()
-        export = {"id": existing["id"] if existing else new_id("job"), "session_id": session["id"],
+        export = {"id": existing["id"] if existing else new_id("job"), "session_id": session.id,
                   "video_channel_id": key, "status": "exporting", "job_id": job["id"], "video_id": None,
                   "error": None, "connection_id": connection_id, "include_raw": int(first),
                   "created_at": now, "updated_at": now}
         conn["exports"].upsert(export, pk="id")
         if key == default_key(session):
-            set_export_status(conn, session["id"], "exporting")
+            set_export_status(conn, session.id, "exporting")
         return export
 
     async def request(self, collection_id: str, session_id: str, video_channel_id: str | None,
@@ -223,7 +227,7 @@ class Exports:
         """The channel's exported raw asset's row (renamed to ``name`` first when given), None until
         its export made it."""
         fresh = await self.sessions.rtstream(rtstream_id)
-        asset_id = fresh["exported_asset_id"]
+        asset_id = fresh.exported_asset_id
         if not asset_id:
             return None
         media = await self.library.get(asset_id)
@@ -234,37 +238,37 @@ class Exports:
             media["name"] = name
         return media
 
-    async def export_rtstream(self, stream: dict[str, Any], name: str | None) -> dict[str, Any] | None:
+    async def export_rtstream(self, stream: RTStream, name: str | None) -> dict[str, Any] | None:
         """``rtstream.export()``: the channel's raw asset; the first call runs the session's export
         if it has not run yet and waits for it up to ``REELDB_SYNC_WAIT`` (None: still running)."""
-        if not stream["store"]:
-            raise BadRequest(f"No recordings available: {stream['name']} was not stored (store: false)")
-        done = await self.exported_asset(stream["id"], name)
+        if not stream.store:
+            raise BadRequest(f"No recordings available: {stream.name} was not stored (store: false)")
+        done = await self.exported_asset(stream.id, name)
         if done is not None:
             return done
-        export = await self.for_rtstream(stream["session_id"])
+        export = await self.for_rtstream(stream.session_id)
         if export["status"] == "failed":
             raise BadRequest(export["error"] or "The export failed")
         job = await self.jobs.wait(export["job_id"], self.settings.sync_wait)
         if job is not None and job["status"] == "failed":
             raise BadRequest(job["error"] or "The export failed")
-        return await self.exported_asset(stream["id"], name)
+        return await self.exported_asset(stream.id, name)
 
     async def failed_for(self, session_id: str) -> dict[str, Any] | None:
         return await self.db.execute_fn(lambda conn: row(
             conn, "select * from exports where session_id = ? and status = 'failed'", [session_id]))
 
-    def after_stop(self, conn: Conn, session: dict[str, Any]) -> None:
+    def after_stop(self, conn: Conn, session: CaptureSession) -> None:
         """Inside the ``stopped`` transaction: auto-export if something was stored (VideoDB's rule)."""
         reason = None
-        if not any(c["store"] for c in loads(session["channels"], [])):
+        if not any(c["store"] for c in session.channels):
             reason = NOTHING_STORED
-        elif session.get("stop_reason"):  # the server stopped it itself: its disk fell below the floor
+        elif session.stop_reason:  # the server stopped it itself: its disk fell below the floor
             reason = NOT_ON_A_FULL_DISK  # an export would eat the headroom the database needs
-        elif not rtstreams_of(conn, session["id"]):  # never became active
+        elif not rtstreams_of(conn, session.id):  # never became active
             reason = NOTHING_RECEIVED
         if reason:
-            set_export_status(conn, session["id"], "failed", reason)
+            set_export_status(conn, session.id, "failed", reason)
             return
         if self.settings.auto_export:
             self.request_in(conn, session, None, None)
@@ -281,7 +285,7 @@ class Exports:
         return result
 
     async def _finished(self, job: dict[str, Any]) -> None:
-        def write(conn: Conn) -> tuple[dict[str, Any], dict[str, Any], tuple[dict[str, Any], dict[str, Any]] | None] | None:
+        def write(conn: Conn) -> tuple[dict[str, Any], CaptureSession, Moved | None] | None:
             export = row(conn, "select * from exports where job_id = ?", [job["id"]])
             if export is None:
                 return None
@@ -303,17 +307,17 @@ class Exports:
         if export["connection_id"]:
             await self.hub.send(export["connection_id"], {
                 "channel": "capture_session", "event": "capture_session.export",
-                "capture_session_id": session["id"], "status": session["status"],
+                "capture_session_id": session.id, "status": session.status,
                 "data": await self.present(export, self.links.default_base())})
 
-    def _exported(self, conn: Conn, export: dict[str, Any], session: dict[str, Any], result: dict[str, Any],
-                  is_primary: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _exported(self, conn: Conn, export: dict[str, Any], session: CaptureSession, result: dict[str, Any],
+                  is_primary: bool) -> Moved:
         """Record the asset and announce ``capture_session.exported``; one transaction, as every move."""
         video_id = result["video_id"]
         media = row(conn, "select path, hls_path from media where id = ?", [video_id])
-        exported = {**loads(session["exported_videos"], {}), export["video_channel_id"] or "audio": video_id}
-        changes: dict[str, Any] = {"exported_videos": dumps(exported)}
-        data = {"exported_video_id": video_id if is_primary else (session["exported_video_id"] or video_id),
+        exported = {**session.exported_videos, export["video_channel_id"] or "audio": video_id}
+        changes: dict[str, Any] = {"exported_videos": exported}
+        data = {"exported_video_id": video_id if is_primary else (session.exported_video_id or video_id),
                 "video_channel_id": result["video_channel_id"],
                 **self.links.stream_urls(video_id, bool(media and media["hls_path"]), self.links.default_base())}
         if result.get("warnings"):  # what the export left out or worked around (a damaged channel, ...)
@@ -323,23 +327,23 @@ class Exports:
         else:
             data["video_id"] = video_id  # another display: the session's own export stays as it was
         conn["exports"].update(export["id"], {"status": "exported", "video_id": video_id, "updated_at": time.time()})
-        moved = self.sessions.move(conn, session["id"], "exported", data, **changes)
+        moved = self.sessions.move(conn, session.id, "exported", data, **changes)
         if is_primary and self.index is not None and media is not None:
             self.index(conn, video_id, media["path"])
         if self.screen_index is not None and media is not None and result.get("video_channel_id"):
             self.screen_index(conn, video_id, media["path"])
         return moved
 
-    def _failed(self, conn: Conn, export: dict[str, Any], session: dict[str, Any], error: str,
-                is_primary: bool) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        log.error("export of %s (%s) failed: %s", session["id"], export["video_channel_id"] or "audio", error)
+    def _failed(self, conn: Conn, export: dict[str, Any], session: CaptureSession, error: str,
+                is_primary: bool) -> Moved | None:
+        log.error("export of %s (%s) failed: %s", session.id, export["video_channel_id"] or "audio", error)
         conn["exports"].update(export["id"], {"status": "failed", "error": error, "updated_at": time.time()})
         if not is_primary:
             return None
-        if session["status"] == "failed":  # a retry failed again: nothing new to announce
-            set_export_status(conn, session["id"], "failed", error)
+        if session.status == "failed":  # a retry failed again: nothing new to announce
+            set_export_status(conn, session.id, "failed", error)
             return None
-        return self.sessions.move(conn, session["id"], "failed", {"error": {"code": "EXPORT_FAILED", "message": error}},
+        return self.sessions.move(conn, session.id, "failed", {"error": {"code": "EXPORT_FAILED", "message": error}},
                                   export_status="failed", export_error=error, error=error)
 
 

@@ -36,7 +36,7 @@ from .text import strip
 
 def find(conn: Conn, kind: str, media_id: str, collection_id: str | None) -> dict[str, Any]:
     found = row(conn, "select * from media where id = ? and kind = ?", [media_id, kind])
-    if found is not None and collection_id and resolve(conn, collection_id)["id"] != found["collection_id"]:
+    if found is not None and collection_id and resolve(conn, collection_id).id != found["collection_id"]:
         found = None
     if found is None:
         raise NotFound(f"{kind.capitalize()} not found: {media_id}")
@@ -130,7 +130,10 @@ class MediaLibrary:
 
     # -- for routes ------------------------------------------------------------------------------
     async def get(self, media_id: str) -> dict[str, Any] | None:
-        return await self.db.execute_fn(lambda conn: row(conn, "select * from media where id = ?", [media_id]))
+        """A media row (or None); a player asks for one per segment it fetches, so it is answered
+        from memory until the database changes (``Database.execute_cached``)."""
+        return await self.db.execute_cached(("media", media_id), lambda conn: row(
+            conn, "select * from media where id = ?", [media_id]))
 
     async def find(self, kind: str, media_id: str, collection_id: str | None = None) -> dict[str, Any]:
         return await self.db.execute_fn(lambda conn: find(conn, kind, media_id, collection_id))
@@ -140,7 +143,7 @@ class MediaLibrary:
             coll = resolve(conn, collection_id)
             # the editor's renders are streams, not videos of the collection
             return list(rows(conn, "select * from media where collection_id = ? and kind = ? "
-                                   "and coalesce(origin, '') != 'editor' order by created_at", [coll["id"], kind]))
+                                   "and coalesce(origin, '') != 'editor' order by created_at", [coll.id, kind]))
 
         return await self.db.execute_fn(read)
 
@@ -154,7 +157,7 @@ class MediaLibrary:
         where = ["collection_id = ?", "kind = 'video'", f"coalesce(origin, '') not in {NOT_LISTED}"]
 
         def read(conn: Conn) -> tuple[list[dict[str, Any]], int]:
-            args: list[Any] = [resolve(conn, collection_id)["id"]]
+            args: list[Any] = [resolve(conn, collection_id).id]
             if recordings is not None:
                 where.append("coalesce(origin, '') " + ("= 'capture'" if recordings else "!= 'capture'"))
             for clause, value in (("created_at >= ?", since), ("created_at < ?", until)):

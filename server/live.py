@@ -31,6 +31,7 @@ from .capture_runtime import CaptureRuntime
 from .ingest.backend import RunningTranscript
 from .errors import BadRequest, Conflict
 from .events import WebSocketHub
+from .rows import RTStream
 from .runtime import Runtime
 from .text import strip
 from .settings import Settings
@@ -42,7 +43,7 @@ MAX_RECORDS = 20_000  # per rtstream: ~ a day of speech; older records fall off
 
 @dataclass
 class Transcription:
-    rtstream: dict[str, Any]
+    rtstream: RTStream
     running: RunningTranscript
     ws_connection_id: str | None
     started_at: float
@@ -76,39 +77,39 @@ class LiveTranscripts:
         return {"status": "running" if running else "stopped", "engine": "whisper",
                 "start_time": running.started_at if running else None}
 
-    async def start(self, rtstream: dict[str, Any], ws_connection_id: str | None) -> dict[str, Any]:
-        if "audio" not in rtstream["media_types"]:
-            raise BadRequest(f"{rtstream['name']} is not an audio stream; only audio can be transcribed")
-        ingest = self.capture.ingest_for(rtstream["session_id"])
+    async def start(self, rtstream: RTStream, ws_connection_id: str | None) -> dict[str, Any]:
+        if "audio" not in rtstream.media_types:
+            raise BadRequest(f"{rtstream.name} is not an audio stream; only audio can be transcribed")
+        ingest = self.capture.ingest_for(rtstream.session_id)
         if ingest is None:
-            raise Conflict(f"{rtstream['name']} is not streaming; transcripts run while the session is live")
-        current = self._running.get(rtstream["id"])
+            raise Conflict(f"{rtstream.name} is not streaming; transcripts run while the session is live")
+        current = self._running.get(rtstream.id)
         if current is not None:
             current.ws_connection_id = ws_connection_id or current.ws_connection_id
-            return self.status(rtstream["id"])
-        records = self._records.setdefault(rtstream["id"], Records(session_id=rtstream["session_id"]))
+            return self.status(rtstream.id)
+        records = self._records.setdefault(rtstream.id, Records(session_id=rtstream.session_id))
 
         async def emit(channel_id: str, item: dict[str, Any]) -> None:
-            running = self._running.get(rtstream["id"])
+            running = self._running.get(rtstream.id)
             if item.get("is_final") and item.get("text", "").strip():
                 records.finals.append({"start": item["start"] / 1000, "end": item["end"] / 1000,
                                        "text": item["text"].strip()})
             if running and running.ws_connection_id:
                 await self.hub.send(running.ws_connection_id, {
-                    "channel": "transcript", "rtstream_id": rtstream["id"], "rtstream_name": rtstream["name"],
+                    "channel": "transcript", "rtstream_id": rtstream.id, "rtstream_name": rtstream.name,
                     "data": {"text": item["text"], "is_final": bool(item.get("is_final")),
                              "start": item["start"], "end": item["end"]}})
 
         def make(emit_to: Emit) -> LiveTranscriber:
             return LiveTranscriber(emit_to, model_spec=self.settings.whisper_model, executor=self._decoders)
 
-        transcript = await ingest.transcribe(rtstream["name"], emit, make)
-        if rtstream["id"] in self._running:  # a concurrent start won while we waited for the worker
+        transcript = await ingest.transcribe(rtstream.name, emit, make)
+        if rtstream.id in self._running:  # a concurrent start won while we waited for the worker
             await transcript.stop()
-            return self.status(rtstream["id"])
-        self._running[rtstream["id"]] = Transcription(rtstream, transcript, ws_connection_id, time.time())
-        log.info("live transcript of %s (%s) started on %s", rtstream["id"], rtstream["name"], ingest.where)
-        return self.status(rtstream["id"])
+            return self.status(rtstream.id)
+        self._running[rtstream.id] = Transcription(rtstream, transcript, ws_connection_id, time.time())
+        log.info("live transcript of %s (%s) started on %s", rtstream.id, rtstream.name, ingest.where)
+        return self.status(rtstream.id)
 
     async def stop(self, rtstream_id: str) -> dict[str, Any]:
         running = self._running.get(rtstream_id)
@@ -123,7 +124,7 @@ class LiveTranscripts:
         return {**self.status(rtstream_id), "end_time": time.time()}
 
     async def end_session(self, session_id: str) -> None:
-        for rtstream_id in [r for r, t in self._running.items() if t.rtstream["session_id"] == session_id]:
+        for rtstream_id in [r for r, t in self._running.items() if t.rtstream.session_id == session_id]:
             await self.stop(rtstream_id)
         now = time.time()
         for records in self._records.values():

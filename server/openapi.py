@@ -8,6 +8,8 @@ has built the document, so clients and schema-driven testers see the truth.
 
 from __future__ import annotations
 
+import json
+from importlib.resources import files
 from typing import Any
 
 from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Schema
@@ -245,14 +247,32 @@ def _statuses(method: str, path: str, wants: str | None, has_body: bool, has_que
     return sorted(codes)
 
 
+def examples() -> dict[str, dict[str, Any]]:
+    """``"METHOD /path"`` → the request body and the answer of one real call (``api_examples.json``,
+    recorded from a real server by ``tests/server/test_api_examples.py``, which keeps them true)."""
+    return json.loads(files("reeldb.server").joinpath("api_examples.json").read_text())
+
+
+def _show_example(operation: Any, example: dict[str, Any]) -> None:
+    if example.get("request") is not None and operation.request_body is not None:
+        for media in (operation.request_body.content or {}).values():
+            media.example = example["request"]
+    for code, response in (operation.responses or {}).items():
+        if code.startswith("2") and isinstance(response, OpenAPIResponse):
+            for media in (response.content or {}).values():
+                media.example = example["response"]
+
+
 def organize(document: OpenAPI, handlers: dict[tuple[str, str], tuple[str | None, str | None]]) -> OpenAPI:
-    """Tags, summaries and descriptions, and only the error statuses each operation gives.
+    """Tags, summaries and descriptions, only the error statuses each operation gives, and the
+    examples of real calls.
 
     ``handlers``: (method, path) → (what the handler wants of a credential: ``key``, ``actor`` or
     None; its docstring), read off the app's routes."""
     from litestar.openapi.spec import Tag
 
     document.tags = [Tag(name=name, description=text) for name, text in TAGS.items()]
+    shown = examples()
     for path, item in (document.paths or {}).items():
         for method in _METHODS:
             operation = getattr(item, method, None)
@@ -268,4 +288,6 @@ def organize(document: OpenAPI, handlers: dict[tuple[str, str], tuple[str | None
             keep = set(_statuses(key[0], path, wants, operation.request_body is not None, has_query))
             operation.responses = {code: r for code, r in (operation.responses or {}).items()
                                    if not code.startswith(("4", "5")) or code in keep}
+            if f"{key[0]} {path}" in shown:
+                _show_example(operation, shown[f"{key[0]} {path}"])
     return document

@@ -16,6 +16,8 @@ import time
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Callable, Coroutine, TypeVar
 
+from .loopwatch import LoopWatch
+
 log = logging.getLogger("reeldb.runtime")
 
 T = TypeVar("T")
@@ -73,18 +75,22 @@ class Runtime:
 
     # -- watching the loop ------------------------------------------------------------------------
     async def watch_loop(self, limit: float, tick: float = 0.01) -> None:
-        """Log when the event loop's thread spent more than ``limit`` seconds of CPU between two
-        ticks: some callback blocked it. CPU time, not wall time, so a machine whose cores are busy
-        elsewhere (which only delays the loop) does not count as blocking."""
-        last = time.thread_time()
-        while True:
-            await asyncio.sleep(tick)
-            now = time.thread_time()
-            busy, last = now - last, now
-            if busy > limit:
-                self.longest_block = max(self.longest_block, busy)
-                log.warning("event loop blocked: %.0f ms of CPU in one step (limit %.0f ms)",
-                            busy * 1000, limit * 1000)
+        """Log when the event loop's thread spent more than ``limit`` seconds of CPU in one step
+        (some callback blocked it), watched from a thread of its own (:mod:`.loopwatch`: the loop
+        is not woken to be watched) until this task is cancelled."""
+        if not hasattr(time, "pthread_getcpuclockid"):  # (Linux has it; ReelDB runs on Linux)
+            log.debug("this platform cannot read the loop thread's CPU clock: the loop is not watched")
+            return
+        watch = LoopWatch(asyncio.get_running_loop(), limit, tick, self._blocked)
+        self.thread(watch.run, "loop-watch")
+        try:
+            await asyncio.get_running_loop().create_future()  # until cancelled (close)
+        finally:
+            watch.stop()
+
+    def _blocked(self, busy: float, limit: float) -> None:
+        self.longest_block = max(self.longest_block, busy)
+        log.warning("event loop blocked: %.0f ms of CPU in one step (limit %.0f ms)", busy * 1000, limit * 1000)
 
     # -- shutdown --------------------------------------------------------------------------------
     async def close(self, join_timeout: float = 5.0) -> None:

@@ -364,7 +364,7 @@ class Scenes:
                 found = [find(conn, "video", media_id, None)]
             else:
                 coll = resolve(conn, collection_id or "")
-                found = list(rows(conn, "select * from media where collection_id = ? and kind = 'video'", [coll["id"]]))
+                found = list(rows(conn, "select * from media where collection_id = ? and kind = 'video'", [coll.id]))
             indexed = scene_store.indexes_of(conn, [m["id"] for m in found])
             return [m for m in found if m["id"] in indexed.values()]
 

@@ -78,7 +78,8 @@ class Settings:
     #: Renders of at least this many pixel-frames go to the ``renders_long`` lane (about a minute
     #: of 2160p30, 3 minutes of 1080p30): a long render never holds up a short one.
     render_long_pixel_frames: float = 1e10
-    #: How long a request that starts a job waits for it before answering ``processing``.
+    #: How long a request that starts a job waits for it before answering ``processing`` (then the
+    #: SDK polls). Keep it under the SDK's 30 s read timeout: past it, the SDK gives up on a slow job.
     sync_wait: float = 20.0
     #: Seconds a running job's heartbeat (every quarter lease, by time) may stay silent before it is
     #: presumed hung and queued again (its worker's late result is then discarded); imports: seconds

@@ -264,7 +264,7 @@ class Spoken:
         def read(conn: Conn) -> list[dict[str, Any]]:
             coll = resolve(conn, collection_id)
             found = [r for r in rows(conn, "select * from media where collection_id = ? and kind = 'video'",
-                                     [coll["id"]]) if store.has_index(conn, r["id"])]
+                                     [coll.id]) if store.has_index(conn, r["id"])]
             if not found:
                 raise BadRequest("No video in this collection has its spoken words indexed: "
                                  "call index_spoken_words() first")

@@ -78,7 +78,7 @@ class Uploads:
 
         def write(conn: Conn) -> None:
             coll = resolve(conn, collection_id)
-            conn["uploads"].insert({"id": upload_id, "secret": "", "collection_id": coll["id"], "name": name,
+            conn["uploads"].insert({"id": upload_id, "secret": "", "collection_id": coll.id, "name": name,
                                     "path": self.library.storage.rel(self.settings.uploads_dir / upload_id), "size": None,
                                     "created_at": now, "expires_at": now + self.settings.upload_link_ttl})
 
@@ -198,7 +198,7 @@ class Uploads:
                 filename = (slot or {}).get("name") or filename
             # A file already here (the SDK's upload) never waits behind a slow download from a URL.
             return self.jobs.enqueue(conn, "upload", {
-                **source, "collection_id": coll["id"], "name": name, "description": description,
+                **source, "collection_id": coll.id, "name": name, "description": description,
                 "media_type": media_type, "filename": filename, "media_id": new_id("video"),
             }, lane="uploads" if source["source"] == "slot" else None)
 

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from .auth import Auth, Principal
+from .auth import Auth, Principal, token_fingerprint
 from .collections import Collections
 from .errors import BadRequest, NotFound
 from .jobs import JobQueue
 from .library import MediaLibrary
 from .links import Links
+from .rows import Collection
 from .sessions import Sessions
 from .settings import Settings
 from .spoken import Spoken
@@ -36,8 +37,8 @@ RECORDING_TOKEN_SECONDS = 12 * 3600
 class Shelf:
     """One page of the library: the collection, its videos (each with its URLs and index state)."""
 
-    collections: list[dict[str, Any]]
-    collection: dict[str, Any]
+    collections: list[Collection]
+    collection: Collection
     items: list[dict[str, Any]]
     total: int
     page: int
@@ -61,7 +62,7 @@ class FrontDoor:
         collections = await self.collections.list()
         collection = await self.collections.get(collection_id)
         page = max(1, page)
-        found, total = await self.library.browse(collection["id"], recordings, since, until, PAGE_SIZE,
+        found, total = await self.library.browse(collection.id, recordings, since, until, PAGE_SIZE,
                                                  (page - 1) * PAGE_SIZE)
         states = await self.spoken.index_states([m["id"] for m in found])
         items = [{**m, **self.links.media_urls(m, base), "index_state": states.get(m["id"], "none")} for m in found]
@@ -110,21 +111,29 @@ class FrontDoor:
     async def new_recording(self, viewer: Principal, collection_id: str) -> tuple[str, str]:
         """A capture session and its client token for the signed-in user: (session id, token)."""
         collection = await self.collections.get(collection_id)
-        session = await self.sessions.create(collection["id"], viewer.api_key_id, "web", None, None, None,
+        session = await self.sessions.create(collection.id, viewer.api_key_id, "web", None, None, None,
                                                 {"started_from": "library"})
         token, _ = await self.auth.mint_client_token(viewer.api_key_id, RECORDING_TOKEN_SECONDS, "web")
-        return session["id"], token
+        return session.id, token
+
+    async def recording_token(self, viewer: Principal, session_id: str) -> str:
+        """A new client token for a recording of the signed-in user's, for its capture page opened
+        where the first token is not (another tab, a link from history): the page takes it over."""
+        await self.sessions.load_for(session_id, viewer)  # 404 for no such session
+        token, _ = await self.auth.mint_client_token(viewer.api_key_id, RECORDING_TOKEN_SECONDS, "web")
+        await self.sessions.hand_over(session_id, token_fingerprint(token))
+        return token
 
     async def upload_slot(self, collection_id: str, name: str | None, base: str) -> str:
         collection = await self.collections.get(collection_id)
-        return await self.uploads.create_slot(collection["id"], name, base)
+        return await self.uploads.create_slot(collection.id, name, base)
 
     async def import_upload(self, collection_id: str, url: str, name: str | None) -> str:
         """The uploaded file into the library (an import job); its job id."""
         collection = await self.collections.get(collection_id)
         if not UPLOAD_PATH.match(urlparse(url).path or ""):
             raise BadRequest("Only a file uploaded here can be added.")
-        return await self.uploads.start_import(collection["id"], url, name, None, "video")
+        return await self.uploads.start_import(collection.id, url, name, None, "video")
 
     async def upload_state(self, job_id: str) -> dict[str, Any]:
         """How an upload's import is going: ``status`` (queued, running, done, failed) and, failed, why."""

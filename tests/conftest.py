@@ -35,6 +35,14 @@ REALTIME_FILES = {"capture/test_keyframe_cadence.py", "capture/test_video_loss.p
                   "capture/test_ingest.py", "capture/test_recorder.py", "capture/test_live_hub.py",
                   "capture/test_capture_export_contract.py", "docs/test_quiet_log.py", "docs/test_runnable_docs.py",
                   "index/test_capture_channels_server.py", "server/test_durable_jobs.py", "server/test_compile.py"}
+#: Files under REALTIME_FOLDERS that record nothing and play nothing in real time (a job cluster,
+#: wire versions, a moved media root, pages checked without media): any worker runs them, beside
+#: the slots.
+NOT_REALTIME = {"e2e/test_celery_jobs.py", "e2e/test_wire_versions.py", "e2e/test_media_root_move.py",
+                "browser/test_schema_page_offline.py", "browser/test_capture_page_html.py",
+                "browser/test_player_page_html.py"}
+#: Pages checked as the server hands them out, with no browser: the fast tier's too.
+FAST_FILES = {"browser/test_capture_page_html.py", "browser/test_player_page_html.py"}
 REALTIME_SLOTS = 2
 
 
@@ -44,13 +52,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         folder = item.path.relative_to(tests).parts[0] if item.path.is_relative_to(tests) else None
         in_process = "server_factory" not in item.fixturenames and not item.get_closest_marker("process")
+        relative = item.path.relative_to(tests).as_posix() if item.path.is_relative_to(tests) else ""
         if not item.get_closest_marker("slow") and (
-                folder in FAST_FOLDERS or folder in ROUTE_FOLDERS and in_process):
+                folder in FAST_FOLDERS or folder in ROUTE_FOLDERS and in_process or relative in FAST_FILES):
             item.add_marker(pytest.mark.fast)
         if item.get_closest_marker("fast") and item.get_closest_marker("slow"):
             raise pytest.UsageError(f"{item.nodeid} is marked both fast and slow")
-        relative = item.path.relative_to(tests).as_posix() if item.path.is_relative_to(tests) else ""
-        if folder in REALTIME_FOLDERS or relative in REALTIME_FILES:
+        if (folder in REALTIME_FOLDERS or relative in REALTIME_FILES) and relative not in NOT_REALTIME:
             item.add_marker(pytest.mark.realtime)
     # The files with slow tests first (each file's tests together, in their order): parallel
     # workers (tests/run.sh) then start the long ones early instead of ending on them.
@@ -68,6 +76,7 @@ def realtime_slot(request, tmp_path_factory):
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     held = None
+    asked = time.monotonic()
     while held is None:
         for slot in range(REALTIME_SLOTS):
             handle = open(shared / f"realtime-slot-{slot}.lock", "a")
@@ -80,6 +89,7 @@ def realtime_slot(request, tmp_path_factory):
             break
         else:
             time.sleep(0.5)
+    request.node.user_properties.append(("realtime_slot_wait", round(time.monotonic() - asked, 1)))
     try:
         yield
     finally:

@@ -9,7 +9,7 @@ worker thread.
 
 from .model import Caption, Timeline, TimelineError, canonical_key, parse_timeline
 from .plan import CopyPlan, SourceInfo, check_sources, map_captions, needs_captions, plan_copy
-from .render import mix_audio, render, write_copy
+from .render import copy_timeline, mix_audio, render, write_copy
 
 __all__ = ["Caption", "CopyPlan", "SourceInfo", "Timeline", "TimelineError", "canonical_key", "check_sources",
-           "map_captions", "mix_audio", "needs_captions", "parse_timeline", "plan_copy", "render", "write_copy"]
+           "copy_timeline", "map_captions", "mix_audio", "needs_captions", "parse_timeline", "plan_copy", "render", "write_copy"]

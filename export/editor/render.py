@@ -17,7 +17,7 @@ import math
 import io
 import queue as queue_mod
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -27,7 +27,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from ..mix import to_stereo
+from ..clips import clip_segments
 from .model import (AudioAsset, Caption, CaptionAsset, Clip, ImageAsset, TextAsset, Timeline, TimelineError,
                     VideoAsset)
 from .geometry import crop_box, even, even_xy, fitted_size, placed_at, visible
@@ -35,6 +35,8 @@ from .plan import CopyPlan, SourceInfo, output_fps
 from .text import draw_text, guarded, layout_text, render_caption
 
 SAMPLE_RATE = 48000
+#: The level of a mono source in the mix: what swresample's mono -> stereo upmix gives each side.
+MONO_LEVEL = 0.7071067811865476
 NO_PROBE = {"probesize": "32", "analyzeduration": "0"}
 AUDIO_BITRATE = 128_000
 X264 = {"preset": "veryfast", "crf": "20"}
@@ -58,8 +60,14 @@ class _ClipSound:
         self.container = None
         self.buf = np.zeros((2, 0), dtype=np.float32)
         self.buf_at: Optional[int] = None  # timeline sample of buf[:, 0]
+        #: The source's channels as mixed: 1 (mono, kept so) or 2 (stereo; more are folded down).
+        self.channels = 2
 
-    def _open(self) -> None:
+    def open(self) -> None:
+        """Open the source and place it (seek near ``asset.start``); reads headers only, so
+        :attr:`channels` is known before anything is decoded."""
+        if self.chunks is not None:
+            return
         self.container = av.open(self.path)
         stream = self.container.streams.audio[0]
         origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else (
@@ -67,22 +75,31 @@ class _ClipSound:
         start = self.clip.asset.start  # type: ignore[union-attr]
         if start > 1.0:
             self.container.seek(int((origin + start - 0.5) / stream.time_base), stream=stream, backward=True)
-        resampler = av.AudioResampler(format="fltp", layout="stereo", rate=SAMPLE_RATE)
+        self.channels = 1 if stream.codec_context.channels == 1 else 2
+        layout = "mono" if self.channels == 1 else "stereo"
+        resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
+        # swresample's mono -> stereo upmix puts the channel on both sides at -3 dB: a mono source
+        # keeps that level when it is mixed as it is (mono stays mono, no resampler)
+        gain = np.float32(MONO_LEVEL) if self.channels == 1 else None
 
         def chunks() -> Iterator[tuple[Optional[float], np.ndarray]]:
             for frame in self.container.decode(stream):  # type: ignore[union-attr]
                 t = float(frame.time) - origin if frame.time is not None else None
-                for r in resampler.resample(frame):
-                    yield t, to_stereo(r.to_ndarray().astype(np.float32, copy=False))
+                if (frame.format.name == "fltp" and frame.sample_rate == SAMPLE_RATE
+                        and frame.layout.nb_channels == self.channels):
+                    parts = [frame.to_ndarray()]  # already what the mix takes: no resampler (a mic's Opus)
+                else:
+                    parts = [r.to_ndarray() for r in resampler.resample(frame)]
+                for samples in parts:
+                    yield t, samples * gain if gain is not None else samples
                     t = None
 
         self.chunks = chunks()
 
     def _fill(self, until: int) -> None:
         """Decode until the buffer reaches timeline sample ``until`` (or the source ends)."""
-        if self.chunks is None:
-            self._open()
-        parts = [self.buf]
+        self.open()
+        parts = [self.buf] if self.buf.shape[1] else []
         end = (self.buf_at or 0) + self.buf.shape[1]
         while self.buf_at is None or end < until:
             try:
@@ -95,7 +112,8 @@ class _ClipSound:
                 end = self.buf_at
             parts.append(samples)
             end += samples.shape[1]
-        self.buf = np.concatenate(parts, axis=1) if len(parts) > 1 else self.buf
+        if parts and (len(parts) > 1 or parts[0] is not self.buf):
+            self.buf = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
     def add_into(self, out: np.ndarray, at: int) -> None:
         """Add this clip's samples for timeline samples [at, at + len(out)) into ``out``."""
@@ -109,7 +127,7 @@ class _ClipSound:
         if b > a:
             part = self.buf[:, a - self.buf_at:b - self.buf_at] * np.float32(self.clip.asset.volume)  # type: ignore[union-attr]
             _fade(part, a - self.lo, self.hi - self.lo, self.clip.fade_in, self.clip.fade_out)
-            out[:, a - at:b - at] += part
+            out[:, a - at:b - at] += part  # a mono clip's one channel goes to both sides of a stereo mix
         keep = max(0, hi - self.buf_at)
         self.buf, self.buf_at = self.buf[:, keep:], self.buf_at + keep
 
@@ -135,8 +153,9 @@ def _fade(part: np.ndarray, offset: int, length: int, fade_in: float, fade_out: 
 
 class Mix:
     """The timeline's sound: every audible clip summed at its volume (and fades), hard-clipped at
-    ±1 (volumes above 1 are the caller's choice), 48 kHz stereo float32, read as blocks in
-    constant memory (each reader decodes its clips forward)."""
+    ±1 (volumes above 1 are the caller's choice), 48 kHz float32, stereo (or mono, when every
+    source is: :meth:`encodable`), read as blocks in constant memory (each reader decodes its
+    clips forward)."""
 
     #: Mixes up to this long are also held whole (a mono check, two encoders on halves).
     WHOLE_UP_TO = 10 * 60 * SAMPLE_RATE
@@ -146,11 +165,15 @@ class Mix:
         self.n = n
 
     def blocks(self, start: int = 0, stop: Optional[int] = None, block: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
+        """Stereo blocks of the mix, ``[2, block]`` each."""
+        return self._blocks([_ClipSound(clip, path) for clip, path in self.clips], 2, start, stop, block)
+
+    def _blocks(self, readers: list[_ClipSound], channels: int, start: int = 0, stop: Optional[int] = None,
+                block: int = SAMPLE_RATE) -> Iterator[np.ndarray]:
         stop = self.n if stop is None else min(stop, self.n)
-        readers = [_ClipSound(clip, path) for clip, path in self.clips]
         try:
             for at in range(start, stop, block):
-                out = np.zeros((2, min(block, stop - at)), dtype=np.float32)
+                out = np.zeros((channels, min(block, stop - at)), dtype=np.float32)
                 for reader in readers:
                     reader.add_into(out, at)
                     if at >= reader.hi:
@@ -162,7 +185,27 @@ class Mix:
                 reader.close()
 
     def array(self) -> np.ndarray:
+        """The whole mix, stereo."""
         return np.concatenate(list(self.blocks()), axis=1) if self.n else np.zeros((2, 0), np.float32)
+
+    def encodable(self) -> np.ndarray:
+        """The whole mix as the encoder takes it: ``[1, n]`` when it is mono (every source mono,
+        as most microphones are: decoded and mixed as mono, half the work), or when its two
+        channels came out the same; else ``[2, n]``. The AAC encoding is the one costly step of
+        the copy path, and a mono track costs half of it."""
+        readers = [_ClipSound(clip, path) for clip, path in self.clips]
+        try:
+            for reader in readers:
+                reader.open()
+        except BaseException:
+            for reader in readers:
+                reader.close()
+            raise
+        channels = 1 if all(reader.channels == 1 for reader in readers) else 2
+        if not self.n:
+            return np.zeros((channels, 0), np.float32)
+        whole = np.concatenate(list(self._blocks(readers, channels)), axis=1)
+        return whole[:1] if channels == 2 and np.array_equal(whole[0], whole[1]) else whole
 
 
 def mix_audio(timeline: Timeline, sources: Mapping[str, SourceInfo]) -> Optional[Mix]:
@@ -186,54 +229,102 @@ def _add_aac(out: av.container.OutputContainer, layout: str = "stereo"):
     return stream
 
 
+class EncodedMix:
+    """A mix up to :attr:`Mix.WHOLE_UP_TO`, decoded and AAC-encoded on a thread of its own from
+    the moment this is made, so its caller cuts and remuxes the video meanwhile (the copy path
+    makes it before cutting the spans). Its packets are encoded by encoders of its own (two
+    halves at once, :func:`_encode_parallel`) with the parameters of the stream
+    :meth:`add_stream` adds to an output; :meth:`packets` hands them over, retimed for it."""
+
+    def __init__(self, mix: Mix) -> None:
+        self.n = mix.n
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="reeldb-aac-job")
+        self._layout: "Future[str]" = Future()
+        self._future = self._pool.submit(self._run, mix)
+
+    def _run(self, mix: Mix) -> list[av.Packet]:
+        try:
+            whole = mix.encodable()
+        except BaseException as exc:
+            self._layout.set_exception(exc)
+            raise
+        layout = "mono" if whole.shape[0] == 1 else "stereo"
+        self._layout.set_result(layout)
+        return _encode_parallel(whole, layout)
+
+    def add_stream(self, out: av.container.OutputContainer):
+        """The AAC stream of ``out`` these packets go into, opened (its parameters are in the
+        header, written at the first mux); waits for the mix's layout (known from the sources'
+        headers when they are mono; else once the mix is decoded)."""
+        stream = _add_aac(out, self._layout.result())
+        stream.codec_context.open()
+        return stream
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def packets(self, stream) -> list[av.Packet]:
+        """Every packet (waiting for the encoding to end), given to ``stream``."""
+        packets = self._future.result()
+        for p in packets:
+            p.stream = stream
+            p.time_base = Fraction(1, SAMPLE_RATE)
+        return packets
+
+    def close(self) -> None:
+        """Let go of the thread (a job that failed meanwhile does not wait for the encoding)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def encode_early(mix: Optional[Mix]) -> "Mix | EncodedMix | None":
+    """``mix`` encoding from now on when it is short enough to hold whole (see :class:`EncodedMix`;
+    close it when done), else ``mix`` as it is (encoded block by block as the muxer asks)."""
+    return EncodedMix(mix) if mix is not None and mix.n <= Mix.WHOLE_UP_TO else mix
+
+
 class _AudioQueue:
     """The mix encoded to AAC, handed to the muxer interleaved with the video by time.
 
-    A mix up to :attr:`Mix.WHOLE_UP_TO` is encoded up front on other threads while the caller
-    works (two halves at once; mono when both channels are the same); a longer one is encoded
-    block by block as the muxer asks, in constant memory."""
+    A mix up to :attr:`Mix.WHOLE_UP_TO` is decoded and encoded up front on other threads while
+    the caller works (:class:`EncodedMix`; mono when the mix is); a longer one is encoded block
+    by block as the muxer asks, in constant memory."""
 
-    def __init__(self, out: av.container.OutputContainer, mix: Mix) -> None:
+    def __init__(self, out: av.container.OutputContainer, mix: "Mix | EncodedMix") -> None:
         self.out = out
         self.next = 0
         self._packets: Optional[list[av.Packet]] = None
-        self._future = None
-        self._pool: Optional[ThreadPoolExecutor] = None
+        self._encoded: Optional[EncodedMix] = None
+        self._owned = False
         self._stream_blocks: Optional[Iterator[np.ndarray]] = None
-        if mix.n > Mix.WHOLE_UP_TO:
+        if isinstance(mix, Mix) and mix.n > Mix.WHOLE_UP_TO:
             self.stream = _add_aac(out, "stereo")
             self.stream.codec_context.open()  # in the header, written at the first mux
             self._stream_blocks = mix.blocks()
             self._encoded_until = 0
             self._pending: list[av.Packet] = []
             return
-        whole = mix.array()
-        # a mix whose two channels are the same (mono sources: most microphones) is encoded as
-        # mono: the same sound for half the AAC encoding, the one costly step of the copy path
-        mono = bool(np.array_equal(whole[0], whole[1]))
-        if mono:
-            whole = whole[:1]
-        layout = "mono" if mono else "stereo"
-        stream = _add_aac(out, layout)
-        stream.codec_context.open()  # its parameters are in the header, written at the first mux
-        # encoded on other threads while the caller demuxes and muxes the video
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="reeldb-aac-job")
-        self._future = self._pool.submit(_encode_parallel, stream, whole, layout)
+        self._owned = isinstance(mix, Mix)
+        self._encoded = EncodedMix(mix) if isinstance(mix, Mix) else mix
+        self.stream = self._encoded.add_stream(out)
 
     @property
     def packets(self) -> list[av.Packet]:
         if self._packets is None:
             try:
-                self._packets = self._future.result()  # type: ignore[union-attr]
+                self._packets = self._encoded.packets(self.stream)  # type: ignore[union-attr]
             finally:
-                self._pool.shutdown(wait=False)  # type: ignore[union-attr]
+                self.close()
         return self._packets
+
+    def close(self) -> None:
+        if self._owned and self._encoded is not None:
+            self._encoded.close()
 
     def until(self, seconds: float) -> None:
         if self._stream_blocks is not None:
             self._stream_until(seconds)
             return
-        if self._packets is None and seconds < math.inf and not self._future.done():  # type: ignore[union-attr]
+        if self._packets is None and seconds < math.inf and not self._encoded.done():  # type: ignore[union-attr]
             return  # the muxer interleaves what it has; the audio catches up once encoded
         while self.next < len(self.packets):
             p = self.packets[self.next]
@@ -270,33 +361,34 @@ PARALLEL_AAC_FROM = 20 * SAMPLE_RATE
 AAC_OVERLAP = 2048
 
 
-def _encode_parallel(stream, mix: np.ndarray, layout: str) -> list[av.Packet]:
+def _aac_encoder(layout: str) -> av.CodecContext:
+    """An AAC encoder with the parameters of :func:`_add_aac`'s stream (so its packets fit it)."""
+    ctx = av.CodecContext.create("aac", "w")
+    ctx.sample_rate, ctx.layout, ctx.format = SAMPLE_RATE, layout, "fltp"
+    ctx.bit_rate = AUDIO_BITRATE
+    ctx.time_base = Fraction(1, SAMPLE_RATE)
+    return ctx
+
+
+def _encode_parallel(mix: np.ndarray, layout: str) -> list[av.Packet]:
     """AAC packets of ``mix`` (pts in samples, the encoder's 1024-sample priming first), encoded
     as two halves on two threads (PyAV releases the GIL while encoding) and joined at a frame
     boundary: the first half's packets before the seam, the second's from it on."""
     n = mix.shape[1]
     if n < PARALLEL_AAC_FROM:
-        return list(_encode_mix(None, stream, mix))
+        return list(_encode_mix(None, _aac_encoder(layout), mix))
     seam = (n // 2) // 1024 * 1024
-    second = av.CodecContext.create("aac", "w")
-    second.sample_rate, second.layout, second.format = SAMPLE_RATE, layout, "fltp"
-    second.bit_rate = AUDIO_BITRATE
-    second.time_base = Fraction(1, SAMPLE_RATE)
 
     def first_half() -> list[av.Packet]:
-        return [p for p in _encode_mix(None, stream, mix[:, :seam + AAC_OVERLAP]) if p.pts < seam]
+        return [p for p in _encode_mix(None, _aac_encoder(layout), mix[:, :seam + AAC_OVERLAP]) if p.pts < seam]
 
     def second_half() -> list[av.Packet]:
         start = seam - AAC_OVERLAP
-        return [p for p in _encode_mix(None, second, mix[:, start:], start) if p.pts >= seam]
+        return [p for p in _encode_mix(None, _aac_encoder(layout), mix[:, start:], start) if p.pts >= seam]
 
     with ThreadPoolExecutor(2, thread_name_prefix="reeldb-aac") as pool:
         a, b = pool.submit(first_half), pool.submit(second_half)
-        head, tail = a.result(), b.result()
-    for p in tail:
-        p.stream = stream
-        p.time_base = Fraction(1, SAMPLE_RATE)
-    return head + tail
+        return a.result() + b.result()
 
 
 def _encode_mix(out: Optional[av.container.OutputContainer], stream, mix: np.ndarray,
@@ -343,10 +435,11 @@ class _Chain(io.RawIOBase):
         super().close()
 
 
-def write_copy(plan: CopyPlan, pieces: Sequence[Sequence[Path]], mix: Optional[Mix], out_path: Path,
+def write_copy(plan: CopyPlan, pieces: Sequence[Sequence[Path]], mix: "Mix | EncodedMix | None", out_path: Path,
                progress: Progress = lambda f: None) -> None:
     """Remux the spans' pieces (one list of TS files per span of ``plan``) into ``out_path``
-    (MP4), each span moved to its place on the timeline; audio as ``plan.audio`` says."""
+    (MP4), each span moved to its place on the timeline; audio as ``plan.audio`` says (a mix
+    passed through :func:`encode_early` before the spans were cut has been encoding meanwhile)."""
     files = [p for span in pieces for p in span]
     if not files:
         raise TimelineError("timeline: the video clips lie outside their source")
@@ -354,6 +447,7 @@ def write_copy(plan: CopyPlan, pieces: Sequence[Sequence[Path]], mix: Optional[M
         vtemplate = first.streams.video[0]
         has_source_audio = bool(first.streams.audio)
         out = av.open(str(out_path), mode="w", format="mp4", options={"movflags": "+faststart"})
+        queue: Optional[_AudioQueue] = None
         try:
             vout = out.add_stream_from_template(vtemplate)
             vout.time_base = Fraction(1, 90000)
@@ -409,8 +503,28 @@ def write_copy(plan: CopyPlan, pieces: Sequence[Sequence[Path]], mix: Optional[M
             if queue is not None:
                 queue.rest()
         finally:
+            if queue is not None:
+                queue.close()
             out.close()
     progress(1.0)
+
+
+def copy_timeline(plan: CopyPlan, sources: Mapping[str, SourceInfo], mix: Optional[Mix], out_path: Path,
+                  progress: Progress = lambda f: None, cache_dir: Optional[Path] = None) -> None:
+    """The copy path whole, each step once: the mix starts decoding and encoding (on threads of
+    its own), the display's spans are cut meanwhile (whole GOPs of its HLS rendition reused,
+    only partial edge GOPs re-encoded; cached in ``cache_dir``, by default the rendition's
+    ``clips/``), then one remux writes ``out_path``."""
+    src = sources[plan.video_id]
+    hls_dir = Path(src.hls_dir or "")
+    audio = encode_early(mix) if plan.audio == "mix" else None
+    try:
+        spans = clip_segments(Path(src.path), hls_dir, [(s0, s1) for _, s0, s1 in plan.spans],
+                              cache_dir or hls_dir / "clips")
+        write_copy(plan, [[piece.path for piece in span] for span in spans], audio, out_path, progress)
+    finally:
+        if isinstance(audio, EncodedMix):
+            audio.close()
 
 
 # -- the render path ----------------------------------------------------------------------------
@@ -743,6 +857,7 @@ def render(timeline: Timeline, sources: Mapping[str, SourceInfo], out_path: Path
     out = av.open(str(out_path), mode="w", format="mp4", options={"movflags": "+faststart"})
     live: dict[int, _Layer] = {}
     encoder_thread: Optional[_Encoder] = None
+    audio: Optional[_AudioQueue] = None
     try:
         vstream = out.add_stream("libx264", rate=fps, options=dict(encoder))
         vstream.width, vstream.height, vstream.pix_fmt = W, H, "yuv420p"
@@ -774,6 +889,8 @@ def render(timeline: Timeline, sources: Mapping[str, SourceInfo], out_path: Path
     finally:
         if encoder_thread is not None:
             encoder_thread.abandon()
+        if audio is not None:
+            audio.close()
         for layer in live.values():
             layer.close()
         out.close()

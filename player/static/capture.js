@@ -635,12 +635,34 @@
     } catch (e) {
       if (e.status === 0) { unreachable(); showError(e.message); render(); return; }
       showError(e);
-      if (e.status === 401 || e.status === 403) { // wrong or expired token: ask again
+      if (e.status === 401 || e.status === 403) { // wrong or expired token: a signed-in page takes over, or asks
         try { sessionStorage.removeItem(`reeldb-capture-token:${sessionId}`); } catch (err) { /* ignore */ }
+        const mine = !state.tookOver && await takeOver(sessionId);
+        if (mine) { state.tookOver = true; clearError(); return open(sessionId, mine); }
         showLogin(sessionId);
       }
     }
     render();
+  }
+
+  // A recording of the person signed in to the library (its cookie), opened in a tab without its
+  // token (another tab, a link from history): the server mints this tab a token and hands the
+  // recording over to it. Not signed in, or not theirs: null, and the page asks for a token.
+  async function takeOver(sessionId) {
+    try {
+      const response = await fetch(`/library/record/${encodeURIComponent(sessionId)}/token`, {
+        method: "POST", credentials: "same-origin", redirect: "manual",
+        headers: { "content-type": "application/json" }, body: "{}",
+      });
+      if (!response.ok) return null;
+      const token = ((await response.json()).data || {}).token;
+      if (token) {
+        try { sessionStorage.setItem(`reeldb-capture-token:${sessionId}`, token); } catch (e) { /* storage disabled */ }
+      }
+      return token || null;
+    } catch (e) {
+      return null;
+    }
   }
 
   function savedRun(sessionId) {
@@ -704,6 +726,8 @@
     }
     if (sessionId && token) {
       open(sessionId, token);
+    } else if (sessionId) {
+      takeOver(sessionId).then((mine) => mine ? open(sessionId, mine) : showLogin(sessionId));
     } else {
       showLogin(sessionId);
     }

@@ -15,7 +15,7 @@ from ..channels import ChannelError, normalize
 from ..errors import BadRequest, Conflict
 from ..exports import Exports
 from ..links import Links
-from ..sessions import Sessions
+from ..sessions import Session, Sessions
 from ..text import NON_BLANK_PATTERN
 from ..settings import Settings
 
@@ -81,7 +81,7 @@ async def create_session(collection_id: str, data: SessionCreate, sessions: Sess
     return {"success": True, "data": views.capture_session(record, [], for_create=True)}
 
 
-async def _session_view(found: tuple[dict[str, Any], list[dict[str, Any]]], exports: Exports,
+async def _session_view(found: Session, exports: Exports,
                         base: str) -> dict[str, Any]:
     row, rtstreams = found
     return views.capture_session(row, rtstreams, urls=await exports.session_urls(row, base))
@@ -133,10 +133,10 @@ async def start_session(data: SessionStart, request: Request, sessions: Sessions
     _check_callback(data.callback_url)
     updated = await sessions.start(data.session_id, actor, channels, primary, data.ws_connection_id, data.callback_url)
     return {"success": True, "data": {
-        "session_id": updated["id"], "status": updated["status"],
+        "session_id": updated.id, "status": updated.status,
         "created_at": views.capture_session(updated, [])["created_at"],
         "channels": channels, "primary_video_channel_id": primary,
-        "webrtc_url": f"{links.base_url(request)}/capture/session/{updated['id']}/offer",
+        "webrtc_url": f"{links.base_url(request)}/capture/session/{updated.id}/offer",
     }}
 
 
@@ -153,10 +153,10 @@ async def recorder_get_session(session_id: str, request: Request, sessions: Sess
 async def stop_session(session_id: str, sessions: Sessions, capture: CaptureRuntime, actor: Principal) -> dict[str, Any]:
     """Stopping finalizes every channel file before the session reports ``stopped``."""
     row = await sessions.load_for(session_id, actor)
-    if row["status"] not in ("starting", "active", "stopping"):
-        raise Conflict(lifecycle.refusal(row["status"], "stopping"))
-    await capture.stop(row["id"])
-    return {"success": True, "message": "Operation successful", "data": {"session_id": row["id"], "status": "stopped"}}
+    if row.status not in ("starting", "active", "stopping"):
+        raise Conflict(lifecycle.refusal(row.status, "stopping"))
+    await capture.stop(row.id)
+    return {"success": True, "message": "Operation successful", "data": {"session_id": row.id, "status": "stopped"}}
 
 
 @post("/capture/session/{session_id:str}/offer", status_code=200)
@@ -174,14 +174,14 @@ async def offer(session_id: str, data: Offer, sessions: Sessions, capture: Captu
 async def pause(session_id: str, data: TrackChange, sessions: Sessions, capture: CaptureRuntime,
                 actor: Principal) -> dict[str, Any]:
     row = await sessions.load_for(session_id, actor)
-    return {"success": True, "data": {"paused": await capture.pause(row["id"], data.channels, True)}}
+    return {"success": True, "data": {"paused": await capture.pause(row.id, data.channels, True)}}
 
 
 @post("/capture/session/{session_id:str}/resume", status_code=200)
 async def resume(session_id: str, data: TrackChange, sessions: Sessions, capture: CaptureRuntime,
                  actor: Principal) -> dict[str, Any]:
     row = await sessions.load_for(session_id, actor)
-    return {"success": True, "data": {"resumed": await capture.pause(row["id"], data.channels, False)}}
+    return {"success": True, "data": {"resumed": await capture.pause(row.id, data.channels, False)}}
 
 
 handlers = [create_session, list_sessions, get_session, export_session, create_token, start_session,

@@ -11,7 +11,6 @@ from litestar.params import Parameter
 
 from .. import views
 from ..auth import Principal
-from ..database import loads
 from ..errors import BadRequest, Conflict
 from ..exports import Exports
 from ..links import Links
@@ -78,10 +77,10 @@ async def export_status(rtstream_id: str, request: Request, sessions: Sessions, 
                         links: Links, key: Principal) -> dict[str, Any]:
     """What the SDK polls after ``processing``: ``processing`` until the asset exists."""
     stream = await sessions.rtstream(rtstream_id)
-    asset = await exports.exported_asset(stream["id"], None)
+    asset = await exports.exported_asset(stream.id, None)
     if asset is not None:
         return {"success": True, "status": "done", "data": views.exported_asset(asset, links, links.base_url(request))}
-    failed = await exports.failed_for(stream["session_id"])
+    failed = await exports.failed_for(stream.session_id)
     if failed:
         return {"success": False, "status": "failed", "message": failed["error"]}
     return {"success": True, "status": "processing", "data": {}}
@@ -92,7 +91,6 @@ async def transcription(rtstream_id: str, data: TranscriptionBody, sessions: Ses
                         key: Principal) -> dict[str, Any]:
     """``start_transcript`` / ``stop_transcript``: live, from memory, to the websocket."""
     stream = await sessions.rtstream(rtstream_id)
-    stream = {**stream, "media_types": loads(stream["media_types"], [])}
     if data.action == "start":
         return {"success": True, "data": await live.start(stream, data.ws_connection_id)}
     if data.action == "stop":

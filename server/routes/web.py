@@ -240,6 +240,18 @@ async def new_recording(request: Request, front: FrontDoor, viewer: WebSession,
                     status_code=303)
 
 
+@post("/library/record/{session_id:str}/token", status_code=200, **NO_SCHEMA)
+async def recording_token(request: Request, front: FrontDoor, viewer: WebSession, session_id: str) -> dict[str, Any]:
+    """A client token for the capture page of a recording of the signed-in user's, opened in a tab
+    that has none: it takes the recording over. Asked for by the page's script with a JSON body from
+    this origin (a cross-site form can send neither, and the cookie is SameSite=Strict); the page
+    has no form, so no CSRF token to carry."""
+    same_origin(request)
+    if (request.headers.get("content-type") or "").split(";")[0].strip() != "application/json":
+        raise Forbidden("Ask for a recording's token from its capture page.")
+    return {"success": True, "data": {"token": await front.recording_token(viewer.principal, session_id)}}
+
+
 @post("/library/upload-slot", status_code=200, **NO_SCHEMA)
 async def upload_slot(request: Request, front: FrontDoor, links: Links, viewer: WebSession,
                       collection: str = "default", name: str | None = None) -> dict[str, Any]:
@@ -262,5 +274,5 @@ async def upload_state(job_id: str, front: FrontDoor, viewer: WebSession) -> dic
 
 
 handlers = [sign_in_page, sign_in, sign_in_link, sign_out, library, search, open_video, rename, confirm_delete,
-            delete, new_recording, upload_slot, upload_add, upload_state]
+            delete, new_recording, recording_token, upload_slot, upload_add, upload_state]
 

@@ -7,19 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..database import loads
 from ..events import iso
 from ..links import Links
+from ..rows import CaptureSession, Collection, RTStream
 
 
-def collection(row: dict[str, Any]) -> dict[str, Any]:
+def collection(row: Collection) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "name": row["name"],
-        "description": row["description"],
-        "is_public": bool(row["is_public"]),
-        "is_default": bool(row["is_default"]),
-        "created_at": iso(row["created_at"]),
+        "id": row.id,
+        "name": row.name,
+        "description": row.description,
+        "is_public": row.is_public,
+        "is_default": row.is_default,
+        "created_at": iso(row.created_at),
     }
 
 
@@ -51,54 +51,54 @@ def media(row: dict[str, Any], urls: dict[str, Any] | None = None) -> dict[str, 
     }
 
 
-def rtstream(row: dict[str, Any]) -> dict[str, Any]:
+def rtstream(row: RTStream) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "rtstream_id": row["id"],
-        "name": row["name"],
-        "collection_id": row["collection_id"],
-        "channel_id": row["channel_id"],
-        "media_types": loads(row["media_types"], []),
-        "sample_rate": row["sample_rate"],
-        "status": row["status"],
-        "store": bool(row["store"]),
-        "created_at": iso(row["created_at"]),
+        "id": row.id,
+        "rtstream_id": row.id,
+        "name": row.name,
+        "collection_id": row.collection_id,
+        "channel_id": row.channel_id,
+        "media_types": row.media_types,
+        "sample_rate": row.sample_rate,
+        "status": row.status,
+        "store": row.store,
+        "created_at": iso(row.created_at),
         "stream_url": None,
         "player_url": None,
-        "exported_asset_id": row["exported_asset_id"],
+        "exported_asset_id": row.exported_asset_id,
     }
 
 
-def capture_session(row: dict[str, Any], rtstreams: list[dict[str, Any]], *, for_create: bool = False,
+def capture_session(row: CaptureSession, rtstreams: list[RTStream], *, for_create: bool = False,
                     urls: dict[str, Any] | None = None) -> dict[str, Any]:
     """A capture session; on create it carries ``session_id`` only (the SDK breaks on both, notes §13).
 
     ``urls``: ``stream_url`` / ``player_url`` of its exported video (``Exports.session_urls``), as
     the ``capture_session.exported`` event carries them; the capture page links to the player."""
     body: dict[str, Any] = {
-        "session_id": row["id"],
-        "collection_id": row["collection_id"],
-        "end_user_id": row["end_user_id"],
-        "client_id": row["client_id"],
-        "status": row["status"],
-        "callback_url": row["callback_url"],
-        "ws_connection_id": row["ws_connection_id"],
-        "metadata": loads(row["metadata"], {}),
-        "channels": loads(row["channels"], []),
-        "primary_video_channel_id": row["primary_video_channel_id"],
-        "export_status": row["export_status"],
-        "export_error": row["export_error"],
-        "exported_video_id": row["exported_video_id"],
-        "exported_videos": loads(row["exported_videos"], {}),
-        "error": row["error"],
+        "session_id": row.id,
+        "collection_id": row.collection_id,
+        "end_user_id": row.end_user_id,
+        "client_id": row.client_id,
+        "status": row.status,
+        "callback_url": row.callback_url,
+        "ws_connection_id": row.ws_connection_id,
+        "metadata": row.metadata,
+        "channels": row.channels,
+        "primary_video_channel_id": row.primary_video_channel_id,
+        "export_status": row.export_status,
+        "export_error": row.export_error,
+        "exported_video_id": row.exported_video_id,
+        "exported_videos": row.exported_videos,
+        "error": row.error,
         #: ReelDB's own: why the server stopped the session itself (its disk fell below the floor).
-        "stop_reason": row.get("stop_reason"),
-        "created_at": iso(row["created_at"]),
-        "updated_at": iso(row["updated_at"]),
+        "stop_reason": row.stop_reason,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
         "rtstreams": [] if for_create else [rtstream(r) for r in rtstreams],
     }
     if not for_create:
-        body["id"] = row["id"]
+        body["id"] = row.id
         body["stream_url"] = (urls or {}).get("stream_url")
         body["player_url"] = (urls or {}).get("player_url")
     return body

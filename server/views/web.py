@@ -109,15 +109,15 @@ def size_in_words(size: int) -> str:
 def library(shelf: Shelf, filters: dict[str, str], csrf: str, max_upload: int, notice: str | None) -> str:
     coll = shelf.collection
     back = "/?" + urlencode({k: v for k, v in filters.items() if v})
-    options = "".join(f'<option value="{esc(c["id"])}"{" selected" if c["id"] == coll["id"] else ""}>'
-                      f'{esc(c["name"] or c["id"])}</option>' for c in shelf.collections)
+    options = "".join(f'<option value="{esc(c.id)}"{" selected" if c.id == coll.id else ""}>'
+                      f'{esc(c.name or c.id)}</option>' for c in shelf.collections)
     kinds = "".join(f'<option value="{v}"{" selected" if filters.get("kind", "") == v else ""}>{label}</option>'
                     for v, label in (("", "Recordings and videos"), ("recordings", "Recordings"),
                                      ("uploads", "Uploaded videos")))
     actions = (f'<div class="actions"><form method="post" action="/library/record">{csrf_field(csrf)}'
-               f'<input type="hidden" name="collection" value="{esc(coll["id"])}">'
+               f'<input type="hidden" name="collection" value="{esc(coll.id)}">'
                f'<button type="submit" class="primary">New recording</button></form>'
-               f'<div id="drop" class="drop" data-collection="{esc(coll["id"])}" data-max="{max_upload}" '
+               f'<div id="drop" class="drop" data-collection="{esc(coll.id)}" data-max="{max_upload}" '
                f'data-max-words="{esc(size_in_words(max_upload))}">'
                f'<p>Drop a video here to upload it (up to {esc(size_in_words(max_upload))}), or '
                f'<label class="file">choose a file<input type="file" id="file" accept="video/*"></label>.</p>'
@@ -127,7 +127,7 @@ def library(shelf: Shelf, filters: dict[str, str], csrf: str, max_upload: int, n
     search = (f'<form role="search" action="/library/search" method="get" class="search" '
               f'hx-get="/library/search" hx-target="#results" hx-select="#results" hx-swap="outerHTML" '
               f'hx-push-url="true">'
-              f'<input type="hidden" name="collection" value="{esc(coll["id"])}">'
+              f'<input type="hidden" name="collection" value="{esc(coll.id)}">'
               f'<label for="q">Search what was said</label><input id="q" name="q" type="search" required>'
               f'<button type="submit">Search</button></form>')
     filters_form = (f'<form method="get" action="/" class="filters" hx-get="/" hx-target="#shelf" '
@@ -141,7 +141,7 @@ def library(shelf: Shelf, filters: dict[str, str], csrf: str, max_upload: int, n
     empty = "" if items else '<p class="empty">Nothing here yet: record something or drop a video above.</p>'
     paging = _paging(shelf, filters)
     shelf_html = (f'<section id="shelf" aria-labelledby="shelf-title"><h2 id="shelf-title">'
-                  f'{esc(coll["name"] or coll["id"])}: {shelf.total} {"video" if shelf.total == 1 else "videos"}'
+                  f'{esc(coll.name or coll.id)}: {shelf.total} {"video" if shelf.total == 1 else "videos"}'
                   f'</h2><ul class="shelf">{items}</ul>{empty}{paging}</section>')
     body = actions + search + '<div id="results"></div>' + filters_form + shelf_html
     return page("Library", body, csrf=csrf, notice=NOTICES.get(notice or ""))

@@ -54,7 +54,9 @@ def test_browser_screen_gets_keyframes_on_the_cadence(server, conn, browser):  #
         for engine in ("native", "hls.js"):
             played = page.evaluate(PLAY_FROM_THE_START, {"url": stream, "engine": engine})
             assert abs(played["duration"] - (end - start)) <= 0.1, (engine, start, end, played)
-            assert played["first"] <= 0.1, (engine, played)  # the first frame shown is the shot's first
+            # the first frame shown is the shot's first (a browser short of CPU may present from its
+            # second or third: 15 fps)
+            assert played["first"] <= 0.2, (engine, played)
             assert played["ended"] and abs(played["last"] - played["duration"]) <= 0.1, (engine, played)
 
 

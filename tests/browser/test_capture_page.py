@@ -131,8 +131,10 @@ def test_record_mic_and_screen_from_the_page(server, conn, hook, browser, tmp_pa
 
     # Without a token the page asks for the session and the token, and keeps the token out of the URL
     # (opened bare, /capture wants a signed-in browser: it redirects to the sign-in page).
+    # (first it asks whether a signed-in browser may take the recording over: this one may not)
     page.goto(f"{page_url}?session_id={cap.id}")
-    assert page.locator("#login").is_visible() and not page.locator("#recorder").is_visible()
+    page.wait_for_selector("#login", state="visible")
+    assert not page.locator("#recorder").is_visible()
     page.fill("#login-session", cap.id)
     page.fill("#login-token", token)
     page.click("#login button[type=submit]")

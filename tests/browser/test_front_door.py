@@ -337,7 +337,7 @@ def start_recording(page, server) -> str:
 def test_record_from_the_library_and_reload_midway(server, fake_devices):
     page = new_page(fake_devices, viewport={"width": 1000, "height": 800})
     sign_in(page, server)
-    start_recording(page, server)
+    session_id = start_recording(page, server)
     assert serious_violations(page) == []
     for control in (".store", ".remove"):  # each named with its channel
         names = page.eval_on_selector_all(f"#channel-rows {control}",
@@ -362,6 +362,21 @@ def test_record_from_the_library_and_reload_midway(server, fake_devices):
     page.wait_for_function("document.body.dataset.phase === 'stopped'", timeout=60_000)
     page.wait_for_selector("#watch-link", state="visible", timeout=180_000)
     assert page.locator("#error").is_hidden(), page.locator("#error").inner_text()
+
+    # Opened again in another tab (from history: no token there), the signed-in page takes the
+    # recording over instead of asking for a token; a browser that is not signed in is asked.
+    address = f"{server.url}/capture?session_id={session_id}"
+    other = page.context.new_page()
+    other.goto(address)
+    other.wait_for_function("document.body.dataset.phase === 'kept'", timeout=30_000)
+    other.wait_for_selector("#watch-link", state="visible", timeout=30_000)
+    assert other.locator("#login").is_hidden()
+    other.close()
+    stranger = new_page(fake_devices)
+    stranger.goto(address)
+    stranger.wait_for_selector("#login", state="visible")
+    assert stranger.locator("#recorder").is_hidden()
+    stranger.context.close()
 
     # The library lists it with a human title and its channels.
     page.goto(f"{server.url}/?kind=recordings")

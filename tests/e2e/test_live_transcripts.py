@@ -25,7 +25,7 @@ def _said(messages: list[tuple[float, dict]], category: str, word: str) -> bool:
 def test_live_transcript_of_an_ephemeral_channel_never_reaches_the_export(server_factory, tmp_path):
     require_espeak()
     use_reeldb_recorder()
-    server = server_factory(sync_wait="60", live_retention="20")
+    server = server_factory(sync_wait="25", live_retention="20")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     mic_audio, _ = compose([MEETING_A[0]], lead=4.0)
     sys_audio, sys_placed = compose([MEETING_B[0]], lead=4.0)

@@ -73,6 +73,16 @@ def test_slow_clients_are_cut_off_and_credentials_come_first(in_process_factory)
     assert closed_within(sock, [b"X-Pad-%d: y\r\n" % i for i in range(100)], 0.5, 20), "trickled headers kept"
     sock.close()
 
+    # slowloris on a kept-alive connection: its first request answered, the next one's headers
+    # trickled (the connection's one header timer, armed for the first request, covers the next)
+    sock = connect(server)
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert read_response(sock)[0] == 200
+    time.sleep(0.7)
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+    assert closed_within(sock, [b"X-Pad-%d: y\r\n" % i for i in range(100)], 0.5, 20), "trickled headers kept"
+    sock.close()
+
     # a connection that never sends a byte
     sock = connect(server)
     assert closed_within(sock, [], 0.5, 20), "a silent connection was kept"

@@ -51,7 +51,7 @@ def job_row(server, job_id: str) -> dict:
 
 
 def test_the_attacks_are_refused_by_name_and_any_even_size_renders(server_factory):
-    server = server_factory(sync_wait="60", ingest_workers="0")
+    server = server_factory(sync_wait="25", ingest_workers="0")
     body = text_body("3996x3996", 10, ATTACK_TEXT, 1000)
     first = post(server, body)
     assert first.status_code == 400, first.text
