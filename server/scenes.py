@@ -248,7 +248,9 @@ class Scenes:
 
     # -- scene indexes ----------------------------------------------------------------------------
     async def start_index(self, media_id: str, body: dict[str, Any]) -> str:
-        """The job that answers ``index_scenes()``: a new one, or the one that runs on this video now."""
+        """The job that answers ``index_scenes()``: the one that reads this video the same way now
+        (an automatic index, or this request sent twice), else a new one. Scenes given as text are
+        always a new index of their own."""
         given = body.get("scenes")
         if given is not None:
             if not isinstance(given, list) or not all(isinstance(s, dict) and "start" in s and "end" in s
@@ -263,13 +265,16 @@ class Scenes:
             media = find(conn, "video", media_id, None)
             if given is None:
                 _has_video(media)
-            pending = _pending(conn, "scene_index", media_id)
-            if pending is not None:  # one runs: it answers (its progress, then its index)
-                return pending
+            kind = scenes.extraction_name(body.get("extraction_type"))
+            config = body.get("extraction_config") or {}
+            for pending in _pending_indexes(conn, media_id) if given is None else ():
+                params = loads(pending["params"], {})
+                if params.get("scenes") is None and (params.get("extraction_type"), params.get("config")) == (
+                        kind, config):
+                    return pending  # the same reading runs: it answers (its progress, then its index)
             return self.jobs.enqueue(conn, "scene_index", {
                 "asset_id": media_id, "path": media["path"], "index_id": new_id("scene_index"),
-                "name": body.get("name"), "extraction_type": scenes.extraction_name(body.get("extraction_type")),
-                "config": body.get("extraction_config") or {}, "prompt": body.get("prompt"),
+                "name": body.get("name"), "extraction_type": kind, "config": config, "prompt": body.get("prompt"),
                 "model_name": body.get("model_name"), "langs": langs,
                 "scenes": [{"start": s["start"], "end": s["end"], "description": s.get("description") or ""}
                            for s in given] if given is not None else None})

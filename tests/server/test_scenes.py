@@ -147,13 +147,20 @@ def test_given_scenes_are_indexed_as_given(video):
 
 
 def test_an_index_request_while_one_runs_is_answered_by_the_running_one(srv, video):
-    url, key = f"{srv.url}/video/{video.id}/index/scene", {"x-access-token": srv.api_key}
-    with ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(lambda _: requests.post(url, headers=key, json={"name": "twice"}, timeout=60).json(),
-                                range(2)))
-    ids = {a["data"]["scene_index_id"] for a in answers if a.get("data", {}).get("scene_index_id")}
-    assert len(ids) == 1, answers
-    assert [i["name"] for i in video.list_scene_index()].count("twice") == 1
+    """The same reading asked twice at once is one index; scenes given as text are an index of their own."""
+    from videodb.scene import Scene
+
+    def ask(given: bool) -> str:
+        mine = videodb.connect(api_key=srv.api_key, base_url=srv.url).get_collection().get_video(video.id)
+        if given:
+            return mine.index_scenes(scenes=[Scene(video.id, 0, 1, "a note of my own")], name="given")
+        return mine.index_scenes(name="twice")
+
+    with ThreadPoolExecutor(3) as pool:
+        twice = list(pool.map(ask, [False, False, True]))
+    assert twice[0] == twice[1] != twice[2], twice
+    names = [i["name"] for i in video.list_scene_index()]
+    assert names.count("twice") == 1 and names.count("given") == 1, names
 
 
 def test_hostile_input(srv, video, tmp_path):
