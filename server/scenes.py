@@ -337,6 +337,23 @@ class Scenes:
 
         await self.db.execute_write_fn(write)
 
+    async def latest_records(self, media_id: str) -> list[dict[str, Any]]:
+        """The records of the video's latest scene index (none: empty), for the player."""
+        def read(conn: Conn) -> list[dict[str, Any]]:
+            made = scene_store.list_indexes(conn, media_id)
+            return scene_store.index_records(conn, made[-1]["index_id"]) if made else []
+
+        return await self.db.execute_fn(read)
+
+    async def thumbnail(self, media: dict[str, Any], number: int) -> bytes | None:
+        """A small JPEG of scene ``number``'s picture (of the latest index), a moment after its
+        start; None if there is no such scene. Made when asked (one GOP decoded), for the player."""
+        records = await self.latest_records(media["id"])
+        if not 0 <= number < len(records):
+            return None
+        start, end = float(records[number]["start"]), float(records[number]["end"])
+        return await self.runtime.io(_thumbnail, self.storage.path(media["path"]), min(start + 0.5, (start + end) / 2))
+
     # -- search -----------------------------------------------------------------------------------
     async def searchable(self, asset_ids: list[str], index_id: str | None) -> dict[str, str]:
         """index id → asset id of the scene indexes a search reads (``index_id``: that one only)."""
@@ -381,6 +398,16 @@ def _index_view(r: dict[str, Any]) -> dict[str, Any]:
             "extraction_type": r["extraction_type"], "extraction_config": r["config"], "prompt": r["prompt"],
             "model_name": r["model_name"], "ocr_langs": r["langs"], "scene_count": r["record_count"],
             "note": SOURCE_NOTE if r["source"] == "screen_text" else "descriptions as given"}
+
+
+def _thumbnail(path: Path, t: float, width: int = 240) -> bytes:
+    import io
+
+    image = scenes.frame_at(str(path), t)
+    image.thumbnail((width, width))
+    out = io.BytesIO()
+    image.convert("RGB").save(out, "JPEG", quality=80)
+    return out.getvalue()
 
 
 def _read_frames(paths: dict[str, Path], langs: list[str], data: list[str]) -> dict[str, list[ocr.Line]]:

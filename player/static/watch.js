@@ -294,7 +294,36 @@
     if (Number.isFinite(info.length)) $("meta").textContent = clock(info.length);
     showPreviews(info, 0);
     $("side").hidden = false;
-    await showIndex(info);
+    await Promise.all([showIndex(info), loadScreenText()]);
+  }
+
+  // The text on screen, scene by scene (the video's latest scene index): each scene's picture and
+  // first lines; a click seeks to it. Nothing when the video has no scene index.
+  async function loadScreenText() {
+    let body;
+    try {
+      body = await getJSON("scenes.json");
+    } catch (err) {
+      return;
+    }
+    const list = $("screen");
+    list.textContent = "";
+    (body.scenes || []).forEach((scene, i) => {
+      const item = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      fillLine(button, { start: scene.start, text: scene.text.split("\n").slice(0, 3).join(" · ") || "(no text)" });
+      button.classList.add("scene");
+      const picture = document.createElement("img");
+      picture.src = folder + "scene-" + i + ".jpg";
+      picture.alt = "";
+      picture.loading = "lazy";
+      button.prepend(picture);
+      item.appendChild(button);
+      list.appendChild(item);
+    });
+    $("screen-heading").hidden = !list.children.length;
+    root.dataset.scenes = String(list.children.length);
   }
 
   // The poster and the seek storyboard follow the stream (a job of their own after an upload or a

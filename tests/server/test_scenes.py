@@ -233,3 +233,17 @@ def test_the_players_search_marks_screen_text_hits(srv, video, index_id):
     folder = video.stream_url.rsplit("/", 1)[0]
     hits = requests.get(f"{folder}/search", params={"q": "Schedule welcome call"}, timeout=60).json()["results"]
     assert hits[0]["index_type"] == "scene" and abs(hits[0]["start"] - 4 * SECONDS) <= 1.0
+
+
+def test_the_players_text_on_screen_lists_the_scenes_with_their_pictures(srv, video, index_id):
+    """Beside the stream: ``scenes.json`` (the latest scene index, scene by scene) and each scene's
+    picture, ``scene-<n>.jpg``; the watch page lists them under "Text on screen"."""
+    folder = video.stream_url.rsplit("/", 1)[0]
+    listed = requests.get(f"{folder}/scenes.json", timeout=60).json()["scenes"]
+    latest = video.get_scene_index(video.list_scene_index()[-1]["scene_index_id"])
+    assert [s["text"] for s in listed] == [r["description"] for r in latest]
+    picture = requests.get(f"{folder}/scene-0.jpg", timeout=60)
+    assert picture.status_code == 200 and picture.content[:2] == b"\xff\xd8"
+    assert requests.get(f"{folder}/scene-99999.jpg", timeout=60).status_code == 404
+    page = requests.get(f"{srv.url}/player/static/watch.html", timeout=30).text
+    assert 'id="screen-heading"' in page and "Text on screen" in page
