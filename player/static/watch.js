@@ -294,7 +294,50 @@
     if (Number.isFinite(info.length)) $("meta").textContent = clock(info.length);
     showPreviews(info, 0);
     $("side").hidden = false;
-    await showIndex(info);
+    await Promise.all([showIndex(info), loadScreenText()]);
+  }
+
+  // The text on screen, scene by scene (the video's latest scene index): each scene's picture and
+  // first lines; a click seeks to it. Nothing when the video has no scene index.
+  async function loadScreenText() {
+    const body = await getJSONOrNothing("scenes.json");
+    if (!body) return;
+    const scenes = (body.scenes || []).map((scene) => (
+      { start: scene.start, text: scene.text.split("\n").slice(0, 3).join(" · ") || "(no text)" }));
+    const list = fillList($("screen"), scenes, (button, i) => {
+      button.classList.add("scene");
+      const picture = document.createElement("img");
+      picture.src = folder + "scene-" + i + ".jpg";
+      picture.alt = "";
+      picture.loading = "lazy";
+      button.prepend(picture);
+    });
+    $("screen-heading").hidden = !list.children.length;
+    root.dataset.scenes = String(list.children.length);
+  }
+
+  // Lines a list shows (the transcript, the text on screen): a button each, filled by fillLine, which
+  // `decorate` adds to; a click seeks to the line.
+  function fillList(list, cues, decorate) {
+    list.textContent = "";
+    cues.forEach((cue, i) => {
+      const item = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      fillLine(button, cue);
+      decorate(button, i);
+      item.appendChild(button);
+      list.appendChild(item);
+    });
+    return list;
+  }
+
+  async function getJSONOrNothing(name) {
+    try {
+      return await getJSON(name);
+    } catch (err) {
+      return null;
+    }
   }
 
   // The poster and the seek storyboard follow the stream (a job of their own after an upload or a
@@ -347,24 +390,10 @@
   }
 
   async function loadTranscript() {
-    let body;
-    try {
-      body = await getJSON("transcript.json");
-    } catch (err) {
-      return;
-    }
+    const body = await getJSONOrNothing("transcript.json");
+    if (!body) return;
     state.segments = body.segments || [];
-    const list = $("transcript");
-    list.textContent = "";
-    state.segments.forEach((seg, i) => {
-      const item = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      fillLine(button, seg);
-      button.dataset.index = i;
-      item.appendChild(button);
-      list.appendChild(item);
-    });
+    fillList($("transcript"), state.segments, (button, i) => { button.dataset.index = i; });
     root.dataset.transcript = String(state.segments.length);
     followTranscript();
   }

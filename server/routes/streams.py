@@ -114,7 +114,9 @@ async def _sentences(spoken: Spoken, media_id: str) -> list[dict[str, Any]]:
 PREVIEWS = ("poster.jpg", "storyboard.vtt", "sprite.jpg")
 #: What the player reads beside a stream, with the stream's own signed link as its credential.
 PLAYER_FILES = ("captions.vtt", "transcript.json", "info.json", "search", "subtitled.m3u8", "subtitles.m3u8",
-                "subtitles.vtt")
+                "subtitles.vtt", "scenes.json")
+#: A scene's picture in the player's "Text on screen" list: ``scene-<number>.jpg``.
+SCENE_THUMB = re.compile(r"^scene-(\d{1,5})\.jpg$")
 
 
 async def _player_file(name: str, media: dict[str, Any], library: MediaLibrary, spoken: Spoken, scenes: Scenes,
@@ -140,6 +142,9 @@ async def _player_file(name: str, media: dict[str, Any], library: MediaLibrary, 
         return Response({"results": [{k: h[k] for k in ("start", "end", "text", "score", "channel", "index_type")
                                       if k in h} for h in hits]},
                         headers=fresh)
+    if name == "scenes.json":  # the text on screen, scene by scene (the latest scene index)
+        return Response({"scenes": [{"start": r["start"], "end": r["end"], "text": r["text"]}
+                                    for r in await scenes.latest_records(media["id"])]}, headers=fresh)
     sentences = await _sentences(spoken, media["id"])
     if name == "captions.vtt":
         return Response(webvtt(sentences), media_type="text/vtt", headers=fresh)
@@ -163,6 +168,12 @@ async def stream_file(token: str, name: str, request: Request, library: MediaLib
     if name in PLAYER_FILES:
         return await _player_file(name, await _stream_media(library, links, token), library, spoken, scenes, settings,
                                   runtime, q)
+    thumb = SCENE_THUMB.match(name)
+    if thumb:
+        picture = await scenes.thumbnail(await _stream_media(library, links, token), int(thumb.group(1)))
+        if picture is None:
+            raise NotFound("No such scene")
+        return Response(picture, media_type="image/jpeg", headers={"cache-control": REVALIDATE})
     if not SEGMENT.match(name):
         raise NotFound("No such stream file")
     media = await _stream_media(library, links, token)

@@ -147,13 +147,20 @@ def test_given_scenes_are_indexed_as_given(video):
 
 
 def test_an_index_request_while_one_runs_is_answered_by_the_running_one(srv, video):
-    url, key = f"{srv.url}/video/{video.id}/index/scene", {"x-access-token": srv.api_key}
-    with ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(lambda _: requests.post(url, headers=key, json={"name": "twice"}, timeout=60).json(),
-                                range(2)))
-    ids = {a["data"]["scene_index_id"] for a in answers if a.get("data", {}).get("scene_index_id")}
-    assert len(ids) == 1, answers
-    assert [i["name"] for i in video.list_scene_index()].count("twice") == 1
+    """The same reading asked twice at once is one index; scenes given as text are an index of their own."""
+    from videodb.scene import Scene
+
+    def ask(given: bool) -> str:
+        mine = videodb.connect(api_key=srv.api_key, base_url=srv.url).get_collection().get_video(video.id)
+        if given:
+            return mine.index_scenes(scenes=[Scene(video.id, 0, 1, "a note of my own")], name="given")
+        return mine.index_scenes(name="twice")
+
+    with ThreadPoolExecutor(3) as pool:
+        twice = list(pool.map(ask, [False, False, True]))
+    assert twice[0] == twice[1] != twice[2], twice
+    names = [i["name"] for i in video.list_scene_index()]
+    assert names.count("twice") == 1 and names.count("given") == 1, names
 
 
 def test_hostile_input(srv, video, tmp_path):
@@ -226,3 +233,17 @@ def test_the_players_search_marks_screen_text_hits(srv, video, index_id):
     folder = video.stream_url.rsplit("/", 1)[0]
     hits = requests.get(f"{folder}/search", params={"q": "Schedule welcome call"}, timeout=60).json()["results"]
     assert hits[0]["index_type"] == "scene" and abs(hits[0]["start"] - 4 * SECONDS) <= 1.0
+
+
+def test_the_players_text_on_screen_lists_the_scenes_with_their_pictures(srv, video, index_id):
+    """Beside the stream: ``scenes.json`` (the latest scene index, scene by scene) and each scene's
+    picture, ``scene-<n>.jpg``; the watch page lists them under "Text on screen"."""
+    folder = video.stream_url.rsplit("/", 1)[0]
+    listed = requests.get(f"{folder}/scenes.json", timeout=60).json()["scenes"]
+    latest = video.get_scene_index(video.list_scene_index()[-1]["scene_index_id"])
+    assert [s["text"] for s in listed] == [r["description"] for r in latest]
+    picture = requests.get(f"{folder}/scene-0.jpg", timeout=60)
+    assert picture.status_code == 200 and picture.content[:2] == b"\xff\xd8"
+    assert requests.get(f"{folder}/scene-99999.jpg", timeout=60).status_code == 404
+    page = requests.get(f"{srv.url}/player/static/watch.html", timeout=30).text
+    assert 'id="screen-heading"' in page and "Text on screen" in page
