@@ -56,6 +56,8 @@ class Records:
     session_id: str = ""
     #: When its session ended (wall clock); records go ``live_retention`` seconds later.
     ended_at: float | None = None
+    #: Where its transcript's messages went last (finals flushed after a stop still go there).
+    ws_connection_id: str | None = None
 
 
 class LiveTranscripts:
@@ -86,6 +88,7 @@ class LiveTranscripts:
         current = self._running.get(rtstream.id)
         if current is not None:
             current.ws_connection_id = ws_connection_id or current.ws_connection_id
+            self._records[rtstream.id].ws_connection_id = current.ws_connection_id
             return self.status(rtstream.id)
         records = self._records.setdefault(rtstream.id, Records(session_id=rtstream.session_id))
 
@@ -94,8 +97,11 @@ class LiveTranscripts:
             if item.get("is_final") and item.get("text", "").strip():
                 records.finals.append({"start": item["start"] / 1000, "end": item["end"] / 1000,
                                        "text": item["text"].strip()})
-            if running and running.ws_connection_id:
-                await self.hub.send(running.ws_connection_id, {
+            # A worker's flush may arrive after stop() returned: its finals still go where the
+            # transcript was sent (records.ws_connection_id outlives the transcription).
+            target = running.ws_connection_id if running else records.ws_connection_id
+            if target:
+                await self.hub.send(target, {
                     "channel": "transcript", "rtstream_id": rtstream.id, "rtstream_name": rtstream.name,
                     "data": {"text": item["text"], "is_final": bool(item.get("is_final")),
                              "start": item["start"], "end": item["end"]}})
@@ -108,6 +114,7 @@ class LiveTranscripts:
             await transcript.stop()
             return self.status(rtstream.id)
         self._running[rtstream.id] = Transcription(rtstream, transcript, ws_connection_id, time.time())
+        records.ws_connection_id = ws_connection_id
         log.info("live transcript of %s (%s) started on %s", rtstream.id, rtstream.name, ingest.where)
         return self.status(rtstream.id)
 

@@ -128,7 +128,7 @@ TAGS = {
     "media": "Videos, audios and images: list, read, rename, delete, thumbnails, files and uploads.",
     "capture": "Capture sessions: created by your backend with the API key, recorded by a client with a "
                "client token.",
-    "search": "Transcripts, the spoken-word index and search.",
+    "search": "Transcripts, scenes, the spoken-word and screen-text indexes, and search.",
     "streams": "HLS streams of videos, spans, compilations and live rtstreams.",
     "editor": "Timelines rendered into new videos.",
     "jobs": "The progress and result of asynchronous work, and cancelling it.",
@@ -188,6 +188,18 @@ SUMMARIES = {
     ("POST", "/editor"): "Render a timeline",
     ("POST", "/editor/download"): "Download a rendered timeline",
     ("POST", "/timeline"): "Render a timeline (legacy)",
+    ("POST", "/video/{media_id}/scenes"): "Extract a video's scenes",
+    ("GET", "/video/{media_id}/scenes"): "List a video's scene collections",
+    ("GET", "/video/{media_id}/scenes/{scene_collection_id}"): "Get a scene collection",
+    ("DELETE", "/video/{media_id}/scenes/{scene_collection_id}"): "Delete a scene collection",
+    ("POST", "/video/{media_id}/index/scene"): "Index a video's screen text",
+    ("GET", "/video/{media_id}/index"): "Get a video's scenes (legacy)",
+    ("GET", "/video/{media_id}/index/scene"): "List a video's scene indexes",
+    ("GET", "/video/{media_id}/index/scene/{scene_index_id}"): "Get a scene index's records",
+    ("DELETE", "/video/{media_id}/index/scene/{scene_index_id}"): "Delete a scene index",
+    ("POST", "/video/{media_id}/scene/{scene_id}/describe"): "Describe a scene (its screen text)",
+    ("POST", "/video/{media_id}/frame/{frame_id}/describe"): "Describe a frame (its screen text)",
+    ("GET", "/frames/{token}"): "Get a frame's image by its signed link",
 }
 for _kind, _word in (("video", "video"), ("audio", "audio"), ("image", "image")):
     SUMMARIES.update({
@@ -210,7 +222,8 @@ _MODELS = ("/search", "/index", "/transcription", "/workflow")
 def _tag(method: str, path: str) -> str:
     if path == "/health":
         return "operations"
-    if "/search" in path or "/transcription" in path or path.endswith("/index") or path.endswith("/workflow"):
+    if ("/search" in path or "/transcription" in path or path.endswith(("/index", "/workflow", "/describe"))
+            or "/index/" in path or "/scenes" in path):
         return "search"
     if "/capture" in path:
         return "capture"
