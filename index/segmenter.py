@@ -26,6 +26,8 @@ KINDS = ("word", "sentence", "time")
 
 @dataclass(frozen=True)
 class Word:
+    """A word of a final and the span interpolated for it (unix seconds)."""
+
     text: str
     start: float
     end: float

@@ -131,11 +131,15 @@ class LiveTranscripts:
         self._running[rtstream.id].listeners[key] = listener
 
     async def detach(self, rtstream_id: str, key: str) -> None:
-        """Stop telling ``key``; the transcript stops too if nobody else wants it."""
+        """Stop telling ``key`` (it is told ``None`` last); the transcript stops too if nobody
+        else wants it, and then its words in progress still reach ``key`` first."""
         running = self._running.get(rtstream_id)
-        if running is not None and running.listeners.pop(key, None) is not None:
-            if not running.listeners and not running.explicit:
-                await self._stop(rtstream_id)
+        if running is None or key not in running.listeners:
+            return
+        if len(running.listeners) == 1 and not running.explicit:
+            await self._stop(rtstream_id)
+            return
+        await running.listeners.pop(key)(None)
 
     async def stop(self, rtstream_id: str) -> dict[str, Any]:
         """``stop_transcript``: the websocket messages stop; the transcriber too, unless live
