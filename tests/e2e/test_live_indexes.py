@@ -36,7 +36,7 @@ def _ws(messages: list[dict], channel: str, category: str, word: str) -> list[di
 def test_live_spoken_indexes_fire_phrase_alerts_and_keep_ephemeral_words_off_disk(server_factory, hook, tmp_path):
     require_espeak()
     use_reeldb_recorder()
-    server = server_factory(sync_wait="25")
+    server = server_factory(sync_wait="25", live_retention="20")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     mic_audio, _ = compose([MEETING_A[0]], lead=4.0)
     sys_audio, _ = compose([MEETING_B[0]], lead=4.0)
@@ -138,3 +138,8 @@ def test_live_spoken_indexes_fire_phrase_alerts_and_keep_ephemeral_words_off_dis
     for path in server.data_dir.rglob("*"):
         if path.is_file():
             assert b"greenhouse" not in path.read_bytes().lower(), path
+    # Memory is not kept for ever: REELDB_LIVE_RETENTION after the session ended, indexes are forgotten.
+    deadline = time.time() + 90
+    while sys_rts.list_scene_indexes() and time.time() < deadline:
+        time.sleep(1)
+    assert sys_rts.list_scene_indexes() == [] and mic_rts.list_scene_indexes() == []
