@@ -133,11 +133,12 @@ class LiveIndexes:
         async def listener(final: dict[str, Any] | None) -> None:
             if final is None:
                 index.running = False
-                for record in index.segmenter.flush():
+            records = index.segmenter.flush() if final is None else index.segmenter.push(final)
+            for record in records:
+                try:
                     await self._recorded(index, record)
-                return
-            for record in index.segmenter.push(final):
-                await self._recorded(index, record)
+                except Exception:  # an index's trouble must not stop the transcript it reads
+                    log.exception("live index %s could not take a record", index.id)
 
         try:
             await self.live.attach(index.rtstream, index.id, listener)
