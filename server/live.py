@@ -66,6 +66,16 @@ class Records:
     ended_at: float | None = None
 
 
+def forget_ended(held: dict[str, Any], retention: float, now: float | None = None) -> int:
+    """Drop from ``held`` what has an ``ended_at`` more than ``retention`` seconds before ``now``
+    (live transcripts, live indexes); how many went."""
+    now = time.time() if now is None else now
+    old = [k for k, v in held.items() if v.ended_at is not None and now - v.ended_at > retention]
+    for key in old:
+        del held[key]
+    return len(old)
+
+
 class LiveTranscripts:
     """Owns the live transcribers (their decoding runs on one runtime pool) and their records."""
 
@@ -175,12 +185,7 @@ class LiveTranscripts:
     def evict(self, now: float | None = None) -> int:
         """Forget transcripts of sessions that ended more than ``live_retention`` seconds ago:
         memory must not grow with every session a server has ever seen."""
-        now = time.time() if now is None else now
-        old = [r for r, rec in self._records.items()
-               if rec.ended_at is not None and now - rec.ended_at > self.settings.live_retention]
-        for rtstream_id in old:
-            del self._records[rtstream_id]
-        return len(old)
+        return forget_ended(self._records, self.settings.live_retention, now)
 
     async def close(self) -> None:
         for rtstream_id in list(self._running):

@@ -29,7 +29,7 @@ from .capture_runtime import CaptureRuntime
 from .errors import BadRequest, Conflict, NotFound
 from .events import Events, WebSocketHub, iso
 from .ids import new_id
-from .live import MAX_RECORDS, LiveTranscripts
+from .live import MAX_RECORDS, LiveTranscripts, forget_ended
 from .rows import RTStream
 from .rt_events import RtEvent, RtEvents
 from .runtime import Runtime
@@ -224,9 +224,4 @@ class LiveIndexes:
 
     def evict(self, now: float | None = None) -> int:
         """Forget indexes (records, alerts) of sessions that ended ``live_retention`` seconds ago."""
-        now = time.time() if now is None else now
-        old = [i for i, index in self._indexes.items()
-               if index.ended_at is not None and now - index.ended_at > self.settings.live_retention]
-        for index_id in old:
-            del self._indexes[index_id]
-        return len(old)
+        return forget_ended(self._indexes, self.settings.live_retention, now)

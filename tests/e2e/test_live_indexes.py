@@ -13,10 +13,8 @@ import time
 
 import pytest
 import videodb
-from support.media import screen_ts, write_wav
-from support.recording import record, use_reeldb_recorder
+from support.recording import record, two_speakers, use_reeldb_recorder
 from support.server_process import REELDB
-from support.speech import MEETING_A, MEETING_B, compose, require_espeak
 from videodb.exceptions import InvalidRequestError
 
 pytestmark = pytest.mark.slow
@@ -34,16 +32,10 @@ def _ws(messages: list[dict], channel: str, category: str, word: str) -> list[di
 
 
 def test_live_spoken_indexes_fire_phrase_alerts_and_keep_ephemeral_words_off_disk(server_factory, hook, tmp_path):
-    require_espeak()
+    sources, seconds = two_speakers(tmp_path)
     use_reeldb_recorder()
     server = server_factory(sync_wait="25", live_retention="20")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
-    mic_audio, _ = compose([MEETING_A[0]], lead=4.0)
-    sys_audio, _ = compose([MEETING_B[0]], lead=4.0)
-    sources = {"mic:default": str(write_wav(tmp_path / "mic.wav", mic_audio)),
-               "system_audio:default": str(write_wav(tmp_path / "sys.wav", sys_audio)),
-               "display:1": str(screen_ts(tmp_path / "screen.ts", 20, (90, 90, 90)))}
-    seconds = max(len(mic_audio), len(sys_audio)) / 48000 + 2.5
     budget = conn.create_event('"the quarterly budget"', "budget")
     tomato = conn.create_event("/tomato(es)? plants?/", "tomato")
     assert {e["event_id"] for e in conn.list_events()} >= {budget, tomato}
