@@ -13,7 +13,7 @@ import time
 
 import pytest
 import videodb
-from support.recording import record, two_speakers, use_reeldb_recorder
+from support.recording import record, two_speakers, use_reeldb_recorder, when_active
 from support.server_process import REELDB
 from videodb.exceptions import InvalidRequestError
 
@@ -46,10 +46,7 @@ def test_live_spoken_indexes_fire_phrase_alerts_and_keep_ephemeral_words_off_dis
 
     async def during(client, channels):
         started = time.time()
-        while (await asyncio.to_thread(conn.get_capture_session, cap.id)).status != "active":
-            await asyncio.sleep(0.1)
-        live = await asyncio.to_thread(conn.get_capture_session, cap.id)
-        ws = await conn.connect_websocket().connect()
+        live, ws = await when_active(conn, cap.id)
         for category, event_id in (("mic", budget), ("system_audio", tomato)):
             rts = live.get_rtstream(category)[0]
             index = await asyncio.to_thread(rts.index_spoken_words, segmenter="word", length=4,

@@ -7,7 +7,7 @@ import time
 
 import pytest
 import videodb
-from support.recording import record, two_speakers, use_reeldb_recorder
+from support.recording import record, two_speakers, use_reeldb_recorder, when_active
 from videodb.exceptions import InvalidRequestError
 
 pytestmark = pytest.mark.slow
@@ -32,10 +32,7 @@ def test_live_transcript_of_an_ephemeral_channel_never_reaches_the_export(server
 
     async def during(client, channels):
         started = time.time()
-        while (await asyncio.to_thread(conn.get_capture_session, cap.id)).status != "active":
-            await asyncio.sleep(0.1)
-        live = await asyncio.to_thread(conn.get_capture_session, cap.id)
-        ws = await conn.connect_websocket().connect()
+        live, ws = await when_active(conn, cap.id)
         for category in ("mic", "system_audio"):
             rts = live.get_rtstream(category)[0]
             streams[category] = rts

@@ -67,3 +67,12 @@ def two_speakers(folder) -> tuple[dict[str, str], float]:
                "system_audio:default": str(write_wav(folder / "sys.wav", sys_audio)),
                "display:1": str(screen_ts(folder / "screen.ts", 20, (90, 90, 90)))}
     return sources, max(len(mic_audio), len(sys_audio)) / 48000 + 2.5
+
+
+async def when_active(conn, session_id: str):
+    """Inside ``record``'s ``during``: wait for the session to be ``active``; its view then, and
+    a connected websocket (``connection_id`` for live work)."""
+    while (await asyncio.to_thread(conn.get_capture_session, session_id)).status != "active":
+        await asyncio.sleep(0.1)
+    live = await asyncio.to_thread(conn.get_capture_session, session_id)
+    return live, await conn.connect_websocket().connect()
