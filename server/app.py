@@ -35,12 +35,14 @@ from .jobs.backend import make_jobs
 from .library import MediaLibrary
 from .links import Links
 from .live import LiveTranscripts
+from .live_indexes import LiveIndexes
+from .rt_events import RtEvents
 from .metrics import Metrics
 from .openapi import describe_bodies, describe_errors, organize
 from .ingest.backend import IngestBackend, LocalIngest, new_worker_token, worker_token
 from .ingest.remote import RemoteIngest
 from .ingest.supervisor import IngestSupervisor, worker_count
-from .routes import (capture, collections, docs, editor, jobs, media, rtstreams, scenes, spoken, streams,
+from .routes import (capture, collections, docs, editor, jobs, live_indexes, media, rtstreams, scenes, spoken, streams,
                      system, unavailable, uploads, web, workers)
 from .retention import Retention
 from .views.jobs import Presenters
@@ -109,6 +111,9 @@ class Server:
         self.capture = CaptureRuntime(settings, self.sessions, self.runtime, on_stopped=self.exports.after_stop,
                                       backend=backend)
         self.live = LiveTranscripts(settings, self.hub, self.capture, self.runtime)
+        self.rt_events = RtEvents(self.db, settings, self.runtime)             # rtstream_events
+        self.indexes = LiveIndexes(settings, self.hub, self.capture, self.live, self.events, self.rt_events,
+                                   self.runtime)                               # live indexes, alerts (memory)
         self.clips = Clips(settings, self.runtime, self.library)               # exact clips, their cache
         self.compilations = Compilations(self.db, self.clips, self.links, settings)  # compilations
         self.editor = Editor(self.db, settings, self.jobs, self.library, self.links,
@@ -126,6 +131,7 @@ class Server:
             "uploads": self.uploads, "sessions": self.sessions, "exports": self.exports, "spoken": self.spoken,
             "scenes": self.scenes,
             "capture": self.capture, "live": self.live, "presenters": self.presenters,
+            "indexes": self.indexes, "rt_events": self.rt_events,
             "compilations": self.compilations, "clips": self.clips, "editor": self.editor, "metrics": self.metrics,
             "web_sessions": self.web_sessions, "front": self.front,
         }
@@ -205,7 +211,7 @@ class Server:
             swept = await self.runtime.io(self.uploads.sweep_expired)
             if swept:
                 log.info("removed %d expired upload slots", swept)
-            evicted = self.live.evict()
+            evicted = self.live.evict() + self.indexes.evict()
             if evicted:
                 log.info("forgot the live transcripts of %d rtstreams whose sessions ended", evicted)
             await asyncio.sleep(min(HOUSEKEEPING_EVERY, max(1.0, self.settings.live_retention / 2)))
@@ -271,7 +277,7 @@ def create_app(settings: Settings) -> Litestar:
     request_guard = Guard()
     app = Litestar(
         route_handlers=[*system.handlers, *collections.handlers, *media.handlers, *uploads.handlers, *jobs.handlers,
-                        *capture.handlers, *streams.handlers, *rtstreams.handlers, *spoken.handlers, *scenes.handlers,
+                        *capture.handlers, *streams.handlers, *rtstreams.handlers, *live_indexes.handlers, *spoken.handlers, *scenes.handlers,
                         *editor.handlers, *unavailable.handlers, *workers.handlers, *docs.handlers, *web.handlers],
         dependencies=server.dependencies(),
         exception_handlers={Exception: handle_exception, SignInRequired: web.sign_in_redirect},

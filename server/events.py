@@ -147,6 +147,49 @@ class Events:
         if ws_connection_id:
             await self.hub.send(ws_connection_id, {"channel": "capture_session", **event})
 
+    # -- live alerts (server/live_indexes.py) -----------------------------------------------------
+    async def alert(self, session_id: str, payload: dict[str, Any], url: str, api_key_id: str) -> None:
+        """A stored channel's alert webhook, through the outbox like a session's (durable, retried)."""
+        now = time.time()
+        event_id = new_id("event")
+
+        def write(conn: Conn) -> None:
+            conn["events"].insert({"id": event_id, "session_id": session_id, "event": "alert",
+                                   "payload": dumps(payload), "ws_connection_id": None, "created_at": now})
+            conn["deliveries"].insert({"event_id": event_id, "url": url, "api_key_id": api_key_id,
+                                       "status": "pending", "attempts": 0, "next_attempt_at": now,
+                                       "last_error": None, "delivered_at": None})
+
+        await self.db.execute_write_fn(write)
+        self._wake.set()
+
+    async def alert_from_memory(self, payload: dict[str, Any], url: str, api_key_id: str) -> bool:
+        """An ephemeral channel's alert webhook, sent from memory and never written: its text is
+        what the channel said, and nothing of an ephemeral channel touches the disk. Bounded:
+        ``webhook_max_attempts`` tries (at most 5) with the outbox's backoff capped at 5 s; lost if
+        the server stops meanwhile (the websocket's at-most-once, said in docs/live.md)."""
+        secret = await self.db.execute_fn(lambda conn: row(
+            conn, "select webhook_secret from api_keys where id = ?", [api_key_id]))
+        body = json.dumps(payload).encode()
+        delivery_id = new_id("event")
+        async with httpx.AsyncClient(timeout=self.settings.webhook_timeout) as client:
+            for attempt in range(1, min(self.settings.webhook_max_attempts, 5) + 1):
+                headers = {"Content-Type": "application/json", "User-Agent": "ReelDB-Webhooks/1",
+                           "X-VideoDB-Event-Id": delivery_id}
+                if secret and secret["webhook_secret"]:
+                    headers["X-VideoDB-Signature"] = sign_body(secret["webhook_secret"], body)
+                try:
+                    response = await client.post(url, content=body, headers=headers)
+                    if 200 <= response.status_code < 300:
+                        return True
+                    error = f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    error = type(exc).__name__
+                log.debug("alert webhook to %s failed (%s), attempt %d", url, error, attempt)
+                await asyncio.sleep(min(self.settings.webhook_backoff * 2 ** (attempt - 1), 5.0))
+        log.warning("alert webhook to %s given up (ephemeral channel: not kept for retry)", url)
+        return False
+
     # -- webhook delivery ------------------------------------------------------------------------
     async def run(self) -> None:
         """Deliver due webhooks until cancelled."""
@@ -186,8 +229,9 @@ class Events:
 
     async def _deliver(self, delivery: dict[str, Any]) -> None:
         body = delivery["payload"].encode()
+        payload = json.loads(body)
         headers = {"Content-Type": "application/json", "User-Agent": "ReelDB-Webhooks/1",
-                   "X-VideoDB-Event-Id": json.loads(body)["id"]}
+                   "X-VideoDB-Event-Id": payload.get("id") or delivery["event_id"]}
         secret = delivery.get("webhook_secret")
         if secret:
             headers["X-VideoDB-Signature"] = sign_body(secret, body)
@@ -207,7 +251,7 @@ class Events:
             await self._update(delivery["id"], {"status": "failed", "attempts": attempts, "last_error": error})
             log.warning(
                 "webhook %s to %s given up after %d attempts: %s",
-                json.loads(body)["event"], delivery["url"], attempts, error,
+                payload.get("event") or "alert", delivery["url"], attempts, error,
             )
             return
         delay = min(self.settings.webhook_backoff * 2 ** (attempts - 1), self.settings.webhook_backoff_max)

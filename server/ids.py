@@ -31,6 +31,9 @@ PREFIXES = {
     "scene": "scn-",
     "frame": "frm-",
     "scene_index": "si-",
+    "rtstream_event": "event-",
+    "rtstream_index": "rtsi-",
+    "alert": "alert-",
 }
 
 

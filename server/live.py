@@ -20,7 +20,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import numpy as np
 
@@ -40,6 +40,10 @@ log = logging.getLogger("reeldb.live")
 
 MAX_RECORDS = 20_000  # per rtstream: ~ a day of speech; older records fall off
 
+#: Told each final (``{start, end, text}``, unix seconds) of a running transcript, then ``None``
+#: once when the transcript stops (its last words included): a live index (server/live_indexes.py).
+Listener = Callable[[dict[str, Any] | None], Awaitable[None]]
+
 
 @dataclass
 class Transcription:
@@ -48,6 +52,10 @@ class Transcription:
     ws_connection_id: str | None
     started_at: float
     stopped_at: float | None = None
+    #: Whether the caller asked for it (``start_transcript``); a transcript started only for
+    #: live indexes stops when the last of them detaches.
+    explicit: bool = True
+    listeners: dict[str, Listener] = field(default_factory=dict)
 
 
 @dataclass
@@ -58,6 +66,16 @@ class Records:
     ended_at: float | None = None
     #: Where its transcript's messages went last (finals flushed after a stop still go there).
     ws_connection_id: str | None = None
+
+
+def forget_ended(held: dict[str, Any], retention: float, now: float | None = None) -> int:
+    """Drop from ``held`` what has an ``ended_at`` more than ``retention`` seconds before ``now``
+    (live transcripts, live indexes); how many went."""
+    now = time.time() if now is None else now
+    old = [k for k, v in held.items() if v.ended_at is not None and now - v.ended_at > retention]
+    for key in old:
+        del held[key]
+    return len(old)
 
 
 class LiveTranscripts:
@@ -87,6 +105,7 @@ class LiveTranscripts:
             raise Conflict(f"{rtstream.name} is not streaming; transcripts run while the session is live")
         current = self._running.get(rtstream.id)
         if current is not None:
+            current.explicit = True
             current.ws_connection_id = ws_connection_id or current.ws_connection_id
             self._records[rtstream.id].ws_connection_id = current.ws_connection_id
             return self.status(rtstream.id)
@@ -95,10 +114,12 @@ class LiveTranscripts:
         async def emit(channel_id: str, item: dict[str, Any]) -> None:
             running = self._running.get(rtstream.id)
             if item.get("is_final") and item.get("text", "").strip():
-                records.finals.append({"start": item["start"] / 1000, "end": item["end"] / 1000,
-                                       "text": item["text"].strip()})
-            # A worker's flush may arrive after stop() returned: its finals still go where the
-            # transcript was sent (records.ws_connection_id outlives the transcription).
+                final = {"start": item["start"] / 1000, "end": item["end"] / 1000, "text": item["text"].strip()}
+                records.finals.append(final)
+                for listener in list(running.listeners.values()) if running else []:
+                    await listener(final)
+            # A worker's flush may arrive after the transcription ended: its finals still go where
+            # the transcript was sent (records.ws_connection_id outlives the transcription).
             target = running.ws_connection_id if running else records.ws_connection_id
             if target:
                 await self.hub.send(target, {
@@ -118,7 +139,37 @@ class LiveTranscripts:
         log.info("live transcript of %s (%s) started on %s", rtstream.id, rtstream.name, ingest.where)
         return self.status(rtstream.id)
 
+    async def attach(self, rtstream: RTStream, key: str, listener: Listener) -> None:
+        """Tell ``listener`` every final of ``rtstream``'s live transcript, starting one (not
+        sent to any websocket) if none runs; :class:`Conflict` when the session is not streaming."""
+        if rtstream.id not in self._running:
+            await self.start(rtstream, None)
+            self._running[rtstream.id].explicit = False
+        self._running[rtstream.id].listeners[key] = listener
+
+    async def detach(self, rtstream_id: str, key: str) -> None:
+        """Stop telling ``key`` (it is told ``None`` last); the transcript stops too if nobody
+        else wants it, and then its words in progress still reach ``key`` first."""
+        running = self._running.get(rtstream_id)
+        if running is None or key not in running.listeners:
+            return
+        if len(running.listeners) == 1 and not running.explicit:
+            await self._stop(rtstream_id)
+            return
+        await running.listeners.pop(key)(None)
+
     async def stop(self, rtstream_id: str) -> dict[str, Any]:
+        """``stop_transcript``: the websocket messages stop; the transcriber too, unless live
+        indexes still read it."""
+        running = self._running.get(rtstream_id)
+        if running is not None and running.listeners:
+            running.explicit, running.ws_connection_id = False, None
+            self._records[rtstream_id].ws_connection_id = None
+            return {**self.status(rtstream_id), "end_time": time.time()}
+        await self._stop(rtstream_id)
+        return {**self.status(rtstream_id), "end_time": time.time()}
+
+    async def _stop(self, rtstream_id: str) -> None:
         running = self._running.get(rtstream_id)
         if running is not None:
             try:
@@ -127,12 +178,13 @@ class LiveTranscripts:
                 await running.running.stop()
             finally:
                 self._running.pop(rtstream_id, None)
+                for listener in running.listeners.values():
+                    await listener(None)
             log.info("live transcript of %s stopped", rtstream_id)
-        return {**self.status(rtstream_id), "end_time": time.time()}
 
     async def end_session(self, session_id: str) -> None:
         for rtstream_id in [r for r, t in self._running.items() if t.rtstream.session_id == session_id]:
-            await self.stop(rtstream_id)
+            await self._stop(rtstream_id)
         now = time.time()
         for records in self._records.values():
             if records.session_id == session_id and records.ended_at is None:
@@ -141,16 +193,11 @@ class LiveTranscripts:
     def evict(self, now: float | None = None) -> int:
         """Forget transcripts of sessions that ended more than ``live_retention`` seconds ago:
         memory must not grow with every session a server has ever seen."""
-        now = time.time() if now is None else now
-        old = [r for r, rec in self._records.items()
-               if rec.ended_at is not None and now - rec.ended_at > self.settings.live_retention]
-        for rtstream_id in old:
-            del self._records[rtstream_id]
-        return len(old)
+        return forget_ended(self._records, self.settings.live_retention, now)
 
     async def close(self) -> None:
         for rtstream_id in list(self._running):
-            await self.stop(rtstream_id)
+            await self._stop(rtstream_id)
 
     # -- reading ---------------------------------------------------------------------------------
     def records(self, rtstream_id: str, start: float | None = None, end: float | None = None,
@@ -161,7 +208,11 @@ class LiveTranscripts:
                 and (since is None or r["end"] > since)]
 
     async def search(self, rtstream_id: str, query: str, result_threshold: int, score_threshold: float) -> list[dict[str, Any]]:
-        finals = self.records(rtstream_id)
+        return await self.rank(self.records(rtstream_id), query, result_threshold, score_threshold)
+
+    async def rank(self, finals: list[dict[str, Any]], query: str, result_threshold: int,
+                   score_threshold: float) -> list[dict[str, Any]]:
+        """``finals`` (records with ``text``) by meaning against ``query``, best first."""
         if not strip(query):
             raise BadRequest("query is required")
         if not finals:

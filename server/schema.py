@@ -262,3 +262,13 @@ def m017_scenes(db: sqlite_utils.Database) -> None:
     from reeldb.index.scene_store import SCHEMA_V1, apply_schema
 
     apply_schema(db, SCHEMA_V1)
+
+
+@migrations()
+def m018_rtstream_events(db: sqlite_utils.Database) -> None:
+    """Events that live rtstream indexes' alerts fire on (issue 21, server/rt_events.py):
+    ``conn.create_event(event_prompt, label)``. Alerts and index records stay in memory (an
+    ephemeral channel's must never reach the disk); an event is only a prompt and a label."""
+    db["rtstream_events"].create(
+        {"id": str, "api_key_id": str, "event_prompt": str, "label": str, "created_at": float}, pk="id",
+    )

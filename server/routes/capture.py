@@ -65,7 +65,8 @@ class ExportRequest(msgspec.Struct):
     ws_connection_id: str | None = None
 
 
-def _check_callback(url: str | None) -> None:
+def check_callback(url: str | None) -> None:
+    """A webhook target: an http(s) URL (sessions' ``callback_url``, alerts' too)."""
     if url is None:
         return
     parsed = urlparse(url)
@@ -75,7 +76,7 @@ def _check_callback(url: str | None) -> None:
 
 @post("/collection/{collection_id:str}/capture/session", status_code=200)
 async def create_session(collection_id: str, data: SessionCreate, sessions: Sessions, key: Principal) -> dict[str, Any]:
-    _check_callback(data.callback_url)
+    check_callback(data.callback_url)
     record = await sessions.create(collection_id, key.api_key_id, data.end_user_id, data.client_id,
                                    data.callback_url, data.ws_connection_id, data.metadata)
     return {"success": True, "data": views.capture_session(record, [], for_create=True)}
@@ -130,7 +131,7 @@ async def start_session(data: SessionStart, request: Request, sessions: Sessions
         channels, primary = normalize(data.channels, settings.max_channels, data.primary_video_channel_id)
     except ChannelError as exc:
         raise BadRequest(str(exc)) from None
-    _check_callback(data.callback_url)
+    check_callback(data.callback_url)
     updated = await sessions.start(data.session_id, actor, channels, primary, data.ws_connection_id, data.callback_url)
     return {"success": True, "data": {
         "session_id": updated.id, "status": updated.status,

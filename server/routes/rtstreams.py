@@ -15,6 +15,7 @@ from ..errors import BadRequest, Conflict
 from ..exports import Exports
 from ..links import Links
 from ..live import LiveTranscripts
+from ..live_indexes import LiveIndexes
 from ..sessions import Sessions
 
 
@@ -34,6 +35,7 @@ class TranscriptionBody(msgspec.Struct):
 
 class RtSearchBody(msgspec.Struct):
     query: str | None = None
+    scene_index_id: str | None = None
     result_threshold: int | None = None
     score_threshold: float | None = None
 
@@ -122,11 +124,19 @@ async def transcription_status(rtstream_id: str, sessions: Sessions, live: LiveT
 
 @post("/rtstream/{rtstream_id:str}/search", status_code=200)
 async def search_rtstream(rtstream_id: str, data: RtSearchBody, sessions: Sessions, live: LiveTranscripts,
-                          key: Principal) -> dict[str, Any]:
-    """Search what was said on this stream (its live transcript), by meaning; times are unix seconds."""
+                          indexes: LiveIndexes, key: Principal) -> dict[str, Any]:
+    """Search what was said on this stream by meaning: its live transcript, or with ``index_id``
+    the records of that live index; times are unix seconds."""
     await sessions.rtstream(rtstream_id)
-    results = await live.search(rtstream_id, data.query or "", data.result_threshold or 5,
-                                data.score_threshold if data.score_threshold is not None else 0.2)
+    threshold = data.score_threshold if data.score_threshold is not None else 0.2
+    if data.scene_index_id:
+        index = indexes.get(rtstream_id, data.scene_index_id)
+        found = await live.rank(indexes.records(index, None, None), data.query or "", data.result_threshold or 5,
+                                threshold)
+        results = [{"start": r["start"], "end": r["end"], "text": r["text"], "score": r["score"],
+                    "scene_index_id": index.id, "scene_index_name": index.name, "metadata": {}} for r in found]
+    else:
+        results = await live.search(rtstream_id, data.query or "", data.result_threshold or 5, threshold)
     return {"success": True, "data": {"results": results}}
 
 

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from litestar import Request, delete, get, patch, post, put
+from litestar import delete, get, patch, post, put
 from litestar.handlers import HTTPRouteHandler
 
 from ..auth import Principal
@@ -51,10 +51,9 @@ TYPED = Feature("typed indexes", ("semantic_search, query and aggregate run over
                                   "ReelDB does not have yet; search() covers spoken words"))
 LIVE_SCENES = Feature("live scene indexes", (
     "ReelDB reads screen text of recorded videos after their export (index_scenes() on the exported video), not of "
-    "rtstreams as they stream"))
-LIVE_SPOKEN = Feature("live spoken-word indexes", (
-    "ReelDB transcribes rtstreams live (start_transcript(), get_transcript(), search()) but does not yet keep "
-    "those transcripts as an rtstream index; a recording's spoken words are indexed when it is exported"))
+    "rtstreams as they stream (live rtstream indexes are of spoken words: index_spoken_words())"))
+#: Not a 501: what ``POST …/index/scene`` makes (routes/live_indexes.py); named here to tell the bodies apart.
+LIVE_SPOKEN = Feature("live spoken-word indexes", "made by routes/live_indexes.py")
 AUDIO_PROMPT = Feature("audio indexes", (
     "an audio index describes each transcript segment as its prompt asks, which needs a language model; ReelDB "
     "bundles none (index_spoken_words() indexes the transcript itself)"))
@@ -67,8 +66,9 @@ VOICES = Feature("voice clones", "voice cloning needs a cloud voice model")
 JOBS = Feature("generation jobs", "generation jobs belong to generative media, which needs a cloud model")
 RTSP = Feature("RTSP streams", ("ReelDB records capture sessions over WebRTC; it does not pull RTSP or other URLs "
                                 "as rtstreams"))
-ALERTS = Feature("real-time events and alerts", ("events and alerts fire on live rtstream indexes, which ReelDB "
-                                                  "does not have yet"))
+ALERTS = Feature("alerts on typed rtstream indexes", ("ReelDB's alerts fire on live spoken-word indexes "
+                                                     "(RTStreamSceneIndex.create_alert); typed indexes "
+                                                     "(rts.index()) run VideoDB's cloud analyzers"))
 WEB = Feature("web search", "searching YouTube goes through VideoDB's cloud", plural=False)
 DOWNLOAD = Feature("stream downloads", ("POST /download is not implemented; use the editor's download_stream() or "
                                         "the stream_url's HLS"))
@@ -112,7 +112,6 @@ R = "/rtstream/{rtstream_id:str}"
 #: (method, path, feature, reason): every SDK call ReelDB answers with a 501.
 TABLE: list[Unoffered] = [
     *_rows(BILLING, "GET /billing/usage", "GET /billing/invoices"),
-    *_rows(ALERTS, "POST /rtstream/event", "GET /rtstream/event"),
     *_rows(DOWNLOAD, "POST /download"),
     *_rows(WEB, f"POST {C}/search/web"),
     *_rows(TITLES, f"POST {C}/search/title"),
@@ -129,12 +128,10 @@ TABLE: list[Unoffered] = [
     *_rows(GENERATIVE, f"POST {C}/generate/image", f"POST {C}/generate/audio", f"POST {C}/generate/video",
            f"POST {C}/generate/text", f"POST {C}/generate/video/dub"),
     *_rows(RTSP, "POST /rtstream"),
-    *_rows(LIVE_SCENES, "POST /rtstream/collection/{collection_id:str}/search", f"POST {R}/index/scene",
-           f"GET {R}/index/scene", f"GET {R}/index/scene/{{index_id:str}}",
-           f"PATCH {R}/index/scene/{{index_id:str}}/status", f"GET {R}/index/{{index_id:str}}"),
-    *_rows(ALERTS, f"POST {R}/index/{{index_id:str}}/alert", f"GET {R}/index/{{index_id:str}}/alert",
-           f"PATCH {R}/index/{{index_id:str}}/alert/{{alert_id:str}}/status",
-           f"POST {R}/indexes/{{index_id:str}}/alert", f"GET {R}/indexes/{{index_id:str}}/alert",
+    # POST {R}/index/scene and the index, record and alert paths under {R}/index/ are routes/live_indexes.py
+    # (live spoken-word indexes); its POST answers this table's features for the bodies it does not make.
+    *_rows(LIVE_SCENES, "POST /rtstream/collection/{collection_id:str}/search"),
+    *_rows(ALERTS, f"POST {R}/indexes/{{index_id:str}}/alert", f"GET {R}/indexes/{{index_id:str}}/alert",
            f"PATCH {R}/indexes/{{index_id:str}}/alert/{{alert_id:str}}/status"),
     *_rows(UNDERSTAND, f"POST {V}/understand", f"GET {V}/understand", f"GET {V}/understand/{{understanding_id:str}}",
            f"DELETE {V}/understand/{{understanding_id:str}}",
@@ -176,25 +173,10 @@ def scene_index_feature(body: Any) -> Feature:
     return AUDIO_PROMPT
 
 
-#: Rows answered by :func:`scene_index_feature` rather than by their row's feature.
-BY_BODY = {("POST", f"{R}/index/scene")}
-
-
-def _answer_by_body() -> Callable[..., Any]:
-    async def unavailable(key: Principal, request: Request) -> None:
-        try:
-            body = await request.json()
-        except Exception:  # not JSON: the frames' feature, as the path says
-            body = None
-        raise Unavailable(unavailable_message(scene_index_feature(body)))
-
-    return unavailable
-
-
 def _handler(path: str, rows: list[Unoffered]) -> list[HTTPRouteHandler]:
     made = []
     for row in rows:
-        unavailable = _answer_by_body() if (row.method, row.path) in BY_BODY else _answer(row.message)
+        unavailable = _answer(row.message)
         decorator = _DECORATORS[row.method]
         made.append(decorator(path, include_in_schema=False, status_code=501,
                               name=f"unavailable:{row.method}:{path}")(unavailable))

@@ -21,7 +21,7 @@ OWNERS = {
     "api_keys": "auth.py", "client_tokens": "auth.py", "web_sessions": "auth.py", "signin_links": "auth.py",
     "capture_sessions": "sessions.py", "rtstreams": "sessions.py",
     "collections": "collections.py", "compilations": "compilations.py",
-    "events": "events.py", "deliveries": "events.py",
+    "events": "events.py", "deliveries": "events.py", "rtstream_events": "rt_events.py",
     "exports": "exports.py", "index_requests": "spoken.py",
     "jobs": "jobs/leases.py", "media": "library.py", "renders": "editor.py", "uploads": "uploads.py",
 }

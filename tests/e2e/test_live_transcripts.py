@@ -7,9 +7,7 @@ import time
 
 import pytest
 import videodb
-from support.recording import record, use_reeldb_recorder
-from support.media import screen_ts, write_wav
-from support.speech import MEETING_A, MEETING_B, compose, require_espeak
+from support.recording import record, two_speakers, use_reeldb_recorder, when_active
 from videodb.exceptions import InvalidRequestError
 
 pytestmark = pytest.mark.slow
@@ -23,16 +21,10 @@ def _said(messages: list[tuple[float, dict]], category: str, word: str) -> bool:
 
 
 def test_live_transcript_of_an_ephemeral_channel_never_reaches_the_export(server_factory, tmp_path):
-    require_espeak()
+    sources, seconds = two_speakers(tmp_path)
     use_reeldb_recorder()
     server = server_factory(sync_wait="25", live_retention="20")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
-    mic_audio, _ = compose([MEETING_A[0]], lead=4.0)
-    sys_audio, sys_placed = compose([MEETING_B[0]], lead=4.0)
-    sources = {"mic:default": str(write_wav(tmp_path / "mic.wav", mic_audio)),
-               "system_audio:default": str(write_wav(tmp_path / "sys.wav", sys_audio)),
-               "display:1": str(screen_ts(tmp_path / "screen.ts", 20, (90, 90, 90)))}
-    seconds = max(len(mic_audio), len(sys_audio)) / 48000 + 2.5
     cap = conn.create_capture_session(end_user_id="u")
     token = conn.generate_client_token(expires_in=600)
     messages: list[tuple[float, dict]] = []
@@ -40,10 +32,7 @@ def test_live_transcript_of_an_ephemeral_channel_never_reaches_the_export(server
 
     async def during(client, channels):
         started = time.time()
-        while (await asyncio.to_thread(conn.get_capture_session, cap.id)).status != "active":
-            await asyncio.sleep(0.1)
-        live = await asyncio.to_thread(conn.get_capture_session, cap.id)
-        ws = await conn.connect_websocket().connect()
+        live, ws = await when_active(conn, cap.id)
         for category in ("mic", "system_audio"):
             rts = live.get_rtstream(category)[0]
             streams[category] = rts

@@ -121,6 +121,7 @@ def ctx(tmp_path_factory):
         live = conn.get_capture_session(cap.id)
         rts = next(s for s in live.get_rtstream("mic") if s.name == "mic:default")
         started = rts.start_transcript()
+        live_index_calls(c, rts)
         await asyncio.sleep(8.5)
         c.live_transcript = (started, rts.stop_transcript())
 
@@ -138,6 +139,30 @@ def ctx(tmp_path_factory):
     c.display = next(s for s in cap.get_rtstream("display"))
     yield c
     server.stop()
+
+
+def live_index_calls(c: Ctx, rts) -> None:
+    """A live spoken-word index, an event and an alert on it, made while the session streams
+    (they need a live rtstream): each call the SDK has is made once and noted in ``c.calls``."""
+    index = rts.index_spoken_words(segmenter="word", length=5)
+    event_id = c.conn.create_event('"budget"', "budget")
+    assert any(e["event_id"] == event_id for e in c.conn.list_events())
+    assert rts.get_scene_index(index.rtstream_index_id).status == "connected"
+    assert [i.rtstream_index_id for i in rts.list_scene_indexes()] == [index.rtstream_index_id]
+    assert index.get_scenes(page_size=10)["next_page"] is False
+    alert_id = index.create_alert(event_id, "")
+    index.disable_alert(alert_id)
+    index.enable_alert(alert_id)
+    assert index.list_alerts()[0]["status"] == "enabled"
+    index.stop()
+    index.start()
+    c.calls.update(LIVE_INDEX_CALLS)
+
+
+LIVE_INDEX_CALLS = {"RTStream.index_spoken_words", "RTStream.get_scene_index", "RTStream.list_scene_indexes",
+                    "Connection.create_event", "Connection.list_events",
+                    *(f"RTStreamSceneIndex.{m}" for m in ("get_scenes", "create_alert", "list_alerts", "enable_alert",
+                                                          "disable_alert", "stop", "start"))}
 
 
 # -- how each method is called ----------------------------------------------------------------------------
@@ -384,7 +409,7 @@ def rtstream_span(c: Ctx, o) -> str:
 #: Called by the capture in the fixture (``record`` and ``during``).
 DURING_CAPTURE = {"CaptureClient.list_channels", "CaptureClient.start_session", "CaptureClient.stop_session",
                   "CaptureClient.events", "CaptureClient.shutdown", "CaptureClient.request_permission",
-                  "Channel.pause", "Channel.resume"}
+                  "Channel.pause", "Channel.resume", *LIVE_INDEX_CALLS}
 
 
 def call(key: str, cls: type, method: str, c: Ctx) -> Any:

@@ -51,3 +51,28 @@ async def record(server_url: str, token: str, session_id: str, sources: dict[str
     finally:
         await client.shutdown()
     return events
+
+
+def two_speakers(folder) -> tuple[dict[str, str], float]:
+    """A mic saying MEETING_A's first sentence and system audio MEETING_B's, each after 4 s of
+    silence (time to start live work on an active session), and a grey screen: the sources for
+    ``REELDB_CAPTURE_SOURCES`` and how long to stream for the words to be said."""
+    from .media import screen_ts, write_wav
+    from .speech import MEETING_A, MEETING_B, compose, require_espeak
+
+    require_espeak()
+    mic_audio, _ = compose([MEETING_A[0]], lead=4.0)
+    sys_audio, _ = compose([MEETING_B[0]], lead=4.0)
+    sources = {"mic:default": str(write_wav(folder / "mic.wav", mic_audio)),
+               "system_audio:default": str(write_wav(folder / "sys.wav", sys_audio)),
+               "display:1": str(screen_ts(folder / "screen.ts", 20, (90, 90, 90)))}
+    return sources, max(len(mic_audio), len(sys_audio)) / 48000 + 2.5
+
+
+async def when_active(conn, session_id: str):
+    """Inside ``record``'s ``during``: wait for the session to be ``active``; its view then, and
+    a connected websocket (``connection_id`` for live work)."""
+    while (await asyncio.to_thread(conn.get_capture_session, session_id)).status != "active":
+        await asyncio.sleep(0.1)
+    live = await asyncio.to_thread(conn.get_capture_session, session_id)
+    return live, await conn.connect_websocket().connect()

@@ -1,0 +1,227 @@
+"""Live spoken-word indexes of capture rtstreams and their alerts (issue 21).
+
+``rts.index_spoken_words(segmenter, length)`` on an audio rtstream of a running session: the live
+transcript's finals (server/live.py, which starts one for the index if the caller has not) go
+through the index stage's :class:`~reeldb.index.segmenter.Segmenter`; each record it completes is
+kept in memory, pushed to the index's websocket (``audio_index``, times in ms) and read against the
+index's enabled alerts (``index/event_match.py``, on a worker thread: a pattern has a time limit and
+a prose prompt needs the embedder). An alert that matches goes to its websocket (``alert``) and to
+its ``callback_url``: a stored channel's through the outbox (``Events.alert``), an ephemeral
+channel's from memory only (``Events.alert_from_memory``).
+
+Why in memory: an ephemeral channel's words must never reach the disk, and a stored channel's are
+indexed durably from its export. Records, indexes and alerts are forgotten ``live_retention``
+seconds after their session ended, as live transcripts are.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from reeldb.index.event_match import CONTEXT, Matcher
+from reeldb.index.segmenter import Segmenter
+
+from .capture_runtime import CaptureRuntime
+from .errors import BadRequest, Conflict, NotFound
+from .events import Events, WebSocketHub, iso
+from .ids import new_id
+from .live import MAX_RECORDS, LiveTranscripts, forget_ended
+from .rows import RTStream
+from .rt_events import RtEvent, RtEvents
+from .runtime import Runtime
+from .settings import Settings
+
+log = logging.getLogger("reeldb.live")
+
+
+@dataclass
+class Alert:
+    id: str
+    event: RtEvent
+    matcher: Matcher
+    callback_url: str
+    ws_connection_id: str | None
+    api_key_id: str
+    enabled: bool = True
+
+    def view(self) -> dict[str, Any]:
+        return {"alert_id": self.id, "event_id": self.event.id, "prompt": self.event.event_prompt,
+                "label": self.event.label, "callback_url": self.callback_url,
+                "status": "enabled" if self.enabled else "disabled"}
+
+
+@dataclass
+class LiveIndex:
+    id: str
+    rtstream: RTStream
+    segmenter: Segmenter
+    name: str | None
+    ws_connection_id: str | None
+    running: bool = True
+    records: deque = field(default_factory=lambda: deque(maxlen=MAX_RECORDS))
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    ended_at: float | None = None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        value = self.segmenter.value
+        return {"segmenter": self.segmenter.kind, "segmentation_value": int(value) if value == int(value) else value}
+
+    def view(self) -> dict[str, Any]:
+        return {"rtstream_index_id": self.id, "rtstream_id": self.rtstream.id, "extraction_type": "transcript",
+                "extraction_config": self.config, "prompt": None, "name": self.name,
+                "status": "connected" if self.running else "stopped", "sandbox_id": None}
+
+
+class LiveIndexes:
+    """Owns live spoken-word indexes, their records and their alerts (all in memory)."""
+
+    def __init__(self, settings: Settings, hub: WebSocketHub, capture: CaptureRuntime, live: LiveTranscripts,
+                 events: Events, rt_events: RtEvents, runtime: Runtime) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.live = live
+        self.events = events
+        self.rt_events = rt_events
+        self.runtime = runtime
+        self._indexes: dict[str, LiveIndex] = {}
+        capture.on_closing(self.end_session)  # after LiveTranscripts' (built first): its flush comes first
+
+    # -- indexes -----------------------------------------------------------------------------------
+    async def create(self, rtstream: RTStream, segmenter: str, value: float, name: str | None,
+                     ws_connection_id: str | None) -> LiveIndex:
+        if "audio" not in rtstream.media_types:
+            raise BadRequest(f"{rtstream.name} is not an audio stream; spoken-word indexes read audio")
+        try:
+            made = Segmenter(segmenter, value)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        for index in self.of(rtstream.id):  # a second identical index answers the first
+            if index.running and index.config == LiveIndex("", rtstream, made, name, None).config \
+                    and index.name == name:
+                index.ws_connection_id = ws_connection_id or index.ws_connection_id
+                return index
+        index = LiveIndex(new_id("rtstream_index"), rtstream, made, name, ws_connection_id)
+        await self._attach(index)
+        self._indexes[index.id] = index
+        log.info("live spoken index %s of %s (%s %s) started", index.id, rtstream.id, segmenter, value)
+        return index
+
+    def of(self, rtstream_id: str) -> list[LiveIndex]:
+        return [i for i in self._indexes.values() if i.rtstream.id == rtstream_id]
+
+    def get(self, rtstream_id: str, index_id: str) -> LiveIndex:
+        index = self._indexes.get(index_id)
+        if index is None or index.rtstream.id != rtstream_id:
+            raise NotFound(f"index {index_id} of rtstream {rtstream_id} not found")
+        return index
+
+    async def start(self, index: LiveIndex) -> None:
+        if not index.running:
+            await self._attach(index)
+            index.running = True
+
+    async def stop(self, index: LiveIndex) -> None:
+        if index.running:
+            await self.live.detach(index.rtstream.id, index.id)  # tells the listener None: it flushes
+
+    async def _attach(self, index: LiveIndex) -> None:
+        async def listener(final: dict[str, Any] | None) -> None:
+            if final is None:
+                index.running = False
+            records = index.segmenter.flush() if final is None else index.segmenter.push(final)
+            for record in records:
+                try:
+                    await self._recorded(index, record)
+                except Exception:  # an index's trouble must not stop the transcript it reads
+                    log.exception("live index %s could not take a record", index.id)
+
+        try:
+            await self.live.attach(index.rtstream, index.id, listener)
+        except Conflict:
+            raise Conflict(f"{index.rtstream.name} is not streaming; live indexes run while the session is live") \
+                from None
+
+    def records(self, index: LiveIndex, start: float | None, end: float | None) -> list[dict[str, Any]]:
+        return [r for r in index.records
+                if (start is None or r["end"] >= start) and (end is None or r["start"] <= end)]
+
+    # -- records and alerts -----------------------------------------------------------------------------
+    async def _recorded(self, index: LiveIndex, record: dict[str, Any]) -> None:
+        before = index.records[-1]["text"][-CONTEXT:] if index.records else ""
+        index.records.append({**record, "description": record["text"]})
+        rts = index.rtstream
+        await self.hub.send(index.ws_connection_id, {
+            "channel": "audio_index", "rtstream_id": rts.id, "rtstream_name": rts.name,
+            "rtstream_index_id": index.id,
+            "data": {"text": record["text"], "start": round(record["start"] * 1000),
+                     "end": round(record["end"] * 1000)}})
+        alerts = [a for a in index.alerts.values() if a.enabled]
+        if not alerts:
+            return
+
+        def match() -> list[tuple[Alert, Any]]:
+            vectors: dict[str, Any] = {}
+
+            def embed(texts: list[str]):  # one embedding of the record for every prose alert
+                if "v" not in vectors:
+                    vectors["v"] = self.rt_events.embedder(texts)
+                return vectors["v"]
+
+            return [(a, hit) for a in alerts if (hit := a.matcher.match(record["text"], before, embed))]
+
+        for alert, hit in await self.runtime.run_in(self.rt_events.pool, match):
+            await self._fire(index, alert, hit, record)
+
+    async def _fire(self, index: LiveIndex, alert: Alert, hit: Any, record: dict[str, Any]) -> None:
+        rts = index.rtstream
+        payload = {
+            "event_id": alert.event.id, "label": alert.event.label, "confidence": hit.confidence,
+            "explanation": f"{rts.name}: \"{hit.matched}\"", "timestamp": iso(time.time()),
+            "start_time": record["start"], "end_time": record["end"],
+            # No clip while the session streams: a stored channel's recording becomes clips at
+            # export (rts.generate_stream(start_time, end_time) then); an ephemeral one never does.
+            "stream_url": None, "player_url": None,
+            "alert_id": alert.id, "event_label": alert.event.label, "triggered": True, "text": record["text"],
+            "rtstream_id": rts.id, "rtstream_name": rts.name, "rtstream_index_id": index.id,
+        }
+        log.info("alert %s (%s) fired on %s", alert.id, alert.event.label, rts.id)
+        await self.hub.send(alert.ws_connection_id or index.ws_connection_id, {
+            "channel": "alert", "rtstream_id": rts.id, "rtstream_name": rts.name, "rtstream_index_id": index.id,
+            "data": {**payload, "start": round(record["start"] * 1000), "end": round(record["end"] * 1000)}})
+        if alert.callback_url:
+            if rts.store:
+                await self.events.alert(rts.session_id, payload, alert.callback_url, alert.api_key_id)
+            else:
+                self.runtime.spawn(self.events.alert_from_memory(payload, alert.callback_url, alert.api_key_id),
+                                   name=f"alert-{alert.id}")
+
+    async def create_alert(self, index: LiveIndex, event_id: str, callback_url: str, ws_connection_id: str | None,
+                           api_key_id: str) -> Alert:
+        if not index.running:
+            raise Conflict(f"index {index.id} is stopped; start() it before adding alerts")
+        event, matcher = await self.rt_events.get(event_id)
+        alert = Alert(new_id("alert"), event, matcher, callback_url, ws_connection_id, api_key_id)
+        index.alerts[alert.id] = alert
+        return alert
+
+    def alert(self, index: LiveIndex, alert_id: str) -> Alert:
+        if alert_id not in index.alerts:
+            raise NotFound(f"alert {alert_id} of index {index.id} not found")
+        return index.alerts[alert_id]
+
+    # -- lifetime ---------------------------------------------------------------------------------
+    async def end_session(self, session_id: str) -> None:
+        now = time.time()
+        for index in self._indexes.values():
+            if index.rtstream.session_id == session_id and index.ended_at is None:
+                index.ended_at = now
+                index.running = False
+
+    def evict(self, now: float | None = None) -> int:
+        """Forget indexes (records, alerts) of sessions that ended ``live_retention`` seconds ago."""
+        return forget_ended(self._indexes, self.settings.live_retention, now)
