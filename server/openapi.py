@@ -201,7 +201,6 @@ SUMMARIES = {
     ("GET", "/video/{media_id}/scenes"): "List a video's scene collections",
     ("GET", "/video/{media_id}/scenes/{scene_collection_id}"): "Get a scene collection",
     ("DELETE", "/video/{media_id}/scenes/{scene_collection_id}"): "Delete a scene collection",
-    ("POST", "/video/{media_id}/index/scene"): "Index a video's screen text",
     ("GET", "/video/{media_id}/index"): "Get a video's scenes (legacy)",
     ("GET", "/video/{media_id}/index/scene"): "List a video's scene indexes",
     ("GET", "/video/{media_id}/index/scene/{scene_index_id}"): "Get a scene index's records",

@@ -35,19 +35,12 @@ REALTIME_FILES = {"capture/test_keyframe_cadence.py", "capture/test_video_loss.p
                   "capture/test_ingest.py", "capture/test_recorder.py", "capture/test_live_hub.py",
                   "capture/test_capture_export_contract.py", "docs/test_quiet_log.py", "docs/test_runnable_docs.py",
                   "index/test_capture_channels_server.py", "server/test_durable_jobs.py", "server/test_compile.py"}
-#: Files under REALTIME_FOLDERS that record nothing and play nothing in real time (a job cluster,
-#: wire versions, a moved media root, pages checked without media): any worker runs them, beside
-#: the slots.
-NOT_REALTIME = {"e2e/test_celery_jobs.py", "e2e/test_wire_versions.py", "e2e/test_media_root_move.py",
-                "browser/test_schema_page_offline.py", "browser/test_capture_page_html.py",
-                "browser/test_player_page_html.py"}
+#: Files under REALTIME_FOLDERS that start no server, browser or recording (the pages' HTML as the
+#: server hands it out): any worker runs them, beside the slots.
+NOT_REALTIME = {"browser/test_capture_page_html.py", "browser/test_player_page_html.py"}
 #: Pages checked as the server hands them out, with no browser: the fast tier's too.
 FAST_FILES = {"browser/test_capture_page_html.py", "browser/test_player_page_html.py"}
 REALTIME_SLOTS = 2
-#: The files that take longest, longest first: started first, a worker never ends the run on one.
-LONGEST_FILES = ("security/test_openapi_conformance.py", "e2e/test_many_sessions.py", "e2e/test_celery_jobs.py",
-                 "server/test_job_crashes.py", "e2e/test_editor_raw_assets.py", "server/test_editor_budget.py",
-                 "e2e/test_capture_flow.py", "server/test_spoken.py", "server/test_editor_validation.py")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -66,10 +59,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.realtime)
     # The files with slow tests first (each file's tests together, in their order): parallel
     # workers (tests/run.sh) then start the long ones early instead of ending on them.
-    # The longest files of all go first, longest first (measured: each takes minutes on 2 cores).
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    first = {tests / name: rank for rank, name in enumerate(LONGEST_FILES)}
-    items.sort(key=lambda item: (first.get(item.path, len(first)), item.path not in slow_files))
+    items.sort(key=lambda item: item.path not in slow_files)
 
 
 @pytest.fixture(autouse=True)
