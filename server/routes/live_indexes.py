@@ -45,7 +45,8 @@ class EventBody(msgspec.Struct):
 
 class AlertBody(msgspec.Struct):
     event_id: str
-    callback_url: str = ""
+    #: an http(s) URL, or "" for the websocket only (as the schema says, so it is checked first)
+    callback_url: Annotated[str, msgspec.Meta(pattern=r"^(https?://\S+)?$")] = ""
     ws_connection_id: str | None = None
 
 
