@@ -40,6 +40,7 @@ ERRORS = {
     "431": "Request headers too large",
     "500": "A bug: the body names an incident id that the server log has",
     "503": "A model or resource the request needs is not available",
+    "501": "Not available in ReelDB: the message names the missing piece (an SDK call of a feature ReelDB does not offer)",
 }
 
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -202,6 +203,7 @@ SUMMARIES = {
     ("GET", "/video/{media_id}/scenes/{scene_collection_id}"): "Get a scene collection",
     ("DELETE", "/video/{media_id}/scenes/{scene_collection_id}"): "Delete a scene collection",
     ("GET", "/video/{media_id}/index"): "Get a video's scenes (legacy)",
+    ("POST", "/video/{media_id}/index/scene"): "Index a video's screen text",
     ("GET", "/video/{media_id}/index/scene"): "List a video's scene indexes",
     ("GET", "/video/{media_id}/index/scene/{scene_index_id}"): "Get a scene index's records",
     ("DELETE", "/video/{media_id}/index/scene/{scene_index_id}"): "Delete a scene index",
@@ -265,6 +267,8 @@ def _statuses(method: str, path: str, wants: str | None, has_body: bool, has_que
         codes.add("413")  # the file, over REELDB_MAX_UPLOAD_BYTES
     if any(part in path for part in _MODELS):
         codes.add("503")
+    if method == "POST" and path.endswith("/index/scene"):
+        codes.add("501")  # index_audio, and on rtstreams the live scene indexes
     return sorted(codes)
 
 

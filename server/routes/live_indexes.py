@@ -53,7 +53,7 @@ class AlertBody(msgspec.Struct):
 R = "/rtstream/{rtstream_id:str}"
 
 
-@post(f"{R}/index/scene", status_code=200, include_in_schema=False)
+@post(f"{R}/index/scene", status_code=200)  # index_audio / index_scenes / index_visuals: 501, documented
 async def create_index(rtstream_id: str, data: SceneIndexBody, sessions: Sessions, indexes: LiveIndexes,
                        key: Principal) -> dict[str, Any]:
     """``index_spoken_words(segmenter, length)``: a live index of the transcript (in memory).

@@ -90,10 +90,7 @@ async def delete_scene_collection(media_id: str, scene_collection_id: str, scene
     return {"success": True}
 
 
-# Left out of the OpenAPI document, as its rtstream twin (routes/live_indexes.py): one of the SDK
-# methods posting here (index_audio: a transcript described by a prompt) answers a 501, which the
-# schema checks count as a server error. docs/screen-text.md describes the call.
-@post(f"{V}/index/scene", status_code=200, include_in_schema=False)
+@post(f"{V}/index/scene", status_code=200)  # index_audio (a prompt over a transcript): 501, documented
 async def index_scenes(media_id: str, data: SceneIndexBody, request: Request, scenes: Scenes, jobs: JobQueue,
                        presenters: Presenters, settings: Settings, links: Links, key: Principal) -> dict[str, Any]:
     """``index_scenes()`` / ``index_visuals()``: a screen-text scene index (a job with progress; a
