@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import get, patch, post
+from litestar.params import Parameter
 
 from ..auth import Principal
 from ..errors import BadRequest, Unavailable
@@ -56,10 +57,10 @@ R = "/rtstream/{rtstream_id:str}"
 @post(f"{R}/index/scene", status_code=200)  # index_audio / index_scenes / index_visuals: 501, documented
 async def create_index(rtstream_id: str, data: SceneIndexBody, sessions: Sessions, indexes: LiveIndexes,
                        key: Principal) -> dict[str, Any]:
-    """``index_spoken_words(segmenter, length)``: a live index of the transcript (in memory).
-
-    Left out of the OpenAPI document like the 501 table (routes/unavailable.py): three of the four
-    SDK methods that post here answer 501, which the document cannot promise as a success."""
+    """``index_spoken_words(segmenter, length)``: a live index of the transcript (in memory). The
+    other three SDK methods that post here answer 501 (declared in the document), once the
+    rtstream is known to exist (404 first)."""
+    stream = await sessions.rtstream(rtstream_id)
     feature = scene_index_feature(msgspec.to_builtins(data))
     if feature is not LIVE_SPOKEN:
         raise Unavailable(unavailable_message(feature))
@@ -67,7 +68,6 @@ async def create_index(rtstream_id: str, data: SceneIndexBody, sessions: Session
     value = config.get("segmentation_value", 10)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise BadRequest("extraction_config.segmentation_value must be a number")
-    stream = await sessions.rtstream(rtstream_id)
     index = await indexes.create(stream, str(config.get("segmenter", "word")), value, data.name,
                                  data.ws_connection_id)
     return {"success": True, "data": index.view()}
@@ -85,8 +85,9 @@ async def get_index(rtstream_id: str, index_id: str, indexes: LiveIndexes, key: 
 
 
 @get(f"{R}/index/scene/{{index_id:str}}")
-async def get_records(rtstream_id: str, index_id: str, indexes: LiveIndexes, key: Principal, page: int = 1,
-                      page_size: int = 100, start: float | None = None, end: float | None = None) -> dict[str, Any]:
+async def get_records(rtstream_id: str, index_id: str, indexes: LiveIndexes, key: Principal,
+                      page: Annotated[int, Parameter(ge=1, le=2**31)] = 1,
+                      page_size: Annotated[int, Parameter(ge=1, le=1000)] = 100, start: float | None = None, end: float | None = None) -> dict[str, Any]:
     """``get_scenes(start, end, page, page_size)``: the index's records, unix seconds."""
     if page < 1 or not 1 <= page_size <= 1000:
         raise BadRequest("page must be at least 1 and page_size 1..1000")

@@ -107,7 +107,8 @@ async def index_scenes(media_id: str, data: SceneIndexBody, request: Request, sc
 
 
 @get(f"{V}/index")
-async def get_scenes(media_id: str, scenes: Scenes, key: Principal, index_type: str = "scene") -> dict[str, Any]:
+async def get_scenes(media_id: str, scenes: Scenes, key: Principal,
+                     index_type: Literal["scene"] = "scene") -> dict[str, Any]:
     """``get_scenes()`` (deprecated in the SDK): the records of the video's latest scene index."""
     if index_type != "scene":
         raise BadRequest("index_type must be scene")
