@@ -7,7 +7,8 @@ returns what is left when the index stops. No clock, no I/O, so the rules are te
 
 - ``word``, N: N words a record. A final has no word times, so a word's time is interpolated
   within its final by its characters: enough for a span that plays the words, never outside it.
-- ``sentence``, N: N sentences a record, a sentence ending at ``.``, ``!`` or ``?`` (whisper
+- ``sentence``, N: N sentences a record, a sentence ending as the post-hoc index's do
+  (``segments.ends_sentence``: ``.``, ``!``, ``?`` and closing quotes, not after "Mr."; whisper
   punctuates); a final without one keeps the sentence open.
 - ``time``, N: the finals whose start falls in each N-second window, one record a window, closed
   by the first final that starts after it (speech is what moves a live index; silence holds
@@ -21,16 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-KINDS = ("word", "sentence", "time")
-
-
-@dataclass(frozen=True)
-class Word:
-    """A word of a final and the span interpolated for it (unix seconds)."""
-
-    text: str
-    start: float
-    end: float
+from .segments import SEGMENTERS, ends_sentence
+from .words import Word, join_words
 
 
 def words_of(final: dict) -> list[Word]:
@@ -44,12 +37,12 @@ def words_of(final: dict) -> list[Word]:
     for part in parts:
         lo = final["start"] + span * at / total
         at += len(part) + 1
-        out.append(Word(part, lo, final["start"] + span * at / total))
+        out.append(Word(lo, final["start"] + span * at / total, part))
     return out
 
 
 def _record(words: list[Word]) -> dict:
-    return {"start": words[0].start, "end": words[-1].end, "text": " ".join(w.text for w in words)}
+    return {"start": words[0].start, "end": words[-1].end, "text": join_words(words)}
 
 
 @dataclass
@@ -61,8 +54,8 @@ class Segmenter:
     _window: float | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"segmenter must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.kind not in SEGMENTERS:
+            raise ValueError(f"segmenter must be one of {', '.join(SEGMENTERS)}, got {self.kind!r}")
         if not 0 < self.value <= 3600 or (self.kind != "time" and self.value != int(self.value)):
             raise ValueError(f"segmentation_value must be a positive {'number' if self.kind == 'time' else 'integer'}"
                              f" up to 3600, got {self.value!r}")
@@ -93,7 +86,7 @@ class Segmenter:
         out = []
         for word in words:
             self._words.append(word)
-            if word.text[-1] in ".!?":
+            if ends_sentence(word.text):  # the post-hoc index's rule (quotes, abbreviations)
                 self._sentences += 1
                 if self._sentences >= int(self.value):
                     out.append(_record(self._words))

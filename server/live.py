@@ -49,7 +49,6 @@ Listener = Callable[[dict[str, Any] | None], Awaitable[None]]
 class Transcription:
     rtstream: RTStream
     running: RunningTranscript
-    ws_connection_id: str | None
     started_at: float
     stopped_at: float | None = None
     #: Whether the caller asked for it (``start_transcript``); a transcript started only for
@@ -106,8 +105,8 @@ class LiveTranscripts:
         current = self._running.get(rtstream.id)
         if current is not None:
             current.explicit = True
-            current.ws_connection_id = ws_connection_id or current.ws_connection_id
-            self._records[rtstream.id].ws_connection_id = current.ws_connection_id
+            held = self._records[rtstream.id]
+            held.ws_connection_id = ws_connection_id or held.ws_connection_id
             return self.status(rtstream.id)
         records = self._records.setdefault(rtstream.id, Records(session_id=rtstream.session_id))
 
@@ -118,11 +117,10 @@ class LiveTranscripts:
                 records.finals.append(final)
                 for listener in list(running.listeners.values()) if running else []:
                     await listener(final)
-            # A worker's flush may arrive after the transcription ended: its finals still go where
-            # the transcript was sent (records.ws_connection_id outlives the transcription).
-            target = running.ws_connection_id if running else records.ws_connection_id
-            if target:
-                await self.hub.send(target, {
+            # (records.ws_connection_id outlives the transcription: a worker's flush that arrives
+            # after it ended still goes where the transcript was sent)
+            if records.ws_connection_id:
+                await self.hub.send(records.ws_connection_id, {
                     "channel": "transcript", "rtstream_id": rtstream.id, "rtstream_name": rtstream.name,
                     "data": {"text": item["text"], "is_final": bool(item.get("is_final")),
                              "start": item["start"], "end": item["end"]}})
@@ -134,7 +132,7 @@ class LiveTranscripts:
         if rtstream.id in self._running:  # a concurrent start won while we waited for the worker
             await transcript.stop()
             return self.status(rtstream.id)
-        self._running[rtstream.id] = Transcription(rtstream, transcript, ws_connection_id, time.time())
+        self._running[rtstream.id] = Transcription(rtstream, transcript, time.time())
         records.ws_connection_id = ws_connection_id
         log.info("live transcript of %s (%s) started on %s", rtstream.id, rtstream.name, ingest.where)
         return self.status(rtstream.id)
@@ -163,7 +161,7 @@ class LiveTranscripts:
         indexes still read it."""
         running = self._running.get(rtstream_id)
         if running is not None and running.listeners:
-            running.explicit, running.ws_connection_id = False, None
+            running.explicit = False
             self._records[rtstream_id].ws_connection_id = None
             return {**self.status(rtstream_id), "end_time": time.time()}
         await self._stop(rtstream_id)
