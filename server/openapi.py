@@ -181,6 +181,7 @@ SUMMARIES = {
     ("GET", "/rtstream/{rtstream_id}/transcription/status"): "Get an rtstream's transcript state",
     ("POST", "/rtstream/{rtstream_id}/search"): "Search an rtstream's live transcript or one of its live indexes",
     ("GET", "/rtstream/{rtstream_id}/index/scene"): "List an rtstream's live indexes",
+    ("POST", "/rtstream/{rtstream_id}/index/scene"): "Create a live index of an rtstream's transcript",
     ("GET", "/rtstream/{rtstream_id}/index/{index_id}"): "Get a live index",
     ("GET", "/rtstream/{rtstream_id}/index/scene/{index_id}"): "Get a live index's records",
     ("PATCH", "/rtstream/{rtstream_id}/index/scene/{index_id}/status"): "Start or stop a live index",

@@ -176,8 +176,8 @@ async def collection_search_v2(collection_id: str, data: SearchBody, request: Re
 @post("/collection/{collection_id:str}/search", status_code=200)
 async def collection_search(collection_id: str, data: SearchBody, request: Request, spoken: Spoken, scenes: Scenes,
                             links: Links, settings: Settings, key: Principal) -> dict[str, Any]:
-    if data.search_type == "keyword":
-        raise BadRequest("Keyword search works on one video; search the collection semantically")
+    """Semantic, keyword or hybrid across every indexed video of the collection (the SDK's own
+    ``KeywordSearch`` refuses a collection client-side; the API answers it like v2 does)."""
     return search_legacy(await _search(spoken, scenes, links, settings, request, data, collection_id=collection_id))
 
 

@@ -16,6 +16,10 @@ def test_health_and_schema(server):
     schema = requests.get(server.url + "/schema/openapi.json").json()
     assert "/collection/{collection_id}/capture/session" in schema["paths"]
     assert requests.get(server.url + "/schema").status_code == 200
+    # every operation has a written summary, not litestar's one made from the handler's name
+    unnamed = [(m, p, op.get("summary")) for p, item in schema["paths"].items() for m, op in item.items()
+               if " " not in op.get("summary", "")]
+    assert unnamed == []
 
 
 def test_wrong_key_is_401_through_the_sdk(server):

@@ -96,6 +96,11 @@ def test_collection_search_ranks_across_videos(conn, speech_files):
     finance = coll.search("money planning meeting for the quarter")
     assert finance.shots[0].video_id == a.id
     assert {s.video_id for s in coll.search("water", result_threshold=10).shots} >= {b.id}
+    # Keyword search across the collection (the SDK's KeywordSearch refuses it client-side; the
+    # legacy route answers it as v2 does): exact words only, from whichever video has them.
+    keyword = conn.post(f"collection/{coll.id}/search", data={"query": "tomato", "search_type": "keyword"})
+    assert keyword["results"] and {r["video_id"] for r in keyword["results"]} == {b.id}
+    assert all("tomato" in d["text"].lower() for r in keyword["results"] for d in r["docs"])
     few = a.search("the", result_threshold=1, score_threshold=0.0)
     assert len(few.shots) == 1
 
