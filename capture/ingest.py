@@ -245,7 +245,8 @@ class IngestSession:
     def stats(self) -> list[dict[str, Any]]:
         """Each channel's counters as they stand (for metrics; call on the event loop): frames
         written, frames dropped by the writer, gaps (losses), keyframes and keyframe requests,
-        and the bytes its file holds (only the path is read here; the caller stats it)."""
+        the bytes its file holds (only the path is read here; the caller stats it), and the
+        seconds of audio its live transcripts shed under load."""
         out = []
         for ch in self._channels.values():
             w = ch.writer.writer if ch.writer is not None else None
@@ -256,6 +257,7 @@ class IngestSession:
                 "keyframe_requests": ch.entry.keyframe_requests,
                 "first_frame_at": w.first_frame_at if w else None, "last_frame_at": w.last_frame_at if w else None,
                 "path": str(w.path) if w is not None and (w.opened or w.frames) else None,
+                "shed_seconds": self.live.shed_seconds(ch.spec.channel_id),
             })
         return out
 

@@ -39,10 +39,18 @@ class AudioConsumer(Protocol):
     async def on_audio(self, channel_id: str, frame: av.AudioFrame) -> None: ...
 
 
+def _shed(consumer: AudioConsumer) -> float:
+    """Seconds of audio a consumer dropped to keep up (the live transcriber sheds its oldest
+    speech under load and counts it in ``dropped_seconds``); 0 for one that never sheds."""
+    return float(getattr(consumer, "dropped_seconds", 0.0) or 0.0)
+
+
 class _Channel:
     def __init__(self, channel_id: str) -> None:
         self.channel_id = channel_id
         self.consumers: list[AudioConsumer] = []
+        #: What consumers that have left shed (the count outlives them: it is a counter).
+        self.shed = 0.0
         self.tap: Optional[ReceiverTap] = None
         self.track: Optional[MediaStreamTrack] = None
         self.task: Optional[asyncio.Task] = None
@@ -81,12 +89,19 @@ class LiveHub:
             return
         if consumer in ch.consumers:
             ch.consumers.remove(consumer)
+            ch.shed += _shed(consumer)
         self._update(ch)
 
     def consumers(self, channel_id: str) -> int:
         """How many consumers a channel has."""
         ch = self._channels.get(channel_id)
         return len(ch.consumers) if ch else 0
+
+    def shed_seconds(self, channel_id: str) -> float:
+        """Seconds of the channel's audio its live consumers, present and past, dropped under
+        load (``/metrics``: ``reeldb_live_speech_shed_seconds``)."""
+        ch = self._channels.get(channel_id)
+        return ch.shed + sum(_shed(c) for c in ch.consumers) if ch else 0.0
 
     def is_decoding(self, channel_id: str) -> bool:
         """True while the channel's frames are being decoded."""

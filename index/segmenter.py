@@ -21,6 +21,7 @@ a sentence matches less; ``flush`` at stop gives the remainder.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from .segments import SEGMENTERS, ends_sentence
 from .words import Word, join_words
@@ -39,6 +40,19 @@ def words_of(final: dict) -> list[Word]:
         at += len(part) + 1
         out.append(Word(lo, final["start"] + span * at / total, part))
     return out
+
+
+def timeline_words(finals: Iterable[dict], zero: float, length: float, channel: str | None = None) -> list[Word]:
+    """The words of a live transcript's finals (unix seconds) on a recording's timeline, whose t=0
+    is the unix time ``zero`` and which lasts ``length`` seconds: shifted, labelled with
+    ``channel``, and cut to the recording (words it does not hold are dropped)."""
+    out = []
+    for final in finals:
+        for w in words_of(final):
+            if w.end - zero > 0.0 and w.start - zero < length:
+                start, end = max(0.0, w.start - zero), min(length, w.end - zero)
+                out.append(Word(round(start, 3), round(end, 3), w.text, channel))
+    return sorted(out, key=lambda w: (w.start, w.end))
 
 
 def _record(words: list[Word]) -> dict:

@@ -36,6 +36,7 @@ from .library import MediaLibrary
 from .links import Links
 from .live import LiveTranscripts
 from .live_indexes import LiveIndexes
+from .live_seed import LiveSeed
 from .rt_events import RtEvents
 from .metrics import Metrics
 from .openapi import describe_bodies, describe_errors, organize
@@ -90,7 +91,7 @@ class Server:
         self.collections = Collections(self.db)                                # collections
         self.storage = MediaRoot(settings.media_root_dir)                      # files under the media root
         self.library = MediaLibrary(self.db, settings, self.runtime, self.storage, self.jobs)  # media; previews jobs
-        self.spoken = Spoken(self.db, settings, self.jobs)                     # the index stage's tables
+        self.spoken = Spoken(self.db, settings, self.jobs, self.runtime)       # the index stage's tables
         self.scenes = Scenes(self.db, settings, self.jobs, self.runtime)       # its scene tables
         self.uploads = Uploads(self.db, settings, self.runtime, self.links, self.jobs, self.library,
                                self.spoken.auto_index if settings.auto_index_uploads else None)  # uploads
@@ -111,9 +112,11 @@ class Server:
         self.capture = CaptureRuntime(settings, self.sessions, self.runtime, on_stopped=self.exports.after_stop,
                                       backend=backend)
         self.live = LiveTranscripts(settings, self.hub, self.capture, self.runtime)
+        if settings.auto_index:  # a recording searchable the moment it is exported, from what was heard live
+            self.exports.seed = LiveSeed(self.live, self.spoken)
         self.rt_events = RtEvents(self.db, settings, self.runtime)             # rtstream_events
         self.indexes = LiveIndexes(settings, self.hub, self.capture, self.live, self.events, self.rt_events,
-                                   self.runtime)                               # live indexes, alerts (memory)
+                                   self.runtime, self.links)                   # live indexes, alerts (memory)
         self.clips = Clips(settings, self.runtime, self.library)               # exact clips, their cache
         self.compilations = Compilations(self.db, self.clips, self.links, settings)  # compilations
         self.editor = Editor(self.db, settings, self.jobs, self.library, self.links,

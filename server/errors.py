@@ -66,6 +66,15 @@ class Conflict(ApiError):
     error_code = "INVALID_STATE"
 
 
+class NotYet(Conflict):
+    """409 with ``Retry-After``: what was asked for exists once something under way ends (a moment
+    link whose session is still recording)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"retry-after": str(retry_after)}
+
+
 class InsufficientStorage(ApiError):
     """The media root is below its free-space floor (``REELDB_DISK_FLOOR_MB``): nothing is written."""
 

@@ -17,7 +17,7 @@ import logging
 import shutil
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from reeldb.capture.manifest import category, kind_of
 from reeldb.export import export_session
@@ -57,6 +57,15 @@ def default_key(session: CaptureSession) -> str:
     return next((c["channel_id"] for c in channels if c["channel_id"] == primary and c["store"]), "")
 
 
+#: Writes an early spoken-word index of a session's exported video, inside the transaction that
+#: records the export (``Spoken.seed``), so a search right after ``exported`` finds its words.
+SeedWrite = Callable[[Conn, str], None]
+#: What the session's stored audio channels were heard saying live, as a :data:`SeedWrite` (None:
+#: not all of it was heard): (its rtstreams, the video's t=0 and each raw asset's t=0 in unix
+#: seconds, the video's length) → server/live_seed.py.
+Seed = Callable[[list[RTStream], float, dict[str, float], float], Awaitable[SeedWrite | None]]
+
+
 @dataclass(eq=False)
 class Exports:
     db: Database
@@ -72,6 +81,9 @@ class Exports:
     #: ``REELDB_AUTO_INDEX``: called with every exported display's video (primary or not), to read
     #: its screen text (``Scenes.auto_index``).
     screen_index: AutoIndex | None = None
+    #: ``REELDB_AUTO_INDEX``: the live transcripts' words as the exported video's first index (set
+    #: once the live transcripts exist, which are made after this service: capture needs it first).
+    seed: Seed | None = None
 
     def __post_init__(self) -> None:
         self.jobs.register(JobKind(EXPORT, commit=self._export_commit))
@@ -284,7 +296,29 @@ class Exports:
             ctx.write(lambda conn, a=asset_id, c=channel_id: set_exported_asset(conn, ctx.params["session_id"], c, a))
         return result
 
+    async def _seed(self, job: dict[str, Any]) -> SeedWrite | None:
+        """The early index of a done primary export, from what its live transcripts heard."""
+        result = loads(job["result"], {})
+
+        def read(conn: Conn) -> tuple[list[RTStream], float] | None:
+            export = row(conn, "select * from exports where job_id = ?", [job["id"]])
+            if export is None or export["video_channel_id"] != default_key(load(conn, export["session_id"])):
+                return None
+            media = row(conn, "select length from media where id = ?", [result.get("video_id")])
+            return (rtstreams_of(conn, export["session_id"]), float(media["length"])) if media and media["length"] else None
+
+        found = await self.db.execute_fn(read)
+        if self.seed is None or found is None or result.get("origin") is None:
+            return None
+        try:
+            return await self.seed(found[0], float(result["origin"]), result.get("asset_starts") or {}, found[1])
+        except Exception:  # an early index is a head start: the index job still makes the real one
+            log.exception("export %s: the live transcripts' words were not indexed", job["id"])
+            return None
+
     async def _finished(self, job: dict[str, Any]) -> None:
+        seed = await self._seed(job) if job["status"] == "done" and self.seed is not None else None
+
         def write(conn: Conn) -> tuple[dict[str, Any], CaptureSession, Moved | None] | None:
             export = row(conn, "select * from exports where job_id = ?", [job["id"]])
             if export is None:
@@ -292,7 +326,7 @@ class Exports:
             session = load(conn, export["session_id"])
             is_primary = export["video_channel_id"] == default_key(session)
             if job["status"] == "done":
-                moved = self._exported(conn, export, session, loads(job["result"], {}), is_primary)
+                moved = self._exported(conn, export, session, loads(job["result"], {}), is_primary, seed)
             else:
                 moved = self._failed(conn, export, session, job["error"] or "Export failed", is_primary)
             fresh = row(conn, "select * from exports where id = ?", [export["id"]])
@@ -311,7 +345,7 @@ class Exports:
                 "data": await self.present(export, self.links.default_base())})
 
     def _exported(self, conn: Conn, export: dict[str, Any], session: CaptureSession, result: dict[str, Any],
-                  is_primary: bool) -> Moved:
+                  is_primary: bool, seed: SeedWrite | None = None) -> Moved:
         """Record the asset and announce ``capture_session.exported``; one transaction, as every move."""
         video_id = result["video_id"]
         media = row(conn, "select path, hls_path from media where id = ?", [video_id])
@@ -329,7 +363,9 @@ class Exports:
         conn["exports"].update(export["id"], {"status": "exported", "video_id": video_id, "updated_at": time.time()})
         moved = self.sessions.move(conn, session.id, "exported", data, **changes)
         if is_primary and self.index is not None and media is not None:
-            self.index(conn, video_id, media["path"])
+            self.index(conn, video_id, media["path"])  # first: the job that replaces the early index
+            if seed is not None:
+                seed(conn, video_id)
         if self.screen_index is not None and media is not None and result.get("video_channel_id"):
             self.screen_index(conn, video_id, media["path"])
         return moved

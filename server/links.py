@@ -74,6 +74,22 @@ class Links:
         return {"stream_url": f"{base}/stream/{token}/t/{text}.m3u8",
                 "player_url": f"{base}/watch?v={token}&t={text}"}
 
+    def moment_urls(self, base: str, rtstream_id: str, start: float, end: float) -> dict[str, str]:
+        """An alert's ``stream_url``/``player_url``: a moment of a stored channel (unix seconds),
+        signed before the recording can play; they open its exact clip once the session is
+        exported (``/moment/…``), and say "not yet" until then."""
+        payload = f"{rtstream_id}~{int(start * 1000)}~{int(end * 1000 + 0.999)}"
+        token = self.token("moment", payload, self.settings.stream_link_ttl)
+        return {"stream_url": f"{base}/moment/{token}/index.m3u8", "player_url": f"{base}/moment/{token}"}
+
+    @staticmethod
+    def moment_of(payload: str) -> tuple[str, float, float] | None:
+        """(rtstream id, start, end) of a verified moment payload; None for one of another shape."""
+        parts = payload.split("~")
+        if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+            return None
+        return parts[0], int(parts[1]) / 1000, int(parts[2]) / 1000
+
     def file_url(self, base: str, media_id: str) -> str:
         return f"{base}/files/{self.token('file', media_id, self.settings.file_link_ttl)}"
 

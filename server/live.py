@@ -65,6 +65,19 @@ class Records:
     ended_at: float | None = None
     #: Where its transcript's messages went last (finals flushed after a stop still go there).
     ws_connection_id: str | None = None
+    #: When a transcript first ran on it, and whether one stopped before its session ended:
+    #: what :meth:`LiveTranscripts.heard` needs to say the finals cover the whole channel.
+    started_at: float | None = None
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class Heard:
+    """All a stored channel's live transcript heard, from ``started_at`` (unix seconds) to its
+    session's end: its finals (``{start, end, text}``, unix seconds)."""
+
+    started_at: float
+    finals: list[dict[str, Any]]
 
 
 def forget_ended(held: dict[str, Any], retention: float, now: float | None = None) -> int:
@@ -109,6 +122,8 @@ class LiveTranscripts:
             held.ws_connection_id = ws_connection_id or held.ws_connection_id
             return self.status(rtstream.id)
         records = self._records.setdefault(rtstream.id, Records(session_id=rtstream.session_id))
+        if records.started_at is None:
+            records.started_at = time.time()
 
         async def emit(channel_id: str, item: dict[str, Any]) -> None:
             running = self._running.get(rtstream.id)
@@ -152,7 +167,7 @@ class LiveTranscripts:
         if running is None or key not in running.listeners:
             return
         if len(running.listeners) == 1 and not running.explicit:
-            await self._stop(rtstream_id)
+            await self._stop(rtstream_id, interrupted=True)
             return
         await running.listeners.pop(key)(None)
 
@@ -164,12 +179,14 @@ class LiveTranscripts:
             running.explicit = False
             self._records[rtstream_id].ws_connection_id = None
             return {**self.status(rtstream_id), "end_time": time.time()}
-        await self._stop(rtstream_id)
+        await self._stop(rtstream_id, interrupted=True)
         return {**self.status(rtstream_id), "end_time": time.time()}
 
-    async def _stop(self, rtstream_id: str) -> None:
+    async def _stop(self, rtstream_id: str, interrupted: bool = False) -> None:
         running = self._running.get(rtstream_id)
         if running is not None:
+            if interrupted and rtstream_id in self._records:
+                self._records[rtstream_id].interrupted = True
             try:
                 # The words in progress still count, and still reach the websocket: the
                 # transcription stays registered (emit finds it) until its flush is done.
@@ -198,6 +215,15 @@ class LiveTranscripts:
             await self._stop(rtstream_id)
 
     # -- reading ---------------------------------------------------------------------------------
+    def heard(self, rtstream_id: str) -> Heard | None:
+        """What the channel's live transcript heard, if one ran until its session ended without
+        a stop and none of its finals fell off (MAX_RECORDS); None otherwise."""
+        records = self._records.get(rtstream_id)
+        if (records is None or records.started_at is None or records.interrupted or records.ended_at is None
+                or len(records.finals) >= MAX_RECORDS):
+            return None
+        return Heard(records.started_at, list(records.finals))
+
     def records(self, rtstream_id: str, start: float | None = None, end: float | None = None,
                 since: float | None = None) -> list[dict[str, Any]]:
         finals = list(self._records.get(rtstream_id, Records()).finals)

@@ -29,6 +29,7 @@ from .capture_runtime import CaptureRuntime
 from .errors import BadRequest, Conflict, NotFound
 from .events import Events, WebSocketHub, iso
 from .ids import new_id
+from .links import Links
 from .live import MAX_RECORDS, LiveTranscripts, forget_ended
 from .rows import RTStream
 from .rt_events import RtEvent, RtEvents
@@ -81,8 +82,9 @@ class LiveIndexes:
     """Owns live spoken-word indexes, their records and their alerts (all in memory)."""
 
     def __init__(self, settings: Settings, hub: WebSocketHub, capture: CaptureRuntime, live: LiveTranscripts,
-                 events: Events, rt_events: RtEvents, runtime: Runtime) -> None:
+                 events: Events, rt_events: RtEvents, runtime: Runtime, links: Links) -> None:
         self.settings = settings
+        self.links = links
         self.hub = hub
         self.live = live
         self.events = events
@@ -183,9 +185,10 @@ class LiveIndexes:
             "event_id": alert.event.id, "label": alert.event.label, "confidence": hit.confidence,
             "explanation": f"{rts.name}: \"{hit.matched}\"", "timestamp": iso(time.time()),
             "start_time": record["start"], "end_time": record["end"],
-            # No clip while the session streams: a stored channel's recording becomes clips at
-            # export (rts.generate_stream(start_time, end_time) then); an ephemeral one never does.
-            "stream_url": None, "player_url": None,
+            # A stored channel's moment: links signed now that open its exact clip once the
+            # session is exported (/moment/…; "not yet" until then). An ephemeral one has none.
+            **(self.links.moment_urls(self.links.default_base(), rts.id, record["start"], record["end"]) if rts.store
+               else {"stream_url": None, "player_url": None}),
             "alert_id": alert.id, "event_label": alert.event.label, "triggered": True, "text": record["text"],
             "rtstream_id": rts.id, "rtstream_name": rts.name, "rtstream_index_id": index.id,
         }

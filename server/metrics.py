@@ -86,10 +86,15 @@ class ServerCollector(Collector):
         bitrate = GaugeMetricFamily("reeldb_ingest_bitrate_bits_per_second",
                                     "Average bitrate of a stored channel since its first frame "
                                     "(rate(reeldb_ingest_bytes_total[1m]) * 8 for a window)", labels=labels)
+        shed = CounterMetricFamily("reeldb_live_speech_shed_seconds",
+                                   "Seconds of a channel's speech its live transcripts (and the live indexes on "
+                                   "them) dropped to keep up under load, stored or ephemeral", labels=labels)
         for session_id, channels in sorted(self.live.items()):
             for ch in channels:
+                if ch["kind"] == "audio":
+                    shed.add_metric([session_id, ch["channel_id"]], float(ch.get("shed_seconds") or 0.0))
                 if not ch["store"]:
-                    continue  # ephemeral channels are never written: nothing to count
+                    continue  # ephemeral channels are never written: nothing else to count
                 key = [session_id, ch["channel_id"]]
                 size = _size(ch["path"])
                 families["bytes"].add_metric(key, size)
@@ -100,6 +105,7 @@ class ServerCollector(Collector):
                 bitrate.add_metric(key, size * 8 / span if span > 0 else 0.0)
         yield from families.values()
         yield bitrate
+        yield shed
 
     def _workers(self) -> Iterator[Metric]:
         labels = ["worker"]

@@ -205,6 +205,8 @@ class Settings:
     auto_export: bool = True
     #: Index the spoken words of every recording (a session's export) as soon as it exists, so
     #: a recording is searchable without asking; ``index_spoken_words()`` then joins that index.
+    #: When its stored audio was transcribed live, those words are its index from the moment it
+    #: is exported, until the job's replaces it (server/live_seed.py).
     #: Each stored display's video also gets a screen-text scene index (its text on screen, read
     #: by OCR); ephemeral displays are never written, so never read.
     auto_index: bool = True

@@ -14,7 +14,7 @@ import hmac
 import time
 from typing import Literal
 
-Purpose = Literal["stream", "file", "upload", "ws", "frame"]
+Purpose = Literal["stream", "file", "upload", "ws", "frame", "moment"]
 
 
 def _mac(secret: bytes, message: str) -> str:

@@ -19,13 +19,15 @@ from reeldb.index.channels import ChannelSource
 from reeldb.index.search import SearchIndex
 from reeldb.index.segments import transcript_response
 from reeldb.index.transcribe import Transcript, whisper_language
+from reeldb.index.words import Word
 
 from .database import Conn, Database, row, rows
 from .errors import BadRequest, JobFailed
-from .exports import audio_channels
+from .exports import SeedWrite, audio_channels
 from .jobs import Compute, JobContext, JobKind, JobQueue
 from .library import find
 from .collections import resolve
+from .runtime import Runtime
 from .settings import Settings
 from .storage import MediaRoot
 
@@ -168,10 +170,12 @@ class Spoken:
     service calls it on the database's threads. Search runs on a reader thread: it is blocking
     (query embedding, a matrix product), and the index keeps its matrix in memory across calls."""
 
-    def __init__(self, db: Database, settings: Settings, jobs: JobQueue) -> None:
+    def __init__(self, db: Database, settings: Settings, jobs: JobQueue, runtime: Runtime) -> None:
         self.db = db
         self.settings = settings
         self.jobs = jobs
+        self.runtime = runtime
+        self._seeding = runtime.pool("seed-index", 1)
         self.index = SearchIndex(embed_model=settings.embed_model)
         jobs.register(JobKind(TRANSCRIBE, commit=_transcribe_commit, prepare=_prepare))
         jobs.register(JobKind(INDEX, commit=_index_commit, prepare=_prepare))
@@ -221,6 +225,25 @@ class Spoken:
         """Inside the transaction that makes ``media_id`` exist: index its spoken words, unasked."""
         if _pending_index(conn, media_id) is None and not store.has_index(conn, media_id):
             self.jobs.enqueue(conn, "index", {"asset_id": media_id, "path": path, "auto": True})
+
+    async def seed(self, words: list[Word], duration: float) -> SeedWrite | None:
+        """An index of words heard live (server/live_seed.py), segmented and embedded now, written
+        by the caller in the transaction that makes the video ``exported``: searchable from that
+        moment. Only the index is written, not a transcript, so the index job queued in the same
+        transaction still transcribes the recording whole and then replaces it."""
+        if not words:
+            return None
+        tr = Transcript(words=words, duration=duration, model="live")
+        segs, vecs = await self.runtime.run_in(self._seeding,
+                                               lambda: pipeline.segment_and_embed(tr, self.settings.embed_model))
+        model = self.settings.embed_model or "bundled:all-MiniLM-L6-v2"
+
+        def write(conn: Conn, video_id: str) -> None:
+            if not store.has_index(conn, video_id):
+                store.save_index(conn, video_id, segs, vecs, embed_model=model)
+                log.info("%s indexed from its live transcripts: %d words, %d segments", video_id, len(words), len(segs))
+
+        return write
 
     async def indexing(self, media_id: str) -> float | None:
         """Progress (0..1) of the media's spoken-word index while one is queued or running, else None."""

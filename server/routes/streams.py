@@ -33,10 +33,12 @@ from ..auth import Auth, Principal, WebSessions
 from ..clips import Clips
 from ..compilations import Compilations
 from ..disconnect import client_gone
-from ..errors import ApiError, BadRequest, NotFound, PayloadTooLarge
+from ..errors import ApiError, BadRequest, Conflict, NotFound, NotYet, PayloadTooLarge
+from ..exports import Exports
 from ..library import MediaLibrary
 from ..links import Links
 from ..runtime import Runtime
+from ..sessions import Sessions
 from ..settings import Settings
 from ..scenes import Scenes
 from ..spoken import Spoken
@@ -305,6 +307,49 @@ def _bad_link(embed: bool = False) -> Response[str]:
                     headers={"cache-control": REVALIDATE})
 
 
+#: Seconds a "not exported yet" moment page waits before it reloads itself (the ``Refresh`` header).
+MOMENT_REFRESH = 10
+
+
+async def _moment(token: str, request: Request, sessions: Sessions, exports: Exports, links: Links) -> dict[str, Any]:
+    """The exact clip an alert's moment link stands for; ``NotFound`` for a bad link, ``Conflict``
+    while its session has not been exported."""
+    payload = links.check("moment", token)
+    moment = links.moment_of(payload) if payload else None
+    if moment is None:
+        raise NotFound(BAD_LINK)
+    rtstream_id, start, end = moment
+    return await exports.rtstream_clip(await sessions.rtstream(rtstream_id), start, end, links.base_url(request))
+
+
+@get("/moment/{token:str}", media_type=MediaType.HTML, opt=HEAD, include_in_schema=False)
+async def moment_page(token: str, request: Request, sessions: Sessions, exports: Exports,
+                      links: Links) -> Response[str] | Redirect:
+    """An alert's ``player_url``: the moment in the player once its session is exported; until
+    then a page that says so and reloads itself every MOMENT_REFRESH seconds."""
+    try:
+        urls = await _moment(token, request, sessions, exports, links)
+    except NotFound:
+        return _bad_link()
+    except Conflict as e:
+        text = f"{e.message} This page reloads by itself until it plays."
+        return Response(watch_page(None, error=text, assets=links.base_url(request)), media_type="text/html",
+                        headers={"cache-control": "no-store", "refresh": str(MOMENT_REFRESH)})
+    return Redirect(urls["player_url"], status_code=302)
+
+
+@get("/moment/{token:str}/index.m3u8", opt=HEAD, include_in_schema=False)
+async def moment_stream(token: str, request: Request, sessions: Sessions, exports: Exports,
+                        links: Links) -> Redirect:
+    """An alert's ``stream_url``: a redirect to the moment's exact clip once its session is
+    exported; 409 (with ``Retry-After``) until then, 404 for a bad link."""
+    try:
+        urls = await _moment(token, request, sessions, exports, links)
+    except Conflict as e:
+        raise NotYet(e.message, MOMENT_REFRESH) from None
+    return Redirect(urls["stream_url"], status_code=302)
+
+
 def _start(text: str) -> float:
     """``90``, ``1:30`` or ``1:02:03`` → seconds."""
     seconds = 0.0
@@ -401,4 +446,5 @@ async def capture(request: Request, links: Links, web_sessions: WebSessions,
 static = create_static_files_router(path="/player/static", directories=[STATIC_DIR], name="player-static",
                                     cache_control=STATIC_CACHE, opt=HEAD, include_in_schema=False)
 
-handlers = [stream_file, timeline, clip_piece, compile_shots, compile_playlist, watch, embed, player, favicon, capture, static]
+handlers = [stream_file, timeline, clip_piece, compile_shots, compile_playlist, watch, embed, moment_page, moment_stream,
+            player, favicon, capture, static]

@@ -88,3 +88,28 @@ def test_meter_on_ephemeral_channel_and_no_decode_without_consumer(tmp_path):
     assert before > 50 and meter.dbfs == pytest.approx(-9.0, abs=1.5)
     assert not stopped and after == before
     assert list(tmp_path.iterdir()) == [tmp_path / "manifest.json"]
+
+
+class _Shedding:
+    """A consumer that says how much it shed, as the live transcriber does (``dropped_seconds``)."""
+
+    def __init__(self, shed: float) -> None:
+        self.dropped_seconds = shed
+
+    async def on_audio(self, channel_id, frame) -> None:
+        return None
+
+
+def test_shed_seconds_count_present_and_past_consumers():
+    hub = LiveHub()
+    assert hub.shed_seconds("mic:default") == 0.0
+    first, second = _Shedding(1.5), _Shedding(0.25)
+    hub.attach("mic:default", first)
+    detach = hub.attach("mic:default", second)
+    hub.attach("mic:default", RmsMeter())  # a consumer that never sheds counts nothing
+    assert hub.shed_seconds("mic:default") == 1.75
+    detach()  # a counter: what a consumer shed outlives it
+    second.dropped_seconds = 99.0
+    assert hub.shed_seconds("mic:default") == 1.75
+    first.dropped_seconds = 2.0
+    assert hub.shed_seconds("mic:default") == 2.25 and hub.shed_seconds("system_audio:default") == 0.0

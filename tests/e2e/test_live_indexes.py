@@ -11,7 +11,9 @@ import hmac
 import subprocess
 import time
 
+import av
 import pytest
+import requests
 import videodb
 from support.recording import record, two_speakers, use_reeldb_recorder, when_active
 from support.server_process import REELDB
@@ -67,6 +69,12 @@ def test_live_spoken_indexes_fire_phrase_alerts_and_keep_ephemeral_words_off_dis
             await asyncio.sleep(0.2)
         listener.cancel()
         await ws.close()
+        # The stored mic's alert links to its moment before the recording can play: not yet.
+        for alert in _ws(messages, "alert", "mic", "budget")[:1]:
+            early = await asyncio.to_thread(requests.get, alert["data"]["stream_url"], allow_redirects=False)
+            page = await asyncio.to_thread(requests.get, alert["data"]["player_url"], allow_redirects=False)
+            made["early"] = (early.status_code, early.headers.get("retry-after"), early.json()["message"],
+                             page.status_code, page.headers.get("refresh"), page.text)
 
     asyncio.run(record(server.url, token, cap.id, sources,
                        {"mic:default": True, "system_audio:default": False, "display:1": True}, 0, during=during))
@@ -82,7 +90,14 @@ def test_live_spoken_indexes_fire_phrase_alerts_and_keep_ephemeral_words_off_dis
         data = alert["data"]
         assert data["label"] == label and data["confidence"] == 1.0 and category in data["explanation"]
         assert data["start"] > 1e12 and data["start_time"] == pytest.approx(data["start"] / 1000, abs=0.01)
-        assert data["stream_url"] is None and data["player_url"] is None  # no clip while live
+        if category == "system_audio":  # an ephemeral channel's moment is never recorded
+            assert data["stream_url"] is None and data["player_url"] is None
+        else:
+            assert "/moment/" in data["stream_url"] and "/moment/" in data["player_url"]
+            moment = data
+    status, retry, message, page_status, refresh, page_text = made["early"]
+    assert (status, retry, page_status, refresh) == (409, "10", 200, "10") and "exported" in message
+    assert "exported" in page_text and "reloads by itself" in page_text
     # As signed webhooks: the stored channel's through the outbox, the ephemeral one's from memory.
     hooks = hook.wait_for(lambda ev: {e.get("label") for e in ev} >= {"budget", "tomato"}, timeout=60)
     assert sorted(e["label"] for e in hooks) == ["budget", "tomato"]
@@ -124,9 +139,29 @@ def test_live_spoken_indexes_fire_phrase_alerts_and_keep_ephemeral_words_off_dis
     deadline = time.time() + 60
     while conn.get_capture_session(cap.id).status != "exported" and time.time() < deadline:
         time.sleep(0.2)
+    # Searchable the moment it is exported: the stored mic's live words are the video's first
+    # index (written with the export; the index job that replaces it comes after).
+    exported_id = conn.get(f"collection/default/capture/session/{cap.id}")["exported_video_id"]
+    shots = conn.get_collection().get_video(exported_id).search("the quarterly budget").shots
+    assert shots and "budget" in shots[0].text.lower() and shots[0].video_id == exported_id
+    log = server.log()
+    assert f"{exported_id} indexed from its live transcripts" in log, log[-3000:]
+    later = log.find(f"{exported_id} indexed:")  # the index job's, if it is done by now
+    assert later == -1 or later > log.find(f"{exported_id} indexed from its live transcripts")
     for path in server.data_dir.rglob("*"):
         if path.is_file():
             assert b"greenhouse" not in path.read_bytes().lower(), path
+    # Exported: the alert's links open the moment's exact clip (the mic, mixed in the export).
+    clip = requests.get(moment["stream_url"], allow_redirects=False)
+    assert clip.status_code == 302 and "/stream/" in clip.headers["location"], clip.text
+    with av.open(moment["stream_url"]) as played:
+        seconds_played = played.duration / 1e6
+    assert seconds_played == pytest.approx(moment["end_time"] - moment["start_time"], abs=0.6)
+    watch = requests.get(moment["player_url"], allow_redirects=False)
+    assert watch.status_code == 302 and "/watch?v=" in watch.headers["location"]
+    assert requests.get(watch.headers["location"]).status_code == 200
+    forged = moment["stream_url"].replace("/moment/", "/moment/x")
+    assert requests.get(forged).status_code == 404 and requests.get(forged.rsplit("/", 1)[0]).status_code == 404
     # Memory is not kept for ever: REELDB_LIVE_RETENTION after the session ended, indexes are forgotten.
     deadline = time.time() + 90
     while sys_rts.list_scene_indexes() and time.time() < deadline:

@@ -128,6 +128,10 @@ def test_metrics_and_backup_during_a_recording(server_factory, hook, tmp_path):
         packets = [value(s, "reeldb_ingest_rtp_packets_total", **key) for s in live]
         assert packets == sorted(packets) and packets[-1] > packets[0], (channel, packets)
         assert value(live[-1], "reeldb_ingest_rtp_packets_lost_total", **key) == 0  # loopback
+    # No live transcript: no speech shed (the counter is there for every audio channel, none for video)
+    shed = "reeldb_live_speech_shed_seconds_total"
+    assert live[-1][(shed, (("channel_id", "mic:default"), ("session_id", cap.id)))] == 0
+    assert (shed, (("channel_id", "display:1"), ("session_id", cap.id))) not in live[-1]
     display = {"session_id": cap.id, "channel_id": "display:1"}
     assert value(live[-1], "reeldb_ingest_keyframes_total", **display) >= 2  # a keyframe a second
     assert ("reeldb_ingest_keyframe_requests_total", tuple(sorted(display.items()))) in live[-1]

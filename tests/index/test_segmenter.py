@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reeldb.index.segmenter import Segmenter
+from reeldb.index.segmenter import Segmenter, timeline_words
 
 pytestmark = pytest.mark.fast
 
@@ -53,3 +53,18 @@ def test_time_windows_close_when_speech_moves_past_them():
 def test_bad_segmenters_are_refused(kind, value):
     with pytest.raises(ValueError):
         Segmenter(kind, value)
+
+
+def test_timeline_words_move_finals_onto_the_recording_and_cut_to_it():
+    """An early index's words (server/live_seed.py): unix seconds onto the video's timeline,
+    labelled with their channel, and only what the recording holds."""
+    finals = [{"start": 1000.0, "end": 1002.0, "text": "before the start"},
+              {"start": 1009.0, "end": 1011.0, "text": "across the start"},
+              {"start": 1020.0, "end": 1021.0, "text": "inside"},
+              {"start": 1029.5, "end": 1031.5, "text": "across the end"},
+              {"start": 1040.0, "end": 1041.0, "text": "after"}]
+    words = timeline_words(finals, zero=1010.0, length=20.0, channel="mic")
+    assert [w.text for w in words] == ["the", "start", "inside", "across"]
+    assert all(w.channel == "mic" and 0.0 <= w.start <= w.end <= 20.0 for w in words)
+    assert words[2].start == 10.0 and words[2].end == 11.0
+    assert timeline_words([], 0.0, 10.0) == []
