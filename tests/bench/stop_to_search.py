@@ -17,7 +17,11 @@ Measures, per length:
   per-channel costs about what the mix does when people take turns;
 - wall time of the index job's body (``pipeline.index_asset`` with the channels: transcribe each,
   merge, segment, embed, write to SQLite), models loaded beforehand: the time from a stopped (and
-  exported) recording to a searchable one, export aside.
+  exported) recording to a searchable one, export aside;
+- wall time of the early index a recording gets at export when its stored audio was transcribed
+  live (server/live_seed.py: the live finals onto the video's timeline, segmented, embedded and
+  written), the same call's sentences standing in for the live finals: the time from exported to
+  searchable then, as a share of the index job's.
 
 Recordings are made once under tests/.cache/ (gitignored). Set HF_HUB_OFFLINE=1: nothing is fetched.
 """
@@ -126,6 +130,38 @@ def bench(minutes: float, echo: bool) -> None:
     print(f"  per-channel / mix CPU: {ch_cpu / mix_cpu:.2f}x (goal <= 1.3x)")
     print(f"  index job (channels -> searchable): wall {job_wall:.1f} s = {job_wall / audio_s:.3f} of the "
           f"recording, CPU {job_cpu:.1f} s; {result.segments} segments")
+    seed_wall, seed_cpu, seeded = early_index(merged.words, audio_s)
+    print(f"  early index (live words -> searchable): wall {seed_wall:.2f} s, CPU {seed_cpu:.2f} s; {seeded} "
+          f"segments; {seed_wall / job_wall:.3f}x the index job's wall")
+
+
+def early_index(words, length: float) -> tuple[float, float, int]:
+    """What ``LiveSeed`` and ``Spoken.seed`` do at export, on finals made of the call's sentences
+    (one a final, unix seconds, per channel, as the live transcriber emits them)."""
+    import sqlite_utils
+
+    from reeldb.index import pipeline, segments, store
+    from reeldb.index.segmenter import timeline_words
+    from reeldb.index.transcribe import Transcript
+
+    zero = 1_765_000_000.0
+    finals: dict[str, list[dict]] = {}
+    for seg in segments.index_segments(words):
+        finals.setdefault(seg.channel or "mic", []).append(
+            {"start": zero + seg.start, "end": zero + seg.end, "text": seg.text})
+    with tempfile.TemporaryDirectory() as d:
+        db = sqlite_utils.Database(sqlite3.connect(os.path.join(d, "s.db"), isolation_level=None))
+        store.ensure_schema(db)
+
+        def seed() -> int:
+            heard = sorted((w for ch, fs in finals.items() for w in timeline_words(fs, zero, length, ch)),
+                           key=lambda w: (w.start, w.end))
+            segs, vecs = pipeline.segment_and_embed(Transcript(words=heard, duration=length, model="live"))
+            store.save_index(db, "m-call", segs, vecs)
+            return len(segs)
+
+        made, seed_cpu, seed_wall = cpu(seed)
+    return seed_wall, seed_cpu, made
 
 
 def main() -> None:
