@@ -1,0 +1,160 @@
+"""Benchmark: how long after a phrase is said its alert arrives, against the live transcript's own
+latency on the same speech.
+
+    .venv/bin/python tests/bench/live_alerts.py              # 8 phrases said, 2 sessions
+    .venv/bin/python tests/bench/live_alerts.py --quick      # 3 phrases, 1 session: checks it works
+
+A real server (``reeldb serve``, ingest workers as configured by default) records a session through
+the official SDK's ``CaptureClient`` driving ``reeldb-recorder``. The mic plays espeak-ng sentences,
+half of them with the phrase "the quarterly budget", 2.5 s apart. The application, as in VideoDB's
+docs, makes an event ``"the quarterly budget"`` and starts a live spoken-word index on the mic
+(``segmenter="sentence", length=1``) with an alert that posts to a webhook and to the websocket.
+It also asks for the live transcript on the same websocket.
+
+Measured per phrase, from the end of the record that holds it (the ``end_time`` the alert
+carries: unix seconds of the last word's audio as the server received it):
+- the alert on the websocket, and as a signed webhook (the stored channel's goes through the
+  outbox);
+- the baseline, the live transcript's final that holds the phrase, on the websocket: the
+  transcriber's own latency, which every live index has to wait for.
+Goal (issue 21): alert p50 <= 2 s on 2 cores. Run it on an otherwise quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from support.media import screen_ts, write_wav  # noqa: E402
+from support.recording import record, use_reeldb_recorder, when_active  # noqa: E402
+from support.server_process import ServerProcess  # noqa: E402
+from support.speech import compose, require_espeak  # noqa: E402
+
+PHRASE = "the quarterly budget"
+WITH = ["We need to talk about the quarterly budget today.", "I sent the quarterly budget to finance.",
+        "Is the quarterly budget approved yet?", "The quarterly budget looks tight this time."]
+WITHOUT = ["The printer on the third floor is out of paper.", "Remember to water the tomato plants.",
+           "The new office in Berlin opens in September.", "Latency on the search endpoint went up."]
+
+
+class Arrivals:
+    """A webhook receiver that stamps each post's arrival (wall clock)."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[float, dict]] = []
+        arrivals = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                arrivals.posts.append((time.time(), json.loads(body or b"{}")))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def session(server: ServerProcess, hook: Arrivals, folder: Path, phrases: int) -> dict[str, list[float]]:
+    import videodb
+
+    sentences = [s for i in range(phrases) for s in (WITH[i % len(WITH)], WITHOUT[i % len(WITHOUT)])]
+    audio, _ = compose(sentences, gap=2.5, lead=4.0)
+    seconds = len(audio) / 48000 + 3.0
+    sources = {"mic:default": str(write_wav(folder / "mic.wav", audio)),
+               "display:1": str(screen_ts(folder / "screen.ts", int(seconds) + 2, (90, 90, 90)))}
+    conn = videodb.connect(api_key=server.api_key, base_url=server.url)
+    event_id = conn.create_event(f'"{PHRASE}"', "budget")
+    cap = conn.create_capture_session(end_user_id="bench")
+    token = conn.generate_client_token(expires_in=600)
+    seen: list[tuple[float, dict]] = []
+    hooks_before = len(hook.posts)
+
+    async def during(client, channels):
+        started = time.time()
+        live, ws = await when_active(conn, cap.id)
+        rts = live.get_rtstream("mic")[0]
+        await asyncio.to_thread(rts.start_transcript, ws_connection_id=ws.connection_id)
+        index = await asyncio.to_thread(rts.index_spoken_words, segmenter="sentence", length=1,
+                                        ws_connection_id=ws.connection_id)
+        await asyncio.to_thread(index.create_alert, event_id, hook.url, ws.connection_id)
+
+        async def listen():
+            async for message in ws.receive():
+                seen.append((time.time(), message))
+        listener = asyncio.create_task(listen())
+        await asyncio.sleep(max(0.0, seconds - (time.time() - started)) + 5.0)  # the last finals
+        listener.cancel()
+        await ws.close()
+
+    asyncio.run(record(server.url, token, cap.id, sources, {"mic:default": True, "display:1": True}, 0,
+                       during=during))
+    alerts = [(at, m["data"]) for at, m in seen if m.get("channel") == "alert"]
+    finals = [(at, m["data"]) for at, m in seen if m.get("channel") == "transcript" and m["data"].get("is_final")
+              and "budget" in m["data"]["text"].lower()]
+    deadline = time.time() + 30
+    while len(hook.posts) - hooks_before < len(alerts) and time.time() < deadline:
+        time.sleep(0.2)
+    webhooks = [(at, body) for at, body in hook.posts[hooks_before:] if body.get("label") == "budget"]
+    return {"alert_ws": [at - a["end_time"] for at, a in alerts],
+            "alert_webhook": [at - b["end_time"] for at, b in webhooks],
+            "transcript_final_ws": [at - f["end"] / 1000 for at, f in finals],
+            "said": [float(phrases)]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--phrases", type=int, default=4, help="phrases said per session")
+    ap.add_argument("--sessions", type=int, default=2)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    if args.quick:
+        args.phrases, args.sessions = 3, 1
+    require_espeak()
+    use_reeldb_recorder()
+    hook = Arrivals()
+    found: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ServerProcess(Path(tmp) / "data").start()
+        try:
+            for n in range(args.sessions):
+                folder = Path(tmp) / f"s{n}"
+                folder.mkdir()
+                for key, values in session(server, hook, folder, args.phrases).items():
+                    found.setdefault(key, []).extend(values)
+        finally:
+            server.stop()
+    said = int(sum(found.pop("said", [])))
+    print(f"{said} phrases said over {args.sessions} session(s); seconds from the end of the record "
+          f"that holds the phrase:")
+    for key in ("transcript_final_ws", "alert_ws", "alert_webhook"):
+        values = found.get(key, [])
+        print(f"  {key:20s} n={len(values):3d}  p50 {percentile(values, 0.5):6.2f}  p90 {percentile(values, 0.9):6.2f}"
+              f"  max {max(values) if values else float('nan'):6.2f}")
+    base = percentile(found.get("transcript_final_ws", []), 0.5)
+    print(f"  alert p50 - transcript final p50: {percentile(found.get('alert_ws', []), 0.5) - base:+.2f} s "
+          f"(what the index, the match and the delivery add); goal alert p50 <= 2 s")
+
+
+if __name__ == "__main__":
+    main()
