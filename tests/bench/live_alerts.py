@@ -17,7 +17,12 @@ carries: unix seconds of the last word's audio as the server received it):
   outbox);
 - the baseline, the live transcript's final that holds the phrase, on the websocket: the
   transcriber's own latency, which every live index has to wait for.
-Goal (issue 21): alert p50 <= 2 s on 2 cores. Run it on an otherwise quiet machine.
+Goal (issue 21): alert p50 <= 2 s on 2 cores.
+
+And the CPU of a live spoken-word index on one channel: the server's processes (the control node
+and its ingest workers), CPU seconds over the session's wall time, with the index (and the live
+transcript under it) against the same session recorded with no live work.
+Run it on an otherwise quiet machine.
 """
 
 from __future__ import annotations
@@ -75,7 +80,24 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def session(server: ServerProcess, hook: Arrivals, folder: Path, phrases: int) -> dict[str, list[float]]:
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and its descendants, from /proc."""
+    total, todo = 0.0, [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").glob("*"):
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return total
+
+
+def session(server: ServerProcess, hook: Arrivals, folder: Path, phrases: int, live_work: bool = True
+            ) -> dict[str, list[float]]:
     import videodb
 
     sentences = [s for i in range(phrases) for s in (WITH[i % len(WITH)], WITHOUT[i % len(WITHOUT)])]
@@ -90,20 +112,26 @@ def session(server: ServerProcess, hook: Arrivals, folder: Path, phrases: int) -
     seen: list[tuple[float, dict]] = []
     hooks_before = len(hook.posts)
 
+    cpu: list[float] = []
+
     async def during(client, channels):
         started = time.time()
         live, ws = await when_active(conn, cap.id)
-        rts = live.get_rtstream("mic")[0]
-        await asyncio.to_thread(rts.start_transcript, ws_connection_id=ws.connection_id)
-        index = await asyncio.to_thread(rts.index_spoken_words, segmenter="sentence", length=1,
-                                        ws_connection_id=ws.connection_id)
-        await asyncio.to_thread(index.create_alert, event_id, hook.url, ws.connection_id)
+        cpu.append(tree_cpu(server.proc.pid))
+        cpu.append(time.time())
+        if live_work:
+            rts = live.get_rtstream("mic")[0]
+            await asyncio.to_thread(rts.start_transcript, ws_connection_id=ws.connection_id)
+            index = await asyncio.to_thread(rts.index_spoken_words, segmenter="sentence", length=1,
+                                            ws_connection_id=ws.connection_id)
+            await asyncio.to_thread(index.create_alert, event_id, hook.url, ws.connection_id)
 
         async def listen():
             async for message in ws.receive():
                 seen.append((time.time(), message))
         listener = asyncio.create_task(listen())
         await asyncio.sleep(max(0.0, seconds - (time.time() - started)) + 5.0)  # the last finals
+        cpu[0], cpu[1] = tree_cpu(server.proc.pid) - cpu[0], time.time() - cpu[1]
         listener.cancel()
         await ws.close()
 
@@ -119,7 +147,8 @@ def session(server: ServerProcess, hook: Arrivals, folder: Path, phrases: int) -
     return {"alert_ws": [at - a["end_time"] for at, a in alerts],
             "alert_webhook": [at - b["end_time"] for at, b in webhooks],
             "transcript_final_ws": [at - f["end"] / 1000 for at, f in finals],
-            "said": [float(phrases)]}
+            "said": [float(phrases)] if live_work else [],
+            "cores_live" if live_work else "cores_plain": [cpu[0] / cpu[1]]}
 
 
 def main() -> None:
@@ -140,8 +169,11 @@ def main() -> None:
             for n in range(args.sessions):
                 folder = Path(tmp) / f"s{n}"
                 folder.mkdir()
-                for key, values in session(server, hook, folder, args.phrases).items():
-                    found.setdefault(key, []).extend(values)
+                for live_work in (True, False):  # with the live index, then the same session without
+                    (folder / str(live_work)).mkdir()
+                    for key, values in session(server, hook, folder / str(live_work), args.phrases,
+                                               live_work).items():
+                        found.setdefault(key, []).extend(values)
         finally:
             server.stop()
     said = int(sum(found.pop("said", [])))
@@ -154,6 +186,10 @@ def main() -> None:
     base = percentile(found.get("transcript_final_ws", []), 0.5)
     print(f"  alert p50 - transcript final p50: {percentile(found.get('alert_ws', []), 0.5) - base:+.2f} s "
           f"(what the index, the match and the delivery add); goal alert p50 <= 2 s")
+    live, plain = found.get("cores_live", []), found.get("cores_plain", [])
+    print(f"server CPU during the session (cores): with the live index {sum(live) / len(live):.3f}, "
+          f"without {sum(plain) / len(plain):.3f}: the live spoken-word index and its transcript cost "
+          f"{sum(live) / len(live) - sum(plain) / len(plain):.3f} of a core on one channel")
 
 
 if __name__ == "__main__":
