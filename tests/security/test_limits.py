@@ -76,11 +76,15 @@ def test_websockets_per_key_are_bounded(in_process_factory):
 def test_link_lifetimes_are_settings(in_process_factory, tmp_path):
     from support.media import make_audio
 
-    server = in_process_factory(file_link_ttl="1")
+    server = in_process_factory(file_link_ttl="5")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     audio = conn.get_collection().upload(file_path=str(make_audio(tmp_path / "a.wav", 1.0)))
+    asked = time.time()
     url = audio.generate_url()
-    assert requests.get(url).status_code == 200
-    time.sleep(2.2)
+    # The link expires REELDB_FILE_LINK_TTL after it was made (its token says when, to the second).
+    expires = int(url.rsplit("/", 1)[1].rsplit(".", 2)[1])
+    assert asked + 5 - 1 <= expires <= time.time() + 5 + 1, (asked, expires)
+    assert requests.get(url).status_code == 200  # within its 5 s, however busy the machine
+    time.sleep(max(0.0, expires - time.time()) + 1.2)
     response = requests.get(url)
     assert response.status_code == 404 and response.json()["success"] is False
