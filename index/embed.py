@@ -15,6 +15,14 @@ import numpy as np
 
 from . import models
 
+#: The name an index records for the bundled model's vectors (a setting that names no model).
+BUNDLED_NAME = "bundled:all-MiniLM-L6-v2"
+
+
+def model_name(model_spec: Optional[str] = None) -> str:
+    """What an index records as the model that made its vectors: the spec, or the bundled one's name."""
+    return model_spec or BUNDLED_NAME
+
 
 def embed_texts(texts: Sequence[str], *, model_spec: Optional[str] = None, batch_size: int = 64) -> np.ndarray:
     """Vectors of shape (len(texts), dim), float32, each of unit L2 norm (zero rows stay zero)."""

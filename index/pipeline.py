@@ -139,8 +139,8 @@ def index_asset(
     tr = ensure_transcript(db, asset_id, path, sub, force=force, language=language, whisper_model=whisper_model,
                            sources=sources)
     segs, vecs = segment_and_embed(tr, embed_model)
-    model = embed_model or "bundled:all-MiniLM-L6-v2"
-    gen = _access(db).write_sync(lambda conn: store.save_index(conn, asset_id, segs, vecs, embed_model=model))
+    gen = _access(db).write_sync(lambda conn: store.save_index(conn, asset_id, segs, vecs,
+                                                               embed_model=embed.model_name(embed_model)))
     if progress:
         progress(1.0)
     return IndexResult(asset_id, len(segs), len(tr.words), tr.duration, gen)

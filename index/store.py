@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import sqlite_utils
 
+from .embed import BUNDLED_NAME
 from .segments import Segment
 from .transcribe import Transcript
 from .words import Word, rejoin_legacy
@@ -160,7 +161,7 @@ def save_index(
     segments: Sequence[Segment],
     vectors: np.ndarray,
     *,
-    embed_model: str = "bundled:all-MiniLM-L6-v2",
+    embed_model: str = BUNDLED_NAME,
 ) -> int:
     """Store (replace) an asset's indexed segments and their vectors in one transaction.
 

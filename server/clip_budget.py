@@ -46,8 +46,7 @@ class TooManyRequests(ApiError):
     error_code = "RATE_LIMITED"
 
     def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.headers = {"retry-after": str(max(1, int(retry_after + 0.999)))}
+        super().__init__(message, retry_after=retry_after)
 
 
 def check_spans(spans: Sequence[Span], limits: SpanLimits, length: float | None = None,

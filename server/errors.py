@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import re
 import uuid
 from typing import Any
@@ -32,11 +33,14 @@ class ApiError(Exception):
     status_code = 400
     error_code = "INVALID_REQUEST"
 
-    def __init__(self, message: str, *, error_code: str | None = None) -> None:
+    def __init__(self, message: str, *, error_code: str | None = None, retry_after: float | None = None) -> None:
+        """``retry_after``: seconds after which asking again may succeed (``Retry-After``, whole
+        seconds, at least 1): a spent budget, or something that exists once work under way ends."""
         super().__init__(message)
         self.message = message
         if error_code:
             self.error_code = error_code
+        self.headers = {"retry-after": str(max(1, math.ceil(retry_after)))} if retry_after is not None else {}
 
 
 class BadRequest(ApiError):
@@ -64,15 +68,6 @@ class Conflict(ApiError):
 
     status_code = 409
     error_code = "INVALID_STATE"
-
-
-class NotYet(Conflict):
-    """409 with ``Retry-After``: what was asked for exists once something under way ends (a moment
-    link whose session is still recording)."""
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.headers = {"retry-after": str(retry_after)}
 
 
 class InsufficientStorage(ApiError):
@@ -204,8 +199,8 @@ def handle_exception(request: Request, exc: Exception) -> Response[dict[str, Any
     known = classify(exc)
     if known is not None:
         status, code, message = known
-        extra = getattr(exc, "headers", None) if isinstance(exc, ApiError) else None  # a 429's Retry-After
-        return envelope_error(message, status, code, extra)
+        extra = exc.headers if isinstance(exc, ApiError) else None  # Retry-After, when it says one
+        return envelope_error(message, status, code, extra or None)
     if isinstance(exc, ValidationException):
         return envelope_error(_validation_message(exc), 400, "VALIDATION_ERROR")
     if isinstance(exc, HTTPException) and exc.status_code < 500:

@@ -299,6 +299,8 @@ class Exports:
     async def _seed(self, job: dict[str, Any]) -> SeedWrite | None:
         """The early index of a done primary export, from what its live transcripts heard."""
         result = loads(job["result"], {})
+        if self.seed is None or job["status"] != "done" or result.get("origin") is None:
+            return None
 
         def read(conn: Conn) -> tuple[list[RTStream], float] | None:
             export = row(conn, "select * from exports where job_id = ?", [job["id"]])
@@ -308,7 +310,7 @@ class Exports:
             return (rtstreams_of(conn, export["session_id"]), float(media["length"])) if media and media["length"] else None
 
         found = await self.db.execute_fn(read)
-        if self.seed is None or found is None or result.get("origin") is None:
+        if found is None:
             return None
         try:
             return await self.seed(found[0], float(result["origin"]), result.get("asset_starts") or {}, found[1])
@@ -317,7 +319,7 @@ class Exports:
             return None
 
     async def _finished(self, job: dict[str, Any]) -> None:
-        seed = await self._seed(job) if job["status"] == "done" and self.seed is not None else None
+        seed = await self._seed(job)
 
         def write(conn: Conn) -> tuple[dict[str, Any], CaptureSession, Moved | None] | None:
             export = row(conn, "select * from exports where job_id = ?", [job["id"]])

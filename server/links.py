@@ -6,6 +6,7 @@ made for one thing never opens another, and each link's lifetime is in one place
 
 from __future__ import annotations
 
+import math
 import socket
 from typing import Any
 
@@ -78,7 +79,7 @@ class Links:
         """An alert's ``stream_url``/``player_url``: a moment of a stored channel (unix seconds),
         signed before the recording can play; they open its exact clip once the session is
         exported (``/moment/…``), and say "not yet" until then."""
-        payload = f"{rtstream_id}~{int(start * 1000)}~{int(end * 1000 + 0.999)}"
+        payload = f"{rtstream_id}~{int(start * 1000)}~{math.ceil(end * 1000)}"
         token = self.token("moment", payload, self.settings.stream_link_ttl)
         return {"stream_url": f"{base}/moment/{token}/index.m3u8", "player_url": f"{base}/moment/{token}"}
 

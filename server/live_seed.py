@@ -43,6 +43,8 @@ class LiveSeed:
     async def __call__(self, rtstreams: list[RTStream], origin: float, starts: dict[str, float],
                        length: float) -> SeedWrite | None:
         stored = [r for r in rtstreams if r.store and "audio" in r.media_types]
+        if not stored:
+            return None
         words = []
         for rts in stored:
             heard = self.live.heard(rts.id)
@@ -50,6 +52,4 @@ class LiveSeed:
             if heard is None or first is None or heard.started_at > float(first) + START_SLACK:
                 return None  # not all of it was heard: the index job alone makes the index
             words += timeline_words(heard.finals, origin, length, category(rts.name))
-        if not stored:
-            return None
         return await self.spoken.seed(sorted(words, key=lambda w: (w.start, w.end)), length)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from reeldb.index import ocr, scene_store, scenes, screen_text
+from reeldb.index import embed, ocr, scene_store, scenes, screen_text
 from reeldb.index.search import SearchIndex
 from reeldb.index.segments import Segment
 
@@ -125,7 +125,7 @@ def index_compute(ctx: JobContext) -> dict[str, Any]:
     return {"asset_id": p["asset_id"], "index_id": p["index_id"],
             "records": [[s.start, s.end, s.description] for s in read],
             "vectors": base64.b64encode(vecs.tobytes()).decode(), "dim": int(vecs.shape[1]),
-            "model": ctx.settings.embed_model or "bundled:all-MiniLM-L6-v2"}
+            "model": embed.model_name(ctx.settings.embed_model)}
 
 
 def _index_commit(ctx: JobContext, result: dict[str, Any]) -> dict[str, Any]:

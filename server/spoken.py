@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from reeldb.index import pipeline, segments, store
+from reeldb.index import embed, pipeline, segments, store
 from reeldb.index.channels import ChannelSource
 from reeldb.index.search import SearchIndex
 from reeldb.index.segments import transcript_response
@@ -135,7 +135,7 @@ def index_compute(ctx: JobContext) -> dict[str, Any]:
     ctx.progress(0.99)
     return {"asset_id": ctx.params["asset_id"], "segments": [list(seg) for seg in segs],
             "vectors": base64.b64encode(vecs.tobytes()).decode(), "dim": int(vecs.shape[1]) if vecs.ndim == 2 else 0,
-            "model": ctx.settings.embed_model or "bundled:all-MiniLM-L6-v2", "words": len(tr.words),
+            "model": embed.model_name(ctx.settings.embed_model), "words": len(tr.words),
             "duration": tr.duration, **({"transcripts": new} if new else {})}
 
 
@@ -236,11 +236,9 @@ class Spoken:
         tr = Transcript(words=words, duration=duration, model="live")
         segs, vecs = await self.runtime.run_in(self._seeding,
                                                lambda: pipeline.segment_and_embed(tr, self.settings.embed_model))
-        model = self.settings.embed_model or "bundled:all-MiniLM-L6-v2"
-
         def write(conn: Conn, video_id: str) -> None:
             if not store.has_index(conn, video_id):
-                store.save_index(conn, video_id, segs, vecs, embed_model=model)
+                store.save_index(conn, video_id, segs, vecs, embed_model=embed.model_name(self.settings.embed_model))
                 log.info("%s indexed from its live transcripts: %d words, %d segments", video_id, len(words), len(segs))
 
         return write

@@ -33,7 +33,7 @@ from ..auth import Auth, Principal, WebSessions
 from ..clips import Clips
 from ..compilations import Compilations
 from ..disconnect import client_gone
-from ..errors import ApiError, BadRequest, Conflict, NotFound, NotYet, PayloadTooLarge
+from ..errors import ApiError, BadRequest, Conflict, NotFound, PayloadTooLarge
 from ..exports import Exports
 from ..library import MediaLibrary
 from ..links import Links
@@ -346,7 +346,7 @@ async def moment_stream(token: str, request: Request, sessions: Sessions, export
     try:
         urls = await _moment(token, request, sessions, exports, links)
     except Conflict as e:
-        raise NotYet(e.message, MOMENT_REFRESH) from None
+        raise Conflict(e.message, retry_after=MOMENT_REFRESH) from None
     return Redirect(urls["stream_url"], status_code=302)
 
 

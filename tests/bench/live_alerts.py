@@ -29,13 +29,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -43,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from support.media import screen_ts, write_wav  # noqa: E402
 from support.recording import record, use_reeldb_recorder, when_active  # noqa: E402
-from support.server_process import ServerProcess  # noqa: E402
+from support.server_process import ServerProcess, WebhookReceiver, process_family  # noqa: E402
 from support.speech import compose, require_espeak  # noqa: E402
 
 PHRASE = "the quarterly budget"
@@ -53,28 +50,6 @@ WITHOUT = ["The printer on the third floor is out of paper.", "Remember to water
            "The new office in Berlin opens in September.", "Latency on the search endpoint went up."]
 
 
-class Arrivals:
-    """A webhook receiver that stamps each post's arrival (wall clock)."""
-
-    def __init__(self) -> None:
-        self.posts: list[tuple[float, dict]] = []
-        arrivals = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                arrivals.posts.append((time.time(), json.loads(body or b"{}")))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -82,21 +57,17 @@ def percentile(values: list[float], q: float) -> float:
 
 def tree_cpu(pid: int) -> float:
     """CPU seconds (user + system) of ``pid`` and its descendants, from /proc."""
-    total, todo = 0.0, [pid]
-    tick = os.sysconf("SC_CLK_TCK")
-    while todo:
-        current = todo.pop()
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for member in process_family(pid):
         try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            for task in Path(f"/proc/{current}/task").glob("*"):
-                todo += [int(c) for c in (task / "children").read_text().split()]
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
-            pass
+            continue  # gone since it was listed
+        total += (int(fields[11]) + int(fields[12])) / tick
     return total
 
 
-def session(server: ServerProcess, hook: Arrivals, folder: Path, phrases: int, live_work: bool = True
+def session(server: ServerProcess, hook: WebhookReceiver, folder: Path, phrases: int, live_work: bool = True
             ) -> dict[str, list[float]]:
     import videodb
 
@@ -110,7 +81,7 @@ def session(server: ServerProcess, hook: Arrivals, folder: Path, phrases: int, l
     cap = conn.create_capture_session(end_user_id="bench")
     token = conn.generate_client_token(expires_in=600)
     seen: list[tuple[float, dict]] = []
-    hooks_before = len(hook.posts)
+    hooks_before = len(hook.events)
 
     cpu: list[float] = []
 
@@ -140,10 +111,12 @@ def session(server: ServerProcess, hook: Arrivals, folder: Path, phrases: int, l
     alerts = [(at, m["data"]) for at, m in seen if m.get("channel") == "alert"]
     finals = [(at, m["data"]) for at, m in seen if m.get("channel") == "transcript" and m["data"].get("is_final")
               and "budget" in m["data"]["text"].lower()]
-    deadline = time.time() + 30
-    while len(hook.posts) - hooks_before < len(alerts) and time.time() < deadline:
-        time.sleep(0.2)
-    webhooks = [(at, body) for at, body in hook.posts[hooks_before:] if body.get("label") == "budget"]
+    try:  # the webhooks of the alerts the websocket saw (what came is reported either way)
+        hook.wait_for(lambda events: len(events) - hooks_before >= len(alerts), timeout=30)
+    except AssertionError:
+        pass
+    webhooks = [(at, body) for at, body in zip(hook.arrived[hooks_before:], hook.events[hooks_before:])
+                if body.get("label") == "budget"]
     return {"alert_ws": [at - a["end_time"] for at, a in alerts],
             "alert_webhook": [at - b["end_time"] for at, b in webhooks],
             "transcript_final_ws": [at - f["end"] / 1000 for at, f in finals],
@@ -161,7 +134,7 @@ def main() -> None:
         args.phrases, args.sessions = 3, 1
     require_espeak()
     use_reeldb_recorder()
-    hook = Arrivals()
+    hook = WebhookReceiver()
     found: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         server = ServerProcess(Path(tmp) / "data").start()

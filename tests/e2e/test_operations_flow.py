@@ -16,7 +16,7 @@ import requests
 from support.media import make_video, screen_ts
 from prometheus_client.parser import text_string_to_metric_families
 from support.recording import record, use_reeldb_recorder
-from support.server_process import REELDB
+from support.server_process import REELDB, process_family
 
 pytestmark = pytest.mark.slow
 
@@ -31,25 +31,10 @@ def scrape(url: str, **headers: str) -> dict[tuple[str, tuple], float]:
             for family in text_string_to_metric_families(answer.text) for s in family.samples}
 
 
-def _family(pid: int) -> list[int]:
-    """``pid`` and its descendants: the server's media may be received by the ingest worker
-    processes it started (REELDB_INGEST_WORKERS)."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                todo += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                pass
-    return found
-
-
 def udp_ports(pid: int) -> set[int]:
     """Local ports of the UDP sockets process ``pid`` and its children hold (from /proc)."""
     inodes = set()
-    for member in _family(pid):
+    for member in process_family(pid):
         try:
             fds = list(Path(f"/proc/{member}/fd").iterdir())
         except OSError:

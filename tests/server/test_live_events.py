@@ -28,6 +28,10 @@ def test_live_index_routes_name_what_is_missing(server):
                  "/rtstream/rts-nope/index/scene/rtsi-1", "/rtstream/rts-nope/index/rtsi-1/alert"):
         answer = requests.get(server.url + path, headers=key)
         assert answer.status_code == 404 and answer.json()["success"] is False, (path, answer.text)
+    for query in ({"page": 0}, {"page_size": 0}, {"page_size": 1001}):  # refused as declared
+        answer = requests.get(server.url + "/rtstream/rts-nope/index/scene/rtsi-1", headers=key, params=query)
+        assert answer.status_code == 400 and answer.json()["success"] is False, (query, answer.text)
+        assert "page" in answer.json()["message"], answer.text
     alert = requests.post(server.url + "/rtstream/rts-nope/index/rtsi-1/alert", headers=key,
                           json={"event_id": "event-1", "callback_url": "ftp://example.com"})
     assert alert.status_code == 400 and "http" in alert.json()["message"]

@@ -141,11 +141,28 @@ def metrics(url: str) -> dict[tuple[str, tuple], float]:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
+def process_family(pid: int) -> list[int]:
+    """``pid`` and its descendants (from /proc): a server's media may be received by the ingest
+    worker processes it started (REELDB_INGEST_WORKERS)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return found
+
+
 class WebhookReceiver:
-    """Collects POSTed JSON bodies; ``status`` sets what it answers."""
+    """Collects POSTed JSON bodies (``arrived``: when each came, wall clock); ``status`` sets what
+    it answers."""
 
     def __init__(self, port: int | None = None) -> None:
         self.events: list[dict[str, Any]] = []
+        self.arrived: list[float] = []
         self.raw: list[tuple[bytes, dict[str, str]]] = []
         self.status = 200
         self._cond = threading.Condition()
@@ -158,6 +175,7 @@ class WebhookReceiver:
                     receiver.raw.append((body, dict(self.headers)))
                     if receiver.status < 300:
                         receiver.events.append(json.loads(body))
+                        receiver.arrived.append(time.time())
                     receiver._cond.notify_all()
                 self.send_response(receiver.status)
                 self.send_header("content-type", "application/json")
