@@ -39,7 +39,10 @@ def test_schemathesis_finds_nothing(server, tmp_path):
     result = subprocess.run(
         [SCHEMATHESIS, "--config-file", str(tmp_path / "schemathesis.toml"), "run", f"{server.url}/schema/openapi.json",
          "-H", f"x-access-token: {server.api_key}",
-         "--max-examples", "40", "--workers", "1", "--seed", "20261130", "--no-color"],
+         "--max-examples", "40", "--workers", "1", "--seed", "20261130", "--no-color",
+         # a request fails where the SDK would give up (its 30 s read timeout), not at schemathesis's
+         # 10 s: the first prose event loads MiniLM, which takes seconds when every core is busy
+         "--request-timeout", "30"],
         capture_output=True, text=True, timeout=1400, cwd=tmp_path)
     report = result.stdout + result.stderr
     assert result.returncode == 0, report[-8000:]
