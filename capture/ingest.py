@@ -8,7 +8,7 @@ session folder (one Matroska file per stored channel + ``manifest.json``).
 Why it is built this way:
 - Stored channels are written from the encoded-frame tap, never decoded (``capture/tap.py``).
 - Ephemeral channels (``store: false``) are never written anywhere, not even a temp file; their
-  frames are dropped at the tap unless a live consumer (``capture/live.py``) wants audio.
+  frames are dropped at the tap unless a live consumer (``capture/live.py``) wants them decoded (audio or video).
 - Each frame's capture time comes from RTCP sender reports (the sender's NTP clock) so channels
   line up; a stored channel's first frames wait up to ``sr_wait`` seconds for a report, then fall
   back to arrival time. The choice is fixed per file and written to the manifest (``clock``).
@@ -246,7 +246,8 @@ class IngestSession:
         """Each channel's counters as they stand (for metrics; call on the event loop): frames
         written, frames dropped by the writer, gaps (losses), keyframes and keyframe requests,
         the bytes its file holds (only the path is read here; the caller stats it), and the
-        seconds of audio its live transcripts shed under load."""
+        seconds of audio its live transcripts shed under load (``shed_seconds``) and the frames
+        its live screen reader skipped (``shed_frames``)."""
         out = []
         for ch in self._channels.values():
             w = ch.writer.writer if ch.writer is not None else None
@@ -258,6 +259,7 @@ class IngestSession:
                 "first_frame_at": w.first_frame_at if w else None, "last_frame_at": w.last_frame_at if w else None,
                 "path": str(w.path) if w is not None and (w.opened or w.frames) else None,
                 "shed_seconds": self.live.shed_seconds(ch.spec.channel_id),
+                "shed_frames": self.live.shed_frames(ch.spec.channel_id),
             })
         return out
 
@@ -290,7 +292,7 @@ class IngestSession:
             if self._pc is not None:  # reconnect: new connection, same files
                 old, self._pc = self._pc, None
                 for ch in self._channels.values():
-                    if ch.tap is not None and ch.spec.kind == "audio":
+                    if ch.tap is not None:
                         self.live.unbind(ch.spec.channel_id)
                     ch.tap = None
                     ch.connection_started = False
@@ -483,7 +485,7 @@ class IngestSession:
             on_frame=lambda f, ch=ch: self._frame(ch, f),
             on_sender_report=lambda r, ch=ch: self._sender_report(ch, r),
         )
-        if ch.spec.kind == "audio" and receiver.track is not None:
+        if receiver.track is not None:
             self.live.bind(ch.spec.channel_id, ch.tap, receiver.track)
 
     def _sender_report(self, ch: _Channel, report: SenderReport) -> None:

@@ -1,4 +1,4 @@
-"""Live consumers of decoded audio, for stored and ephemeral channels alike.
+"""Live consumers of decoded audio and video, for stored and ephemeral channels alike.
 
 Why a hub: decoding costs more CPU than receiving and writing together (tap notes: 2.6 s vs
 1.1 s per 20 s stream), so a channel is decoded only while someone listens. An ephemeral channel
@@ -6,9 +6,15 @@ nobody consumes costs nothing beyond receiving: no decode and no growing queue (
 frames). Consumers (live transcript, level meter) attach per channel, before or after its track
 arrives; the first attach turns decoding on, the last detach turns it off.
 
-A consumer is anything with ``async on_audio(channel_id, frame)``. It is awaited inline, so it
+A consumer is anything with ``async on_audio(channel_id, frame)`` (an audio channel's) or ``async
+on_video(channel_id, frame)`` (a display's: the live screen-text reader). It is awaited inline, so it
 must be quick; a consumer that needs time wraps itself in :class:`BoundedAudioQueue`, which
-drops the oldest frames instead of letting memory grow.
+drops the oldest frames instead of letting memory grow, or (video) looks at a few frames a second
+and hands the rest back at once.
+
+A video channel's decoding starts mid-stream, where the decoder has no reference picture: the
+hub asks the sender for a keyframe (PLI/FIR, ``ReceiverTap.request_keyframe``) as it starts, so
+the first picture comes within a round trip instead of at the sender's next periodic keyframe.
 """
 
 from __future__ import annotations
@@ -39,25 +45,43 @@ class AudioConsumer(Protocol):
     async def on_audio(self, channel_id: str, frame: av.AudioFrame) -> None: ...
 
 
-def _shed(consumer: AudioConsumer) -> float:
+@runtime_checkable
+class VideoConsumer(Protocol):
+    """Receives decoded video frames of one channel (as aiortc's decoder gives them: yuv420p,
+    ``frame.time`` in seconds from the channel's first frame)."""
+
+    async def on_video(self, channel_id: str, frame: av.VideoFrame) -> None: ...
+
+
+Consumer = AudioConsumer | VideoConsumer
+
+
+def _shed(consumer: Consumer) -> float:
     """Seconds of audio a consumer dropped to keep up (the live transcriber sheds its oldest
     speech under load and counts it in ``dropped_seconds``); 0 for one that never sheds."""
     return float(getattr(consumer, "dropped_seconds", 0.0) or 0.0)
 
 
+def _shed_frames(consumer: Consumer) -> int:
+    """Frames a video consumer skipped to keep up (the screen-text reader under load reads the
+    newest settled picture and skips those that waited: ``dropped_frames``)."""
+    return int(getattr(consumer, "dropped_frames", 0) or 0)
+
+
 class _Channel:
     def __init__(self, channel_id: str) -> None:
         self.channel_id = channel_id
-        self.consumers: list[AudioConsumer] = []
-        #: What consumers that have left shed (the count outlives them: it is a counter).
+        self.consumers: list[Consumer] = []
+        #: What consumers that have left shed (the counts outlive them: they are counters).
         self.shed = 0.0
+        self.shed_frames = 0
         self.tap: Optional[ReceiverTap] = None
         self.track: Optional[MediaStreamTrack] = None
         self.task: Optional[asyncio.Task] = None
 
 
 class LiveHub:
-    """Registry of live audio consumers per channel id; turns decoding on and off.
+    """Registry of live consumers per channel id; turns decoding on and off.
 
     The ingest session calls :meth:`bind` when a channel's audio track arrives and
     :meth:`unbind` when it ends; anyone else calls :meth:`attach` / :meth:`detach`.
@@ -73,16 +97,16 @@ class LiveHub:
             ch = self._channels[channel_id] = _Channel(channel_id)
         return ch
 
-    def attach(self, channel_id: str, consumer: AudioConsumer) -> Callable[[], None]:
+    def attach(self, channel_id: str, consumer: Consumer) -> Callable[[], None]:
         """Start feeding ``consumer``; returns a function that detaches it."""
-        if not isinstance(consumer, AudioConsumer):
-            raise LiveError(f"{consumer!r} has no async on_audio(channel_id, frame)")
+        if not isinstance(consumer, (AudioConsumer, VideoConsumer)):
+            raise LiveError(f"{consumer!r} has no async on_audio or on_video(channel_id, frame)")
         ch = self._get(channel_id)
         ch.consumers.append(consumer)
         self._update(ch)
         return lambda: self.detach(channel_id, consumer)
 
-    def detach(self, channel_id: str, consumer: AudioConsumer) -> None:
+    def detach(self, channel_id: str, consumer: Consumer) -> None:
         """Stop feeding ``consumer`` (no error if it was not attached)."""
         ch = self._channels.get(channel_id)
         if ch is None:
@@ -90,6 +114,7 @@ class LiveHub:
         if consumer in ch.consumers:
             ch.consumers.remove(consumer)
             ch.shed += _shed(consumer)
+            ch.shed_frames += _shed_frames(consumer)
         self._update(ch)
 
     def consumers(self, channel_id: str) -> int:
@@ -103,15 +128,21 @@ class LiveHub:
         ch = self._channels.get(channel_id)
         return ch.shed + sum(_shed(c) for c in ch.consumers) if ch else 0.0
 
+    def shed_frames(self, channel_id: str) -> int:
+        """Frames of the channel's video its live readers skipped under load (``/metrics``:
+        ``reeldb_live_screen_shed_frames``)."""
+        ch = self._channels.get(channel_id)
+        return ch.shed_frames + sum(_shed_frames(c) for c in ch.consumers) if ch else 0
+
     def is_decoding(self, channel_id: str) -> bool:
         """True while the channel's frames are being decoded."""
         ch = self._channels.get(channel_id)
         return bool(ch and ch.tap and ch.tap.decode)
 
     def bind(self, channel_id: str, tap: ReceiverTap, track: MediaStreamTrack) -> None:
-        """Connect a channel id to its tapped receiver and remote audio track."""
-        if track.kind != "audio":
-            raise LiveError(f"channel {channel_id!r}: live decoding is for audio tracks only")
+        """Connect a channel id to its tapped receiver and remote track (audio or video)."""
+        if track.kind not in ("audio", "video"):
+            raise LiveError(f"channel {channel_id!r}: live decoding is for audio and video tracks")
         ch = self._get(channel_id)
         ch.tap, ch.track = tap, track
         self._update(ch)
@@ -158,12 +189,18 @@ class LiveHub:
     async def _pump(self, ch: _Channel) -> None:
         track = ch.track
         assert track is not None
+        video = track.kind == "video"
         try:
+            if video and ch.tap is not None:
+                await ch.tap.request_keyframe()  # the decoder starts mid-stream: ask for a picture now
             while True:
                 frame = await track.recv()
                 for consumer in list(ch.consumers):
+                    deliver = getattr(consumer, "on_video" if video else "on_audio", None)
+                    if deliver is None:
+                        continue  # an audio consumer attached to a display (or the reverse) gets nothing
                     try:
-                        await consumer.on_audio(ch.channel_id, frame)
+                        await deliver(ch.channel_id, frame)
                     except Exception:  # noqa: BLE001 - one bad consumer must not stop the others
                         logger.exception("live consumer %r failed on %s", consumer, ch.channel_id)
         except MediaStreamError:

@@ -296,9 +296,11 @@ def bounded_image(frame: av.VideoFrame, max_pixels: int = MAX_KEEP_PIXELS) -> Im
                           format="rgb24").to_image()
 
 
-def _low(frame: av.VideoFrame) -> np.ndarray:
-    height = max(2, round(LOW_WIDTH * frame.height / max(1, frame.width)) // 2 * 2)
-    return frame.reformat(width=LOW_WIDTH, height=height, format="gray").to_ndarray()
+def low_picture(frame: av.VideoFrame, width: int = LOW_WIDTH) -> np.ndarray:
+    """The small grey picture the change test compares (``width`` wide, by swscale)."""
+    width = min(width, frame.width) // 2 * 2 or 2
+    height = max(2, round(width * frame.height / max(1, frame.width)) // 2 * 2)
+    return frame.reformat(width=width, height=height, format="gray").to_ndarray()
 
 
 def _open(path: str) -> tuple[av.container.InputContainer, av.video.stream.VideoStream, float]:
@@ -363,7 +365,7 @@ def _extract_shots(container, stream, duration: float, config: ShotBased, keep: 
         if t < next_t:
             continue
         next_t = max(next_t + every, t + every * 0.5) if next_t >= 0 else t + every
-        actions = cutter.feed(t, _low(frame))
+        actions = cutter.feed(t, low_picture(frame))
         for action in actions:
             if action == "close" and sampled is not None:
                 held.append((sampled[0], bounded_image(sampled[1])))

@@ -36,6 +36,7 @@ from .library import MediaLibrary
 from .links import Links
 from .live import LiveTranscripts
 from .live_indexes import LiveIndexes
+from .live_screens import LiveScreens
 from .live_seed import LiveSeed
 from .rt_events import RtEvents
 from .metrics import Metrics
@@ -112,11 +113,12 @@ class Server:
         self.capture = CaptureRuntime(settings, self.sessions, self.runtime, on_stopped=self.exports.after_stop,
                                       backend=backend)
         self.live = LiveTranscripts(settings, self.hub, self.capture, self.runtime)
+        self.screens = LiveScreens(settings, self.capture, self.runtime)
         if settings.auto_index:  # a recording searchable the moment it is exported, from what was heard live
-            self.exports.seed = LiveSeed(self.live, self.spoken)
+            self.exports.seed = LiveSeed(self.live, self.spoken, self.screens, self.scenes)
         self.rt_events = RtEvents(self.db, settings, self.runtime)             # rtstream_events
-        self.indexes = LiveIndexes(settings, self.hub, self.capture, self.live, self.events, self.rt_events,
-                                   self.runtime, self.links)                   # live indexes, alerts (memory)
+        self.indexes = LiveIndexes(settings, self.hub, self.capture, self.live, self.screens, self.events,
+                                   self.rt_events, self.runtime, self.links)                   # live indexes, alerts (memory)
         self.clips = Clips(settings, self.runtime, self.library)               # exact clips, their cache
         self.compilations = Compilations(self.db, self.clips, self.links, settings)  # compilations
         self.editor = Editor(self.db, settings, self.jobs, self.library, self.links,
@@ -191,6 +193,7 @@ class Server:
 
     async def stop(self) -> None:
         await self.live.close()
+        await self.screens.close()
         await self.capture.close()
         if self.ingest_supervisor is not None:
             await self.ingest_supervisor.close()
@@ -214,9 +217,10 @@ class Server:
             swept = await self.runtime.io(self.uploads.sweep_expired)
             if swept:
                 log.info("removed %d expired upload slots", swept)
-            evicted = self.live.evict() + self.indexes.evict()
+            evicted = self.live.evict() + self.screens.evict() + self.indexes.evict()
             if evicted:
-                log.info("forgot the live transcripts of %d rtstreams whose sessions ended", evicted)
+                log.info("forgot the live transcripts, screen text and indexes of %d rtstreams whose sessions ended",
+                         evicted)
             await asyncio.sleep(min(HOUSEKEEPING_EVERY, max(1.0, self.settings.live_retention / 2)))
 
 

@@ -60,10 +60,11 @@ def default_key(session: CaptureSession) -> str:
 #: Writes an early spoken-word index of a session's exported video, inside the transaction that
 #: records the export (``Spoken.seed``), so a search right after ``exported`` finds its words.
 SeedWrite = Callable[[Conn, str], None]
-#: What the session's stored audio channels were heard saying live, as a :data:`SeedWrite` (None:
-#: not all of it was heard): (its rtstreams, the video's t=0 and each raw asset's t=0 in unix
-#: seconds, the video's length) → server/live_seed.py.
-Seed = Callable[[list[RTStream], float, dict[str, float], float], Awaitable[SeedWrite | None]]
+#: What the session's stored audio channels were heard saying and its display was read showing
+#: live, as a :data:`SeedWrite` (None: nothing heard or read whole): (its rtstreams, the video's
+#: t=0 and each raw asset's t=0 in unix seconds, the video's length, the display channel the
+#: video shows or None) → server/live_seed.py.
+Seed = Callable[[list[RTStream], float, dict[str, float], float, str | None], Awaitable[SeedWrite | None]]
 
 
 @dataclass(eq=False)
@@ -297,7 +298,8 @@ class Exports:
         return result
 
     async def _seed(self, job: dict[str, Any]) -> SeedWrite | None:
-        """The early index of a done primary export, from what its live transcripts heard."""
+        """The early indexes of a done primary export, from what its live transcripts heard and
+        its display's live reader read."""
         result = loads(job["result"], {})
         if self.seed is None or job["status"] != "done" or result.get("origin") is None:
             return None
@@ -313,7 +315,8 @@ class Exports:
         if found is None:
             return None
         try:
-            return await self.seed(found[0], float(result["origin"]), result.get("asset_starts") or {}, found[1])
+            return await self.seed(found[0], float(result["origin"]), result.get("asset_starts") or {}, found[1],
+                                   result.get("video_channel_id"))
         except Exception:  # an early index is a head start: the index job still makes the real one
             log.exception("export %s: the live transcripts' words were not indexed", job["id"])
             return None
@@ -365,11 +368,11 @@ class Exports:
         conn["exports"].update(export["id"], {"status": "exported", "video_id": video_id, "updated_at": time.time()})
         moved = self.sessions.move(conn, session.id, "exported", data, **changes)
         if is_primary and self.index is not None and media is not None:
-            self.index(conn, video_id, media["path"])  # first: the job that replaces the early index
-            if seed is not None:
-                seed(conn, video_id)
+            self.index(conn, video_id, media["path"])  # first: the jobs that replace the early indexes
         if self.screen_index is not None and media is not None and result.get("video_channel_id"):
             self.screen_index(conn, video_id, media["path"])
+        if is_primary and seed is not None and media is not None:
+            seed(conn, video_id)
         return moved
 
     def _failed(self, conn: Conn, export: dict[str, Any], session: CaptureSession, error: str,

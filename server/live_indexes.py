@@ -1,4 +1,4 @@
-"""Live spoken-word indexes of capture rtstreams and their alerts (issue 21).
+"""Live spoken-word and screen-text indexes of capture rtstreams and their alerts (issue 21).
 
 ``rts.index_spoken_words(segmenter, length)`` on an audio rtstream of a running session: the live
 transcript's finals (server/live.py, which starts one for the index if the caller has not) go
@@ -8,6 +8,12 @@ index's enabled alerts (``index/event_match.py``, on a worker thread: a pattern 
 a prose prompt needs the embedder). An alert that matches goes to its websocket (``alert``) and to
 its ``callback_url``: a stored channel's through the outbox (``Events.alert``), an ephemeral
 channel's from memory only (``Events.alert_from_memory``).
+
+``rts.index_scenes()`` / ``index_visuals()`` on a display rtstream: the display's live screen
+reader (server/live_screens.py, one per display whatever the number of indexes) tells each record
+of text read on screen; it is kept, pushed (``scene_index``) and read against the alerts the same
+way, except that a screen record is read alone (no context from the one before: a slide is whole)
+and an alert fires once per scene (the same slide read again after a scroll does not fire again).
 
 Why in memory: an ephemeral channel's words must never reach the disk, and a stored channel's are
 indexed durably from its export. Records, indexes and alerts are forgotten ``live_retention``
@@ -31,6 +37,7 @@ from .events import Events, WebSocketHub, iso
 from .ids import new_id
 from .links import Links
 from .live import MAX_RECORDS, LiveTranscripts, forget_ended
+from .live_screens import LiveScreens
 from .rows import RTStream
 from .rt_events import RtEvent, RtEvents
 from .runtime import Runtime
@@ -48,6 +55,8 @@ class Alert:
     ws_connection_id: str | None
     api_key_id: str
     enabled: bool = True
+    #: The screen scene it last fired in (a scene read again must not fire it again).
+    fired_scene: int | None = None
 
     def view(self) -> dict[str, Any]:
         return {"alert_id": self.id, "event_id": self.event.id, "prompt": self.event.event_prompt,
@@ -55,11 +64,22 @@ class Alert:
                 "status": "enabled" if self.enabled else "disabled"}
 
 
+@dataclass(frozen=True)
+class ScreenConfig:
+    """A screen-text index as asked for (VideoDB's ``extraction_type`` / ``extraction_config`` /
+    ``prompt``): recorded and shown; the display's one reader reads on change whatever they say."""
+
+    extraction_type: str
+    extraction_config: dict[str, Any]
+    prompt: str | None
+
+
 @dataclass
 class LiveIndex:
     id: str
     rtstream: RTStream
-    segmenter: Segmenter
+    #: A spoken-word index's segmenter, or a screen-text index's configuration.
+    segmenter: Segmenter | ScreenConfig
     name: str | None
     ws_connection_id: str | None
     running: bool = True
@@ -68,13 +88,21 @@ class LiveIndex:
     ended_at: float | None = None
 
     @property
+    def screen(self) -> bool:
+        return isinstance(self.segmenter, ScreenConfig)
+
+    @property
     def config(self) -> dict[str, Any]:
+        if isinstance(self.segmenter, ScreenConfig):
+            return self.segmenter.extraction_config
         value = self.segmenter.value
         return {"segmenter": self.segmenter.kind, "segmentation_value": int(value) if value == int(value) else value}
 
     def view(self) -> dict[str, Any]:
-        return {"rtstream_index_id": self.id, "rtstream_id": self.rtstream.id, "extraction_type": "transcript",
-                "extraction_config": self.config, "prompt": None, "name": self.name,
+        screen = self.segmenter if isinstance(self.segmenter, ScreenConfig) else None
+        return {"rtstream_index_id": self.id, "rtstream_id": self.rtstream.id,
+                "extraction_type": screen.extraction_type if screen else "transcript",
+                "extraction_config": self.config, "prompt": screen.prompt if screen else None, "name": self.name,
                 "status": "connected" if self.running else "stopped", "sandbox_id": None}
 
 
@@ -82,11 +110,12 @@ class LiveIndexes:
     """Owns live spoken-word indexes, their records and their alerts (all in memory)."""
 
     def __init__(self, settings: Settings, hub: WebSocketHub, capture: CaptureRuntime, live: LiveTranscripts,
-                 events: Events, rt_events: RtEvents, runtime: Runtime, links: Links) -> None:
+                 screens: LiveScreens, events: Events, rt_events: RtEvents, runtime: Runtime, links: Links) -> None:
         self.settings = settings
         self.links = links
         self.hub = hub
         self.live = live
+        self.screens = screens
         self.events = events
         self.rt_events = rt_events
         self.runtime = runtime
@@ -113,6 +142,21 @@ class LiveIndexes:
         log.info("live spoken index %s of %s (%s %s) started", index.id, rtstream.id, segmenter, value)
         return index
 
+    async def create_screen(self, rtstream: RTStream, config: ScreenConfig, name: str | None,
+                            ws_connection_id: str | None) -> LiveIndex:
+        """``index_scenes()`` / ``index_visuals()`` of a display: its screen text as it changes."""
+        if "video" not in rtstream.media_types:
+            raise BadRequest(f"{rtstream.name} is not a display; screen-text indexes read video")
+        for index in self.of(rtstream.id):  # a second identical index answers the first
+            if index.running and index.segmenter == config and index.name == name:
+                index.ws_connection_id = ws_connection_id or index.ws_connection_id
+                return index
+        index = LiveIndex(new_id("rtstream_index"), rtstream, config, name, ws_connection_id)
+        await self._attach(index)
+        self._indexes[index.id] = index
+        log.info("live screen-text index %s of %s started", index.id, rtstream.id)
+        return index
+
     def of(self, rtstream_id: str) -> list[LiveIndex]:
         return [i for i in self._indexes.values() if i.rtstream.id == rtstream_id]
 
@@ -128,14 +172,17 @@ class LiveIndexes:
             index.running = True
 
     async def stop(self, index: LiveIndex) -> None:
-        if index.running:
-            await self.live.detach(index.rtstream.id, index.id)  # tells the listener None: it flushes
+        if index.running:  # tells the listener None: it flushes
+            await (self.screens if index.screen else self.live).detach(index.rtstream.id, index.id)
 
     async def _attach(self, index: LiveIndex) -> None:
         async def listener(final: dict[str, Any] | None) -> None:
             if final is None:
                 index.running = False
-            records = index.segmenter.flush() if final is None else index.segmenter.push(final)
+            if isinstance(index.segmenter, ScreenConfig):
+                records = [] if final is None else [final]
+            else:
+                records = index.segmenter.flush() if final is None else index.segmenter.push(final)
             for record in records:
                 try:
                     await self._recorded(index, record)
@@ -143,7 +190,7 @@ class LiveIndexes:
                     log.exception("live index %s could not take a record", index.id)
 
         try:
-            await self.live.attach(index.rtstream, index.id, listener)
+            await (self.screens if index.screen else self.live).attach(index.rtstream, index.id, listener)
         except Conflict:
             raise Conflict(f"{index.rtstream.name} is not streaming; live indexes run while the session is live") \
                 from None
@@ -154,15 +201,18 @@ class LiveIndexes:
 
     # -- records and alerts -----------------------------------------------------------------------------
     async def _recorded(self, index: LiveIndex, record: dict[str, Any]) -> None:
-        before = index.records[-1]["text"][-CONTEXT:] if index.records else ""
+        # A transcript's phrase may start in the record before; a screen's text is read whole.
+        before = index.records[-1]["text"][-CONTEXT:] if index.records and not index.screen else ""
         index.records.append({**record, "description": record["text"]})
         rts = index.rtstream
         await self.hub.send(index.ws_connection_id, {
-            "channel": "audio_index", "rtstream_id": rts.id, "rtstream_name": rts.name,
-            "rtstream_index_id": index.id,
+            "channel": "scene_index" if index.screen else "audio_index", "rtstream_id": rts.id,
+            "rtstream_name": rts.name, "rtstream_index_id": index.id,
             "data": {"text": record["text"], "start": round(record["start"] * 1000),
-                     "end": round(record["end"] * 1000)}})
-        alerts = [a for a in index.alerts.values() if a.enabled]
+                     "end": round(record["end"] * 1000),
+                     **({"description": record["text"], "scene": record.get("scene", 0)} if index.screen else {})}})
+        scene = record.get("scene") if index.screen else None
+        alerts = [a for a in index.alerts.values() if a.enabled and (scene is None or a.fired_scene != scene)]
         if not alerts:
             return
 
@@ -177,13 +227,15 @@ class LiveIndexes:
             return [(a, hit) for a in alerts if (hit := a.matcher.match(record["text"], before, embed))]
 
         for alert, hit in await self.runtime.run_in(self.rt_events.pool, match):
+            alert.fired_scene = scene
             await self._fire(index, alert, hit, record)
 
     async def _fire(self, index: LiveIndex, alert: Alert, hit: Any, record: dict[str, Any]) -> None:
         rts = index.rtstream
         payload = {
             "event_id": alert.event.id, "label": alert.event.label, "confidence": hit.confidence,
-            "explanation": f"{rts.name}: \"{hit.matched}\"", "timestamp": iso(time.time()),
+            "explanation": f"{rts.name}{' (on screen)' if index.screen else ''}: \"{hit.matched}\"",
+            "timestamp": iso(time.time()),
             "start_time": record["start"], "end_time": record["end"],
             # A stored channel's moment: links signed now that open its exact clip once the
             # session is exported (/moment/…; "not yet" until then). An ephemeral one has none.

@@ -89,10 +89,16 @@ class ServerCollector(Collector):
         shed = CounterMetricFamily("reeldb_live_speech_shed_seconds",
                                    "Seconds of a channel's speech its live transcripts (and the live indexes on "
                                    "them) dropped to keep up under load, stored or ephemeral", labels=labels)
+        shed_frames = CounterMetricFamily("reeldb_live_screen_shed_frames",
+                                          "Settled pictures of a display its live screen-text reader skipped "
+                                          "(a newer one was read instead) to keep up under load, stored or ephemeral",
+                                          labels=labels)
         for session_id, channels in sorted(self.live.items()):
             for ch in channels:
                 if ch["kind"] == "audio":
                     shed.add_metric([session_id, ch["channel_id"]], float(ch.get("shed_seconds") or 0.0))
+                else:
+                    shed_frames.add_metric([session_id, ch["channel_id"]], float(ch.get("shed_frames") or 0))
                 if not ch["store"]:
                     continue  # ephemeral channels are never written: nothing else to count
                 key = [session_id, ch["channel_id"]]
@@ -106,6 +112,7 @@ class ServerCollector(Collector):
         yield from families.values()
         yield bitrate
         yield shed
+        yield shed_frames
 
     def _workers(self) -> Iterator[Metric]:
         labels = ["worker"]

@@ -27,6 +27,7 @@ from reeldb.index.search import SearchIndex
 from reeldb.index.segments import Segment
 
 from .database import Conn, Database, loads, row, rows
+from .exports import SeedWrite
 from .errors import BadRequest, JobFailed, NotFound
 from .ids import new_id
 from .jobs import Compute, JobContext, JobKind, JobQueue
@@ -41,6 +42,8 @@ log = logging.getLogger("reeldb.index")
 #: What a record of a screen-text index says it is (README, docs/screen-text.md).
 SOURCE_NOTE = "descriptions are the text read on screen (OCR); no vision model runs"
 NO_SCENE_INDEX = "This video has no scene index: call index_scenes() first"
+#: The source of a scene index made from a display's live screen text at export (``Scenes.seed``).
+LIVE_SOURCE = "live_screen_text"
 JPEG_QUALITY = 85
 
 
@@ -135,8 +138,15 @@ def _index_commit(ctx: JobContext, result: dict[str, Any]) -> dict[str, Any]:
     meta = {"name": p.get("name"), "extraction_type": p.get("extraction_type"), "config": p.get("config"),
             "source": "given" if p.get("scenes") is not None else "screen_text", "prompt": p.get("prompt"),
             "model_name": p.get("model_name"), "langs": "+".join(p.get("langs") or [])}
-    ctx.write(lambda conn: scene_store.save_index(conn, result["index_id"], result["asset_id"], meta, records, vecs,
-                                                  embed_model=result["model"]))
+    def write(conn: Conn) -> None:
+        scene_store.save_index(conn, result["index_id"], result["asset_id"], meta, records, vecs,
+                               embed_model=result["model"])
+        if p.get("auto"):  # the recording read whole replaces what was read live (Scenes.seed)
+            for made in scene_store.list_indexes(conn, result["asset_id"]):
+                if made["source"] == LIVE_SOURCE:
+                    scene_store.delete_index(conn, made["index_id"])
+
+    ctx.write(write)
     log.info("%s: scene index %s made, %d scenes", result["asset_id"], result["index_id"], len(records))
     return {"scene_index_id": result["index_id"], "asset_id": result["asset_id"], "scenes": len(records)}
 
@@ -168,6 +178,27 @@ class Scenes:
         self.index = SearchIndex(embed_model=settings.embed_model, tables=scene_store.TABLES)
         jobs.register(JobKind(EXTRACT, commit=_extract_commit))
         jobs.register(JobKind(SCENE_INDEX, commit=_index_commit))
+        self._seeding = runtime.pool("seed-index", 1)
+
+    async def seed(self, read: list[Segment]) -> SeedWrite | None:
+        """A screen-text index of what a display's live reader read (server/live_seed.py), embedded
+        now and written by the caller in the transaction that makes the video ``exported``, after
+        the automatic index job is queued: searchable from that moment; the job, reading the
+        recording whole, replaces it when it commits."""
+        if not read:
+            return None
+        vecs = await self.runtime.run_in(self._seeding, lambda: screen_text.embed_scenes(
+            [r.text for r in read], self.settings.embed_model))
+        meta = {"name": "screen text (live)", "extraction_type": "shot_based", "config": {}, "source": LIVE_SOURCE,
+                "langs": "+".join(ocr.parse_langs(self.settings.ocr_langs))}
+
+        def write(conn: Conn, video_id: str) -> None:
+            if not any(m["source"] != LIVE_SOURCE for m in scene_store.list_indexes(conn, video_id)):
+                scene_store.save_index(conn, new_id("scene_index"), video_id, meta, read, vecs,
+                                       embed_model=embed.model_name(self.settings.embed_model))
+                log.info("%s: screen text indexed from its live reader: %d scenes", video_id, len(read))
+
+        return write
 
     # -- scene collections ------------------------------------------------------------------------
     async def extract(self, media_id: str, extraction_type: str | None, config: dict[str, Any] | None) -> str:
@@ -397,7 +428,7 @@ def _index_view(r: dict[str, Any]) -> dict[str, Any]:
     return {"scene_index_id": r["index_id"], "name": r["name"], "status": "done", "source": r["source"],
             "extraction_type": r["extraction_type"], "extraction_config": r["config"], "prompt": r["prompt"],
             "model_name": r["model_name"], "ocr_langs": r["langs"], "scene_count": r["record_count"],
-            "note": SOURCE_NOTE if r["source"] == "screen_text" else "descriptions as given"}
+            "note": SOURCE_NOTE if r["source"] in ("screen_text", LIVE_SOURCE) else "descriptions as given"}
 
 
 def _thumbnail(path: Path, t: float, width: int = 240) -> bytes:

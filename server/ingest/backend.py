@@ -12,7 +12,7 @@ and the writers live. Two stand behind it:
   processes, least-loaded first.
 
 A handle answers the same questions either way (the offer, pauses, when media was last fresh,
-channel counters, a live transcript of one channel, close), so the watchdog and the metrics
+channel counters, a live transcript or screen reader of one channel, close), so the watchdog and the metrics
 neither know nor care where the session runs.
 """
 
@@ -32,6 +32,7 @@ from reeldb.capture.ice import parse_ice_servers
 from reeldb.capture.ingest import IngestSession
 from reeldb.capture.manifest import SessionManifest
 from reeldb.index.live import Emit, LiveTranscriber
+from reeldb.index.live_screen import LiveScreenReader
 
 from ..settings import Settings
 
@@ -43,6 +44,8 @@ OnState = Callable[[str], None]
 OnLost = Callable[[], None]
 #: Builds a live transcriber around an emit function (the host owns the model and the threads).
 MakeTranscriber = Callable[[Emit], LiveTranscriber]
+#: Builds a live screen-text reader around an emit function (the host owns the OCR threads).
+MakeScreenReader = Callable[[Emit], LiveScreenReader]
 
 #: Header that carries the worker secret, both ways between the control node and ingest workers.
 WORKER_TOKEN_HEADER = "x-reeldb-worker-token"
@@ -89,6 +92,10 @@ class IngestHandle(Protocol):
 
     async def transcribe(self, channel_id: str, emit: Emit, make: MakeTranscriber) -> RunningTranscript:
         """Start a live transcript of ``channel_id``; its results reach ``emit`` on this loop."""
+        ...
+
+    async def read_screen(self, channel_id: str, emit: Emit, make: MakeScreenReader) -> RunningTranscript:
+        """Start reading the screen text of display ``channel_id``; its records reach ``emit``."""
         ...
 
     async def close(self) -> None:
@@ -147,9 +154,9 @@ def new_ingest(settings: Settings, folder: Path, session_id: str, channels: list
 
 
 class LocalTranscript:
-    """A transcriber attached to an in-process ingest's decoded audio."""
+    """A transcriber (or screen reader) attached to an in-process ingest's decoded media."""
 
-    def __init__(self, transcriber: LiveTranscriber, detach: Callable[[], None]) -> None:
+    def __init__(self, transcriber: LiveTranscriber | LiveScreenReader, detach: Callable[[], None]) -> None:
         self.transcriber = transcriber
         self._detach = detach
 
@@ -188,6 +195,10 @@ class LocalHandle:
     async def transcribe(self, channel_id: str, emit: Emit, make: MakeTranscriber) -> RunningTranscript:
         transcriber = make(emit)
         return LocalTranscript(transcriber, self.ingest.live.attach(channel_id, transcriber))
+
+    async def read_screen(self, channel_id: str, emit: Emit, make: MakeScreenReader) -> RunningTranscript:
+        reader = make(emit)
+        return LocalTranscript(reader, self.ingest.live.attach(channel_id, reader))
 
     async def close(self) -> None:
         await self.ingest.close()

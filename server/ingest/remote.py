@@ -35,7 +35,7 @@ import httpx
 from reeldb.index.live import Emit
 
 from ..errors import ApiError
-from .backend import (WORKER_TOKEN_HEADER, Callbacks, IngestHandle, MakeTranscriber, RunningTranscript,
+from .backend import (WORKER_TOKEN_HEADER, Callbacks, IngestHandle, MakeScreenReader, MakeTranscriber, RunningTranscript,
                              WorkerStatus)
 from ..runtime import Runtime
 from ..settings import Settings
@@ -79,20 +79,23 @@ class Worker:
 
 
 class RemoteTranscript:
-    def __init__(self, handle: "RemoteHandle", channel_id: str) -> None:
+    """A live transcript (``what``: ``transcripts``) or screen reader (``screens``) on the worker."""
+
+    def __init__(self, handle: "RemoteHandle", what: str, channel_id: str) -> None:
         self.handle = handle
+        self.what = what
         self.channel_id = channel_id
 
     async def stop(self) -> None:
         """The worker flushes the transcriber and sends every result before it answers."""
         try:
             if not self.handle.lost:
-                await self.handle.call("post", f"transcripts/{self.channel_id}/stop", {}, timeout=120.0)
+                await self.handle.call("post", f"{self.what}/{self.channel_id}/stop", {}, timeout=120.0)
         except (WorkerUnavailable, WorkerRefused) as exc:
-            log.warning("session %s: stopping the live transcript of %s on %s: %s", self.handle.session_id,
+            log.warning("session %s: stopping the live %s of %s on %s: %s", self.handle.session_id, self.what,
                         self.channel_id, self.handle.worker.worker_id, exc)
         finally:
-            self.handle.emits.pop(self.channel_id, None)
+            self.handle.emits.pop((self.what, self.channel_id), None)
 
 
 class RemoteHandle:
@@ -107,7 +110,7 @@ class RemoteHandle:
         self.callbacks = callbacks
         self.lost = False
         self.closed = False
-        self.emits: dict[str, Emit] = {}
+        self.emits: dict[tuple[str, str], Emit] = {}  # (transcripts|screens, channel id) → emit
         self._fresh: float | None = None
         self._stats: list[dict[str, Any]] = []
 
@@ -138,13 +141,19 @@ class RemoteHandle:
         return [dict(c) for c in self._stats]
 
     async def transcribe(self, channel_id: str, emit: Emit, make: MakeTranscriber) -> RunningTranscript:
-        self.emits[channel_id] = emit  # before the call: the first results may come before its answer
+        return await self._live("transcripts", channel_id, emit)
+
+    async def read_screen(self, channel_id: str, emit: Emit, make: MakeScreenReader) -> RunningTranscript:
+        return await self._live("screens", channel_id, emit)
+
+    async def _live(self, what: str, channel_id: str, emit: Emit) -> RunningTranscript:
+        self.emits[what, channel_id] = emit  # before the call: the first results may come before its answer
         try:
-            await self.call("post", f"transcripts/{channel_id}/start", {})
+            await self.call("post", f"{what}/{channel_id}/start", {})
         except BaseException:
-            self.emits.pop(channel_id, None)
+            self.emits.pop((what, channel_id), None)
             raise
-        return RemoteTranscript(self, channel_id)
+        return RemoteTranscript(self, what, channel_id)
 
     async def close(self) -> None:
         """The worker finalizes every file before it answers; a dead worker flushed what it could."""
@@ -296,7 +305,8 @@ class RemoteIngest:
         elif isinstance(event, wire.StateChanged):
             handle.callbacks.on_state(event.state)
         else:
-            emit = handle.emits.get(event.channel_id)
+            emit = handle.emits.get(("screens" if isinstance(event, wire.ScreenItem) else "transcripts",
+                                     event.channel_id))
             if emit is not None:
                 result = emit(event.channel_id, event.item)
                 if result is not None:

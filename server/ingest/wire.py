@@ -2,7 +2,7 @@
 module both ends import.
 
 Control node → worker: :class:`Offer` and :class:`Pause` bodies on the worker's internal API (stop
-and the transcript calls carry no body). Worker → control node: :class:`Heartbeat` every second
+and the live transcript and screen reader calls carry no body). Worker → control node: :class:`Heartbeat` every second
 (which registers the worker, and which the control node answers with :class:`Owned`) and
 :class:`Events` batches of :data:`Event`. Each is validated on arrival by litestar (a body that is not
 one is a 400 naming the field, never a ``KeyError`` in a handler).
@@ -22,7 +22,7 @@ import msgspec
 from ..codec import plain
 
 #: Bumped whenever a message's fields change meaning.
-VERSION = 2
+VERSION = 3
 #: The error code of a refusal for another version.
 WRONG_VERSION = "WRONG_VERSION"
 
@@ -91,7 +91,19 @@ class TranscriptItem(msgspec.Struct, frozen=True, tag_field="kind", tag="transcr
     item: dict[str, Any]
 
 
-Event = Union[MediaArrived, StateChanged, TranscriptItem]
+class ScreenItem(msgspec.Struct, frozen=True, tag_field="kind", tag="screen"):
+    """A live screen-text record (``index/live_screen.py``) of a display channel."""
+
+    session_id: str
+    channel_id: str
+    item: dict[str, Any]
+
+
+Event = Union[MediaArrived, StateChanged, TranscriptItem, ScreenItem]
+
+#: The worker's live readers by the path segment that starts and stops them, and the event their
+#: results travel in.
+LIVE_KINDS = {"transcripts": TranscriptItem, "screens": ScreenItem}
 
 
 class Events(msgspec.Struct, frozen=True):

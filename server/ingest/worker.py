@@ -9,11 +9,11 @@ What a worker does, and nothing else:
 - answers offers with an :class:`~reeldb.capture.ingest.IngestSession` per session, writing stored
   channels into ``<media root>/sessions/<cap-id>/`` exactly as the control node would (ephemeral
   channels never touch disk, here either);
-- pause/resume, stop (answers once every file is finalized), and live transcripts of a channel
-  (the transcriber runs here, next to the decoded audio; only its results travel);
+- pause/resume, stop (answers once every file is finalized), and live transcripts and screen
+  readers of a channel (they run here, next to the decoded media; only their results travel);
 - reports to the control node: a heartbeat every second (its sessions, CPU, bitrate written, and
   per session how long ago media was fresh and the channel counters) and events as they happen
-  (a channel's first frame, connection state, transcript results), in order, retried until the
+  (a channel's first frame, connection state, transcript results, screen-text records), in order, retried until the
   control node takes them.
 
 It is stateless beyond the sessions it is receiving: no database, no metadata. Its internal API
@@ -35,7 +35,9 @@ import httpx
 from litestar import Litestar, Request, get, post
 
 from reeldb.capture.ingest import IngestSession, UnknownChannelError
+from reeldb.index import ocr
 from reeldb.index.live import LiveTranscriber
+from reeldb.index.live_screen import LiveScreenReader
 
 from ..errors import BadRequest, Conflict, NotFound, Unauthorized, handle_exception
 from ..ids import is_id
@@ -59,7 +61,8 @@ ORPHAN_AFTER = 3.0
 class Hosted:
     ingest: IngestSession
     created: float = field(default_factory=time.monotonic)
-    transcripts: dict[str, LocalTranscript] = field(default_factory=dict)
+    #: Live transcripts and screen readers by (``transcripts`` | ``screens``, channel id).
+    live: dict[tuple[str, str], LocalTranscript] = field(default_factory=dict)
 
 
 class IngestWorker:
@@ -74,6 +77,7 @@ class IngestWorker:
         self.runtime = Runtime()
         self.sessions: dict[str, Hosted] = {}
         self._decoders = self.runtime.pool("live-whisper", 2)
+        self._readers = self.runtime.pool("live-ocr", 1)
         self._cpu = CpuMeter()
         self._sizes: dict[str, int] = {}
         self._outbox: list[wire.Event] = []
@@ -131,7 +135,8 @@ class IngestWorker:
         (ingest.pause if paused else ingest.resume)(channel_ids)
 
     async def stop(self, session_id: str) -> None:
-        """Live transcripts flush and send their last words, then every file is finalized."""
+        """Live transcripts and screen readers flush and send their last results, then every file
+        is finalized."""
         task = self._stopping.get(session_id)
         if task is None:
             if session_id not in self.sessions:
@@ -142,36 +147,45 @@ class IngestWorker:
     async def _stop(self, session_id: str) -> None:
         try:
             hosted = self.sessions[session_id]
-            for channel_id in list(hosted.transcripts):
-                await self.stop_transcript(session_id, channel_id)
+            for what, channel_id in list(hosted.live):
+                await self.stop_live(session_id, what, channel_id)
             await hosted.ingest.close()
             self.sessions.pop(session_id, None)
             log.debug("session %s: stopped (%d sessions)", session_id, len(self.sessions))
         finally:
             self._stopping.pop(session_id, None)
 
-    async def start_transcript(self, session_id: str, channel_id: str) -> None:
+    async def start_live(self, session_id: str, what: str, channel_id: str) -> None:
+        """Start a live transcript (``what``: ``transcripts``) or screen reader (``screens``) of a
+        channel; its results travel to the control node as events."""
         hosted = self.hosted(session_id)
         if channel_id not in hosted.ingest.channel_ids:
             raise UnknownChannelError(f"unknown channel {channel_id!r}")
-        if channel_id in hosted.transcripts:
+        if (what, channel_id) in hosted.live:
             return
+        message = wire.LIVE_KINDS[what]
 
         async def emit(channel: str, item: dict[str, Any]) -> None:
-            self._queue_now(wire.TranscriptItem(session_id, channel, wire.to_builtins(item)))
+            self._queue_now(message(session_id, channel, wire.to_builtins(item)))
 
-        transcriber = LiveTranscriber(emit, model_spec=self.settings.whisper_model, executor=self._decoders)
-        hosted.transcripts[channel_id] = LocalTranscript(transcriber, hosted.ingest.live.attach(channel_id, transcriber))
+        consumer: LiveTranscriber | LiveScreenReader
+        if what == "screens":
+            consumer = LiveScreenReader(emit, langs=ocr.parse_langs(self.settings.ocr_langs),
+                                        data=[self.settings.ocr_data] if self.settings.ocr_data else [],
+                                        executor=self._readers)
+        else:
+            consumer = LiveTranscriber(emit, model_spec=self.settings.whisper_model, executor=self._decoders)
+        hosted.live[what, channel_id] = LocalTranscript(consumer, hosted.ingest.live.attach(channel_id, consumer))
 
-    async def stop_transcript(self, session_id: str, channel_id: str) -> None:
+    async def stop_live(self, session_id: str, what: str, channel_id: str) -> None:
         """Answers once the last results have reached the control node."""
         hosted = self.sessions.get(session_id)
-        transcript = hosted.transcripts.pop(channel_id, None) if hosted else None
-        if transcript is not None:
-            await transcript.stop()
+        running = hosted.live.pop((what, channel_id), None) if hosted else None
+        if running is not None:
+            await running.stop()
         if not await self.delivered(self._queued, timeout=2.0 if self._closing else 60.0):
-            log.warning("session %s: the last transcript results of %s did not reach the control node",
-                        session_id, channel_id)
+            log.warning("session %s: the last live %s results of %s did not reach the control node",
+                        session_id, what, channel_id)
 
     # -- reports ---------------------------------------------------------------------------------
     async def _queue(self, event: wire.Event) -> None:
@@ -311,14 +325,18 @@ def create_worker_app(worker: IngestWorker) -> Litestar:
         await worker.stop(session_id)
         return {"success": True, "data": {}}
 
-    @post("/sessions/{session_id:str}/transcripts/{channel_id:str}/start", status_code=200)
-    async def start_transcript(session_id: str, channel_id: str) -> dict[str, Any]:
-        await worker.start_transcript(session_id, channel_id)
+    @post("/sessions/{session_id:str}/{what:str}/{channel_id:str}/start", status_code=200)
+    async def start_live(session_id: str, what: str, channel_id: str) -> dict[str, Any]:
+        if what not in wire.LIVE_KINDS:
+            raise NotFound(f"no live {what} on an ingest worker")
+        await worker.start_live(session_id, what, channel_id)
         return {"success": True, "data": {}}
 
-    @post("/sessions/{session_id:str}/transcripts/{channel_id:str}/stop", status_code=200)
-    async def stop_transcript(session_id: str, channel_id: str) -> dict[str, Any]:
-        await worker.stop_transcript(session_id, channel_id)
+    @post("/sessions/{session_id:str}/{what:str}/{channel_id:str}/stop", status_code=200)
+    async def stop_live(session_id: str, what: str, channel_id: str) -> dict[str, Any]:
+        if what not in wire.LIVE_KINDS:
+            raise NotFound(f"no live {what} on an ingest worker")
+        await worker.stop_live(session_id, what, channel_id)
         return {"success": True, "data": {}}
 
     @contextlib.asynccontextmanager
@@ -329,7 +347,7 @@ def create_worker_app(worker: IngestWorker) -> Litestar:
         finally:
             await worker.close()
 
-    return Litestar(route_handlers=[health, stats, offer, pause, stop, start_transcript, stop_transcript],
+    return Litestar(route_handlers=[health, stats, offer, pause, stop, start_live, stop_live],
                     before_request=check_token, exception_handlers={Exception: handle_exception},
                     lifespan=[lifespan], openapi_config=None, debug=False,
                     logging_config=None)  # the process's logging is server/logs.py's

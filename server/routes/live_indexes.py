@@ -1,8 +1,9 @@
 """Live rtstream indexes, events and alerts (VideoDB's ``RTStreamSceneIndex``, ``create_event``).
 
 ``POST …/index/scene`` is four SDK methods told apart by the body (``routes/unavailable.py``
-``scene_index_feature``): a transcript segmented without a prompt (``index_spoken_words``) is made
-here; the others stay the 501 that names what they need.
+``scene_index_feature``): a transcript segmented without a prompt (``index_spoken_words``) and a
+shot or time extraction of a display (``index_scenes``, ``index_visuals``: its screen text) are
+made here; a prompt over transcript segments (``index_audio``) stays the 501 that names what it needs.
 """
 
 from __future__ import annotations
@@ -10,16 +11,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
+from reeldb.index import scenes
 from litestar import get, patch, post
 from litestar.params import Parameter
 
 from ..auth import Principal
 from ..errors import BadRequest, Unavailable
-from ..live_indexes import LiveIndexes
+from ..live_indexes import LiveIndexes, ScreenConfig
 from ..rt_events import RtEvents
 from ..sessions import Sessions
 from .capture import check_callback
-from .unavailable import LIVE_SPOKEN, scene_index_feature, unavailable_message
+from .unavailable import LIVE_SCENES, LIVE_SPOKEN, scene_index_feature, unavailable_message
 
 
 class SceneIndexBody(msgspec.Struct):
@@ -57,11 +59,19 @@ R = "/rtstream/{rtstream_id:str}"
 @post(f"{R}/index/scene", status_code=200)  # index_audio / index_scenes / index_visuals: 501, documented
 async def create_index(rtstream_id: str, data: SceneIndexBody, sessions: Sessions, indexes: LiveIndexes,
                        key: Principal) -> dict[str, Any]:
-    """``index_spoken_words(segmenter, length)``: a live index of the transcript (in memory). The
-    other three SDK methods that post here answer 501 (declared in the document), once the
-    rtstream is known to exist (404 first)."""
+    """``index_spoken_words(segmenter, length)``: a live index of the transcript; ``index_scenes`` /
+    ``index_visuals`` of a display: a live index of its screen text (both in memory). ``index_audio``
+    answers 501 (declared in the document), once the rtstream is known to exist (404 first)."""
     stream = await sessions.rtstream(rtstream_id)
     feature = scene_index_feature(msgspec.to_builtins(data))
+    if feature is LIVE_SCENES:
+        try:
+            scenes.config_from(data.extraction_type, data.extraction_config)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        config = ScreenConfig(scenes.extraction_name(data.extraction_type), data.extraction_config or {}, data.prompt)
+        screen = await indexes.create_screen(stream, config, data.name, data.ws_connection_id)
+        return {"success": True, "data": screen.view()}
     if feature is not LIVE_SPOKEN:
         raise Unavailable(unavailable_message(feature))
     config = data.extraction_config or {}

@@ -125,9 +125,9 @@ async def transcription_status(rtstream_id: str, sessions: Sessions, live: LiveT
 @post("/rtstream/{rtstream_id:str}/search", status_code=200)
 async def search_rtstream(rtstream_id: str, data: RtSearchBody, sessions: Sessions, live: LiveTranscripts,
                           indexes: LiveIndexes, key: Principal) -> dict[str, Any]:
-    """Search what was said on this stream by meaning: its live transcript, or with ``index_id``
-    the records of that live index; times are unix seconds."""
-    await sessions.rtstream(rtstream_id)
+    """Search what was said on this stream by meaning: its live transcript (a display's: its live
+    screen-text records), or with ``index_id`` the records of that live index; times are unix seconds."""
+    stream = await sessions.rtstream(rtstream_id)
     threshold = data.score_threshold if data.score_threshold is not None else 0.2
     if data.scene_index_id:
         index = indexes.get(rtstream_id, data.scene_index_id)
@@ -135,6 +135,10 @@ async def search_rtstream(rtstream_id: str, data: RtSearchBody, sessions: Sessio
                                 threshold)
         results = [{"start": r["start"], "end": r["end"], "text": r["text"], "score": r["score"],
                     "scene_index_id": index.id, "scene_index_name": index.name, "metadata": {}} for r in found]
+    elif "audio" not in stream.media_types:  # a display: what its screen-text indexes read
+        screens = [i for i in indexes.of(rtstream_id) if i.screen]
+        results = await live.rank(indexes.records(screens[0], None, None) if screens else [], data.query or "",
+                                  data.result_threshold or 5, threshold)
     else:
         results = await live.search(rtstream_id, data.query or "", data.result_threshold or 5, threshold)
     return {"success": True, "data": {"results": results}}

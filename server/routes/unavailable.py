@@ -49,11 +49,12 @@ LLM = Feature("asking questions of media", "answers and translations come from a
               plural=False)
 TYPED = Feature("typed indexes", ("semantic_search, query and aggregate run over typed indexes (video.index()), which "
                                   "ReelDB does not have yet; search() covers spoken words"))
-LIVE_SCENES = Feature("live scene indexes", (
-    "ReelDB reads screen text of recorded videos after their export (index_scenes() on the exported video), not of "
-    "rtstreams as they stream (live rtstream indexes are of spoken words: index_spoken_words())"))
-#: Not a 501: what ``POST …/index/scene`` makes (routes/live_indexes.py); named here to tell the bodies apart.
+#: Not 501s: what ``POST …/index/scene`` makes (routes/live_indexes.py); named here to tell the bodies apart.
+LIVE_SCENES = Feature("live screen-text indexes", "made by routes/live_indexes.py")
 LIVE_SPOKEN = Feature("live spoken-word indexes", "made by routes/live_indexes.py")
+RT_SEARCH = Feature("searching a collection's rtstreams", (
+    "search one rtstream as it streams (rts.search()), or the collection's exported recordings (coll.search())"),
+    plural=False)
 AUDIO_PROMPT = Feature("audio indexes", (
     "an audio index describes each transcript segment as its prompt asks, which needs a language model; ReelDB "
     "bundles none (index_spoken_words() indexes the transcript itself)"))
@@ -129,8 +130,9 @@ TABLE: list[Unoffered] = [
            f"POST {C}/generate/text", f"POST {C}/generate/video/dub"),
     *_rows(RTSP, "POST /rtstream"),
     # POST {R}/index/scene and the index, record and alert paths under {R}/index/ are routes/live_indexes.py
-    # (live spoken-word indexes); its POST answers this table's features for the bodies it does not make.
-    *_rows(LIVE_SCENES, "POST /rtstream/collection/{collection_id:str}/search"),
+    # (live spoken-word and screen-text indexes); its POST answers this table's features for the bodies it does
+    # not make.
+    *_rows(RT_SEARCH, "POST /rtstream/collection/{collection_id:str}/search"),
     *_rows(ALERTS, f"POST {R}/indexes/{{index_id:str}}/alert", f"GET {R}/indexes/{{index_id:str}}/alert",
            f"PATCH {R}/indexes/{{index_id:str}}/alert/{{alert_id:str}}/status"),
     *_rows(UNDERSTAND, f"POST {V}/understand", f"GET {V}/understand", f"GET {V}/understand/{{understanding_id:str}}",

@@ -18,6 +18,8 @@ from support.media import make_video
 from support.job_cluster import RedisServer, wait_for_workers
 from support.server_process import ServerProcess, free_port, wait_until
 
+from reeldb.server.ingest import wire as ingest_wire
+
 pytestmark = pytest.mark.slow
 
 TOKEN = "wire-version-test-secret"
@@ -51,7 +53,7 @@ def test_an_ingest_worker_of_another_version_is_refused_once_on_each_end(server_
                                    str(control.data_dir), "--host", "127.0.0.1", "--port", str(free_port())],
                         {**os.environ, "REELDB_WORKER_TOKEN": TOKEN}, log_path)
     try:
-        refusal = "ingest wire version mismatch: the worker speaks 1, the control node 2"
+        refusal = f"ingest wire version mismatch: the worker speaks 1, the control node {ingest_wire.VERSION}"
         wait_until(lambda: refusal in control.log() and refusal in log_path.read_text(errors="replace"), 120,
                    "both ends to log the refusal")
         time.sleep(4)  # several more heartbeats, each refused again

@@ -84,14 +84,13 @@ def test_the_rows_are_not_in_the_openapi_document_and_only_two_share_a_path_with
 
 
 def test_scene_index_calls_name_their_own_missing_piece(server):
-    """One path, four SDK methods: each 501 names what that method lacks (a live spoken-word index is
-    not a vision-model feature, and is implemented)."""
+    """One path, four SDK methods: each 501 names what that method lacks (live spoken-word and
+    screen-text indexes are implemented)."""
     key = {"x-access-token": server.api_key}
     cases = [("/rtstream/rts-1/index/scene", {"extraction_type": "transcript", "prompt": "summarise"},
               "Audio indexes are not available in ReelDB: an audio index describes"),
              ("/video/m-1/index/scene", {"extraction_type": "transcript", "extraction_config": None},
-              "Audio indexes are not available"),
-             ("/rtstream/rts-1/index/scene", {"extraction_type": "time"}, "Live scene indexes are not available")]
+              "Audio indexes are not available")]
     for path, body, message in cases:
         answer = requests.post(server.url + path, headers=key, json=body)
         if path.startswith("/rtstream/"):  # an unknown rtstream is a 404 first, as on every rtstream route
@@ -100,11 +99,13 @@ def test_scene_index_calls_name_their_own_missing_piece(server):
         assert answer.status_code == 501 and answer.json()["message"].startswith(message), (path, body, answer.text)
     garbage = requests.post(server.url + "/video/m-1/index/scene", headers=key, data=b"\xff{", timeout=10)
     assert garbage.status_code in (400, 501) and garbage.json()["success"] is False
-    assert scene_index_feature(["not", "a", "dict"]).name == "live scene indexes"
-    # a live spoken-word index (a transcript segmented, no prompt) is implemented: the unknown rtstream's 404
-    spoken = requests.post(server.url + "/rtstream/rts-1/index/scene", headers=key, json={
-        "extraction_type": "transcript", "extraction_config": {"segmenter": "word", "segmentation_value": 10}})
-    assert spoken.status_code == 404 and spoken.json()["error_code"] != "NOT_AVAILABLE"
+    assert scene_index_feature(["not", "a", "dict"]).name == "live screen-text indexes"
+    # live spoken-word (a transcript segmented, no prompt) and screen-text (a shot or time extraction)
+    # indexes are implemented: the unknown rtstream's 404
+    for body in ({"extraction_type": "transcript", "extraction_config": {"segmenter": "word", "segmentation_value": 10}},
+                 {"extraction_type": "time_based", "extraction_config": {"time": 2, "frame_count": 5}}):
+        live = requests.post(server.url + "/rtstream/rts-1/index/scene", headers=key, json=body)
+        assert live.status_code == 404 and live.json()["error_code"] != "NOT_AVAILABLE"
     # a video's screen-text index is implemented: its route answers (here, the video's 404)
     shot = requests.post(server.url + "/video/m-1/index/scene", headers=key, json={"extraction_type": "shot"})
     assert shot.status_code == 404 and shot.json()["error_code"] != "NOT_AVAILABLE"

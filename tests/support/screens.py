@@ -104,15 +104,17 @@ def page(size: tuple[int, int], title: str, paragraphs: Sequence[str], px: int =
 
 
 def record(path: Path, shows: Sequence[tuple[float, Screen]], size: tuple[int, int], fps: int = 10,
-           bit_rate: int = 400_000, gop_seconds: float = 5.0) -> list[float]:
+           bit_rate: int = 400_000, gop_seconds: float = 5.0, relayable: bool = False) -> list[float]:
     """Encode the screens one after another (H.264, ``bit_rate`` b/s, no B-frames); the starts of
-    every screen after the first (the true cuts), in seconds."""
+    every screen after the first (the true cuts), in seconds. ``relayable``: constrained baseline
+    (what WebRTC negotiates), so the recorder relays a ``.ts`` of it as a display as is."""
     out = av.open(str(path), "w")
     stream = out.add_stream("libx264", rate=fps)
     stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
     stream.bit_rate = bit_rate
     stream.codec_context.time_base = Fraction(1, fps)
-    stream.codec_context.options = {"preset": "veryfast", "bf": "0", "g": str(int(gop_seconds * fps))}
+    stream.codec_context.options = {"preset": "veryfast", "bf": "0", "g": str(int(gop_seconds * fps)),
+                                    **({"profile": "baseline", "tune": "zerolatency"} if relayable else {})}
     cuts, n = [], 0
     for seconds, screen in shows:
         if n:

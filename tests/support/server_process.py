@@ -6,6 +6,8 @@ own data dir, so tests see what a user sees, including restarts and SIGKILLs.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -154,6 +156,19 @@ def process_family(pid: int) -> list[int]:
             except OSError:
                 pass
     return found
+
+
+def webhook_secret(server) -> str:
+    """The install's webhook signing secret, as ``reeldb keys list --show-secrets`` prints it."""
+    out = subprocess.run([REELDB, "keys", "list", "--show-secrets", "--data-dir", str(server.data_dir)],
+                         capture_output=True, text=True, check=True).stdout
+    return out.split("webhook_secret=")[1].split()[0]
+
+
+def signed_by(secret: bytes, body: bytes, headers) -> bool:
+    """Whether a webhook's ``X-VideoDB-Signature`` (``t=…,v1=…``) is HMAC-SHA256 of ``t.body``."""
+    parts = dict(item.split("=", 1) for item in headers["X-VideoDB-Signature"].split(","))
+    return parts["v1"] == hmac.new(secret, parts["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 class WebhookReceiver:
