@@ -7,8 +7,9 @@ and this one. What we rely on, and why:
   the ``TimestampMapper`` rebases its timestamp, ``_handle_rtp_packet`` calls
   ``__decoder_queue.put((codec, JitterFrame))`` on the event-loop thread. We swap in a queue
   whose ``put()`` hands the encoded frame to our callback and forwards it to the decoder thread
-  only while a live consumer wants decoded frames. Stock aiortc decodes every frame into an
-  unbounded queue even when nobody reads the track: that is most of its CPU.
+  only while a live consumer wants decoded frames, from a keyframe on (when decoding starts and
+  after a loss). Stock aiortc decodes every frame into an unbounded queue even when nobody reads
+  the track: that is most of its CPU.
   The ``None`` sentinel (stop / BYE / disconnect) is always forwarded so the decoder thread and
   the track end normally.
 - ``_RTCRtpReceiver__timestamp_mapper._origin``: the raw RTP timestamp the rebasing started from,
@@ -53,6 +54,7 @@ from aiortc.rtp import RTCP_PSFB_FIR, RtcpPsfbPacket, RtcpSrPacket
 from aiortc.utils import uint16_add
 
 from .clock import SenderReport, ntp_to_unix
+from .writer import is_keyframe
 
 logger = logging.getLogger(__name__)
 
@@ -117,9 +119,19 @@ class _TapQueue(queue.Queue):
             self._deliver(codec, extra)
 
     def _deliver(self, codec: Any, frame: Any) -> None:
-        self._tap._frame(codec, frame)
-        if self._tap.decode:
-            super().put((codec, frame))
+        tap = self._tap
+        lost = tap._loss
+        tap._frame(codec, frame)
+        if not tap.decode:
+            return
+        if tap.awaiting_keyframe or lost:
+            # A decoder that starts mid-stream (or after a loss) has no reference picture: every
+            # frame before the next keyframe would only fail to decode (and say so in the log).
+            if not is_keyframe(codec.name.lower(), frame.data):
+                tap.awaiting_keyframe = True
+                return
+            tap.awaiting_keyframe = False
+        super().put((codec, frame))
 
 
 class ReceiverTap:
@@ -137,7 +149,9 @@ class ReceiverTap:
         on_end: Optional[EndCallback] = None,
     ) -> None:
         self.receiver = receiver
-        self.decode = False
+        self._decode = False
+        #: Frames go to the decoder from the next keyframe on (set when decoding starts).
+        self.awaiting_keyframe = False
         self.frames = 0
         self.losses = 0
         self.ended = False
@@ -154,6 +168,17 @@ class ReceiverTap:
         self.plis_sent = 0
         self.firs_sent = 0
         self._fir_seq = 0
+
+    @property
+    def decode(self) -> bool:
+        """Whether frames go on to aiortc's decoder (a live consumer wants them decoded)."""
+        return self._decode
+
+    @decode.setter
+    def decode(self, on: bool) -> None:
+        if on and not self._decode:
+            self.awaiting_keyframe = True
+        self._decode = on
 
     # -- called from the patched receiver ---------------------------------------------------
     def _frame(self, codec: Any, frame: Any) -> None:

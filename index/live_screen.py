@@ -13,8 +13,8 @@ becomes a record, emitted as::
 
 ``start`` is when the picture began to change, ``end`` the time of the frame read, ``scene`` the
 scene's number: a change of ``threshold`` % of the ink (the post-hoc index's shot cut), or text that
-shares fewer than half its lines with the record before (the next slide of one layout), starts a
-new scene; a smaller change (typing, a scroll) is the same scene read again. A record is emitted
+keeps fewer than half the lines of the record before (the next slide of one layout), starts a new
+scene; a smaller change that keeps most of the text (typing, a scroll) is the same scene read again. A record is emitted
 only when its text has lines the record before did not.
 
 Why not the post-hoc :class:`~reeldb.index.scenes.ShotCutter`: it decides on a 320-pixel picture
@@ -213,8 +213,8 @@ class LiveScreenReader:
         lines, said = set(text.splitlines()), set(st.said.splitlines())
         if not lines - said:
             return  # nothing the last record did not say
-        if read.cut or st.scene < 0 or len(lines & said) < len(lines) / 2:
-            st.scene += 1  # a new picture, or the same layout with new text (the next slide)
+        if read.cut or st.scene < 0 or len(lines & said) < len(said) / 2:
+            st.scene += 1  # a new picture, or most of the text replaced (the next slide of one layout)
         st.said = text
         assert st.anchor is not None
         item = {"start": round((st.anchor + read.start) * 1000), "end": round((st.anchor + read.at) * 1000),

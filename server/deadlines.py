@@ -13,6 +13,9 @@ likes; uvicorn itself has no such timeout (only keep-alive between requests). ng
   average, so a body trickled a byte at a time cannot stretch a request for hours.
 
 Either expiry closes the connection (the app, if it was reading the body, sees the client leave).
+A connection upgraded to a websocket leaves both: uvicorn stops feeding h11 in the middle of the
+upgrade request, which would otherwise look like a body that stalled (every SDK websocket was
+closed 30 s after it opened).
 
 A connection keeps one header timer, not one a request: each request's first byte only notes the
 time, and the timer, when it fires, closes the connection if the headers it finds pending are
@@ -73,6 +76,8 @@ class _Deadlines(H11Protocol):
         if waiting and self._headers_since is None:  # the first byte of a request on a kept-alive connection
             self._headers_begin()
         super().data_received(data)
+        if self._upgraded():
+            return
         state = self.conn.their_state
         if state is not h11.IDLE:
             self._headers_since = None  # complete: the timer, if it fires, finds nothing pending
@@ -92,6 +97,17 @@ class _Deadlines(H11Protocol):
         self._header_timer = _cancelled(self._header_timer)
         self._body_timer = _cancelled(self._body_timer)
         super().connection_lost(exc)
+
+    def _upgraded(self) -> bool:
+        """Whether the connection now speaks another protocol (a websocket: uvicorn hands the
+        transport to a websocket protocol, leaving h11 mid-request). Its deadlines end here: the
+        request is over, and a socket open for hours is what a websocket is for."""
+        if self.transport.get_protocol() is self:
+            return False
+        self._header_timer = _cancelled(self._header_timer)
+        self._body_timer = _cancelled(self._body_timer)
+        self._headers_since = None
+        return True
 
     # -- the two deadlines -----------------------------------------------------------------------
     def _headers_begin(self) -> None:
@@ -115,7 +131,7 @@ class _Deadlines(H11Protocol):
         """While a body arrives: closed once it stalls for ``BODY_TIMEOUT`` or, past that long, averages
         under ``MIN_BODY_RATE``; else asked again when the stall would reach the deadline."""
         self._body_timer = None
-        if self.conn.their_state is not h11.SEND_BODY:
+        if self.conn.their_state is not h11.SEND_BODY or self._upgraded():
             return
         now = time.monotonic()
         idle, taken = now - self._body_last, now - self._body_started

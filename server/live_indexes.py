@@ -13,7 +13,8 @@ channel's from memory only (``Events.alert_from_memory``).
 reader (server/live_screens.py, one per display whatever the number of indexes) tells each record
 of text read on screen; it is kept, pushed (``scene_index``) and read against the alerts the same
 way, except that a screen record is read alone (no context from the one before: a slide is whole)
-and an alert fires once per scene (the same slide read again after a scroll does not fire again).
+and an alert fires once per occurrence: not again while the record before showed what it matched
+(a slide read again after a scroll), again once the slide comes back after another.
 
 Why in memory: an ephemeral channel's words must never reach the disk, and a stored channel's are
 indexed durably from its export. Records, indexes and alerts are forgotten ``live_retention``
@@ -55,7 +56,7 @@ class Alert:
     ws_connection_id: str | None
     api_key_id: str
     enabled: bool = True
-    #: The screen scene it last fired in (a scene read again must not fire it again).
+    #: The screen scene it last fired in (a prose prompt fires once per scene).
     fired_scene: int | None = None
 
     def view(self) -> dict[str, Any]:
@@ -104,6 +105,15 @@ class LiveIndex:
                 "extraction_type": screen.extraction_type if screen else "transcript",
                 "extraction_config": self.config, "prompt": screen.prompt if screen else None, "name": self.name,
                 "status": "connected" if self.running else "stopped", "sandbox_id": None}
+
+
+def still_shown(alert: Alert, hit: Any, scene: int | None, previous: str) -> bool:
+    """Whether a screen record's match is an occurrence that already fired: a phrase or pattern the
+    record before showed too (the same slide read again; the slide shown again after another one
+    fires again), or a prose prompt in the scene it fired in."""
+    if alert.matcher.kind == "semantic":
+        return alert.fired_scene == scene
+    return hit.matched.lower() in previous.lower()
 
 
 class LiveIndexes:
@@ -201,8 +211,10 @@ class LiveIndexes:
 
     # -- records and alerts -----------------------------------------------------------------------------
     async def _recorded(self, index: LiveIndex, record: dict[str, Any]) -> None:
-        # A transcript's phrase may start in the record before; a screen's text is read whole.
-        before = index.records[-1]["text"][-CONTEXT:] if index.records and not index.screen else ""
+        # A transcript's phrase may start in the record before; a screen's text is read whole, and
+        # what the record before already showed is the same occurrence still on screen.
+        previous = index.records[-1]["text"] if index.records else ""
+        before = previous[-CONTEXT:] if not index.screen else ""
         index.records.append({**record, "description": record["text"]})
         rts = index.rtstream
         await self.hub.send(index.ws_connection_id, {
@@ -212,7 +224,7 @@ class LiveIndexes:
                      "end": round(record["end"] * 1000),
                      **({"description": record["text"], "scene": record.get("scene", 0)} if index.screen else {})}})
         scene = record.get("scene") if index.screen else None
-        alerts = [a for a in index.alerts.values() if a.enabled and (scene is None or a.fired_scene != scene)]
+        alerts = [a for a in index.alerts.values() if a.enabled]
         if not alerts:
             return
 
@@ -227,6 +239,8 @@ class LiveIndexes:
             return [(a, hit) for a in alerts if (hit := a.matcher.match(record["text"], before, embed))]
 
         for alert, hit in await self.runtime.run_in(self.rt_events.pool, match):
+            if index.screen and still_shown(alert, hit, scene, previous):
+                continue  # a screen read again (a scroll, a typed line): the occurrence has fired
             alert.fired_scene = scene
             await self._fire(index, alert, hit, record)
 

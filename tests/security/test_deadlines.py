@@ -3,17 +3,20 @@
 A real server with 1 s header and body deadlines: a client that trickles its headers, one that
 connects and says nothing, and one that announces a large body and sends it a byte at a time each
 lose their connection; a request without a key that announces a 10 MB body is refused before a byte
-of it is sent; ordinary requests, kept-alive ones and a slow but steady upload still work.
+of it is sent; ordinary requests, kept-alive ones, a slow but steady upload and a websocket left
+open past both deadlines still work.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
 
 import pytest
 import requests
+import videodb
 
 pytestmark = pytest.mark.slow
 
@@ -129,3 +132,17 @@ def test_slow_clients_are_cut_off_and_credentials_come_first(in_process_factory)
     made = requests.post(server.url + "/collection", data=steady(), timeout=30,
                          headers={"x-access-token": key, "content-type": "application/json"})
     assert made.status_code in (200, 201), made.text
+
+    # A websocket is no slow request: it outlives both deadlines (uvicorn leaves h11 in the middle
+    # of the upgrade request, which looked like a stalled body: every socket was cut at 30 s).
+    conn = videodb.connect(api_key=key, base_url=server.url)
+
+    async def idle_socket():
+        ws = await conn.connect_websocket().connect()
+        await asyncio.sleep(3.5)
+        await ws.send({"type": "ping"})
+        async for message in ws.receive():
+            await ws.close()
+            return message
+
+    assert asyncio.run(asyncio.wait_for(idle_socket(), 30)) == {"type": "pong"}
