@@ -67,8 +67,8 @@ VOICES = Feature("voice clones", "voice cloning needs a cloud voice model")
 JOBS = Feature("generation jobs", "generation jobs belong to generative media, which needs a cloud model")
 RTSP = Feature("RTSP streams", ("ReelDB records capture sessions over WebRTC; it does not pull RTSP or other URLs "
                                 "as rtstreams"))
-ALERTS = Feature("alerts on typed rtstream indexes", ("ReelDB's alerts fire on live spoken-word indexes "
-                                                     "(RTStreamSceneIndex.create_alert); typed indexes "
+ALERTS = Feature("alerts on typed rtstream indexes", ("ReelDB's alerts fire on live spoken-word and screen-text "
+                                                     "indexes (RTStreamSceneIndex.create_alert); typed indexes "
                                                      "(rts.index()) run VideoDB's cloud analyzers"))
 WEB = Feature("web search", "searching YouTube goes through VideoDB's cloud", plural=False)
 DOWNLOAD = Feature("stream downloads", ("POST /download is not implemented; use the editor's download_stream() or "

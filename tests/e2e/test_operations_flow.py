@@ -117,6 +117,9 @@ def test_metrics_and_backup_during_a_recording(server_factory, hook, tmp_path):
     shed = "reeldb_live_speech_shed_seconds_total"
     assert live[-1][(shed, (("channel_id", "mic:default"), ("session_id", cap.id)))] == 0
     assert (shed, (("channel_id", "display:1"), ("session_id", cap.id))) not in live[-1]
+    skipped = "reeldb_live_screen_shed_frames_total"  # and no screen reader: no picture skipped (video only)
+    assert live[-1][(skipped, (("channel_id", "display:1"), ("session_id", cap.id)))] == 0
+    assert (skipped, (("channel_id", "mic:default"), ("session_id", cap.id))) not in live[-1]
     display = {"session_id": cap.id, "channel_id": "display:1"}
     assert value(live[-1], "reeldb_ingest_keyframes_total", **display) >= 2  # a keyframe a second
     assert ("reeldb_ingest_keyframe_requests_total", tuple(sorted(display.items()))) in live[-1]

@@ -121,7 +121,7 @@ def ctx(tmp_path_factory):
         live = conn.get_capture_session(cap.id)
         rts = next(s for s in live.get_rtstream("mic") if s.name == "mic:default")
         started = rts.start_transcript()
-        live_index_calls(c, rts)
+        live_index_calls(c, rts, live.get_rtstream("display")[0])
         await asyncio.sleep(8.5)
         c.live_transcript = (started, rts.stop_transcript())
 
@@ -141,9 +141,14 @@ def ctx(tmp_path_factory):
     server.stop()
 
 
-def live_index_calls(c: Ctx, rts) -> None:
-    """A live spoken-word index, an event and an alert on it, made while the session streams
-    (they need a live rtstream): each call the SDK has is made once and noted in ``c.calls``."""
+def live_index_calls(c: Ctx, rts, display) -> None:
+    """A live spoken-word index, an event and an alert on it, and live screen-text indexes of the
+    display, made while the session streams (they need a live rtstream): each call the SDK has is
+    made once and noted in ``c.calls``."""
+    scenes = display.index_scenes(name="screen")
+    visuals = display.index_visuals(batch_config={"type": "time", "value": 2, "frame_count": 1})
+    assert {i.rtstream_index_id for i in display.list_scene_indexes()} == {scenes.rtstream_index_id,
+                                                                            visuals.rtstream_index_id}
     index = rts.index_spoken_words(segmenter="word", length=5)
     event_id = c.conn.create_event('"budget"', "budget")
     assert any(e["event_id"] == event_id for e in c.conn.list_events())
@@ -159,7 +164,8 @@ def live_index_calls(c: Ctx, rts) -> None:
     c.calls.update(LIVE_INDEX_CALLS)
 
 
-LIVE_INDEX_CALLS = {"RTStream.index_spoken_words", "RTStream.get_scene_index", "RTStream.list_scene_indexes",
+LIVE_INDEX_CALLS = {"RTStream.index_spoken_words", "RTStream.index_scenes", "RTStream.index_visuals",
+                    "RTStream.get_scene_index", "RTStream.list_scene_indexes",
                     "Connection.create_event", "Connection.list_events",
                     *(f"RTStreamSceneIndex.{m}" for m in ("get_scenes", "create_alert", "list_alerts", "enable_alert",
                                                           "disable_alert", "stop", "start"))}

@@ -1,7 +1,8 @@
 """The live screen-text reader (``index/live_screen.py``) fed a screen recording's decoded frames as
 the live hub would: a record per slide, in order; a typed line read again in its scene; a blinking
 cursor never read; under load the newest picture read and the skipped ones counted; and the
-records placed on an exported video's timeline (``server/live_seed.timeline_scenes``)."""
+records placed on an exported video's timeline (``server/live_seed.timeline_scenes``); an alert on
+them fires once per occurrence (``server/live_indexes.still_shown``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ import concurrent.futures
 import threading
 
 import av
+import numpy as np
 import pytest
 from support import screens
 
+from reeldb.index.event_match import Hit, compile_prompt
 from reeldb.index.live_screen import LiveScreenReader
+from reeldb.server.live_indexes import Alert, still_shown
 from reeldb.server.live_seed import timeline_scenes
+from reeldb.server.rt_events import RtEvent
 
 pytestmark = pytest.mark.fast
 
@@ -104,3 +109,19 @@ def test_records_become_an_exported_videos_scenes():
     late = timeline_scenes([{"start": T0, "end": T0 + 1, "text": "x", "scene": 0},
                             {"start": T0 + 500, "end": T0 + 501, "text": "y", "scene": 1}], origin=T0 + 10, length=5)
     assert [(s.start, s.end, s.text) for s in late] == [(0, 5, "x")]
+
+
+def test_a_screen_alert_fires_once_per_occurrence():
+    def alert(prompt: str) -> Alert:
+        matcher = compile_prompt(prompt, lambda texts: np.ones((len(texts), 2)) / 2 ** 0.5)
+        return Alert("alert-1", RtEvent("event-1", prompt, "x", 0.0), matcher, "", None, "key-1")
+
+    phrase = alert('"zanzibar"')
+    hit = Hit(1.0, "Zanzibar")
+    # The slide read again (a scroll, a typed line): the record before showed it too.
+    assert still_shown(phrase, hit, 3, "Zanzibar expansion\nHiring")
+    # The slide after another one: a new occurrence.
+    assert not still_shown(phrase, hit, 5, "Closing remarks")
+    prose = alert("a place in east africa")
+    prose.fired_scene = 3
+    assert still_shown(prose, Hit(0.4, "..."), 3, "") and not still_shown(prose, Hit(0.4, "..."), 4, "")
