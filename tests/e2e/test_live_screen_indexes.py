@@ -1,8 +1,10 @@
 """Live screen-text indexes and their alerts while a capture streams, through the SDK's CaptureClient:
 a display shows a slide deck (a file played as the channel), a mic says a known sentence; records of
 each slide arrive on the websocket and from get_scenes, an alert fires on a word only a slide shows
-and one on the spoken phrase, each as a signed webhook with the moment's clip; the exported video
-finds the slide's words at once. With the display ephemeral, nothing it showed reaches the data dir."""
+and one on the spoken phrase, each as a signed webhook with the moment's clip (system audio, ephemeral, is indexed and alerts
+too); the exported video
+finds the slide's words and the mic's at once. With the display and the system audio ephemeral,
+records and alerts arrive and nothing they showed or said reaches the data dir."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from support import screens
 from support.recording import record, use_reeldb_recorder, when_active
 from support.media import write_wav
 from support.server_process import signed_by, webhook_secret
-from support.speech import MEETING_A, compose, require_espeak
+from support.speech import MEETING_A, MEETING_B, compose, require_espeak
 from videodb.exceptions import InvalidRequestError
 
 
@@ -28,7 +30,8 @@ SIZE = (1280, 720)
 
 def deck(folder) -> tuple[dict[str, str], float]:
     """A welcome slide (6 s), a slide naming Zanzibar and Kilimanjaro (7 s), a closing slide (7 s), as
-    relayable H.264 with a keyframe a second; a mic saying MEETING_A's first sentence after 4 s."""
+    relayable H.264 with a keyframe a second; a mic saying MEETING_A's first sentence and system
+    audio MEETING_B's, each after 4 s."""
     require_espeak()
     shows = [(6.0, screens.slide(SIZE, "Welcome to the review", ["Agenda for this afternoon", "Team updates"], 36)),
              (7.0, screens.slide(SIZE, "Zanzibar expansion", ["Kilimanjaro office lease signed", "Hiring plan"], 36)),
@@ -36,7 +39,9 @@ def deck(folder) -> tuple[dict[str, str], float]:
     path = folder / "deck.ts"
     screens.record(path, shows, SIZE, fps=10, bit_rate=600_000, gop_seconds=1.0, relayable=True)
     mic, _ = compose([MEETING_A[0]], lead=4.0)
-    return {"mic:default": str(write_wav(folder / "mic.wav", mic)), "display:1": str(path)}, 20.5
+    system, _ = compose([MEETING_B[0]], lead=4.0)
+    return {"mic:default": str(write_wav(folder / "mic.wav", mic)),
+            "system_audio:default": str(write_wav(folder / "sys.wav", system)), "display:1": str(path)}, 20.5
 
 
 def _ws(messages: list[dict], channel: str, word: str) -> list[dict]:
@@ -44,12 +49,14 @@ def _ws(messages: list[dict], channel: str, word: str) -> list[dict]:
 
 
 def _session(server, conn, hook, tmp_path, display_stored: bool):
-    """Record the deck with a live screen-text index (alert: "zanzibar") and a live spoken index
-    (alert: "the quarterly budget"); returns what the test reads afterwards."""
+    """Record the deck with a live screen-text index (alert: "zanzibar") and live spoken indexes on
+    the stored mic (alert: "the quarterly budget") and the ephemeral system audio (alert:
+    /tomato/); returns what the test reads afterwards."""
     sources, seconds = deck(tmp_path)
     use_reeldb_recorder()
     zanzibar = conn.create_event('"zanzibar"', "zanzibar")
     budget = conn.create_event('"the quarterly budget"', "budget")
+    tomato = conn.create_event("/tomato(es)? plants?/", "tomato")
     cap = conn.create_capture_session(end_user_id="u")
     token = conn.generate_client_token(expires_in=600)
     messages: list[dict] = []
@@ -69,6 +76,10 @@ def _session(server, conn, hook, tmp_path, display_stored: bool):
         spoken = await asyncio.to_thread(mic.index_spoken_words, segmenter="word", length=4,
                                          ws_connection_id=ws.connection_id)
         await asyncio.to_thread(spoken.create_alert, budget, hook.url, ws.connection_id)
+        system = live.get_rtstream("system_audio")[0]
+        heard = await asyncio.to_thread(system.index_spoken_words, segmenter="sentence", length=1,
+                                        ws_connection_id=ws.connection_id)
+        await asyncio.to_thread(heard.create_alert, tomato, hook.url, ws.connection_id)
         made.update(display=display, index=index, alert=alert)
 
         async def listen():
@@ -78,12 +89,14 @@ def _session(server, conn, hook, tmp_path, display_stored: bool):
         await asyncio.sleep(max(0.0, seconds - (time.time() - started)))
         deadline = time.time() + 60  # a busy machine reads late: wait for the condition, not a time
         while time.time() < deadline and not (_ws(messages, "alert", "zanzibar") and _ws(messages, "alert", "budget")
+                                               and _ws(messages, "alert", "tomato")
                                                and _ws(messages, "scene_index", "closing")):
             await asyncio.sleep(0.2)
         listener.cancel()
         await ws.close()
 
-    asyncio.run(record(server.url, token, cap.id, sources, {"mic:default": True, "display:1": display_stored}, 0,
+    asyncio.run(record(server.url, token, cap.id, sources,
+                       {"mic:default": True, "system_audio:default": False, "display:1": display_stored}, 0,
                        during=during))
     return cap, made, messages, (zanzibar, budget)
 
@@ -106,7 +119,7 @@ def test_live_screen_text_records_alerts_and_early_search(server_factory, hook, 
     assert data["label"] == "zanzibar" and data["confidence"] == 1.0
     assert "display" in data["explanation"] and "on screen" in data["explanation"]
     assert "/moment/" in data["stream_url"] and "/moment/" in data["player_url"]
-    assert len(_ws(messages, "alert", "budget")) == 1  # and the spoken one, once
+    assert len(_ws(messages, "alert", "budget")) == 1 and len(_ws(messages, "alert", "tomato")) == 1  # spoken, once
 
     # get_scenes: the same records (unix seconds); the index and its alert as listed.
     scenes = index.get_scenes()["scenes"]
@@ -119,8 +132,8 @@ def test_live_screen_text_records_alerts_and_early_search(server_factory, hook, 
     assert hits and "kilimanjaro" in hits[0].text.lower()
 
     # As signed webhooks, each once.
-    hooks = hook.wait_for(lambda ev: {e.get("label") for e in ev} >= {"zanzibar", "budget"}, timeout=60)
-    assert sorted(e["label"] for e in hooks) == ["budget", "zanzibar"]
+    hooks = hook.wait_for(lambda ev: {e.get("label") for e in ev} >= {"zanzibar", "budget", "tomato"}, timeout=60)
+    assert sorted(e["label"] for e in hooks) == ["budget", "tomato", "zanzibar"]
     secret = webhook_secret(server).encode()
     assert all(signed_by(secret, body, headers) for body, headers in hook.raw)
 
@@ -141,6 +154,8 @@ def test_live_screen_text_records_alerts_and_early_search(server_factory, hook, 
     video = conn.get_collection().get_video(exported_id)
     shots = video.search("Kilimanjaro office lease").shots
     assert shots and "kilimanjaro" in shots[0].text.lower(), [s.text for s in shots]
+    spoken_shots = video.search("the quarterly budget review").shots  # and the mic's live words
+    assert spoken_shots and "budget" in spoken_shots[0].text.lower(), [s.text for s in spoken_shots]
     log = server.log()
     assert f"{exported_id}: screen text indexed from its live reader" in log, log[-3000:]
     # The alert's links open the moment's exact clip, now that it is exported.
@@ -156,19 +171,21 @@ def test_ephemeral_display_text_is_read_live_and_never_written(server_factory, h
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     cap, made, messages, _ = _session(server, conn, hook, tmp_path, display_stored=False)
 
-    (alert,) = _ws(messages, "alert", "zanzibar")
-    assert alert["data"]["stream_url"] is None and alert["data"]["player_url"] is None  # never recorded
-    assert _ws(messages, "scene_index", "kilimanjaro")
-    hooks = hook.wait_for(lambda ev: {e.get("label") for e in ev} >= {"zanzibar", "budget"}, timeout=60)
-    assert sorted(e["label"] for e in hooks) == ["budget", "zanzibar"]
+    for label in ("zanzibar", "tomato"):  # the ephemeral display's and system audio's: never recorded
+        (alert,) = _ws(messages, "alert", label)
+        assert alert["data"]["stream_url"] is None and alert["data"]["player_url"] is None
+    assert _ws(messages, "scene_index", "kilimanjaro") and _ws(messages, "audio_index", "greenhouse")
+    hooks = hook.wait_for(lambda ev: {e.get("label") for e in ev} >= {"zanzibar", "budget", "tomato"}, timeout=60)
+    assert sorted(e["label"] for e in hooks) == ["budget", "tomato", "zanzibar"]
     deadline = time.time() + 90
     while conn.get_capture_session(cap.id).status != "exported" and time.time() < deadline:
         time.sleep(0.2)
-    # What the ephemeral display showed (the slide's other words: the event's prompt is the
-    # application's, kept like any event) is nowhere under the data dir.
+    # What the ephemeral display showed and the system audio said (the words around the events'
+    # prompts, which are the application's, kept like any event) is nowhere under the data dir.
     for path in server.data_dir.rglob("*"):
         if path.is_file():
-            assert b"kilimanjaro" not in path.read_bytes().lower(), path
+            data = path.read_bytes().lower()
+            assert b"kilimanjaro" not in data and b"greenhouse" not in data, path
     # Memory is not kept for ever either.
     deadline = time.time() + 90
     while made["display"].list_scene_indexes() and time.time() < deadline:
