@@ -11,7 +11,9 @@ becomes a record, emitted as::
 
     {"start": int, "end": int, "text": str, "scene": int}   # start/end: ms since the epoch
 
-``start`` is when the picture began to change, ``end`` the time of the frame read, ``scene`` the
+``start`` is when the picture began to change (or last changed as much as a shot cut, if it was
+moving already: a slide shown after a scroll starts when it appeared), ``end`` the time of the
+frame read, ``scene`` the
 scene's number: a change of ``threshold`` % of the ink (the post-hoc index's shot cut), or text that
 keeps fewer than half the lines of the record before (the next slide of one layout), starts a new
 scene; a smaller change that keeps most of the text (typing, a scroll) is the same scene read again. A record is emitted
@@ -136,8 +138,9 @@ class LiveScreenReader:
         if prev is None:
             st.changing_since = t
             return
-        if scenes.change(prev, small)[0] >= scenes.SETTLED:
-            if not st.moving:
+        step = scenes.change(prev, small)[0]
+        if step >= scenes.SETTLED:
+            if not st.moving or step >= self._cut:  # (a cut while moving, a slide after a scroll: starts here)
                 st.moving, st.changing_since = True, t
             return  # still moving (a transition, a page loading): read once it settles
         st.moving = False

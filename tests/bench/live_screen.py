@@ -3,6 +3,7 @@ costs on one 1080p display.
 
     .venv/bin/python tests/bench/live_screen.py              # 6 slides, 1 session with, 1 without
     .venv/bin/python tests/bench/live_screen.py --quick      # 3 slides: checks it works
+    .venv/bin/python tests/bench/live_screen.py --scrolling  # a page scrolled after each slide
 
 A real server (``reeldb serve``, ingest workers as configured by default) records a session through
 the official SDK's ``CaptureClient`` driving ``reeldb-recorder``. The display plays a 1920×1080,
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import sys
 import tempfile
 import time
@@ -51,21 +53,30 @@ SIZE = (1920, 1080)
 EVERY = 5.1  # not a multiple of the 1/4 s sampling: the slides land at every phase of it
 
 
-def deck(path: Path, slides: int) -> tuple[float, list[float]]:
-    """The deck's length and when each place's slide appears, seconds into the file."""
+def deck(path: Path, slides: int, scrolling: bool = False) -> tuple[float, list[float]]:
+    """The deck's length and when each place's slide appears, seconds into the file; with
+    ``scrolling``, a web page scrolled for 5 s after each slide (a screen in motion: every frame
+    differs, the decoder's worst case for a screen)."""
+    rng = random.Random(5)
     shows = [(6.0, screens.slide(SIZE, "Welcome to the review", ["Agenda for this afternoon", "Team updates"], 36))]
+    appear = []
     for place in PLACES[:slides]:
+        appear.append(sum(s for s, _ in shows))
         shows.append((EVERY, screens.slide(SIZE, f"{place} office", [f"Lease signed for {place}",
                                                                        "Hiring plan and budget"], 36)))
-    cuts = screens.record(path, shows, SIZE, fps=30, bit_rate=1_500_000, gop_seconds=2.0, relayable=True)
-    return sum(s for s, _ in shows), cuts
+        if scrolling:
+            shows.append((5.0, screens.page(SIZE, "Release notes", [screens.sentence(rng, 8) for _ in range(60)],
+                                            px=20, scroll_px_per_s=240.0)))
+    screens.record(path, shows, SIZE, fps=30, bit_rate=3_000_000 if scrolling else 1_500_000, gop_seconds=2.0,
+                   relayable=True)
+    return sum(s for s, _ in shows), appear
 
 
-def session(server: ServerProcess, hook: WebhookReceiver, folder: Path, slides: int, live_work: bool
-            ) -> dict[str, list[float]]:
+def session(server: ServerProcess, hook: WebhookReceiver, folder: Path, slides: int, live_work: bool,
+            scrolling: bool = False) -> dict[str, list[float]]:
     import videodb
 
-    seconds, cuts = deck(folder / "deck.ts", slides)
+    seconds, cuts = deck(folder / "deck.ts", slides, scrolling)
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     event_id = conn.create_event("/" + "|".join(PLACES) + "/", "place")
     cap = conn.create_capture_session(end_user_id="bench")
@@ -135,6 +146,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--slides", type=int, default=6)
     ap.add_argument("--sessions", type=int, default=2, help="sessions with the live index")
+    ap.add_argument("--scrolling", action="store_true", help="a web page scrolled for 5 s after each slide")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     if args.quick:
@@ -148,11 +160,11 @@ def main() -> None:
             for n, live_work in enumerate([True] * args.sessions + [False]):
                 folder = Path(tmp) / str(n)
                 folder.mkdir()
-                for key, values in session(server, hook, folder, args.slides, live_work).items():
+                for key, values in session(server, hook, folder, args.slides, live_work, args.scrolling).items():
                     found.setdefault(key, []).extend(values)
         finally:
             server.stop()
-    print(f"{int(sum(found['shown']))} slides shown at 1920x1080, 30 fps; {int(sum(found['fired']))} alerts fired "
+    print(f"{int(sum(found['shown']))} slides shown at 1920x1080, 30 fps{' (a page scrolled after each)' if args.scrolling else ''}; {int(sum(found['fired']))} alerts fired "
           f"(one per slide expected); seconds from the slide's appearance:")
     for key in ("sampled_late", "record_ws", "alert_ws", "alert_webhook"):
         values = found.get(key, [])
