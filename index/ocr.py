@@ -26,11 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageOps
 
 #: The largest frame read, in pixels (about 2560 × 1440): a 4K or 8K frame is read downscaled to this,
 #: where 14 px text at 1080p is still ~18 px tall; the CPU a frame costs stays bounded.
 MAX_READ_PIXELS = 2560 * 1440
+#: A row whose median grey level is below this is part of a dark band (0–255).
+DARK_BAND = 96
 #: Lines whose mean word confidence is below this are noise (Tesseract's 0–100 scale).
 MIN_CONFIDENCE = 45.0
 _ALNUM = re.compile(r"[^\W_]", re.UNICODE)
@@ -148,6 +151,17 @@ def merge(*pages: Sequence[Line]) -> list[Line]:
     return clean(line for page in pages for line in page)
 
 
+def dark_bands(gray: Image.Image, min_rows: int = 12) -> list[tuple[int, int]]:
+    """Rows ``[top, bottom)`` of the dark bands across a light screen: runs of at least
+    ``min_rows`` rows whose median grey level is under :data:`DARK_BAND`. None on a screen that is
+    dark all over (a terminal, a dark theme: Tesseract reads those as they are)."""
+    dark = np.median(np.asarray(gray), axis=1) < DARK_BAND
+    if not dark.any() or dark.mean() > 0.5:
+        return []
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], dark.astype(np.int8), [0]))))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_rows]
+
+
 class Reader:
     """One libtesseract engine for one thread (an engine is not thread-safe); a job makes one and
     reads all its frames with it. ``langs`` must have data (:func:`find_data`)."""
@@ -171,29 +185,45 @@ class Reader:
         self.close()
 
     def lines(self, image: Image.Image) -> list[Line]:
-        """The frame's text lines in reading order, uncleaned (boxes in the frame's own pixels)."""
-        import tesserocr
+        """The frame's text lines in reading order, uncleaned (boxes in the frame's own pixels).
 
+        Tesseract's layout analysis takes a dark band across a light screen (a slide's title bar,
+        a page's header) for a picture and reads none of its text; each such band that gave no
+        line is read again on its own, inverted (dark text on light, as Tesseract reads best), and
+        its lines put before those below it."""
         page = bounded(image)
         scale = image.width / page.width if page.width else 1.0
-        level = tesserocr.RIL.TEXTLINE
-        found: list[Line] = []
         with self._lock:
             self._api.SetImage(page)
-            if not self._api.Recognize():
-                return []
-            it = self._api.GetIterator()
-            if it is None:
-                return []
-            for item in tesserocr.iterate_level(it, level):
-                try:
-                    text = item.GetUTF8Text(level) or ""
-                except RuntimeError:  # an empty block (a blank or all-noise frame): nothing to read
+            found = self._recognize(scale)
+            for top, bottom in dark_bands(page):
+                if any(top <= (line.box[1] + line.box[3]) / 2 / scale < bottom for line in found):
                     continue
-                box = item.BoundingBox(level) or (0, 0, 0, 0)
-                found.append(Line(text.strip(), tuple(int(v * scale) for v in box),  # type: ignore[arg-type]
-                                  float(item.Confidence(level))))
+                self._api.SetImage(ImageOps.invert(page.crop((0, top, page.width, bottom))))
+                band = self._recognize(scale, top)
+                at = next((i for i, line in enumerate(found) if line.box[1] / scale >= top), len(found))
+                found[at:at] = band
             self._api.Clear()
+        return found
+
+    def _recognize(self, scale: float, top: int = 0) -> list[Line]:
+        import tesserocr
+
+        level = tesserocr.RIL.TEXTLINE
+        if not self._api.Recognize():
+            return []
+        it = self._api.GetIterator()
+        if it is None:
+            return []
+        found: list[Line] = []
+        for item in tesserocr.iterate_level(it, level):
+            try:
+                text = item.GetUTF8Text(level) or ""
+            except RuntimeError:  # an empty block (a blank or all-noise frame): nothing to read
+                continue
+            x0, y0, x1, y1 = item.BoundingBox(level) or (0, 0, 0, 0)
+            box = (int(x0 * scale), int((y0 + top) * scale), int(x1 * scale), int((y1 + top) * scale))
+            found.append(Line(text.strip(), box, float(item.Confidence(level))))
         return found
 
     def read(self, image: Image.Image) -> list[Line]:

@@ -103,6 +103,19 @@ def test_a_blank_or_noise_frame_reads_as_nothing():
         assert ocr.describe(reader.read(Image.fromarray(noise))) == ""
 
 
+def test_light_text_on_a_dark_title_bar_is_read_first():
+    """Tesseract's layout analysis takes a slide's dark title bar for a picture: the band is read
+    again on its own, and its title comes before the bullets, boxed where it is."""
+    image = slide((1920, 1080), "Zanzibar office", ["Lease signed for Zanzibar", "Hiring plan and budget"], 36).draw(0)
+    assert ocr.dark_bands(ocr.bounded(image)) == [(0, 130)]  # the bar: rows 0 to 129
+    with ocr.Reader() as reader:
+        lines = reader.read(image)
+    assert [line.text for line in lines] == ["Zanzibar office", "Lease signed for Zanzibar", "Hiring plan and budget"]
+    assert lines[0].box[1] < 130 <= lines[1].box[1]
+    # A screen dark all over (a terminal) has no band: read as it is.
+    assert ocr.dark_bands(ocr.bounded(terminal((1280, 720), ["$ make"]).draw(0))) == []
+
+
 def test_a_4k_frame_is_read_at_a_bounded_size():
     image = Image.new("RGB", (3840, 2160), "white")
     ImageDraw.Draw(image).text((200, 200), "Invoice 4471 overdue", fill="black", font=font(64))
