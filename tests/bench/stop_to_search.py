@@ -23,6 +23,10 @@ Measures, per length:
   written), the same call's sentences standing in for the live finals: the time from exported to
   searchable then, as a share of the index job's.
 
+- wall time of the early screen-text index a recording gets at export when its display was read
+  live (server/live_seed.py, ``Scenes.seed``), a slide every 30 s standing in for the live
+  records (``--screen-only``: that alone).
+
 Recordings are made once under tests/.cache/ (gitignored). Set HF_HUB_OFFLINE=1: nothing is fetched.
 """
 
@@ -164,17 +168,54 @@ def early_index(words, length: float) -> tuple[float, float, int]:
     return seed_wall, seed_cpu, made
 
 
+def early_screen(minutes: float, every: float = 30.0) -> tuple[float, float, int]:
+    """What ``LiveSeed`` and ``Scenes.seed`` do at export with a display read live: a slide every
+    ``every`` seconds (a live screen record each, six lines of the screen tests' words), placed
+    on the video's timeline, embedded and written as a scene index."""
+    import random
+
+    import sqlite_utils
+
+    from reeldb.index import scene_store, screen_text
+    from reeldb.server.live_seed import timeline_scenes
+    from support.screens import sentence
+
+    rng, zero, length = random.Random(7), 1_765_000_000.0, minutes * 60
+    records = [{"start": zero + t, "end": zero + t + 0.5, "scene": i,
+                "text": "\n".join(sentence(rng) for _ in range(6))}
+               for i, t in enumerate(np.arange(0.0, length, every))]
+    with tempfile.TemporaryDirectory() as d:
+        db = sqlite_utils.Database(sqlite3.connect(os.path.join(d, "s.db"), isolation_level=None))
+        scene_store.ensure_schema(db)
+
+        def seed() -> int:
+            scenes = timeline_scenes(records, zero, length)
+            vecs = screen_text.embed_scenes([s.text for s in scenes])
+            scene_store.save_index(db, "si-live", "m-call", {"source": "live_screen_text"}, scenes, vecs,
+                                   embed_model="bench")
+            return len(scenes)
+
+        made, seed_cpu, seed_wall = cpu(seed)
+    return seed_wall, seed_cpu, made
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, nargs="*", default=[1.0, 10.0, 30.0])
     ap.add_argument("--echo", action="store_true", help="the mic also hears system audio (1 s late, at 0.3)")
+    ap.add_argument("--screen-only", action="store_true", help="only the early screen-text index")
     args = ap.parse_args()
     from reeldb.index import embed, models
 
-    models.get_whisper()
     embed.embed_texts(["warm up"])  # model loads are not indexing time
+    if not args.screen_only:
+        models.get_whisper()
     for minutes in args.minutes:
-        bench(minutes, args.echo)
+        if not args.screen_only:
+            bench(minutes, args.echo)
+        wall, cpu_s, made = early_screen(minutes)
+        print(f"{minutes:g} min, a slide every 30 s: early screen-text index (live records -> searchable): "
+              f"wall {wall:.2f} s, CPU {cpu_s:.2f} s; {made} scenes")
 
 
 if __name__ == "__main__":
