@@ -39,17 +39,17 @@ import concurrent.futures
 import inspect
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence, Union
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional, Sequence
 
 import av
 import numpy as np
 
 from . import ocr, scenes
+from .live import Emit
 
 logger = logging.getLogger(__name__)
 
-ScreenEmit = Callable[[str, dict[str, Any]], Union[None, Awaitable[None]]]
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class _Stream:
 class LiveScreenReader:
     """A ``VideoConsumer`` that emits a display's screen text as it changes, per channel."""
 
-    def __init__(self, emit: ScreenEmit, *, langs: Sequence[str] = ("eng",), data: Iterable[str] = (),
+    def __init__(self, emit: Emit, *, langs: Sequence[str] = ("eng",), data: Iterable[str] = (),
                  settings: ScreenSettings = ScreenSettings(), clock: Callable[[], float] = time.time,
                  executor: Optional[concurrent.futures.Executor] = None) -> None:
         self.emit = emit
@@ -107,9 +107,8 @@ class LiveScreenReader:
         self._cut = scenes.cut_ratio(settings.threshold)
         #: Settled pictures never read because a newer one was waiting (load shedding).
         self.dropped_frames = 0
-        #: Frames read, and (emit time − the read frame's time) per record, seconds.
+        #: Frames read.
         self.reads = 0
-        self.latencies: list[float] = []
         self._streams: dict[str, _Stream] = {}
         self._reader: Optional[ocr.Reader] = None  # made on the read thread, at the first read
         self._owns_executor = executor is None
@@ -131,8 +130,8 @@ class LiveScreenReader:
             st.anchor = now - t
         if t < st.next_sample:
             return  # decoded (H.264 needs every frame) but not looked at
-        step = 1.0 / self.settings.sample_fps
-        st.next_sample = max(st.next_sample, t - step / 2) + step
+        every = 1.0 / self.settings.sample_fps
+        st.next_sample = max(st.next_sample, t - every / 2) + every
         small = scenes.low_picture(frame, self.settings.width)
         prev, st.prev, st.last = st.prev, small, (t, frame)
         if prev is None:
@@ -149,8 +148,8 @@ class LiveScreenReader:
     def _consider(self, st: _Stream) -> None:
         """The latest picture is settled: read it if it shows what the last read did not."""
         assert st.prev is not None and st.last is not None
-        moved = 1.0 if st.ref is None else scenes.change(st.ref, st.prev)[0]
-        if moved < self.settings.reread and scenes.novelty(st.ref, st.prev) < self.settings.new_ink:
+        moved, shift = (1.0, 0) if st.ref is None else scenes.change(st.ref, st.prev)
+        if moved < self.settings.reread and scenes.novelty(st.ref, st.prev, shift) < self.settings.new_ink:
             return  # what was read is still what is shown (give or take a cursor)
         start = max(st.changing_since, st.read_at) if st.ref is not None else st.changing_since
         st.ref, st.read_at = st.prev, st.last[0]
@@ -222,7 +221,6 @@ class LiveScreenReader:
         assert st.anchor is not None
         item = {"start": round((st.anchor + read.start) * 1000), "end": round((st.anchor + read.at) * 1000),
                 "text": text, "scene": st.scene}
-        self.latencies.append(self.clock() - (st.anchor + read.at))
         result = self.emit(st.channel_id, item)
         if inspect.isawaitable(result):
             await result

@@ -155,7 +155,7 @@ def dark_bands(gray: Image.Image, min_rows: int = 12) -> list[tuple[int, int]]:
     """Rows ``[top, bottom)`` of the dark bands across a light screen: runs of at least
     ``min_rows`` rows whose median grey level is under :data:`DARK_BAND`. None on a screen that is
     dark all over (a terminal, a dark theme: Tesseract reads those as they are)."""
-    dark = np.median(np.asarray(gray), axis=1) < DARK_BAND
+    dark = np.median(np.asarray(gray)[:, ::4], axis=1) < DARK_BAND  # every 4th column: as good, 4x cheaper
     if not dark.any() or dark.mean() > 0.5:
         return []
     edges = np.flatnonzero(np.diff(np.concatenate(([0], dark.astype(np.int8), [0]))))

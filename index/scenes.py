@@ -191,10 +191,12 @@ def change(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
     return best
 
 
-def novelty(a: np.ndarray, b: np.ndarray) -> float:
-    """The share of ``b``'s ink that ``a`` did not show (at the shift that best aligns them): how
-    much a re-read of ``b`` would add (lines typed, a page scrolled on)."""
-    _, dy = change(a, b)
+def novelty(a: np.ndarray, b: np.ndarray, dy: int | None = None) -> float:
+    """The share of ``b``'s ink that ``a`` did not show (at the shift that best aligns them, ``dy``
+    when the caller has :func:`change`'s already): how much a re-read of ``b`` would add (lines
+    typed, a page scrolled on)."""
+    if dy is None:
+        _, dy = change(a, b)
     a16, b16 = a.astype(np.int16), b.astype(np.int16)
     h = a.shape[0]
     sa, sb = (a16[dy:], b16[: h - dy]) if dy >= 0 else (a16[: h + dy], b16[-dy:])

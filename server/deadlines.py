@@ -131,7 +131,7 @@ class _Deadlines(H11Protocol):
         """While a body arrives: closed once it stalls for ``BODY_TIMEOUT`` or, past that long, averages
         under ``MIN_BODY_RATE``; else asked again when the stall would reach the deadline."""
         self._body_timer = None
-        if self.conn.their_state is not h11.SEND_BODY or self._upgraded():
+        if self.conn.their_state is not h11.SEND_BODY:
             return
         now = time.monotonic()
         idle, taken = now - self._body_last, now - self._body_started

@@ -47,6 +47,9 @@ Listener = Callable[[dict[str, Any] | None], Awaitable[None]]
 
 @dataclass
 class Transcription:
+    """A live reader of one rtstream running: its transcript (here) or its display's screen reader
+    (server/live_screens.py), and who is told its results."""
+
     rtstream: RTStream
     running: RunningTranscript
     started_at: float
@@ -59,14 +62,17 @@ class Transcription:
 
 @dataclass
 class Records:
+    """What a live reader of one rtstream took in: a transcript's finals, or a display's screen
+    records (server/live_screens.py)."""
+
     finals: deque = field(default_factory=lambda: deque(maxlen=MAX_RECORDS))
     session_id: str = ""
     #: When its session ended (wall clock); records go ``live_retention`` seconds later.
     ended_at: float | None = None
     #: Where its transcript's messages went last (finals flushed after a stop still go there).
     ws_connection_id: str | None = None
-    #: When a transcript first ran on it, and whether one stopped before its session ended:
-    #: what :meth:`LiveTranscripts.heard` needs to say the finals cover the whole channel.
+    #: When a reader first ran on it, and whether one stopped before its session ended: what
+    #: :func:`whole` needs to say the finals cover the whole channel.
     started_at: float | None = None
     interrupted: bool = False
 
@@ -78,6 +84,43 @@ class Heard:
 
     started_at: float
     finals: list[dict[str, Any]]
+
+
+async def stop_reader(running: dict[str, "Transcription"], held: dict[str, Records], rtstream_id: str,
+                      interrupted: bool) -> bool:
+    """Stop the live reader of ``rtstream_id`` if one runs (``interrupted``: before its session
+    ended, so its records do not cover the channel), then tell its listeners ``None``. The words or
+    picture in progress still count, and still reach the listeners and the websocket: the reader
+    stays registered (its emit finds it) until its flush is done. False when none ran."""
+    reader = running.get(rtstream_id)
+    if reader is None:
+        return False
+    if interrupted and rtstream_id in held:
+        held[rtstream_id].interrupted = True
+    try:
+        await reader.running.stop()
+    finally:
+        running.pop(rtstream_id, None)
+        for listener in reader.listeners.values():
+            await listener(None)
+    return True
+
+
+def whole(records: Records | None) -> Heard | None:
+    """What a live reader of a stored channel took in, if it ran from ``started_at`` until its
+    session ended without a stop and none of its records fell off (MAX_RECORDS); None otherwise."""
+    if (records is None or records.started_at is None or records.interrupted or records.ended_at is None
+            or len(records.finals) >= MAX_RECORDS):
+        return None
+    return Heard(records.started_at, list(records.finals))
+
+
+def mark_ended(held: dict[str, Records], session_id: str) -> None:
+    """The session ended now: its records start counting down ``live_retention``."""
+    now = time.time()
+    for records in held.values():
+        if records.session_id == session_id and records.ended_at is None:
+            records.ended_at = now
 
 
 def forget_ended(held: dict[str, Any], retention: float, now: float | None = None) -> int:
@@ -183,27 +226,13 @@ class LiveTranscripts:
         return {**self.status(rtstream_id), "end_time": time.time()}
 
     async def _stop(self, rtstream_id: str, interrupted: bool = False) -> None:
-        running = self._running.get(rtstream_id)
-        if running is not None:
-            if interrupted and rtstream_id in self._records:
-                self._records[rtstream_id].interrupted = True
-            try:
-                # The words in progress still count, and still reach the websocket: the
-                # transcription stays registered (emit finds it) until its flush is done.
-                await running.running.stop()
-            finally:
-                self._running.pop(rtstream_id, None)
-                for listener in running.listeners.values():
-                    await listener(None)
+        if await stop_reader(self._running, self._records, rtstream_id, interrupted):
             log.info("live transcript of %s stopped", rtstream_id)
 
     async def end_session(self, session_id: str) -> None:
         for rtstream_id in [r for r, t in self._running.items() if t.rtstream.session_id == session_id]:
             await self._stop(rtstream_id)
-        now = time.time()
-        for records in self._records.values():
-            if records.session_id == session_id and records.ended_at is None:
-                records.ended_at = now
+        mark_ended(self._records, session_id)
 
     def evict(self, now: float | None = None) -> int:
         """Forget transcripts of sessions that ended more than ``live_retention`` seconds ago:
@@ -218,11 +247,7 @@ class LiveTranscripts:
     def heard(self, rtstream_id: str) -> Heard | None:
         """What the channel's live transcript heard, if one ran until its session ended without
         a stop and none of its finals fell off (MAX_RECORDS); None otherwise."""
-        records = self._records.get(rtstream_id)
-        if (records is None or records.started_at is None or records.interrupted or records.ended_at is None
-                or len(records.finals) >= MAX_RECORDS):
-            return None
-        return Heard(records.started_at, list(records.finals))
+        return whole(self._records.get(rtstream_id))
 
     def records(self, rtstream_id: str, start: float | None = None, end: float | None = None,
                 since: float | None = None) -> list[dict[str, Any]]:

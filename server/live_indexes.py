@@ -29,7 +29,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from reeldb.index.event_match import CONTEXT, Matcher
+from reeldb.index.event_match import CONTEXT, Hit, Matcher
 from reeldb.index.segmenter import Segmenter
 
 from .capture_runtime import CaptureRuntime
@@ -99,6 +99,12 @@ class LiveIndex:
         value = self.segmenter.value
         return {"segmenter": self.segmenter.kind, "segmentation_value": int(value) if value == int(value) else value}
 
+    @property
+    def asked(self) -> tuple[Any, ...]:
+        """What the index was asked for: two running indexes asked alike are one."""
+        view = self.view()
+        return view["extraction_type"], view["extraction_config"], view["prompt"], self.name
+
     def view(self) -> dict[str, Any]:
         screen = self.segmenter if isinstance(self.segmenter, ScreenConfig) else None
         return {"rtstream_index_id": self.id, "rtstream_id": self.rtstream.id,
@@ -107,7 +113,7 @@ class LiveIndex:
                 "status": "connected" if self.running else "stopped", "sandbox_id": None}
 
 
-def still_shown(alert: Alert, hit: Any, scene: int | None, previous: str) -> bool:
+def still_shown(alert: Alert, hit: Hit, scene: int | None, previous: str) -> bool:
     """Whether a screen record's match is an occurrence that already fired: a phrase or pattern the
     record before showed too (the same slide read again; the slide shown again after another one
     fires again), or a prose prompt in the scene it fired in."""
@@ -117,7 +123,7 @@ def still_shown(alert: Alert, hit: Any, scene: int | None, previous: str) -> boo
 
 
 class LiveIndexes:
-    """Owns live spoken-word indexes, their records and their alerts (all in memory)."""
+    """Owns live spoken-word and screen-text indexes, their records and their alerts (all in memory)."""
 
     def __init__(self, settings: Settings, hub: WebSocketHub, capture: CaptureRuntime, live: LiveTranscripts,
                  screens: LiveScreens, events: Events, rt_events: RtEvents, runtime: Runtime, links: Links) -> None:
@@ -141,31 +147,28 @@ class LiveIndexes:
             made = Segmenter(segmenter, value)
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
-        for index in self.of(rtstream.id):  # a second identical index answers the first
-            if index.running and index.config == LiveIndex("", rtstream, made, name, None).config \
-                    and index.name == name:
-                index.ws_connection_id = ws_connection_id or index.ws_connection_id
-                return index
-        index = LiveIndex(new_id("rtstream_index"), rtstream, made, name, ws_connection_id)
-        await self._attach(index)
-        self._indexes[index.id] = index
-        log.info("live spoken index %s of %s (%s %s) started", index.id, rtstream.id, segmenter, value)
-        return index
+        made_index = LiveIndex(new_id("rtstream_index"), rtstream, made, name, ws_connection_id)
+        return await self._open(made_index, f"spoken ({segmenter} {value})")
 
     async def create_screen(self, rtstream: RTStream, config: ScreenConfig, name: str | None,
                             ws_connection_id: str | None) -> LiveIndex:
         """``index_scenes()`` / ``index_visuals()`` of a display: its screen text as it changes."""
         if "video" not in rtstream.media_types:
             raise BadRequest(f"{rtstream.name} is not a display; screen-text indexes read video")
-        for index in self.of(rtstream.id):  # a second identical index answers the first
-            if index.running and index.segmenter == config and index.name == name:
-                index.ws_connection_id = ws_connection_id or index.ws_connection_id
+        return await self._open(LiveIndex(new_id("rtstream_index"), rtstream, config, name, ws_connection_id),
+                                "screen-text")
+
+    async def _open(self, made: LiveIndex, what: str) -> LiveIndex:
+        """``made``, reading from now on; or the running index of its rtstream that was asked for
+        the same way (a second identical index answers the first)."""
+        for index in self.of(made.rtstream.id):
+            if index.running and index.asked == made.asked:
+                index.ws_connection_id = made.ws_connection_id or index.ws_connection_id
                 return index
-        index = LiveIndex(new_id("rtstream_index"), rtstream, config, name, ws_connection_id)
-        await self._attach(index)
-        self._indexes[index.id] = index
-        log.info("live screen-text index %s of %s started", index.id, rtstream.id)
-        return index
+        await self._attach(made)
+        self._indexes[made.id] = made
+        log.info("live %s index %s of %s started", what, made.id, made.rtstream.id)
+        return made
 
     def of(self, rtstream_id: str) -> list[LiveIndex]:
         return [i for i in self._indexes.values() if i.rtstream.id == rtstream_id]
@@ -183,7 +186,11 @@ class LiveIndexes:
 
     async def stop(self, index: LiveIndex) -> None:
         if index.running:  # tells the listener None: it flushes
-            await (self.screens if index.screen else self.live).detach(index.rtstream.id, index.id)
+            await self._source(index).detach(index.rtstream.id, index.id)
+
+    def _source(self, index: LiveIndex) -> LiveTranscripts | LiveScreens:
+        """What an index reads: its rtstream's live transcript, or its display's screen reader."""
+        return self.screens if index.screen else self.live
 
     async def _attach(self, index: LiveIndex) -> None:
         async def listener(final: dict[str, Any] | None) -> None:
@@ -200,7 +207,7 @@ class LiveIndexes:
                     log.exception("live index %s could not take a record", index.id)
 
         try:
-            await (self.screens if index.screen else self.live).attach(index.rtstream, index.id, listener)
+            await self._source(index).attach(index.rtstream, index.id, listener)
         except Conflict:
             raise Conflict(f"{index.rtstream.name} is not streaming; live indexes run while the session is live") \
                 from None

@@ -16,39 +16,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
 from reeldb.index.live import Emit
 from reeldb.index.live_screen import LiveScreenReader
 
 from .capture_runtime import CaptureRuntime
-from .errors import BadRequest, Conflict
-from .ingest.backend import RunningTranscript
-from .live import MAX_RECORDS, Heard, Listener, forget_ended
+from .errors import Conflict
+from .live import Heard, Listener, Records, Transcription, forget_ended, mark_ended, stop_reader, whole
 from .rows import RTStream
 from .runtime import Runtime
 from .scenes import ocr_langs
 from .settings import Settings
 
 log = logging.getLogger("reeldb.live")
-
-
-@dataclass
-class Reading:
-    rtstream: RTStream
-    running: RunningTranscript
-    listeners: dict[str, Listener] = field(default_factory=dict)
-
-
-@dataclass
-class Seen:
-    records: deque = field(default_factory=lambda: deque(maxlen=MAX_RECORDS))
-    session_id: str = ""
-    ended_at: float | None = None
-    started_at: float | None = None
-    interrupted: bool = False
 
 
 class LiveScreens:
@@ -59,14 +40,13 @@ class LiveScreens:
         self.capture = capture
         self._pool = runtime.pool("live-ocr", 1)
         capture.on_closing(self.end_session)
-        self._running: dict[str, Reading] = {}
-        self._seen: dict[str, Seen] = {}
+        self._running: dict[str, Transcription] = {}
+        #: Each display's records (``finals``: what was read), as live transcripts keep theirs.
+        self._seen: dict[str, Records] = {}
 
     async def attach(self, rtstream: RTStream, key: str, listener: Listener) -> None:
         """Tell ``listener`` every record of the display's screen text, starting its reader if none
         runs; :class:`Conflict` when the session is not streaming."""
-        if "video" not in rtstream.media_types:
-            raise BadRequest(f"{rtstream.name} is not a display; screen-text indexes read video")
         if rtstream.id not in self._running:
             await self._start(rtstream)
         self._running[rtstream.id].listeners[key] = listener
@@ -76,27 +56,26 @@ class LiveScreens:
         if ingest is None:
             raise Conflict(f"{rtstream.name} is not streaming; live indexes run while the session is live")
         langs = ocr_langs(self.settings)  # 400 when a language's data is missing
-        seen = self._seen.setdefault(rtstream.id, Seen(session_id=rtstream.session_id))
+        seen = self._seen.setdefault(rtstream.id, Records(session_id=rtstream.session_id))
         if seen.started_at is None:
             seen.started_at = time.time()
 
         async def emit(channel_id: str, item: dict[str, Any]) -> None:
             record = {"start": item["start"] / 1000, "end": item["end"] / 1000, "text": item["text"],
                       "scene": item.get("scene", 0)}
-            seen.records.append(record)
+            seen.finals.append(record)
             reading = self._running.get(rtstream.id)
             for listener in list(reading.listeners.values()) if reading else []:
                 await listener(record)
 
         def make(emit_to: Emit) -> LiveScreenReader:
-            return LiveScreenReader(emit_to, langs=langs, data=[self.settings.ocr_data] if self.settings.ocr_data
-                                    else [], executor=self._pool)
+            return LiveScreenReader(emit_to, langs=langs, data=self.settings.ocr_folders, executor=self._pool)
 
         running = await ingest.read_screen(rtstream.name, emit, make)
         if rtstream.id in self._running:  # a concurrent start won while we waited for the worker
             await running.stop()
             return
-        self._running[rtstream.id] = Reading(rtstream, running)
+        self._running[rtstream.id] = Transcription(rtstream, running, time.time(), explicit=False)
         log.info("live screen text of %s (%s) started on %s", rtstream.id, rtstream.name, ingest.where)
 
     async def detach(self, rtstream_id: str, key: str) -> None:
@@ -110,35 +89,19 @@ class LiveScreens:
         await reading.listeners.pop(key)(None)
 
     async def _stop(self, rtstream_id: str, interrupted: bool = False) -> None:
-        reading = self._running.get(rtstream_id)
-        if reading is None:
-            return
-        if interrupted and rtstream_id in self._seen:
-            self._seen[rtstream_id].interrupted = True
-        try:
-            await reading.running.stop()  # the last picture is read and its record still told
-        finally:
-            self._running.pop(rtstream_id, None)
-            for listener in reading.listeners.values():
-                await listener(None)
-        log.info("live screen text of %s stopped", rtstream_id)
+        # (the last picture is read and its record still told)
+        if await stop_reader(self._running, self._seen, rtstream_id, interrupted):
+            log.info("live screen text of %s stopped", rtstream_id)
 
     async def end_session(self, session_id: str) -> None:
         for rtstream_id in [r for r, t in self._running.items() if t.rtstream.session_id == session_id]:
             await self._stop(rtstream_id)
-        now = time.time()
-        for seen in self._seen.values():
-            if seen.session_id == session_id and seen.ended_at is None:
-                seen.ended_at = now
+        mark_ended(self._seen, session_id)
 
     def seen(self, rtstream_id: str) -> Heard | None:
         """What the display's reader read, if it ran until its session ended without a stop and
         none of its records fell off; None otherwise (as ``LiveTranscripts.heard``)."""
-        seen = self._seen.get(rtstream_id)
-        if (seen is None or seen.started_at is None or seen.interrupted or seen.ended_at is None
-                or len(seen.records) >= MAX_RECORDS):
-            return None
-        return Heard(seen.started_at, list(seen.records))
+        return whole(self._seen.get(rtstream_id))
 
     def evict(self, now: float | None = None) -> int:
         return forget_ended(self._seen, self.settings.live_retention, now)

@@ -51,14 +51,10 @@ def ocr_langs(settings: Settings) -> list[str]:
     """``REELDB_OCR_LANGS``, checked: each language's data must be installed (else 400)."""
     try:
         langs = ocr.parse_langs(settings.ocr_langs)
-        ocr.find_data(langs, _data(settings))
+        ocr.find_data(langs, settings.ocr_folders)
     except ocr.MissingLanguage as exc:
         raise BadRequest(str(exc)) from None
     return langs
-
-
-def _data(settings: Settings) -> list[str]:
-    return [settings.ocr_data] if settings.ocr_data else []
 
 
 def _config(extraction_type: str | None, config: dict[str, Any] | None) -> scenes.ShotBased | scenes.TimeBased:
@@ -119,7 +115,7 @@ def index_compute(ctx: JobContext) -> dict[str, Any]:
     else:
         try:
             read = screen_text.read_scenes(_media_file(ctx), _config(p["extraction_type"], p["config"]),
-                                           langs=p["langs"], data=_data(ctx.settings),
+                                           langs=p["langs"], data=ctx.settings.ocr_folders,
                                            progress=lambda f: ctx.progress(f * 0.95))
         except (scenes.NoVideo, ocr.MissingLanguage) as exc:
             raise JobFailed(str(exc)) from None
@@ -269,7 +265,7 @@ class Scenes:
 
         scene, frames = await self.db.execute_fn(read)
         paths = {f["id"]: self.storage.path(f["path"]) for f in frames if f["path"]}
-        texts = await self.runtime.io(_read_frames, paths, langs, _data(self.settings))
+        texts = await self.runtime.io(_read_frames, paths, langs, self.settings.ocr_folders)
         description = ocr.describe(ocr.merge(*texts.values())) if scene is not None else None
         await self.db.execute_write_fn(lambda conn: scene_store.describe_frames(
             conn, {k: ocr.describe(v) for k, v in texts.items()}, scene_id, description))
@@ -323,7 +319,7 @@ class Scenes:
             return
         try:
             langs = ocr.parse_langs(self.settings.ocr_langs)
-            ocr.find_data(langs, _data(self.settings))
+            ocr.find_data(langs, self.settings.ocr_folders)
         except ocr.MissingLanguage as exc:
             log.warning("%s: no screen-text index: %s", media_id, exc)
             return

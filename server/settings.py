@@ -251,6 +251,12 @@ class Settings:
     def uploads_dir(self) -> Path:
         return MediaRoot(self.media_root_dir).uploads_dir
 
+    @property
+    def ocr_folders(self) -> list[str]:
+        """Where Tesseract language data is looked for first (``REELDB_OCR_DATA``; none: the
+        defaults of ``index/ocr.py``)."""
+        return [self.ocr_data] if self.ocr_data else []
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
         """Build settings from ``REELDB_<FIELD>`` variables; ``overrides`` (CLI flags) win when not None."""

@@ -171,8 +171,7 @@ class IngestWorker:
         consumer: LiveTranscriber | LiveScreenReader
         if what == "screens":
             consumer = LiveScreenReader(emit, langs=ocr.parse_langs(self.settings.ocr_langs),
-                                        data=[self.settings.ocr_data] if self.settings.ocr_data else [],
-                                        executor=self._readers)
+                                        data=self.settings.ocr_folders, executor=self._readers)
         else:
             consumer = LiveTranscriber(emit, model_spec=self.settings.whisper_model, executor=self._decoders)
         hosted.live[what, channel_id] = LocalTranscript(consumer, hosted.ingest.live.attach(channel_id, consumer))

@@ -28,6 +28,8 @@ import random
 import sys
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -35,7 +37,7 @@ sys.path.insert(0, str(HERE.parent / "index"))
 sys.path.insert(0, str(HERE))
 
 from reeldb.index import embed  # noqa: E402
-from reeldb.index.event_match import SEMANTIC_THRESHOLD, compile_prompt  # noqa: E402
+from reeldb.index.event_match import SEMANTIC_THRESHOLD, Matcher, compile_prompt  # noqa: E402
 from reeldb.index.segmenter import Segmenter  # noqa: E402
 from search_quality import MEETINGS  # noqa: E402
 from support import screens  # noqa: E402
@@ -81,17 +83,17 @@ def speech() -> list[str]:
 
 
 def records(sentences: list[str], kind: str, value: float) -> list[tuple[str, set[str]]]:
-    """The records a live index cuts the sentences into, each with the sentences it holds."""
+    """The records a live index cuts the sentences into, each with the sentences it holds part of
+    (those whose time span it overlaps)."""
     seg = Segmenter(kind, value)
-    t, out = 0.0, []
+    t, spans, out = 0.0, [], []
     for sentence in sentences:
         seconds = len(sentence.split()) / WPM * 60
-        for record in seg.push({"start": t, "end": t + seconds, "text": sentence}):
-            out.append(record)
+        spans.append((t, t + seconds, sentence))
+        out += seg.push({"start": t, "end": t + seconds, "text": sentence})
         t += seconds + GAP
     out += seg.flush()
-    return [(r["text"], {s for s in sentences if s.rstrip(".?!").split()[-1] in r["text"] or s in r["text"]})
-            for r in out]
+    return [(r["text"], {s for start, end, s in spans if start < r["end"] and r["start"] < end}) for r in out]
 
 
 def slides() -> list[str]:
@@ -108,21 +110,20 @@ def slides() -> list[str]:
     return made
 
 
-def count(prompt_texts: dict, items: list[tuple[str, bool]], vectors: dict[str, object], prompt: str) -> int:
-    """False fires of ``prompt`` over ``items`` (text, shows the prompt), each printed."""
-    matcher = prompt_texts[prompt]
+def count(matcher: Matcher, items: list[tuple[str, bool]], vectors: dict[str, np.ndarray]) -> int:
+    """False fires of ``matcher`` over ``items`` (text, shows its prompt), each printed."""
     false = 0
     for text, shown in items:
         hit = None if shown else matcher.match(text, embed=lambda t: vectors[t[0]])
         if hit is not None:
             false += 1
-            print(f"    false fire ({hit.confidence:.2f}) of {prompt!r} on {text!r}")
+            print(f"    false fire ({hit.confidence:.2f}) of {matcher.prompt!r} on {text!r}")
     return false
 
 
 def main() -> None:
     sentences = speech()
-    cut = {f"word 10": records(sentences, "word", 10), "sentence 1": records(sentences, "sentence", 1)}
+    cut = {"word 10": records(sentences, "word", 10), "sentence 1": records(sentences, "sentence", 1)}
     deck = slides()
     texts = sorted({t for rs in cut.values() for t, _ in rs} | set(deck) | set(SHOWS))
     vectors = dict(zip(texts, (v.reshape(1, -1) for v in embed.embed_texts(texts))))
@@ -134,13 +135,13 @@ def main() -> None:
         false = 0
         for prompt in SHOWS:
             shown = set(SHOWS[prompt]) | SHOWN_TOO[prompt]
-            false += count(matchers, [(t, bool(held & shown)) for t, held in rs], vectors, prompt)
+            false += count(matchers[prompt], [(t, bool(held & shown)) for t, held in rs], vectors)
         print(f"  speech, segmenter {name:10s}: {false} false fires in {len(rs) * len(SHOWS)} record-prompt pairs: "
               f"{false / spoken_hours:.1f} false alerts per hour ({len(SHOWS)} prose events on one channel)")
     false = 0
     for prompt in SHOWS:
         items = [(t, bool(set(t.lower().split()) & SLIDE_WORDS[prompt])) for t in deck]
-        false += count(matchers, items, vectors, prompt)
+        false += count(matchers[prompt], items, vectors)
     hours = len(deck) * SLIDE_SECONDS / 3600
     print(f"  slides: {false} false fires in {len(deck) * len(SHOWS)} slide-prompt pairs: "
           f"{false / hours:.1f} false alerts per hour ({len(SHOWS)} prose events on one display)")

@@ -29,17 +29,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Awaitable, Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from support.media import screen_ts, write_wav  # noqa: E402
-from support.recording import record, use_reeldb_recorder, when_active  # noqa: E402
+from support.recording import listen_for, record, use_reeldb_recorder, when_active  # noqa: E402
 from support.server_process import ServerProcess, WebhookReceiver, process_family  # noqa: E402
 from support.speech import compose, require_espeak  # noqa: E402
 
@@ -67,6 +70,51 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
+@dataclass
+class Watched:
+    """A session as the application saw it: websocket messages with when each arrived, the alert
+    webhooks with theirs, and the server's CPU (cores) from active to the end of listening."""
+
+    seen: list[tuple[float, dict]]
+    webhooks: list[tuple[float, dict]]
+    cores: float
+
+
+def watch(server: ServerProcess, hook: WebhookReceiver, conn, sources: dict[str, str], store: dict[str, bool],
+          seconds: float, label: str, start_live: Callable[[Any, Any], Awaitable[None]] | None,
+          done: Callable[[list[dict]], bool] | None = None) -> Watched:
+    """Record ``sources`` through CaptureClient; once the session is active, ``start_live(live,
+    ws)`` (the application's live work; None: none), then listen for ``seconds`` from the start
+    and until ``done(messages)`` (at most 20 s more); the alert webhooks labelled ``label`` that
+    came for the alerts the websocket saw (what came is reported either way)."""
+    cap = conn.create_capture_session(end_user_id="bench")
+    token = conn.generate_client_token(expires_in=600)
+    messages: list[dict] = []
+    arrived: list[float] = []
+    hooks_before = len(hook.events)
+    cpu: list[float] = []
+
+    async def during(client, channels):
+        started = time.time()
+        live, ws = await when_active(conn, cap.id)
+        cpu.extend([tree_cpu(server.proc.pid), time.time()])
+        if start_live is not None:
+            await start_live(live, ws)
+        await listen_for(ws, messages, started + seconds, done, wait=20.0, arrived=arrived)
+        cpu[0], cpu[1] = tree_cpu(server.proc.pid) - cpu[0], time.time() - cpu[1]
+
+    asyncio.run(record(server.url, token, cap.id, sources, store, 0, during=during))
+    seen = list(zip(arrived, messages))
+    alerts = sum(m.get("channel") == "alert" for m in messages)
+    try:
+        hook.wait_for(lambda events: len(events) - hooks_before >= alerts, timeout=30)
+    except AssertionError:
+        pass
+    webhooks = [(at, body) for at, body in zip(hook.arrived[hooks_before:], hook.events[hooks_before:])
+                if body.get("label") == label]
+    return Watched(seen, webhooks, cpu[0] / cpu[1])
+
+
 def session(server: ServerProcess, hook: WebhookReceiver, folder: Path, phrases: int, live_work: bool = True
             ) -> dict[str, list[float]]:
     import videodb
@@ -78,50 +126,46 @@ def session(server: ServerProcess, hook: WebhookReceiver, folder: Path, phrases:
                "display:1": str(screen_ts(folder / "screen.ts", int(seconds) + 2, (90, 90, 90)))}
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     event_id = conn.create_event(f'"{PHRASE}"', "budget")
-    cap = conn.create_capture_session(end_user_id="bench")
-    token = conn.generate_client_token(expires_in=600)
-    seen: list[tuple[float, dict]] = []
-    hooks_before = len(hook.events)
 
-    cpu: list[float] = []
+    async def start_live(live, ws):
+        rts = live.get_rtstream("mic")[0]
+        await asyncio.to_thread(rts.start_transcript, ws_connection_id=ws.connection_id)
+        index = await asyncio.to_thread(rts.index_spoken_words, segmenter="sentence", length=1,
+                                        ws_connection_id=ws.connection_id)
+        await asyncio.to_thread(index.create_alert, event_id, hook.url, ws.connection_id)
 
-    async def during(client, channels):
-        started = time.time()
-        live, ws = await when_active(conn, cap.id)
-        cpu.append(tree_cpu(server.proc.pid))
-        cpu.append(time.time())
-        if live_work:
-            rts = live.get_rtstream("mic")[0]
-            await asyncio.to_thread(rts.start_transcript, ws_connection_id=ws.connection_id)
-            index = await asyncio.to_thread(rts.index_spoken_words, segmenter="sentence", length=1,
-                                            ws_connection_id=ws.connection_id)
-            await asyncio.to_thread(index.create_alert, event_id, hook.url, ws.connection_id)
-
-        async def listen():
-            async for message in ws.receive():
-                seen.append((time.time(), message))
-        listener = asyncio.create_task(listen())
-        await asyncio.sleep(max(0.0, seconds - (time.time() - started)) + 5.0)  # the last finals
-        cpu[0], cpu[1] = tree_cpu(server.proc.pid) - cpu[0], time.time() - cpu[1]
-        listener.cancel()
-        await ws.close()
-
-    asyncio.run(record(server.url, token, cap.id, sources, {"mic:default": True, "display:1": True}, 0,
-                       during=during))
-    alerts = [(at, m["data"]) for at, m in seen if m.get("channel") == "alert"]
-    finals = [(at, m["data"]) for at, m in seen if m.get("channel") == "transcript" and m["data"].get("is_final")
-              and "budget" in m["data"]["text"].lower()]
-    try:  # the webhooks of the alerts the websocket saw (what came is reported either way)
-        hook.wait_for(lambda events: len(events) - hooks_before >= len(alerts), timeout=30)
-    except AssertionError:
-        pass
-    webhooks = [(at, body) for at, body in zip(hook.arrived[hooks_before:], hook.events[hooks_before:])
-                if body.get("label") == "budget"]
+    got = watch(server, hook, conn, sources, {"mic:default": True, "display:1": True}, seconds + 5.0,  # the last finals
+                "budget", start_live if live_work else None)
+    alerts = [(at, m["data"]) for at, m in got.seen if m.get("channel") == "alert"]
+    finals = [(at, m["data"]) for at, m in got.seen if m.get("channel") == "transcript"
+              and m["data"].get("is_final") and "budget" in m["data"]["text"].lower()]
     return {"alert_ws": [at - a["end_time"] for at, a in alerts],
-            "alert_webhook": [at - b["end_time"] for at, b in webhooks],
+            "alert_webhook": [at - b["end_time"] for at, b in got.webhooks],
             "transcript_final_ws": [at - f["end"] / 1000 for at, f in finals],
             "said": [float(phrases)] if live_work else [],
-            "cores_live" if live_work else "cores_plain": [cpu[0] / cpu[1]]}
+            "cores_live" if live_work else "cores_plain": [got.cores]}
+
+
+Session = Callable[[ServerProcess, WebhookReceiver, Path], dict[str, list[float]]]
+
+
+def on_one_server(sessions: list[Session]) -> dict[str, list[float]]:
+    """Run each session, in a folder of its own, on one real server with a webhook receiver for
+    its alerts; their figures, merged by name."""
+    use_reeldb_recorder()
+    hook = WebhookReceiver()
+    found: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ServerProcess(Path(tmp) / "data").start()
+        try:
+            for n, run in enumerate(sessions):
+                folder = Path(tmp) / f"s{n}"
+                folder.mkdir()
+                for key, values in run(server, hook, folder).items():
+                    found.setdefault(key, []).extend(values)
+        finally:
+            server.stop()
+    return found
 
 
 def main() -> None:
@@ -133,22 +177,9 @@ def main() -> None:
     if args.quick:
         args.phrases, args.sessions = 3, 1
     require_espeak()
-    use_reeldb_recorder()
-    hook = WebhookReceiver()
-    found: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess(Path(tmp) / "data").start()
-        try:
-            for n in range(args.sessions):
-                folder = Path(tmp) / f"s{n}"
-                folder.mkdir()
-                for live_work in (True, False):  # with the live index, then the same session without
-                    (folder / str(live_work)).mkdir()
-                    for key, values in session(server, hook, folder / str(live_work), args.phrases,
-                                               live_work).items():
-                        found.setdefault(key, []).extend(values)
-        finally:
-            server.stop()
+    # each session with the live index, then the same session without
+    found = on_one_server([functools.partial(session, phrases=args.phrases, live_work=live_work)
+                           for _ in range(args.sessions) for live_work in (True, False)])
     said = int(sum(found.pop("said", [])))
     print(f"{said} phrases said over {args.sessions} session(s); seconds from the end of the record "
           f"that holds the phrase:")

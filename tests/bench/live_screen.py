@@ -32,20 +32,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import random
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from live_alerts import percentile, tree_cpu  # noqa: E402
+from live_alerts import on_one_server, percentile, watch  # noqa: E402
 from support import screens  # noqa: E402
-from support.recording import record, use_reeldb_recorder, when_active  # noqa: E402
 from support.server_process import ServerProcess, WebhookReceiver  # noqa: E402
 
 PLACES = ["Zanzibar", "Kilimanjaro", "Patagonia", "Tasmania", "Reykjavik", "Okinawa"]
@@ -79,37 +77,20 @@ def session(server: ServerProcess, hook: WebhookReceiver, folder: Path, slides: 
     seconds, cuts = deck(folder / "deck.ts", slides, scrolling)
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     event_id = conn.create_event("/" + "|".join(PLACES) + "/", "place")
-    cap = conn.create_capture_session(end_user_id="bench")
-    token = conn.generate_client_token(expires_in=600)
-    seen: list[tuple[float, dict]] = []
-    hooks_before = len(hook.events)
-    cpu: list[float] = []
 
-    async def during(client, channels):
-        started = time.time()
-        live, ws = await when_active(conn, cap.id)
-        cpu.append(tree_cpu(server.proc.pid))
-        cpu.append(time.time())
-        if live_work:
-            rts = live.get_rtstream("display")[0]
-            index = await asyncio.to_thread(rts.index_scenes, ws_connection_id=ws.connection_id)
-            await asyncio.to_thread(index.create_alert, event_id, hook.url, ws.connection_id)
+    async def start_live(live, ws):
+        rts = live.get_rtstream("display")[0]
+        index = await asyncio.to_thread(rts.index_scenes, ws_connection_id=ws.connection_id)
+        await asyncio.to_thread(index.create_alert, event_id, hook.url, ws.connection_id)
 
-        async def listen():
-            async for message in ws.receive():
-                seen.append((time.time(), message))
-        listener = asyncio.create_task(listen())
-        await asyncio.sleep(max(0.0, seconds - (time.time() - started)) + 3.0)
-        deadline = time.time() + 20  # the recorder starts the file once connected: wait for the last slide
-        while live_work and time.time() < deadline and \
-                sum(m.get("channel") == "alert" for _, m in seen) < slides:
-            await asyncio.sleep(0.2)
-        cpu[0], cpu[1] = tree_cpu(server.proc.pid) - cpu[0], time.time() - cpu[1]
-        listener.cancel()
-        await ws.close()
+    # (the recorder starts the file once connected: listen until the last slide's alert, too)
+    got = watch(server, hook, conn, {"display:1": str(folder / "deck.ts")}, {"display:1": True}, seconds + 3.0,
+                "place", start_live if live_work else None,
+                lambda messages: sum(m.get("channel") == "alert" for m in messages) >= slides)
+    if not live_work:
+        return {"cores_plain": [got.cores]}
+    seen, webhooks = got.seen, got.webhooks
 
-    asyncio.run(record(server.url, token, cap.id, {"display:1": str(folder / "deck.ts")}, {"display:1": True}, 0,
-                       during=during))
     def place_of(text: str) -> int | None:
         return next((i for i, p in enumerate(PLACES) if p.lower() in text.lower()), None)
 
@@ -120,14 +101,6 @@ def session(server: ServerProcess, hook: WebhookReceiver, folder: Path, slides: 
             records.setdefault(place_of(m["data"]["text"]), (at, m["data"]))
     # The display's time 0 on the wall clock: the slide sampled nearest its cut says it best.
     zero = min((r["start"] / 1000 - cuts[i] for i, (_, r) in records.items()), default=0.0)
-    try:
-        hook.wait_for(lambda events: len(events) - hooks_before >= len(alerts), timeout=30)
-    except AssertionError:
-        pass
-    webhooks = [(at, body) for at, body in zip(hook.arrived[hooks_before:], hook.events[hooks_before:])
-                if body.get("label") == "place"]
-    if not live_work:
-        return {"cores_plain": [cpu[0] / cpu[1]]}
     if os.environ.get("BENCH_VERBOSE"):  # what arrived, when
         for at, m in seen:
             if m.get("channel") in ("scene_index", "alert"):
@@ -139,7 +112,7 @@ def session(server: ServerProcess, hook: WebhookReceiver, folder: Path, slides: 
             "record_ws": [at - shown_at[i] for i, (at, r) in records.items()],
             "sampled_late": [r["start"] / 1000 - shown_at[i] for i, (_, r) in records.items()],
             "shown": [float(slides)], "fired": [float(len(alerts))],
-            "cores_live": [cpu[0] / cpu[1]]}
+            "cores_live": [got.cores]}
 
 
 def main() -> None:
@@ -151,19 +124,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.slides, args.sessions = 3, 1
-    use_reeldb_recorder()
-    hook = WebhookReceiver()
-    found: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess(Path(tmp) / "data").start()
-        try:
-            for n, live_work in enumerate([True] * args.sessions + [False]):
-                folder = Path(tmp) / str(n)
-                folder.mkdir()
-                for key, values in session(server, hook, folder, args.slides, live_work, args.scrolling).items():
-                    found.setdefault(key, []).extend(values)
-        finally:
-            server.stop()
+    found = on_one_server([functools.partial(session, slides=args.slides, live_work=live_work,
+                                             scrolling=args.scrolling)
+                           for live_work in [True] * args.sessions + [False]])
     print(f"{int(sum(found['shown']))} slides shown at 1920x1080, 30 fps{' (a page scrolled after each)' if args.scrolling else ''}; {int(sum(found['fired']))} alerts fired "
           f"(one per slide expected); seconds from the slide's appearance:")
     for key in ("sampled_late", "record_ws", "alert_ws", "alert_webhook"):

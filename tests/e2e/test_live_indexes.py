@@ -12,7 +12,7 @@ import av
 import pytest
 import requests
 import videodb
-from support.recording import record, two_speakers, use_reeldb_recorder, when_active
+from support.recording import listen_for, record, two_speakers, use_reeldb_recorder, when_active
 from support.server_process import signed_by, webhook_secret
 from videodb.exceptions import InvalidRequestError
 
@@ -49,17 +49,8 @@ def test_live_spoken_indexes_fire_phrase_alerts_and_keep_ephemeral_words_off_dis
             alert_id = await asyncio.to_thread(index.create_alert, event_id, hook.url, ws.connection_id)
             made[category] = (rts, index, alert_id)
 
-        async def listen():
-            async for message in ws.receive():
-                messages.append(message)
-        listener = asyncio.create_task(listen())
-        await asyncio.sleep(max(0.0, seconds - (time.time() - started)))
-        deadline = time.time() + 60  # a busy machine decodes late: wait for the condition, not a time
-        while time.time() < deadline and not (_ws(messages, "alert", "mic", "budget")
-                                               and _ws(messages, "alert", "system_audio", "tomato")):
-            await asyncio.sleep(0.2)
-        listener.cancel()
-        await ws.close()
+        await listen_for(ws, messages, started + seconds, lambda got: bool(
+            _ws(got, "alert", "mic", "budget") and _ws(got, "alert", "system_audio", "tomato")))
         # The stored mic's alert links to its moment before the recording can play: not yet.
         for alert in _ws(messages, "alert", "mic", "budget")[:1]:
             early = await asyncio.to_thread(requests.get, alert["data"]["stream_url"], allow_redirects=False)

@@ -16,7 +16,7 @@ import pytest
 import requests
 import videodb
 from support import screens
-from support.recording import record, use_reeldb_recorder, when_active
+from support.recording import listen_for, record, use_reeldb_recorder, when_active
 from support.media import write_wav
 from support.server_process import signed_by, webhook_secret
 from support.speech import MEETING_A, MEETING_B, compose, require_espeak
@@ -82,18 +82,9 @@ def _session(server, conn, hook, tmp_path, display_stored: bool):
         await asyncio.to_thread(heard.create_alert, tomato, hook.url, ws.connection_id)
         made.update(display=display, index=index, alert=alert)
 
-        async def listen():
-            async for message in ws.receive():
-                messages.append(message)
-        listener = asyncio.create_task(listen())
-        await asyncio.sleep(max(0.0, seconds - (time.time() - started)))
-        deadline = time.time() + 60  # a busy machine reads late: wait for the condition, not a time
-        while time.time() < deadline and not (_ws(messages, "alert", "zanzibar") and _ws(messages, "alert", "budget")
-                                               and _ws(messages, "alert", "tomato")
-                                               and _ws(messages, "scene_index", "closing")):
-            await asyncio.sleep(0.2)
-        listener.cancel()
-        await ws.close()
+        await listen_for(ws, messages, started + seconds, lambda got: bool(
+            _ws(got, "alert", "zanzibar") and _ws(got, "alert", "budget") and _ws(got, "alert", "tomato")
+            and _ws(got, "scene_index", "closing")))
 
     asyncio.run(record(server.url, token, cap.id, sources,
                        {"mic:default": True, "system_audio:default": False, "display:1": display_stored}, 0,

@@ -7,7 +7,9 @@ import json
 import os
 import shutil
 import sys
+import time
 import types
+from typing import Callable, Optional
 
 from . import refuse_in_fast_tier
 
@@ -76,3 +78,25 @@ async def when_active(conn, session_id: str):
         await asyncio.sleep(0.1)
     live = await asyncio.to_thread(conn.get_capture_session, session_id)
     return live, await conn.connect_websocket().connect()
+
+
+async def listen_for(ws, messages: list[dict], until: float, done: Optional[Callable[[list[dict]], bool]] = None,
+                     wait: float = 60.0, arrived: Optional[list[float]] = None) -> None:
+    """Inside ``record``'s ``during``: collect the websocket's messages (and, in ``arrived``, when
+    each came) until the wall-clock time ``until``, then until ``done(messages)`` or ``wait``
+    seconds more (a busy machine decodes late: wait for the condition, not a time); then close it."""
+    async def listen():
+        async for message in ws.receive():
+            if arrived is not None:
+                arrived.append(time.time())
+            messages.append(message)
+
+    listener = asyncio.create_task(listen())
+    try:
+        await asyncio.sleep(max(0.0, until - time.time()))
+        deadline = time.time() + wait
+        while done is not None and time.time() < deadline and not done(messages):
+            await asyncio.sleep(0.2)
+    finally:
+        listener.cancel()
+        await ws.close()
