@@ -40,7 +40,7 @@ def main(work: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     key = "sk-offline-" + "k" * 24
     env = {**os.environ, "REELDB_DATA_DIR": str(work / "data"), "REELDB_PORT": str(port), "REELDB_API_KEY": key,
-           "REELDB_ICE_ADDRESSES": "127.0.0.1", "REELDB_SYNC_WAIT": "25"}
+           "REELDB_ICE_ADDRESSES": "127.0.0.1", "REELDB_SYNC_WAIT": "10"}
     with open(work / "server.log", "ab") as log:  # the child keeps its own descriptor
         server = subprocess.Popen([str(Path(sys.executable).with_name("reeldb")), "serve"], env=env, stdout=log,
                                   stderr=subprocess.STDOUT)

@@ -49,7 +49,7 @@ SECONDS = 8.0
 def cluster(tmp_path: Path) -> Iterator[tuple[ServerProcess, dict[str, subprocess.Popen], Network]]:
     net = Network().up()
     data = tmp_path / "shared"
-    env = {"REELDB_INGEST_WORKERS": "external", "REELDB_WORKER_TOKEN": TOKEN, "REELDB_SYNC_WAIT": "25"}
+    env = {"REELDB_INGEST_WORKERS": "external", "REELDB_WORKER_TOKEN": TOKEN, "REELDB_SYNC_WAIT": "10"}
     control = ServerProcess(data, env=env, host=net.addresses["ctl"], prefix=net.prefix("ctl"))
     workers: dict[str, subprocess.Popen] = {}
     try:

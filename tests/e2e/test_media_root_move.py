@@ -53,7 +53,7 @@ def test_moved_media_root_serves_everything(tmp_path):
 
     audio, _ = compose(MEETING_A, gap=1.0, lead=0.5)
     talk = write_video(tmp_path / "talk.mp4", audio)
-    server = ServerProcess(tmp_path / "data", env={"REELDB_SYNC_WAIT": "25"}).start()
+    server = ServerProcess(tmp_path / "data", env={"REELDB_SYNC_WAIT": "10"}).start()
     try:
         conn = videodb.connect(api_key=server.api_key, base_url=server.url)
         coll = conn.get_collection()

@@ -31,7 +31,7 @@ PAUSE = 8.0
 def server(tmp_path_factory):
     """One server for the module's two recordings."""
     use_reeldb_recorder()
-    proc = ServerProcess(tmp_path_factory.mktemp("paused-display") / "data", env={"REELDB_SYNC_WAIT": "25"})
+    proc = ServerProcess(tmp_path_factory.mktemp("paused-display") / "data", env={"REELDB_SYNC_WAIT": "10"})
     yield proc.start()
     proc.stop()
 

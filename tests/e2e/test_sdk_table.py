@@ -90,7 +90,7 @@ def ctx(tmp_path_factory):
 
     os.environ["BROWSER"] = "true"  # play() opens a "browser": the true(1) command
     tmp = tmp_path_factory.mktemp("sdk")
-    server = ServerProcess(tmp / "data", env={"REELDB_SYNC_WAIT": "25"}).start()
+    server = ServerProcess(tmp / "data", env={"REELDB_SYNC_WAIT": "10"}).start()
     c = Ctx()
     c.server = server
     player.PLAYER_URL = server.url + "/player"  # the docs' line: play() opens ReelDB's player
