@@ -161,6 +161,12 @@ class LiveScreenReader:
         for st in self._pick(channel_id):
             if st.prev is not None and st.last is not None and not self._closed:
                 self._consider(st)
+        await self.drained(channel_id)
+
+    async def drained(self, channel_id: Optional[str] = None) -> None:
+        """Wait until no picture is being read or waits to be (what a caller that must not get
+        ahead of the reads awaits: a recording fed faster than real time)."""
+        for st in self._pick(channel_id):
             while st.reading is not None:
                 await asyncio.shield(st.reading)
 

@@ -104,6 +104,30 @@ def pytest_runtest_teardown(item):
     support.fast_test = None
 
 
+#: ``REELDB_TEST_CPU=file``: each test's CPU seconds (its worker process and the children it
+#: reaped: server processes, recorders, tools) appended to ``file`` as ``seconds<TAB>nodeid``, to
+#: find what makes the suite slow on a machine whose cores it saturates.
+CPU_LOG = os.environ.get("REELDB_TEST_CPU")
+
+
+def _cpu() -> float:
+    import resource
+
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if not CPU_LOG:
+        yield
+        return
+    before = _cpu()
+    yield
+    with open(CPU_LOG, "a") as out:
+        out.write(f"{_cpu() - before:.1f}\t{item.nodeid}\n")
+
+
 # Every WebRTC peer of the suite (servers, recorders, in-process peers) uses loopback only.
 os.environ["REELDB_ICE_ADDRESSES"] = "127.0.0.1"
 restrict_host_addresses(["127.0.0.1"])

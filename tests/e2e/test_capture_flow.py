@@ -50,7 +50,7 @@ def test_seed_flow_capture_store_export(server_factory, hook, screens):
     use_reeldb_recorder()
     import videodb
 
-    server = server_factory(sync_wait="25")
+    server = server_factory(sync_wait="10")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     coll = conn.get_collection()
     cap = conn.create_capture_session(end_user_id="user-1", callback_url=hook.url)

@@ -171,7 +171,7 @@ def server_jobs(server) -> list[dict]:
 def test_seed_search_on_a_captured_meeting(server_factory, screen, tmp_path, hook):
     require_espeak()
     use_reeldb_recorder()
-    server = server_factory(sync_wait="25")  # default settings: recordings are indexed unasked
+    server = server_factory(sync_wait="10")  # default settings: recordings are indexed unasked
     audio, placed = compose(MEETING_A, gap=1.0, lead=0.5)
     speech = write_wav(tmp_path / "speech.wav", audio)
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)

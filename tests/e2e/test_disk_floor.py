@@ -62,7 +62,7 @@ def fill_to_below_floor(mount: Path) -> Path:
 def test_a_full_disk_stops_stored_channels_with_a_reason_and_refuses_uploads(server_factory, small_disk, tmp_path,
                                                                              hook):
     use_reeldb_recorder()
-    server = server_factory(media_root=str(small_disk), disk_floor_mb=str(FLOOR_MB), sync_wait="25",
+    server = server_factory(media_root=str(small_disk), disk_floor_mb=str(FLOOR_MB), sync_wait="10",
                             media_timeout="60", reconnect_grace="60", auto_index="false")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     cap = conn.create_capture_session(end_user_id="u", callback_url=hook.url)

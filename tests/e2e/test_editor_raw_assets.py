@@ -59,7 +59,7 @@ def test_seed_editor_display_and_mic(server_factory, tmp_path):
     use_reeldb_recorder()
     import videodb
 
-    server = server_factory(sync_wait="25")
+    server = server_factory(sync_wait="10")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     coll = conn.get_collection()
     cap = conn.create_capture_session(end_user_id="user-1")

@@ -28,7 +28,7 @@ def test_live_spoken_indexes_fire_phrase_alerts_and_keep_ephemeral_words_off_dis
     sources, seconds = two_speakers(tmp_path)
     use_reeldb_recorder()
     # A retention long enough for the reads after the session on a busy machine (not a time bound).
-    server = server_factory(sync_wait="25", live_retention="60")
+    server = server_factory(sync_wait="10", live_retention="60")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     budget = conn.create_event('"the quarterly budget"', "budget")
     tomato = conn.create_event("/tomato(es)? plants?/", "tomato")

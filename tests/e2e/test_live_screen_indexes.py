@@ -93,7 +93,7 @@ def _session(server, conn, hook, tmp_path, display_stored: bool):
 
 
 def test_live_screen_text_records_alerts_and_early_search(server_factory, hook, tmp_path):
-    server = server_factory(sync_wait="25")
+    server = server_factory(sync_wait="10")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     cap, made, messages, (zanzibar, budget) = _session(server, conn, hook, tmp_path, display_stored=True)
     index = made["index"]
@@ -160,7 +160,7 @@ def test_live_screen_text_records_alerts_and_early_search(server_factory, hook, 
 def test_ephemeral_display_text_is_read_live_and_never_written(server_factory, hook, tmp_path):
     # Sessions received in the server's own process (the other test's go to ingest workers): the
     # screen reader attached in-process reads the same.
-    server = server_factory(sync_wait="25", live_retention="20", ingest_workers="0")
+    server = server_factory(sync_wait="10", live_retention="20", ingest_workers="0")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     cap, made, messages, _ = _session(server, conn, hook, tmp_path, display_stored=False)
 

@@ -23,7 +23,7 @@ def _said(messages: list[tuple[float, dict]], category: str, word: str) -> bool:
 def test_live_transcript_of_an_ephemeral_channel_never_reaches_the_export(server_factory, tmp_path):
     sources, seconds = two_speakers(tmp_path)
     use_reeldb_recorder()
-    server = server_factory(sync_wait="25", live_retention="20")
+    server = server_factory(sync_wait="10", live_retention="20")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     cap = conn.create_capture_session(end_user_id="u")
     token = conn.generate_client_token(expires_in=600)

@@ -62,7 +62,7 @@ def test_capture_client_records_x11_screen_and_pulseaudio_mic(server_factory, on
 
     audio, _ = compose([SENTENCE], lead=0.5)
     speech = write_wav(tmp_path / "speech.wav", audio)
-    server = server_factory(sync_wait="25")
+    server = server_factory(sync_wait="10")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     cap = conn.create_capture_session(end_user_id="desk-1")
     token = conn.generate_client_token(expires_in=600)

@@ -42,7 +42,7 @@ def test_rtstream_generate_stream_plays_the_unix_span(server_factory, tmp_path):
     use_reeldb_recorder()
     import videodb
 
-    server = server_factory(sync_wait="25")
+    server = server_factory(sync_wait="10")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     cap = conn.create_capture_session(end_user_id="rt-clips")
     token = conn.generate_client_token(expires_in=600)

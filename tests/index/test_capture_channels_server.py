@@ -27,7 +27,7 @@ SENTENCES = {
 def test_a_captured_call_is_indexed_per_channel_and_searchable(server_factory, tmp_path, hook):
     require_espeak()
     use_reeldb_recorder()
-    server = server_factory(sync_wait="25", auto_index="true")
+    server = server_factory(sync_wait="10", auto_index="true")
     audio, placed = compose(list(SENTENCES.values()), gap=1.5, lead=0.5)
     mic = write_wav(tmp_path / "mic.wav", audio)
     system = write_wav(tmp_path / "system.wav", echoed(audio, 1.0))

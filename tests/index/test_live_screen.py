@@ -60,7 +60,7 @@ def test_each_slide_and_typed_line_is_read_once_as_it_settles(deck):
     path, cuts = deck
     records: list[dict] = []
     reader = LiveScreenReader(lambda channel, item: records.append(item))
-    play(path, reader)
+    play(path, reader, pace=reader.drained)  # a reader that keeps up (decoding outruns real time)
     texts = [r["text"] for r in records]
     assert "Quarterly review" in texts[0] and "Zanzibar roadmap" in texts[1], texts
     assert "deploy cluster" in texts[2] and "migration" not in texts[2], texts

@@ -133,7 +133,7 @@ def test_loop_watch_reports_a_step_that_blocks(caplog):
 
 
 def test_no_handler_blocks_the_loop_while_a_100mb_upload_and_an_export_run(server_factory, screen, tmp_path):
-    server = server_factory(auto_export="false", sync_wait="25")
+    server = server_factory(auto_export="false", sync_wait="10")
     conn, cap = recorded_session(server, screen)
     big = write_wav(tmp_path / "long.wav", np.random.default_rng(1).normal(0, 0.1, 53_000_000).astype(np.float32))
     assert big.stat().st_size > 100 * 1024 * 1024

@@ -51,7 +51,7 @@ def job_row(server, job_id: str) -> dict:
 
 
 def test_the_attacks_are_refused_by_name_and_any_even_size_renders(server_factory):
-    server = server_factory(sync_wait="25", ingest_workers="0")
+    server = server_factory(sync_wait="10", ingest_workers="0")
     body = text_body("3996x3996", 10, ATTACK_TEXT, 1000)
     first = post(server, body)
     assert first.status_code == 400, first.text
@@ -133,7 +133,11 @@ def render_children(pid: int) -> list[int]:
     """The server's render child processes (``python -m reeldb.server.jobs.child_main``)."""
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue  # a thread that ended since the listing
+        for child in children:
             try:
                 if b"reeldb.server.jobs.child_main" in open(f"/proc/{child}/cmdline", "rb").read():
                     found.append(int(child))

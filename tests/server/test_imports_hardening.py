@@ -257,7 +257,7 @@ def test_literal_addresses():
 
 # -- 3. one deadline and one size cap per import ------------------------------------------------
 def test_a_trickling_source_fails_at_the_deadline(in_process_factory):
-    server = in_process_factory(import_allow_private="true", import_timeout="3", sync_wait="25")
+    server = in_process_factory(import_allow_private="true", import_timeout="3", sync_wait="10")
     conn = connect(server)
     with serve(trickle(bytes_per_second=20)) as slow, serve(trickle(bytes_per_second=0)) as silent:
         for source in (slow, silent):

@@ -12,8 +12,11 @@ restart, a crash or SIGKILL, the server's log, ingest workers, Celery, a network
 from __future__ import annotations
 
 import asyncio
+import io
 import os
+import sys
 import threading
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,7 +65,7 @@ class InProcessServer:
 
         def serve() -> None:
             try:
-                asyncio.run(self._server.serve())
+                asyncio.run(self._serve())
             except BaseException as exc:  # noqa: BLE001 - reported by start()
                 self._failed.append(exc)
 
@@ -77,8 +80,26 @@ class InProcessServer:
         wait_until(up, timeout, "the in-process server to start", every=0.02)
         return self
 
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self._server.serve()
+
     def stop(self) -> None:
+        """Stop as SIGTERM stops ``reeldb serve`` (uvicorn's graceful exit, then the lifespan's
+        shutdown); a server still up after a minute fails the test with where it is stuck."""
         if getattr(self, "_thread", None) and self._thread.is_alive():
             self._server.should_exit = True
-            self._thread.join(30)
-            assert not self._thread.is_alive(), "the in-process server did not stop"
+            self._thread.join(60)
+            assert not self._thread.is_alive(), "the in-process server did not stop:\n" + self._stuck()
+
+    def _stuck(self) -> str:
+        """The server thread's stack and its event loop's tasks' stacks (a shutdown that hangs)."""
+        frame = sys._current_frames().get(self._thread.ident)
+        where = "".join(traceback.format_stack(frame)) if frame is not None else "(no frame)\n"
+        loop = getattr(self, "_loop", None)
+        if loop is not None:
+            for task in list(asyncio.all_tasks(loop)):
+                out = io.StringIO()
+                task.print_stack(limit=8, file=out)
+                where += f"\n{task.get_name()}:\n{out.getvalue()}"
+        return where
