@@ -49,9 +49,10 @@ from reeldb.capture.ice import restrict_host_addresses  # noqa: E402
 
 restrict_host_addresses(["127.0.0.1"])
 
+from support.load import busy_cpu  # noqa: E402
 from support.server_process import ServerProcess  # noqa: E402
 from test_many_sessions import (  # noqa: E402
-    SessionRun, busy_cpu, display_report, drive_session, make_sources, raw_session, use_reeldb_recorder,
+    SessionRun, display_report, drive_session, make_sources, raw_session, use_reeldb_recorder,
     wait_status,
 )
 

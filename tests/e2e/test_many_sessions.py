@@ -4,10 +4,10 @@ mic, and every one ends ``exported`` with a display whose packets have strictly 
 Why: issue 9. The "…part returned 22" export failures (``/work/shared/reference/export-dts-failure.md``)
 showed up in 3 of 37 sessions on a starved 2-core machine, so a single session proves nothing; this
 records many sessions through the official SDK's ``CaptureClient`` driving ``reeldb-recorder``
-against ONE server process while CPU burners (one per core) keep the machine busy, a few sessions
+against ONE server process while CPU burners (``support.load``) keep the machine busy, a few sessions
 at a time (bounded concurrency keeps CI on 2 cores inside minutes).
 
-The helpers here (:func:`drive_session`, :func:`busy_cpu`, :func:`display_report`, ...) are also
+The helpers here (:func:`drive_session`, :func:`display_report`, ...) are also
 used by ``tests/bench/soak.py``, which runs fewer, much longer sessions and watches memory.
 """
 
@@ -17,13 +17,11 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import av
 import numpy as np
@@ -31,6 +29,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: also when imported by the soak
 
+from support.load import busy_cpu  # noqa: E402
 from support.media import make_video, write_wav  # noqa: E402
 from support.recording import record, use_reeldb_recorder  # noqa: E402
 from support.speech import MEETING_A, compose, require_espeak  # noqa: E402
@@ -43,28 +42,6 @@ FPS = 15
 
 
 # ------------------------------------------------------------------------------ shared helpers
-
-@contextlib.contextmanager
-def busy_cpu(count: Optional[int] = None) -> Iterator[list[subprocess.Popen]]:
-    """One ``while True: pass`` python per core (or ``count``), killed on exit: a starved machine.
-
-    Plain python instead of stress-ng, so nothing beyond tests/run.sh's packages is needed. Among
-    tests/run.sh's parallel workers the suite's other tests already load the cores: a burner for
-    each core they leave (at least one), not one a core on top of them."""
-    if count is None:
-        others = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) - 1
-        count = max(1, (os.cpu_count() or 2) - others)
-    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
-             for _ in range(count)]
-    try:
-        yield procs
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-        for proc in procs:
-            proc.wait()
-
 
 def speech_wav(path: Path, seconds: float) -> Path:
     """espeak-ng sentences (MEETING_A) with pauses between them, repeated to cover ``seconds``."""

@@ -1,41 +1,22 @@
 """Indexing on a machine whose cores are all busy is slow, not hung (issue 17).
 
-Two processes keep both cores busy while a real server indexes two minutes of speech with a lease
-of 3 s: one whisper batch then takes longer than a lease, and no progress is reported during it.
+Busy-looping processes keep the cores busy (``support.load``) while a real server indexes two
+minutes of speech with a lease of 3 s: one whisper batch then takes longer than a lease, and no progress is reported during it.
 Liveness by time keeps the job: one attempt, never "presumed hung", the transcript whole.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import os
 import sqlite3
 
 import pytest
 import videodb
+from support.load import busy_cpu
 from support.speech import MEETING_A, MEETING_B, compose, require_espeak
 from support.media import write_video
 
 pytestmark = pytest.mark.slow
-
-
-def spin() -> None:
-    while True:
-        pass
-
-
-@contextlib.contextmanager
-def busy_cores():
-    procs = [multiprocessing.Process(target=spin, daemon=True) for _ in range(os.cpu_count() or 2)]
-    for p in procs:
-        p.start()
-    try:
-        yield
-    finally:
-        for p in procs:
-            p.kill()
-            p.join()
 
 
 def test_an_index_on_busy_cores_runs_in_one_attempt(server_factory, tmp_path):
@@ -45,7 +26,7 @@ def test_an_index_on_busy_cores_runs_in_one_attempt(server_factory, tmp_path):
     server = server_factory(job_lease="3", sync_wait="10")  # the SDK polls after that (its reads time out at 30 s)
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     video = conn.get_collection().upload(file_path=str(path))
-    with busy_cores():
+    with busy_cpu():
         video.index_spoken_words()
     with contextlib.closing(sqlite3.connect(server.data_dir / "reeldb.db")) as db:
         kind, status, attempts = db.execute("select kind, status, attempts from jobs where kind = 'index'").fetchone()
