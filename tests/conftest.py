@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import sys
 import time
@@ -57,10 +58,39 @@ def pytest_collection_modifyitems(config, items):
             raise pytest.UsageError(f"{item.nodeid} is marked both fast and slow")
         if (folder in REALTIME_FOLDERS or relative in REALTIME_FILES) and relative not in NOT_REALTIME:
             item.add_marker(pytest.mark.realtime)
-    # The files with slow tests first (each file's tests together, in their order): parallel
-    # workers (tests/run.sh) then start the long ones early instead of ending on them.
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)
+    items[:] = in_queue_order(items, tests)
+
+
+#: The longest files (seconds of one worker on a quiet 2-core machine, from ``--durations``): first
+#: in the queue, so that the suite does not end on one of them running alone.
+LONGEST = {"security/test_openapi_conformance.py": 240, "e2e/test_many_sessions.py": 190,
+           "e2e/test_editor_raw_assets.py": 145, "e2e/test_capture_flow.py": 120, "e2e/test_celery_jobs.py": 120,
+           "browser/test_player_page.py": 105, "e2e/test_live_screen_indexes.py": 95, "e2e/test_live_indexes.py": 95,
+           "e2e/test_scale_out.py": 85, "browser/test_capture_keyframes.py": 85, "docs/test_runnable_docs.py": 75,
+           "docs/test_quiet_log.py": 75, "server/test_job_crashes.py": 60, "server/test_editor_budget.py": 60,
+           "server/test_editor_validation.py": 55, "server/test_ops_commands.py": 50, "server/test_editor_render.py": 45}
+
+
+def in_queue_order(items: list, tests: Path) -> list:
+    """The order pytest-xdist hands files out in (``tests/run.sh``: ``--dist loadfile
+    --no-loadscope-reorder``; each file's tests together, in their order): the longest files first,
+    then those with slow tests, then the rest; and files that run in real time alternate with the
+    others, so that about as many workers wait on real time as there are slots while the rest
+    compute (a queue of only real-time files leaves workers waiting for a slot)."""
+    files: dict[Path, list] = {}
+    for item in items:
+        files.setdefault(item.path, []).append(item)
+
+    def rank(path: Path) -> tuple[int, float]:
+        relative = path.relative_to(tests).as_posix() if path.is_relative_to(tests) else ""
+        if relative in LONGEST:
+            return 0, -LONGEST[relative]
+        return (1 if any(i.get_closest_marker("slow") for i in files[path]) else 2), 0.0
+
+    realtime = sorted((p for p in files if files[p][0].get_closest_marker("realtime")), key=rank)
+    others = sorted((p for p in files if not files[p][0].get_closest_marker("realtime")), key=rank)
+    order = [p for pair in itertools.zip_longest(others, realtime) for p in pair if p is not None]
+    return [item for path in order for item in files[path]]
 
 
 @pytest.fixture(autouse=True)

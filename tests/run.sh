@@ -42,7 +42,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # Most tests wait on real time (recordings, jobs, webhooks) more than they compute: 4 pytest-xdist
 # workers on 2 cores, a file per worker at a time (its module fixtures shared). Not when the
 # arguments name what to run (a file, a test) or choose -n.
-workers=(-n 4 --dist loadfile)
+workers=(-n 4 --dist loadfile --no-loadscope-reorder)  # conftest.py's order: the longest files first
 for arg in "$@"; do
   case "$arg" in
     -n|-n*|--numprocesses*|tests/*) workers=() ;;
