@@ -265,7 +265,7 @@ def main() -> int:
     sources = make_sources(work / "media", args.minutes * 60.0 + 60.0)  # sources play once: outlast the run
     if args.screen == "encoded":
         sources["display:1"] = "pattern:bars:320x240@15"
-    env = {"REELDB_SYNC_WAIT": "25", **dict(item.split("=", 1) for item in args.server_env)}
+    env = {"REELDB_SYNC_WAIT": "10", **dict(item.split("=", 1) for item in args.server_env)}
     server = ServerProcess(work / "data", env=env).start()
     ok = False
     try:

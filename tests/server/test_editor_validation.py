@@ -33,7 +33,7 @@ def world(tmp_path_factory):
     from support.in_process import InProcessServer
 
     d = tmp_path_factory.mktemp("editor-enums")
-    proc = InProcessServer(d / "data", env={"sync_wait": "60"}).start()
+    proc = InProcessServer(d / "data", env={"sync_wait": "10"}).start()
     try:
         conn = videodb.connect(api_key=proc.api_key, base_url=proc.url)
         coll = conn.get_collection()
