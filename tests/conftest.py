@@ -3,6 +3,7 @@ from __future__ import annotations
 import fcntl
 import itertools
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -50,7 +51,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         folder = item.path.relative_to(tests).parts[0] if item.path.is_relative_to(tests) else None
         in_process = "server_factory" not in item.fixturenames and not item.get_closest_marker("process")
-        relative = item.path.relative_to(tests).as_posix() if item.path.is_relative_to(tests) else ""
+        relative = _relative(item.path, tests)
         if not item.get_closest_marker("slow") and (
                 folder in FAST_FOLDERS or folder in ROUTE_FOLDERS and in_process or relative in FAST_FILES):
             item.add_marker(pytest.mark.fast)
@@ -59,6 +60,10 @@ def pytest_collection_modifyitems(config, items):
         if (folder in REALTIME_FOLDERS or relative in REALTIME_FILES) and relative not in NOT_REALTIME:
             item.add_marker(pytest.mark.realtime)
     items[:] = in_queue_order(items, tests)
+
+
+def _relative(path: Path, tests: Path) -> str:
+    return path.relative_to(tests).as_posix() if path.is_relative_to(tests) else ""
 
 
 #: The longest files (seconds of one worker on a quiet 2-core machine, from ``--durations``): first
@@ -82,7 +87,7 @@ def in_queue_order(items: list, tests: Path) -> list:
         files.setdefault(item.path, []).append(item)
 
     def rank(path: Path) -> tuple[int, float]:
-        relative = path.relative_to(tests).as_posix() if path.is_relative_to(tests) else ""
+        relative = _relative(path, tests)
         if relative in LONGEST:
             return 0, -LONGEST[relative]
         return (1 if any(i.get_closest_marker("slow") for i in files[path]) else 2), 0.0
@@ -141,8 +146,6 @@ CPU_LOG = os.environ.get("REELDB_TEST_CPU")
 
 
 def _cpu() -> float:
-    import resource
-
     me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
 

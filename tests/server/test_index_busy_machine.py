@@ -1,7 +1,8 @@
 """Indexing on a machine whose cores are all busy is slow, not hung (issue 17).
 
 Busy-looping processes keep the cores busy (``support.load``) while a real server indexes two
-minutes of speech with a lease of 3 s: one whisper batch then takes longer than a lease, and no progress is reported during it.
+minutes of speech with a lease of 3 s: one whisper batch then takes longer than a lease, and no
+progress is reported during it.
 Liveness by time keeps the job: one attempt, never "presumed hung", the transcript whole.
 """
 
