@@ -154,7 +154,7 @@ class _Channel:
         #: The pause's start on this channel's capture clock: frames captured before it still
         #: belong to the recording when they arrive after the pause request (see ``pause``).
         self.paused_after: Optional[float] = None
-        #: Capture time and arrival (wall clock) of the last frame handed to the writer.
+        #: Capture time of the last frame handed to the writer, and when (our wall clock).
         self.last_written: Optional[tuple[float, float]] = None
         self.discontinuity = False
         # keyframe cadence (monotonic seconds): since when we wait for a keyframe, the last
@@ -349,16 +349,25 @@ class IngestSession:
         and a sender that stops its source before telling us may have frames in flight. The
         moment is placed on the channel's own capture clock (the last written frame's capture
         time plus the wall time since it arrived), which needs no agreement between the sender's
-        clock and ours."""
+        clock and ours. The manifest's pause is on that clock too, as the pts are: written in our
+        wall time, it was off from the pts by the sender's clock offset (a sender that ran ahead
+        after a stall left frames inside the hole)."""
         now = time.time()
         for ch in self._lookup(channel_ids):
             if ch.paused:
                 continue
             ch.paused = True
-            ch.paused_after = (ch.last_written[0] + max(0.0, now - ch.last_written[1])
-                               if ch.last_written is not None else None)
-            ch.entry.pauses.append([now, None])
+            ch.paused_after = (self._capture_now(ch, now) if ch.last_written is not None else None)
+            ch.entry.pauses.append([self._capture_now(ch, now), None])
         self._save_soon()
+
+    @staticmethod
+    def _capture_now(ch: _Channel, now: float) -> float:
+        """``now`` on the channel's capture clock: the last written frame's capture time plus the
+        wall time since it was written (``now`` itself before anything was written)."""
+        if ch.last_written is None:
+            return now
+        return ch.last_written[0] + max(0.0, now - ch.last_written[1])
 
     def resume(self, channel_ids: Iterable[str]) -> None:
         """Close the open pause of these channels; video resumes at the next keyframe (PLI sent)."""
@@ -370,7 +379,7 @@ class IngestSession:
             ch.paused_after = None
             ch.discontinuity = True
             if ch.entry.pauses and ch.entry.pauses[-1][1] is None:
-                ch.entry.pauses[-1][1] = now
+                ch.entry.pauses[-1][1] = self._capture_now(ch, now)
             if ch.spec.kind == "video" and ch.tap is not None:
                 ch.keyframe_since = time.monotonic()
                 ch.last_keyframe = None
@@ -402,7 +411,7 @@ class IngestSession:
                 if ch.buffer:
                     self._decide_clock(ch)
                 if ch.paused and ch.entry.pauses and ch.entry.pauses[-1][1] is None:
-                    ch.entry.pauses[-1][1] = now
+                    ch.entry.pauses[-1][1] = self._capture_now(ch, now)
                     ch.paused = False
             for ch in self._channels.values():
                 if ch.writer is not None:
