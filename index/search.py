@@ -19,7 +19,9 @@ Layers:
 - :func:`fuse`, :func:`fts_query`, :func:`apply_thresholds`: pure ranking helpers.
 
 Results are dicts ``{asset_id, start, end, text, score}`` (plus ``channel``, the capture channel
-that said it, when the transcript was made per channel) sorted by score, best first.
+that said it, when the transcript was made per channel) sorted by score, best first. Hybrid results
+also carry their ``parts`` (cosine and keyword score), so that :func:`merge` can rank the hits of
+several indexes together.
 All search calls are blocking (query embedding ~5–20 ms, scan up to tens of ms at 10^6):
 run them in a worker thread.
 """
@@ -298,6 +300,31 @@ def fuse(rankings: Sequence[Sequence[Result]], k: int = RRF_K) -> list[Result]:
     return out
 
 
+def merge(lists: Sequence[Sequence[Result]], count: Optional[int] = None, k: int = RRF_K) -> list[Result]:
+    """One ranking, best first, of hits from indexes searched alike (spoken words, screen text).
+
+    Why not sort them by score: a hybrid score is a rank fusion within its own list, where each
+    list's first hit scores 1.0 however well it matched, so a slide sharing one word with the query
+    tied with the spoken sentence that said all of it. Hybrid hits carry their parts (``parts``:
+    the cosine similarity, one embedding model for every index, so comparable; and the keyword
+    score) and are fused again over the union of the lists. Semantic and keyword scores compare as
+    they are. One list keeps its order. ``parts`` is removed from what comes back."""
+    hits = [h for hits in lists for h in hits]
+    several = sum(1 for hits in lists if hits) > 1
+    if several and any("parts" in h for h in hits):
+        total = {id(h): 0.0 for h in hits}
+        for part in ("semantic", "keyword"):
+            ranked = sorted((h for h in hits if part in h.get("parts", {})), key=lambda h: -h["parts"][part])
+            for rank, h in enumerate(ranked, start=1):
+                total[id(h)] += 1.0 / (k + rank)
+        best = 2 / (k + 1)
+        hits = [{**h, "score": round(total[id(h)] / best, 6)} for h in hits]
+    out = [{key: v for key, v in h.items() if key != "parts"} for h in hits]
+    if several:
+        out.sort(key=lambda h: -h["score"])  # stable: a tie keeps the order of the lists
+    return out if count is None else out[:count]
+
+
 def apply_thresholds(
     results: list[Result],
     score_threshold: Optional[float] = None,
@@ -420,8 +447,9 @@ class SearchIndex:
             r for r in fuse([sem, kw])
             if score_threshold is None or _key(r) in kw_keys or cos.get(_key(r), -1.0) >= score_threshold
         ]
-        for r in fused:
-            r.pop("scores", None)
+        for r in fused:  # what each ranking said, kept for :func:`merge`
+            scores = r.pop("scores", {})
+            r["parts"] = {name: scores[i] for i, name in enumerate(("semantic", "keyword")) if i in scores}
         return apply_thresholds(fused, None, result_threshold)
 
     def search(

@@ -37,9 +37,12 @@ REALTIME_FILES = {"capture/test_keyframe_cadence.py", "capture/test_video_loss.p
                   "capture/test_ingest.py", "capture/test_recorder.py", "capture/test_live_hub.py",
                   "capture/test_capture_export_contract.py", "docs/test_quiet_log.py", "docs/test_runnable_docs.py",
                   "index/test_capture_channels_server.py", "server/test_durable_jobs.py", "server/test_compile.py"}
-#: Files under REALTIME_FOLDERS that start no server, browser or recording (the pages' HTML as the
-#: server hands it out): any worker runs them, beside the slots.
-NOT_REALTIME = {"browser/test_capture_page_html.py", "browser/test_player_page_html.py"}
+#: Files under REALTIME_FOLDERS whose checks do not run in real time: the pages' HTML as the server
+#: hands it out, job and worker tests with no recording, a page read but never played: any worker
+#: runs them, beside the slots (a slot held by a test that only computes keeps a real-time one waiting).
+NOT_REALTIME = {"browser/test_capture_page_html.py", "browser/test_player_page_html.py",
+                "browser/test_schema_page_offline.py", "browser/test_player_screen_text.py",
+                "e2e/test_celery_jobs.py", "e2e/test_media_root_move.py", "e2e/test_wire_versions.py"}
 #: Pages checked as the server hands them out, with no browser: the fast tier's too.
 FAST_FILES = {"browser/test_capture_page_html.py", "browser/test_player_page_html.py"}
 REALTIME_SLOTS = 2
@@ -140,8 +143,9 @@ def pytest_runtest_teardown(item):
 
 
 #: ``REELDB_TEST_CPU=file``: each test's CPU seconds (its worker process and the children it
-#: reaped: server processes, recorders, tools) appended to ``file`` as ``seconds<TAB>nodeid``, to
-#: find what makes the suite slow on a machine whose cores it saturates.
+#: reaped: server processes, recorders, tools), wall seconds, seconds waited for a real-time slot
+#: and ``realtime`` or ``-``, appended to ``file`` as ``cpu<TAB>wall<TAB>wait<TAB>kind<TAB>nodeid``,
+#: to find what makes the suite slow on a machine whose cores it saturates.
 CPU_LOG = os.environ.get("REELDB_TEST_CPU")
 
 
@@ -155,10 +159,12 @@ def pytest_runtest_protocol(item, nextitem):
     if not CPU_LOG:
         yield
         return
-    before = _cpu()
+    before, started = _cpu(), time.monotonic()
     yield
+    wait = dict(item.user_properties).get("realtime_slot_wait", 0.0)
+    kind = "realtime" if item.get_closest_marker("realtime") else "-"
     with open(CPU_LOG, "a") as out:
-        out.write(f"{_cpu() - before:.1f}\t{item.nodeid}\n")
+        out.write(f"{_cpu() - before:.1f}\t{time.monotonic() - started:.1f}\t{wait}\t{kind}\t{item.nodeid}\n")
 
 
 # Every WebRTC peer of the suite (servers, recorders, in-process peers) uses loopback only.

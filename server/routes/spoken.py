@@ -7,6 +7,8 @@ from typing import Any, Literal
 import msgspec
 from litestar import Request, get, post
 
+from reeldb.index.search import merge
+
 from ..auth import Principal
 from ..clips import Clips
 from ..editor import Editor
@@ -142,15 +144,15 @@ async def _search(spoken: Spoken, scenes: Scenes, links: Links, settings: Settin
     options: dict[str, Any] = dict(
         mode=mode, score_threshold=data.score_threshold if data.score_threshold is not None else (None if keyword else 0.2),
         result_threshold=count, dynamic_score_percentage=data.dynamic_score_percentage)
-    hits: list[dict[str, Any]] = []
+    spoken_hits: list[dict[str, Any]] = []
+    scene_hits: list[dict[str, Any]] = []
     if spoken_videos:
-        hits += [{**h, "index_type": "spoken_word"}
-                 for h in await spoken.search(data.query, [v["id"] for v in spoken_videos], **options)]
+        spoken_hits = [{**h, "index_type": "spoken_word"}
+                       for h in await spoken.search(data.query, [v["id"] for v in spoken_videos], **options)]
     if scene_videos:
         indexes = await scenes.searchable([v["id"] for v in scene_videos], data.scene_index_id)
-        hits += await scenes.search(data.query, indexes, **options)
-    if spoken_videos and scene_videos:  # both ranked alike (cosine, bm25 or RRF): one list, best first
-        hits = sorted(hits, key=lambda h: -h["score"])[:count]
+        scene_hits = await scenes.search(data.query, indexes, **options)
+    hits = merge([spoken_hits, scene_hits], count)  # one list, best first
     videos = list({v["id"]: v for v in [*spoken_videos, *scene_videos]}.values())
     return search_results(videos, hits, links, links.base_url(request))
 

@@ -26,6 +26,7 @@ from litestar.static_files import create_static_files_router
 from reeldb.export import playlists
 from reeldb.export import clip_playlist, shift_timestamps
 from reeldb.export.hls import first_pts
+from reeldb.index.search import merge
 from reeldb.player.captions import subtitled_master, subtitles_playlist, webvtt, with_timestamp_map
 from reeldb.player.pages import STATIC_DIR, capture_page, watch_page
 
@@ -139,8 +140,7 @@ async def _player_file(name: str, media: dict[str, Any], library: MediaLibrary, 
         options: dict[str, Any] = dict(mode=settings.search_mode, score_threshold=0.2, result_threshold=10)
         hits = await spoken.search(q[:500], [media["id"]], **options)
         screen = await scenes.search(q[:500], await scenes.searchable([media["id"]], None), **options)
-        if screen:  # spoken words and screen text, best first; a screen-text hit says so (``index_type``)
-            hits = sorted([*hits, *screen], key=lambda h: -h["score"])[:10]
+        hits = merge([hits, screen], 10)  # spoken words and screen text, best first (``index_type``: screen)
         return Response({"results": [{k: h[k] for k in ("start", "end", "text", "score", "channel", "index_type")
                                       if k in h} for h in hits]},
                         headers=fresh)

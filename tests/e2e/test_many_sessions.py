@@ -4,8 +4,9 @@ mic, and every one ends ``exported`` with a display whose packets have strictly 
 Why: issue 9. The "…part returned 22" export failures (``/work/shared/reference/export-dts-failure.md``)
 showed up in 3 of 37 sessions on a starved 2-core machine, so a single session proves nothing; this
 records many sessions through the official SDK's ``CaptureClient`` driving ``reeldb-recorder``
-against ONE server process while CPU burners (``support.load``) keep the machine busy, a few sessions
-at a time (bounded concurrency keeps CI on 2 cores inside minutes).
+against ONE server process on a busy machine (the suite's other workers, or CPU burners from
+``support.load`` for the cores they leave free), a few sessions at a time (bounded concurrency keeps
+CI on 2 cores inside minutes).
 
 The helpers here (:func:`drive_session`, :func:`display_report`, ...) are also
 used by ``tests/bench/soak.py``, which runs fewer, much longer sessions and watches memory.

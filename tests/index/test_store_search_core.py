@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from reeldb.index import store
-from reeldb.index.search import SearchIndex, VectorIndex, apply_thresholds, fts_query, fuse
+from reeldb.index.search import SearchIndex, VectorIndex, apply_thresholds, fts_query, fuse, merge
 from reeldb.index.segments import Segment
 from reeldb.index.transcribe import Transcript, Word
 
@@ -85,3 +85,25 @@ def test_fuse_and_thresholds():
     assert [r["text"] for r in apply_thresholds(a, score_threshold=0.6)] == ["A"]
     assert len(apply_thresholds(a, result_threshold=1)) == 1
     assert [r["text"] for r in apply_thresholds(a, dynamic_score_percentage=20)] == ["A"]
+
+
+def test_merge_ranks_the_hits_of_two_indexes_together():
+    """A hybrid list's first hit scores 1.0 however well it matched: merged by that score, a slide
+    sharing one word with the query tied with (and once came above) the spoken sentence that said
+    all of it. Merged, the hits are fused again by their cosine and keyword scores."""
+    def hit(text, score, semantic=None, keyword=None, **extra):
+        parts = {k: v for k, v in (("semantic", semantic), ("keyword", keyword)) if v is not None}
+        return {"asset_id": "v", "start": 0.0, "end": 1.0, "text": text, "score": score, "parts": parts, **extra}
+
+    spoken = [hit("budget talk", 0.99, semantic=0.62, keyword=0.4),
+              hit("the quarterly budget review is on Friday", 0.98, semantic=0.71, keyword=0.8)]
+    slides = [hit("Welcome to the review", 1.0, semantic=0.35, keyword=0.3, index_type="scene")]
+    merged = merge([spoken, slides])
+    assert [h["text"] for h in merged] == ["the quarterly budget review is on Friday", "budget talk",
+                                          "Welcome to the review"]
+    assert merged[0]["score"] == 1.0 and all("parts" not in h for h in merged)
+    assert merged[2]["index_type"] == "scene"
+    assert [h["text"] for h in merge([spoken, []], 1)] == ["budget talk"]  # one list keeps its order
+    plain = merge([[{"asset_id": "v", "start": 0, "end": 1, "text": "a", "score": 0.3}],
+                   [{"asset_id": "v", "start": 2, "end": 3, "text": "b", "score": 0.6}]])
+    assert [h["text"] for h in plain] == ["b", "a"]  # semantic or keyword scores compare as they are
