@@ -105,9 +105,13 @@ def test_seed_flow_capture_store_export(server_factory, hook, screens):
         assert [s.codec_context.name for s in c.streams.video] == ["h264"]
         assert [s.codec_context.name for s in c.streams.audio] == ["aac"]
     assert abs(video.length - SECONDS) < 1.0
-    # Not re-encoded: the muxed video packets are the stored display:1 packets.
-    stored = packet_bytes(folder / files["display:1"])
-    assert packet_bytes(source) == stored[: len(packet_bytes(source))] and len(packet_bytes(source)) >= len(stored) - 2
+    # Not re-encoded: the stored display:1 packets are in the muxed video as they are, in order (all
+    # but at most the last two). Where the display sent nothing for a moment (on a starved machine,
+    # or at the end beside the audio) the export holds the picture with a few frames of its own.
+    stored, muxed = packet_bytes(folder / files["display:1"]), packet_bytes(source)
+    remaining = iter(muxed)
+    assert all(packet in remaining for packet in stored[: len(stored) - 2]), "a recorded packet changed or is missing"
+    assert len(muxed) - len(stored) < 0.2 * len(stored), (len(muxed), len(stored))
     # Both stored audio channels are in the mix, the ephemeral one is not.
     samples, rate = decode_audio(source)
     mid = samples[len(samples) // 4: 3 * len(samples) // 4]
