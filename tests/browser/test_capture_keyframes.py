@@ -37,7 +37,8 @@ def test_browser_screen_gets_keyframes_on_the_cadence(server, conn, browser):  #
     end = packets[-1][0]
     assert end > RECORD_SECONDS - 3, end
     gaps = [b - a for a, b in zip(keys, keys[1:] + [end])]
-    assert max(gaps) <= INTERVAL + 1.0, [round(k, 2) for k in keys]
+    # the cadence plus a request's way to Chromium and its encoder's answer (1.23 s once on busy cores)
+    assert max(gaps) <= INTERVAL + 1.5, [round(k, 2) for k in keys]
     assert len(keys) >= RECORD_SECONDS / (INTERVAL + 1)
     # the manifest counts the requests and the keyframes that answered them
     assert entry["keyframe_interval"] == INTERVAL

@@ -246,7 +246,10 @@ def check_page(session: Session, video, placed, player_url: str, stream_url: str
         assert a <= now(page) < a + 1.0
         page.wait_for_function("document.documentElement.dataset.spanDone === 'true'", timeout=(b - a + 8) * 1000)
         stopped = page.evaluate("reeldbPlayer.stoppedAt")
-        assert b - 0.01 <= stopped < b + 0.15, (url, stopped)
+        # where the player caught the end: on time on a quiet machine (< 0.15 s), up to half a
+        # second late when every core is busy (the page's timer fired late); where it leaves the
+        # viewer is exact either way (below)
+        assert b - 0.01 <= stopped < b + 0.6, (url, stopped)
         page.wait_for_timeout(500)
         assert page.evaluate("reeldbPlayer.video.paused") and abs(now(page) - b) < 0.05
         assert page.locator("#span-band").is_visible()
