@@ -357,8 +357,9 @@ class IngestSession:
             if ch.paused:
                 continue
             ch.paused = True
-            ch.paused_after = (self._capture_now(ch, now) if ch.last_written is not None else None)
-            ch.entry.pauses.append([self._capture_now(ch, now), None])
+            at = self._capture_now(ch, now)
+            ch.paused_after = at if ch.last_written is not None else None
+            ch.entry.pauses.append([at, None])
         self._save_soon()
 
     @staticmethod

@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal, Optional, Sequence
+from typing import Any, Callable, Hashable, Iterable, Literal, Optional, Sequence
 
 import numpy as np
 import sqlite_utils
@@ -277,24 +277,30 @@ def _key(r: Result) -> tuple[str, float, float, str]:
     return (r["asset_id"], round(r["start"], 3), round(r["end"], 3), r.get("channel") or "")
 
 
-def fuse(rankings: Sequence[Sequence[Result]], k: int = RRF_K) -> list[Result]:
+#: What a hybrid result's ``parts`` name: the score it had in each ranking :meth:`SearchIndex.hybrid` fused.
+PARTS = ("semantic", "keyword")
+
+
+def fuse(rankings: Sequence[Sequence[Result]], k: int = RRF_K,
+         key: Callable[[Result], Hashable] = _key) -> list[Result]:
     """Reciprocal rank fusion: score = Σ 1/(k + rank) over the lists a segment appears in,
     scaled so a segment ranked first in every list scores 1.0. Input results keep their other
-    fields; the fused score replaces ``score`` (the originals are kept as ``scores``)."""
-    fused: dict[tuple, Result] = {}
-    total: dict[tuple, float] = {}
+    fields; the fused score replaces ``score`` (the originals are kept as ``scores``). ``key``
+    tells when two lists hold the same segment (by default its asset, span and channel)."""
+    fused: dict[Hashable, Result] = {}
+    total: dict[Hashable, float] = {}
     best = len(rankings) / (k + 1)
     for li, ranking in enumerate(rankings):
         for rank, r in enumerate(ranking, start=1):
-            key = _key(r)
-            if key not in fused:
-                fused[key] = {**r, "scores": {}}
-                total[key] = 0.0
-            fused[key]["scores"][li] = r["score"]
-            total[key] += 1.0 / (k + rank)
+            key_ = key(r)
+            if key_ not in fused:
+                fused[key_] = {**r, "scores": {}}
+                total[key_] = 0.0
+            fused[key_]["scores"][li] = r["score"]
+            total[key_] += 1.0 / (k + rank)
     out = []
-    for key, r in fused.items():
-        r["score"] = round(total[key] / best, 6) if best else 0.0
+    for key_, r in fused.items():
+        r["score"] = round(total[key_] / best, 6) if best else 0.0
         out.append(r)
     out.sort(key=lambda r: (-r["score"], r["asset_id"], r["start"]))
     return out
@@ -305,23 +311,19 @@ def merge(lists: Sequence[Sequence[Result]], count: Optional[int] = None, k: int
 
     Why not sort them by score: a hybrid score is a rank fusion within its own list, where each
     list's first hit scores 1.0 however well it matched, so a slide sharing one word with the query
-    tied with the spoken sentence that said all of it. Hybrid hits carry their parts (``parts``:
-    the cosine similarity, one embedding model for every index, so comparable; and the keyword
-    score) and are fused again over the union of the lists. Semantic and keyword scores compare as
-    they are. One list keeps its order. ``parts`` is removed from what comes back."""
-    hits = [h for hits in lists for h in hits]
-    several = sum(1 for hits in lists if hits) > 1
-    if several and any("parts" in h for h in hits):
-        total = {id(h): 0.0 for h in hits}
-        for part in ("semantic", "keyword"):
-            ranked = sorted((h for h in hits if part in h.get("parts", {})), key=lambda h: -h["parts"][part])
-            for rank, h in enumerate(ranked, start=1):
-                total[id(h)] += 1.0 / (k + rank)
-        best = 2 / (k + 1)
-        hits = [{**h, "score": round(total[id(h)] / best, 6)} for h in hits]
-    out = [{key: v for key, v in h.items() if key != "parts"} for h in hits]
-    if several:
-        out.sort(key=lambda h: -h["score"])  # stable: a tie keeps the order of the lists
+    tied with the spoken sentence that said all of it. Hybrid hits carry their ``parts`` (the
+    cosine similarity, one embedding model for every index, so comparable; and the keyword score)
+    and are fused again over the union of the lists. Semantic and keyword scores compare as they
+    are. One list keeps its order. ``parts`` is removed from what comes back."""
+    hits = [h for found in lists for h in found]
+    if sum(1 for found in lists if found) > 1:
+        if any("parts" in h for h in hits):
+            by_part = [sorted((h for h in hits if part in h.get("parts", {})), key=lambda h: -h["parts"][part])
+                       for part in PARTS]
+            hits = fuse(by_part, k, key=id)
+        else:
+            hits = sorted(hits, key=lambda h: -h["score"])
+    out = [{name: v for name, v in h.items() if name not in ("parts", "scores")} for h in hits]
     return out if count is None else out[:count]
 
 
@@ -362,6 +364,11 @@ class SearchIndex:
         self._generation = -1
         self._generations: dict[str, int] = {}
         self._lock = threading.Lock()
+
+    def load_embedder(self) -> None:
+        """Load the query embedder now (blocking; once per process, shared by every index), so
+        that the first search does not load it inside its request."""
+        embed.dimension(self.embed_model)
 
     def refresh(self, db: sqlite_utils.Database) -> None:
         """Bring the in-memory matrix in step with the database (cheap when nothing changed)."""
@@ -449,7 +456,7 @@ class SearchIndex:
         ]
         for r in fused:  # what each ranking said, kept for :func:`merge`
             scores = r.pop("scores", {})
-            r["parts"] = {name: scores[i] for i, name in enumerate(("semantic", "keyword")) if i in scores}
+            r["parts"] = {name: scores[i] for i, name in enumerate(PARTS) if i in scores}
         return apply_thresholds(fused, None, result_threshold)
 
     def search(

@@ -27,6 +27,8 @@ class Runtime:
     def __init__(self, io_threads: int = 4) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._threads: set[threading.Thread] = set()
+        self._once: set[str] = set()
+        self._once_lock = threading.Lock()
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._io = self.pool("io", io_threads)
         #: The longest step :meth:`watch_loop` saw over its limit, seconds of CPU.
@@ -65,6 +67,22 @@ class Runtime:
         self._threads.add(thread)
         thread.start()
         return thread
+
+    def once(self, name: str, target: Callable[[], None]) -> None:
+        """Run ``target`` in a thread of its own the first time ``name`` is asked for, never again
+        (a warm-up wanted from several places); a failure is logged, as a failed task's is."""
+        with self._once_lock:
+            if name in self._once:
+                return
+            self._once.add(name)
+
+        def run() -> None:
+            try:
+                target()
+            except Exception:  # noqa: BLE001 - what needed it reports the error in its own words
+                log.warning("background %s failed", name, exc_info=True)
+
+        self.thread(run, name)
 
     async def io(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking file I/O off the event loop."""

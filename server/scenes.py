@@ -173,8 +173,15 @@ class Scenes:
         self.storage = MediaRoot(settings.media_root_dir)
         self.index = SearchIndex(embed_model=settings.embed_model, tables=scene_store.TABLES)
         jobs.register(JobKind(EXTRACT, commit=_extract_commit))
-        jobs.register(JobKind(SCENE_INDEX, commit=_index_commit))
+        jobs.register(JobKind(SCENE_INDEX, commit=self._index_commit))
         self._seeding = runtime.pool("seed-index", 1)
+
+    def _index_commit(self, ctx: JobContext, result: dict[str, Any]) -> dict[str, Any]:
+        """Commit a scene index, and have the query embedder loaded in the background (once), as
+        ``Spoken`` does for its indexes: one made on a job worker left it unloaded here."""
+        done = _index_commit(ctx, result)
+        self.runtime.once("warm-embedder", self.index.load_embedder)
+        return done
 
     async def seed(self, read: list[Segment]) -> SeedWrite | None:
         """A screen-text index of what a display's live reader read (server/live_seed.py), embedded

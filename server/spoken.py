@@ -179,26 +179,16 @@ class Spoken:
         self.index = SearchIndex(embed_model=settings.embed_model)
         jobs.register(JobKind(TRANSCRIBE, commit=_transcribe_commit, prepare=_prepare))
         jobs.register(JobKind(INDEX, commit=self._index_commit, prepare=_prepare))
-        self._warming = False
 
     def _index_commit(self, ctx: JobContext, result: dict[str, Any]) -> dict[str, Any]:
-        """Commit an index; the first one also loads the query embedder in the background.
+        """Commit an index, and have the query embedder loaded in the background (once).
 
         Why: an index computed on a job worker (Celery) never loaded the model in this process, so
         the first search loaded it inside its request, and on a starved machine that took longer
-        than the SDK's 30 s read timeout. The model is loaded once per process (a no-op where the
-        index was computed here), by a thread the runtime owns."""
+        than the SDK's 30 s read timeout (a no-op where the index was computed here)."""
         done = _index_commit(ctx, result)
-        if not self._warming:
-            self._warming = True
-            self.runtime.thread(self._warm_embedder, "warm-embedder")
+        self.runtime.once("warm-embedder", self.index.load_embedder)
         return done
-
-    def _warm_embedder(self) -> None:
-        try:
-            embed.dimension(self.settings.embed_model)
-        except Exception as exc:  # noqa: BLE001 - the first search reports it, in its own words
-            log.warning("the query embedder did not load ahead of the first search: %s", exc)
 
     # -- transcripts -----------------------------------------------------------------------------
     async def transcript(self, asset_id: str, query: dict[str, Any]) -> dict[str, Any] | None:
