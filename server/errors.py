@@ -26,6 +26,8 @@ from reeldb.index.models import ModelError
 from reeldb.index.search import SearchError
 from reeldb.index.transcribe import TranscribeError
 
+from . import text
+
 log = logging.getLogger("reeldb.server")
 
 
@@ -166,6 +168,10 @@ FIELD_HINTS = {
     "index_type": "index_type is not supported; ReelDB indexes spoken_word",
     "type": "this workflow type is not supported; ReelDB runs add_subtitles",
 }
+#: How a pattern's violation reads (msgspec names the pattern, as its ``repr``, in its message).
+PATTERN_HINTS = ((text.NAME_PATTERN, "must be one line of text, not blank, without control characters"),
+                 (text.DESCRIPTION_PATTERN, "must be text without control characters (tabs and line breaks are fine)"),
+                 (text.NON_BLANK_PATTERN, "must not be empty"), (text.WORDS_PATTERN, "must not be empty"))
 _MISSING = re.compile(r"Object missing required field `([^`]+)`")
 
 
@@ -177,12 +183,9 @@ def _plain(key: str | None, msg: str) -> str:
     field = (key or "").removeprefix("data.")
     if field in FIELD_HINTS:
         return FIELD_HINTS[field]
-    if "matching regex" in msg and "(?=" in msg:  # text.NAME_PATTERN
-        return f"{field} must be one line of text, not blank, without control characters"
-    if "matching regex" in msg and "x0e-" in msg:  # text.DESCRIPTION_PATTERN
-        return f"{field} must be text without control characters (tabs and line breaks are fine)"
-    if "matching regex" in msg and "x0b" in msg:
-        return f"{field} must not be empty"
+    hint = next((hint for pattern, hint in PATTERN_HINTS if f"matching regex {pattern!r}" in msg), None)
+    if hint:
+        return f"{field} {hint}"
     return f"{field}: {msg}" if field and field != "data" else msg
 
 

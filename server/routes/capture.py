@@ -16,7 +16,7 @@ from ..errors import BadRequest, Conflict
 from ..exports import Exports
 from ..links import Links
 from ..sessions import Session, Sessions
-from ..text import NON_BLANK_PATTERN
+from ..text import HTTP_URL_PATTERN, NON_BLANK_PATTERN
 from ..settings import Settings
 
 
@@ -24,7 +24,7 @@ NonBlank = Annotated[str, msgspec.Meta(pattern=NON_BLANK_PATTERN, max_length=102
 Status = Literal["created", "starting", "active", "stopping", "stopped", "exported", "failed"]
 
 
-HttpUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^/\s]", max_length=2048)]
+HttpUrl = Annotated[str, msgspec.Meta(pattern=HTTP_URL_PATTERN, max_length=2048)]
 
 
 class SessionCreate(msgspec.Struct):
@@ -69,8 +69,11 @@ def check_callback(url: str | None) -> None:
     """A webhook target: an http(s) URL (sessions' ``callback_url``, alerts' too)."""
     if url is None:
         return
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+    try:
+        parsed = urlparse(url)
+    except ValueError:  # "http://[x" (not an IPv6 address), a host that normalises to a "/"
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise BadRequest(f"callback_url must be an http(s) URL, got {url!r}")
 
 

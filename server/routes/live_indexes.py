@@ -20,6 +20,7 @@ from ..errors import BadRequest, Unavailable
 from ..live_indexes import LiveIndexes, ScreenConfig
 from ..rt_events import RtEvents
 from ..sessions import Sessions
+from ..text import HTTP_URL_OR_EMPTY_PATTERN, WORDS_PATTERN
 from .capture import check_callback
 from .unavailable import LIVE_SCENES, LIVE_SPOKEN, scene_index_feature, unavailable_message
 
@@ -42,14 +43,15 @@ class ActionBody(msgspec.Struct):
 
 
 class EventBody(msgspec.Struct):
-    event_prompt: Annotated[str, msgspec.Meta(min_length=1)]  # over 2,000 characters: 413 (rt_events.py)
-    label: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    #: over 2,000 characters: 413 (rt_events.py); both are stripped as Python strips (WORDS_PATTERN)
+    event_prompt: Annotated[str, msgspec.Meta(min_length=1, pattern=WORDS_PATTERN)]
+    label: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=WORDS_PATTERN)]
 
 
 class AlertBody(msgspec.Struct):
     event_id: str
     #: an http(s) URL, or "" for the websocket only (as the schema says, so it is checked first)
-    callback_url: Annotated[str, msgspec.Meta(pattern=r"^(https?://\S+)?$")] = ""
+    callback_url: Annotated[str, msgspec.Meta(pattern=HTTP_URL_OR_EMPTY_PATTERN)] = ""
     ws_connection_id: str | None = None
 
 

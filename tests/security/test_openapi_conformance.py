@@ -4,7 +4,9 @@ It generates valid and invalid requests for every operation from /schema/openapi
 what comes back: no 5xx, only documented statuses, content types and bodies (the error envelope),
 schema-valid requests accepted and schema-invalid ones refused, 405s with ``Allow``. A refusal may
 also be a 413: a body over its route's size limit (``POST /compile``: REELDB_COMPILE_MAX_BODY_KB)
-is refused by its length, before it is read (schemathesis counts only 400, 422… by default).
+is refused by its length, before it is read; or a 414: a URL over the server's limit (a query
+parameter past its ``maxLength``) is refused before it is parsed (schemathesis counts only 400,
+422… by default).
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ pytestmark = pytest.mark.slow
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
 
 
-#: schemathesis's default statuses of a refused schema-violating request, and 413.
+#: schemathesis's default statuses of a refused schema-violating request, and 413 and 414.
 CONFIG = """[checks.negative_data_rejection]
-expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx"]
+expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "414", "415", "422", "428", "429", "5xx"]
 
 # 501 is not a server error here: it is the drop-in's designed answer to an SDK call ReelDB does
 # not offer, documented on the operations that give it (POST …/index/scene: index_audio and the
