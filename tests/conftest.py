@@ -71,7 +71,7 @@ def _relative(path: Path, tests: Path) -> str:
 
 #: The longest files (seconds of one worker on a quiet 2-core machine, from ``--durations``): first
 #: in the queue, so that the suite does not end on one of them running alone.
-LONGEST = {"security/test_openapi_conformance.py": 240, "e2e/test_many_sessions.py": 190,
+LONGEST = {"e2e/test_many_sessions.py": 190, "security/test_openapi_conformance.py": 150,
            "e2e/test_editor_raw_assets.py": 145, "e2e/test_capture_flow.py": 120, "e2e/test_celery_jobs.py": 120,
            "browser/test_player_page.py": 105, "e2e/test_live_screen_indexes.py": 95, "e2e/test_live_indexes.py": 95,
            "e2e/test_scale_out.py": 85, "browser/test_capture_keyframes.py": 85, "docs/test_runnable_docs.py": 75,
@@ -101,12 +101,27 @@ def in_queue_order(items: list, tests: Path) -> list:
     return [item for path in order for item in files[path]]
 
 
+class RealtimeSlot:
+    """The slot a ``realtime`` test holds (nothing for another test). A test whose real-time part
+    ends before its checks do (a recording exported, then edited or searched) calls :meth:`release`
+    there, so that a test waiting for a slot starts while it computes."""
+
+    def __init__(self, handle=None) -> None:
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
 @pytest.fixture(autouse=True)
 def realtime_slot(request, tmp_path_factory):
-    """One of REALTIME_SLOTS for a ``realtime`` test, held while it runs (a lock file shared by the
-    xdist workers of one run: their base temp folders share a parent)."""
+    """One of REALTIME_SLOTS for a ``realtime`` test, held while it runs or until it releases it
+    (a lock file shared by the xdist workers of one run: their base temp folders share a parent)."""
     if not request.node.get_closest_marker("realtime"):
-        yield
+        yield RealtimeSlot()
         return
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
@@ -125,11 +140,11 @@ def realtime_slot(request, tmp_path_factory):
         else:
             time.sleep(0.5)
     request.node.user_properties.append(("realtime_slot_wait", round(time.monotonic() - asked, 1)))
+    slot = RealtimeSlot(held)
     try:
-        yield
+        yield slot
     finally:
-        fcntl.flock(held, fcntl.LOCK_UN)
-        held.close()
+        slot.release()
 
 
 @pytest.hookimpl(tryfirst=True)

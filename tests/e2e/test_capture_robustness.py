@@ -168,7 +168,7 @@ def server_jobs(server) -> list[dict]:
         return [dict(r) for r in db.execute("select * from jobs order by created_at")]
 
 
-def test_seed_search_on_a_captured_meeting(server_factory, screen, tmp_path, hook):
+def test_seed_search_on_a_captured_meeting(server_factory, screen, tmp_path, hook, realtime_slot):
     require_espeak()
     use_reeldb_recorder()
     server = server_factory(sync_wait="10")  # default settings: recordings are indexed unasked
@@ -181,6 +181,7 @@ def test_seed_search_on_a_captured_meeting(server_factory, screen, tmp_path, hoo
                        {"mic:default": True, "display:1": True}, len(audio) / 48000 + 1.0))
     payload = next(e for e in hook.wait_for(lambda ev: any(e["status"] == "exported" for e in ev), timeout=60)
                    if e["status"] == "exported")
+    realtime_slot.release()  # what follows indexes and searches the recording: no real time
     # The seed page, as written.
     cap = conn.get_capture_session(payload["capture_session_id"])
     coll = conn.get_collection()

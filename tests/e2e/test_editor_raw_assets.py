@@ -55,7 +55,7 @@ def audio_of(url_or_path: str) -> tuple[np.ndarray, int]:
     return np.concatenate(chunks).astype(np.float32), rate
 
 
-def test_seed_editor_display_and_mic(server_factory, tmp_path):
+def test_seed_editor_display_and_mic(server_factory, tmp_path, realtime_slot):
     use_reeldb_recorder()
     import videodb
 
@@ -74,6 +74,7 @@ def test_seed_editor_display_and_mic(server_factory, tmp_path):
         time.sleep(0.5)
     cap = conn.get_capture_session(cap.id)
     assert cap.status == "exported"
+    realtime_slot.release()  # what follows edits the recording: it computes, in no real time
 
     # The seed reads rtstream.exported_asset_id, which videodb 0.5.1's RTStream does not keep
     # (reference notes §13.4); rtstream.export() gives the same asset id.
