@@ -51,7 +51,10 @@ def test_browser_screen_gets_keyframes_on_the_cadence(server, conn, browser):  #
     page.goto(f"{server.url}/health")
     for start, end in SHOTS:
         stream = Shot(conn, video.id, video.length, video.name, start, end).generate_stream()
-        assert abs(stream_seconds(stream) - (end - start)) <= 0.1, (start, end, stream_seconds(stream))
+        seconds, frame = stream_seconds(stream)
+        # exact to the frame: a frame of a browser short of CPU may be longer than 0.1 s, and the
+        # last one's length is read from the gap before it
+        assert abs(seconds - (end - start)) <= max(0.1, frame), (start, end, seconds, frame)
         for engine in ("native", "hls.js"):
             played = page.evaluate(PLAY_FROM_THE_START, {"url": stream, "engine": engine})
             assert abs(played["duration"] - (end - start)) <= 0.1, (engine, start, end, played)
@@ -61,15 +64,16 @@ def test_browser_screen_gets_keyframes_on_the_cadence(server, conn, browser):  #
             assert played["ended"] and abs(played["last"] - played["duration"]) <= 0.1, (engine, played)
 
 
-def stream_seconds(url: str) -> float:
-    """From the first video frame's start to the last one's end, as ffmpeg's demuxer reads the HLS."""
+def stream_seconds(url: str) -> tuple[float, float]:
+    """From the first video frame's start to the last one's end, as ffmpeg's demuxer reads the HLS;
+    and the longest frame at either end (seconds between the first two frames, the last two)."""
     with av.open(url) as c:
         packets = [p for p in c.demux(c.streams.video[0]) if p.pts is not None]
         tb = c.streams.video[0].time_base
-    first = min(p.pts for p in packets)
+    pts = sorted(p.pts for p in packets)
     last = max(packets, key=lambda p: p.pts)
-    step = last.duration or (sorted(p.pts for p in packets)[-1] - sorted(p.pts for p in packets)[-2])
-    return float((last.pts + step - first) * tb)
+    step = last.duration or (pts[-1] - pts[-2])
+    return float((last.pts + step - pts[0]) * tb), float(max(pts[1] - pts[0], pts[-1] - pts[-2]) * tb)
 
 
 # The stream alone in a <video> (a page of this server's origin, so hls.js may fetch it): native
