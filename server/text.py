@@ -17,15 +17,17 @@ BLANK = " \t\n\r\x0b\x0c"
 NON_BLANK_PATTERN = "[^ \\t\\n\\r\\x0b\\x0c]"
 
 
-#: At least one character that Python's ``str.strip()`` keeps (its whitespace: ``str.isspace``),
-#: for text the server strips that way (event prompts and labels: ``index/event_match.py``).
-#: (Not ``\\S``: JSON Schema's regexes are ECMA's, whose ``\\s`` is another set than Python's.)
+#: Python's whitespace (``str.isspace``, what ``str.strip()`` removes) as a character class body.
+#: (Not ``\\s``: JSON Schema's regexes are ECMA's, whose ``\\s`` is another set than Python's.)
 WHITESPACE = "\\t-\\r\\x1c- \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+#: At least one character that Python's ``str.strip()`` keeps, for text the server strips that way
+#: (event prompts and labels: ``index/event_match.py``).
 WORDS_PATTERN = f"[^{WHITESPACE}]"
+_URL_HOST = f"https?://[^/?#{WHITESPACE}]"  # a scheme, then the first character of a host
 #: An http(s) URL with a host, and no whitespace in the part the pattern reads (webhook targets).
-HTTP_URL_PATTERN = f"^https?://[^/?#{WHITESPACE}]"
+HTTP_URL_PATTERN = f"^{_URL_HOST}"
 #: An http(s) URL with no whitespace, or "" (an alert's ``callback_url``: "" for the websocket only).
-HTTP_URL_OR_EMPTY_PATTERN = f"^(https?://[^/?#{WHITESPACE}][^{WHITESPACE}]*)?$"
+HTTP_URL_OR_EMPTY_PATTERN = f"^({_URL_HOST}[^{WHITESPACE}]*)?$"
 
 
 def strip(text: str) -> str:

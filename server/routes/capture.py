@@ -71,9 +71,10 @@ def check_callback(url: str | None) -> None:
         return
     try:
         parsed = urlparse(url)
+        valid = parsed.scheme in ("http", "https") and bool(parsed.netloc)
     except ValueError:  # "http://[x" (not an IPv6 address), a host that normalises to a "/"
-        parsed = None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+        valid = False
+    if not valid:
         raise BadRequest(f"callback_url must be an http(s) URL, got {url!r}")
 
 

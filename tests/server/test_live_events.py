@@ -3,6 +3,10 @@ side is tests/e2e/test_live_indexes.py)."""
 
 from __future__ import annotations
 
+import itertools
+import re
+import sys
+
 import pytest
 import requests
 from videodb.exceptions import InvalidRequestError
@@ -67,10 +71,6 @@ def test_name_pattern_is_the_rule_it_states():
     """A name: no control character, at least one that is not a space; written without a lookahead
     (schema-driven generators search a lookahead's lengths by rejection) and with no two parts
     that take the same character (a long refused name costs linear time)."""
-    import itertools
-    import re
-    import sys
-
     from reeldb.server.text import NAME_PATTERN, WORDS_PATTERN
 
     name = re.compile(NAME_PATTERN)
