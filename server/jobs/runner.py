@@ -248,10 +248,22 @@ class Jobs:
         return kept
 
     def forget(self, job_id: str, execution: Execution | None = None) -> None:
-        """The attempt stopped (``execution``: only if it is still the job's current one)."""
+        """The attempt stopped (``execution``: only if it is still the job's current one). From any
+        thread; done on the event loop, after the loop has noted the attempt as running: a job of
+        a few milliseconds (a retention pass) can end on its thread before ``executor.start``
+        has returned, and forgotten then it would be noted afterwards and hold its lane for good."""
+        if self._loop is None:
+            self._forget(job_id, execution)
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._forget, job_id, execution)
+        except RuntimeError:  # the loop has closed: nothing claims anything any more
+            self._forget(job_id, execution)
+
+    def _forget(self, job_id: str, execution: Execution | None) -> None:
         if execution is None or self.running.get(job_id) is execution:
             self.running.pop(job_id, None)
-        self.wake()
+        self._wake.set()
 
     def _ended(self, job_id: str) -> None:
         self.runtime.spawn(self._announce(job_id), name=f"job-end-{job_id}")

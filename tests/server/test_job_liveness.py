@@ -47,12 +47,13 @@ class Attempts:
                 self.stopped_early += 1
 
 
-async def run_jobs(tmp_path, lease: float, kinds: list[JobKind], body, workers: int = 2) -> None:
+async def run_jobs(tmp_path, lease: float, kinds: list[JobKind], body, workers: int = 2,
+                   executor: type[EmbeddedExecutor] = EmbeddedExecutor) -> None:
     settings = Settings(data_dir=tmp_path, job_lease=lease, job_max_attempts=3, workers=workers)
     db = Database(settings.db_path)
     db.write_sync(migrate)
     runtime = Runtime()
-    jobs = Jobs(db, settings, runtime, EmbeddedExecutor(settings, runtime))
+    jobs = Jobs(db, settings, runtime, executor(settings, runtime))
     for kind in kinds:
         jobs.register(kind)
     runner = asyncio.create_task(jobs.run())
@@ -185,3 +186,37 @@ def test_a_cancel_stops_a_running_job_at_its_next_step_and_ends_it(tmp_path):
     asyncio.run(run_jobs(tmp_path, 30.0, [JobKind(Compute("steps", "index", steps))], body, workers=1))
     assert attempts.started == 1 and attempts.stopped_early == 1
     assert {j["status"] for j in ended} == {"failed"}
+
+
+
+class EndsFirst(EmbeddedExecutor):
+    """The embedded executor on a machine whose scheduler runs a job's thread to its end before
+    the runner's loop runs again: ``start`` returns once the attempt has recorded its end and let
+    its thread go (as a retention pass of a few milliseconds can on starved cores)."""
+
+    def start(self, job, kind):
+        execution = super().start(job, kind)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.runner.db.read_sync(
+                lambda conn: row(conn, "select status from jobs where id = ?", [job["id"]]))["status"] == "running":
+            time.sleep(0.01)
+        time.sleep(0.1)  # its thread forgets the attempt just after recording the end
+        return execution
+
+
+def test_a_job_that_ends_before_its_start_returns_frees_its_lane(tmp_path):
+    """The lane of a job that ended before the runner noted it as running is free again (capacity
+    1 here): once it stayed taken by a job long done, and no retention pass ran again until the
+    server restarted."""
+    def instant(ctx: JobContext) -> dict:
+        return {}
+
+    async def body(jobs: Jobs, db: Database) -> None:
+        for _ in range(5):
+            job = await jobs.submit("instant", {})
+            ended = await jobs.wait(job["id"], 20)
+            assert ended is not None and ended["status"] == "done", ended
+        await wait_until(lambda: not jobs.running, 10)
+
+    asyncio.run(run_jobs(tmp_path, 1.0, [JobKind(Compute("instant", "maintenance", instant))], body,
+                         executor=EndsFirst))
