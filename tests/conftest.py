@@ -226,8 +226,12 @@ def server(request, tmp_path):
     """The real server with the suite's usual settings: in this process for a test of route
     behaviour; a ``reeldb serve`` process for a test marked ``process`` (it reads the server's
     log or drives the CLI beside it)."""
-    if request.node.get_closest_marker("process"):
-        proc = ServerProcess(tmp_path / "data", env={f"REELDB_{k.upper()}": v for k, v in SERVER_SETTINGS.items()})
+    process = request.node.get_closest_marker("process")
+    if process:
+        # No ingest workers unless the test asks for them (``@pytest.mark.process(ingest_workers="auto")``):
+        # a test of the log or the CLI records nothing (support.server_process.NO_INGEST).
+        settings = {**SERVER_SETTINGS, "ingest_workers": process.kwargs.get("ingest_workers", "0")}
+        proc = ServerProcess(tmp_path / "data", env={f"REELDB_{k.upper()}": v for k, v in settings.items()})
     else:
         proc = InProcessServer(tmp_path / "data", env=SERVER_SETTINGS)
     yield proc.start()

@@ -115,7 +115,7 @@ def tone_power(samples: np.ndarray, rate: int, hz: float) -> float:
     return float(spectrum[band].max() / (np.median(spectrum) + 1e-9))
 
 
-@pytest.mark.process  # reads the server's log
+@pytest.mark.process(ingest_workers="auto")  # reads the server's log; records through the ingest workers as served
 def test_record_mic_and_screen_from_the_page(server, conn, hook, browser, tmp_path):
     cap = conn.create_capture_session(end_user_id="browser-user", callback_url=hook.url)
     token = conn.generate_client_token(600)

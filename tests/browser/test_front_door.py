@@ -259,7 +259,7 @@ def test_the_guards(server, chromium):
 
 
 def test_one_time_sign_in_link(server_factory, chromium):
-    server = server_factory("linked")
+    server = server_factory("linked", ingest_workers="0")
     link = sign_in_link(server)
     page = new_page(chromium)
     page.goto(link)
@@ -270,7 +270,7 @@ def test_one_time_sign_in_link(server_factory, chromium):
     assert "expired or was already used" in again.locator("main").inner_text()
     assert "reeldb serve" in again.locator("main").inner_text()
 
-    expiring = server_factory("expiring", signin_link_ttl="1")
+    expiring = server_factory("expiring", signin_link_ttl="1", ingest_workers="0")
     time.sleep(1.5)
     again.goto(sign_in_link(expiring))
     assert "Ask for a new one" in again.locator("main").inner_text()
@@ -278,7 +278,7 @@ def test_one_time_sign_in_link(server_factory, chromium):
 
 
 def test_drag_and_drop_upload(server_factory, chromium, tmp_path):
-    server = server_factory(max_upload_bytes=str(3 * 1024 * 1024))
+    server = server_factory(max_upload_bytes=str(3 * 1024 * 1024), ingest_workers="0")
     clip = spoken_video(tmp_path / "garden-walk.mp4")
     page = new_page(chromium, viewport={"width": 390, "height": 844})  # a phone
     page.goto(sign_in_link(server))

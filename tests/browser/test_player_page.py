@@ -286,7 +286,7 @@ def test_the_player_shows_indexing_progress_then_the_transcript(server_factory, 
     import videodb
 
     require_espeak()
-    server = server_factory(auto_index_uploads="true", sync_wait="5")
+    server = server_factory(auto_index_uploads="true", sync_wait="5", ingest_workers="0")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     audio, placed = compose(MEETING_A * 4, gap=2.0)  # long enough that its index outlasts the page's load
     video = conn.get_collection().upload(file_path=str(write_video(tmp_path / "long.mp4", audio)))

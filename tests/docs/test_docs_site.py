@@ -79,9 +79,9 @@ def check_site(base: str) -> None:
 
 def in_namespace(data_dir: Path) -> None:
     """Run inside ``unshare -n``: a server whose only network is loopback serves the whole site."""
-    from support.server_process import ServerProcess
+    from support.server_process import NO_INGEST, ServerProcess
 
-    server = ServerProcess(data_dir).start(timeout=120)
+    server = ServerProcess(data_dir, env=NO_INGEST).start(timeout=120)
     try:
         check_site(server.url)
     finally:

@@ -16,7 +16,7 @@ import pytest
 import redis
 import requests
 from support.job_cluster import JobWorkerProcess, RedisServer, running_jobs, wait_for_workers
-from support.server_process import REELDB, ServerProcess, metrics, wait_until
+from support.server_process import NO_INGEST, REELDB, ServerProcess, metrics, wait_until
 from support.speech import MEETING_A, MEETING_B, compose, require_espeak
 from support.media import write_video
 from videodb.exceptions import InvalidRequestError
@@ -36,7 +36,7 @@ def test_jobs_on_two_celery_workers_and_one_killed_mid_job(tmp_path):
     common = {"REELDB_JOBS": "celery", "REELDB_REDIS_URL": redis_server.url, "REELDB_JOB_LEASE": LEASE,
               "REELDB_CELERY_VISIBILITY_TIMEOUT": "30"}
     data = tmp_path / "data"
-    server = ServerProcess(data, env={**common, "REELDB_SYNC_WAIT": "5"})
+    server = ServerProcess(data, env={**common, **NO_INGEST, "REELDB_SYNC_WAIT": "5"})
     workers = [JobWorkerProcess(name, data, common) for name in ("w1", "w2")]
     try:
         server.start()
@@ -162,7 +162,7 @@ def test_control_node_restart_mid_job_resends_it_and_commits_once(tmp_path):
     redis_server = RedisServer(tmp_path / "redis").start()
     common = {"REELDB_JOBS": "celery", "REELDB_REDIS_URL": redis_server.url, "REELDB_JOB_LEASE": LEASE}
     data = tmp_path / "data"
-    server = ServerProcess(data, env={**common, "REELDB_SYNC_WAIT": "0"})
+    server = ServerProcess(data, env={**common, **NO_INGEST, "REELDB_SYNC_WAIT": "0"})
     worker = JobWorkerProcess("w1", data, common)
     try:
         server.start()

@@ -16,7 +16,7 @@ import av
 import pytest
 import requests
 from support.media import make_audio, make_image, write_video
-from support.server_process import REELDB, ServerProcess
+from support.server_process import NO_INGEST, REELDB, ServerProcess
 from support.speech import MEETING_A, compose, require_espeak
 
 pytestmark = pytest.mark.slow
@@ -53,7 +53,7 @@ def test_moved_media_root_serves_everything(tmp_path):
 
     audio, _ = compose(MEETING_A, gap=1.0, lead=0.5)
     talk = write_video(tmp_path / "talk.mp4", audio)
-    server = ServerProcess(tmp_path / "data", env={"REELDB_SYNC_WAIT": "10"}).start()
+    server = ServerProcess(tmp_path / "data", env={**NO_INGEST, "REELDB_SYNC_WAIT": "10"}).start()
     try:
         conn = videodb.connect(api_key=server.api_key, base_url=server.url)
         coll = conn.get_collection()
@@ -94,7 +94,7 @@ def test_moved_media_root_serves_everything(tmp_path):
     done = subprocess.run([REELDB, "restore", str(tmp_path / "backup"), "--data-dir", str(tmp_path / "restored")],
                           capture_output=True, text=True, timeout=300, env={**env, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 0, done.stdout + done.stderr
-    restored = ServerProcess(tmp_path / "restored").start()
+    restored = ServerProcess(tmp_path / "restored", env=NO_INGEST).start()
     try:
         _fetch_everything(videodb.connect(api_key=restored.api_key, base_url=restored.url), ids)
     finally:

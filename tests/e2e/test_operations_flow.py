@@ -154,7 +154,7 @@ def test_metrics_and_backup_during_a_recording(server_factory, hook, tmp_path):
     again = subprocess.run([REELDB, "restore", str(backup_dir), "--data-dir", str(target)],
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 2 and "not empty" in again.stderr
-    second = server_factory("restored", webhook_backoff="0.2")
+    second = server_factory("restored", webhook_backoff="0.2", ingest_workers="0")
     conn2 = videodb.connect(api_key=second.api_key, base_url=second.url)
     coll2 = conn2.get_collection()
     assert [s.id for s in conn2.list_capture_sessions()] == [s.id for s in conn.list_capture_sessions()] == [cap.id]

@@ -16,7 +16,7 @@ import pytest
 import requests
 from support.media import make_video
 from support.job_cluster import RedisServer, wait_for_workers
-from support.server_process import ServerProcess, free_port, wait_until
+from support.server_process import NO_INGEST, ServerProcess, free_port, wait_until
 
 from reeldb.server.ingest import wire as ingest_wire
 
@@ -81,7 +81,7 @@ def test_a_job_worker_of_another_version_refuses_the_job_and_it_fails_saying_why
     redis_server = RedisServer(tmp_path / "redis").start()
     common = {"REELDB_JOBS": "celery", "REELDB_REDIS_URL": redis_server.url}
     data = tmp_path / "data"
-    server = ServerProcess(data, env={**common, "REELDB_SYNC_WAIT": "5"})
+    server = ServerProcess(data, env={**common, **NO_INGEST, "REELDB_SYNC_WAIT": "5"})
     log_path = tmp_path / "old-jobs.log"
     worker = None
     try:

@@ -60,9 +60,9 @@ def test_malformed_bodies_are_400_with_a_message(server):
 
 
 def test_generated_key_is_printed_once_and_kept(server_factory, tmp_path):
-    from support.server_process import ServerProcess
+    from support.server_process import NO_INGEST, ServerProcess
 
-    proc = ServerProcess(tmp_path / "keyless", api_key="")
+    proc = ServerProcess(tmp_path / "keyless", api_key="", env=NO_INGEST)
     proc.start()
     try:
         key_file = tmp_path / "keyless" / "api_key"

@@ -213,7 +213,7 @@ def test_a_hung_import_is_reclaimed_and_finished_once(server_factory, tmp_path):
     from support.media import make_video
 
     payload = make_video(tmp_path / "clip.mp4", 2.0).read_bytes()
-    server = server_factory(job_lease="3", sync_wait="0", import_allow_private="true")
+    server = server_factory(job_lease="3", sync_wait="0", import_allow_private="true", ingest_workers="0")
     with stalling_source(payload, stall_first=1) as url:
         job_id = start_import(server, url)
         conn = videodb.connect(api_key=server.api_key, base_url=server.url)

@@ -43,7 +43,7 @@ def test_unreachable_webhook_is_retried_then_given_up(server_factory):
     import videodb
 
     # Retries are logged at DEBUG (the give-up at WARNING): this server says everything.
-    server = server_factory(webhook_backoff="0.2", webhook_max_attempts="3", log_level="debug")
+    server = server_factory(webhook_backoff="0.2", webhook_max_attempts="3", log_level="debug", ingest_workers="0")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     dead = WebhookReceiver()
     url = dead.url
@@ -71,7 +71,7 @@ def test_failing_receiver_gets_the_event_on_a_retry(server, conn, hook):
 
 
 def test_restart_between_create_and_get_keeps_session_and_pending_webhooks(server_factory):
-    server = server_factory(webhook_backoff="1", webhook_max_attempts="20")
+    server = server_factory(webhook_backoff="1", webhook_max_attempts="20", ingest_workers="0")
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     receiver = WebhookReceiver()
     port = receiver.port

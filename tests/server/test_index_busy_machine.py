@@ -24,7 +24,7 @@ def test_an_index_on_busy_cores_runs_in_one_attempt(server_factory, tmp_path):
     require_espeak()
     audio, placed = compose((MEETING_A + MEETING_B) * 3, gap=1.0)
     path = write_video(tmp_path / "talk.mp4", audio)
-    server = server_factory(job_lease="3", sync_wait="10")  # the SDK polls after that (its reads time out at 30 s)
+    server = server_factory(job_lease="3", sync_wait="10", ingest_workers="0")  # the SDK polls after that (its reads time out at 30 s)
     conn = videodb.connect(api_key=server.api_key, base_url=server.url)
     video = conn.get_collection().upload(file_path=str(path))
     with busy_cpu(at_least=1):  # a whisper batch must outlast the lease, whatever the other workers do

@@ -48,7 +48,7 @@ def talk(tmp_path_factory):
 
 
 def test_a_job_that_was_running_in_a_crash_runs_in_a_child_then_fails_after_too_many(server_factory, talk):
-    server = server_factory(sync_wait="0", job_max_crashes="2")
+    server = server_factory(sync_wait="0", job_max_crashes="2", ingest_workers="0")
     job_id = start_index(server, talk)
     server.stop(signal.SIGKILL)  # as the OOM killer would
     server.start()
@@ -72,7 +72,7 @@ def test_a_job_that_was_running_in_a_crash_runs_in_a_child_then_fails_after_too_
 
 
 def test_a_clean_stop_is_no_crash(server_factory, talk):
-    server = server_factory(sync_wait="0")
+    server = server_factory(sync_wait="0", ingest_workers="0")
     job_id = start_index(server, talk)
     server.stop(signal.SIGTERM)
     row = job(server, job_id)

@@ -197,7 +197,7 @@ def upload_killed_midway(server, payload: bytes, seconds: float):
 
 
 def test_job_interrupted_by_a_restart_is_resumed(server_factory, files):
-    server = server_factory(sync_wait="0", job_lease="2", import_allow_private="true")
+    server = server_factory(sync_wait="0", job_lease="2", import_allow_private="true", ingest_workers="0")
     with upload_killed_midway(server, files["video"].read_bytes(), seconds=3.0) as job_id:
         conn = videodb.connect(api_key=server.api_key, base_url=server.url)
         deadline = time.time() + 30
@@ -209,7 +209,7 @@ def test_job_interrupted_by_a_restart_is_resumed(server_factory, files):
 
 
 def test_job_interrupted_too_often_fails_cleanly(server_factory, files):
-    server = server_factory(sync_wait="0", job_lease="2", job_max_attempts="1", import_allow_private="true")
+    server = server_factory(sync_wait="0", job_lease="2", job_max_attempts="1", import_allow_private="true", ingest_workers="0")
     with upload_killed_midway(server, files["video"].read_bytes(), seconds=5.0) as job_id:
         polled = requests.get(f"{server.url}/async-response/{job_id}",
                               headers={"x-access-token": server.api_key}).json()

@@ -27,7 +27,7 @@ def lines(out: str) -> dict[str, str]:
     return found
 
 
-@pytest.mark.process  # doctor beside a `reeldb serve` as a user runs it (its ingest workers)
+@pytest.mark.process(ingest_workers="auto")  # doctor beside a `reeldb serve` as a user runs it (its ingest workers)
 def test_doctor_passes_beside_a_running_server(server):
     done = run("doctor", "--data-dir", str(server.data_dir), REELDB_PORT=str(server.port),
                REELDB_ICE_PORT_RANGE="47000-47009")

@@ -20,7 +20,7 @@ import requests
 import sqlite_utils
 import videodb
 from support.media import make_video
-from support.server_process import REELDB, ServerProcess
+from support.server_process import NO_INGEST, REELDB, ServerProcess
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
@@ -123,11 +123,11 @@ def test_revoked_key_and_its_client_tokens_stop_working(server, conn):
 def test_the_environment_key_is_the_only_environment_key(tmp_path):
     data = tmp_path / "data"
     key_a, key_b = "sk-env-a-" + "a" * 32, "sk-env-b-" + "b" * 32
-    server = ServerProcess(data, api_key=key_a).start()
+    server = ServerProcess(data, env=NO_INGEST, api_key=key_a).start()
     try:
         made = create_key(data)  # a key made by hand stays whatever the environment says
         server.stop()
-        server = ServerProcess(data, api_key=key_b, port=server.port).start()
+        server = ServerProcess(data, env=NO_INGEST, api_key=key_b, port=server.port).start()
         assert status(server, key_a) == 401
         assert status(server, key_b) == 200
         assert status(server, made["api_key"]) == 200
@@ -135,7 +135,7 @@ def test_the_environment_key_is_the_only_environment_key(tmp_path):
         assert "(replaced)" in listed
         server.stop()
         # Naming the first key again brings it back and retires the second.
-        server = ServerProcess(data, api_key=key_a, port=server.port).start()
+        server = ServerProcess(data, env=NO_INGEST, api_key=key_a, port=server.port).start()
         assert (status(server, key_a), status(server, key_b), status(server, made["api_key"])) == (200, 401, 200)
     finally:
         server.stop()
@@ -160,7 +160,7 @@ def test_old_plain_hashes_are_accepted_once_and_rewritten(tmp_path):
                                 "expires_at": now + 3600, "created_at": now})
     db.close()
 
-    server = ServerProcess(data, api_key=old_env).start()
+    server = ServerProcess(data, env=NO_INGEST, api_key=old_env).start()
     try:
         rows = {r["id"]: r for r in table(data, "api_keys")}
         # The environment's key is known in plaintext at start: rewritten right away and marked env.
@@ -184,7 +184,7 @@ def test_old_plain_hashes_are_accepted_once_and_rewritten(tmp_path):
 def test_secret_key_keeps_working_secrets_out_of_the_data_dir(tmp_path):
     data = tmp_path / "data"
     secret = {"REELDB_SECRET_KEY": "outside-the-data-dir-" + "s" * 32}
-    server = ServerProcess(data, api_key="", env=secret).start()
+    server = ServerProcess(data, env={**NO_INGEST, **secret}, api_key="").start()
     try:
         key = re.search(r"generated an API key:\s+(sk-\S+)", server.log()).group(1)
         assert not (data / "api_key").exists() and not (data / "server_secret").exists()
@@ -208,12 +208,12 @@ def test_secret_key_keeps_working_secrets_out_of_the_data_dir(tmp_path):
 @pytest.mark.process
 def test_switching_to_a_secret_key_keeps_existing_keys(tmp_path):
     data = tmp_path / "data"
-    server = ServerProcess(data).start()
+    server = ServerProcess(data, env=NO_INGEST).start()
     try:
         made = create_key(data)
         server.stop()
         server = ServerProcess(data, port=server.port,
-                               env={"REELDB_SECRET_KEY": "later-" + "x" * 32}).start()
+                               env={**NO_INGEST, "REELDB_SECRET_KEY": "later-" + "x" * 32}).start()
         assert (status(server, server.api_key), status(server, made["api_key"])) == (200, 200)
         schemes = {r["hash_scheme"] for r in table(data, "api_keys")}
         assert len(schemes) == 1  # both rewritten under the secret key's pepper
