@@ -40,6 +40,8 @@ from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCRtpR
 from aiortc import sdp as aiortc_sdp
 
 from .clock import CaptureClock, SenderReport
+from .errors import (ChannelSpecError, IngestError, MalformedOfferError, NoCommonCodecError, SessionClosedError,
+                     TooManyTracksError, TrackMappingError, UnknownChannelError)
 from .live import LiveHub
 from .manifest import ChannelManifest, SessionManifest, file_name_for, is_channel_id, kind_of, new_channel, save_manifest
 from .tap import ReceiverTap, TappedFrame, install_tap
@@ -50,58 +52,6 @@ logger = logging.getLogger(__name__)
 CONNECTION_STATES = ("connected", "disconnected", "failed", "closed")
 VIDEO_CODEC_PREFERENCE = ("video/H264", "video/VP8")
 AUDIO_CODEC_PREFERENCE = ("audio/opus",)
-
-
-class IngestError(Exception):
-    """Base of the errors an :class:`IngestSession` raises.
-
-    ``code`` is a stable machine-readable name the server maps to a response; ``str(err)`` is a
-    message for users (it names channels and mids, never a file system path).
-    """
-
-    code = "INGEST_FAILED"
-
-
-class ChannelSpecError(IngestError):
-    """The session's channel list is unusable (bad id, kind that does not fit the id, duplicate)."""
-
-    code = "CHANNEL_INVALID"
-
-
-class MalformedOfferError(IngestError):
-    """The SDP is not a parsable WebRTC offer with audio/video m-lines."""
-
-    code = "OFFER_INVALID"
-
-
-class UnknownChannelError(IngestError):
-    """A channel id is not one of the session's channels."""
-
-    code = "UNKNOWN_CHANNEL"
-
-
-class TrackMappingError(IngestError):
-    """The ``tracks`` mapping does not fit the offer (unknown mid, unmapped m-line, kind mismatch, duplicate)."""
-
-    code = "INVALID_TRACKS"
-
-
-class TooManyTracksError(IngestError):
-    """The offer carries more media tracks than the session has channels."""
-
-    code = "TOO_MANY_TRACKS"
-
-
-class NoCommonCodecError(IngestError):
-    """The offer has no codec we can store without re-encoding (H.264, VP8, Opus)."""
-
-    code = "NO_COMMON_CODEC"
-
-
-class SessionClosedError(IngestError):
-    """The session was closed."""
-
-    code = "SESSION_CLOSED"
 
 
 @dataclass(frozen=True)

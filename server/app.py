@@ -26,7 +26,7 @@ from .clips import Clips
 from .compilations import Compilations
 from .database import Database
 from .editor import Editor
-from .errors import handle_exception
+from .error_responses import handle_exception
 from .events import Events, WebSocketHub
 from .exports import Exports
 from .guard import Guard

@@ -16,15 +16,17 @@ import logging
 import random
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from litestar import WebSocket
 
 from .database import Conn, Database, dumps, row, rows
 from .ids import new_id
 from .rows import CaptureSession
 from .settings import Settings
+
+if TYPE_CHECKING:  # the hub's sockets; this module also loads where no web server runs (a job's child)
+    from litestar import WebSocket
 
 log = logging.getLogger("reeldb.events")
 

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import math
 import socket
-from typing import Any
-
-from litestar.connection import ASGIConnection
+from typing import TYPE_CHECKING, Any
 
 from reeldb.export import playlists
 
 from .clip_budget import widen
 from .settings import Settings
 from .signing import Purpose, sign, verify
+
+if TYPE_CHECKING:  # the app's request type; links are built in processes without the web stack too
+    from litestar.connection import ASGIConnection
+
 
 def default_trusted_hosts(settings: Settings) -> frozenset[str]:
     """Loopback, where we listen, and this machine's own name and addresses."""

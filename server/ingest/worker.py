@@ -39,7 +39,8 @@ from reeldb.index import ocr
 from reeldb.index.live import LiveTranscriber
 from reeldb.index.live_screen import LiveScreenReader
 
-from ..errors import BadRequest, Conflict, NotFound, Unauthorized, handle_exception
+from ..error_responses import handle_exception
+from ..errors import BadRequest, Conflict, NotFound, Unauthorized
 from ..ids import is_id
 from .backend import (WORKER_TOKEN_HEADER, CpuMeter, LocalTranscript, fresh_media_at, new_ingest,
                              session_stats, token_matches)

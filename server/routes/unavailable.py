@@ -206,6 +206,6 @@ def _build() -> tuple[list[HTTPRouteHandler], list[UnofferedMethod]]:
 
 
 #: The 501 handlers, and the rows on implemented paths whose 405 says what a 501 would
-#: (``app.state.unoffered``, read by ``errors.handle_exception``).
+#: (``app.state.unoffered``, read by ``error_responses.handle_exception``).
 handlers, UNOFFERED_METHODS = _build()
 

@@ -141,3 +141,18 @@ def test_server_floors_point_down():
         return 0
 
     assert sorted(f"{m} -> {i}" for m, t in edges.items() for i in t if floor(i) > floor(m)) == []
+
+
+def test_a_jobs_child_process_loads_no_web_or_webrtc_stack():
+    """A render runs in a child process started for it (``server/jobs/child.py``); what the child
+    imports before it renders is paid by every render (0.9 CPU-seconds when the error mapping
+    pulled litestar and aiortc in, 0.55 without). It needs the compute parts, not the web server."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, reeldb.server.jobs.child_main\n"
+             "from reeldb.server.jobs.parts import compute_parts\n"
+             "compute_parts()\n"
+             "print(' '.join(m for m in ('litestar', 'aiortc', 'torch', 'sentence_transformers') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert loaded.stdout.split() == [], loaded.stdout
