@@ -178,16 +178,25 @@ class Spoken:
         self._seeding = runtime.pool("seed-index", 1)
         self.index = SearchIndex(embed_model=settings.embed_model)
         jobs.register(JobKind(TRANSCRIBE, commit=_transcribe_commit, prepare=_prepare))
-        jobs.register(JobKind(INDEX, commit=self._index_commit, prepare=_prepare))
+        jobs.register(JobKind(INDEX, commit=self._index_commit, prepare=self._index_prepare))
+
+    def _index_prepare(self, conn: Conn, params: dict[str, Any]) -> dict[str, Any]:
+        """Prepare an index, and have the query embedder loaded in the background (once) while it
+        is made.
+
+        Why: an index computed on a job worker (Celery) never loads the model in this process, so
+        the first search loaded it inside its request, and on a starved machine that took longer
+        than the SDK's 30 s read timeout. Loading it when the index was committed was not always
+        early enough (the import alone is 5 CPU-s: a search right after three indexes, with both
+        cores kept busy by other processes, still timed out); from the claim on, it has the whole
+        index to load in. Where the index is computed here, this is the load it needs anyway."""
+        self.runtime.once("warm-embedder", self.index.load_embedder)
+        return _prepare(conn, params)
 
     def _index_commit(self, ctx: JobContext, result: dict[str, Any]) -> dict[str, Any]:
-        """Commit an index, and have the query embedder loaded in the background (once).
-
-        Why: an index computed on a job worker (Celery) never loaded the model in this process, so
-        the first search loaded it inside its request, and on a starved machine that took longer
-        than the SDK's 30 s read timeout (a no-op where the index was computed here)."""
+        """Commit an index (the embedder is loading since its prepare: :meth:`_index_prepare`)."""
         done = _index_commit(ctx, result)
-        self.runtime.once("warm-embedder", self.index.load_embedder)
+        self.runtime.once("warm-embedder", self.index.load_embedder)  # prepared before this process started
         return done
 
     # -- transcripts -----------------------------------------------------------------------------
