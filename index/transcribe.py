@@ -156,7 +156,7 @@ def transcribe(
     pieces: list[Piece] = []
     last = 0.0
     for seg in segments:
-        if not _silent(seg):
+        if not silent(seg):
             pieces.extend(Piece(float(w.start), float(w.end), w.word) for w in seg.words or ())
         if progress and duration > 0:
             frac = min(1.0, max(last, float(seg.end) / duration))
@@ -170,7 +170,7 @@ def transcribe(
                       model=_model_name(model_spec))
 
 
-def _silent(seg: Any) -> bool:
+def silent(seg: Any) -> bool:
     """Whisper's rule for a window that is silence whatever text came out of it."""
     return (getattr(seg, "no_speech_prob", 0.0) > NO_SPEECH_PROB
             and getattr(seg, "avg_logprob", 0.0) < LOG_PROB_FLOOR)

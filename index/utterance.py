@@ -25,16 +25,16 @@ faster-whisper's feature extractor and tokenizer are used.
 from __future__ import annotations
 
 import math
-import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
+from .transcribe import COMPRESSION_RATIO, LOG_PROB_FLOOR, SAMPLE_RATE, silent
+
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
-SAMPLE_RATE = 16000
 #: Mel frames per second of audio (whisper's hop is 160 samples at 16 kHz).
 FRAMES_PER_SECOND = 100
 #: Whisper's window: the longest input the encoder takes (3000 mel frames).
@@ -42,12 +42,10 @@ WINDOW_SECONDS = 30
 #: Seconds of silence encoded after the speech: less and whisper repeats the utterance or misses
 #: words (the module's docstring has the figures).
 TAIL = 10.0
-#: faster-whisper's defaults for ``transcribe``, which live transcription used before this module.
+#: faster-whisper's defaults for ``transcribe``, which live transcription used before this module
+#: (its thresholds are the index's: ``transcribe.COMPRESSION_RATIO``, ``LOG_PROB_FLOOR``, ``silent``).
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 BEST_OF = 5
-COMPRESSION_RATIO = 2.4
-LOG_PROB_FLOOR = -1.0
-NO_SPEECH = 0.6
 #: Tokens a short utterance never needs more of (whisper's own bound is 448 for 30 s).
 MAX_LENGTH = 224
 
@@ -70,17 +68,13 @@ def window_frames(samples: int, tail: float = TAIL) -> int:
     return min(WINDOW_SECONDS, max(1, seconds)) * FRAMES_PER_SECOND
 
 
-def compression_ratio(text: str) -> float:
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data)) if data else 0.0
-
-
 def decode(model: "WhisperModel", audio: np.ndarray, *, language: Optional[str] = None, beam_size: int = 5,
            tail: float = TAIL) -> Heard:
     """Decode ``audio`` (16 kHz mono float32, at most 30 s) as one window of
     :func:`window_frames` frames, with whisper's temperature fallback. ``language`` None on a
     multilingual model: the window's likeliest. Blocking: run it off the event loop."""
     from faster_whisper.tokenizer import Tokenizer
+    from faster_whisper.transcribe import get_compression_ratio
 
     frames = window_frames(len(audio), tail)
     extractor = model.feature_extractor
@@ -107,18 +101,13 @@ def decode(model: "WhisperModel", audio: np.ndarray, *, language: Optional[str] 
         tokens = result.sequences_ids[0]
         avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
         text = tokenizer.decode(tokens).strip()
-        heard = Heard(text, float(result.no_speech_prob), float(avg_logprob), compression_ratio(text), temperature)
+        heard = Heard(text, float(result.no_speech_prob), float(avg_logprob), get_compression_ratio(text), temperature)
         tried.append(heard)
-        if _silence(heard) or heard.compression_ratio <= COMPRESSION_RATIO and heard.avg_logprob >= LOG_PROB_FLOOR:
+        if silent(heard) or heard.compression_ratio <= COMPRESSION_RATIO and heard.avg_logprob >= LOG_PROB_FLOOR:
             break
     else:  # every temperature failed: the best-scoring text that does not loop
         unlooped = [h for h in tried if h.compression_ratio <= COMPRESSION_RATIO]
         heard = max(unlooped or tried, key=lambda h: h.avg_logprob)
-    if _silence(heard):
+    if silent(heard):
         return Heard("", heard.no_speech_prob, heard.avg_logprob, heard.compression_ratio, heard.temperature)
     return heard
-
-
-def _silence(heard: Heard) -> bool:
-    """Whisper's rule: the no-speech token is likely and the text is not."""
-    return heard.no_speech_prob > NO_SPEECH and heard.avg_logprob < LOG_PROB_FLOOR

@@ -10,7 +10,6 @@ without importing litestar.
 from __future__ import annotations
 
 import errno
-import logging
 import math
 import re
 
@@ -20,9 +19,6 @@ from reeldb.export.editor.model import AssetNotFound, CaptionsUnavailable
 from reeldb.index.models import ModelError
 from reeldb.index.search import SearchError
 from reeldb.index.transcribe import TranscribeError
-
-
-log = logging.getLogger("reeldb.server")
 
 
 class ApiError(Exception):

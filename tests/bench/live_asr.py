@@ -69,11 +69,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--repeat", type=int, default=2, help="decodes per utterance and method, for CPU")
+    ap.add_argument("--tail", type=float, default=None,
+                    help="seconds of silence after the utterance in the cut window (default: utterance.TAIL)")
     args = ap.parse_args()
     require_espeak()
     from reeldb.index import models, utterance
 
     model = models.get_whisper(None)
+    if args.tail is None:
+        args.tail = utterance.TAIL
 
     def window30(audio: np.ndarray) -> str:  # what live.py did before utterance.py
         segments, _ = model.transcribe(audio, language="en", beam_size=5, vad_filter=False, without_timestamps=True,
@@ -81,7 +85,7 @@ def main() -> None:
         return " ".join(s.text.strip() for s in segments if s.no_speech_prob < 0.8 and s.text.strip()).strip()
 
     def cut(audio: np.ndarray) -> str:
-        heard = utterance.decode(model, audio, language="en", beam_size=5, tail=float(os.environ.get("TAIL", utterance.TAIL)))
+        heard = utterance.decode(model, audio, language="en", beam_size=5, tail=args.tail)
         return heard.text if heard.no_speech_prob < 0.8 else ""
 
     methods = {"30 s window": window30, "cut window": cut}
@@ -124,7 +128,7 @@ def main() -> None:
     for m in methods:
         print(f"no speech -> words, {m}: {len(made_up[m])} of 5 {made_up[m]}")
     base = cpu["30 s window"]
-    print("CPU: " + "  ".join(f"{m} {cpu[m] / base:.2f}x" for m in methods) + " (of the 30 s window's)")
+    print("CPU: " + "  ".join(f"{m} {cpu[m] / base:.2f}x" for m in methods) + f" (of the 30 s window's; tail {args.tail:g} s)")
 
 
 if __name__ == "__main__":

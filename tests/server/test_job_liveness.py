@@ -188,7 +188,6 @@ def test_a_cancel_stops_a_running_job_at_its_next_step_and_ends_it(tmp_path):
     assert {j["status"] for j in ended} == {"failed"}
 
 
-
 class EndsFirst(EmbeddedExecutor):
     """The embedded executor on a machine whose scheduler runs a job's thread to its end before
     the runner's loop runs again: ``start`` returns once the attempt has recorded its end and let
